@@ -1,0 +1,59 @@
+"""Errors, named by what the caller does next.
+
+Every error carries a message written for people; the CLI (the one place that turns exceptions
+into exit codes) prints that message on one line and exits non-zero, never a traceback.
+
+- ConfigError / MappingError: a person must fix a file or an argument; retrying will not help.
+- TransientError: retry later (rate limit, outage); carries the server's Retry-After if any.
+- PermanentError: the remote refused for good (400, 403, 404); skip this item and record why.
+- SkipRecord: this one ticket cannot be processed (bad content); record it and go on.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error the connector raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(ConnectorError):
+    """The configuration or a CLI argument is wrong: fix it and run again."""
+
+    exit_code = 2
+
+
+class MappingError(ConfigError):
+    """A field mapping file is wrong: the message names the file, the key and the problem."""
+
+    def __init__(self, *, file: str, key: str, problem: str) -> None:
+        super().__init__(f"{file}: {key}: {problem}")
+        self.file = file
+        self.key = key
+        self.problem = problem
+
+
+class TransientError(ConnectorError):
+    """Retry later; `retry_after` is the least number of seconds the server asked us to wait."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ConnectorError):
+    """The remote refused for good: skip this item and record why."""
+
+
+class SkipRecord(ConnectorError):
+    """One ticket cannot be processed (bad content): record it and go on with the rest."""

@@ -1,0 +1,186 @@
+"""What the sandbox instances are made of: users, the Jira change fields and workflow, the CIs.
+
+This is the sandbox's equivalent of a Jira Service Management site's field configuration and a
+ServiceNow instance's dictionary. `mappings/jira-default.toml` and `mappings/servicenow-default.toml`
+name the same field ids and transitions, as an admin's mapping names those of their own site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def sys_id_for(name: str) -> str:
+    """A stable 32-hex ServiceNow sys_id for a sandbox record name."""
+    return hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class SandboxUser:
+    login: str  # Jira Data Center user name / ServiceNow user_name
+    display_name: str
+    email: str
+    time_zone: str
+    roles: tuple[str, ...]
+    account_id: str  # Jira Cloud accountId
+    sys_id: str  # ServiceNow sys_user.sys_id
+    token: str  # API token (Jira) and password (ServiceNow) in the sandbox
+
+
+def _user(
+    login: str, name: str, tz: str, roles: tuple[str, ...], n: int, token: str
+) -> SandboxUser:
+    return SandboxUser(
+        login=login,
+        display_name=name,
+        email=f"{login}@example.com",
+        time_zone=tz,
+        roles=roles,
+        account_id=f"712020:{n:08x}-5c1e-4b7a-9d0e-{n:012x}",
+        sys_id=sys_id_for(f"sys_user:{login}"),
+        token=token,
+    )
+
+
+# The integration user sits in a time zone far from UTC on purpose: JQL date literals are read
+# in the API user's zone, and a worker that forgets it misses tickets.
+USERS: tuple[SandboxUser, ...] = (
+    _user("alice", "Alice Moreau", "Europe/Paris", ("requester",), 1, "tok-alice-7Qm2"),
+    _user("bob", "Bob Okafor", "America/New_York", ("requester", "implementer"), 2, "tok-bob-4Lx9"),
+    _user("carol", "Carol Jensen", "Europe/Berlin", ("approver", "cab"), 3, "tok-carol-8Rt1"),
+    _user("dave", "Dave Tanaka", "Asia/Tokyo", ("approver", "cab"), 4, "tok-dave-2Wp6"),
+    _user("erin", "Erin Walsh", "Europe/Dublin", ("security-approver",), 5, "tok-erin-6Yh3"),
+    _user("frank", "Frank Silva", "America/Sao_Paulo", ("emergency-approver",), 6, "tok-frank-1Kd8"),
+    _user("admin", "Sandbox Admin", "UTC", ("admin",), 7, "tok-admin-9Zc5"),
+    _user("connector", "Change Connector", "America/Los_Angeles", ("integration",), 8, "tok-conn-3Vb7"),
+)
+USERS_BY_LOGIN = {u.login: u for u in USERS}
+INTEGRATION_USER = USERS_BY_LOGIN["connector"]
+
+
+@dataclass(frozen=True)
+class JiraField:
+    id: str
+    name: str
+    schema_type: str  # FieldDetails.schema.type: string, option, array, user, datetime, number
+    custom: str = ""  # FieldDetails.schema.custom plugin key; empty for system fields
+    items: str = ""  # FieldDetails.schema.items for arrays
+    options: tuple[str, ...] = ()
+
+
+_PLUGIN = "com.atlassian.jira.plugin.system.customfieldtypes"
+
+JIRA_CUSTOM_FIELDS: tuple[JiraField, ...] = (
+    JiraField("customfield_10100", "Change type", "option", f"{_PLUGIN}:select",
+              options=("Standard", "Normal", "Emergency")),
+    JiraField("customfield_10101", "Change risk", "option", f"{_PLUGIN}:select",
+              options=("Low", "Medium", "High", "Critical")),
+    JiraField("customfield_10102", "Impact", "option", f"{_PLUGIN}:select",
+              options=("Minor", "Moderate", "Significant", "Major")),
+    JiraField("customfield_10103", "Affected systems", "array", f"{_PLUGIN}:multicheckboxes",
+              items="option"),  # options are the CI names in CONFIGURATION_ITEMS
+    JiraField("customfield_10104", "Affected departments", "array", f"{_PLUGIN}:multiselect",
+              items="option"),
+    JiraField("customfield_10105", "Rollback plan", "string", f"{_PLUGIN}:textarea"),
+    JiraField("customfield_10106", "Implementation plan", "string", f"{_PLUGIN}:textarea"),
+    JiraField("customfield_10107", "Test plan", "string", f"{_PLUGIN}:textarea"),
+    JiraField("customfield_10108", "Justification", "string", f"{_PLUGIN}:textarea"),
+    JiraField("customfield_10109", "Security impact", "option", f"{_PLUGIN}:select",
+              options=("None", "Low", "Medium", "High")),
+    JiraField("customfield_10110", "InfoSec categories", "array", f"{_PLUGIN}:multicheckboxes",
+              items="option",
+              options=("Data sharing", "Security configuration", "User access", "System usage")),
+    JiraField("customfield_10111", "Security notes", "string", f"{_PLUGIN}:textarea"),
+    JiraField("customfield_10112", "Operational impact", "string", f"{_PLUGIN}:textarea"),
+    JiraField("customfield_10113", "Expected downtime (minutes)", "number", f"{_PLUGIN}:float"),
+    JiraField("customfield_10114", "Customer facing", "option", f"{_PLUGIN}:radiobuttons",
+              options=("Yes", "No")),
+    JiraField("customfield_10115", "Audiences", "array", f"{_PLUGIN}:multicheckboxes",
+              items="option",
+              options=("All users", "Admins", "Account owners", "Security", "Engineering")),
+    JiraField("customfield_10116", "Planned start", "datetime", f"{_PLUGIN}:datetime"),
+    JiraField("customfield_10117", "Planned end", "datetime", f"{_PLUGIN}:datetime"),
+    JiraField("customfield_10118", "Actual start", "datetime", f"{_PLUGIN}:datetime"),
+    JiraField("customfield_10119", "Actual end", "datetime", f"{_PLUGIN}:datetime"),
+    JiraField("customfield_10120", "Implementer", "user", f"{_PLUGIN}:userpicker"),
+    JiraField("customfield_10121", "Emergency approver", "user", f"{_PLUGIN}:userpicker"),
+    JiraField("customfield_10122", "Approvals", "array",
+              "com.atlassian.servicedesk.approvals-plugin:sd-approvals", items="sd-approvals"),
+    JiraField("customfield_10123", "CAB decision", "option", f"{_PLUGIN}:select",
+              options=("Approve", "Reject", "Defer", "More information")),
+    JiraField("customfield_10124", "Standard change template", "string", f"{_PLUGIN}:textfield"),
+)
+
+JIRA_PROJECTS = (("CHG", "Change Management", "10000"), ("OPS", "Operations", "10001"))
+JIRA_ISSUE_TYPES = (("10200", "Change"),)
+
+
+@dataclass(frozen=True)
+class Transition:
+    id: str
+    name: str
+    to_status: str
+    from_statuses: tuple[str, ...]  # empty: global transition, available from every status
+    requires_resolution: bool = False
+
+
+# Status name -> (status id, status category key).
+JIRA_STATUSES: dict[str, tuple[str, str]] = {
+    "Draft": ("10300", "new"),
+    "Needs Information": ("10301", "new"),
+    "Awaiting Approval": ("10302", "indeterminate"),
+    "Approved": ("10303", "indeterminate"),
+    "Scheduled": ("10304", "indeterminate"),
+    "Implementing": ("10305", "indeterminate"),
+    "Review": ("10306", "indeterminate"),
+    "Closed": ("10307", "done"),
+    "Declined": ("10308", "done"),
+    "Canceled": ("10309", "done"),
+}
+
+# The change workflow. Transition ids are workflow-specific, so workers must look them up by name.
+# "Start implementation" is reachable from Draft: Jira lets an extra transition bypass approval,
+# which is exactly what the connector's unauthorized-change rule exists to catch.
+JIRA_WORKFLOW: tuple[Transition, ...] = (
+    Transition("11", "Submit for approval", "Awaiting Approval", ("Draft", "Needs Information")),
+    Transition("21", "Request information", "Needs Information", ("Draft", "Awaiting Approval")),
+    Transition("31", "Approve", "Approved", ("Awaiting Approval",)),
+    Transition("41", "Decline", "Declined", ("Awaiting Approval",), requires_resolution=True),
+    Transition("51", "Schedule", "Scheduled", ("Approved",)),
+    Transition("61", "Start implementation", "Implementing", ("Draft", "Approved", "Scheduled")),
+    Transition("71", "Implemented", "Review", ("Implementing",)),
+    Transition("81", "Close", "Closed", ("Review",), requires_resolution=True),
+    Transition("91", "Cancel", "Canceled", (), requires_resolution=True),
+    Transition("101", "Reopen", "Draft", ("Declined", "Canceled")),
+)
+JIRA_RESOLUTIONS = (("10000", "Done"), ("10001", "Won't Do"), ("10002", "Declined"),
+                    ("10003", "Rolled back"))
+
+
+@dataclass(frozen=True)
+class ConfigurationItem:
+    name: str
+    sys_id: str
+    ci_class: str = "cmdb_ci_service"
+    departments: tuple[str, ...] = field(default=())
+
+
+CONFIGURATION_ITEMS: tuple[ConfigurationItem, ...] = tuple(
+    ConfigurationItem(name, sys_id_for(f"cmdb_ci:{name}"), cls, depts)
+    for name, cls, depts in (
+        ("payments-api", "cmdb_ci_service", ("Finance", "Engineering")),
+        ("auth-service", "cmdb_ci_service", ("Security", "Engineering")),
+        ("customer-db", "cmdb_ci_db_instance", ("Engineering",)),
+        ("web-frontend", "cmdb_ci_service", ("Product",)),
+        ("billing-batch", "cmdb_ci_service", ("Finance",)),
+        ("vpn-gateway", "cmdb_ci_netgear", ("IT",)),
+        ("data-warehouse", "cmdb_ci_db_instance", ("Analytics",)),
+        ("mail-relay", "cmdb_ci_server", ("IT",)),
+    )
+)
+CI_BY_NAME = {ci.name: ci for ci in CONFIGURATION_ITEMS}
+DEPARTMENTS = ("Engineering", "Finance", "Security", "Product", "IT", "Analytics", "Support")
+RELEASES = ("2026.11.1", "2026.11.2", "2026.12.1")
+STANDARD_TEMPLATES = ("SOP-001 Monthly OS patching", "SOP-002 Certificate renewal",
+                      "SOP-003 Add DNS record")
