@@ -1,0 +1,269 @@
+"""Run the sandbox: one HTTPS server on 127.0.0.1 serving the Jira and ServiceNow simulators.
+
+    https://127.0.0.1:PORT/jira         Jira REST API (Cloud or Data Center, per mode)
+    https://127.0.0.1:PORT/servicenow   ServiceNow Table API
+    https://127.0.0.1:PORT/_sandbox/requests   the request log (GET) and its reset (DELETE)
+
+`Sandbox` starts it in-process (tests, the demo, benchmarks) on a free port unless one is given;
+`change-connector sandbox` runs it in the foreground. The ASGI middleware here is the one place
+that applies switchable faults and records every request served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connector.sandbox.catalog import USERS
+from connector.sandbox.faults import FaultRule
+from connector.sandbox.jira import JiraSimulator
+from connector.sandbox.scenario import generate
+from connector.sandbox.servicenow import ServiceNowSimulator
+from connector.sandbox.state import RequestRecord, SandboxOptions, SandboxState
+from connector.sandbox.tls import ensure_tls
+from connector.sandbox.webhooks_out import WebhookDispatcher
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """What a client needs to talk to the sandbox; printed by `change-connector sandbox`."""
+
+    jira_url: str
+    servicenow_url: str
+    ca_bundle: str
+    mode: str
+    requests_url: str
+    webhook_secret: str
+    users: dict[str, dict[str, str]]  # login -> jira_user, servicenow_user, token, roles
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    def credentials(self, login: str, system: str = "jira") -> tuple[str, str]:
+        user = self.users[login]
+        return (user["jira_user"] if system == "jira" else user["servicenow_user"], user["token"])
+
+
+class Sandbox:
+    """A running sandbox: `with Sandbox(options) as info: ...` or start()/stop()."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self.state = SandboxState(options)
+        self.tls = ensure_tls(options.data_dir)
+        self._socket = _bind(options.port)
+        port = self._socket.getsockname()[1]
+        self.base_url = f"https://127.0.0.1:{port}"
+        self.webhooks = WebhookDispatcher(
+            ca_bundle=self.tls.ca_cert,
+            duplicate_rate=options.webhook_duplicate_rate,
+            rng=random.Random(f"webhooks:{options.random_seed}"),
+        )
+        self.jira = JiraSimulator(self.state, base_url=f"{self.base_url}/jira", webhooks=self.webhooks)
+        self.servicenow = ServiceNowSimulator(
+            self.state, base_url=f"{self.base_url}/servicenow", webhooks=self.webhooks
+        )
+        self.jira.seed(generate(options.seed_count, random_seed=options.random_seed,
+                                base_time=options.base_time))
+        self.servicenow.seed(generate(options.seed_count, random_seed=options.random_seed + 1,
+                                      base_time=options.base_time))
+        self.app = build_app(self.state, jira=self.jira, servicenow=self.servicenow)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def info(self) -> SandboxInfo:
+        cloud = self.options.mode == "cloud"
+        return SandboxInfo(
+            jira_url=f"{self.base_url}/jira",
+            servicenow_url=f"{self.base_url}/servicenow",
+            ca_bundle=str(self.tls.ca_cert),
+            mode=self.options.mode,
+            requests_url=f"{self.base_url}/_sandbox/requests",
+            webhook_secret=self.options.webhook_secret,
+            users={
+                u.login: {
+                    "jira_user": u.email if cloud else u.login,
+                    "servicenow_user": u.login,
+                    "token": u.token,
+                    "roles": ",".join(u.roles),
+                }
+                for u in USERS
+            },
+        )
+
+    def start(self) -> SandboxInfo:
+        config = uvicorn.Config(
+            self.app,
+            ssl_certfile=str(self.tls.server_cert),
+            ssl_keyfile=str(self.tls.server_key),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True,
+            name="sandbox-server",
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the sandbox server did not start")
+            time.sleep(0.01)
+        self.webhooks.start()
+        return self.info
+
+    def serve_forever(self) -> None:
+        """Block until the server stops (Ctrl-C in the foreground command)."""
+        if self._thread is not None:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+
+    def stop(self) -> None:
+        self.webhooks.stop()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> SandboxInfo:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _QuietDrops(logging.Filter):
+    """Injected connection drops are the point, not an error worth a traceback in the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, ConnectionResetError) and "sandbox fault" in str(exc))
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def build_app(
+    state: SandboxState, *, jira: JiraSimulator, servicenow: ServiceNowSimulator
+) -> ASGIApp:
+    app = FastAPI(title="change-connector sandbox", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.include_router(jira.router, prefix="/jira")
+    app.include_router(servicenow.router, prefix="/servicenow")
+
+    @app.get("/_sandbox/requests")
+    def request_log() -> dict[str, Any]:
+        return state.request_log()
+
+    @app.delete("/_sandbox/requests", status_code=204)
+    def reset_request_log() -> None:
+        state.reset_requests()
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"errorMessages": ["Not found"], "errors": {}}, status_code=404)
+
+    return FaultsAndLog(app, state)
+
+
+class FaultsAndLog:
+    """ASGI middleware: inject the configured faults, then log what was served and to whom."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        system = path.split("/")[1] if path.count("/") >= 1 else ""
+        system = system if system in ("jira", "servicenow") else "sandbox"
+        status_box = [0]
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_box[0] = message["status"]
+            await send(message)
+
+        rule = self.state.faults.pick(system) if system != "sandbox" else None
+        scope.setdefault("state", {})
+        try:
+            if rule is None or rule.kind == "slow":
+                if rule is not None:
+                    await asyncio.sleep(rule.delay)
+                await self.app(scope, receive, send_logged)
+            elif rule.kind == "drop":
+                await _drop(send_logged)
+            else:
+                await _fail(rule, system, self.state, send_logged)
+        finally:
+            user = scope["state"].get("sandbox_user")
+            self.state.record(RequestRecord(scope["method"], path, status_box[0], user, system))
+
+
+async def _fail(rule: FaultRule, system: str, state: SandboxState, send: Send) -> None:
+    status = int(rule.kind)
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+    if status == 429:
+        reset = int(state.now().timestamp() + rule.retry_after)
+        headers += [
+            (b"retry-after", f"{rule.retry_after:g}".encode()),
+            (b"x-ratelimit-limit", b"100"),
+            (b"x-ratelimit-remaining", b"0"),
+            (b"x-ratelimit-reset", time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(reset)).encode()),
+        ]
+        if system == "jira":
+            headers.append((b"ratelimit-reason", b"jira-quota-tenant-based"))
+    if system == "servicenow":
+        body = {"error": {"message": _REASONS[status], "detail": ""}, "status": "failure"}
+    else:
+        body = {"errorMessages": [_REASONS[status]], "errors": {}}
+    data = json.dumps(body).encode()
+    headers.append((b"content-length", str(len(data)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _drop(send: Send) -> None:
+    """Start a response and cut the connection mid-body, as a failing proxy does."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+    await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
+    raise ConnectionResetError("sandbox fault: connection dropped")
+
+
+_REASONS = {
+    429: "Rate limit exceeded.",
+    500: "Internal server error.",
+    502: "Bad gateway.",
+    503: "Service unavailable.",
+    504: "Gateway timeout.",
+}
