@@ -1,0 +1,162 @@
+"""The `change-connector` command line: the one place exceptions become exit codes and messages.
+
+Every command raises `ConnectorError` subclasses for things people must act on; `main()` prints
+their message on one line (no traceback) and exits with the error's code (2: fix your input).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.exceptions import TyperException
+
+from connector import __version__
+from connector.errors import ConfigError, ConnectorError
+
+app = typer.Typer(
+    name="change-connector",
+    help="Change control for the Jira and ServiceNow instances a team already uses.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+mappings_app = typer.Typer(help="Validate field mapping files.", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+
+DEFAULT_SANDBOX_DIR = Path(".change-connector") / "sandbox"
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).", min=0,
+                                      max=65535)] = 8443,
+    seed: Annotated[int, typer.Option(help="Change tickets to seed per system.", min=0)] = 200,
+    random_seed: Annotated[int, typer.Option(help="Seed of the generator (same seed, "
+                                             "same tickets).")] = 0,
+    mode: Annotated[str, typer.Option(help="Jira deployment: cloud or datacenter.")] = "cloud",
+    faults: Annotated[str, typer.Option(help="Fault spec, e.g. '429:rate=0.1,retry_after=2;"
+                                        "503@jira:nth=5'.")] = "",
+    data_dir: Annotated[Path, typer.Option(help="Where the CA and certificates are kept.")] = (
+        DEFAULT_SANDBOX_DIR),
+    jira_webhook_url: Annotated[str | None, typer.Option(help="POST Jira webhooks here.")] = None,
+    servicenow_webhook_url: Annotated[str | None, typer.Option(
+        help="POST ServiceNow business-rule webhooks here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the connection details as "
+                                          "one JSON line.")] = False,
+) -> None:
+    """Serve the local Jira + ServiceNow sandbox over HTTPS until interrupted."""
+    from connector.sandbox import Sandbox, SandboxOptions
+
+    if mode not in ("cloud", "datacenter"):
+        raise ConfigError(f"--mode: {mode!r} is not one of cloud, datacenter")
+    options = SandboxOptions(
+        data_dir=data_dir, port=port, seed_count=seed, random_seed=random_seed,
+        mode="cloud" if mode == "cloud" else "datacenter", faults=faults,
+        jira_webhook_url=jira_webhook_url, servicenow_webhook_url=servicenow_webhook_url,
+    )
+    try:
+        box = Sandbox(options)
+    except OSError as exc:
+        raise ConfigError(f"--port: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    info = box.start()
+    if as_json:
+        typer.echo(info.as_json())
+    else:
+        _print_sandbox(info)
+    sys.stdout.flush()
+    try:
+        box.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.stop()
+
+
+def _print_sandbox(info: object) -> None:
+    from connector.sandbox import SandboxInfo
+
+    assert isinstance(info, SandboxInfo)
+    typer.echo(f"Jira ({info.mode}):  {info.jira_url}")
+    typer.echo(f"ServiceNow:        {info.servicenow_url}")
+    typer.echo(f"CA bundle:         {info.ca_bundle}")
+    typer.echo(f"Request log:       {info.requests_url}")
+    typer.echo("Users (Jira user / ServiceNow user / token):")
+    for login, user in info.users.items():
+        typer.echo(f"  {login:<10} {user['jira_user']:<24} {user['servicenow_user']:<10} "
+                   f"{user['token']}  [{user['roles']}]")
+    typer.echo("Press Ctrl-C to stop.")
+
+
+@mappings_app.command("check")
+def mappings_check(
+    files: Annotated[list[Path] | None, typer.Argument(help="Mapping files (default: "
+                                                       "mappings/*.toml).")] = None,
+    live: Annotated[Path | None, typer.Option(help="Also ask every source in this config "
+                                              "whether the mapped fields and transitions "
+                                              "exist.")] = None,
+) -> None:
+    """Validate mapping files; with --live, check them against the live sources too."""
+    from connector.mapping import check
+
+    paths = files or sorted(Path("mappings").glob("*.toml"))
+    if not paths:
+        raise ConfigError("mappings check: no mapping files given and none in mappings/")
+    for line in check(paths):
+        typer.echo(line)
+    if live is not None:
+        from connector.live_check import check_live
+
+        problems = 0
+        for line, ok in check_live(live):
+            typer.echo(line)
+            problems += not ok
+        if problems:
+            raise ConfigError(f"{live}: {problems} source(s) do not match their mappings")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Change tickets to seed per system.", min=1)] = 200,
+    random_seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
+    mode: Annotated[str, typer.Option(help="Jira deployment: cloud or datacenter.")] = "cloud",
+    out: Annotated[Path, typer.Option(help="Where the normalized changes are written.")] = Path(
+        "out"),
+) -> None:
+    """Run the worker against the embedded sandbox: read, normalize and summarize every change."""
+    from connector.demo import run_demo
+
+    if mode not in ("cloud", "datacenter"):
+        raise ConfigError(f"--mode: {mode!r} is not one of cloud, datacenter")
+    run_demo(seed=seed, random_seed=random_seed, mode=mode, out=out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; turn known errors and usage errors into one line each."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except ConnectorError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except TyperException as exc:  # usage errors: bad option, unknown command, no arguments
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(message, err=True)
+        else:
+            ctx = getattr(exc, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            typer.echo(f"error: {where}{' '.join(message.split())}", err=True)
+        raise SystemExit(getattr(exc, "exit_code", 2)) from None
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        raise SystemExit(130) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)

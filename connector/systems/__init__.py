@@ -1,0 +1,1 @@
+"""Adapters to the ticket systems: the only modules that import `jira`, `pysnc` or `requests`."""

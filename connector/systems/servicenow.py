@@ -1,0 +1,130 @@
+"""ServiceNow adapter on `pysnc`: read change_request records with their approvals.
+
+Records are read sorted on (sys_updated_on, sys_id) with `sysparm_display_value=all`, so the
+mapping sees both the stored value and what people see. pysnc's own urllib3 retries are off
+(`auto_retry=False`) and a default timeout is mounted on its session, since pysnc sets none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from pysnc import ServiceNowClient
+from pysnc.exceptions import AuthenticationException, RequestException
+from requests.adapters import HTTPAdapter
+
+from connector.errors import ConfigError, PermanentError, TransientError
+from connector.settings import SourceSettings
+
+CHANGE_TABLE = "change_request"
+APPROVAL_TABLE = "sysapproval_approver"
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    def __init__(self, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
+        return super().send(request, **kwargs)
+
+
+class ServiceNowAdapter:
+    def __init__(self, name: str, settings: SourceSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.base_url = settings.url.rstrip("/")
+        self.client = ServiceNowClient(
+            self.base_url,
+            (settings.username, settings.token.get_secret_value()),
+            verify=settings.verify,
+            auto_retry=False,
+        )
+        self.client.session.mount("https://", _TimeoutAdapter(settings.timeout_seconds))
+        # pysnc folds every status into one exception type; decide retryability here, where
+        # the status and Retry-After are still known.
+        self.client.session.hooks["response"].append(self._raise_transient)
+
+    def _raise_transient(self, response: requests.Response, **_: Any) -> None:
+        if response.status_code in _RETRYABLE:
+            raise TransientError(
+                f"{self.name}: ServiceNow answered {response.status_code}",
+                retry_after=_seconds(response.headers.get("Retry-After")),
+            )
+
+    def changes(self, encoded_query: str = "") -> Iterator[dict[str, Any]]:
+        """change_request rows matching the query, oldest update first, one page in memory."""
+        gr = self.client.GlideRecord(CHANGE_TABLE, batch_size=self.settings.page_size,
+                                     rewindable=False)
+        if encoded_query:
+            gr.add_encoded_query(encoded_query)
+        gr.order_by("sys_updated_on")
+        gr.order_by("sys_id")
+        with translate_errors(self.name):
+            gr.query()
+            for record in gr:
+                yield record.serialize(display_value="both")
+
+    def approvals(self, sys_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """sysapproval_approver rows for these changes, grouped by change sys_id."""
+        out: dict[str, list[dict[str, Any]]] = {sid: [] for sid in sys_ids}
+        if not sys_ids:
+            return out
+        gr = self.client.GlideRecord(APPROVAL_TABLE, batch_size=500, rewindable=False)
+        gr.add_encoded_query(f"sysapprovalIN{','.join(sys_ids)}")
+        gr.order_by("sys_created_on")
+        with translate_errors(self.name):
+            gr.query()
+            for record in gr:
+                row = record.serialize(display_value="both")
+                out.setdefault(_value(row.get("sysapproval")), []).append(row)
+        return out
+
+    def columns(self) -> set[str]:
+        """The columns of change_request, read off one record (the Table API returns all)."""
+        gr = self.client.GlideRecord(CHANGE_TABLE, batch_size=1, rewindable=False)
+        gr.limit = 1
+        with translate_errors(self.name):
+            gr.query()
+            for record in gr:
+                return set(record.serialize().keys())
+        return set()
+
+
+_RETRYABLE = {429, 502, 503, 504}
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _value(cell: Any) -> str:
+    return str(cell.get("value", "")) if isinstance(cell, dict) else str(cell or "")
+
+
+class translate_errors:
+    """Turn pysnc / requests exceptions into errors named by what the caller does next."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if isinstance(exc, AuthenticationException):
+            raise ConfigError(f"{self.source}: ServiceNow refused the credentials") from None
+        if isinstance(exc, RequestException):
+            # Retryable statuses were raised by the response hook; what is left is permanent.
+            raise PermanentError(f"{self.source}: ServiceNow refused: {str(exc)[:200]}") from None
+        if isinstance(exc, requests.RequestException):
+            raise TransientError(
+                f"{self.source}: cannot reach ServiceNow: {type(exc).__name__}"
+            ) from None

@@ -1,0 +1,73 @@
+"""Settings: TOML + environment overrides, every error with its dotted path, secrets hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.errors import ConfigError
+from connector.settings import load_settings
+
+GOOD = """
+[sources.acme-jira]
+kind = "jira"
+url = "https://acme.atlassian.net"
+username = "bot@acme.example"
+token = "from-file"
+mapping = "mappings/jira-default.toml"
+
+[sources.client-b]
+kind = "servicenow"
+url = "https://clientb.service-now.com"
+username = "bot"
+token = "snow-secret"
+mapping = "/abs/servicenow.toml"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "change-connector.toml"
+    path.write_text(text)
+    return path
+
+
+def test_several_sources_and_relative_paths(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, GOOD), environ={})
+    assert sorted(settings.sources) == ["acme-jira", "client-b"]
+    assert settings.sources["acme-jira"].mapping == tmp_path / "mappings/jira-default.toml"
+    assert settings.sources["client-b"].mapping == Path("/abs/servicenow.toml")
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    env = {"CHANGE_CONNECTOR__SOURCES__ACME_JIRA__TOKEN": "from-env"}
+    settings = load_settings(write(tmp_path, GOOD), environ=env)
+    assert settings.sources["acme-jira"].token.get_secret_value() == "from-env"
+    assert settings.sources["client-b"].token.get_secret_value() == "snow-secret"
+
+
+def test_secrets_never_print(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, GOOD), environ={})
+    assert "from-file" not in repr(settings) and "from-file" not in str(settings)
+    assert "snow-secret" not in settings.model_dump_json()
+
+
+def test_every_error_at_once_with_dotted_paths(tmp_path: Path) -> None:
+    bad = GOOD.replace('kind = "servicenow"', 'kind = "remedy"').replace(
+        'url = "https://acme.atlassian.net"', 'url = "http://acme.atlassian.net"\ncolour = "red"'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, bad), environ={})
+    message = str(err.value)
+    assert "\n" not in message
+    assert "sources.client-b.kind" in message
+    assert "sources.acme-jira.url" in message
+    assert "sources.acme-jira.colour: unknown key" in message
+    assert "from-file" not in message
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[sources\n"), environ={})
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_settings(tmp_path / "absent.toml", environ={})
