@@ -16,23 +16,35 @@ from pysnc.exceptions import AuthenticationException, RequestException
 from requests.adapters import HTTPAdapter
 
 from connector.errors import ConfigError, PermanentError, TransientError
+from connector.model import SystemKind
 from connector.settings import SourceSettings
 
 CHANGE_TABLE = "change_request"
 APPROVAL_TABLE = "sysapproval_approver"
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    def __init__(self, timeout: float) -> None:
+class _PinnedAdapter(HTTPAdapter):
+    """Every request gets a timeout and the configured CA bundle.
+
+    pysnc sets neither per request, and because it passes `verify=None` to requests'
+    environment merge, a `REQUESTS_CA_BUNDLE` in the environment would silently replace the
+    configured bundle; pinning both here keeps the configuration authoritative.
+    """
+
+    def __init__(self, *, timeout: float, verify: str | bool) -> None:
         super().__init__(max_retries=0)
         self.timeout = timeout
+        self.verify = verify
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
+        kwargs["verify"] = self.verify
         return super().send(request, **kwargs)
 
 
 class ServiceNowAdapter:
+    kind = SystemKind.SERVICENOW
+
     def __init__(self, name: str, settings: SourceSettings) -> None:
         self.name = name
         self.settings = settings
@@ -43,7 +55,9 @@ class ServiceNowAdapter:
             verify=settings.verify,
             auto_retry=False,
         )
-        self.client.session.mount("https://", _TimeoutAdapter(settings.timeout_seconds))
+        self.client.session.mount(
+            "https://", _PinnedAdapter(timeout=settings.timeout_seconds, verify=settings.verify)
+        )
         # pysnc folds every status into one exception type; decide retryability here, where
         # the status and Retry-After are still known.
         self.client.session.hooks["response"].append(self._raise_transient)
@@ -56,24 +70,48 @@ class ServiceNowAdapter:
             )
 
     def changes(self, encoded_query: str = "") -> Iterator[dict[str, Any]]:
-        """change_request rows matching the query, oldest update first, one page in memory."""
-        gr = self.client.GlideRecord(CHANGE_TABLE, batch_size=self.settings.page_size,
-                                     rewindable=False)
-        if encoded_query:
-            gr.add_encoded_query(encoded_query)
-        gr.order_by("sys_updated_on")
-        gr.order_by("sys_id")
+        """change_request rows matching the query, ordered by (sys_updated_on, sys_id).
+
+        Keyset paging, one page in memory: after a page ending at (t, id), first the rest of
+        second t (`sys_updated_on=t^sys_id>id`), then what came later (`sys_updated_on>t`).
+        Unlike offset paging, rows updated while we page neither shift nor hide others.
+        (pysnc's own non-rewindable iteration drops the last row of its first page, so each
+        page is a fresh, bounded GlideRecord.)
+        """
+        base = f"{encoded_query}^" if encoded_query else ""
+        page = self._page(f"{base}ORDERBYsys_updated_on^ORDERBYsys_id")
+        while page:
+            yield from page
+            updated, sys_id = _value(page[-1]["sys_updated_on"]), _value(page[-1]["sys_id"])
+            same_second = self._drain_second(base, updated, sys_id)
+            yield from same_second
+            page = self._page(
+                f"{base}sys_updated_on>{updated}^ORDERBYsys_updated_on^ORDERBYsys_id"
+            )
+
+    def _drain_second(self, base: str, updated: str, after_id: str) -> Iterator[dict[str, Any]]:
+        while rows := self._page(
+            f"{base}sys_updated_on={updated}^sys_id>{after_id}^ORDERBYsys_id"
+        ):
+            yield from rows
+            after_id = _value(rows[-1]["sys_id"])
+
+    def _page(self, query: str) -> list[dict[str, Any]]:
+        gr = self.client.GlideRecord(CHANGE_TABLE, batch_size=self.settings.page_size)
+        gr.limit = self.settings.page_size
+        gr.add_encoded_query(query)
         with translate_errors(self.name):
             gr.query()
-            for record in gr:
-                yield record.serialize(display_value="both")
+            return [record.serialize(display_value="both") for record in gr]
 
-    def approvals(self, sys_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """sysapproval_approver rows for these changes, grouped by change sys_id."""
+    def approvals(
+        self, sys_ids: list[str], *, table: str = APPROVAL_TABLE
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Approval rows (sysapproval_approver) for these changes, grouped by change sys_id."""
         out: dict[str, list[dict[str, Any]]] = {sid: [] for sid in sys_ids}
         if not sys_ids:
             return out
-        gr = self.client.GlideRecord(APPROVAL_TABLE, batch_size=500, rewindable=False)
+        gr = self.client.GlideRecord(table, batch_size=500)
         gr.add_encoded_query(f"sysapprovalIN{','.join(sys_ids)}")
         gr.order_by("sys_created_on")
         with translate_errors(self.name):
@@ -85,7 +123,7 @@ class ServiceNowAdapter:
 
     def columns(self) -> set[str]:
         """The columns of change_request, read off one record (the Table API returns all)."""
-        gr = self.client.GlideRecord(CHANGE_TABLE, batch_size=1, rewindable=False)
+        gr = self.client.GlideRecord(CHANGE_TABLE, batch_size=1)
         gr.limit = 1
         with translate_errors(self.name):
             gr.query()

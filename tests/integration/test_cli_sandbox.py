@@ -1,0 +1,71 @@
+"""`change-connector sandbox --json` serves both APIs over HTTPS with its own CA."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[dict[str, object]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--port", "0", "--seed", "200",
+         "--random-seed", "3", "--json", "--data-dir", str(tmp_path / "sandbox")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else "no output"
+        yield json.loads(line)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_sandbox_json_line_serves_jira_and_servicenow(served: dict[str, object]) -> None:
+    info = served
+    assert set(info) >= {"jira_url", "servicenow_url", "ca_bundle", "users", "requests_url"}
+    users = info["users"]
+    assert isinstance(users, dict)
+    connector = users["connector"]
+    ca = str(info["ca_bundle"])
+    jira = requests.get(
+        f"{info['jira_url']}/rest/api/2/serverInfo",
+        auth=(connector["jira_user"], connector["token"]), verify=ca, timeout=10,
+    )
+    assert jira.status_code == 200 and jira.json()["deploymentType"] == "Cloud"
+    snow = requests.get(
+        f"{info['servicenow_url']}/api/now/table/change_request",
+        params={"sysparm_limit": 5},
+        auth=(connector["servicenow_user"], connector["token"]), verify=ca, timeout=10,
+    )
+    assert snow.status_code == 200
+    assert snow.headers["X-Total-Count"] == "200"
+    assert len(snow.json()["result"]) == 5
+    # TLS verification stays on: without the sandbox CA the handshake is refused.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{info['jira_url']}/rest/api/2/serverInfo", timeout=10)
+    log = requests.get(str(info["requests_url"]), verify=ca, timeout=10).json()
+    assert log["total"] >= 2
+    assert {r["user"] for r in log["requests"] if r["system"] != "sandbox"} == {"connector"}
+
+
+def test_bad_arguments_fail_in_one_line() -> None:
+    for args, needle in (
+        (["sandbox", "--mode", "mainframe"], "--mode: 'mainframe' is not one of"),
+        (["sandbox", "--faults", "418:nth=1"], "unknown fault '418'"),
+        (["sandbox", "--port", "abc"], "Invalid value for '--port'"),
+    ):
+        run = subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
+                             text=True, timeout=60)
+        assert run.returncode == 2, run.stderr
+        assert needle in run.stderr
+        assert "Traceback" not in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
