@@ -105,13 +105,13 @@ def mappings_check(
                                               "exist.")] = None,
 ) -> None:
     """Validate mapping files; with --live, check them against the live sources too."""
-    from connector.mapping import check
+    from connector.mapping import check_files
 
-    paths = files or sorted(Path("mappings").glob("*.toml"))
-    if not paths:
-        raise ConfigError("mappings check: no mapping files given and none in mappings/")
-    for line in check(paths):
-        typer.echo(line)
+    results = check_files(files or None)
+    for result in results:
+        typer.echo(result.line, err=not result.ok)
+    if not all(result.ok for result in results):
+        raise SystemExit(ConfigError.exit_code)
     if live is not None:
         from connector.live_check import check_live
 

@@ -26,7 +26,7 @@ def served(tmp_path: Path) -> Iterator[dict[str, object]]:
         yield json.loads(line)
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.communicate(timeout=20)  # also closes the pipes
 
 
 def test_sandbox_json_line_serves_jira_and_servicenow(served: dict[str, object]) -> None:
