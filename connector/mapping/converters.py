@@ -224,8 +224,10 @@ def parse_datetime(value: Any) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ConvertError(f"unparsable date-time {shown(value)}") from None
-    # ServiceNow values carry no zone and are UTC by definition; so are bare Jira dates.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # ServiceNow values carry no zone and are UTC by definition; so are bare Jira dates. Jira
+    # renders in the API user's zone: converting to UTC keeps the fingerprint of a ticket the
+    # same whichever user (or zone setting) read it.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _datetime(value: Any, ctx: Context) -> datetime | None:
@@ -238,7 +240,8 @@ def _links(value: Any, ctx: Context) -> tuple[Link, ...]:
     for item in _items(value):
         if not isinstance(item, dict):
             raise ConvertError(f"expected an issue link object, got {shown(item)}")
-        kind = item.get("type") if isinstance(item.get("type"), dict) else {}
+        kind = item.get("type")
+        kind = kind if isinstance(kind, dict) else {}
         for side, label in (("outwardIssue", "outward"), ("inwardIssue", "inward")):
             other = item.get(side)
             if isinstance(other, dict) and isinstance(other.get("key"), str):
@@ -353,9 +356,21 @@ CONVERTERS: dict[str, Converter] = {
         Converter("reference", _reference, "person", frozenset({"person"}), "SN sys_user ref"),
         Converter("datetime", _datetime, "datetime", frozenset({"datetime"}), "date-time"),
         Converter("links", _links, "links", frozenset({"links"}), "Jira issuelinks", _JIRA),
-        Converter("sd-approvals", _sd_approvals, "approvals", frozenset({"approvals"}),
-                  "Jira Service Management approvals", _JIRA),
-        Converter("sn-approvals", _sn_approvals, "approvals", frozenset({"approvals"}),
-                  "ServiceNow sysapproval_approver rows (source = the related table)", _SN),
+        Converter(
+            "sd-approvals",
+            _sd_approvals,
+            "approvals",
+            frozenset({"approvals"}),
+            "Jira Service Management approvals",
+            _JIRA,
+        ),
+        Converter(
+            "sn-approvals",
+            _sn_approvals,
+            "approvals",
+            frozenset({"approvals"}),
+            "ServiceNow sysapproval_approver rows (source = the related table)",
+            _SN,
+        ),
     )
 }

@@ -37,8 +37,10 @@ _TABLE_ROW = re.compile(r"^[ \t]*\|\|?(.*?)\|?\|?[ \t]*$", re.M)
 _TABLE_CELL = re.compile(r"\|\|?")
 # Text effects only count at word boundaries, as in Jira: `snake_case` and `2026-11-21` stay.
 _EFFECTS = tuple(
-    re.compile(rf"(?<![\w{re.escape(m[0])}]){re.escape(m)}(?=\S)(.+?)(?<=\S){re.escape(m)}"
-               rf"(?![\w{re.escape(m[0])}])")
+    re.compile(
+        rf"(?<![\w{re.escape(m[0])}]){re.escape(m)}(?=\S)(.+?)(?<=\S){re.escape(m)}"
+        rf"(?![\w{re.escape(m[0])}])"
+    )
     for m in ("*", "_", "??", "-", "+", "^", "~")
 )
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.M)
@@ -172,9 +174,30 @@ def _block(node: dict[str, Any], lines: list[str], indent: str, depth: int) -> N
 
 _BLOCK_TYPES = frozenset(
     {
-        "paragraph", "heading", "codeBlock", "blockquote", "panel", "rule", "bulletList",
-        "orderedList", "listItem", "table", "tableRow", "tableCell", "tableHeader", "expand",
-        "nestedExpand", "mediaSingle", "mediaGroup", "blockCard", "embedCard", "taskList",
-        "taskItem", "decisionList", "decisionItem", "layoutSection", "layoutColumn",
+        "paragraph",
+        "heading",
+        "codeBlock",
+        "blockquote",
+        "panel",
+        "rule",
+        "bulletList",
+        "orderedList",
+        "listItem",
+        "table",
+        "tableRow",
+        "tableCell",
+        "tableHeader",
+        "expand",
+        "nestedExpand",
+        "mediaSingle",
+        "mediaGroup",
+        "blockCard",
+        "embedCard",
+        "taskList",
+        "taskItem",
+        "decisionList",
+        "decisionItem",
+        "layoutSection",
+        "layoutColumn",
     }
 )

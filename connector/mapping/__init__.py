@@ -1,0 +1,62 @@
+"""Field mappings: admin-edited `mappings/*.toml` files and the normalize step that applies them.
+
+A mapping file says, for one source system, which tickets are changes (`[scope]`), where each
+`Change` attribute comes from and how it is converted (`[fields.*]`), how native statuses map to
+`Status` (`[status]`), and which transition or state change carries out each worker action
+(`[actions.*]`). `normalize` turns a raw ticket into a `Change` with it (pipeline step 1).
+
+Modules: `schema` (file models and meaning checks), `targets` (mappable Change attributes),
+`converters` and `markup` (raw value -> model value), `loader` (files, `check`, live-check
+helpers), `normalize` (the pure step itself).
+"""
+
+from __future__ import annotations
+
+from connector.mapping.converters import CONVERTERS, Converter
+from connector.mapping.loader import (
+    CheckResult,
+    check,
+    check_files,
+    load_mapping,
+    load_mappings,
+    parse_mapping,
+    referenced_fields,
+    referenced_statuses,
+    referenced_transitions,
+)
+from connector.mapping.markup import adf_to_text, wiki_to_text
+from connector.mapping.normalize import RawTicket, normalize
+from connector.mapping.schema import (
+    ActionSpec,
+    FieldSpec,
+    Mapping,
+    Scope,
+    StatusRule,
+    StatusSpec,
+    WorkerAction,
+)
+
+__all__ = [
+    "CONVERTERS",
+    "ActionSpec",
+    "CheckResult",
+    "Converter",
+    "FieldSpec",
+    "Mapping",
+    "RawTicket",
+    "Scope",
+    "StatusRule",
+    "StatusSpec",
+    "WorkerAction",
+    "adf_to_text",
+    "check",
+    "check_files",
+    "load_mapping",
+    "load_mappings",
+    "normalize",
+    "parse_mapping",
+    "referenced_fields",
+    "referenced_statuses",
+    "referenced_transitions",
+    "wiki_to_text",
+]
