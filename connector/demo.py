@@ -9,6 +9,7 @@ reader, adapters and mapping a configured worker uses.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -52,15 +53,17 @@ def sandbox_sources(info: SandboxInfo) -> dict[str, SourceSettings]:
 def sync_source(name: str, settings: SourceSettings) -> tuple[list[Change], list[str]]:
     """Read and normalize every change of one source; skipped tickets are reported, not lost."""
     mapping = load_mapping(settings.mapping)
-    adapter = open_adapter(name, settings)
-    source = Source(instance=name, kind=adapter.kind)
     changes: list[Change] = []
     skipped: list[str] = []
-    for raw in read_all(adapter, mapping):
-        try:
-            changes.append(normalize(raw, mapping=mapping, source=source, base_url=settings.url))
-        except SkipRecord as exc:
-            skipped.append(exc.message)
+    with closing(open_adapter(name, settings)) as adapter:
+        source = Source(instance=name, kind=adapter.kind)
+        for raw in read_all(adapter, mapping):
+            try:
+                changes.append(
+                    normalize(raw, mapping=mapping, source=source, base_url=settings.url)
+                )
+            except SkipRecord as exc:
+                skipped.append(exc.message)
     return changes, skipped
 
 

@@ -9,6 +9,7 @@ every column of a record). Each source gives one line and whether it matched.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 from connector.mapping import Mapping, load_mapping, referenced_fields, referenced_transitions
@@ -24,11 +25,11 @@ def check_live(config: Path) -> Iterator[tuple[str, bool]]:
     settings = load_settings(config)
     for name, source in settings.sources.items():
         mapping = load_mapping(source.mapping)
-        adapter = open_adapter(name, source)
-        if isinstance(adapter, JiraAdapter):
-            missing = _jira_missing(adapter, mapping)
-        else:
-            missing = _servicenow_missing(adapter, mapping)
+        with closing(open_adapter(name, source)) as adapter:
+            if isinstance(adapter, JiraAdapter):
+                missing = _jira_missing(adapter, mapping)
+            else:
+                missing = _servicenow_missing(adapter, mapping)
         if missing:
             yield f"{name}: {source.mapping}: " + "; ".join(missing), False
         else:

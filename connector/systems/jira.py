@@ -42,6 +42,10 @@ class JiraAdapter:
             else SystemKind.JIRA_DATACENTER
         )
 
+    def close(self) -> None:
+        """Close the HTTP session (its keep-alive connections)."""
+        self.client.close()
+
     def search(self, jql: str, *, fields: str = "*all") -> Iterator[dict[str, Any]]:
         """Every issue matching `jql`, page by page, as raw v2 JSON."""
         if self.kind is SystemKind.JIRA_CLOUD:

@@ -69,6 +69,10 @@ class ServiceNowAdapter:
                 retry_after=_seconds(response.headers.get("Retry-After")),
             )
 
+    def close(self) -> None:
+        """Close the HTTP session (its keep-alive connections)."""
+        self.client.session.close()
+
     def changes(self, encoded_query: str = "") -> Iterator[dict[str, Any]]:
         """change_request rows matching the query, ordered by (sys_updated_on, sys_id).
 
