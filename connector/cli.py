@@ -37,21 +37,27 @@ def version() -> None:
 
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).", min=0,
-                                      max=65535)] = 8443,
+    port: Annotated[
+        int, typer.Option(help="Port on 127.0.0.1 (0: a free one).", min=0, max=65535)
+    ] = 8443,
     seed: Annotated[int, typer.Option(help="Change tickets to seed per system.", min=0)] = 200,
-    random_seed: Annotated[int, typer.Option(help="Seed of the generator (same seed, "
-                                             "same tickets).")] = 0,
+    random_seed: Annotated[
+        int, typer.Option(help="Seed of the generator (same seed, same tickets).")
+    ] = 0,
     mode: Annotated[str, typer.Option(help="Jira deployment: cloud or datacenter.")] = "cloud",
-    faults: Annotated[str, typer.Option(help="Fault spec, e.g. '429:rate=0.1,retry_after=2;"
-                                        "503@jira:nth=5'.")] = "",
+    faults: Annotated[
+        str, typer.Option(help="Fault spec, e.g. '429:rate=0.1,retry_after=2;503@jira:nth=5'.")
+    ] = "",
     data_dir: Annotated[Path, typer.Option(help="Where the CA and certificates are kept.")] = (
-        DEFAULT_SANDBOX_DIR),
+        DEFAULT_SANDBOX_DIR
+    ),
     jira_webhook_url: Annotated[str | None, typer.Option(help="POST Jira webhooks here.")] = None,
-    servicenow_webhook_url: Annotated[str | None, typer.Option(
-        help="POST ServiceNow business-rule webhooks here.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the connection details as "
-                                          "one JSON line.")] = False,
+    servicenow_webhook_url: Annotated[
+        str | None, typer.Option(help="POST ServiceNow business-rule webhooks here.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the connection details as one JSON line.")
+    ] = False,
 ) -> None:
     """Serve the local Jira + ServiceNow sandbox over HTTPS until interrupted."""
     from connector.sandbox import Sandbox, SandboxOptions
@@ -59,9 +65,14 @@ def sandbox(
     if mode not in ("cloud", "datacenter"):
         raise ConfigError(f"--mode: {mode!r} is not one of cloud, datacenter")
     options = SandboxOptions(
-        data_dir=data_dir, port=port, seed_count=seed, random_seed=random_seed,
-        mode="cloud" if mode == "cloud" else "datacenter", faults=faults,
-        jira_webhook_url=jira_webhook_url, servicenow_webhook_url=servicenow_webhook_url,
+        data_dir=data_dir,
+        port=port,
+        seed_count=seed,
+        random_seed=random_seed,
+        mode="cloud" if mode == "cloud" else "datacenter",
+        faults=faults,
+        jira_webhook_url=jira_webhook_url,
+        servicenow_webhook_url=servicenow_webhook_url,
     )
     try:
         box = Sandbox(options)
@@ -91,18 +102,26 @@ def _print_sandbox(info: object) -> None:
     typer.echo(f"Request log:       {info.requests_url}")
     typer.echo("Users (Jira user / ServiceNow user / token):")
     for login, user in info.users.items():
-        typer.echo(f"  {login:<10} {user['jira_user']:<24} {user['servicenow_user']:<10} "
-                   f"{user['token']}  [{user['roles']}]")
+        typer.echo(
+            f"  {login:<10} {user['jira_user']:<24} {user['servicenow_user']:<10} "
+            f"{user['token']}  [{user['roles']}]"
+        )
     typer.echo("Press Ctrl-C to stop.")
 
 
 @mappings_app.command("check")
 def mappings_check(
-    files: Annotated[list[Path] | None, typer.Argument(help="Mapping files (default: "
-                                                       "mappings/*.toml).")] = None,
-    live: Annotated[Path | None, typer.Option(help="Also ask every source in this config "
-                                              "whether the mapped fields and transitions "
-                                              "exist.")] = None,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Mapping files (default: mappings/*.toml).")
+    ] = None,
+    live: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also ask every source in this config "
+            "whether the mapped fields and transitions "
+            "exist."
+        ),
+    ] = None,
 ) -> None:
     """Validate mapping files; with --live, check them against the live sources too."""
     from connector.mapping import check_files
@@ -129,7 +148,8 @@ def demo(
     random_seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
     mode: Annotated[str, typer.Option(help="Jira deployment: cloud or datacenter.")] = "cloud",
     out: Annotated[Path, typer.Option(help="Where the normalized changes are written.")] = Path(
-        "out"),
+        "out"
+    ),
 ) -> None:
     """Run the worker against the embedded sandbox: read, normalize and summarize every change."""
     from connector.demo import run_demo

@@ -9,8 +9,8 @@ reader, adapters and mapping a configured worker uses.
 from __future__ import annotations
 
 import time
-from contextlib import closing
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Literal
 
@@ -40,12 +40,18 @@ def sandbox_sources(info: SandboxInfo) -> dict[str, SourceSettings]:
     common = {"token": SecretStr(user["token"]), "ca_bundle": Path(info.ca_bundle)}
     return {
         "sandbox-jira": SourceSettings(
-            kind="jira", url=info.jira_url, username=user["jira_user"],
-            mapping=mappings_dir() / "jira-default.toml", **common,
+            kind="jira",
+            url=info.jira_url,
+            username=user["jira_user"],
+            mapping=mappings_dir() / "jira-default.toml",
+            **common,
         ),
         "sandbox-servicenow": SourceSettings(
-            kind="servicenow", url=info.servicenow_url, username=user["servicenow_user"],
-            mapping=mappings_dir() / "servicenow-default.toml", **common,
+            kind="servicenow",
+            url=info.servicenow_url,
+            username=user["servicenow_user"],
+            mapping=mappings_dir() / "servicenow-default.toml",
+            **common,
         ),
     }
 
@@ -70,12 +76,14 @@ def sync_source(name: str, settings: SourceSettings) -> tuple[list[Change], list
 def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
     console = Console()
     jira_mode: Literal["cloud", "datacenter"] = "cloud" if mode == "cloud" else "datacenter"
-    options = SandboxOptions(data_dir=SANDBOX_DIR, seed_count=seed, random_seed=random_seed,
-                             mode=jira_mode)
+    options = SandboxOptions(
+        data_dir=SANDBOX_DIR, seed_count=seed, random_seed=random_seed, mode=jira_mode
+    )
     started = time.perf_counter()
     with Sandbox(options) as info:
-        console.print(f"Sandbox up: Jira ({info.mode}) {info.jira_url}, "
-                      f"ServiceNow {info.servicenow_url}")
+        console.print(
+            f"Sandbox up: Jira ({info.mode}) {info.jira_url}, ServiceNow {info.servicenow_url}"
+        )
         results = {name: sync_source(name, s) for name, s in sandbox_sources(info).items()}
     elapsed = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
@@ -99,8 +107,12 @@ def _summary(results: dict[str, tuple[list[Change], list[str]]]) -> Table:
         classes = Counter(c.effective_class for c in changes)
         statuses = Counter(c.status.value for c in changes)
         table.add_row(
-            name, str(len(changes)), _fmt(classes), _fmt(statuses, 4),
-            _fmt(Counter(gap for c in changes for gap in baseline_gaps(c))), str(len(skipped)),
+            name,
+            str(len(changes)),
+            _fmt(classes),
+            _fmt(statuses, 4),
+            _fmt(Counter(gap for c in changes for gap in baseline_gaps(c))),
+            str(len(skipped)),
         )
     return table
 

@@ -40,8 +40,7 @@ def _jira_missing(adapter: JiraAdapter, mapping: Mapping) -> list[str]:
     known = adapter.field_ids()
     # Writes may name fields that only exist on transition screens (resolution); those are
     # checked through the transitions, not the field list.
-    fields = sorted(f for f in referenced_fields(mapping) if f not in known
-                    and f != "resolution")
+    fields = sorted(f for f in referenced_fields(mapping) if f not in known and f != "resolution")
     wanted = referenced_transitions(mapping)
     missing = [f"unknown field {f}" for f in fields]
     if wanted:

@@ -40,5 +40,9 @@ class OffsetPaginator:
 
     def advance(self, *, received: int, total: int | None = None) -> None:
         self.offset += received
-        if received == 0 or received < self.page_size or (total is not None and self.offset >= total):
+        if (
+            received == 0
+            or received < self.page_size
+            or (total is not None and self.offset >= total)
+        ):
             self.finished = True

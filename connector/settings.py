@@ -120,7 +120,10 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
 
     sources = {
         name: s.model_copy(
-            update={"mapping": fix(s.mapping), "ca_bundle": fix(s.ca_bundle) if s.ca_bundle else None}
+            update={
+                "mapping": fix(s.mapping),
+                "ca_bundle": fix(s.ca_bundle) if s.ca_bundle else None,
+            }
         )
         for name, s in settings.sources.items()
     }

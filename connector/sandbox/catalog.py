@@ -1,8 +1,9 @@
 """What the sandbox instances are made of: users, the Jira change fields and workflow, the CIs.
 
-This is the sandbox's equivalent of a Jira Service Management site's field configuration and a
-ServiceNow instance's dictionary. `mappings/jira-default.toml` and `mappings/servicenow-default.toml`
-name the same field ids and transitions, as an admin's mapping names those of their own site.
+This is the sandbox's equivalent of a Jira Service Management site's field configuration and
+a ServiceNow instance's dictionary. `mappings/jira-default.toml` and
+`mappings/servicenow-default.toml` name the same field ids and transitions, as an admin's
+mapping names those of their own site.
 """
 
 from __future__ import annotations
@@ -51,9 +52,13 @@ USERS: tuple[SandboxUser, ...] = (
     _user("carol", "Carol Jensen", "Europe/Berlin", ("approver", "cab"), 3, "tok-carol-8Rt1"),
     _user("dave", "Dave Tanaka", "Asia/Tokyo", ("approver", "cab"), 4, "tok-dave-2Wp6"),
     _user("erin", "Erin Walsh", "Europe/Dublin", ("security-approver",), 5, "tok-erin-6Yh3"),
-    _user("frank", "Frank Silva", "America/Sao_Paulo", ("emergency-approver",), 6, "tok-frank-1Kd8"),
+    _user(
+        "frank", "Frank Silva", "America/Sao_Paulo", ("emergency-approver",), 6, "tok-frank-1Kd8"
+    ),
     _user("admin", "Sandbox Admin", "UTC", ("admin",), 7, "tok-admin-9Zc5"),
-    _user("connector", "Change Connector", "America/Los_Angeles", ("integration",), 8, "tok-conn-3Vb7"),
+    _user(
+        "connector", "Change Connector", "America/Los_Angeles", ("integration",), 8, "tok-conn-3Vb7"
+    ),
 )
 USERS_BY_LOGIN = {u.login: u for u in USERS}
 INTEGRATION_USER = USERS_BY_LOGIN["connector"]
@@ -72,43 +77,98 @@ class JiraField:
 _PLUGIN = "com.atlassian.jira.plugin.system.customfieldtypes"
 
 JIRA_CUSTOM_FIELDS: tuple[JiraField, ...] = (
-    JiraField("customfield_10100", "Change type", "option", f"{_PLUGIN}:select",
-              options=("Standard", "Normal", "Emergency")),
-    JiraField("customfield_10101", "Change risk", "option", f"{_PLUGIN}:select",
-              options=("Low", "Medium", "High", "Critical")),
-    JiraField("customfield_10102", "Impact", "option", f"{_PLUGIN}:select",
-              options=("Minor", "Moderate", "Significant", "Major")),
-    JiraField("customfield_10103", "Affected systems", "array", f"{_PLUGIN}:multicheckboxes",
-              items="option"),  # options are the CI names in CONFIGURATION_ITEMS
-    JiraField("customfield_10104", "Affected departments", "array", f"{_PLUGIN}:multiselect",
-              items="option"),
+    JiraField(
+        "customfield_10100",
+        "Change type",
+        "option",
+        f"{_PLUGIN}:select",
+        options=("Standard", "Normal", "Emergency"),
+    ),
+    JiraField(
+        "customfield_10101",
+        "Change risk",
+        "option",
+        f"{_PLUGIN}:select",
+        options=("Low", "Medium", "High", "Critical"),
+    ),
+    JiraField(
+        "customfield_10102",
+        "Impact",
+        "option",
+        f"{_PLUGIN}:select",
+        options=("Minor", "Moderate", "Significant", "Major"),
+    ),
+    JiraField(
+        "customfield_10103",
+        "Affected systems",
+        "array",
+        f"{_PLUGIN}:multicheckboxes",
+        items="option",
+    ),  # options are the CI names in CONFIGURATION_ITEMS
+    JiraField(
+        "customfield_10104",
+        "Affected departments",
+        "array",
+        f"{_PLUGIN}:multiselect",
+        items="option",
+    ),
     JiraField("customfield_10105", "Rollback plan", "string", f"{_PLUGIN}:textarea"),
     JiraField("customfield_10106", "Implementation plan", "string", f"{_PLUGIN}:textarea"),
     JiraField("customfield_10107", "Test plan", "string", f"{_PLUGIN}:textarea"),
     JiraField("customfield_10108", "Justification", "string", f"{_PLUGIN}:textarea"),
-    JiraField("customfield_10109", "Security impact", "option", f"{_PLUGIN}:select",
-              options=("None", "Low", "Medium", "High")),
-    JiraField("customfield_10110", "InfoSec categories", "array", f"{_PLUGIN}:multicheckboxes",
-              items="option",
-              options=("Data sharing", "Security configuration", "User access", "System usage")),
+    JiraField(
+        "customfield_10109",
+        "Security impact",
+        "option",
+        f"{_PLUGIN}:select",
+        options=("None", "Low", "Medium", "High"),
+    ),
+    JiraField(
+        "customfield_10110",
+        "InfoSec categories",
+        "array",
+        f"{_PLUGIN}:multicheckboxes",
+        items="option",
+        options=("Data sharing", "Security configuration", "User access", "System usage"),
+    ),
     JiraField("customfield_10111", "Security notes", "string", f"{_PLUGIN}:textarea"),
     JiraField("customfield_10112", "Operational impact", "string", f"{_PLUGIN}:textarea"),
     JiraField("customfield_10113", "Expected downtime (minutes)", "number", f"{_PLUGIN}:float"),
-    JiraField("customfield_10114", "Customer facing", "option", f"{_PLUGIN}:radiobuttons",
-              options=("Yes", "No")),
-    JiraField("customfield_10115", "Audiences", "array", f"{_PLUGIN}:multicheckboxes",
-              items="option",
-              options=("All users", "Admins", "Account owners", "Security", "Engineering")),
+    JiraField(
+        "customfield_10114",
+        "Customer facing",
+        "option",
+        f"{_PLUGIN}:radiobuttons",
+        options=("Yes", "No"),
+    ),
+    JiraField(
+        "customfield_10115",
+        "Audiences",
+        "array",
+        f"{_PLUGIN}:multicheckboxes",
+        items="option",
+        options=("All users", "Admins", "Account owners", "Security", "Engineering"),
+    ),
     JiraField("customfield_10116", "Planned start", "datetime", f"{_PLUGIN}:datetime"),
     JiraField("customfield_10117", "Planned end", "datetime", f"{_PLUGIN}:datetime"),
     JiraField("customfield_10118", "Actual start", "datetime", f"{_PLUGIN}:datetime"),
     JiraField("customfield_10119", "Actual end", "datetime", f"{_PLUGIN}:datetime"),
     JiraField("customfield_10120", "Implementer", "user", f"{_PLUGIN}:userpicker"),
     JiraField("customfield_10121", "Emergency approver", "user", f"{_PLUGIN}:userpicker"),
-    JiraField("customfield_10122", "Approvals", "array",
-              "com.atlassian.servicedesk.approvals-plugin:sd-approvals", items="sd-approvals"),
-    JiraField("customfield_10123", "CAB decision", "option", f"{_PLUGIN}:select",
-              options=("Approve", "Reject", "Defer", "More information")),
+    JiraField(
+        "customfield_10122",
+        "Approvals",
+        "array",
+        "com.atlassian.servicedesk.approvals-plugin:sd-approvals",
+        items="sd-approvals",
+    ),
+    JiraField(
+        "customfield_10123",
+        "CAB decision",
+        "option",
+        f"{_PLUGIN}:select",
+        options=("Approve", "Reject", "Defer", "More information"),
+    ),
     JiraField("customfield_10124", "Standard change template", "string", f"{_PLUGIN}:textfield"),
 )
 
@@ -154,8 +214,12 @@ JIRA_WORKFLOW: tuple[Transition, ...] = (
     Transition("91", "Cancel", "Canceled", (), requires_resolution=True),
     Transition("101", "Reopen", "Draft", ("Declined", "Canceled")),
 )
-JIRA_RESOLUTIONS = (("10000", "Done"), ("10001", "Won't Do"), ("10002", "Declined"),
-                    ("10003", "Rolled back"))
+JIRA_RESOLUTIONS = (
+    ("10000", "Done"),
+    ("10001", "Won't Do"),
+    ("10002", "Declined"),
+    ("10003", "Rolled back"),
+)
 
 
 @dataclass(frozen=True)
@@ -182,5 +246,8 @@ CONFIGURATION_ITEMS: tuple[ConfigurationItem, ...] = tuple(
 CI_BY_NAME = {ci.name: ci for ci in CONFIGURATION_ITEMS}
 DEPARTMENTS = ("Engineering", "Finance", "Security", "Product", "IT", "Analytics", "Support")
 RELEASES = ("2026.11.1", "2026.11.2", "2026.12.1")
-STANDARD_TEMPLATES = ("SOP-001 Monthly OS patching", "SOP-002 Certificate renewal",
-                      "SOP-003 Add DNS record")
+STANDARD_TEMPLATES = (
+    "SOP-001 Monthly OS patching",
+    "SOP-002 Certificate renewal",
+    "SOP-003 Add DNS record",
+)

@@ -91,7 +91,12 @@ def _parse_rule(text: str) -> FaultRule:
 
 def _set_option(rule: FaultRule, name: str, value: str, text: str) -> None:
     converters: dict[str, type[int] | type[float]] = {
-        "nth": int, "every": int, "count": int, "rate": float, "retry_after": float, "delay": float,
+        "nth": int,
+        "every": int,
+        "count": int,
+        "rate": float,
+        "retry_after": float,
+        "delay": float,
     }
     if name not in converters:
         raise ConfigError(f"--faults: {text!r}: unknown option {name!r}")

@@ -122,8 +122,15 @@ _DESCRIPTIONS = (
     "Plain text with emoji 🚀 and quotes \"double\" 'single' for {sys}.",
 )
 _STATUS_WEIGHTS = (
-    ("draft", 8), ("awaiting-info", 6), ("awaiting-approval", 16), ("approved", 14),
-    ("scheduled", 12), ("implementing", 8), ("review", 8), ("closed", 18), ("rejected", 5),
+    ("draft", 8),
+    ("awaiting-info", 6),
+    ("awaiting-approval", 16),
+    ("approved", 14),
+    ("scheduled", 12),
+    ("implementing", 8),
+    ("review", 8),
+    ("closed", 18),
+    ("rejected", 5),
     ("cancelled", 5),
 )
 _DECIDED = {"approved", "scheduled", "implementing", "review", "closed"}
@@ -135,9 +142,7 @@ def generate(
     """`count` changes, the first ones planted with the exceptions in `Planted`."""
     rng = random.Random(random_seed)
     planted = list(Planted)
-    return [
-        _one(rng, i, base_time, planted[i] if i < len(planted) else None) for i in range(count)
-    ]
+    return [_one(rng, i, base_time, planted[i] if i < len(planted) else None) for i in range(count)]
 
 
 def _one(rng: random.Random, i: int, base: datetime, planted: Planted | None) -> SeedChange:
@@ -152,19 +157,41 @@ def _one(rng: random.Random, i: int, base: datetime, planted: Planted | None) ->
     planned_start = planned_start.replace(minute=0, second=0, microsecond=0)
     planned_end = planned_start + timedelta(hours=rng.choice((1, 2, 4, 8)))
     complete = rng.random() < 0.6
-    missing = set() if complete else set(rng.sample(
-        ["rollback", "security", "systems", "implementation", "test", "justification", "window"],
-        rng.randint(1, 3),
-    ))
+    missing = (
+        set()
+        if complete
+        else set(
+            rng.sample(
+                [
+                    "rollback",
+                    "security",
+                    "systems",
+                    "implementation",
+                    "test",
+                    "justification",
+                    "window",
+                ],
+                rng.randint(1, 3),
+            )
+        )
+    )
     requester = rng.choice(REQUESTERS)
     implementer = rng.choice(IMPLEMENTERS)
-    security_level = None if "security" in missing else rng.choices(
-        ("none", "low", "medium", "high"), (50, 20, 20, 10))[0]
+    security_level = (
+        None
+        if "security" in missing
+        else rng.choices(("none", "low", "medium", "high"), (50, 20, 20, 10))[0]
+    )
     categories: tuple[str, ...] = ()
     if security_level not in (None, "none"):
-        categories = tuple(sorted(rng.sample(
-            ["data-sharing", "security-configuration", "user-access", "system-usage"],
-            rng.randint(0 if rng.random() < 0.2 else 1, 2))))
+        categories = tuple(
+            sorted(
+                rng.sample(
+                    ["data-sharing", "security-configuration", "user-access", "system-usage"],
+                    rng.randint(0 if rng.random() < 0.2 else 1, 2),
+                )
+            )
+        )
     customer_facing = rng.random() < 0.3
     change = SeedChange(
         index=i,
@@ -185,9 +212,13 @@ def _one(rng: random.Random, i: int, base: datetime, planted: Planted | None) ->
         operational_impact=rng.choice(("", "Short read-only period.", "Brief API latency.")),
         downtime_minutes=rng.choice((None, 0, 5, 15, 30)),
         customer_facing=customer_facing,
-        audiences=tuple(sorted(rng.sample(
-            ["all-users", "admins", "account-owners", "security"], rng.randint(1, 2))))
-        if customer_facing else ("engineering",),
+        audiences=tuple(
+            sorted(
+                rng.sample(["all-users", "admins", "account-owners", "security"], rng.randint(1, 2))
+            )
+        )
+        if customer_facing
+        else ("engineering",),
         planned_start=None if "window" in missing else planned_start,
         planned_end=None if "window" in missing else planned_end,
         actual_start=planned_start if status in ("implementing", "review", "closed") else None,
@@ -208,22 +239,33 @@ def _one(rng: random.Random, i: int, base: datetime, planted: Planted | None) ->
 
 
 def _approvals(
-    rng: random.Random, status: str, change_type: str, change_class: str,
-    security_level: str | None, at: datetime,
+    rng: random.Random,
+    status: str,
+    change_type: str,
+    change_class: str,
+    security_level: str | None,
+    at: datetime,
 ) -> tuple[SeedApproval, ...]:
     if change_type == "standard":
         return ()
     decision = {"rejected": "rejected", "awaiting-approval": "pending"}.get(
-        status, "approved" if status in _DECIDED else "")
+        status, "approved" if status in _DECIDED else ""
+    )
     if not decision:
         return ()
     when = None if decision == "pending" else at
     if change_type == "emergency":
         return (SeedApproval(EMERGENCY_APPROVER, "Emergency", decision, when),)
     group = "CAB" if change_class == "major" else "Change approvers"
-    out = [SeedApproval(rng.choice(APPROVERS), group, decision, when,
-                        "Declined: window too close to quarter end" if decision == "rejected"
-                        else "")]
+    out = [
+        SeedApproval(
+            rng.choice(APPROVERS),
+            group,
+            decision,
+            when,
+            "Declined: window too close to quarter end" if decision == "rejected" else "",
+        )
+    ]
     if change_class == "major" and security_level not in (None, "none"):
         out.append(SeedApproval(SECURITY_APPROVER, "Security", decision, when))
     return tuple(out)
@@ -233,7 +275,8 @@ def _cab(status: str, change_class: str) -> str | None:
     if change_class != "major":
         return None
     return {"rejected": "reject", "awaiting-info": "more-info"}.get(
-        status, "approve" if status in _DECIDED else None)
+        status, "approve" if status in _DECIDED else None
+    )
 
 
 def _plant(c: SeedChange, planted: Planted, base: datetime) -> SeedChange:
@@ -241,45 +284,86 @@ def _plant(c: SeedChange, planted: Planted, base: datetime) -> SeedChange:
     from dataclasses import replace
 
     complete = replace(
-        c, change_type="normal", change_class="minor", rollback_plan="Restore the snapshot.",
-        implementation_plan="Apply the change.", test_plan="Run the smoke suite.",
-        justification="Requested by the product team.", security_level="low",
-        infosec_categories=("system-usage",), security_notes="No new access paths.",
-        affected_systems=c.affected_systems or ("web-frontend",), planted=planted,
-        emergency_approver=None, standard_template="", cab_decision=None, customer_facing=False,
+        c,
+        change_type="normal",
+        change_class="minor",
+        rollback_plan="Restore the snapshot.",
+        implementation_plan="Apply the change.",
+        test_plan="Run the smoke suite.",
+        justification="Requested by the product team.",
+        security_level="low",
+        infosec_categories=("system-usage",),
+        security_notes="No new access paths.",
+        affected_systems=c.affected_systems or ("web-frontend",),
+        planted=planted,
+        emergency_approver=None,
+        standard_template="",
+        cab_decision=None,
+        customer_facing=False,
         audiences=("engineering",),
     )
     window = (base + timedelta(days=5), base + timedelta(days=5, hours=2))
     approved = (SeedApproval("carol", "Change approvers", "approved", c.updated),)
     match planted:
         case Planted.SELF_APPROVAL:
-            return replace(complete, requester="alice", implementer="bob", assignee="bob",
-                           status="approved", planned_start=window[0], planned_end=window[1],
-                           approvals=(SeedApproval("alice", "Change approvers", "approved",
-                                                   c.updated),))
+            return replace(
+                complete,
+                requester="alice",
+                implementer="bob",
+                assignee="bob",
+                status="approved",
+                planned_start=window[0],
+                planned_end=window[1],
+                approvals=(SeedApproval("alice", "Change approvers", "approved", c.updated),),
+            )
         case Planted.UNAUTHORIZED:
-            return replace(complete, status="implementing", approvals=(),
-                           planned_start=base - timedelta(hours=3),
-                           planned_end=base + timedelta(hours=1),
-                           actual_start=base - timedelta(hours=2), actual_end=None)
+            return replace(
+                complete,
+                status="implementing",
+                approvals=(),
+                planned_start=base - timedelta(hours=3),
+                planned_end=base + timedelta(hours=1),
+                actual_start=base - timedelta(hours=2),
+                actual_end=None,
+            )
         case Planted.FREEZE_VIOLATION:
             start = FREEZE_START + timedelta(days=3, hours=10)
-            return replace(complete, status="scheduled", approvals=approved,
-                           affected_systems=("billing-batch",), planned_start=start,
-                           planned_end=start + timedelta(hours=2))
+            return replace(
+                complete,
+                status="scheduled",
+                approvals=approved,
+                affected_systems=("billing-batch",),
+                planned_start=start,
+                planned_end=start + timedelta(hours=2),
+            )
         case Planted.OVERDUE_EMERGENCY_REVIEW:
             start = base - timedelta(days=20)
-            return replace(complete, change_type="emergency", status="review",
-                           emergency_approver=EMERGENCY_APPROVER,
-                           approvals=(SeedApproval(EMERGENCY_APPROVER, "Emergency", "approved",
-                                                   start - timedelta(minutes=30)),),
-                           planned_start=start, planned_end=start + timedelta(hours=1),
-                           actual_start=start, actual_end=start + timedelta(hours=1),
-                           created=start - timedelta(hours=2), updated=start + timedelta(hours=2))
+            return replace(
+                complete,
+                change_type="emergency",
+                status="review",
+                emergency_approver=EMERGENCY_APPROVER,
+                approvals=(
+                    SeedApproval(
+                        EMERGENCY_APPROVER, "Emergency", "approved", start - timedelta(minutes=30)
+                    ),
+                ),
+                planned_start=start,
+                planned_end=start + timedelta(hours=1),
+                actual_start=start,
+                actual_end=start + timedelta(hours=1),
+                created=start - timedelta(hours=2),
+                updated=start + timedelta(hours=2),
+            )
         case Planted.CONFLICT_A | Planted.CONFLICT_B:
             offset = timedelta(hours=0 if planted is Planted.CONFLICT_A else 1)
             start = base + timedelta(days=9, hours=14) + offset
-            return replace(complete, status="scheduled", approvals=approved,
-                           affected_systems=("customer-db",), planned_start=start,
-                           planned_end=start + timedelta(hours=2))
+            return replace(
+                complete,
+                status="scheduled",
+                approvals=approved,
+                affected_systems=("customer-db",),
+                planned_start=start,
+                planned_end=start + timedelta(hours=2),
+            )
     return complete

@@ -71,14 +71,22 @@ class Sandbox:
             duplicate_rate=options.webhook_duplicate_rate,
             rng=random.Random(f"webhooks:{options.random_seed}"),
         )
-        self.jira = JiraSimulator(self.state, base_url=f"{self.base_url}/jira", webhooks=self.webhooks)
+        self.jira = JiraSimulator(
+            self.state, base_url=f"{self.base_url}/jira", webhooks=self.webhooks
+        )
         self.servicenow = ServiceNowSimulator(
             self.state, base_url=f"{self.base_url}/servicenow", webhooks=self.webhooks
         )
-        self.jira.seed(generate(options.seed_count, random_seed=options.random_seed,
-                                base_time=options.base_time))
-        self.servicenow.seed(generate(options.seed_count, random_seed=options.random_seed + 1,
-                                      base_time=options.base_time))
+        self.jira.seed(
+            generate(
+                options.seed_count, random_seed=options.random_seed, base_time=options.base_time
+            )
+        )
+        self.servicenow.seed(
+            generate(
+                options.seed_count, random_seed=options.random_seed + 1, base_time=options.base_time
+            )
+        )
         self.app = build_app(self.state, jira=self.jira, servicenow=self.servicenow)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -116,7 +124,9 @@ class Sandbox:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True,
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            daemon=True,
             name="sandbox-server",
         )
         self._thread.start()
@@ -175,8 +185,7 @@ def _bind(port: int) -> socket.socket:
 def build_app(
     state: SandboxState, *, jira: JiraSimulator, servicenow: ServiceNowSimulator
 ) -> ASGIApp:
-    app = FastAPI(title="change-connector sandbox", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="change-connector sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(jira.router, prefix="/jira")
     app.include_router(servicenow.router, prefix="/servicenow")
 
@@ -257,8 +266,13 @@ async def _fail(rule: FaultRule, system: str, state: SandboxState, send: Send) -
 
 async def _drop(send: Send) -> None:
     """Start a response and cut the connection mid-body, as a failing proxy does."""
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+        }
+    )
     await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
     raise ConnectionResetError("sandbox fault: connection dropped")
 

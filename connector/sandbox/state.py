@@ -91,7 +91,9 @@ def _endpoint(path: str) -> str:
     """Group request paths per endpoint: ids and keys become placeholders."""
     parts = []
     for part in path.split("/"):
-        if (part.isdigit() and len(part) > 1) or (len(part) == 32 and all(c in "0123456789abcdef" for c in part)):
+        if (part.isdigit() and len(part) > 1) or (
+            len(part) == 32 and all(c in "0123456789abcdef" for c in part)
+        ):
             parts.append("{id}")
         elif "-" in part and part.split("-")[-1].isdigit() and part.split("-")[0].isupper():
             parts.append("{key}")

@@ -83,7 +83,6 @@ class WebhookDispatcher:
 
     def _run(self) -> None:
         session = requests.Session()
-        session.verify = str(self.ca_bundle) if self.ca_bundle else True
         while (item := self._queue.get()) is not None:
             try:
                 self.delivered.append(self._deliver(session, item))
@@ -93,6 +92,8 @@ class WebhookDispatcher:
                     self._idle.notify_all()
 
     def _deliver(self, session: requests.Session, item: Delivery) -> DeliveryResult:
+        # `verify` per request: a session-level one would lose to REQUESTS_CA_BUNDLE.
+        verify = str(self.ca_bundle) if self.ca_bundle else True
         identifier = item.headers.get("X-Atlassian-Webhook-Identifier", "")
         status: int | None = None
         attempts = 0
@@ -100,7 +101,11 @@ class WebhookDispatcher:
             attempts += 1
             try:
                 status = session.post(
-                    item.url, data=item.body, headers=item.headers, timeout=self.timeout
+                    item.url,
+                    data=item.body,
+                    headers=item.headers,
+                    timeout=self.timeout,
+                    verify=verify,
                 ).status_code
             except requests.RequestException:
                 status = None

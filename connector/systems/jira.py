@@ -44,7 +44,7 @@ class JiraAdapter:
 
     def close(self) -> None:
         """Close the HTTP session (its keep-alive connections)."""
-        self.client.close()
+        self.client.close()  # type: ignore[no-untyped-call]
 
     def search(self, jql: str, *, fields: str = "*all") -> Iterator[dict[str, Any]]:
         """Every issue matching `jql`, page by page, as raw v2 JSON."""
@@ -58,8 +58,11 @@ class JiraAdapter:
         while not pages.finished:
             with translate_errors(self.name):
                 page = self.client.enhanced_search_issues(
-                    jql, nextPageToken=pages.token, maxResults=self.settings.page_size,
-                    fields=fields, json_result=True,
+                    jql,
+                    nextPageToken=pages.token,
+                    maxResults=self.settings.page_size,
+                    fields=fields,
+                    json_result=True,
                 )
             assert isinstance(page, dict)
             yield from page.get("issues", [])
@@ -70,8 +73,11 @@ class JiraAdapter:
         while not pages.finished:
             with translate_errors(self.name):
                 page = self.client.search_issues(
-                    jql, startAt=pages.offset, maxResults=self.settings.page_size,
-                    fields=fields, json_result=True,
+                    jql,
+                    startAt=pages.offset,
+                    maxResults=self.settings.page_size,
+                    fields=fields,
+                    json_result=True,
                 )
             assert isinstance(page, dict)
             issues = page.get("issues", [])
@@ -105,18 +111,23 @@ class translate_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         if isinstance(exc, JIRAError):
             raise _from_status(self.source, exc.status_code, exc.text or "", exc) from None
         if isinstance(exc, RequestException):
-            raise TransientError(f"{self.source}: cannot reach Jira: {type(exc).__name__}") from None
+            raise TransientError(
+                f"{self.source}: cannot reach Jira: {type(exc).__name__}"
+            ) from None
 
 
 def _from_status(source: str, status: int | None, text: str, exc: JIRAError) -> Exception:
     summary = f"{source}: Jira answered {status}: {text.strip()[:200]}"
     if status in (401, 403):
-        return ConfigError(f"{source}: Jira refused the credentials ({status}); check username/token")
+        return ConfigError(
+            f"{source}: Jira refused the credentials ({status}); check username/token"
+        )
     if status in _RETRYABLE or status is None:
         retry_after = (exc.headers or {}).get("Retry-After") if exc.headers else None
         return TransientError(summary, retry_after=_seconds(retry_after))

@@ -36,10 +36,19 @@ class _PinnedAdapter(HTTPAdapter):
         self.timeout = timeout
         self.verify = verify
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        kwargs["verify"] = self.verify
-        return super().send(request, **kwargs)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(
+            request, stream=stream, timeout=timeout or self.timeout, verify=self.verify,
+            cert=cert, proxies=proxies,
+        )
 
 
 class ServiceNowAdapter:
@@ -89,14 +98,10 @@ class ServiceNowAdapter:
             updated, sys_id = _value(page[-1]["sys_updated_on"]), _value(page[-1]["sys_id"])
             same_second = self._drain_second(base, updated, sys_id)
             yield from same_second
-            page = self._page(
-                f"{base}sys_updated_on>{updated}^ORDERBYsys_updated_on^ORDERBYsys_id"
-            )
+            page = self._page(f"{base}sys_updated_on>{updated}^ORDERBYsys_updated_on^ORDERBYsys_id")
 
     def _drain_second(self, base: str, updated: str, after_id: str) -> Iterator[dict[str, Any]]:
-        while rows := self._page(
-            f"{base}sys_updated_on={updated}^sys_id>{after_id}^ORDERBYsys_id"
-        ):
+        while rows := self._page(f"{base}sys_updated_on={updated}^sys_id>{after_id}^ORDERBYsys_id"):
             yield from rows
             after_id = _value(rows[-1]["sys_id"])
 
@@ -159,8 +164,9 @@ class translate_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         if isinstance(exc, AuthenticationException):
             raise ConfigError(f"{self.source}: ServiceNow refused the credentials") from None
         if isinstance(exc, RequestException):

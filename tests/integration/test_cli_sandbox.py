@@ -15,9 +15,24 @@ import requests
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[dict[str, object]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connector", "sandbox", "--port", "0", "--seed", "200",
-         "--random-seed", "3", "--json", "--data-dir", str(tmp_path / "sandbox")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "sandbox",
+            "--port",
+            "0",
+            "--seed",
+            "200",
+            "--random-seed",
+            "3",
+            "--json",
+            "--data-dir",
+            str(tmp_path / "sandbox"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -38,13 +53,17 @@ def test_sandbox_json_line_serves_jira_and_servicenow(served: dict[str, object])
     ca = str(info["ca_bundle"])
     jira = requests.get(
         f"{info['jira_url']}/rest/api/2/serverInfo",
-        auth=(connector["jira_user"], connector["token"]), verify=ca, timeout=10,
+        auth=(connector["jira_user"], connector["token"]),
+        verify=ca,
+        timeout=10,
     )
     assert jira.status_code == 200 and jira.json()["deploymentType"] == "Cloud"
     snow = requests.get(
         f"{info['servicenow_url']}/api/now/table/change_request",
         params={"sysparm_limit": 5},
-        auth=(connector["servicenow_user"], connector["token"]), verify=ca, timeout=10,
+        auth=(connector["servicenow_user"], connector["token"]),
+        verify=ca,
+        timeout=10,
     )
     assert snow.status_code == 200
     assert snow.headers["X-Total-Count"] == "200"
@@ -63,8 +82,9 @@ def test_bad_arguments_fail_in_one_line() -> None:
         (["sandbox", "--faults", "418:nth=1"], "unknown fault '418'"),
         (["sandbox", "--port", "abc"], "Invalid value for '--port'"),
     ):
-        run = subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
-                             text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=60
+        )
         assert run.returncode == 2, run.stderr
         assert needle in run.stderr
         assert "Traceback" not in run.stderr

@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def test_default_mappings_are_valid() -> None:
@@ -28,9 +33,9 @@ def test_default_mappings_are_valid() -> None:
 def test_wrong_mapping_fails_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        (ROOT / "mappings/jira-default.toml").read_text().replace(
-            "[fields.change_class]", "[fields.change_klass]"
-        )
+        (ROOT / "mappings/jira-default.toml")
+        .read_text()
+        .replace("[fields.change_class]", "[fields.change_klass]")
     )
     result = run("mappings", "check", str(bad))
     assert result.returncode == 2
@@ -47,16 +52,16 @@ def write_config(path: Path, info: SandboxInfo, jira_mapping: Path, snow_mapping
 [sources.sandbox-jira]
 kind = "jira"
 url = "{info.jira_url}"
-username = "{user['jira_user']}"
-token = "{user['token']}"
+username = "{user["jira_user"]}"
+token = "{user["token"]}"
 mapping = "{jira_mapping}"
 ca_bundle = "{info.ca_bundle}"
 
 [sources.sandbox-servicenow]
 kind = "servicenow"
 url = "{info.servicenow_url}"
-username = "{user['servicenow_user']}"
-token = "{user['token']}"
+username = "{user["servicenow_user"]}"
+token = "{user["token"]}"
 mapping = "{snow_mapping}"
 ca_bundle = "{info.ca_bundle}"
 """)
@@ -76,9 +81,11 @@ def test_live_check_passes_for_defaults_and_names_what_is_missing(
     assert info.users["connector"]["token"] not in result.stdout + result.stderr
 
     jira_bad = tmp_path / "jira-bad.toml"
-    jira_bad.write_text(jira_default.read_text()
-                        .replace('"customfield_10105"', '"customfield_19999"')
-                        .replace('transition = "Approve"', 'transition = "Rubber-stamp"'))
+    jira_bad.write_text(
+        jira_default.read_text()
+        .replace('"customfield_10105"', '"customfield_19999"')
+        .replace('transition = "Approve"', 'transition = "Rubber-stamp"')
+    )
     snow_bad = tmp_path / "snow-bad.toml"
     snow_bad.write_text(snow_default.read_text().replace('"backout_plan"', '"u_backout"'))
     bad = write_config(tmp_path / "bad.toml", info, jira_bad, snow_bad)

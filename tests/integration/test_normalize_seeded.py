@@ -23,8 +23,12 @@ def synced(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, tuple[list[Change], list[str]]]]]:
     mode = request.param
-    options = SandboxOptions(data_dir=tmp_path_factory.mktemp(f"seeded-{mode}"),
-                             seed_count=COUNT, random_seed=RANDOM_SEED, mode=mode)
+    options = SandboxOptions(
+        data_dir=tmp_path_factory.mktemp(f"seeded-{mode}"),
+        seed_count=COUNT,
+        random_seed=RANDOM_SEED,
+        mode=mode,
+    )
     with Sandbox(options) as info:
         yield mode, {name: sync_source(name, s) for name, s in sandbox_sources(info).items()}
 
@@ -52,8 +56,10 @@ def check_against_seed(change: Change, seed: SeedChange) -> None:
     assert change.requester.name == requester.display_name
     decisions = sorted(a.decision.value for a in change.approvals)
     expected = sorted(
-        {"pending": Decision.PENDING, "approved": Decision.APPROVED,
-         "rejected": Decision.REJECTED}[a.decision].value for a in seed.approvals
+        {"pending": Decision.PENDING, "approved": Decision.APPROVED, "rejected": Decision.REJECTED}[
+            a.decision
+        ].value
+        for a in seed.approvals
     )
     assert decisions == expected
     approvers = sorted(a.approver.name for a in change.approvals)
@@ -100,4 +106,6 @@ def test_demo_writes_every_change(tmp_path: Path) -> None:
     lines = (tmp_path / "changes.jsonl").read_text().splitlines()
     assert len(lines) == 40
     assert {Change.from_json(line).source.instance for line in lines} == {
-        "sandbox-jira", "sandbox-servicenow"}
+        "sandbox-jira",
+        "sandbox-servicenow",
+    }

@@ -55,18 +55,38 @@ _SYS: dict[str, Column] = {
     "sys_mod_count": Column(Kind.INTEGER),
     "sys_tags": Column(),
 }
-SYSTEM_MANAGED = frozenset({"sys_created_on", "sys_created_by", "sys_updated_on",
-                            "sys_updated_by", "sys_mod_count"})
+SYSTEM_MANAGED = frozenset(
+    {"sys_created_on", "sys_created_by", "sys_updated_on", "sys_updated_by", "sys_mod_count"}
+)
 
-STATE_LABELS = {"-5": "New", "-4": "Assess", "-3": "Authorize", "-2": "Scheduled",
-                "-1": "Implement", "0": "Review", "3": "Closed", "4": "Canceled"}
-APPROVAL_LABELS = {"not requested": "Not Yet Requested", "requested": "Requested",
-                   "approved": "Approved", "rejected": "Rejected", "cancelled": "Cancelled",
-                   "not_required": "No Longer Required", "duplicate": "Duplicate"}
+STATE_LABELS = {
+    "-5": "New",
+    "-4": "Assess",
+    "-3": "Authorize",
+    "-2": "Scheduled",
+    "-1": "Implement",
+    "0": "Review",
+    "3": "Closed",
+    "4": "Canceled",
+}
+APPROVAL_LABELS = {
+    "not requested": "Not Yet Requested",
+    "requested": "Requested",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+    "not_required": "No Longer Required",
+    "duplicate": "Duplicate",
+}
 _RISK = {"1": "Very High", "2": "High", "3": "Moderate", "4": "Low"}
 _IMPACT = {"1": "1 - High", "2": "2 - Medium", "3": "3 - Low"}
-_PRIORITY = {"1": "1 - Critical", "2": "2 - High", "3": "3 - Moderate", "4": "4 - Low",
-             "5": "5 - Planning"}
+_PRIORITY = {
+    "1": "1 - Critical",
+    "2": "2 - High",
+    "3": "3 - Moderate",
+    "4": "4 - Low",
+    "5": "5 - Planning",
+}
 
 
 def _c(kind: Kind, choices: dict[str, str] | None = None) -> Column:
@@ -82,24 +102,76 @@ def _journal(label: str) -> Column:
 
 
 _STRINGS = (
-    "approval_history", "business_duration", "calendar_duration", "cab_recommendation",
-    "category", "change_plan", "close_notes", "correlation_display", "correlation_id",
-    "description", "implementation_plan", "backout_plan", "justification", "number",
-    "on_hold_reason", "reason", "review_comments", "review_status", "risk_impact_analysis",
-    "route_reason", "short_description", "sys_class_name", "sys_domain_path",
-    "task_effective_number", "test_plan", "time_worked", "user_input", "u_affected_departments",
-    "u_infosec_categories", "u_security_notes", "u_audiences", "u_release", "order",
+    "approval_history",
+    "business_duration",
+    "calendar_duration",
+    "cab_recommendation",
+    "category",
+    "change_plan",
+    "close_notes",
+    "correlation_display",
+    "correlation_id",
+    "description",
+    "implementation_plan",
+    "backout_plan",
+    "justification",
+    "number",
+    "on_hold_reason",
+    "reason",
+    "review_comments",
+    "review_status",
+    "risk_impact_analysis",
+    "route_reason",
+    "short_description",
+    "sys_class_name",
+    "sys_domain_path",
+    "task_effective_number",
+    "test_plan",
+    "time_worked",
+    "user_input",
+    "u_affected_departments",
+    "u_infosec_categories",
+    "u_security_notes",
+    "u_audiences",
+    "u_release",
+    "order",
 )
 _DATES = (
-    "activity_due", "approval_set", "closed_at", "due_date", "end_date", "expected_start",
-    "follow_up", "opened_at", "requested_by_date", "review_date", "sla_due", "start_date",
-    "work_end", "work_start", "conflict_last_run",
+    "activity_due",
+    "approval_set",
+    "closed_at",
+    "due_date",
+    "end_date",
+    "expected_start",
+    "follow_up",
+    "opened_at",
+    "requested_by_date",
+    "review_date",
+    "sla_due",
+    "start_date",
+    "work_end",
+    "work_start",
+    "conflict_last_run",
 )
-_BOOLEANS = ("active", "cab_required", "knowledge", "made_sla", "on_hold",
-             "outside_maintenance_schedule", "production_system", "unauthorized",
-             "u_customer_facing")
-_USER_REFS = ("assigned_to", "cab_delegate", "closed_by", "opened_by", "requested_by",
-              "u_emergency_approver")
+_BOOLEANS = (
+    "active",
+    "cab_required",
+    "knowledge",
+    "made_sla",
+    "on_hold",
+    "outside_maintenance_schedule",
+    "production_system",
+    "unauthorized",
+    "u_customer_facing",
+)
+_USER_REFS = (
+    "assigned_to",
+    "cab_delegate",
+    "closed_by",
+    "opened_by",
+    "requested_by",
+    "u_emergency_approver",
+)
 _USER_LISTS = ("additional_assignee_list", "watch_list", "work_notes_list")
 
 CHANGE_COLUMNS: dict[str, Column] = {
@@ -112,33 +184,46 @@ CHANGE_COLUMNS: dict[str, Column] = {
     "cab_date": _c(Kind.DATE),
     "state": _c(Kind.INT_CHOICE, STATE_LABELS),
     "approval": _c(Kind.CHOICE, APPROVAL_LABELS),
-    "type": _c(Kind.CHOICE, {"standard": "Standard", "normal": "Normal",
-                             "emergency": "Emergency"}),
+    "type": _c(Kind.CHOICE, {"standard": "Standard", "normal": "Normal", "emergency": "Emergency"}),
     "risk": _c(Kind.INT_CHOICE, _RISK),
     "impact": _c(Kind.INT_CHOICE, _IMPACT),
     "urgency": _c(Kind.INT_CHOICE, _IMPACT),
     "priority": _c(Kind.INT_CHOICE, _PRIORITY),
-    "escalation": _c(Kind.INT_CHOICE, {"0": "Normal", "1": "Moderate", "2": "High",
-                                       "3": "Overdue"}),
-    "scope": _c(Kind.INT_CHOICE, {"1": "Very Large", "2": "Large", "3": "Medium", "4": "Small",
-                                  "5": "Very Small"}),
+    "escalation": _c(
+        Kind.INT_CHOICE, {"0": "Normal", "1": "Moderate", "2": "High", "3": "Overdue"}
+    ),
+    "scope": _c(
+        Kind.INT_CHOICE,
+        {"1": "Very Large", "2": "Large", "3": "Medium", "4": "Small", "5": "Very Small"},
+    ),
     "reassignment_count": _c(Kind.INTEGER),
     "u_expected_downtime": _c(Kind.INTEGER),
     "phase": _c(Kind.CHOICE, {"requested": "Requested", "open": "Open"}),
     "phase_state": _c(Kind.CHOICE, {"open": "Open", "on_hold": "On Hold"}),
-    "close_code": _c(Kind.CHOICE, {"successful": "Successful",
-                                   "successful_issues": "Successful with issues",
-                                   "unsuccessful": "Unsuccessful"}),
-    "conflict_status": _c(Kind.CHOICE, {"Not Run": "Not Run", "Conflict": "Conflict",
-                                        "No Conflict": "No Conflict"}),
-    "contact_type": _c(Kind.CHOICE, {"phone": "Phone", "email": "Email",
-                                     "self-service": "Self-service"}),
-    "upon_approval": _c(Kind.CHOICE, {"proceed": "Proceed to Next Task",
-                                      "wait": "Wait for a User to Close this task"}),
-    "upon_reject": _c(Kind.CHOICE, {"cancel": "Cancel all future Tasks",
-                                    "goto": "Go to a previous Task"}),
-    "u_security_impact": _c(Kind.CHOICE, {"none": "None", "low": "Low", "medium": "Medium",
-                                          "high": "High"}),
+    "close_code": _c(
+        Kind.CHOICE,
+        {
+            "successful": "Successful",
+            "successful_issues": "Successful with issues",
+            "unsuccessful": "Unsuccessful",
+        },
+    ),
+    "conflict_status": _c(
+        Kind.CHOICE, {"Not Run": "Not Run", "Conflict": "Conflict", "No Conflict": "No Conflict"}
+    ),
+    "contact_type": _c(
+        Kind.CHOICE, {"phone": "Phone", "email": "Email", "self-service": "Self-service"}
+    ),
+    "upon_approval": _c(
+        Kind.CHOICE,
+        {"proceed": "Proceed to Next Task", "wait": "Wait for a User to Close this task"},
+    ),
+    "upon_reject": _c(
+        Kind.CHOICE, {"cancel": "Cancel all future Tasks", "goto": "Go to a previous Task"}
+    ),
+    "u_security_impact": _c(
+        Kind.CHOICE, {"none": "None", "low": "Low", "medium": "Medium", "high": "High"}
+    ),
     "assignment_group": _ref("sys_user_group"),
     "group_list": Column(Kind.GLIDE_LIST, ref="sys_user_group"),
     "cmdb_ci": _ref("cmdb_ci"),
@@ -161,15 +246,36 @@ CHANGE_COLUMNS: dict[str, Column] = {
 }
 
 CHANGE_DEFAULTS: dict[str, str] = {
-    "active": "true", "approval": "not requested", "cab_required": "false",
-    "category": "Other", "conflict_status": "Not Run", "contact_type": "self-service",
-    "escalation": "0", "impact": "3", "knowledge": "false", "made_sla": "true",
-    "on_hold": "false", "outside_maintenance_schedule": "false", "phase": "requested",
-    "phase_state": "open", "priority": "4", "production_system": "false",
-    "reassignment_count": "0", "risk": "3", "scope": "3", "state": "-5",
-    "sys_class_name": "change_request", "sys_domain": "global", "sys_domain_path": "/",
-    "sys_mod_count": "0", "type": "normal", "unauthorized": "false", "upon_approval": "proceed",
-    "upon_reject": "cancel", "urgency": "3", "u_customer_facing": "false",
+    "active": "true",
+    "approval": "not requested",
+    "cab_required": "false",
+    "category": "Other",
+    "conflict_status": "Not Run",
+    "contact_type": "self-service",
+    "escalation": "0",
+    "impact": "3",
+    "knowledge": "false",
+    "made_sla": "true",
+    "on_hold": "false",
+    "outside_maintenance_schedule": "false",
+    "phase": "requested",
+    "phase_state": "open",
+    "priority": "4",
+    "production_system": "false",
+    "reassignment_count": "0",
+    "risk": "3",
+    "scope": "3",
+    "state": "-5",
+    "sys_class_name": "change_request",
+    "sys_domain": "global",
+    "sys_domain_path": "/",
+    "sys_mod_count": "0",
+    "type": "normal",
+    "unauthorized": "false",
+    "upon_approval": "proceed",
+    "upon_reject": "cancel",
+    "urgency": "3",
+    "u_customer_facing": "false",
 }
 
 APPROVER_COLUMNS: dict[str, Column] = {
@@ -189,28 +295,66 @@ APPROVER_COLUMNS: dict[str, Column] = {
 TABLES: dict[str, TableSchema] = {
     "change_request": TableSchema("change_request", CHANGE_COLUMNS, "number", CHANGE_DEFAULTS),
     "sysapproval_approver": TableSchema(
-        "sysapproval_approver", APPROVER_COLUMNS, "sysapproval",
-        {"state": "requested", "source_table": "change_request", "sys_mod_count": "0"}),
-    "sys_journal_field": TableSchema("sys_journal_field", {
-        **_SYS, "element_id": Column(), "name": Column(), "element": Column(),
-        "value": Column()}, "value", {"sys_mod_count": "0"}),
-    "sys_user": TableSchema("sys_user", {
-        **_SYS, "user_name": Column(), "name": Column(), "first_name": Column(),
-        "last_name": Column(), "email": Column(), "time_zone": Column(),
-        "active": _c(Kind.BOOLEAN), "locked_out": _c(Kind.BOOLEAN), "title": Column(),
-        "roles": Column()}, "name", {"active": "true", "locked_out": "false",
-                                     "sys_mod_count": "0"}),
-    "sys_user_group": TableSchema("sys_user_group", {
-        **_SYS, "name": Column(), "description": Column(), "active": _c(Kind.BOOLEAN),
-        "manager": _ref("sys_user"), "email": Column()}, "name",
-        {"active": "true", "sys_mod_count": "0"}),
-    "cmdb_ci": TableSchema("cmdb_ci", {
-        **_SYS, "name": Column(), "sys_class_name": Column(), "operational_status": _c(
-            Kind.INT_CHOICE, {"1": "Operational", "2": "Non-Operational"}),
-        "u_departments": Column()}, "name", {"operational_status": "1", "sys_mod_count": "0"}),
-    "std_change_producer_version": TableSchema("std_change_producer_version", {
-        **_SYS, "name": Column(), "version": _c(Kind.INTEGER)}, "name",
-        {"version": "1", "sys_mod_count": "0"}),
+        "sysapproval_approver",
+        APPROVER_COLUMNS,
+        "sysapproval",
+        {"state": "requested", "source_table": "change_request", "sys_mod_count": "0"},
+    ),
+    "sys_journal_field": TableSchema(
+        "sys_journal_field",
+        {**_SYS, "element_id": Column(), "name": Column(), "element": Column(), "value": Column()},
+        "value",
+        {"sys_mod_count": "0"},
+    ),
+    "sys_user": TableSchema(
+        "sys_user",
+        {
+            **_SYS,
+            "user_name": Column(),
+            "name": Column(),
+            "first_name": Column(),
+            "last_name": Column(),
+            "email": Column(),
+            "time_zone": Column(),
+            "active": _c(Kind.BOOLEAN),
+            "locked_out": _c(Kind.BOOLEAN),
+            "title": Column(),
+            "roles": Column(),
+        },
+        "name",
+        {"active": "true", "locked_out": "false", "sys_mod_count": "0"},
+    ),
+    "sys_user_group": TableSchema(
+        "sys_user_group",
+        {
+            **_SYS,
+            "name": Column(),
+            "description": Column(),
+            "active": _c(Kind.BOOLEAN),
+            "manager": _ref("sys_user"),
+            "email": Column(),
+        },
+        "name",
+        {"active": "true", "sys_mod_count": "0"},
+    ),
+    "cmdb_ci": TableSchema(
+        "cmdb_ci",
+        {
+            **_SYS,
+            "name": Column(),
+            "sys_class_name": Column(),
+            "operational_status": _c(Kind.INT_CHOICE, {"1": "Operational", "2": "Non-Operational"}),
+            "u_departments": Column(),
+        },
+        "name",
+        {"operational_status": "1", "sys_mod_count": "0"},
+    ),
+    "std_change_producer_version": TableSchema(
+        "std_change_producer_version",
+        {**_SYS, "name": Column(), "version": _c(Kind.INTEGER)},
+        "name",
+        {"version": "1", "sys_mod_count": "0"},
+    ),
 }
 # `task` is the parent of change_request: a reference to task reads through to the change.
 TABLE_ALIASES = {"task": "change_request"}
