@@ -147,7 +147,9 @@ class Sandbox:
     def stop(self) -> None:
         self.webhooks.stop()
         if self._server is not None:
+            # Clients may still hold keep-alive connections; a test server need not wait.
             self._server.should_exit = True
+            self._server.force_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._socket.close()

@@ -1,9 +1,32 @@
-"""Jira REST API simulator (placeholder interface; the real one replaces this)."""
+"""Jira REST API simulator: the routes the connector and the `jira` client use, per mode.
+
+    Cloud (SandboxOptions.mode="cloud"): /rest/api/2 and /rest/api/3, email + API token,
+        search/jql with page tokens, /search answers 410 Gone.
+    Data Center ("datacenter"): /rest/api/2 only, user name + token, /search with totals.
+
+Modules: http (auth, errors, lock), routes_* (endpoints), store (records), render (JSON per
+version/mode/caller), edits + workflow (writes), jql (query language), seed (scenario ->
+issues), webhooks (outbound events), fieldset (field catalog), adf (v3 rich text).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
+from connector.sandbox.catalog import (
+    JIRA_ISSUE_TYPES,
+    JIRA_PROJECTS,
+    JIRA_RESOLUTIONS,
+    JIRA_STATUSES,
+)
+from connector.sandbox.jira import adf, render, workflow
+from connector.sandbox.jira.edits import EditError
+from connector.sandbox.jira.http import Handler, endpoint
+from connector.sandbox.jira.seed import seed as seed_store
+from connector.sandbox.jira.store import ChangeItem, Comment, History, Issue, Store
+from connector.sandbox.jira.webhooks import JiraWebhooks
 from connector.sandbox.scenario import SeedChange
 from connector.sandbox.state import SandboxState
 from connector.sandbox.webhooks_out import WebhookDispatcher
@@ -11,14 +34,118 @@ from connector.sandbox.webhooks_out import WebhookDispatcher
 
 class JiraSimulator:
     def __init__(self, state: SandboxState, *, base_url: str, webhooks: WebhookDispatcher) -> None:
+        from connector.sandbox.jira import (
+            routes_comments,
+            routes_issues,
+            routes_meta,
+            routes_search,
+        )
+
         self.state = state
         self.base_url = base_url
         self.webhooks = webhooks
+        self.cloud = state.options.mode == "cloud"
+        self.store = Store()
+        self.hooks = JiraWebhooks(state, webhooks, base_url)
         self.router = APIRouter()
-
-        @self.router.get("/rest/api/2/serverInfo")
-        def server_info() -> dict[str, str]:
-            return {"baseUrl": base_url}
+        for version in ("2", "3") if self.cloud else ("2",):
+            for module in (routes_meta, routes_search, routes_issues, routes_comments):
+                module.register(self, version)
 
     def seed(self, changes: list[SeedChange]) -> None:
-        self.changes = changes
+        with self.state.lock:
+            seed_store(self.store, changes)
+
+    def route(
+        self, method: str, version: str, path: str, handler: Handler, status: int = 200
+    ) -> None:
+        self.router.add_api_route(
+            f"/rest/api/{version}{path}",
+            endpoint(self.state, self.base_url, version, handler, status),
+            methods=[method],
+            include_in_schema=False,
+        )
+
+    def known_values(self) -> dict[str, list[str]]:
+        """Values JQL accepts per field; anything else is a 400, as in Jira."""
+        return {
+            "project": [key for key, _, _ in JIRA_PROJECTS] + [p for _, _, p in JIRA_PROJECTS],
+            "status": list(JIRA_STATUSES),
+            "issuetype": [name for _, name in JIRA_ISSUE_TYPES],
+            "resolution": [name for _, name in JIRA_RESOLUTIONS],
+        }
+
+    def transitions_json(
+        self, issue: Issue, view: render.View, *, with_fields: bool
+    ) -> list[dict[str, Any]]:
+        return [workflow.transition_json(t, view, with_fields) for t in workflow.available(issue)]
+
+    def commit(self, issue: Issue, actor: str, items: list[ChangeItem], type_name: str) -> None:
+        """Record a change that happened: updated, history, webhook. No-op when nothing did."""
+        if not items:
+            return
+        now = self.state.now()
+        history = History(self.store.new_history_id(), actor, now, items)
+        issue.histories.append(history)
+        issue.touch(now)
+        self.store.changed()
+        self.hooks.issue_event("jira:issue_updated", type_name, issue, actor, history=history)
+
+    def add_comment(self, issue: Issue, actor: str, body: dict[str, Any], version: str) -> Comment:
+        now = self.state.now()
+        comment = Comment(
+            self.store.new_comment_id(),
+            actor,
+            actor,
+            _comment_text(body.get("body"), version),
+            now,
+            now,
+            visibility=body.get("visibility"),
+            properties=list(body.get("properties") or []),
+        )
+        comment.jsd_public = not _internal(comment.properties)
+        issue.comments.append(comment)
+        issue.touch(now)
+        self.store.changed()
+        self.hooks.comment_event("comment_created", issue, comment)
+        self.hooks.issue_event(
+            "jira:issue_updated", "issue_commented", issue, actor, comment=comment
+        )
+        return comment
+
+    def edit_comment(
+        self, issue: Issue, comment: Comment, actor: str, body: dict[str, Any], version: str
+    ) -> None:
+        now = self.state.now()
+        if "body" in body:
+            comment.body = _comment_text(body.get("body"), version)
+        if "visibility" in body:
+            comment.visibility = body.get("visibility")
+        comment.update_author = actor
+        comment.updated = now
+        issue.touch(now)
+        self.store.changed()
+        self.hooks.comment_event("comment_updated", issue, comment)
+
+
+def _comment_text(raw: Any, version: str) -> str:
+    if version == "3":
+        if not adf.is_adf(raw):
+            raise EditError({"comment": "Comment body is not valid!"})
+        text = adf.from_adf(raw)
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        raise EditError({"comment": "Comment body is not valid!"})
+    if not text.strip():
+        raise EditError({"comment": "Comment body can not be empty!"})
+    return text
+
+
+def _internal(properties: list[dict[str, Any]]) -> bool:
+    """JSM's `sd.public.comment` property with `internal: true` makes a comment internal."""
+    return any(
+        p.get("key") == "sd.public.comment" and (p.get("value") or {}).get("internal")
+        for p in properties
+        if isinstance(p, dict)
+    )
