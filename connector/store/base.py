@@ -1,0 +1,76 @@
+"""Shared plumbing of the `Store` parts: the engine, the clock, and how transactions begin.
+
+Every public store method runs in exactly one short transaction obtained here:
+
+- `_write()` begins a write transaction (SQLite `BEGIN IMMEDIATE`; PostgreSQL READ COMMITTED)
+  that commits when the block ends and rolls back on any exception, so nothing is half-written.
+- `_read()` begins a read-only (deferred) transaction.
+
+Database outages (`OperationalError`: server down, connection lost, SQLite busy past its timeout)
+become `TransientError`, so callers retry later without importing SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from connector.errors import TransientError
+from connector.store.engine import is_sqlite, write_options
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def transient_errors() -> Iterator[None]:
+    """Turn database outages into `TransientError` (callers retry later)."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise TransientError(f"database unavailable: {exc.orig or exc}") from exc
+
+
+class StoreBase:
+    """Engine, lock namespace and clock shared by the store's mixins."""
+
+    def __init__(self, engine: Engine, *, namespace: str, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._namespace = namespace
+        self._clock = clock
+        self._memory_locks: dict[str, threading.Lock] = {}  # in-memory SQLite only
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self._engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self._engine)
+
+    def _now(self, now: datetime | None = None) -> datetime:
+        value = self._clock() if now is None else now
+        if value.tzinfo is None:
+            raise ValueError("the store takes timezone-aware datetimes only")
+        return value.astimezone(UTC)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with (
+            transient_errors(),
+            self._engine.connect().execution_options(**write_options()) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with transient_errors(), self._engine.connect() as conn, conn.begin():
+            yield conn

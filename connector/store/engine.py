@@ -1,0 +1,142 @@
+"""Engine set-up and schema migration for the store: SQLite and PostgreSQL specifics live here.
+
+- SQLite (the default, one file under the data directory): every connection gets WAL journaling,
+  `synchronous=NORMAL`, a busy timeout and foreign keys. pysqlite's own transaction handling is
+  switched off so the store decides how each transaction begins: write transactions start with
+  `BEGIN IMMEDIATE` (they take the database write lock up front, so two writers queue on the
+  busy timeout instead of deadlocking on a lock upgrade), reads with a plain `BEGIN`.
+- PostgreSQL (psycopg 3, `postgresql+psycopg://...`): READ COMMITTED; concurrency is handled by
+  row locks, `ON CONFLICT`, `FOR UPDATE SKIP LOCKED` and advisory locks whose 64-bit keys are
+  derived from a name and the connection's schema (`lock_key`), so two schemas never share locks.
+
+`migrate()` runs the Alembic migrations in `connector/store/migrations` up to head inside one
+transaction that first serializes against other processes (SQLite: `BEGIN IMMEDIATE`;
+PostgreSQL: `pg_advisory_xact_lock`), so concurrent `Store.open` calls are safe: the first one
+migrates, the others wait and then find the schema at head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Execution option naming the SQLite BEGIN flavour of a connection's next transaction.
+SQLITE_BEGIN = "connector_sqlite_begin"
+
+
+def create(url: str) -> Engine:
+    """An engine for `url` with the per-dialect settings described in the module docstring."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see below
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            _enable_wal(cursor)
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a persistent setting), retrying while another connection does.
+
+    SQLite answers a concurrent journal-mode change with SQLITE_BUSY without consulting the
+    busy handler, so several processes opening a brand-new database at once need this loop.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def lock_key(namespace: str, name: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for `name` within `namespace` (the schema)."""
+    digest = hashlib.sha256(f"change-connector\0{namespace}\0{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def current_schema(engine: Engine) -> str:
+    """The schema unqualified table names resolve to ('' on SQLite)."""
+    if is_sqlite(engine):
+        return ""
+    with engine.connect() as conn:
+        return str(conn.execute(text("SELECT current_schema()")).scalar_one())
+
+
+def begin_write(conn: Connection, *, namespace: str, lock: str | None = None) -> None:
+    """Serialize the transaction `conn` is about to run (or runs) against other writers.
+
+    On SQLite the caller must already have asked for `BEGIN IMMEDIATE` (see `write_options`);
+    on PostgreSQL this takes the transaction-scoped advisory lock named `lock`, if any.
+    """
+    if lock is not None and conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(namespace, lock)})
+
+
+def write_options() -> dict[str, Any]:
+    """Execution options that make a connection's transactions start with `BEGIN IMMEDIATE`."""
+    return {SQLITE_BEGIN: "IMMEDIATE"}
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config built in code: no alembic.ini needed anywhere."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine, *, namespace: str) -> None:
+    """Bring the schema to the newest revision; safe to call from several processes at once."""
+    with engine.connect().execution_options(**write_options()) as conn, conn.begin():
+        begin_write(conn, namespace=namespace, lock="migrate")
+        command.upgrade(alembic_config(conn), "head")
+
+
+def head_revision() -> str | None:
+    """The newest migration revision shipped with this package."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,156 @@
+"""Step 5 of the pipeline, durable side: the action ledger that makes remote writes idempotent.
+
+Persisted in table `ledger` (see schema.py), one row per idempotency key (system, ticket,
+purpose, content fingerprint). Before calling Jira or ServiceNow the executor claims the key;
+only the claim holder may act, and records the outcome with `ledger_applied` / `ledger_failed`.
+
+Claiming is a compare-and-set that is safe across threads, processes and both databases:
+
+1. `INSERT ... ON CONFLICT (idempotency_key) DO NOTHING` with state 'claimed' and a lease;
+   inserting the row (the INSERT returns it) wins the claim.
+2. Otherwise `UPDATE ... WHERE key = :k AND (state = 'failed' OR (state = 'claimed' AND
+   claimed_until < :now))`: taking over an expired claim, or retrying a failed action; exactly
+   one concurrent updater gets the row back (PostgreSQL re-checks the WHERE clause after waiting on
+   the row lock; SQLite runs the whole claim under `BEGIN IMMEDIATE`).
+3. Anything else (applied, or claimed under a live lease) returns None.
+
+A 'failed' row can be claimed again: whether a failure is worth retrying is the planner's call
+(it can read `ledger_get(key).error`); an 'applied' row is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connector.store.base import StoreBase
+from connector.store.records import LedgerEntry
+from connector.store.schema import ledger
+
+MAX_KEY_LENGTH = 200
+
+
+def _entry(row: Any) -> LedgerEntry:
+    return LedgerEntry(
+        idempotency_key=row.idempotency_key,
+        source=row.source,
+        ticket_key=row.ticket_key,
+        action=row.action,
+        content_fingerprint=row.content_fingerprint,
+        state=row.state,
+        remote_ref=row.remote_ref,
+        attempts=int(row.attempts),
+        claimed_by=row.claimed_by,
+        claimed_until=row.claimed_until,
+        created_at=row.created_at,
+        applied_at=row.applied_at,
+        error=row.error,
+    )
+
+
+class LedgerMixin(StoreBase):
+    def ledger_get(self, key: str) -> LedgerEntry | None:
+        with self._read() as conn:
+            row = conn.execute(select(ledger).where(ledger.c.idempotency_key == key)).first()
+            return None if row is None else _entry(row)
+
+    def ledger_claim(
+        self,
+        key: str,
+        *,
+        source: str,
+        ticket_key: str,
+        action: str,
+        content_fingerprint: str,
+        worker: str,
+        lease_seconds: float,
+        now: datetime,
+    ) -> LedgerEntry | None:
+        """Claim `key` for `worker`; the entry if this worker now holds it, else None."""
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise ValueError(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters: {key!r}")
+        now = self._now(now)
+        until = now + timedelta(seconds=lease_seconds)
+        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        create = dialect_insert(ledger).values(
+            idempotency_key=key,
+            source=source,
+            ticket_key=ticket_key,
+            action=action,
+            content_fingerprint=content_fingerprint,
+            state="claimed",
+            attempts=1,
+            claimed_by=worker,
+            claimed_until=until,
+            created_at=now,
+        )
+        take_over = (
+            update(ledger)
+            .where(
+                ledger.c.idempotency_key == key,
+                or_(
+                    ledger.c.state == "failed",
+                    and_(ledger.c.state == "claimed", ledger.c.claimed_until < now),
+                ),
+            )
+            .values(
+                state="claimed",
+                attempts=ledger.c.attempts + 1,
+                claimed_by=worker,
+                claimed_until=until,
+            )
+        )
+        # RETURNING rather than rowcount: the row comes back only to the statement that won.
+        with self._write() as conn:
+            row = conn.execute(create.on_conflict_do_nothing().returning(*ledger.c)).first()
+            if row is None:
+                row = conn.execute(take_over.returning(*ledger.c)).first()
+            return None if row is None else _entry(row)
+
+    def ledger_applied(
+        self, key: str, *, remote_ref: str | None, worker: str | None = None
+    ) -> bool:
+        """Record that the action was carried out; False if the key is unknown or not claimed
+        (by `worker`, when given: a holder whose lease was taken over must not record)."""
+        return self._settle(key, worker, state="applied", remote_ref=remote_ref, error=None)
+
+    def ledger_failed(self, key: str, *, error: str, worker: str | None = None) -> bool:
+        """Record that the action failed and release the claim (the key may be claimed again)."""
+        return self._settle(key, worker, state="failed", error=error)
+
+    def _settle(self, key: str, worker: str | None, **values: Any) -> bool:
+        conditions = [ledger.c.idempotency_key == key, ledger.c.state == "claimed"]
+        if worker is not None:
+            conditions.append(ledger.c.claimed_by == worker)
+        now = self._now()
+        if values["state"] == "applied":
+            values["applied_at"] = now
+        stmt = update(ledger).where(*conditions).values(claimed_until=None, **values)
+        with self._write() as conn:
+            return conn.execute(stmt.returning(ledger.c.idempotency_key)).first() is not None
+
+    def ledger_last_applied(
+        self, *, source: str, ticket_keys: Sequence[str], action: str
+    ) -> dict[str, LedgerEntry]:
+        """Per ticket, the most recently applied entry of `action` (one query per 500 keys)."""
+        out: dict[str, LedgerEntry] = {}
+        keys = list(dict.fromkeys(ticket_keys))
+        with self._read() as conn:
+            for start in range(0, len(keys), 500):
+                query = (
+                    select(ledger)
+                    .where(
+                        ledger.c.source == source,
+                        ledger.c.ticket_key.in_(keys[start : start + 500]),
+                        ledger.c.action == action,
+                        ledger.c.state == "applied",
+                    )
+                    .order_by(ledger.c.applied_at)
+                )
+                for row in conn.execute(query):
+                    out[row.ticket_key] = _entry(row)  # later rows win: newest applied
+        return out

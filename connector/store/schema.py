@@ -1,0 +1,195 @@
+"""Table definitions of the durable store (SQLAlchemy Core) and the UTC timestamp column type.
+
+This module is the single description of the persisted schema; the Alembic migrations in
+`connector/store/migrations/versions/` create exactly these tables, and the repository code in
+this package reads and writes them. Nothing outside `connector/store` sees these objects.
+
+Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
+
+- `changes`  (source, key) PK; native_id, fingerprint CHAR(64), updated, data (JSON text of
+  `Change.to_json()`), first_seen_at, synced_at. One row per ticket, latest normalized state.
+- `cursors`  source PK; position (JSON text the caller serializes), updated_at.
+- `inbox`    id PK; source, delivery_id, ticket_key, received_at, body, state
+  ('pending'|'done'|'failed'), attempts, claimed_by, claimed_until (lease expiry), processed_at,
+  error. UNIQUE (source, delivery_id) dedupes webhook redeliveries (NULL ids never collide).
+- `ledger`   idempotency_key PK (<= 200 chars); source, ticket_key, action, content_fingerprint,
+  state ('claimed'|'applied'|'failed'), remote_ref, attempts, claimed_by, claimed_until,
+  created_at, applied_at, error. The action ledger: one row per planned remote write.
+- `audit`    seq PK; at, source, ticket_key, event, actor, detail (canonical JSON text),
+  prev_hash CHAR(64) UNIQUE, hash CHAR(64) UNIQUE. Append-only and hash-chained (see audit.py);
+  the UNIQUE prev_hash makes a forked chain impossible even if the append lock were bypassed.
+- `runs`     id PK; kind ('poll'|'drain'|'sync'), source, worker, started_at, finished_at,
+  status ('running'|'ok'|'failed'), tickets_seen, tickets_changed, actions_applied, error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGSERIAL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored as UTC, always returned as an aware UTC datetime.
+
+    PostgreSQL stores `timestamptz`. SQLite has no date type, so the value is stored as a
+    fixed-width ISO 8601 string (`2024-05-01T12:00:00.000000+00:00`): fixed width and a single
+    offset make string order equal time order, so `claimed_until < :now` works in SQL.
+    Naive datetimes are refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC times only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.isoformat(timespec="microseconds")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:  # pragma: no cover - only if a row was written by hand
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention=NAMING)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("source", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("native_id", String(200), nullable=False),
+    Column("fingerprint", CHAR(64), nullable=False),
+    Column("updated", UTCDateTime(), nullable=False),
+    Column("data", Text(), nullable=False),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("synced_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("source", "key"),
+    Index(None, "source", "updated"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("position", Text(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    Column("delivery_id", String(200), nullable=True),
+    Column("ticket_key", String(200), nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("claimed_by", String(200), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("processed_at", UTCDateTime(), nullable=True),
+    Column("error", Text(), nullable=True),
+    UniqueConstraint("source", "delivery_id"),
+    CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
+    Index(None, "state", "id"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("source", String(200), nullable=False),
+    Column("ticket_key", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("content_fingerprint", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("remote_ref", String(200), nullable=True),
+    Column("attempts", Integer(), nullable=False),
+    Column("claimed_by", String(200), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("applied_at", UTCDateTime(), nullable=True),
+    Column("error", Text(), nullable=True),
+    CheckConstraint("state IN ('claimed', 'applied', 'failed')", name="state"),
+    Index(None, "source", "ticket_key"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("ticket_key", String(200), nullable=True),
+    Column("event", String(100), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("detail", Text(), nullable=False),
+    Column("prev_hash", CHAR(64), nullable=False, unique=True),
+    Column("hash", CHAR(64), nullable=False, unique=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("worker", String(200), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("tickets_seen", Integer(), nullable=False),
+    Column("tickets_changed", Integer(), nullable=False),
+    Column("actions_applied", Integer(), nullable=False),
+    Column("error", Text(), nullable=True),
+    CheckConstraint("kind IN ('poll', 'drain', 'sync')", name="kind"),
+    CheckConstraint("status IN ('running', 'ok', 'failed')", name="status"),
+    Index(None, "started_at"),
+)
+
+TABLES = ("changes", "cursors", "inbox", "ledger", "audit", "runs")

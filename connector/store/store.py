@@ -1,0 +1,220 @@
+"""The `Store`: the one durable state of the worker, behind a small typed repository API.
+
+Opened once per process with `Store.open(url)`, which creates the engine and migrates the schema
+forward (see engine.py). Pipeline, poller, webhooks, executor and reports use only these methods
+and the frozen values of records.py; SQLAlchemy never leaks out of `connector/store`.
+
+Tables (see schema.py for the columns): `changes`, `cursors`, `inbox` (inbox.py), `ledger`
+(ledger.py), `audit` (audit.py), `runs` (runs.py). Reads on the hot path (`fingerprints`) are one
+query per page; `iter_changes` and `audit_rows` stream (server-side cursor on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from connector.errors import ConfigError
+from connector.store import audit as audit_log
+from connector.store import engine as engines
+from connector.store.base import transient_errors, utcnow
+from connector.store.inbox import InboxMixin
+from connector.store.ledger import LedgerMixin
+from connector.store.records import AuditRow, StoredChange
+from connector.store.runs import RunsMixin
+from connector.store.schema import audit, changes, cursors
+from connector.store.tx import Tx
+
+DB_FILE_NAME = "change-connector.db"
+#: Keys per IN (...) list in `fingerprints`; far below SQLite's bound-parameter limit.
+IN_CHUNK = 500
+STREAM_BATCH = 500
+
+
+class Store(InboxMixin, LedgerMixin, RunsMixin):
+    """Durable state: changes, cursors, webhook inbox, action ledger, audit trail and runs."""
+
+    @staticmethod
+    def default_url(data_dir: Path) -> str:
+        """The SQLite database under the data directory."""
+        return f"sqlite:///{Path(data_dir).expanduser().resolve() / DB_FILE_NAME}"
+
+    @classmethod
+    def open(cls, url: str, *, clock: Callable[[], datetime] = utcnow) -> Store:
+        """Connect to `url`, migrate the schema to head, and return the store."""
+        try:
+            engine = engines.create(url)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise ConfigError(f"store URL is not usable: {exc}") from exc
+        try:
+            with transient_errors():
+                namespace = engines.current_schema(engine)
+                engines.migrate(engine, namespace=namespace)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, namespace=namespace, clock=clock)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password masked."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One atomic write transaction: all of it commits when the block ends, or none of it."""
+        with self._write() as conn:
+            yield Tx(conn, namespace=self._namespace, now=self._now)
+
+    def upsert_change(
+        self,
+        *,
+        source: str,
+        change_key: str,
+        native_id: str,
+        fingerprint: str,
+        updated: datetime,
+        data: str,
+    ) -> None:
+        with self.transaction() as tx:
+            tx.upsert_change(
+                source=source,
+                change_key=change_key,
+                native_id=native_id,
+                fingerprint=fingerprint,
+                updated=updated,
+                data=data,
+            )
+
+    def set_cursor(self, source: str, position: str) -> None:
+        with self.transaction() as tx:
+            tx.set_cursor(source, position)
+
+    def append_audit(
+        self,
+        *,
+        source: str,
+        ticket_key: str | None,
+        event: str,
+        actor: str,
+        detail: Mapping[str, Any],
+    ) -> AuditRow:
+        with self.transaction() as tx:
+            return tx.append_audit(
+                source=source, ticket_key=ticket_key, event=event, actor=actor, detail=detail
+            )
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def fingerprint(self, source: str, key: str) -> str | None:
+        """The stored fingerprint of one ticket, or None if never seen."""
+        return self.fingerprints(source, [key]).get(key)
+
+    def fingerprints(self, source: str, keys: Sequence[str]) -> dict[str, str]:
+        """Stored fingerprints of a page of tickets (one query per 500 keys); unseen keys absent."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, str] = {}
+        with self._read() as conn:
+            for start in range(0, len(unique), IN_CHUNK):
+                chunk = unique[start : start + IN_CHUNK]
+                query = select(changes.c.key, changes.c.fingerprint).where(
+                    changes.c.source == source, changes.c.key.in_(chunk)
+                )
+                found.update((row.key, str(row.fingerprint)) for row in conn.execute(query))
+        return found
+
+    def get_change(self, source: str, key: str) -> str | None:
+        """The stored `Change` JSON of one ticket, or None."""
+        with self._read() as conn:
+            query = select(changes.c.data).where(changes.c.source == source, changes.c.key == key)
+            value = conn.execute(query).scalar_one_or_none()
+            return None if value is None else str(value)
+
+    def get_change_info(self, source: str, key: str) -> StoredChange | None:
+        """The stored row of one ticket with its timestamps, or None."""
+        with self._read() as conn:
+            query = select(changes).where(changes.c.source == source, changes.c.key == key)
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return StoredChange(
+            source=row.source,
+            key=row.key,
+            native_id=row.native_id,
+            fingerprint=str(row.fingerprint),
+            updated=row.updated,
+            data=row.data,
+            first_seen_at=row.first_seen_at,
+            synced_at=row.synced_at,
+        )
+
+    def cursor(self, source: str) -> str | None:
+        """The stored poll position of `source`, or None before the first poll."""
+        with self._read() as conn:
+            query = select(cursors.c.position).where(cursors.c.source == source)
+            value = conn.execute(query).scalar_one_or_none()
+            return None if value is None else str(value)
+
+    def cursors(self) -> dict[str, str]:
+        """Every source's stored poll position."""
+        with self._read() as conn:
+            rows = conn.execute(select(cursors.c.source, cursors.c.position))
+            return {str(r.source): str(r.position) for r in rows}
+
+    def count_changes(self, source: str | None = None) -> int:
+        query = select(func.count()).select_from(changes)
+        if source is not None:
+            query = query.where(changes.c.source == source)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def iter_changes(self, source: str | None = None) -> Generator[str, None, None]:
+        """Every stored `Change` JSON, ordered by (source, key), streamed in batches.
+
+        The read transaction stays open until the generator is exhausted or closed."""
+        query = select(changes.c.data).order_by(changes.c.source, changes.c.key)
+        if source is not None:
+            query = query.where(changes.c.source == source)
+        for row in self._stream(query):
+            yield str(row.data)
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def audit_rows(self, after_seq: int = 0) -> Generator[AuditRow, None, None]:
+        """Audit links with seq > after_seq, in order, streamed."""
+        query = select(audit).where(audit.c.seq > after_seq).order_by(audit.c.seq)
+        for row in self._stream(query):
+            yield audit_log.to_row(row)
+
+    def verify_audit(self) -> int | None:
+        """The seq of the first link that does not verify, or None if the chain is intact."""
+        with closing(self._stream(select(audit).order_by(audit.c.seq))) as rows:
+            return audit_log.verify(rows)
+
+    def _stream(self, query: Any) -> Generator[Any, None, None]:
+        """Rows of `query` in batches; closing the generator early closes the server cursor."""
+        with self._read() as conn:
+            options = {"stream_results": True, "yield_per": STREAM_BATCH}
+            result = conn.execution_options(**options).execute(query)
+            try:
+                yield from result
+            finally:
+                result.close()

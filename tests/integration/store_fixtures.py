@@ -1,0 +1,80 @@
+"""Store fixtures for the store tests: every test gets a fresh database on SQLite and PostgreSQL.
+
+Import them into a test module with `from store_fixtures import fixture_store  # noqa: F401`
+(and the others it uses); the functions are named `fixture_*` so that test parameters called
+`store`, `store_url`, `open_store`, `raw_engine` do not shadow an imported name.
+
+- SQLite: a new file under the test's tmp_path.
+- PostgreSQL (the real server at 127.0.0.1:5432, database `test`): a uniquely named schema,
+  selected with `options=-csearch_path=<schema>` in the URL and dropped afterwards, so parallel
+  runs never collide. Override the server with CHANGE_CONNECTOR_TEST_PG_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from connector.store import Store
+
+PG_URL = os.environ.get(
+    "CHANGE_CONNECTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _sqlite_url(tmp_path: Path) -> str:
+    return Store.default_url(tmp_path / "data")
+
+
+@pytest.fixture(name="store_url", params=BACKENDS)
+def fixture_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database (schema not yet migrated)."""
+    if request.param == "sqlite":
+        yield _sqlite_url(tmp_path)
+        return
+    schema = f"t_store_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        separator = "&" if "?" in PG_URL else "?"
+        yield f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(name="open_store")
+def fixture_open_store(store_url: str) -> Iterator[Callable[[], Store]]:
+    """Open more stores on the same database (one engine each, like separate processes)."""
+    opened: list[Store] = []
+
+    def _open() -> Store:
+        store = Store.open(store_url)
+        opened.append(store)
+        return store
+
+    yield _open
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture(name="store")
+def fixture_store(open_store: Callable[[], Store]) -> Store:
+    return open_store()
+
+
+@pytest.fixture(name="raw_engine")
+def fixture_raw_engine(store_url: str) -> Iterator[Engine]:
+    """A plain engine on the test database, for checks and tampering behind the store's back."""
+    engine = create_engine(store_url)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,124 @@
+"""Store schema: migrations create every table, opening is idempotent and safe concurrently."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+from store_fixtures import (  # noqa: F401 (fixtures)
+    fixture_open_store,
+    fixture_raw_engine,
+    fixture_store,
+    fixture_store_url,
+)
+
+from connector.errors import ConfigError, TransientError
+from connector.store import Store
+from connector.store.engine import head_revision
+from connector.store.schema import TABLES, metadata
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_migrations_create_every_table(store: Store, raw_engine: Engine) -> None:
+    names = set(inspect(raw_engine).get_table_names())
+    assert set(TABLES) <= names
+    assert "alembic_version" in names
+    with raw_engine.connect() as conn:
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == head_revision()
+
+
+def test_migrations_match_the_table_definitions(store: Store, raw_engine: Engine) -> None:
+    with raw_engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_open_twice_is_idempotent(open_store: Callable[[], Store]) -> None:
+    first = open_store()
+    first.set_cursor("jira", '"a"')
+    second = open_store()
+    assert second.cursor("jira") == '"a"'
+    assert first.count_changes() == second.count_changes() == 0
+
+
+def test_concurrent_open_from_threads(store_url: str) -> None:
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def _open() -> None:
+        try:
+            barrier.wait()
+            Store.open(store_url).close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=_open) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_concurrent_open_from_processes(store_url: str) -> None:
+    code = "import sys; from connector.store import Store; Store.open(sys.argv[1]).close()"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, store_url],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    outcomes = [
+        (proc.wait(timeout=60), proc.stderr.read() if proc.stderr else b"") for proc in procs
+    ]
+    for proc in procs:
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert [code for code, _ in outcomes] == [0, 0, 0, 0], outcomes
+    with Store.open(store_url) as store:
+        assert store.count_changes() == 0
+
+
+def test_sqlite_connection_settings(tmp_path: Path) -> None:
+    with Store.open(Store.default_url(tmp_path)) as store:
+        engine = store._engine
+        with engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+    assert pragma["journal_mode"] == "wal"
+    assert pragma["synchronous"] == 1  # NORMAL
+    assert int(str(pragma["busy_timeout"])) >= 5000
+    assert pragma["foreign_keys"] == 1
+
+
+def test_default_url_creates_the_data_directory(tmp_path: Path) -> None:
+    url = Store.default_url(tmp_path / "new" / "dir")
+    assert url.endswith("/new/dir/change-connector.db")
+    with Store.open(url):
+        pass
+    assert (tmp_path / "new" / "dir" / "change-connector.db").is_file()
+
+
+def test_unusable_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        Store.open("nosuchdb://x/y")
+
+
+def test_unreachable_server_is_transient() -> None:
+    with pytest.raises(TransientError):
+        Store.open("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")

@@ -1,0 +1,115 @@
+"""Store pieces that need no database: the UTC column type, chain hashing, lock keys, URLs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import create_engine
+
+from connector.store import Store
+from connector.store.audit import GENESIS, canonical_json, link_hash, verify
+from connector.store.engine import lock_key
+from connector.store.schema import UTCDateTime
+
+SQLITE = create_engine("sqlite://").dialect
+PG = create_engine("postgresql+psycopg://").dialect  # no connection is made
+
+
+def test_utc_datetime_refuses_naive_values() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        UTCDateTime().process_bind_param(datetime(2024, 1, 1), SQLITE)
+
+
+def test_utc_datetime_sqlite_strings_sort_like_times() -> None:
+    kind = UTCDateTime()
+    east = timezone(timedelta(hours=5))
+    values = [
+        datetime(2024, 1, 1, 4, 59, 59, 999999, tzinfo=east),  # 23:59:59.999999 the day before
+        datetime(2024, 1, 1, 0, 0, tzinfo=UTC),
+        datetime(2024, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1), "x")),
+    ]
+    stored = [kind.process_bind_param(v, SQLITE) for v in values]
+    assert stored[0] == "2023-12-31T23:59:59.999999+00:00"
+    assert stored[1] == "2024-01-01T00:00:00.000000+00:00"
+    assert len({len(s) for s in stored}) == 1
+    assert stored[:3] == sorted(stored[:3])
+    assert stored[3] == stored[1]
+    back = kind.process_result_value(stored[0], SQLITE)
+    assert back == values[0]
+    assert back is not None and back.tzinfo is UTC
+
+
+def test_utc_datetime_postgresql_values_come_back_utc() -> None:
+    kind = UTCDateTime()
+    local = datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=-3)))
+    bound = kind.process_bind_param(local, PG)
+    assert bound == local and bound.tzinfo is UTC
+    back = kind.process_result_value(local, PG)
+    assert back is not None and back.tzinfo is UTC and back == local
+
+
+def _row(seq: int, prev: str, **fields: object) -> SimpleNamespace:
+    values: dict[str, object] = {
+        "at": datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=seq),
+        "source": "jira",
+        "ticket_key": "OPS-1",
+        "event": "e",
+        "actor": "a",
+        "detail": {"seq": seq},
+    }
+    values.update(fields)
+    detail = values["detail"]
+    assert isinstance(detail, dict)
+    digest = link_hash(prev, seq=seq, **values)  # type: ignore[arg-type]
+    return SimpleNamespace(
+        seq=seq, prev_hash=prev, hash=digest, **{**values, "detail": canonical_json(detail)}
+    )
+
+
+def _chain(n: int) -> list[SimpleNamespace]:
+    rows: list[SimpleNamespace] = []
+    prev = GENESIS
+    for seq in range(1, n + 1):
+        rows.append(_row(seq, prev))
+        prev = rows[-1].hash
+    return rows
+
+
+def test_verify_accepts_a_good_chain_and_finds_the_first_bad_link() -> None:
+    rows = _chain(4)
+    assert verify(rows) is None
+    assert verify([]) is None
+    rows[2].actor = "mallory"
+    assert verify(rows) == 3
+    rows = _chain(4)
+    rows[1] = _row(2, rows[0].hash, actor="mallory")  # rehashed, but row 3 still links the old
+    assert verify(rows) == 3
+    rows = _chain(3)
+    rows[0].detail = "not json"
+    assert verify(rows) == 1
+
+
+def test_link_hash_is_canonical() -> None:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    one = link_hash(GENESIS, seq=1, at=at, source="s", ticket_key=None, event="e", actor="a",
+                    detail={"a": 1, "b": 2})  # fmt: skip
+    two = link_hash(GENESIS, seq=1, at=at.astimezone(timezone(timedelta(hours=2))), source="s",
+                    ticket_key=None, event="e", actor="a", detail={"b": 2, "a": 1})  # fmt: skip
+    assert one == two
+    assert len(one) == 64
+
+
+def test_lock_keys_are_signed_64_bit_and_namespaced() -> None:
+    key = lock_key("public", "source:jira")
+    assert key == lock_key("public", "source:jira")
+    assert -(2**63) <= key < 2**63
+    assert key != lock_key("other", "source:jira")
+    assert key != lock_key("public", "source:snow")
+
+
+def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
+    assert Store.default_url(tmp_path) == f"sqlite:///{tmp_path.resolve()}/change-connector.db"
