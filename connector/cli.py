@@ -6,6 +6,7 @@ their message on one line (no traceback) and exits with the error's code (2: fix
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -142,6 +143,56 @@ def mappings_check(
             raise ConfigError(f"{live}: {problems} source(s) do not match their mappings")
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: ./change-connector.toml)."),
+]
+LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to stderr.")]
+
+
+@app.command("check-config")
+def check_config(config: ConfigOption = None) -> None:
+    """Validate the configuration; report every error at once with its dotted path."""
+    from connector.settings import load_settings
+
+    settings = load_settings(config)
+    names = ", ".join(f"{n} ({s.kind})" for n, s in settings.sources.items()) or "none"
+    typer.echo(f"ok: sources: {names}")
+
+
+@app.command()
+def sync(
+    once: Annotated[bool, typer.Option("--once", help="One poll cycle per source, then exit "
+                                       "(without it: poll on the schedule until SIGTERM).")
+                    ] = False,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
+                       ] = False,
+    config: ConfigOption = None,
+    log_json: LogJson = False,
+) -> None:
+    """Poll each source once: read what changed, evaluate, plan, apply, record."""
+    from connector.commands import run_sync
+
+    run_sync(config=config, source=source, dry_run=dry_run, log_json=log_json, once=once)
+
+
+@app.command()
+def run(config: ConfigOption = None, log_json: LogJson = False) -> None:
+    """Serve webhooks and poll / drain on a schedule until SIGTERM."""
+    from connector.commands import run_worker
+
+    run_worker(config=config, log_json=log_json)
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """Cursors, inbox depth, last runs and their errors."""
+    from connector.commands import show_status
+
+    show_status(config=config)
+
+
 @app.command()
 def demo(
     seed: Annotated[int, typer.Option(help="Change tickets to seed per system.", min=1)] = 200,
@@ -178,5 +229,11 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         raise SystemExit(130) from None
+    except Exception as exc:  # a bug: one line for people, the traceback on request
+        if os.environ.get("CHANGE_CONNECTOR_DEBUG"):
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} "
+                   "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)", err=True)
+        raise SystemExit(1) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)

@@ -18,12 +18,15 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from connector.commands import poll_table, sync_with_progress
 from connector.errors import SkipRecord
 from connector.mapping import load_mapping, normalize
 from connector.model import Change, Source
 from connector.reader import open_adapter, read_all
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
-from connector.settings import SourceSettings
+from connector.settings import Settings, SourceSettings
+from connector.store import Store
+from connector.worker import Worker
 
 SANDBOX_DIR = Path(".change-connector") / "sandbox"
 
@@ -74,36 +77,41 @@ def sync_source(name: str, settings: SourceSettings) -> tuple[list[Change], list
 
 
 def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
+    """Sync every sandbox change into SQLite under `out`, then sync again to show it is a no-op."""
     console = Console()
     jira_mode: Literal["cloud", "datacenter"] = "cloud" if mode == "cloud" else "datacenter"
-    options = SandboxOptions(
-        data_dir=SANDBOX_DIR, seed_count=seed, random_seed=random_seed, mode=jira_mode
-    )
-    started = time.perf_counter()
-    with Sandbox(options) as info:
-        console.print(
-            f"Sandbox up: Jira ({info.mode}) {info.jira_url}, ServiceNow {info.servicenow_url}"
-        )
-        results = {name: sync_source(name, s) for name, s in sandbox_sources(info).items()}
-    elapsed = time.perf_counter() - started
+    options = SandboxOptions(data_dir=SANDBOX_DIR, seed_count=seed, random_seed=random_seed,
+                             mode=jira_mode)
     out.mkdir(parents=True, exist_ok=True)
+    db = out / "change-connector.db"
+    db.unlink(missing_ok=True)
+    started = time.perf_counter()
+    with Sandbox(options) as info, closing(Store.open(f"sqlite:///{db}")) as store:
+        console.print(f"Sandbox up: Jira ({info.mode}) {info.jira_url}, "
+                      f"ServiceNow {info.servicenow_url}")
+        settings = Settings(data_dir=out, sources=sandbox_sources(info))
+        with closing(Worker(settings, store, name="demo").open()) as worker:
+            first = sync_with_progress(worker)
+            second = worker.sync_once()
+        changes = [Change.from_json(text) for text in store.iter_changes()]
+    elapsed = time.perf_counter() - started
     target = out / "changes.jsonl"
-    with target.open("w", encoding="utf-8") as fh:
-        for changes, _ in results.values():
-            fh.writelines(change.to_json() + "\n" for change in changes)
-    console.print(_summary(results))
-    for name, (_, skipped) in results.items():
-        for line in skipped:
-            console.print(f"[yellow]skipped[/] {name}: {line}")
-    total = sum(len(c) for c, _ in results.values())
-    console.print(f"{total} changes normalized in {elapsed:.1f} s; written to {target}")
+    target.write_text("".join(c.to_json() + "\n" for c in changes), encoding="utf-8")
+    console.print(poll_table(first, title="First sync: findings posted back to the tickets"))
+    console.print(poll_table(second, title="Second sync: nothing changed, nothing written"))
+    by_source: dict[str, list[Change]] = {}
+    for change in changes:
+        by_source.setdefault(change.source.instance, []).append(change)
+    console.print(_summary(by_source))
+    console.print(f"{len(changes)} changes stored in {db} ({elapsed:.1f} s); "
+                  f"normalized changes in {target}")
 
 
-def _summary(results: dict[str, tuple[list[Change], list[str]]]) -> Table:
-    table = Table(title="Changes read from the sandbox")
-    for column in ("source", "changes", "by class", "by status", "baseline gaps", "skipped"):
+def _summary(results: dict[str, list[Change]]) -> Table:
+    table = Table(title="Changes stored")
+    for column in ("source", "changes", "by class", "by status", "baseline gaps"):
         table.add_column(column)
-    for name, (changes, skipped) in results.items():
+    for name, changes in results.items():
         classes = Counter(c.effective_class for c in changes)
         statuses = Counter(c.status.value for c in changes)
         table.add_row(
@@ -112,7 +120,6 @@ def _summary(results: dict[str, tuple[list[Change], list[str]]]) -> Table:
             _fmt(classes),
             _fmt(statuses, 4),
             _fmt(Counter(gap for c in changes for gap in baseline_gaps(c))),
-            str(len(skipped)),
         )
     return table
 

@@ -25,8 +25,8 @@ def open_adapter(name: str, settings: SourceSettings) -> Adapter:
     return ServiceNowAdapter(name, settings)
 
 
-def scope_jql(mapping: Mapping, *, order: bool = True) -> str:
-    """The JQL that selects a Jira mapping's changes, oldest update first."""
+def scope_jql(mapping: Mapping, *, order: bool = True, since: str = "") -> str:
+    """The JQL that selects a Jira mapping's changes (updated since `since`), oldest first."""
     scope = mapping.scope
     parts = []
     if scope.projects:
@@ -35,6 +35,8 @@ def scope_jql(mapping: Mapping, *, order: bool = True) -> str:
         parts.append(f"issuetype in ({', '.join(_quote(t) for t in scope.issue_types)})")
     if scope.jql:
         parts.append(f"({scope.jql})")
+    if since:
+        parts.append(since)
     jql = " AND ".join(parts)
     return f"{jql} ORDER BY updated ASC, key ASC" if order else jql
 
@@ -43,13 +45,15 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def read_all(adapter: Adapter, mapping: Mapping) -> Iterator[RawTicket]:
+def read_all(adapter: Adapter, mapping: Mapping, *, since: str = "") -> Iterator[RawTicket]:
+    """Every in-scope ticket, oldest update first; `since` is a JQL / encoded-query clause."""
     if isinstance(adapter, JiraAdapter):
-        for issue in adapter.search(scope_jql(mapping)):
+        for issue in adapter.search(scope_jql(mapping, since=since)):
             yield RawTicket(data=issue)
         return
     table = mapping.scope.approvals_table
-    for page in batched(adapter.changes(mapping.scope.query), adapter.settings.page_size):
+    query = "^".join(part for part in (mapping.scope.query, since) if part)
+    for page in batched(adapter.changes(query), adapter.settings.page_size):
         sys_ids = [_value(row.get("sys_id")) for row in page]
         approvals = adapter.approvals(sys_ids, table=table)
         for row, sys_id in zip(page, sys_ids, strict=True):

@@ -41,14 +41,44 @@ class SourceSettings(_Section):
     ca_bundle: Path | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
     page_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    # Webhooks: the shared secret of the Jira admin webhook (X-Hub-Signature: sha256=<hex>) or
+    # of the ServiceNow business rule (base64 HMAC-SHA256 in `webhook_signature_header`).
+    webhook_secret: SecretStr | None = None
+    webhook_signature_header: str = "X-ServiceNow-Signature"
+    # Polling: how often, and how far behind the cursor each poll looks again.
+    poll_interval_minutes: Annotated[float, Field(gt=0)] = 5.0
+    lookback_minutes: Annotated[float, Field(ge=0)] = 10.0
+    # Retries of one call (429, 5xx, dropped connections): attempts and the longest total wait.
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    max_retry_wait_seconds: Annotated[float, Field(ge=0)] = 120.0
 
     @property
     def verify(self) -> str | bool:
         return str(self.ca_bundle) if self.ca_bundle else True
 
 
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    # Bodies larger than this are refused with 413 before they are read further.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    # Accept unsigned webhooks for sources without a secret. Only for local experiments.
+    insecure_unsigned_webhooks: bool = False
+
+
+class WorkerSettings(_Section):
+    # How many inbox items one drain takes, and how long a claim lasts before others may retry.
+    drain_batch: Annotated[int, Field(ge=1, le=1000)] = 100
+    lease_seconds: Annotated[float, Field(gt=0)] = 300.0
+    drain_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
+
+
 class Settings(_Section):
     data_dir: Path = Path(".change-connector")
+    # SQLAlchemy URL; empty: SQLite in data_dir. PostgreSQL: postgresql+psycopg://user@host/db
+    store_url: SecretStr | None = None
+    server: ServerSettings = ServerSettings()
+    worker: WorkerSettings = WorkerSettings()
     sources: dict[str, SourceSettings] = {}
 
 

@@ -1,0 +1,151 @@
+"""The worker process: one runtime per source, poll and drain jobs, the webhook server.
+
+`sync_once` is one poll cycle per source (the `sync --once` command and the demo); `run` serves
+webhooks and runs `schedule` jobs (poll each source every N minutes, drain the inbox every few
+seconds) until SIGTERM / SIGINT, each job inside its own exception boundary so one failing
+source never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from types import FrameType
+
+import schedule
+import uvicorn
+from loguru import logger
+
+from connector.drain import DrainStats, drain
+from connector.errors import ConfigError, ConnectorError
+from connector.pipeline import PageResult
+from connector.poller import PollStats, poll
+from connector.runtime import SourceRuntime, open_runtime
+from connector.settings import Settings
+from connector.store import Store
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    store: Store
+    name: str = field(default_factory=worker_id)
+    runtimes: dict[str, SourceRuntime] = field(default_factory=dict)
+
+    def open(self, only: str | None = None) -> Worker:
+        if only is not None and only not in self.settings.sources:
+            known = ", ".join(sorted(self.settings.sources)) or "none configured"
+            raise ConfigError(f"--source: no source named {only!r} (known: {known})")
+        for name, source in self.settings.sources.items():
+            if only in (None, name):
+                self.runtimes[name] = open_runtime(name, source, self.store)
+        return self
+
+    def close(self) -> None:
+        for runtime in self.runtimes.values():
+            runtime.close()
+
+    def sync_once(
+        self, *, dry_run: bool = False,
+        on_page: Callable[[str, PageResult], None] = lambda source, page: None,
+    ) -> list[PollStats]:
+        out = []
+        for name, runtime in self.runtimes.items():
+            run_id = None if dry_run else self.store.run_start(
+                kind="poll", source=name, worker=self.name)
+            pipeline = runtime.pipeline(worker=self.name, dry_run=dry_run,
+                                        lease_seconds=self.settings.worker.lease_seconds)
+
+            def page_done(page: PageResult, source: str = name) -> None:
+                on_page(source, page)
+
+            try:
+                stats = poll(runtime, pipeline=pipeline, on_page=page_done)
+            except ConnectorError as exc:
+                if run_id is not None:
+                    self.store.run_finish(run_id, status="failed", tickets_seen=0,
+                                          tickets_changed=0, actions_applied=0,
+                                          error=exc.message)
+                raise
+            if run_id is not None:
+                self.store.run_finish(
+                    run_id, status="failed" if stats.failed else "ok",
+                    tickets_seen=stats.seen, tickets_changed=stats.changed,
+                    actions_applied=stats.written,
+                    error=f"actions failed on {stats.failed}" if stats.failed else None)
+            out.append(stats)
+        return out
+
+    def drain_once(self) -> DrainStats:
+        pipelines = {n: r.pipeline(worker=self.name,
+                                   lease_seconds=self.settings.worker.lease_seconds)
+                     for n, r in self.runtimes.items()}
+        return drain(self.runtimes, pipelines, worker=self.name,
+                     batch=self.settings.worker.drain_batch,
+                     lease_seconds=self.settings.worker.lease_seconds)
+
+    def run(self, *, serve: bool = True) -> None:
+        """Serve webhooks and run the jobs until SIGTERM or SIGINT."""
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            logger.info("signal {}: finishing the current job, then stopping", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        server = self._serve() if serve else None
+        jobs = schedule.Scheduler()
+        for name, runtime in self.runtimes.items():
+            jobs.every(max(1, round(runtime.settings.poll_interval_minutes * 60))).seconds.do(
+                self._guarded, f"poll {name}", lambda n=name: self._poll_one(n))
+        jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
+            self._guarded, "drain", self.drain_once)
+        jobs.run_all()
+        while not stop.is_set():
+            jobs.run_pending()
+            stop.wait(min(1.0, max(0.05, jobs.idle_seconds or 1.0)))
+        if server is not None:
+            server.should_exit = True
+
+    def _poll_one(self, name: str) -> None:
+        runtime = self.runtimes[name]
+        stats = poll(runtime, pipeline=runtime.pipeline(worker=self.name))
+        logger.info("poll {}: {} seen, {} changed, {} written", name, stats.seen,
+                    stats.changed, stats.written)
+
+    @staticmethod
+    def _guarded(what: str, job: Callable[[], object]) -> None:
+        """One exception boundary per job: log it, keep the schedule running."""
+        try:
+            job()
+        except ConnectorError as exc:
+            logger.warning("{} failed: {}", what, exc.message)
+        except Exception as exc:  # a bug must not stop the other jobs
+            logger.exception("{} failed unexpectedly: {}", what, type(exc).__name__)
+
+    def _serve(self) -> uvicorn.Server:
+        from connector.metrics import Metrics
+        from connector.webhooks import build_app
+
+        app = build_app(self.settings, self.store, Metrics())
+        config = uvicorn.Config(app, host=self.settings.server.host,
+                                port=self.settings.server.port, log_level="warning",
+                                access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="webhooks", daemon=True)
+        thread.start()
+        with suppress(Exception):
+            while not server.started and thread.is_alive():
+                time.sleep(0.01)
+        return server
