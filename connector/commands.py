@@ -29,8 +29,9 @@ def open_store(settings: Settings) -> Store:
     return Store.open(Store.default_url(settings.data_dir))
 
 
-def run_sync(*, config: Path | None, source: str | None, dry_run: bool, log_json: bool,
-             once: bool = True) -> None:
+def run_sync(
+    *, config: Path | None, source: str | None, dry_run: bool, log_json: bool, once: bool = True
+) -> None:
     settings = load_settings(config)
     log.setup(json=log_json, secrets=log.secrets_of(settings))
     with closing(open_store(settings)) as store, closing(Worker(settings, store)) as worker:
@@ -43,8 +44,9 @@ def run_sync(*, config: Path | None, source: str | None, dry_run: bool, log_json
     if dry_run:
         for poll in stats:
             for plan in poll.plans:
-                console.print(plan.model_dump_json(indent=2) if hasattr(plan, "model_dump_json")
-                              else plan)
+                console.print(
+                    plan.model_dump_json(indent=2) if hasattr(plan, "model_dump_json") else plan
+                )
     console.print(poll_table(stats, title="Dry run: nothing written" if dry_run else "Sync"))
 
 
@@ -63,9 +65,15 @@ def poll_table(stats: list[PollStats], *, title: str) -> Table:
     for column in ("source", "seen", "changed", "planned", "written", "skipped", "stopped at"):
         table.add_column(column)
     for s in stats:
-        table.add_row(s.source, str(s.seen), str(s.changed), str(len(s.plans)),
-                      str(s.written), str(len(s.skipped)),
-                      s.failed or ("(another worker)" if not s.polled else "-"))
+        table.add_row(
+            s.source,
+            str(s.seen),
+            str(s.changed),
+            str(len(s.plans)),
+            str(s.written),
+            str(len(s.skipped)),
+            s.failed or ("(another worker)" if not s.polled else "-"),
+        )
     return table
 
 
@@ -89,16 +97,32 @@ def show_status(*, config: Path | None) -> None:
         cursors = store.cursors()
         for name in settings.sources:
             mark = Cursor.loads(cursors.get(name)).high_water
-            table.add_row(name, mark.isoformat() if mark else "(never polled)",
-                          str(store.count_changes(name)))
+            table.add_row(
+                name, mark.isoformat() if mark else "(never polled)", str(store.count_changes(name))
+            )
         console.print(table)
         console.print(f"Inbox depth: {store.inbox_depth()}")
         runs = Table(title="Last runs")
-        for column in ("kind", "source", "started", "status", "seen", "changed", "written",
-                       "error"):
+        for column in (
+            "kind",
+            "source",
+            "started",
+            "status",
+            "seen",
+            "changed",
+            "written",
+            "error",
+        ):
             runs.add_column(column)
         for r in store.last_runs(10):
-            runs.add_row(r.kind, r.source or "-", r.started_at.isoformat(timespec="seconds"),
-                         r.status, str(r.tickets_seen), str(r.tickets_changed),
-                         str(r.actions_applied), r.error or "")
+            runs.add_row(
+                r.kind,
+                r.source or "-",
+                r.started_at.isoformat(timespec="seconds"),
+                r.status,
+                str(r.tickets_seen),
+                str(r.tickets_changed),
+                str(r.actions_applied),
+                r.error or "",
+            )
         console.print(runs)

@@ -80,15 +80,17 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
     """Sync every sandbox change into SQLite under `out`, then sync again to show it is a no-op."""
     console = Console()
     jira_mode: Literal["cloud", "datacenter"] = "cloud" if mode == "cloud" else "datacenter"
-    options = SandboxOptions(data_dir=SANDBOX_DIR, seed_count=seed, random_seed=random_seed,
-                             mode=jira_mode)
+    options = SandboxOptions(
+        data_dir=SANDBOX_DIR, seed_count=seed, random_seed=random_seed, mode=jira_mode
+    )
     out.mkdir(parents=True, exist_ok=True)
     db = out / "change-connector.db"
     db.unlink(missing_ok=True)
     started = time.perf_counter()
     with Sandbox(options) as info, closing(Store.open(f"sqlite:///{db}")) as store:
-        console.print(f"Sandbox up: Jira ({info.mode}) {info.jira_url}, "
-                      f"ServiceNow {info.servicenow_url}")
+        console.print(
+            f"Sandbox up: Jira ({info.mode}) {info.jira_url}, ServiceNow {info.servicenow_url}"
+        )
         settings = Settings(data_dir=out, sources=sandbox_sources(info))
         with closing(Worker(settings, store, name="demo").open()) as worker:
             first = sync_with_progress(worker)
@@ -103,8 +105,9 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
     for change in changes:
         by_source.setdefault(change.source.instance, []).append(change)
     console.print(_summary(by_source))
-    console.print(f"{len(changes)} changes stored in {db} ({elapsed:.1f} s); "
-                  f"normalized changes in {target}")
+    console.print(
+        f"{len(changes)} changes stored in {db} ({elapsed:.1f} s); normalized changes in {target}"
+    )
 
 
 def _summary(results: dict[str, list[Change]]) -> Table:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connector.errors import ConnectorError
-from connector.pipeline import Pipeline
+from connector.executor import Outcome
 from connector.runtime import SourceRuntime
 
 
@@ -29,7 +29,6 @@ class DrainStats:
 
 def drain(
     runtimes: Mapping[str, SourceRuntime],
-    pipelines: Mapping[str, Pipeline],
     *,
     worker: str,
     batch: int,
@@ -45,22 +44,26 @@ def drain(
             by_ticket[(item.source, item.ticket_key)].append(item.id)
         else:
             store.inbox_done([item.id])  # a source removed from the config since
+    touched: set[str] = set()
     for (source, key), ids in by_ticket.items():
+        runtime = runtimes[source]
         try:
-            raw = runtimes[source].adapter.fetch(key)
-            result = pipelines[source].process([raw])
+            result = runtime.pipeline().process([runtime.adapter.fetch(key)])
         except ConnectorError as exc:
             stats.failed += len(ids)
             for item_id in ids:
                 store.inbox_failed(item_id, error=exc.message[:500])
             continue
+        store.inbox_done(ids)  # recorded with its planned actions: the hint has served
         stats.tickets += 1
         stats.changed += len(result.changed)
-        stats.written += result.writes
-        if result.failed:
-            stats.failed += len(ids)
-            for item_id in ids:
-                store.inbox_failed(item_id, error=f"actions failed on {key}")
-        else:
-            store.inbox_done(ids)
+        if result.planned:
+            touched.add(source)
+    for source in sorted(touched):
+        executor = runtimes[source].executor(worker=worker, lease_seconds=lease_seconds)
+        try:
+            applied = executor.apply_pending(source)
+        except ConnectorError:
+            continue  # left pending in the ledger; the next poll or drain applies it
+        stats.written += sum(a.outcome is Outcome.WRITTEN for a in applied)
     return stats

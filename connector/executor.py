@@ -1,11 +1,14 @@
-"""Step 5 of the pipeline: apply a Plan, each action at most once, whatever fails or repeats.
+"""Step 5 of the pipeline: apply planned actions, each at most once, whatever fails or repeats.
 
-For every action: (1) an `applied` row in the ledger means done; (2) otherwise claim the
-idempotency key in the ledger (a UNIQUE row with a lease: one worker wins); (3) look for the
-action's marker on the ticket itself (a Jira comment property, a tag inside the ServiceNow work
-note) and only write when it is absent; (4) record `applied` with the remote reference; (5)
-append the audit row. A crash between (3) and (4) is healed by (3) on the next attempt, and a
-lost database by the marker: the ledger is a fast path, the ticket is the truth.
+The pipeline records planned actions in the ledger (the outbox) in the same transaction as the
+changes and the cursor; nothing is written to a ticket while a search is being paged, so the
+connector's own writes cannot shift the pages under it. Then, for every pending action: (1)
+claim its idempotency key in the ledger (compare-and-set with a lease: one worker wins, and a
+dead worker's claim expires); (2) look for the action's marker on the ticket itself (a Jira
+comment property, a tag inside the ServiceNow work note) and write only when it is absent; (3)
+record `applied` with the remote reference; (4) append the audit row. A crash between (2) and
+(3) is healed by (2) on the next attempt, and a lost database by the marker: the ledger is the
+fast path, the ticket is the truth.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from connector.planner import Action, Plan
+from connector.errors import PermanentError
+from connector.planner import Action
 from connector.store import Store
 
 
@@ -31,8 +35,8 @@ class TicketWriter(Protocol):
 class Outcome(StrEnum):
     WRITTEN = "written"  # this worker wrote it now
     FOUND = "found"  # the marker was already on the ticket: recorded, nothing written
-    ALREADY = "already"  # the ledger says it was applied before
     HELD = "held"  # another worker holds the claim
+    FAILED = "failed"  # refused for good (recorded in the ledger and the audit trail)
 
 
 @dataclass(frozen=True)
@@ -50,40 +54,78 @@ class Executor:
     lease_seconds: float = 300.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def apply(self, plan: Plan) -> list[Applied]:
-        return [self._apply(action) for action in plan.actions]
+    def apply_pending(self, source: str, *, limit: int = 500) -> list[Applied]:
+        """Apply every pending action of `source`; stops early on a transient error."""
+        done: list[Applied] = []
+        tried: set[str] = set()
+        while batch := [
+            e
+            for e in self.store.ledger_pending(source=source, now=self.clock(), limit=limit)
+            if e.idempotency_key not in tried
+        ]:
+            for entry in batch:
+                tried.add(entry.idempotency_key)
+                if entry.payload is None:
+                    continue
+                applied = self._apply(Action.model_validate_json(entry.payload))
+                if applied is not None:
+                    done.append(applied)
+        return done
 
-    def _apply(self, action: Action) -> Applied:
+    def _apply(self, action: Action) -> Applied | None:
         key = action.idempotency_key
-        entry = self.store.ledger_get(key)
-        if entry is not None and entry.state == "applied":
-            return Applied(action, Outcome.ALREADY, entry.remote_ref)
         claim = self.store.ledger_claim(
-            key, source=action.source, ticket_key=action.ticket_key, action=action.purpose,
-            content_fingerprint=action.content_fingerprint, worker=self.worker,
-            lease_seconds=self.lease_seconds, now=self.clock(),
+            key,
+            source=action.source,
+            ticket_key=action.ticket_key,
+            action=action.purpose,
+            content_fingerprint=action.content_fingerprint,
+            worker=self.worker,
+            lease_seconds=self.lease_seconds,
+            now=self.clock(),
         )
         if claim is None:
             return Applied(action, Outcome.HELD)
         marker = note_marker(action)
-        ticket = action.native_id
         try:
-            ref = self.writer.find_note(ticket, marker=marker)
+            ref = self.writer.find_note(action.native_id, marker=marker)
             outcome = Outcome.FOUND if ref is not None else Outcome.WRITTEN
             if ref is None:
-                ref = self.writer.post_note(ticket, body=action.body, marker=marker)
-        except Exception as exc:
-            self.store.ledger_failed(key, error=f"{type(exc).__name__}: {exc}"[:500],
-                                     worker=self.worker)
+                ref = self.writer.post_note(action.native_id, body=action.body, marker=marker)
+        except PermanentError as exc:
+            self._failed(action, exc.message)
+            return Applied(action, Outcome.FAILED)
+        except Exception as exc:  # transient or unexpected: release the claim, stop this round
+            self._failed(action, str(exc))
             raise
-        self.store.ledger_applied(key, remote_ref=ref)
+        self.store.ledger_applied(key, remote_ref=ref, worker=self.worker)
         self.store.append_audit(
-            source=action.source, ticket_key=action.ticket_key,
-            event=f"action.{action.kind.value}.{outcome.value}", actor=self.worker,
-            detail={"purpose": action.purpose, "idempotency_key": key, "remote_ref": ref,
-                    "content_fingerprint": action.content_fingerprint},
+            source=action.source,
+            ticket_key=action.ticket_key,
+            event=f"action.{action.kind.value}.{outcome.value}",
+            actor=self.worker,
+            detail={
+                "purpose": action.purpose,
+                "idempotency_key": key,
+                "remote_ref": ref,
+                "content_fingerprint": action.content_fingerprint,
+            },
         )
         return Applied(action, outcome, ref)
+
+    def _failed(self, action: Action, error: str) -> None:
+        self.store.ledger_failed(action.idempotency_key, error=error[:500], worker=self.worker)
+        self.store.append_audit(
+            source=action.source,
+            ticket_key=action.ticket_key,
+            event=f"action.{action.kind.value}.failed",
+            actor=self.worker,
+            detail={
+                "purpose": action.purpose,
+                "idempotency_key": action.idempotency_key,
+                "error": error[:500],
+            },
+        )
 
 
 def note_marker(action: Action) -> str:

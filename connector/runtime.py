@@ -69,13 +69,20 @@ class SourceRuntime:
             return JiraNotes(self.adapter)
         return ServiceNowNotes(self.adapter)
 
-    def pipeline(self, *, worker: str, dry_run: bool = False,
-                 lease_seconds: float = 300.0) -> Pipeline:
-        executor = None if dry_run else Executor(
+    def pipeline(self, *, dry_run: bool = False) -> Pipeline:
+        return Pipeline(
+            store=self.store,
+            source=self.source,
+            mapping=self.mapping,
+            base_url=self.settings.url,
+            rules=DEFAULT_RULES,
+            dry_run=dry_run,
+        )
+
+    def executor(self, *, worker: str, lease_seconds: float = 300.0) -> Executor:
+        return Executor(
             store=self.store, writer=self.writer, worker=worker, lease_seconds=lease_seconds
         )
-        return Pipeline(store=self.store, source=self.source, mapping=self.mapping,
-                        base_url=self.settings.url, executor=executor, rules=DEFAULT_RULES)
 
     def close(self) -> None:
         self.adapter.close()
@@ -83,5 +90,10 @@ class SourceRuntime:
 
 def open_runtime(name: str, settings: SourceSettings, store: Store) -> SourceRuntime:
     mapping = load_mapping(settings.mapping)
-    return SourceRuntime(name=name, settings=settings, mapping=mapping,
-                         adapter=open_adapter(name, settings), store=store)
+    return SourceRuntime(
+        name=name,
+        settings=settings,
+        mapping=mapping,
+        adapter=open_adapter(name, settings),
+        store=store,
+    )

@@ -56,43 +56,63 @@ class Worker:
             runtime.close()
 
     def sync_once(
-        self, *, dry_run: bool = False,
+        self,
+        *,
+        dry_run: bool = False,
         on_page: Callable[[str, PageResult], None] = lambda source, page: None,
     ) -> list[PollStats]:
         out = []
         for name, runtime in self.runtimes.items():
-            run_id = None if dry_run else self.store.run_start(
-                kind="poll", source=name, worker=self.name)
-            pipeline = runtime.pipeline(worker=self.name, dry_run=dry_run,
-                                        lease_seconds=self.settings.worker.lease_seconds)
+            run_id = (
+                None
+                if dry_run
+                else self.store.run_start(kind="poll", source=name, worker=self.name)
+            )
+            pipeline = runtime.pipeline(dry_run=dry_run)
+            executor = (
+                None
+                if dry_run
+                else runtime.executor(
+                    worker=self.name, lease_seconds=self.settings.worker.lease_seconds
+                )
+            )
 
             def page_done(page: PageResult, source: str = name) -> None:
                 on_page(source, page)
 
             try:
-                stats = poll(runtime, pipeline=pipeline, on_page=page_done)
+                stats = poll(runtime, pipeline=pipeline, executor=executor, on_page=page_done)
             except ConnectorError as exc:
                 if run_id is not None:
-                    self.store.run_finish(run_id, status="failed", tickets_seen=0,
-                                          tickets_changed=0, actions_applied=0,
-                                          error=exc.message)
+                    self.store.run_finish(
+                        run_id,
+                        status="failed",
+                        tickets_seen=0,
+                        tickets_changed=0,
+                        actions_applied=0,
+                        error=exc.message,
+                    )
                 raise
             if run_id is not None:
                 self.store.run_finish(
-                    run_id, status="failed" if stats.failed else "ok",
-                    tickets_seen=stats.seen, tickets_changed=stats.changed,
+                    run_id,
+                    status="failed" if stats.failed else "ok",
+                    tickets_seen=stats.seen,
+                    tickets_changed=stats.changed,
                     actions_applied=stats.written,
-                    error=f"actions failed on {stats.failed}" if stats.failed else None)
+                    error=stats.failed,
+                )
             out.append(stats)
         return out
 
     def drain_once(self) -> DrainStats:
-        pipelines = {n: r.pipeline(worker=self.name,
-                                   lease_seconds=self.settings.worker.lease_seconds)
-                     for n, r in self.runtimes.items()}
-        return drain(self.runtimes, pipelines, worker=self.name,
-                     batch=self.settings.worker.drain_batch,
-                     lease_seconds=self.settings.worker.lease_seconds)
+        lease = self.settings.worker.lease_seconds
+        return drain(
+            self.runtimes,
+            worker=self.name,
+            batch=self.settings.worker.drain_batch,
+            lease_seconds=lease,
+        )
 
     def run(self, *, serve: bool = True) -> None:
         """Serve webhooks and run the jobs until SIGTERM or SIGINT."""
@@ -108,9 +128,11 @@ class Worker:
         jobs = schedule.Scheduler()
         for name, runtime in self.runtimes.items():
             jobs.every(max(1, round(runtime.settings.poll_interval_minutes * 60))).seconds.do(
-                self._guarded, f"poll {name}", lambda n=name: self._poll_one(n))
+                self._guarded, f"poll {name}", lambda n=name: self._poll_one(n)
+            )
         jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
-            self._guarded, "drain", self.drain_once)
+            self._guarded, "drain", self.drain_once
+        )
         jobs.run_all()
         while not stop.is_set():
             jobs.run_pending()
@@ -120,9 +142,17 @@ class Worker:
 
     def _poll_one(self, name: str) -> None:
         runtime = self.runtimes[name]
-        stats = poll(runtime, pipeline=runtime.pipeline(worker=self.name))
-        logger.info("poll {}: {} seen, {} changed, {} written", name, stats.seen,
-                    stats.changed, stats.written)
+        executor = runtime.executor(
+            worker=self.name, lease_seconds=self.settings.worker.lease_seconds
+        )
+        stats = poll(runtime, pipeline=runtime.pipeline(), executor=executor)
+        logger.info(
+            "poll {}: {} seen, {} changed, {} written",
+            name,
+            stats.seen,
+            stats.changed,
+            stats.written,
+        )
 
     @staticmethod
     def _guarded(what: str, job: Callable[[], object]) -> None:
@@ -139,9 +169,14 @@ class Worker:
         from connector.webhooks import build_app
 
         app = build_app(self.settings, self.store, Metrics())
-        config = uvicorn.Config(app, host=self.settings.server.host,
-                                port=self.settings.server.port, log_level="warning",
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app,
+            host=self.settings.server.host,
+            port=self.settings.server.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="webhooks", daemon=True)
         thread.start()

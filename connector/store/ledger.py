@@ -49,6 +49,7 @@ def _entry(row: Any) -> LedgerEntry:
         created_at=row.created_at,
         applied_at=row.applied_at,
         error=row.error,
+        payload=row.payload,
     )
 
 
@@ -93,7 +94,7 @@ class LedgerMixin(StoreBase):
             .where(
                 ledger.c.idempotency_key == key,
                 or_(
-                    ledger.c.state == "failed",
+                    ledger.c.state.in_(("planned", "failed")),
                     and_(ledger.c.state == "claimed", ledger.c.claimed_until < now),
                 ),
             )
@@ -133,10 +134,14 @@ class LedgerMixin(StoreBase):
         with self._write() as conn:
             return conn.execute(stmt.returning(ledger.c.idempotency_key)).first() is not None
 
-    def ledger_last_applied(
+    def ledger_latest(
         self, *, source: str, ticket_keys: Sequence[str], action: str
     ) -> dict[str, LedgerEntry]:
-        """Per ticket, the most recently applied entry of `action` (one query per 500 keys)."""
+        """Per ticket, the newest entry of `action` in any state (one query per 500 keys).
+
+        The planner compares against what was last planned, applied or not: a planned note
+        will be written, so planning the same content again would be noise.
+        """
         out: dict[str, LedgerEntry] = {}
         keys = list(dict.fromkeys(ticket_keys))
         with self._read() as conn:
@@ -147,10 +152,31 @@ class LedgerMixin(StoreBase):
                         ledger.c.source == source,
                         ledger.c.ticket_key.in_(keys[start : start + 500]),
                         ledger.c.action == action,
-                        ledger.c.state == "applied",
                     )
-                    .order_by(ledger.c.applied_at)
+                    .order_by(ledger.c.created_at, ledger.c.idempotency_key)
                 )
                 for row in conn.execute(query):
-                    out[row.ticket_key] = _entry(row)  # later rows win: newest applied
+                    out[row.ticket_key] = _entry(row)  # later rows win: the newest
         return out
+
+    def ledger_pending(
+        self, *, source: str, now: datetime, limit: int = 500, max_attempts: int = 5
+    ) -> list[LedgerEntry]:
+        """Actions of `source` still to do: planned, failed (under `max_attempts`), or claimed
+        by a worker whose lease ran out (it died mid-write), oldest first."""
+        now = self._now(now)
+        query = (
+            select(ledger)
+            .where(
+                ledger.c.source == source,
+                or_(
+                    ledger.c.state == "planned",
+                    and_(ledger.c.state == "failed", ledger.c.attempts < max_attempts),
+                    and_(ledger.c.state == "claimed", ledger.c.claimed_until < now),
+                ),
+            )
+            .order_by(ledger.c.created_at, ledger.c.idempotency_key)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [_entry(row) for row in conn.execute(query)]

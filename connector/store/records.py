@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 InboxState = Literal["pending", "done", "failed"]
-LedgerState = Literal["claimed", "applied", "failed"]
+LedgerState = Literal["planned", "claimed", "applied", "failed"]
 RunKind = Literal["poll", "drain", "sync"]
 RunStatus = Literal["running", "ok", "failed"]
 
@@ -68,6 +68,7 @@ class LedgerEntry:
     created_at: datetime
     applied_at: datetime | None
     error: str | None
+    payload: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,8 +155,11 @@ ledger = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("applied_at", UTCDateTime(), nullable=True),
     Column("error", Text(), nullable=True),
-    CheckConstraint("state IN ('claimed', 'applied', 'failed')", name="state"),
+    # The action itself (JSON), so a planned write survives the process that planned it.
+    Column("payload", Text(), nullable=True),
+    CheckConstraint("state IN ('planned', 'claimed', 'applied', 'failed')", name="state"),
     Index(None, "source", "ticket_key"),
+    Index(None, "state", "source"),
 )
 
 audit = Table(

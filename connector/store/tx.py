@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import audit as audit_log
 from connector.store.records import AuditRow
-from connector.store.schema import changes, cursors
+from connector.store.schema import changes, cursors, ledger
 
 
 def _insert(dialect: str) -> Any:
@@ -91,6 +91,34 @@ class Tx:
             "synced_at": at,
         }
         self._conn.execute(_upsert_change(self._conn.dialect.name), row)
+
+    def plan_action(
+        self,
+        key: str,
+        *,
+        source: str,
+        ticket_key: str,
+        action: str,
+        content_fingerprint: str,
+        payload: str,
+        now: datetime | None = None,
+    ) -> bool:
+        """Record a planned remote write (the outbox); False if the key is already known."""
+        stmt = _insert(self._conn.dialect.name)(ledger).values(
+            idempotency_key=key,
+            source=source,
+            ticket_key=ticket_key,
+            action=action,
+            content_fingerprint=content_fingerprint,
+            state="planned",
+            attempts=0,
+            created_at=self._now(now),
+            payload=payload,
+        )
+        inserted = self._conn.execute(
+            stmt.on_conflict_do_nothing().returning(ledger.c.idempotency_key)
+        ).first()
+        return inserted is not None
 
     def set_cursor(self, source: str, position: str, *, now: datetime | None = None) -> None:
         """Store the poll position of `source` (an opaque JSON text the caller serializes)."""

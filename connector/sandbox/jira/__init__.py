@@ -56,6 +56,18 @@ class JiraSimulator:
         with self.state.lock:
             seed_store(self.store, changes)
 
+    def index_lag(self, key: str, *, lagging: bool) -> None:
+        """Hide an issue from search (the index lags behind) or let the index catch up."""
+        with self.state.lock:
+            issue = self.store.get(key)
+            if issue is None:
+                raise KeyError(key)
+            if lagging:
+                self.store.unindexed.add(issue.id)
+            else:
+                self.store.unindexed.discard(issue.id)
+            self.store.changed()
+
     def route(
         self, method: str, version: str, path: str, handler: Handler, status: int = 200
     ) -> None:

@@ -83,10 +83,14 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("applied_at", UTCDateTime(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("payload", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("idempotency_key", name="pk_ledger"),
-        sa.CheckConstraint("state IN ('claimed', 'applied', 'failed')", name="ck_ledger_state"),
+        sa.CheckConstraint(
+            "state IN ('planned', 'claimed', 'applied', 'failed')", name="ck_ledger_state"
+        ),
     )
     op.create_index("ix_ledger_source_ticket_key", "ledger", ["source", "ticket_key"])
+    op.create_index("ix_ledger_state_source", "ledger", ["state", "source"])
 
     op.create_table(
         "audit",

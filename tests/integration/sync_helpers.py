@@ -1,0 +1,112 @@
+"""Helpers for the sync worker's integration tests: a sandbox per test, a config for a worker
+process, and counts of what the worker wrote to the tickets (read back from the sandbox)."""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@contextmanager
+def running_sandbox(tmp: Path, **options: Any) -> Iterator[Sandbox]:
+    sandbox = Sandbox(SandboxOptions(data_dir=tmp / "sandbox", **options))
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def write_config(
+    path: Path, info: SandboxInfo, *, store_url: str, lease_seconds: float = 300.0, **source: Any
+) -> Path:
+    user = info.users["connector"]
+    extra = "".join(
+        f"{k} = {v!r}\n" if isinstance(v, str) else f"{k} = {v}\n" for k, v in source.items()
+    )
+    path.write_text(f"""
+data_dir = "{path.parent / "data"}"
+store_url = "{store_url}"
+
+[worker]
+lease_seconds = {lease_seconds}
+
+[sources.sandbox-jira]
+kind = "jira"
+url = "{info.jira_url}"
+username = "{user["jira_user"]}"
+token = "{user["token"]}"
+mapping = "{ROOT / "mappings/jira-default.toml"}"
+ca_bundle = "{info.ca_bundle}"
+{extra}
+[sources.sandbox-servicenow]
+kind = "servicenow"
+url = "{info.servicenow_url}"
+username = "{user["servicenow_user"]}"
+token = "{user["token"]}"
+mapping = "{ROOT / "mappings/servicenow-default.toml"}"
+ca_bundle = "{info.ca_bundle}"
+{extra}""")
+    return path
+
+
+def request_log(info: SandboxInfo) -> list[dict[str, Any]]:
+    log = requests.get(info.requests_url, verify=info.ca_bundle, timeout=30).json()
+    entries: list[dict[str, Any]] = log["requests"]
+    return entries
+
+
+def reset_log(info: SandboxInfo) -> None:
+    requests.delete(info.requests_url, verify=info.ca_bundle, timeout=30)
+
+
+def ticket_writes(info: SandboxInfo, *, user: str = "connector") -> list[str]:
+    """Writes (not searches) the given user made, as 'METHOD path'."""
+    return [
+        f"{r['method']} {r['path']}"
+        for r in request_log(info)
+        if r["method"] in WRITE_METHODS and r["user"] == user and "/search" not in r["path"]
+    ]
+
+
+def jira_markers(sandbox: Sandbox) -> collections.Counter[tuple[str, str]]:
+    """(issue key, marker) -> number of comments carrying it, read from the simulator."""
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    with sandbox.state.lock:
+        for issue in sandbox.jira.store.issues.values():
+            for comment in issue.comments:
+                for prop in comment.properties:
+                    value = prop.get("value")
+                    if prop.get("key") == "change-connector" and isinstance(value, dict):
+                        counts[(issue.key, str(value.get("marker")))] += 1
+    return counts
+
+
+_TAG = re.compile(r"\[cc:([^\]]+)\]")
+
+
+def servicenow_markers(sandbox: Sandbox, info: SandboxInfo) -> collections.Counter[tuple[str, str]]:
+    """(change sys_id, marker) -> number of journal entries carrying it."""
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    response = requests.get(
+        f"{info.servicenow_url}/api/now/table/sys_journal_field",
+        params={"sysparm_query": "valueLIKE[cc:", "sysparm_limit": 100000},
+        auth=info.credentials("admin", "servicenow"),
+        verify=info.ca_bundle,
+        timeout=60,
+    )
+    for row in response.json()["result"]:
+        for tag in _TAG.findall(row["value"]):
+            counts[(row["element_id"], tag)] += 1
+    return counts
