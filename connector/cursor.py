@@ -1,12 +1,13 @@
-"""The poll cursor: a typed high-water mark with a look-back window (pure; no I/O, no clock).
+"""The poll cursor: a typed low-water mark with a look-back (pure; no I/O, no clock).
 
-A poll cycle asks for tickets updated since `window_start` (the high-water mark minus a
-look-back), because search results are eventually consistent and Jira's JQL dates are only
-minute-precise: a ticket can become visible after a later one was already seen. Re-reading the
-window costs nothing downstream, since tickets whose (updated, fingerprint) are already stored
-are skipped (the boundary dedupe). The mark only moves forward, only after the batch that
-justifies it is recorded (the poller commits it in the same transaction), and never past the
-cycle's start, so clock skew cannot push it beyond what the cycle could have seen.
+The cursor says "every ticket updated before this instant is recorded". Search results are
+eventually consistent (and Jira's JQL dates only minute-precise), so a ticket updated at t may
+only become visible up to `lookback` later; after a scan that began at S, only what was updated
+before S - lookback is surely seen. Hence the cursor advances, page by page, to the newest
+update recorded but never past S - lookback, and to S - lookback once the whole scan has
+completed. The next window starts at the cursor: re-reading what the look-back covers costs
+nothing downstream, because tickets whose (key, fingerprint) are already stored are skipped
+(the boundary dedupe). The poller commits the cursor in the same transaction as the batch.
 """
 
 from __future__ import annotations
@@ -22,14 +23,22 @@ from connector.model import Frozen
 class Cursor(Frozen):
     high_water: AwareDatetime | None = None
 
-    def window_start(self, lookback: timedelta) -> datetime | None:
-        return None if self.high_water is None else self.high_water - lookback
+    def window_start(self) -> datetime | None:
+        return self.high_water
 
-    def advanced(self, *, seen: datetime | None, cycle_start: datetime) -> Cursor:
-        """The mark after recording tickets up to `seen`, capped at the cycle's start."""
+    def advanced(
+        self, *, seen: datetime | None, cycle_start: datetime, lookback: timedelta
+    ) -> Cursor:
+        """After recording tickets up to `seen` in a scan that began at `cycle_start`."""
         if seen is None:
             return self
-        candidate = min(seen, cycle_start)
+        return self._to(min(seen, cycle_start - lookback))
+
+    def completed(self, *, cycle_start: datetime, lookback: timedelta) -> Cursor:
+        """After a scan that began at `cycle_start` read every page."""
+        return self._to(cycle_start - lookback)
+
+    def _to(self, candidate: datetime) -> Cursor:
         if self.high_water is not None and candidate <= self.high_water:
             return self
         return Cursor(high_water=candidate)

@@ -38,7 +38,7 @@ class PollStats:
 
 
 def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
-    start = cursor.window_start(timedelta(minutes=rt.settings.lookback_minutes))
+    start = cursor.window_start()
     if start is None:
         return ""
     if rt.is_jira:
@@ -85,10 +85,12 @@ def _scan(
     on_page: Callable[[PageResult], None],
 ) -> None:
     cursor = Cursor.loads(rt.store.cursor(rt.name))
+    lookback = timedelta(minutes=rt.settings.lookback_minutes)
 
     def record_cursor(tx: Tx, page: PageResult) -> None:
         nonlocal cursor
-        cursor = cursor.advanced(seen=page.max_updated, cycle_start=cycle_start)
+        cursor = cursor.advanced(seen=page.max_updated, cycle_start=cycle_start,
+                                 lookback=lookback)
         tx.set_cursor(rt.name, cursor.dumps())
 
     raws = read_all(rt.adapter, rt.mapping, since=since_clause(rt, cursor))
@@ -100,3 +102,7 @@ def _scan(
         stats.skipped += result.skipped
         stats.plans += [p for p in result.plans if not p.empty]
         on_page(result)
+    if not pipeline.dry_run:
+        done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
+        if done != cursor:
+            rt.store.set_cursor(rt.name, done.dumps())

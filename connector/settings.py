@@ -51,6 +51,8 @@ class SourceSettings(_Section):
     # Retries of one call (429, 5xx, dropped connections): attempts and the longest total wait.
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
     max_retry_wait_seconds: Annotated[float, Field(ge=0)] = 120.0
+    # The first backoff step; later ones double (with full jitter), never below Retry-After.
+    retry_base_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
 
     @property
     def verify(self) -> str | bool:

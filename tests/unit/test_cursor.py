@@ -1,4 +1,4 @@
-"""The cursor: look-back window, forward-only advance capped at the cycle start, JQL literals."""
+"""The cursor: forward only, never past the cycle start minus the look-back; JQL literals."""
 
 from __future__ import annotations
 
@@ -7,25 +7,36 @@ from datetime import UTC, datetime, timedelta
 from connector.cursor import Cursor, jql_since, servicenow_since
 
 T0 = datetime(2026, 11, 21, 10, 0, 30, tzinfo=UTC)
+LOOKBACK = timedelta(minutes=5)
 
 
 def test_empty_cursor_has_no_window() -> None:
-    assert Cursor().window_start(timedelta(minutes=5)) is None
+    assert Cursor().window_start() is None
+    assert Cursor(high_water=T0).window_start() == T0
 
 
-def test_window_looks_back() -> None:
+def test_advance_is_forward_only() -> None:
     cursor = Cursor(high_water=T0)
-    assert cursor.window_start(timedelta(minutes=5)) == T0 - timedelta(minutes=5)
-
-
-def test_advance_is_forward_only_and_capped_at_cycle_start() -> None:
-    cursor = Cursor(high_water=T0)
-    assert cursor.advanced(seen=T0 - timedelta(hours=1), cycle_start=T0 + timedelta(hours=1)) == cursor
+    start = T0 + timedelta(hours=1)
+    assert cursor.advanced(seen=T0 - timedelta(hours=1), cycle_start=start,
+                           lookback=LOOKBACK) == cursor
     later = T0 + timedelta(minutes=3)
-    assert cursor.advanced(seen=later, cycle_start=T0 + timedelta(hours=1)).high_water == later
-    capped = cursor.advanced(seen=T0 + timedelta(days=1), cycle_start=T0 + timedelta(minutes=1))
-    assert capped.high_water == T0 + timedelta(minutes=1)
-    assert cursor.advanced(seen=None, cycle_start=T0) == cursor
+    assert cursor.advanced(seen=later, cycle_start=start, lookback=LOOKBACK).high_water == later
+    assert cursor.advanced(seen=None, cycle_start=start, lookback=LOOKBACK) == cursor
+
+
+def test_advance_never_passes_cycle_start_minus_lookback() -> None:
+    cursor = Cursor(high_water=T0)
+    start = T0 + timedelta(minutes=10)
+    capped = cursor.advanced(seen=T0 + timedelta(days=1), cycle_start=start, lookback=LOOKBACK)
+    assert capped.high_water == start - LOOKBACK
+
+
+def test_completed_scan_moves_to_cycle_start_minus_lookback() -> None:
+    start = T0 + timedelta(hours=2)
+    assert Cursor().completed(cycle_start=start, lookback=LOOKBACK).high_water == start - LOOKBACK
+    ahead = Cursor(high_water=start)
+    assert ahead.completed(cycle_start=start, lookback=LOOKBACK) == ahead
 
 
 def test_round_trip() -> None:
@@ -41,5 +52,4 @@ def test_jql_literal_is_minute_floor_in_user_zone() -> None:
 
 
 def test_servicenow_literal_is_utc_seconds() -> None:
-    local = T0.astimezone(UTC).replace(tzinfo=UTC)
-    assert servicenow_since(local) == "sys_updated_on>=2026-11-21 10:00:30"
+    assert servicenow_since(T0) == "sys_updated_on>=2026-11-21 10:00:30"
