@@ -61,49 +61,52 @@ class Worker:
         dry_run: bool = False,
         on_page: Callable[[str, PageResult], None] = lambda source, page: None,
     ) -> list[PollStats]:
-        out = []
-        for name, runtime in self.runtimes.items():
-            run_id = (
-                None
-                if dry_run
-                else self.store.run_start(kind="poll", source=name, worker=self.name)
-            )
-            pipeline = runtime.pipeline(dry_run=dry_run)
-            executor = (
-                None
-                if dry_run
-                else runtime.executor(
-                    worker=self.name, lease_seconds=self.settings.worker.lease_seconds
-                )
-            )
+        """One poll cycle per source, in order."""
+        return [self.poll_source(name, dry_run=dry_run, on_page=on_page) for name in self.runtimes]
 
-            def page_done(page: PageResult, source: str = name) -> None:
-                on_page(source, page)
-
-            try:
-                stats = poll(runtime, pipeline=pipeline, executor=executor, on_page=page_done)
-            except ConnectorError as exc:
-                if run_id is not None:
-                    self.store.run_finish(
-                        run_id,
-                        status="failed",
-                        tickets_seen=0,
-                        tickets_changed=0,
-                        actions_applied=0,
-                        error=exc.message,
-                    )
-                raise
+    def poll_source(
+        self,
+        name: str,
+        *,
+        dry_run: bool = False,
+        on_page: Callable[[str, PageResult], None] = lambda source, page: None,
+    ) -> PollStats:
+        """One poll cycle of one source, recorded in the runs table (unless a dry run)."""
+        runtime = self.runtimes[name]
+        pipeline = runtime.pipeline(dry_run=dry_run)
+        lease = self.settings.worker.lease_seconds
+        executor = None if dry_run else runtime.executor(worker=self.name, lease_seconds=lease)
+        run_id = (
+            None if dry_run else self.store.run_start(kind="poll", source=name, worker=self.name)
+        )
+        try:
+            stats = poll(
+                runtime,
+                pipeline=pipeline,
+                executor=executor,
+                on_page=lambda page: on_page(name, page),
+            )
+        except ConnectorError as exc:
             if run_id is not None:
                 self.store.run_finish(
                     run_id,
-                    status="failed" if stats.failed else "ok",
-                    tickets_seen=stats.seen,
-                    tickets_changed=stats.changed,
-                    actions_applied=stats.written,
-                    error=stats.failed,
+                    status="failed",
+                    tickets_seen=0,
+                    tickets_changed=0,
+                    actions_applied=0,
+                    error=exc.message,
                 )
-            out.append(stats)
-        return out
+            raise
+        if run_id is not None:
+            self.store.run_finish(
+                run_id,
+                status="failed" if stats.failed else "ok",
+                tickets_seen=stats.seen,
+                tickets_changed=stats.changed,
+                actions_applied=stats.written,
+                error=stats.failed,
+            )
+        return stats
 
     def drain_once(self) -> DrainStats:
         lease = self.settings.worker.lease_seconds
@@ -141,11 +144,7 @@ class Worker:
             server.should_exit = True
 
     def _poll_one(self, name: str) -> None:
-        runtime = self.runtimes[name]
-        executor = runtime.executor(
-            worker=self.name, lease_seconds=self.settings.worker.lease_seconds
-        )
-        stats = poll(runtime, pipeline=runtime.pipeline(), executor=executor)
+        stats = self.poll_source(name)
         logger.info(
             "poll {}: {} seen, {} changed, {} written",
             name,

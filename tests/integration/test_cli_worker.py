@@ -1,0 +1,90 @@
+"""The worker commands as a user runs them: check-config, sync --dry-run, sync --once, status,
+and `run` stopping cleanly on SIGTERM. Secrets never reach the output."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sync_helpers import running_sandbox, ticket_writes, write_config
+
+from connector.sandbox import Sandbox
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with running_sandbox(tmp_path_factory.mktemp("cli"), seed_count=30, random_seed=2) as box:
+        yield box
+
+
+def test_check_config_reports_every_error_with_its_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sources.a]\nkind = "jira"\nurl = "http://x"\ncolour = 1\n')
+    result = cli("check-config", "--config", str(bad))
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    for needle in ("sources.a.url", "sources.a.colour: unknown key", "sources.a.username",
+                   "sources.a.token", "sources.a.mapping"):
+        assert needle in line
+
+
+def test_dry_run_writes_nothing_then_sync_and_status(sandbox: Sandbox, tmp_path: Path) -> None:
+    info = sandbox.info
+    config = write_config(tmp_path / "c.toml", info,
+                          store_url=f"sqlite:///{tmp_path / 'store.db'}")
+    assert cli("check-config", "--config", str(config)).returncode == 0
+
+    dry = cli("sync", "--once", "--dry-run", "--config", str(config))
+    assert dry.returncode == 0, dry.stderr
+    assert "Dry run: nothing written" in dry.stdout and '"idempotency_key"' in dry.stdout
+    assert ticket_writes(info) == []
+
+    real = cli("sync", "--once", "--config", str(config))
+    assert real.returncode == 0, real.stderr
+    assert ticket_writes(info)
+
+    status = cli("status", "--config", str(config))
+    assert status.returncode == 0, status.stderr
+    assert "sandbox-jira" in status.stdout and "Inbox depth: 0" in status.stdout
+    token = info.users["connector"]["token"]
+    for output in (dry, real, status):
+        assert token not in output.stdout + output.stderr
+
+
+def test_unknown_source_is_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox.info,
+                          store_url=f"sqlite:///{tmp_path / 'store.db'}")
+    result = cli("sync", "--once", "--source", "nope", "--config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: --source: no source named 'nope' (known: sandbox-jira, sandbox-servicenow)"
+    )
+
+
+def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox.info,
+                          store_url=f"sqlite:///{tmp_path / 'store.db'}",
+                          webhook_secret="s3cret-for-tests")
+    with config.open("a") as fh:
+        fh.write("\n[server]\nport = 0\n")
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # long enough to start and run the first poll of each source
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "s3cret-for-tests" not in out + err
+    assert "Traceback" not in err
+    status = cli("status", "--config", str(config))
+    assert "sandbox-jira" in status.stdout and "poll" in status.stdout  # its runs were recorded
