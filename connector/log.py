@@ -29,8 +29,9 @@ def setup(*, json: bool = False, level: str = "INFO", secrets: Iterable[str] = (
         return True
 
     logger.remove()
-    logger.add(sys.stderr, level=level, serialize=json, filter=mask, diagnose=False,
-               backtrace=False)
+    logger.add(
+        sys.stderr, level=level, serialize=json, filter=mask, diagnose=False, backtrace=False
+    )
 
 
 def secrets_of(settings: object) -> list[str]:
