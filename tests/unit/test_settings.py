@@ -71,3 +71,15 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "[sources\n"), environ={})
     with pytest.raises(ConfigError, match="no such config file"):
         load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_example_config_is_valid_and_documents_every_key() -> None:
+    from connector.settings import ServerSettings, Settings, SourceSettings, WorkerSettings
+
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    settings = load_settings(example, environ={})
+    assert settings.sources
+    text = example.read_text()
+    for model in (Settings, ServerSettings, WorkerSettings, SourceSettings):
+        for name in model.model_fields:
+            assert f"{name} =" in text or f"[{name}" in text or f"{name}." in text, name
