@@ -60,8 +60,9 @@ def start_sandbox(
     return proc, json.loads(proc.stdout.readline())
 
 
-def write_config(info: dict[str, Any], data: Path, *, page_size: int, systems: list[str],
-                 lookback: float) -> Path:
+def write_config(
+    info: dict[str, Any], data: Path, *, page_size: int, systems: list[str], lookback: float
+) -> Path:
     user = info["users"]["connector"]
     sections = {
         "jira": ("sandbox-jira", "jira", info["jira_url"], user["jira_user"], "jira-default"),
@@ -133,14 +134,16 @@ def calls(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def bench(tickets: int, *, faults: str, page_size: int, systems: list[str],
-          lookback: float = 0.1) -> dict[str, Any]:
+def bench(
+    tickets: int, *, faults: str, page_size: int, systems: list[str], lookback: float = 0.1
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
         data = Path(tmp)
         sandbox, info = start_sandbox(tickets, faults, data)
         try:
-            config = write_config(info, data, page_size=page_size, systems=systems,
-                                  lookback=lookback)
+            config = write_config(
+                info, data, page_size=page_size, systems=systems, lookback=lookback
+            )
             calls(info)  # reset the log
             out: dict[str, Any] = {
                 "tickets_per_system": tickets,

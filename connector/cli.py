@@ -162,12 +162,18 @@ def check_config(config: ConfigOption = None) -> None:
 
 @app.command()
 def sync(
-    once: Annotated[bool, typer.Option("--once", help="One poll cycle per source, then exit "
-                                       "(without it: poll on the schedule until SIGTERM).")
-                    ] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="One poll cycle per source, then exit "
+            "(without it: poll on the schedule until SIGTERM).",
+        ),
+    ] = False,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
-                       ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
+    ] = False,
     config: ConfigOption = None,
     log_json: LogJson = False,
 ) -> None:
@@ -232,8 +238,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line for people, the traceback on request
         if os.environ.get("CHANGE_CONNECTOR_DEBUG"):
             raise
-        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} "
-                   "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)", err=True)
+        typer.echo(
+            f"error: unexpected {type(exc).__name__}: {exc} "
+            "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)",
+            err=True,
+        )
         raise SystemExit(1) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)

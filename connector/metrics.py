@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from connector.errors import ConnectorError
 from connector.store import Store
 
 
@@ -22,37 +23,54 @@ class Metrics:
         self.clock = clock
         self.registry = CollectorRegistry()
         self.tickets = Counter(
-            "change_connector_tickets_synced", "Tickets read and recorded",
-            ["source", "outcome"], registry=self.registry,
+            "change_connector_tickets_synced",
+            "Tickets read and recorded",
+            ["source", "outcome"],
+            registry=self.registry,
         )
         self.actions = Counter(
-            "change_connector_actions", "Actions on tickets", ["source", "kind", "result"],
+            "change_connector_actions",
+            "Actions on tickets",
+            ["source", "kind", "result"],
             registry=self.registry,
         )
         self.errors = Counter(
-            "change_connector_errors", "Errors by kind", ["source", "kind"],
+            "change_connector_errors",
+            "Errors by kind",
+            ["source", "kind"],
             registry=self.registry,
         )
         self.webhooks = Counter(
-            "change_connector_webhooks", "Webhook deliveries by result", ["source", "result"],
+            "change_connector_webhooks",
+            "Webhook deliveries by result",
+            ["source", "result"],
             registry=self.registry,
         )
         self.inbox_depth = Gauge(
             "change_connector_inbox_depth", "Webhook deliveries waiting", registry=self.registry
         )
         self.cursor_lag = Gauge(
-            "change_connector_cursor_lag_seconds", "Now minus the source's cursor",
-            ["source"], registry=self.registry,
+            "change_connector_cursor_lag_seconds",
+            "Now minus the source's cursor",
+            ["source"],
+            registry=self.registry,
         )
 
     def webhook(self, *, source: str, result: str) -> None:
         self.webhooks.labels(source=source, result=result).inc()
 
     def render(self, store: Store) -> bytes:
-        self.inbox_depth.set(store.inbox_depth())
+        """The text exposition; the store-read gauges keep their last value (and the scrape
+        counts a `store` error) while the store is unreachable, so counters still export."""
         from connector.cursor import Cursor
 
-        for source, position in store.cursors().items():
+        try:
+            self.inbox_depth.set(store.inbox_depth())
+            positions = store.cursors()
+        except ConnectorError:
+            self.errors.labels(source="store", kind="unavailable").inc()
+            positions = {}
+        for source, position in positions.items():
             mark = Cursor.loads(position).high_water
             if mark is not None:
                 lag = (self.clock() - mark).total_seconds()

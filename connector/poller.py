@@ -89,8 +89,7 @@ def _scan(
 
     def record_cursor(tx: Tx, page: PageResult) -> None:
         nonlocal cursor
-        cursor = cursor.advanced(seen=page.max_updated, cycle_start=cycle_start,
-                                 lookback=lookback)
+        cursor = cursor.advanced(seen=page.max_updated, cycle_start=cycle_start, lookback=lookback)
         tx.set_cursor(rt.name, cursor.dumps())
 
     raws = read_all(rt.adapter, rt.mapping, since=since_clause(rt, cursor))

@@ -7,6 +7,7 @@ A spec is a `;`-separated list of rules, each `KIND[@SCOPE]:opt=value,...`:
     500@servicenow:every=7          every 7th ServiceNow call gets 500
     slow:rate=0.05,delay=1.5        5% of calls are answered 1.5 s late
     drop:nth=3                      the 3rd call's connection is cut mid-response
+    drop:rate=0.05,applied=1        ... after the request was carried out (the answer is lost)
 
 KIND is 429, 500, 502, 503, 504, slow or drop; SCOPE is jira or servicenow (default: both); a
 rule fires on the Nth matching call (`nth`), on every Nth (`every`), or at random with
@@ -36,6 +37,7 @@ class FaultRule:
     retry_after: float = 1.0
     delay: float = 1.0
     count: int | None = None
+    applied: int = 0  # drop only: 1 = carry the request out, then cut the response
     seen: int = 0
     fired: int = 0
 
@@ -97,6 +99,7 @@ def _set_option(rule: FaultRule, name: str, value: str, text: str) -> None:
         "rate": float,
         "retry_after": float,
         "delay": float,
+        "applied": int,
     }
     if name not in converters:
         raise ConfigError(f"--faults: {text!r}: unknown option {name!r}")
@@ -104,6 +107,10 @@ def _set_option(rule: FaultRule, name: str, value: str, text: str) -> None:
         number = converters[name](value)
     except ValueError:
         raise ConfigError(f"--faults: {text!r}: {name} must be a number, not {value!r}") from None
-    if number < 0 or (name == "rate" and number > 1) or (name in ("nth", "every") and number < 1):
+    if (
+        number < 0
+        or (name in ("rate", "applied") and number > 1)
+        or (name in ("nth", "every") and number < 1)
+    ):
         raise ConfigError(f"--faults: {text!r}: {name}={value} is out of range")
     setattr(rule, name, number)

@@ -235,6 +235,8 @@ class FaultsAndLog:
                     await asyncio.sleep(rule.delay)
                 await self.app(scope, receive, send_logged)
             elif rule.kind == "drop":
+                if rule.applied:  # carry the request out, swallow its answer, then cut
+                    await self.app(scope, receive, _swallow)
                 await _drop(send_logged)
             else:
                 await _fail(rule, system, self.state, send_logged)
@@ -264,6 +266,10 @@ async def _fail(rule: FaultRule, system: str, state: SandboxState, send: Send) -
     headers.append((b"content-length", str(len(data)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
+
+
+async def _swallow(message: Message) -> None:
+    return None
 
 
 async def _drop(send: Send) -> None:

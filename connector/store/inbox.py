@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from connector.errors import TransientError
 from connector.store.base import StoreBase
 from connector.store.records import INBOX_MAX_ATTEMPTS, InboxItem
-from connector.store.schema import inbox
+from connector.store.schema import UTCDateTime, inbox
 
 
 def _item(row: Any) -> InboxItem:
@@ -58,6 +58,7 @@ class NewDelivery(NamedTuple):
     body: str
 
 
+_RECEIVED_AT = UTCDateTime()
 _ADD_COLUMNS = ("source", "delivery_id", "ticket_key", "received_at", "body", "state", "attempts")
 
 
@@ -88,7 +89,7 @@ class InboxMixin(StoreBase):
         if not deliveries:
             return []
         sql, order = self._add_sql()
-        received = inbox.c.received_at.type.process_bind_param(self._now(now), self._engine.dialect)
+        received = _RECEIVED_AT.process_bind_param(self._now(now), self._engine.dialect)
         dbapi = self._engine.dialect.loaded_dbapi
         with self._write() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -125,7 +126,7 @@ class InboxMixin(StoreBase):
             compiled = stmt.returning(inbox.c.id).compile(
                 dialect=self._engine.dialect, column_keys=list(_ADD_COLUMNS)
             )
-            order = tuple(compiled.positiontup) if compiled.positional else None
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
             self._inbox_add_sql = (compiled.string, order)
         return self._inbox_add_sql
 

@@ -1,141 +1,340 @@
-"""Jira adapter (Cloud and Data Center) on the `jira` client: read issues, fields, transitions.
+"""Jira adapter (Cloud and Data Center) on the `jira` client: read issues, write back with markers.
 
 The deployment is read from serverInfo: Cloud searches `/search/jql` with token paging (the old
-`/search` is gone there), Data Center `/search` with startAt/total. The client's own retries
-are off (`max_retries=0`) and every request has a timeout, so that one retry policy owns retries.
-Pages are yielded as they arrive; nothing here holds more than one page.
+`/search` is gone there), Data Center `/search` with startAt/total. Pages are yielded as they
+arrive; nothing here holds more than one page. Construction makes the fixed calls (serverInfo,
+myself for the API user's time zone); `/field` is read lazily.
+
+Every request runs through `systems.http.call` (the one retry policy); the client's own retries
+are off (`max_retries=0`) and every request has a timeout. Writes are idempotent on the ticket
+itself: a comment is created with the comment property `change-connector` = {"marker": ...} in
+the same POST, so `find_comment` can tell whether an earlier attempt landed; transitions are
+looked up by name at run time and skipped when the issue is already in the target status.
+Bodies are v2 wiki markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from jira import JIRA, JIRAError
-from requests import RequestException
 
-from connector.errors import ConfigError, PermanentError, TransientError
+from connector.errors import PermanentError
+from connector.mapping import RawTicket
 from connector.model import SystemKind
 from connector.paging import OffsetPaginator, TokenPaginator
 from connector.settings import SourceSettings
+from connector.systems import http
 
-_RETRYABLE = {429, 502, 503, 504}
+T = TypeVar("T")
+
+PROPERTY_KEY = "change-connector"  # comment property holding {"marker": ...}
+INTERNAL_PROPERTY = "sd.public.comment"  # JSM: {"internal": true} hides a comment from customers
+COMMENT_PAGE = 100
+
+
+def jql_datetime(moment: datetime, tz: str | ZoneInfo) -> str:
+    """A quoted JQL date literal for `moment`, as the API user's zone reads it: "2026-01-01 10:00".
+
+    JQL has minute precision; the seconds are dropped (floored), so a `>=` bound made from it
+    reaches back up to a minute: pair it with a look-back window and dedupe on (key, updated).
+    """
+    if moment.tzinfo is None:
+        raise ValueError("jql_datetime needs a timezone-aware datetime")
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    return f'"{moment.astimezone(zone):%Y-%m-%d %H:%M}"'
 
 
 class JiraAdapter:
-    def __init__(self, name: str, settings: SourceSettings) -> None:
+    def __init__(
+        self, name: str, settings: SourceSettings, *, policy: http.RetryPolicy | None = None
+    ) -> None:
         self.name = name
         self.settings = settings
         self.base_url = settings.url.rstrip("/")
-        with translate_errors(name):
-            self.client = JIRA(
-                server=self.base_url,
-                basic_auth=(settings.username, settings.token.get_secret_value()),
-                options={"verify": settings.verify, "check_update": False},
-                max_retries=0,
-                timeout=settings.timeout_seconds,
-                get_server_info=True,
-            )
+        self.policy = policy or http.policy_for(settings)
+        self.client = self._client()
+        info = self._call(self.client.server_info, "read serverInfo")
+        # What JIRA(get_server_info=True) would set; read here so that a failed attempt is
+        # retried on the same session instead of leaving a half-built client's socket open.
+        self.client.deploymentType = info.get("deploymentType")
+        self.client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
         self.kind = (
             SystemKind.JIRA_CLOUD
             if self.client.deploymentType == "Cloud"
             else SystemKind.JIRA_DATACENTER
+        )
+        me = self._call(self.client.myself, "read the API user")
+        self.user_time_zone: str = str(me.get("timeZone") or "UTC")
+        self._transition_targets: dict[str, str] = {}  # transition name -> status name, as seen
+
+    def _client(self) -> JIRA:
+        """The client, without I/O: its own retries off, a timeout on every request."""
+        return JIRA(
+            server=self.base_url,
+            basic_auth=(self.settings.username, self.settings.token.get_secret_value()),
+            options={"verify": self.settings.verify, "check_update": False},
+            max_retries=0,
+            timeout=self.settings.timeout_seconds,
+            get_server_info=False,
         )
 
     def close(self) -> None:
         """Close the HTTP session (its keep-alive connections)."""
         self.client.close()  # type: ignore[no-untyped-call]
 
-    def search(self, jql: str, *, fields: str = "*all") -> Iterator[dict[str, Any]]:
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        fn: Callable[[], T],
+        what: str,
+        *,
+        idempotent: bool = True,
+        already_done: Callable[[], T | None] | None = None,
+    ) -> T:
+        return http.call(
+            fn,
+            source=self.name,
+            what=what,
+            system="Jira",
+            idempotent=idempotent,
+            already_done=already_done,
+            policy=self.policy,
+            translate=self._translate,
+        )
+
+    def _translate(self, exc: BaseException, what: str) -> BaseException | None:
+        if not isinstance(exc, JIRAError):
+            return None
+        response = exc.response
+        headers = response.headers if response is not None else {}
+        if response is not None:
+            response.close()  # hand its connection back now, not when the error is collected
+        return http.error_for_status(
+            exc.status_code,
+            source=self.name,
+            what=what,
+            system="Jira",
+            detail=exc.text or "",
+            retry_after=http.parse_retry_after(headers.get("Retry-After"), now=self.policy.clock()),
+        )
+
+    def _rest(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """One REST call on the client's session (auth, timeout, verify); JSON or None."""
+        response = self.client._session.request(
+            method,
+            self.client._get_url(path),
+            params=params,
+            data=json.dumps(body) if body is not None else None,
+        )
+        return response.json() if response.content else None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def search(self, jql: str, *, fields: str | Sequence[str] = "*all") -> Iterator[dict[str, Any]]:
         """Every issue matching `jql`, page by page, as raw v2 JSON."""
+        wanted = fields if isinstance(fields, str) else ",".join(fields)
         if self.kind is SystemKind.JIRA_CLOUD:
-            yield from self._search_cloud(jql, fields)
+            yield from self._search_cloud(jql, wanted)
         else:
-            yield from self._search_datacenter(jql, fields)
+            yield from self._search_datacenter(jql, wanted)
 
     def _search_cloud(self, jql: str, fields: str) -> Iterator[dict[str, Any]]:
         pages = TokenPaginator()
         while not pages.finished:
-            with translate_errors(self.name):
-                page = self.client.enhanced_search_issues(
-                    jql,
-                    nextPageToken=pages.token,
-                    maxResults=self.settings.page_size,
-                    fields=fields,
-                    json_result=True,
-                )
-            assert isinstance(page, dict)
+            page = self._call(partial(self._cloud_page, jql, fields, pages.token), "search issues")
             yield from page.get("issues", [])
             pages.advance(next_token=page.get("nextPageToken"), is_last=page.get("isLast", True))
+
+    def _cloud_page(self, jql: str, fields: str, token: str | None) -> dict[str, Any]:
+        page = self.client.enhanced_search_issues(
+            jql,
+            nextPageToken=token,
+            maxResults=self.settings.page_size,
+            fields=fields,
+            json_result=True,
+        )
+        assert isinstance(page, dict)
+        return page
 
     def _search_datacenter(self, jql: str, fields: str) -> Iterator[dict[str, Any]]:
         pages = OffsetPaginator(page_size=self.settings.page_size)
         while not pages.finished:
-            with translate_errors(self.name):
-                page = self.client.search_issues(
-                    jql,
-                    startAt=pages.offset,
-                    maxResults=self.settings.page_size,
-                    fields=fields,
-                    json_result=True,
-                )
-            assert isinstance(page, dict)
+            page = self._call(partial(self._dc_page, jql, fields, pages.offset), "search issues")
             issues = page.get("issues", [])
             yield from issues
             pages.advance(received=len(issues), total=page.get("total"))
 
-    def issue(self, key: str) -> dict[str, Any]:
-        with translate_errors(self.name):
-            raw: dict[str, Any] = self.client.issue(key).raw
+    def _dc_page(self, jql: str, fields: str, offset: int) -> dict[str, Any]:
+        page = self.client.search_issues(
+            jql,
+            startAt=offset,
+            maxResults=self.settings.page_size,
+            fields=fields,
+            json_result=True,
+        )
+        assert isinstance(page, dict)
+        return page
+
+    def issue(self, key: str, *, fields: str = "*all") -> dict[str, Any]:
+        raw: dict[str, Any] = self._call(
+            lambda: self._rest("GET", f"issue/{key}", params={"fields": fields}), f"read {key}"
+        )
         return raw
 
+    def fetch(self, key: str) -> RawTicket:
+        """One issue re-read by key (the webhook drain), in the shape `search` yields."""
+        return RawTicket(data=self.issue(key))
+
     def field_ids(self) -> set[str]:
-        with translate_errors(self.name):
-            return {f["id"] for f in self.client.fields()}
+        return {f["id"] for f in self._call(self.client.fields, "read fields")}
 
     def transition_names(self, keys: Iterable[str]) -> set[str]:
         """Names of the transitions available on any of these issues."""
         names: set[str] = set()
         for key in keys:
-            with translate_errors(self.name):
-                names.update(t["name"] for t in self.client.transitions(key))
+            names.update(t["name"] for t in self._transitions(key)[1])
         return names
 
+    # -- comments ----------------------------------------------------------------------------
 
-class translate_errors:
-    """Turn client exceptions into errors named by what the caller does next."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if isinstance(exc, JIRAError):
-            raise _from_status(self.source, exc.status_code, exc.text or "", exc) from None
-        if isinstance(exc, RequestException):
-            raise TransientError(
-                f"{self.source}: cannot reach Jira: {type(exc).__name__}"
-            ) from None
-
-
-def _from_status(source: str, status: int | None, text: str, exc: JIRAError) -> Exception:
-    summary = f"{source}: Jira answered {status}: {text.strip()[:200]}"
-    if status in (401, 403):
-        return ConfigError(
-            f"{source}: Jira refused the credentials ({status}); check username/token"
+    def post_comment(self, key: str, *, body: str, marker: str, internal: bool = False) -> str:
+        """Add a comment carrying `marker` (a comment property); its id. Never posts twice."""
+        properties = [{"key": PROPERTY_KEY, "value": {"marker": marker}}]
+        if internal:
+            properties.append({"key": INTERNAL_PROPERTY, "value": {"internal": True}})
+        payload = {"body": body, "properties": properties}
+        return self._call(
+            lambda: str(self._rest("POST", f"issue/{key}/comment", body=payload)["id"]),
+            f"comment on {key}",
+            idempotent=False,
+            already_done=lambda: self._find_comment_once(key, marker),
         )
-    if status in _RETRYABLE or status is None:
-        retry_after = (exc.headers or {}).get("Retry-After") if exc.headers else None
-        return TransientError(summary, retry_after=_seconds(retry_after))
-    return PermanentError(summary)
 
+    def find_comment(self, key: str, marker: str) -> str | None:
+        """The id of the comment on `key` that carries `marker`, if any."""
+        return self._call(lambda: self._find_comment_once(key, marker), f"read comments of {key}")
 
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    def _find_comment_once(self, key: str, marker: str) -> str | None:
+        pages = OffsetPaginator(page_size=COMMENT_PAGE)
+        while not pages.finished:
+            params = {"startAt": pages.offset, "maxResults": COMMENT_PAGE, "expand": "properties"}
+            page = self._rest("GET", f"issue/{key}/comment", params=params)
+            comments = page.get("comments", [])
+            for comment in comments:
+                if _marker_of(comment) == marker:
+                    return str(comment["id"])
+            pages.advance(received=len(comments), total=page.get("total"))
         return None
+
+    def edit_comment(self, key: str, comment_id: str, *, body: str) -> None:
+        """Replace a comment's body (the marker property stays)."""
+        self._call(
+            lambda: self._rest("PUT", f"issue/{key}/comment/{comment_id}", body={"body": body}),
+            f"edit comment {comment_id} on {key}",
+        )
+
+    # -- workflow ----------------------------------------------------------------------------
+
+    def transition(
+        self,
+        key: str,
+        *,
+        name: str,
+        fields: dict[str, Any] | None = None,
+        target_status: str | None = None,
+    ) -> bool:
+        """Perform the transition called `name`; False (no write) if already in its target status.
+
+        The id is looked up by name on the issue at run time. When the transition is not
+        offered, its target is `target_status` or what an earlier lookup showed; if the issue
+        is there already, nothing is done, otherwise it is a PermanentError.
+        """
+        status, offered = self._transitions(key)
+        match = next((t for t in offered if t["name"].casefold() == name.casefold()), None)
+        target = match["to"]["name"] if match else target_status
+        target = target or self._transition_targets.get(name.casefold())
+        if target is not None and target.casefold() == status.casefold():
+            return False
+        if match is None:
+            names = ", ".join(sorted(t["name"] for t in offered)) or "none"
+            raise PermanentError(
+                f"{self.name}: {key}: transition {name!r} is not available from status "
+                f"{status!r} (available: {names})"
+            )
+        payload = {"transition": {"id": match["id"]}, "fields": fields or {}}
+        self._call(
+            lambda: self._rest("POST", f"issue/{key}/transitions", body=payload),
+            f"transition {key} by {name!r}",
+            idempotent=False,
+            already_done=lambda: self._in_status(key, match["to"]["name"]),
+        )
+        return True
+
+    def _transitions(self, key: str) -> tuple[str, list[dict[str, Any]]]:
+        """The issue's status name and the transitions it offers (one GET)."""
+        params = {"fields": "status", "expand": "transitions"}
+        raw = self._call(lambda: self._rest("GET", f"issue/{key}", params=params), f"read {key}")
+        offered: list[dict[str, Any]] = raw.get("transitions", [])
+        for t in offered:
+            self._transition_targets[t["name"].casefold()] = t["to"]["name"]
+        return str(raw["fields"]["status"]["name"]), offered
+
+    def _in_status(self, key: str, status: str) -> bool | None:
+        raw = self._rest("GET", f"issue/{key}", params={"fields": "status"})
+        return True if raw["fields"]["status"]["name"] == status else None
+
+    # -- properties and labels ---------------------------------------------------------------
+
+    def set_property(self, key: str, prop: str, value: Any) -> None:
+        """Set an issue property (JSON up to 32 KB, invisible to users)."""
+        self._call(
+            lambda: self._rest("PUT", f"issue/{key}/properties/{prop}", body=value),
+            f"set property {prop} on {key}",
+        )
+
+    def get_property(self, key: str, prop: str) -> Any | None:
+        """An issue property's value, or None when it is not set."""
+        raw = self._call(lambda: self._get_property_once(key, prop), f"read {prop} of {key}")
+        return raw.get("value") if raw else None
+
+    def _get_property_once(self, key: str, prop: str) -> dict[str, Any] | None:
+        try:
+            raw: dict[str, Any] = self._rest("GET", f"issue/{key}/properties/{prop}")
+        except JIRAError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return raw
+
+    def add_label(self, key: str, label: str) -> None:
+        self._edit_labels(key, "add", label)
+
+    def remove_label(self, key: str, label: str) -> None:
+        self._edit_labels(key, "remove", label)
+
+    def _edit_labels(self, key: str, op: str, label: str) -> None:
+        body = {"update": {"labels": [{op: label}]}}
+        self._call(lambda: self._rest("PUT", f"issue/{key}", body=body), f"{op} label on {key}")
+
+
+def _marker_of(comment: dict[str, Any]) -> str | None:
+    for prop in comment.get("properties") or []:
+        value = prop.get("value")
+        if prop.get("key") == PROPERTY_KEY and isinstance(value, dict):
+            marker = value.get("marker")
+            return str(marker) if marker is not None else None
+    return None

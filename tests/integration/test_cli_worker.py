@@ -17,8 +17,9 @@ from connector.sandbox import Sandbox
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +35,19 @@ def test_check_config_reports_every_error_with_its_path(tmp_path: Path) -> None:
     assert result.returncode == 2
     line = result.stderr.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line
-    for needle in ("sources.a.url", "sources.a.colour: unknown key", "sources.a.username",
-                   "sources.a.token", "sources.a.mapping"):
+    for needle in (
+        "sources.a.url",
+        "sources.a.colour: unknown key",
+        "sources.a.username",
+        "sources.a.token",
+        "sources.a.mapping",
+    ):
         assert needle in line
 
 
 def test_dry_run_writes_nothing_then_sync_and_status(sandbox: Sandbox, tmp_path: Path) -> None:
     info = sandbox.info
-    config = write_config(tmp_path / "c.toml", info,
-                          store_url=f"sqlite:///{tmp_path / 'store.db'}")
+    config = write_config(tmp_path / "c.toml", info, store_url=f"sqlite:///{tmp_path / 'store.db'}")
     assert cli("check-config", "--config", str(config)).returncode == 0
 
     dry = cli("sync", "--once", "--dry-run", "--config", str(config))
@@ -63,8 +68,9 @@ def test_dry_run_writes_nothing_then_sync_and_status(sandbox: Sandbox, tmp_path:
 
 
 def test_unknown_source_is_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.toml", sandbox.info,
-                          store_url=f"sqlite:///{tmp_path / 'store.db'}")
+    config = write_config(
+        tmp_path / "c.toml", sandbox.info, store_url=f"sqlite:///{tmp_path / 'store.db'}"
+    )
     result = cli("sync", "--once", "--source", "nope", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -73,13 +79,20 @@ def test_unknown_source_is_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
 
 
 def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.toml", sandbox.info,
-                          store_url=f"sqlite:///{tmp_path / 'store.db'}",
-                          webhook_secret="s3cret-for-tests")
+    config = write_config(
+        tmp_path / "c.toml",
+        sandbox.info,
+        store_url=f"sqlite:///{tmp_path / 'store.db'}",
+        webhook_secret="s3cret-for-tests",
+    )
     with config.open("a") as fh:
         fh.write("\n[server]\nport = 0\n")
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "run", "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(6)  # long enough to start and run the first poll of each source
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)

@@ -27,9 +27,10 @@ def test_sync_under_faults_stores_everything_once(tmp_path: Path, store_url: str
             name: s.model_copy(update={"retry_base_seconds": 0.01, "max_attempts": 8})
             for name, s in sandbox_sources(info).items()
         }
-        with closing(Store.open(store_url)) as store, closing(
-            Worker(Settings(sources=sources), store, name="faulty").open()
-        ) as worker:
+        with (
+            closing(Store.open(store_url)) as store,
+            closing(Worker(Settings(sources=sources), store, name="faulty").open()) as worker,
+        ):
             cycles = 0
             while True:  # a cycle whose retries ran out leaves work pending for the next
                 cycles += 1

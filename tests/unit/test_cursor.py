@@ -18,8 +18,10 @@ def test_empty_cursor_has_no_window() -> None:
 def test_advance_is_forward_only() -> None:
     cursor = Cursor(high_water=T0)
     start = T0 + timedelta(hours=1)
-    assert cursor.advanced(seen=T0 - timedelta(hours=1), cycle_start=start,
-                           lookback=LOOKBACK) == cursor
+    assert (
+        cursor.advanced(seen=T0 - timedelta(hours=1), cycle_start=start, lookback=LOOKBACK)
+        == cursor
+    )
     later = T0 + timedelta(minutes=3)
     assert cursor.advanced(seen=later, cycle_start=start, lookback=LOOKBACK).high_water == later
     assert cursor.advanced(seen=None, cycle_start=start, lookback=LOOKBACK) == cursor

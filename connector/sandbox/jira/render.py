@@ -278,7 +278,9 @@ def issue_json(issue: Issue, view: View, fields: list[str], expand: set[str]) ->
     return out
 
 
-def comment_json(issue: Issue, c: Comment, view: View) -> dict[str, Any]:
+def comment_json(
+    issue: Issue, c: Comment, view: View, *, properties: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "self": f"{view.api}/issue/{issue.id}/comment/{c.id}",
         "id": str(c.id),
@@ -291,13 +293,17 @@ def comment_json(issue: Issue, c: Comment, view: View) -> dict[str, Any]:
     }
     if c.visibility:
         out["visibility"] = c.visibility
+    if properties:  # `expand=properties`: the comment's entity properties, as set on create
+        out["properties"] = [{"key": p.get("key"), "value": p.get("value")} for p in c.properties]
     return out
 
 
-def comment_page(issue: Issue, view: View, start: int, limit: int) -> dict[str, Any]:
+def comment_page(
+    issue: Issue, view: View, start: int, limit: int, *, properties: bool = False
+) -> dict[str, Any]:
     page = issue.comments[start : start + limit]
     return {
-        "comments": [comment_json(issue, c, view) for c in page],
+        "comments": [comment_json(issue, c, view, properties=properties) for c in page],
         "maxResults": limit,
         "total": len(issue.comments),
         "startAt": start,

@@ -40,7 +40,7 @@ def list_comments(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     issue = find(sim, ctx)
     start = max(ctx.int_param("startAt", 0), 0)
     limit = min(max(ctx.int_param("maxResults", 5000), 0), 5000)
-    return render.comment_page(issue, ctx.view, start, limit)
+    return render.comment_page(issue, ctx.view, start, limit, properties=_expand_properties(ctx))
 
 
 def add_comment(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
@@ -61,7 +61,11 @@ def _comment(sim: JiraSimulator, ctx: Ctx) -> tuple[Any, Any]:
 
 def get_comment(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     issue, comment = _comment(sim, ctx)
-    return render.comment_json(issue, comment, ctx.view)
+    return render.comment_json(issue, comment, ctx.view, properties=_expand_properties(ctx))
+
+
+def _expand_properties(ctx: Ctx) -> bool:
+    return "properties" in (ctx.param("expand") or "").split(",")
 
 
 def edit_comment(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:

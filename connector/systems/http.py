@@ -1,0 +1,247 @@
+"""The one retry policy of the connector: HTTP status -> error, and bounded, jittered retries.
+
+Every adapter call to Jira or ServiceNow runs through `call()`. The status table decides what a
+failure means for the caller (see connector/errors.py):
+
+    429, 502, 503, 504, other 5xx, connection errors, timeouts  -> TransientError: retried
+    401, 403                                                     -> ConfigError: fix credentials
+    400, 404, 409, 422, other 4xx                                -> PermanentError: skip, record
+
+Retries use exponential backoff with full jitter, never waiting less than the server's
+`Retry-After` (seconds or an HTTP-date), a bounded number of attempts and a bounded total wait;
+when the budget is spent the last TransientError (with its retry_after) goes to the caller.
+
+A non-idempotent create (POST comment, PATCH work note) may have landed even though its answer
+was lost; with `already_done`, every attempt after the first asks the ticket first (by its
+marker) and returns what it finds instead of writing again. Without `already_done`, such a
+write is retried only when the failure proves it was not applied (429, connect timeout).
+The client libraries' own retries stay off; this module is the only retry owner.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import requests
+from loguru import logger
+from tenacity import RetryCallState, Retrying, retry_if_exception
+
+from connector.errors import ConfigError, ConnectorError, PermanentError, TransientError
+from connector.settings import SourceSettings
+
+T = TypeVar("T")
+
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+CONFIG_STATUSES = frozenset({401, 403})
+PERMANENT_STATUSES = frozenset({400, 404, 409, 422})
+# Statuses after which the request certainly did not take effect.
+_NOT_APPLIED_STATUSES = frozenset({429})
+
+
+class RemoteTransientError(TransientError):
+    """A TransientError that knows its HTTP status and whether the write may have landed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        maybe_applied: bool = True,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status = status
+        self.maybe_applied = maybe_applied
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry: attempts, backoff shape and the wait budget; `sleep` is injectable."""
+
+    attempts: int = 6
+    base_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
+    max_total_wait_seconds: float = 120.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter on an exponential ceiling, but never less than Retry-After."""
+        ceiling = min(self.max_backoff_seconds, self.base_seconds * 2 ** (attempt - 1))
+        return max(self.rng.uniform(0, ceiling), retry_after or 0.0)
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+def policy_for(settings: SourceSettings) -> RetryPolicy:
+    """The policy a source's settings ask for (attempts, first backoff step, total wait)."""
+    return RetryPolicy(
+        attempts=settings.max_attempts,
+        base_seconds=settings.retry_base_seconds,
+        max_total_wait_seconds=settings.max_retry_wait_seconds,
+    )
+
+
+def error_for_status(
+    status: int | None,
+    *,
+    source: str,
+    what: str,
+    system: str,
+    detail: str = "",
+    retry_after: float | None = None,
+) -> ConnectorError:
+    """The error a failed HTTP answer means, with a one-line message naming the source."""
+    said = f"{system} answered {status}" if status else f"{system} gave no answer"
+    tail = f": {one_line(detail)}" if detail.strip() else ""
+    if status in CONFIG_STATUSES:
+        return ConfigError(
+            f"{source}: {what}: {system} refused the credentials ({status}); "
+            "check the username, token and the account's permissions"
+        )
+    if status is None or status in TRANSIENT_STATUSES or status >= 500:
+        return RemoteTransientError(
+            f"{source}: {what}: {said}{tail}",
+            retry_after=retry_after,
+            status=status,
+            maybe_applied=status not in _NOT_APPLIED_STATUSES,
+        )
+    return PermanentError(f"{source}: {what}: {said}{tail}")
+
+
+def transport_error(exc: BaseException, *, source: str, what: str, system: str) -> TransientError:
+    """A connection error or timeout: retryable; only a connect timeout proves nothing was sent."""
+    return RemoteTransientError(
+        f"{source}: {what}: cannot reach {system} ({type(exc).__name__})",
+        maybe_applied=not isinstance(exc, requests.exceptions.ConnectTimeout),
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds from now: a number of seconds, or an HTTP-date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+Translate = Callable[[BaseException, str], BaseException | None]
+
+
+def call(
+    fn: Callable[[], T],
+    *,
+    source: str,
+    what: str,
+    system: str = "the server",
+    idempotent: bool = True,
+    already_done: Callable[[], T | None] | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    translate: Translate | None = None,
+) -> T:
+    """Run `fn` under the retry policy; library errors become connector errors via `translate`."""
+    state = _Attempts(source, what, system, translate)
+    retrying = Retrying(
+        retry=retry_if_exception(_retryable(idempotent=idempotent or already_done is not None)),
+        stop=_stop(policy),
+        wait=_wait(policy),
+        sleep=policy.sleep,
+        before_sleep=_log_retry(source, what, policy),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            if already_done is not None and attempt.retry_state.attempt_number > 1:
+                found = state.run(already_done)
+                if found is not None:
+                    logger.info("{}: {}: already applied by an earlier attempt", source, what)
+                    return found
+            return state.run(fn)
+    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
+@dataclass
+class _Attempts:
+    source: str
+    what: str
+    system: str
+    translate: Translate | None
+
+    def run(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            mapped = self.translate(exc, self.what) if self.translate is not None else None
+            if mapped is None and isinstance(exc, requests.RequestException):
+                mapped = transport_error(
+                    exc, source=self.source, what=self.what, system=self.system
+                )
+            if mapped is None:
+                raise
+            raise mapped from None
+
+
+def _retryable(*, idempotent: bool) -> Callable[[BaseException], bool]:
+    def check(exc: BaseException) -> bool:
+        if not isinstance(exc, TransientError):
+            return False
+        return idempotent or not getattr(exc, "maybe_applied", True)
+
+    return check
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+        return policy.backoff(state.attempt_number, retry_after)
+
+    return wait
+
+
+def _stop(policy: RetryPolicy) -> Callable[[RetryCallState], bool]:
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= policy.attempts:
+            return True
+        return state.idle_for + (state.upcoming_sleep or 0.0) > policy.max_total_wait_seconds
+
+    return stop
+
+
+def _log_retry(source: str, what: str, policy: RetryPolicy) -> Callable[[RetryCallState], None]:
+    def log(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "{}; retry {}/{} in {:.2f}s",
+            exc or f"{source}: {what}",
+            state.attempt_number,
+            policy.attempts - 1,
+            state.upcoming_sleep,
+        )
+
+    return log

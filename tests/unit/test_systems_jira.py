@@ -1,0 +1,263 @@
+"""Jira adapter over mocked HTTP (`responses`): errors, Retry-After, markers, transitions."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import responses
+from loguru import logger
+from pydantic import SecretStr
+from responses import matchers
+
+from connector.errors import ConfigError, PermanentError
+from connector.settings import SourceSettings
+from connector.systems.http import RetryPolicy
+from connector.systems.jira import PROPERTY_KEY, JiraAdapter, jql_datetime
+
+URL = "https://jira.example.test"
+API = f"{URL}/rest/api/2"
+TOKEN = "s3cret-jira-token-value"
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.get(
+            f"{API}/serverInfo",
+            json={"deploymentType": "Cloud", "versionNumbers": [1001, 0, 0], "baseUrl": URL},
+        )
+        rsps.get(f"{API}/myself", json={"accountId": "a1", "timeZone": "Europe/Berlin"})
+        yield rsps
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def jira(mock: responses.RequestsMock, sleeps: Sleeps) -> Iterator[JiraAdapter]:
+    adapter = JiraAdapter("acme-jira", settings(), policy=policy(sleeps))
+    yield adapter
+    adapter.close()
+
+
+def settings() -> SourceSettings:
+    return SourceSettings(
+        kind="jira", url=URL, username="bot@acme.test", token=SecretStr(TOKEN), mapping=Path("m")
+    )
+
+
+def policy(sleeps: Sleeps) -> RetryPolicy:
+    return RetryPolicy(sleep=sleeps, rng=random.Random(3), clock=lambda: NOW)
+
+
+def calls(mock: responses.RequestsMock, method: str, path: str) -> int:
+    return sum(1 for c in mock.calls if c.request.method == method and path in str(c.request.url))
+
+
+def test_construction_reads_deployment_and_user_time_zone(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    assert jira.kind.value.startswith("jira")
+    assert jira.user_time_zone == "Europe/Berlin"
+    assert [str(c.request.url).split("/")[-1] for c in mock.calls] == ["serverInfo", "myself"]
+
+
+def test_jql_datetime_is_minute_precision_in_the_user_zone() -> None:
+    moment = datetime(2026, 1, 1, 9, 59, 59, tzinfo=UTC)
+    assert jql_datetime(moment, "Europe/Berlin") == '"2026-01-01 10:59"'
+    assert jql_datetime(moment, ZoneInfo("UTC")) == '"2026-01-01 09:59"'
+    with pytest.raises(ValueError):
+        jql_datetime(datetime(2026, 1, 1), "UTC")
+
+
+def test_429_retry_after_seconds_is_honoured(
+    jira: JiraAdapter, mock: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mock.get(f"{API}/issue/CHG-1", status=429, headers={"Retry-After": "3"}, json={})
+    mock.get(f"{API}/issue/CHG-1", json={"key": "CHG-1", "fields": {}})
+    assert jira.issue("CHG-1")["key"] == "CHG-1"
+    assert sleeps == [3.0]
+
+
+def test_503_retry_after_http_date_is_honoured(
+    jira: JiraAdapter, mock: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    when = format_datetime(NOW + timedelta(seconds=20), usegmt=True)
+    mock.get(f"{API}/issue/CHG-2", status=503, headers={"Retry-After": when}, json={})
+    mock.get(f"{API}/issue/CHG-2", json={"key": "CHG-2", "fields": {}})
+    jira.fetch("CHG-2")
+    assert len(sleeps) == 1 and sleeps[0] == pytest.approx(20.0)
+
+
+def test_attempts_are_bounded(
+    jira: JiraAdapter, mock: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mock.get(f"{API}/issue/CHG-3", status=502, json={"errorMessages": ["Bad gateway."]})
+    with pytest.raises(Exception, match="acme-jira: read CHG-3: Jira answered 502: Bad gateway"):
+        jira.issue("CHG-3")
+    assert calls(mock, "GET", "/issue/CHG-3") == 6
+    assert len(sleeps) == 5
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 422])
+def test_permanent_statuses(jira: JiraAdapter, mock: responses.RequestsMock, status: int) -> None:
+    mock.get(f"{API}/issue/CHG-4", status=status, json={"errorMessages": ["nope"]})
+    with pytest.raises(PermanentError, match=f"acme-jira: read CHG-4: Jira answered {status}"):
+        jira.issue("CHG-4")
+    assert calls(mock, "GET", "/issue/CHG-4") == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_credentials_refused_is_config_error_without_the_token(
+    jira: JiraAdapter, mock: responses.RequestsMock, status: int
+) -> None:
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="DEBUG")
+    mock.get(f"{API}/issue/CHG-5", status=status, json={"errorMessages": ["Unauthorized"]})
+    try:
+        with pytest.raises(ConfigError) as info:
+            jira.issue("CHG-5")
+    finally:
+        logger.remove(sink)
+    message = str(info.value)
+    assert message.startswith("acme-jira: ") and "credentials" in message
+    assert TOKEN not in message and TOKEN not in repr(info.value.args)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert not any(TOKEN in line for line in lines)
+
+
+def test_401_at_construction(mock: responses.RequestsMock) -> None:
+    mock.replace(responses.GET, f"{API}/serverInfo", status=401, json={})
+    with pytest.raises(ConfigError) as info:
+        JiraAdapter("acme-jira", settings(), policy=policy(Sleeps()))
+    assert TOKEN not in str(info.value)
+
+
+def _text(body: object) -> str:
+    return body.decode() if isinstance(body, bytes) else str(body or "{}")
+
+
+class FakeComments:
+    """A comment list on one issue; a POST may apply and then lose its answer."""
+
+    def __init__(self, mock: responses.RequestsMock, key: str, *, drop_first: bool) -> None:
+        self.comments: list[dict[str, Any]] = []
+        self.posts = 0
+        self.drop_first = drop_first
+        mock.add_callback(responses.POST, f"{API}/issue/{key}/comment", callback=self.post)
+        mock.add_callback(responses.GET, f"{API}/issue/{key}/comment", callback=self.list)
+
+    def post(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        self.posts += 1
+        body = json.loads(_text(request.body))
+        comment = {"id": str(10000 + len(self.comments)), **body}
+        self.comments.append(comment)
+        if self.drop_first and self.posts == 1:
+            raise requests.exceptions.ChunkedEncodingError("connection broken after apply")
+        return 201, {}, json.dumps(comment)
+
+    def list(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        assert "expand=properties" in str(request.url)
+        page = {"comments": self.comments, "startAt": 0, "total": len(self.comments)}
+        return 200, {}, json.dumps(page)
+
+
+def test_create_whose_answer_is_lost_is_not_repeated(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    store = FakeComments(mock, "CHG-6", drop_first=True)
+    comment_id = jira.post_comment("CHG-6", body="h3. Findings", marker="abc123")
+    assert store.posts == 1 and len(store.comments) == 1
+    assert comment_id == store.comments[0]["id"]
+    assert store.comments[0]["properties"] == [{"key": PROPERTY_KEY, "value": {"marker": "abc123"}}]
+    assert jira.find_comment("CHG-6", "abc123") == comment_id
+    assert jira.find_comment("CHG-6", "other") is None
+
+
+def test_create_refused_with_503_is_checked_then_written_once(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    mock.post(f"{API}/issue/CHG-7/comment", status=503, json={})
+    store = FakeComments(mock, "CHG-7", drop_first=False)
+    jira.post_comment("CHG-7", body="x", marker="m7", internal=True)
+    assert calls(mock, "GET", "/issue/CHG-7/comment") == 1  # already_done asked once
+    assert len(store.comments) == 1
+    assert {"key": "sd.public.comment", "value": {"internal": True}} in store.comments[0][
+        "properties"
+    ]
+
+
+def _issue_with_transitions(mock: responses.RequestsMock, key: str, status: str) -> None:
+    transitions = [
+        {"id": "51", "name": "Schedule", "to": {"name": "Scheduled"}},
+        {"id": "91", "name": "Cancel", "to": {"name": "Canceled"}},
+    ]
+    mock.get(
+        f"{API}/issue/{key}",
+        match=[matchers.query_param_matcher({"fields": "status", "expand": "transitions"})],
+        json={"key": key, "fields": {"status": {"name": status}}, "transitions": transitions},
+    )
+
+
+def test_transition_by_name(jira: JiraAdapter, mock: responses.RequestsMock) -> None:
+    _issue_with_transitions(mock, "CHG-8", "Approved")
+    mock.post(
+        f"{API}/issue/CHG-8/transitions",
+        status=204,
+        match=[matchers.json_params_matcher({"transition": {"id": "51"}, "fields": {}})],
+    )
+    assert jira.transition("CHG-8", name="Schedule", fields={}) is True
+    assert calls(mock, "POST", "/transitions") == 1
+
+
+def test_transition_to_current_status_is_a_no_op(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    _issue_with_transitions(mock, "CHG-9", "Approved")
+    assert jira.transition("CHG-9", name="Approve", fields={}, target_status="Approved") is False
+    assert calls(mock, "POST", "/transitions") == 0
+
+
+def test_unavailable_transition_is_permanent(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    _issue_with_transitions(mock, "CHG-10", "Approved")
+    with pytest.raises(PermanentError) as info:
+        jira.transition("CHG-10", name="Close", fields={})
+    assert str(info.value) == (
+        "acme-jira: CHG-10: transition 'Close' is not available from status 'Approved' "
+        "(available: Cancel, Schedule)"
+    )
+
+
+def test_properties_and_labels(jira: JiraAdapter, mock: responses.RequestsMock) -> None:
+    prop = f"{API}/issue/CHG-11/properties/cc-sync"
+    mock.get(prop, status=404, json={"errorMessages": ["no such property"]})
+    assert jira.get_property("CHG-11", "cc-sync") is None
+    mock.put(prop, status=201, match=[matchers.json_params_matcher({"v": 1})])
+    jira.set_property("CHG-11", "cc-sync", {"v": 1})
+    mock.replace(responses.GET, prop, json={"key": "cc-sync", "value": {"v": 1}})
+    assert jira.get_property("CHG-11", "cc-sync") == {"v": 1}
+    mock.put(
+        f"{API}/issue/CHG-11",
+        status=204,
+        match=[matchers.json_params_matcher({"update": {"labels": [{"add": "cc-checked"}]}})],
+    )
+    jira.add_label("CHG-11", "cc-checked")

@@ -1,0 +1,185 @@
+"""ServiceNow adapter over mocked HTTP (`responses`): status hook, work-note tags, state writes."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+import requests
+import responses
+from pydantic import SecretStr
+
+from connector.errors import ConfigError, PermanentError, TransientError
+from connector.settings import SourceSettings
+from connector.systems.http import RetryPolicy
+from connector.systems.servicenow import ServiceNowAdapter, glide_datetime, marker_tag
+
+URL = "https://acme.service-now.test"
+TABLE = f"{URL}/api/now/table"
+TOKEN = "s3cret-snow-token-value"
+SYS_ID = "a" * 32
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def snow(sleeps: Sleeps) -> Iterator[ServiceNowAdapter]:
+    source = SourceSettings(
+        kind="servicenow", url=URL, username="bot", token=SecretStr(TOKEN), mapping=Path("m")
+    )
+    adapter = ServiceNowAdapter(
+        "acme-snow", source, policy=RetryPolicy(sleep=sleeps, rng=random.Random(5))
+    )
+    yield adapter
+    adapter.close()
+
+
+def cell(value: str) -> dict[str, str]:
+    return {"value": value, "display_value": value}
+
+
+def result(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"json": {"result": rows}, "headers": {"X-Total-Count": str(len(rows))}}
+
+
+def change(state: str = "-3") -> dict[str, Any]:
+    return {"sys_id": cell(SYS_ID), "number": cell("CHG0030001"), "state": cell(state)}
+
+
+def test_429_is_retried_after_retry_after(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mock.get(f"{TABLE}/change_request", status=429, headers={"Retry-After": "2"}, json={})
+    mock.get(f"{TABLE}/change_request", **result([change()]))
+    assert snow.get_change(SYS_ID) is not None
+    assert sleeps == [2.0]
+
+
+def test_429_without_headers_is_still_transient(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mock.get(f"{TABLE}/change_request", status=429, json={})
+    with pytest.raises(TransientError, match="acme-snow: GET change_request: ServiceNow answered"):
+        snow.get_change(SYS_ID)
+    assert len(mock.calls) == 6 and len(sleeps) == 5
+
+
+def test_401_is_config_error_without_the_token(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    body = {"error": {"message": "User Not Authenticated"}, "status": "failure"}
+    mock.get(f"{TABLE}/change_request", status=401, json=body)
+    with pytest.raises(ConfigError) as info:
+        snow.get_change(SYS_ID)
+    assert "credentials" in str(info.value) and TOKEN not in str(info.value)
+    assert len(mock.calls) == 1
+
+
+def test_invalid_table_is_permanent(snow: ServiceNowAdapter, mock: responses.RequestsMock) -> None:
+    body = {"error": {"message": "Invalid table change_request"}, "status": "failure"}
+    mock.get(f"{TABLE}/change_request", status=400, json=body)
+    with pytest.raises(PermanentError, match="Invalid table change_request"):
+        snow.columns()
+    assert len(mock.calls) == 1
+
+
+def _text(body: object) -> str:
+    return body.decode() if isinstance(body, bytes) else str(body or "{}")
+
+
+class FakeJournal:
+    """change_request PATCH appends to sys_journal_field; the first answer may be lost."""
+
+    def __init__(self, mock: responses.RequestsMock, *, drop_first: bool) -> None:
+        self.entries: list[dict[str, str]] = []
+        self.patches = 0
+        self.drop_first = drop_first
+        mock.add_callback(responses.PATCH, f"{TABLE}/change_request/{SYS_ID}", callback=self.patch)
+        mock.add_callback(responses.GET, f"{TABLE}/sys_journal_field", callback=self.query)
+
+    def patch(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        self.patches += 1
+        for element, value in json.loads(_text(request.body)).items():
+            self.entries.append({"sys_id": f"j{len(self.entries)}", "element": element, "v": value})
+        if self.drop_first and self.patches == 1:
+            raise requests.exceptions.ConnectionError("connection reset after apply")
+        return 200, {}, json.dumps({"result": {"sys_id": SYS_ID}})
+
+    def query(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        query = unquote(str(request.url))
+        wanted = re.search(r"valueLIKE(\[cc:[^\]]+\])", query)
+        assert wanted and f"element_id={SYS_ID}" in query
+        rows = [
+            {"sys_id": cell(e["sys_id"]), "value": cell(e["v"])}
+            for e in self.entries
+            if wanted.group(1) in e["v"]
+        ][:1]
+        return 200, {"X-Total-Count": str(len(rows))}, json.dumps({"result": rows})
+
+
+def test_work_note_whose_answer_is_lost_is_not_repeated(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    journal = FakeJournal(mock, drop_first=True)
+    note_id = snow.add_work_note(SYS_ID, text="Findings: rollback plan missing.", marker="f00d")
+    assert journal.patches == 1 and len(journal.entries) == 1
+    assert journal.entries[0]["element"] == "work_notes"
+    assert journal.entries[0]["v"].endswith("\n\n[cc:f00d]")
+    assert note_id == "j0"
+    assert snow.find_work_note(SYS_ID, "f00d") == "j0"
+    assert snow.find_work_note(SYS_ID, "beef") is None
+
+
+def test_customer_visible_note_goes_to_comments(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    journal = FakeJournal(mock, drop_first=False)
+    snow.add_work_note(SYS_ID, text="Scheduled for Friday.", marker="c1", customer_visible=True)
+    assert [e["element"] for e in journal.entries] == ["comments"]
+
+
+def test_marker_must_be_a_plain_token() -> None:
+    assert marker_tag("a1.b-2:c_3") == "[cc:a1.b-2:c_3]"
+    with pytest.raises(ValueError):
+        marker_tag("x^ORvalue!=")
+
+
+def test_set_state_is_a_no_op_in_that_state(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    mock.get(f"{TABLE}/change_request", **result([change(state="-3")]))
+    assert snow.set_state(SYS_ID, state="-3", fields={"approval": "approved"}) is False
+    assert not [c for c in mock.calls if c.request.method == "PATCH"]
+    mock.patch(
+        f"{TABLE}/change_request/{SYS_ID}",
+        json={"result": {}},
+        match=[responses.matchers.json_params_matcher({"state": "-2", "on_hold": "false"})],
+    )
+    assert snow.set_state(SYS_ID, state="-2", fields={"on_hold": "false"}) is True
+
+
+def test_glide_datetime_is_utc_seconds() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    moment = datetime(2026, 1, 1, 11, 0, 5, 999, tzinfo=timezone(timedelta(hours=1)))
+    assert glide_datetime(moment) == "2026-01-01 10:00:05"
