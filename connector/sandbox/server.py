@@ -121,6 +121,9 @@ class Sandbox:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            # The standard event loop: the sandbox is stopped and started many times in one
+            # process (tests), and uvloop leaves transports of cut connections unreported.
+            loop="asyncio",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
