@@ -127,9 +127,7 @@ class Sandbox:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._socket]},
-            daemon=True,
+            target=asyncio.run, args=(self._serve(self._server),), daemon=True,
             name="sandbox-server",
         )
         self._thread.start()
@@ -140,6 +138,16 @@ class Sandbox:
             time.sleep(0.01)
         self.webhooks.start()
         return self.info
+
+    async def _serve(self, server: uvicorn.Server) -> None:
+        await server.serve(sockets=[self._socket])
+        # A forced exit leaves connections that were mid-request open; close them while the
+        # loop still runs rather than leaving them to the garbage collector.
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.close()
+        await asyncio.sleep(0)
 
     def serve_forever(self) -> None:
         """Block until the server stops (Ctrl-C in the foreground command)."""

@@ -245,3 +245,50 @@ def _log_retry(source: str, what: str, policy: RetryPolicy) -> Callable[[RetryCa
         )
 
     return log
+
+
+class PolicyClient:
+    """Base of the adapters: every call runs under the policy, and no response is left open.
+
+    A connection cut mid-body leaves its response (and socket) referenced only by the failed
+    attempt's traceback; the responses each call received are closed when the call ends.
+    """
+
+    system = "the server"
+    name: str
+    policy: RetryPolicy
+
+    def _track_responses(self, session: requests.Session) -> None:
+        self._responses: list[requests.Response] = []
+        session.hooks["response"].insert(0, self._remember)
+
+    def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
+        self._responses.append(response)
+
+    def _translate(self, exc: BaseException, what: str) -> BaseException | None:
+        return None
+
+    def _call(
+        self,
+        fn: Callable[[], T],
+        what: str,
+        *,
+        idempotent: bool = True,
+        already_done: Callable[[], T | None] | None = None,
+    ) -> T:
+        try:
+            return call(
+                fn,
+                source=self.name,
+                what=what,
+                system=self.system,
+                idempotent=idempotent,
+                already_done=already_done,
+                policy=self.policy,
+                translate=self._translate,
+            )
+        finally:
+            for response in getattr(self, "_responses", ()):
+                response.close()
+            if hasattr(self, "_responses"):
+                self._responses.clear()

@@ -16,7 +16,7 @@ Bodies are v2 wiki markup.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -50,7 +50,9 @@ def jql_datetime(moment: datetime, tz: str | ZoneInfo) -> str:
     return f'"{moment.astimezone(zone):%Y-%m-%d %H:%M}"'
 
 
-class JiraAdapter:
+class JiraAdapter(http.PolicyClient):
+    system = "Jira"
+
     def __init__(
         self, name: str, settings: SourceSettings, *, policy: http.RetryPolicy | None = None
     ) -> None:
@@ -59,6 +61,7 @@ class JiraAdapter:
         self.base_url = settings.url.rstrip("/")
         self.policy = policy or http.policy_for(settings)
         self.client = self._client()
+        self._track_responses(self.client._session)
         info = self._call(self.client.server_info, "read serverInfo")
         # What JIRA(get_server_info=True) would set; read here so that a failed attempt is
         # retried on the same session instead of leaving a half-built client's socket open.
@@ -89,25 +92,6 @@ class JiraAdapter:
         self.client.close()  # type: ignore[no-untyped-call]
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def _call(
-        self,
-        fn: Callable[[], T],
-        what: str,
-        *,
-        idempotent: bool = True,
-        already_done: Callable[[], T | None] | None = None,
-    ) -> T:
-        return http.call(
-            fn,
-            source=self.name,
-            what=what,
-            system="Jira",
-            idempotent=idempotent,
-            already_done=already_done,
-            policy=self.policy,
-            translate=self._translate,
-        )
 
     def _translate(self, exc: BaseException, what: str) -> BaseException | None:
         if not isinstance(exc, JIRAError):

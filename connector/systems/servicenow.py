@@ -14,7 +14,7 @@ so `find_work_note` can tell (via sys_journal_field) whether an earlier attempt 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -80,7 +80,8 @@ class _PinnedAdapter(HTTPAdapter):
         )  # fmt: skip
 
 
-class ServiceNowAdapter:
+class ServiceNowAdapter(http.PolicyClient):
+    system = "ServiceNow"
     kind = SystemKind.SERVICENOW
 
     def __init__(
@@ -100,6 +101,7 @@ class ServiceNowAdapter:
             "https://", _PinnedAdapter(timeout=settings.timeout_seconds, verify=settings.verify)
         )
         self.client.session.hooks["response"].append(self._raise_by_status)
+        self._track_responses(self.client.session)
 
     def _raise_by_status(self, response: requests.Response, **_: Any) -> None:
         """Transient and credential failures, decided here while the headers are known.
@@ -127,25 +129,6 @@ class ServiceNowAdapter:
         self.client.session.close()
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def _call(
-        self,
-        fn: Callable[[], T],
-        what: str,
-        *,
-        idempotent: bool = True,
-        already_done: Callable[[], T | None] | None = None,
-    ) -> T:
-        return http.call(
-            fn,
-            source=self.name,
-            what=what,
-            system="ServiceNow",
-            idempotent=idempotent,
-            already_done=already_done,
-            policy=self.policy,
-            translate=self._translate,
-        )
 
     def _translate(self, exc: BaseException, what: str) -> BaseException | None:
         if isinstance(exc, AuthenticationException | RoleException):
