@@ -69,7 +69,7 @@ def poll_table(stats: list[PollStats], *, title: str) -> Table:
             s.source,
             str(s.seen),
             str(s.changed),
-            str(len(s.plans)),
+            str(s.planned),
             str(s.written),
             str(len(s.skipped)),
             s.failed or ("(another worker)" if not s.polled else "-"),

@@ -65,5 +65,5 @@ def drain(
             applied = executor.apply_pending(source)
         except ConnectorError:
             continue  # left pending in the ledger; the next poll or drain applies it
-        stats.written += sum(a.outcome is Outcome.WRITTEN for a in applied)
+        stats.written += applied[Outcome.WRITTEN]
     return stats

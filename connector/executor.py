@@ -13,6 +13,7 @@ fast path, the ticket is the truth.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,25 +55,21 @@ class Executor:
     lease_seconds: float = 300.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def apply_pending(self, source: str, *, limit: int = 500) -> list[Applied]:
-        """Apply every pending action of `source`; stops early on a transient error."""
-        done: list[Applied] = []
-        tried: set[str] = set()
-        while batch := [
-            e
-            for e in self.store.ledger_pending(source=source, now=self.clock(), limit=limit)
-            if e.idempotency_key not in tried
-        ]:
+    def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
+        """Apply every pending action of `source`, page by page in ledger order; counts the
+        outcomes. Stops early (raising) on a transient error: the rest stays pending."""
+        outcomes: Counter[Outcome] = Counter()
+        after = None
+        while batch := self.store.ledger_pending(
+            source=source, now=self.clock(), limit=limit, after=after
+        ):
             for entry in batch:
-                tried.add(entry.idempotency_key)
-                if entry.payload is None:
-                    continue
-                applied = self._apply(Action.model_validate_json(entry.payload))
-                if applied is not None:
-                    done.append(applied)
-        return done
+                if entry.payload is not None:
+                    outcomes[self._apply(Action.model_validate_json(entry.payload)).outcome] += 1
+            after = (batch[-1].created_at, batch[-1].idempotency_key)
+        return outcomes
 
-    def _apply(self, action: Action) -> Applied | None:
+    def _apply(self, action: Action) -> Applied:
         key = action.idempotency_key
         claim = self.store.ledger_claim(
             key,

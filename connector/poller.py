@@ -34,7 +34,7 @@ class PollStats:
     written: int = 0
     skipped: list[str] = field(default_factory=list)
     failed: str | None = None  # why applying stopped early (the actions stay pending)
-    plans: list[Plan] = field(default_factory=list)
+    plans: list[Plan] = field(default_factory=list)  # kept only in a dry run, for printing
 
 
 def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
@@ -74,7 +74,7 @@ def _apply(executor: Executor | None, source: str, stats: PollStats) -> None:
     except ConnectorError as exc:
         stats.failed = exc.message
         return
-    stats.written += sum(a.outcome is Outcome.WRITTEN for a in applied)
+    stats.written += applied[Outcome.WRITTEN]
 
 
 def _scan(
@@ -99,7 +99,8 @@ def _scan(
         stats.changed += len(result.changed)
         stats.planned += result.planned
         stats.skipped += result.skipped
-        stats.plans += [p for p in result.plans if not p.empty]
+        if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
+            stats.plans += [p for p in result.plans if not p.empty]
         on_page(result)
     if not pipeline.dry_run:
         done = cursor.completed(cycle_start=cycle_start, lookback=lookback)

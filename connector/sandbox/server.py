@@ -127,7 +127,9 @@ class Sandbox:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=asyncio.run, args=(self._serve(self._server),), daemon=True,
+            target=asyncio.run,
+            args=(self._serve(self._server),),
+            daemon=True,
             name="sandbox-server",
         )
         self._thread.start()

@@ -53,6 +53,18 @@ def _entry(row: Any) -> LedgerEntry:
     )
 
 
+def _after(after: tuple[datetime, str] | None) -> list[Any]:
+    if after is None:
+        return []
+    created, key = after
+    return [
+        or_(
+            ledger.c.created_at > created,
+            and_(ledger.c.created_at == created, ledger.c.idempotency_key > key),
+        )
+    ]
+
+
 class LedgerMixin(StoreBase):
     def ledger_get(self, key: str) -> LedgerEntry | None:
         with self._read() as conn:
@@ -160,10 +172,17 @@ class LedgerMixin(StoreBase):
         return out
 
     def ledger_pending(
-        self, *, source: str, now: datetime, limit: int = 500, max_attempts: int = 5
+        self,
+        *,
+        source: str,
+        now: datetime,
+        limit: int = 500,
+        max_attempts: int = 5,
+        after: tuple[datetime, str] | None = None,
     ) -> list[LedgerEntry]:
         """Actions of `source` still to do: planned, failed (under `max_attempts`), or claimed
-        by a worker whose lease ran out (it died mid-write), oldest first."""
+        by a worker whose lease ran out (it died mid-write), oldest first; `after` continues from
+        the (created_at, idempotency_key) of the last entry of the previous page."""
         now = self._now(now)
         query = (
             select(ledger)
@@ -174,6 +193,7 @@ class LedgerMixin(StoreBase):
                     and_(ledger.c.state == "failed", ledger.c.attempts < max_attempts),
                     and_(ledger.c.state == "claimed", ledger.c.claimed_until < now),
                 ),
+                *_after(after),
             )
             .order_by(ledger.c.created_at, ledger.c.idempotency_key)
             .limit(limit)

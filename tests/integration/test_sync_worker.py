@@ -55,7 +55,7 @@ def test_second_pass_plans_nothing_and_writes_nothing(sandbox: Sandbox, store_ur
         reset_log(info)
         second = worker.sync_once()
     assert [s.changed for s in second] == [0, 0]
-    assert [len(s.plans) for s in second] == [0, 0]
+    assert [s.planned for s in second] == [0, 0]
     assert ticket_writes(info) == []
     # Every written note is on its ticket exactly once.
     assert set(jira_markers(sandbox).values()) == {1}
