@@ -82,6 +82,7 @@ def write_config(
             f'token = "{user["token"]}"\nmapping = "{ROOT / "mappings" / mapping}.toml"\n'
             f'ca_bundle = "{info["ca_bundle"]}"\npage_size = {page_size}\n'
             "retry_base_seconds = 0.05\n"
+            f"lookback_minutes = {lookback}\n"
         )
     path = data / "bench.toml"
     path.write_text(text)
