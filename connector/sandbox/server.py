@@ -143,13 +143,14 @@ class Sandbox:
 
     async def _serve(self, server: uvicorn.Server) -> None:
         await server.serve(sockets=[self._socket])
-        # A forced exit leaves connections that were mid-request open; close them while the
-        # loop still runs rather than leaving them to the garbage collector.
+        # Connections still open here (mid-request at a forced exit, or in a TLS close that
+        # waits for the peer) would outlive the loop: abort them while it still runs rather
+        # than leave their sockets to the garbage collector.
         for connection in list(server.server_state.connections):
             transport = getattr(connection, "transport", None)
-            if transport is not None and not transport.is_closing():
-                transport.close()
-        await asyncio.sleep(0)
+            if transport is not None:
+                transport.abort()
+        await asyncio.sleep(0.05)
 
     def serve_forever(self) -> None:
         """Block until the server stops (Ctrl-C in the foreground command)."""
@@ -191,6 +192,9 @@ logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit it: a response written in several pieces must not wait for
+    # the client's delayed ACK (40 ms a request on loopback otherwise).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
     sock.set_inheritable(True)
