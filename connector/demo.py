@@ -22,6 +22,7 @@ from connector.commands import poll_table, sync_with_progress
 from connector.errors import SkipRecord
 from connector.mapping import load_mapping, normalize
 from connector.model import Change, Source
+from connector.policy import required_baseline
 from connector.reader import open_adapter, read_all
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
 from connector.settings import Settings, SourceSettings
@@ -128,15 +129,8 @@ def _summary(results: dict[str, list[Change]]) -> Table:
 
 
 def baseline_gaps(change: Change) -> list[str]:
-    """What every change must state, whatever its class (the policy issue refines this)."""
-    gaps = []
-    if not change.affected_systems:
-        gaps.append("affected systems")
-    if not change.rollback_plan.strip():
-        gaps.append("rollback plan")
-    if not change.security.assessed:
-        gaps.append("security impact")
-    return gaps
+    """The policy's baseline findings on a change (what it still has to state)."""
+    return [finding.message for finding in required_baseline(change)]
 
 
 def _fmt(counts: Counter[str], top: int = 5) -> str:
