@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 mappings_app = typer.Typer(help="Validate field mapping files.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
+cab_app = typer.Typer(help="Change advisory board: decisions and agenda.", no_args_is_help=True)
+app.add_typer(cab_app, name="cab")
+policy_app = typer.Typer(help="Try the change-control policy.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 DEFAULT_SANDBOX_DIR = Path(".change-connector") / "sandbox"
 
@@ -197,6 +201,66 @@ def status(config: ConfigOption = None) -> None:
     from connector.commands import show_status
 
     show_status(config=config)
+
+
+@app.command("plan")
+def plan_command(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Print what the policy would do to every in-scope ticket now; write nothing."""
+    from connector.commands import run_plan
+
+    run_plan(config=config, source=source, as_json=as_json)
+
+
+@cab_app.command("decide")
+def cab_decide(
+    key: Annotated[str, typer.Argument(help="The ticket: a Jira key or a ServiceNow number.")],
+    decision: Annotated[
+        str, typer.Option(help="approve, reject, defer or more-info.", show_default=False)
+    ],
+    by: Annotated[str, typer.Option(help="Who decided (user name, e-mail or id).")],
+    note: Annotated[str, typer.Option(help="The board's note, posted to the ticket.")] = "",
+    source: Annotated[str | None, typer.Option(help="The ticket's source.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Record a board decision taken outside the tool; it moves the ticket as an approval does."""
+    from connector.commands import run_cab_decide
+
+    run_cab_decide(config=config, key=key, decision=decision, by=by, note=note, source=source)
+
+
+@cab_app.command("agenda")
+def cab_agenda(
+    meeting: Annotated[
+        str | None, typer.Option("--for", help="Meeting date, YYYY-MM-DD (default: today).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
+    out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List the changes waiting for the board, with their open findings (from the store)."""
+    from connector.commands import run_cab_agenda
+
+    run_cab_agenda(config=config, meeting=meeting, fmt=fmt, out=out, source=source)
+
+
+@policy_app.command("backtest")
+def policy_backtest(
+    since: Annotated[str, typer.Option(help="Replay changes updated since YYYY-MM-DD.")],
+    policy: Annotated[
+        Path | None, typer.Option(help="A policy file ([policy] table); default: the config's.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Count what a policy would have blocked or warned about among the stored changes."""
+    from connector.commands import run_backtest
+
+    run_backtest(config=config, since=since, policy_file=policy, as_json=as_json)
 
 
 @app.command()

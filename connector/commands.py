@@ -6,7 +6,10 @@ the one place that turns them into messages and exit codes.
 
 from __future__ import annotations
 
+import json
+import sys
 from contextlib import closing
+from datetime import date, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -15,7 +18,9 @@ from rich.table import Table
 
 from connector import log
 from connector.cursor import Cursor
+from connector.errors import ConfigError
 from connector.pipeline import PageResult
+from connector.planner import Action, ActionKind
 from connector.poller import PollStats
 from connector.settings import Settings, load_settings
 from connector.store import Store
@@ -126,3 +131,161 @@ def show_status(*, config: Path | None) -> None:
                 r.error or "",
             )
         console.print(runs)
+
+
+# -- policy: plan, CAB, back-testing -------------------------------------------------------------
+
+
+def run_plan(*, config: Path | None, source: str | None, as_json: bool) -> None:
+    from connector.planning import plan_all
+
+    settings = load_settings(config)
+    console = Console()
+    with closing(open_store(settings)) as store, closing(Worker(settings, store)) as worker:
+        worker.open(source)
+        evaluated = list(plan_all(worker))
+    if as_json:
+        rows = [
+            {
+                "source": e.change.source.instance,
+                "key": e.change.key,
+                "status": e.change.status.value,
+                "findings": [f.model_dump(mode="json") for f in e.evaluation.findings],
+                "actions": [a.model_dump(mode="json") for a in e.plan.actions],
+            }
+            for e in evaluated
+        ]
+        typer_echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(title="Plan: what the policy would do now (nothing written)")
+    for column in ("source", "ticket", "status", "findings", "would do"):
+        table.add_column(column)
+    for e in evaluated:
+        if e.plan.empty and not e.evaluation.findings:
+            continue
+        table.add_row(
+            e.change.source.instance,
+            e.change.key,
+            e.change.status.value,
+            "\n".join(f"[{f.rule}] {f.message}" for f in e.evaluation.findings) or "-",
+            "\n".join(describe(a) for a in e.plan.actions) or "-",
+        )
+    console.print(table)
+    blocked = sum(e.evaluation.blocked for e in evaluated)
+    actions = sum(len(e.plan.actions) for e in evaluated)
+    console.print(f"{len(evaluated)} tickets, {blocked} blocked, {actions} actions would run")
+
+
+def describe(action: Action) -> str:
+    if action.kind is ActionKind.TRANSITION:
+        return "move: " + " -> ".join(action.steps)
+    if action.kind is ActionKind.LABEL:
+        return f"{'add' if action.present else 'remove'} label {action.label}"
+    first = action.body.splitlines()[0] if action.body else ""
+    return f"{'update' if action.edit_in_place else 'post'} note: {first}"
+
+
+def run_cab_decide(
+    *, config: Path | None, key: str, decision: str, by: str, note: str, source: str | None
+) -> None:
+    from connector.cab import decide, pick_source
+    from connector.model import CabDecision
+
+    try:
+        verdict = CabDecision(decision)
+    except ValueError:
+        choices = ", ".join(d.value for d in CabDecision)
+        raise ConfigError(f"--decision: {decision!r} is not one of {choices}") from None
+    if not by.strip():
+        raise ConfigError("--by: name the board member who recorded the decision")
+    settings = load_settings(config)
+    log.setup(json=False, secrets=log.secrets_of(settings))
+    with closing(open_store(settings)) as store:
+        name = pick_source(settings, store, key, source)
+        with closing(Worker(settings, store)) as worker:
+            worker.open(name)
+            result = decide(
+                worker, source=name, key=key, decision=verdict, by=by.strip(), note_text=note
+            )
+    typer_echo(
+        f"{result.source} {result.key}: {verdict.value} by {by} recorded (decision "
+        f"#{result.decision_id}); status {result.status_before} -> {result.status_after}; "
+        f"{result.written} write(s) to the ticket"
+    )
+    for line in result.findings:
+        typer_echo(f"  open finding: {line}")
+
+
+def run_cab_agenda(
+    *, config: Path | None, meeting: str | None, fmt: str, out: Path | None, source: str | None
+) -> None:
+    from connector.cab import agenda, agenda_json, agenda_markdown
+
+    if fmt not in ("md", "json"):
+        raise ConfigError(f"--format: {fmt!r} is not one of md, json")
+    settings = load_settings(config)
+    day = parse_date(meeting, "--for") if meeting else datetime.now(settings.policy.zone()).date()
+    with closing(open_store(settings)) as store:
+        items = agenda(settings, store, meeting=day, sources=[source] if source else [])
+    text = agenda_json(items, meeting=day) if fmt == "json" else agenda_markdown(items, meeting=day)
+    write_or_print(text, out)
+
+
+def run_backtest(
+    *, config: Path | None, since: str, policy_file: Path | None, as_json: bool
+) -> None:
+    from connector.planning import backtest, load_policy
+
+    settings = load_settings(config)
+    policy = load_policy(policy_file) if policy_file else settings.policy
+    start = datetime.combine(parse_date(since, "--since"), datetime.min.time(), policy.zone())
+    with closing(open_store(settings)) as store:
+        result = backtest(settings, store, policy=policy, since=start)
+    if as_json:
+        typer_echo(
+            json.dumps(
+                {
+                    "since": start.isoformat(),
+                    "changes": result.changes,
+                    "blocked": result.blocked,
+                    "rules": [
+                        {"rule": r, "severity": s, "changes": n, "examples": result.examples[r]}
+                        for (r, s), n in sorted(result.by_rule.items())
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    table = Table(title=f"Back-test since {start:%Y-%m-%d}: {result.changes} changes replayed")
+    for column in ("rule", "severity", "changes", "for example"):
+        table.add_column(column)
+    for (rule, severity), n in sorted(result.by_rule.items(), key=lambda kv: -kv[1]):
+        table.add_row(rule, severity, str(n), ", ".join(result.examples[rule]))
+    console = Console()
+    console.print(table)
+    console.print(f"{result.blocked} of {result.changes} changes would have been blocked")
+
+
+def parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def write_or_print(text: str, out: Path | None) -> None:
+    if out is None:
+        typer_echo(text, nl=False)
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot write {out}: {exc.strerror}") from None
+    typer_echo(f"wrote {out}")
+
+
+def typer_echo(text: str, *, nl: bool = True) -> None:
+    sys.stdout.write(text + ("\n" if nl else ""))
+    sys.stdout.flush()

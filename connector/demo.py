@@ -8,6 +8,7 @@ reader, adapters and mapping a configured worker uses.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from contextlib import closing
@@ -21,12 +22,14 @@ from rich.table import Table
 from connector.commands import poll_table, sync_with_progress
 from connector.errors import SkipRecord
 from connector.mapping import load_mapping, normalize
-from connector.model import Change, Source
-from connector.policy import required_baseline
+from connector.model import Audience, Change, Source
+from connector.policy import PolicySettings
+from connector.policy.config import Freeze
 from connector.reader import open_adapter, read_all
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
+from connector.sandbox.scenario import FREEZE_END, FREEZE_START
 from connector.settings import Settings, SourceSettings
-from connector.store import Store
+from connector.store import Store, StoredRow
 from connector.worker import Worker
 
 SANDBOX_DIR = Path(".change-connector") / "sandbox"
@@ -58,6 +61,14 @@ def sandbox_sources(info: SandboxInfo) -> dict[str, SourceSettings]:
             **common,
         ),
     }
+
+
+def demo_policy() -> PolicySettings:
+    """The default policy plus the sandbox's year-end freeze and notice periods."""
+    return PolicySettings(
+        freezes=(Freeze(name="Year-end freeze", start=FREEZE_START, end=FREEZE_END),),
+        notice_days={Audience.ALL_USERS: 7, Audience.ADMINS: 7, Audience.ACCOUNT_OWNERS: 30},
+    )
 
 
 def sync_source(name: str, settings: SourceSettings) -> tuple[list[Change], list[str]]:
@@ -92,11 +103,12 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
         console.print(
             f"Sandbox up: Jira ({info.mode}) {info.jira_url}, ServiceNow {info.servicenow_url}"
         )
-        settings = Settings(data_dir=out, sources=sandbox_sources(info))
+        settings = Settings(data_dir=out, sources=sandbox_sources(info), policy=demo_policy())
         with closing(Worker(settings, store, name="demo").open()) as worker:
             first = sync_with_progress(worker)
             second = worker.sync_once()
-        changes = [Change.from_json(text) for text in store.iter_changes()]
+        rows = list(store.iter_stored())
+        changes = [Change.from_json(row.data) for row in rows]
     elapsed = time.perf_counter() - started
     target = out / "changes.jsonl"
     target.write_text("".join(c.to_json() + "\n" for c in changes), encoding="utf-8")
@@ -105,32 +117,31 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
     by_source: dict[str, list[Change]] = {}
     for change in changes:
         by_source.setdefault(change.source.instance, []).append(change)
-    console.print(_summary(by_source))
+    console.print(_summary(by_source, rows))
     console.print(
         f"{len(changes)} changes stored in {db} ({elapsed:.1f} s); normalized changes in {target}"
     )
 
 
-def _summary(results: dict[str, list[Change]]) -> Table:
-    table = Table(title="Changes stored")
-    for column in ("source", "changes", "by class", "by status", "baseline gaps"):
+def _summary(results: dict[str, list[Change]], rows: list[StoredRow]) -> Table:
+    table = Table(title="Changes stored, with the policy's open findings")
+    for column in ("source", "changes", "by class", "by status", "open findings by rule"):
         table.add_column(column)
     for name, changes in results.items():
         classes = Counter(c.effective_class for c in changes)
         statuses = Counter(c.status.value for c in changes)
+        keys = {c.key for c in changes}
+        rules = Counter(
+            f["rule"] for row in rows if row.key in keys for f in json.loads(row.findings or "[]")
+        )
         table.add_row(
             name,
             str(len(changes)),
             _fmt(classes),
             _fmt(statuses, 4),
-            _fmt(Counter(gap for c in changes for gap in baseline_gaps(c))),
+            _fmt(rules, 8),
         )
     return table
-
-
-def baseline_gaps(change: Change) -> list[str]:
-    """The policy's baseline findings on a change (what it still has to state)."""
-    return [finding.message for finding in required_baseline(change)]
 
 
 def _fmt(counts: Counter[str], top: int = 5) -> str:

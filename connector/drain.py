@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from connector.errors import ConnectorError
 from connector.executor import Outcome
+from connector.poller import PollStats, settle
 from connector.runtime import SourceRuntime
 
 
@@ -48,7 +49,7 @@ def drain(
     for (source, key), ids in by_ticket.items():
         runtime = runtimes[source]
         try:
-            result = runtime.pipeline().process([runtime.adapter.fetch(key)])
+            result = runtime.pipeline().process([runtime.fetch(key)])
         except ConnectorError as exc:
             stats.failed += len(ids)
             for item_id in ids:
@@ -60,10 +61,14 @@ def drain(
         if result.planned:
             touched.add(source)
     for source in sorted(touched):
-        executor = runtimes[source].executor(worker=worker, lease_seconds=lease_seconds)
+        runtime = runtimes[source]
+        executor = runtime.executor(worker=worker, lease_seconds=lease_seconds)
         try:
             applied = executor.apply_pending(source)
         except ConnectorError:
             continue  # left pending in the ledger; the next poll or drain applies it
         stats.written += applied[Outcome.WRITTEN]
+        moved = PollStats(source=source)
+        settle(runtime, runtime.pipeline(), executor, moved)
+        stats.written += moved.written
     return stats

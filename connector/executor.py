@@ -14,23 +14,32 @@ fast path, the ticket is the truth.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
 from connector.errors import PermanentError
-from connector.planner import Action
+from connector.planner import Action, ActionKind
 from connector.store import Store
+from connector.systems.writers import Note
 
 
 class TicketWriter(Protocol):
     """What the executor needs of a ticket system (see connector/systems/writers.py)."""
 
-    def find_note(self, ticket: str, *, marker: str) -> str | None: ...
+    edits_in_place: bool
+
+    def find_note(self, ticket: str, *, marker: str) -> Note | None: ...
 
     def post_note(self, ticket: str, *, body: str, marker: str) -> str: ...
+
+    def edit_note(self, ticket: str, ref: str, *, body: str) -> None: ...
+
+    def move(self, ticket: str, steps: Sequence[str]) -> bool: ...
+
+    def set_label(self, ticket: str, label: str, *, present: bool) -> bool: ...
 
 
 class Outcome(StrEnum):
@@ -54,6 +63,7 @@ class Executor:
     worker: str
     lease_seconds: float = 300.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    moved: set[str] = field(default_factory=set)  # tickets whose workflow state this wrote
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
@@ -83,18 +93,16 @@ class Executor:
         )
         if claim is None:
             return Applied(action, Outcome.HELD)
-        marker = note_marker(action)
         try:
-            ref = self.writer.find_note(action.native_id, marker=marker)
-            outcome = Outcome.FOUND if ref is not None else Outcome.WRITTEN
-            if ref is None:
-                ref = self.writer.post_note(action.native_id, body=action.body, marker=marker)
+            outcome, ref = self._write(action)
         except PermanentError as exc:
             self._failed(action, exc.message)
             return Applied(action, Outcome.FAILED)
         except Exception as exc:  # transient or unexpected: release the claim, stop this round
             self._failed(action, str(exc))
             raise
+        if outcome is Outcome.WRITTEN and action.kind is ActionKind.TRANSITION:
+            self.moved.add(action.ticket_key)
         self.store.ledger_applied(key, remote_ref=ref, worker=self.worker)
         self.store.append_audit(
             source=action.source,
@@ -109,6 +117,24 @@ class Executor:
             },
         )
         return Applied(action, outcome, ref)
+
+    def _write(self, action: Action) -> tuple[Outcome, str]:
+        """Check the ticket, then write only what is not there yet."""
+        ticket, writer = action.native_id, self.writer
+        if action.kind is ActionKind.TRANSITION:
+            moved = writer.move(ticket, action.steps)
+            return (Outcome.WRITTEN if moved else Outcome.FOUND), ",".join(action.steps)
+        if action.kind is ActionKind.LABEL:
+            changed = writer.set_label(ticket, action.label, present=action.present)
+            return (Outcome.WRITTEN if changed else Outcome.FOUND), action.label
+        marker = note_marker(action, versioned=not (action.edit_in_place and writer.edits_in_place))
+        found = writer.find_note(ticket, marker=marker)
+        if found is None:
+            return Outcome.WRITTEN, writer.post_note(ticket, body=action.body, marker=marker)
+        if marker == action.marker and _text(found.body) != _text(action.body):
+            writer.edit_note(ticket, found.ref, body=action.body)
+            return Outcome.WRITTEN, found.ref
+        return Outcome.FOUND, found.ref
 
     def _failed(self, action: Action, error: str) -> None:
         self.store.ledger_failed(action.idempotency_key, error=error[:500], worker=self.worker)
@@ -125,6 +151,12 @@ class Executor:
         )
 
 
-def note_marker(action: Action) -> str:
-    """The marker left on the ticket: purpose plus content, so a new content is a new note."""
-    return f"{action.marker}:{action.content_fingerprint[:16]}"
+def note_marker(action: Action, *, versioned: bool = True) -> str:
+    """The marker left on the ticket: the purpose alone for a note edited in place; purpose
+    plus content where every version is a note of its own."""
+    return f"{action.marker}:{action.content_fingerprint[:16]}" if versioned else action.marker
+
+
+def _text(body: str) -> str:
+    """Bodies compare without trailing blanks (a ticket system may trim them)."""
+    return "\n".join(line.rstrip() for line in body.strip().splitlines())

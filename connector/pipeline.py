@@ -2,25 +2,56 @@
 
 Polling and the webhook drain both hand pages of raw tickets to `Pipeline.process`, so the two
 paths converge. A ticket whose fingerprint equals the stored one stops at step 2: that is what
-keeps the connector's own comments and transitions from re-triggering it, and what makes a
-second pass over the same batch plan nothing and write nothing. The changes, their planned
-actions (the ledger is the outbox) and, for polling, the advanced cursor are recorded in one
-transaction; the executor applies the planned actions afterwards. A crash anywhere therefore
-means "do it again" (or "apply what was planned"), never "skip it".
+keeps the connector's own comments and labels from re-triggering it, and what makes a second
+pass over the same batch plan nothing and write nothing. The changes, their evaluation (open
+findings, the next time the verdict may change by itself, the window index, approval bases),
+their planned actions (the ledger is the outbox) and, for polling, the advanced cursor are
+recorded in one transaction; the executor applies the planned actions afterwards. A crash
+anywhere therefore means "do it again" (or "apply what was planned"), never "skip it".
+
+`reevaluate` runs stored changes through the policy again without reading the ticket: when a
+review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from connector.errors import SkipRecord
-from connector.mapping import Mapping, RawTicket, normalize
-from connector.model import Change, Source
-from connector.planner import FINDINGS, Plan, plan
-from connector.policy import Rule, evaluate
-from connector.store import Store, Tx
+from connector.mapping import Mapping as FieldMapping
+from connector.mapping import RawTicket, normalize
+from connector.model import Approval, CabDecision, Change, Source, Status
+from connector.planner import FINDINGS, Capabilities, Plan, plan
+from connector.policy import (
+    ApprovalBasis,
+    BoardDecision,
+    Context,
+    Evaluation,
+    PolicySettings,
+    Window,
+    evaluate,
+)
+from connector.store import Store, StoredRow, Tx
+
+# A change's window blocks its systems from the moment it is approved until it is implemented.
+# A window index row: (system, start, end, holds the window).
+Entry = tuple[str, datetime, datetime, bool]
+
+HOLDS_WINDOW = {Status.APPROVED, Status.SCHEDULED, Status.IMPLEMENTING}
+NO_WINDOW = {Status.CLOSED, Status.REJECTED, Status.CANCELLED}
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    change: Change
+    evaluation: Evaluation
+    plan: Plan
+    synced: bool  # read from the ticket now (else: a stored change evaluated again)
+    previous: str | None  # the stored change JSON, if any
+    previous_findings: str | None
 
 
 @dataclass
@@ -28,21 +59,31 @@ class PageResult:
     seen: int = 0
     changed: list[Change] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    plans: list[Plan] = field(default_factory=list)
+    evaluated: list[Evaluated] = field(default_factory=list)
     max_updated: datetime | None = None
 
     @property
+    def plans(self) -> list[Plan]:
+        return [e.plan for e in self.evaluated]
+
+    @property
     def planned(self) -> int:
-        return sum(len(p.actions) for p in self.plans)
+        return sum(len(e.plan.actions) for e in self.evaluated)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
 class Pipeline:
     store: Store
     source: Source
-    mapping: Mapping
+    mapping: FieldMapping
     base_url: str
-    rules: Sequence[Rule]
+    policy: PolicySettings
+    caps: Capabilities
+    clock: Callable[[], datetime] = utcnow
     dry_run: bool = False  # plan only: record nothing
 
     def process(
@@ -50,28 +91,44 @@ class Pipeline:
         raws: Sequence[RawTicket],
         *,
         record_cursor: Callable[[Tx, PageResult], None] | None = None,
+        force: bool = False,
     ) -> PageResult:
+        """Normalize a page; evaluate and plan the tickets that changed (all when `force`)."""
         result = PageResult(seen=len(raws))
         changes = self._normalize(raws, result)
-        instance = self.source.instance
-        stored = self.store.fingerprints(instance, [c.key for c in changes])
-        fresh = [c for c in changes if stored.get(c.key) != c.fingerprint()]
-        notes = self.store.ledger_latest(
-            source=instance, ticket_keys=[c.key for c in fresh], action=FINDINGS
-        )
+        stored = self.store.stored_changes(self.source.instance, [c.key for c in changes])
         for change in changes:
             if result.max_updated is None or change.updated > result.max_updated:
                 result.max_updated = change.updated
-        for change in fresh:
-            last = notes.get(change.key)
-            findings = evaluate(change, self.rules)
-            result.plans.append(
-                plan(change, findings, last_note=last.content_fingerprint if last else None)
-            )
-            result.changed.append(change)
+        fresh = [
+            c
+            for c in changes
+            if force or (row := stored.get(c.key)) is None or row.fingerprint != c.fingerprint()
+        ]
+        result.changed = fresh
+        before = self._window_keys(fresh)
+        self._evaluate(fresh, stored, result, synced=True)
         if not self.dry_run:
             self._record(result, record_cursor)
+            moved = {c.key for c in fresh if _entries(c) != before.get(c.key, set())}
+            partners = self._partners([c for c in fresh if c.key in moved], before)
+            if partners - {c.key for c in changes}:
+                self.reevaluate(sorted(partners - {c.key for c in changes}))
         return result
+
+    def reevaluate(
+        self, keys: Sequence[str], *, extra_steps: Mapping[str, Sequence[str]] | None = None
+    ) -> PageResult:
+        """Evaluate stored changes again; `extra_steps`: moves asked for per ticket key."""
+        stored = self.store.stored_changes(self.source.instance, keys)
+        changes = [Change.from_json(stored[k].data) for k in keys if k in stored]
+        result = PageResult(seen=len(changes))
+        self._evaluate(changes, stored, result, synced=False, extra_steps=extra_steps or {})
+        if not self.dry_run:
+            self._record(result, None)
+        return result
+
+    # -- evaluate and plan (no writes) ---------------------------------------------------------
 
     def _normalize(self, raws: Sequence[RawTicket], result: PageResult) -> list[Change]:
         out = []
@@ -84,50 +141,130 @@ class Pipeline:
                 result.skipped.append(exc.message)
         return out
 
+    def _evaluate(
+        self,
+        changes: Sequence[Change],
+        stored: Mapping[str, StoredRow],
+        result: PageResult,
+        *,
+        synced: bool,
+        extra_steps: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        if not changes:
+            return
+        instance, keys, now = self.source.instance, [c.key for c in changes], self.clock()
+        notes = self.store.ledger_latest(source=instance, ticket_keys=keys, action=FINDINGS)
+        board = self.store.board_decisions(instance, keys)
+        bases = self.store.approval_bases(instance, keys)
+        windows = self._windows(changes)
+        for change in changes:
+            ctx = Context(
+                now=now,
+                policy=self.policy,
+                windows=windows,
+                board=[
+                    BoardDecision(
+                        decision=CabDecision(b.decision),
+                        by=b.decided_by,
+                        note=b.note,
+                        decided_at=b.decided_at,
+                    )
+                    for b in board.get(change.key, [])
+                ],
+                bases=[
+                    ApprovalBasis(
+                        approvals=b.approvals_digest,
+                        covered=json.loads(b.covered),
+                        recorded_at=b.recorded_at,
+                    )
+                    for b in bases.get(change.key, [])
+                ],
+            )
+            evaluation = evaluate(change, ctx)
+            last = notes.get(change.key)
+            row = stored.get(change.key)
+            result.evaluated.append(
+                Evaluated(
+                    change=change,
+                    evaluation=evaluation,
+                    plan=plan(
+                        change,
+                        evaluation,
+                        last_note=last.content_fingerprint if last else None,
+                        caps=self.caps,
+                        policy=self.policy,
+                        extra_steps=(extra_steps or {}).get(change.key, ()),
+                    ),
+                    synced=synced,
+                    previous=row.data if row else None,
+                    previous_findings=row.findings if row else None,
+                )
+            )
+
+    def _windows(self, changes: Sequence[Change]) -> list[Window]:
+        """Stored windows that may overlap these changes, with the changes' own (newer) ones."""
+        spans = [(c.planned_start, c.planned_end) for c in changes if _entries(c)]
+        systems = {s for c in changes for s in c.affected_systems}
+        own = {c.key for c in changes}
+        out = [w for c in changes for w in _windows_of(c)]
+        if spans and systems:
+            start = min(s for s, _ in spans if s is not None)
+            end = max(e for _, e in spans if e is not None)
+            rows = self.store.windows_overlapping(
+                self.source.instance, systems=systems, start=start, end=end
+            )
+            out += [
+                Window(
+                    key=r.change_key,
+                    system=r.system,
+                    start=r.starts_at,
+                    end=r.ends_at,
+                    approved=r.approved,
+                )
+                for r in rows
+                if r.change_key not in own
+            ]
+        return out
+
+    def _window_keys(self, changes: Sequence[Change]) -> dict[str, set[Entry]]:
+        rows = self.store.windows_of(self.source.instance, [c.key for c in changes])
+        out: dict[str, set[Entry]] = {}
+        for r in rows:
+            out.setdefault(r.change_key, set()).add((r.system, r.starts_at, r.ends_at, r.approved))
+        return out
+
+    def _partners(self, moved: Sequence[Change], before: Mapping[str, set[Entry]]) -> set[str]:
+        """Changes whose window overlaps the old or new window of a change that moved."""
+        spans: list[Entry] = []
+        for change in moved:
+            spans += [*_entries(change), *before.get(change.key, set())]
+        if not spans:
+            return set()
+        rows = self.store.windows_overlapping(
+            self.source.instance,
+            systems={s[0] for s in spans},
+            start=min(s[1] for s in spans),
+            end=max(s[2] for s in spans),
+        )
+        partners = {
+            r.change_key
+            for r in rows
+            for system, start, end, _ in spans
+            if r.system == system and r.starts_at < end and start < r.ends_at
+        }
+        return partners - {c.key for c in moved}
+
+    # -- record ----------------------------------------------------------------------------------
+
     def _record(
         self, result: PageResult, record_cursor: Callable[[Tx, PageResult], None] | None
     ) -> None:
-        instance = self.source.instance
         with self.store.transaction() as tx:
-            for change in result.changed:
-                fingerprint = change.fingerprint()
-                tx.upsert_change(
-                    source=instance,
-                    change_key=change.key,
-                    native_id=change.native_id,
-                    fingerprint=fingerprint,
-                    updated=change.updated,
-                    data=change.to_json(),
-                )
-                tx.append_audit(
-                    source=instance,
-                    ticket_key=change.key,
-                    event="ticket.synced",
-                    actor="worker",
-                    detail={"fingerprint": fingerprint, "status": change.status.value},
-                )
-            for action in (a for p in result.plans for a in p.actions):
-                if tx.plan_action(
-                    action.idempotency_key,
-                    source=instance,
-                    ticket_key=action.ticket_key,
-                    action=action.purpose,
-                    content_fingerprint=action.content_fingerprint,
-                    payload=action.model_dump_json(),
-                ):
-                    tx.append_audit(
-                        source=instance,
-                        ticket_key=action.ticket_key,
-                        event=f"action.{action.kind.value}.planned",
-                        actor="worker",
-                        detail={
-                            "purpose": action.purpose,
-                            "idempotency_key": action.idempotency_key,
-                        },
-                    )
+            for item in result.evaluated:
+                self._record_one(tx, item)
             for line in result.skipped:
                 tx.append_audit(
-                    source=instance,
+                    source=self.source.instance,
                     ticket_key=None,
                     event="ticket.skipped",
                     actor="worker",
@@ -135,3 +272,115 @@ class Pipeline:
                 )
             if record_cursor is not None:
                 record_cursor(tx, result)
+
+    def _record_one(self, tx: Tx, item: Evaluated) -> None:
+        instance, change, ev = self.source.instance, item.change, item.evaluation
+        findings = json.dumps([f.model_dump(mode="json") for f in ev.findings])
+        if item.synced:
+            fingerprint = change.fingerprint()
+            tx.upsert_change(
+                source=instance,
+                change_key=change.key,
+                native_id=change.native_id,
+                fingerprint=fingerprint,
+                updated=change.updated,
+                data=change.to_json(),
+                findings=findings,
+                recheck_at=ev.recheck_at,
+            )
+            self._audit(
+                tx, change.key, "ticket.synced", fingerprint=fingerprint, status=change.status.value
+            )
+            for approval in _new_decisions(change, item.previous):
+                self._audit(tx, change.key, "approval.recorded", **approval)
+        else:
+            tx.set_evaluation(
+                source=instance, change_key=change.key, findings=findings, recheck_at=ev.recheck_at
+            )
+        tx.set_windows(source=instance, change_key=change.key, windows=sorted(_entries(change)))
+        self._audit_findings(tx, change.key, item.previous_findings, findings)
+        if ev.new_basis is not None:
+            recorded = tx.record_basis(
+                source=instance,
+                change_key=change.key,
+                approvals_digest=ev.new_basis.approvals,
+                covered=json.dumps(ev.new_basis.covered, sort_keys=True),
+                recorded_at=ev.new_basis.recorded_at,
+            )
+            if recorded:
+                self._audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
+        for action in item.plan.actions:
+            if tx.plan_action(
+                action.idempotency_key,
+                source=instance,
+                ticket_key=action.ticket_key,
+                action=action.purpose,
+                content_fingerprint=action.content_fingerprint,
+                payload=action.model_dump_json(),
+            ):
+                self._audit(
+                    tx,
+                    action.ticket_key,
+                    f"action.{action.kind.value}.planned",
+                    purpose=action.purpose,
+                    idempotency_key=action.idempotency_key,
+                )
+
+    def _audit_findings(self, tx: Tx, key: str, before: str | None, after: str) -> None:
+        old, new = _finding_set(before), _finding_set(after)
+        for rule, subject, message in sorted(new - old):
+            self._audit(tx, key, "finding.raised", rule=rule, subject=subject, message=message)
+        for rule, subject, message in sorted(old - new):
+            self._audit(tx, key, "finding.resolved", rule=rule, subject=subject, message=message)
+
+    def _audit(self, tx: Tx, key: str | None, event: str, **detail: object) -> None:
+        tx.append_audit(
+            source=self.source.instance, ticket_key=key, event=event, actor="worker", detail=detail
+        )
+
+
+def _entries(change: Change) -> set[Entry]:
+    """The window index rows of a change: (system, start, end, holds the window)."""
+    start, end = change.planned_start, change.planned_end
+    if start is None or end is None or change.status in NO_WINDOW:
+        return set()
+    held = change.status in HOLDS_WINDOW
+    return {(system, start, end, held) for system in change.affected_systems}
+
+
+def _windows_of(change: Change) -> Iterable[Window]:
+    for system, start, end, held in sorted(_entries(change)):
+        yield Window(key=change.key, system=system, start=start, end=end, approved=held)
+
+
+def _finding_set(text: str | None) -> set[tuple[str, str, str]]:
+    if not text:
+        return set()
+    return {(f["rule"], f.get("subject", ""), f["message"]) for f in json.loads(text)}
+
+
+def _new_decisions(change: Change, previous: str | None) -> list[dict[str, str]]:
+    """Approval decisions on the ticket that the store has not seen before (for the audit)."""
+    seen: set[tuple[str, str, str, str]] = set()
+    if previous:
+        old = Change.from_json(previous)
+        seen = {_decision_key(a) for a in old.approvals}
+    out = []
+    for approval in change.approvals:
+        key = _decision_key(approval)
+        if approval.decision.value != "pending" and key not in seen:
+            out.append(
+                {
+                    "approver": approval.approver.id,
+                    "approver_name": approval.approver.name,
+                    "group": approval.group,
+                    "decision": approval.decision.value,
+                    "decided_at": approval.decided_at.isoformat() if approval.decided_at else "",
+                }
+            )
+    return out
+
+
+def _decision_key(approval: Approval) -> tuple[str, str, str, str]:
+    when = approval.decided_at.isoformat() if approval.decided_at else ""
+    return (approval.approver.id, approval.group, approval.decision.value, when)

@@ -1,23 +1,38 @@
-"""Step 4 of the pipeline: (change, findings, what was already applied) -> a Plan of actions.
+"""Step 4 of the pipeline: (change, evaluation, what was already applied) -> a Plan of actions.
 
-Pure: the plan is data; `sync --dry-run` prints it and stops, the executor applies it. Every
-action carries a deterministic idempotency key (source, ticket, purpose, content fingerprint)
-that the executor claims in the ledger, and a purpose marker that it looks for on the ticket
+Pure: the plan is data; `plan` and `sync --dry-run` print it and stop, the executor applies it.
+Every action carries a deterministic idempotency key (source, ticket, purpose, content
+fingerprint) that the executor claims in the ledger, and a marker it looks for on the ticket
 itself, so neither a retry, a second worker nor a lost database can apply it twice.
+
+What the policy does to a ticket:
+- one managed "change control" note listing the open findings (edited in place where the system
+  allows it, i.e. Jira; a ServiceNow journal is append-only, so each version is a new work note),
+  saying "resolved" once none are left; on Jira also a label while findings are open;
+- workflow moves, as worker actions named in the mapping: back to "needs information" when
+  required fields are missing, on to approved (and scheduled) when the approvals are complete
+  and nothing blocks, to rejected on a rejection, and (optionally) back on an unauthorized start;
+- a flag label on an unauthorized change.
+Each move is planned only when the ticket is not already where it should be, so a second pass
+over the same tickets plans nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
-from connector.model import Change, Frozen
-from connector.policy import Finding
+from connector.model import Change, Frozen, Status
+from connector.policy import Evaluation, Finding, Severity
+from connector.policy.config import PolicySettings
 
 
 class ActionKind(StrEnum):
-    NOTE = "note"  # one managed comment (Jira) / work note (ServiceNow) per ticket and purpose
+    NOTE = "note"  # a comment (Jira) / work note (ServiceNow) carrying a marker
+    TRANSITION = "transition"  # worker actions of the mapping, performed in order
+    LABEL = "label"  # add or remove a Jira label
 
 
 class Action(Frozen):
@@ -26,10 +41,14 @@ class Action(Frozen):
     ticket_key: str
     native_id: str
     purpose: str
-    body: str
     content_fingerprint: str
     idempotency_key: str
     marker: str
+    body: str = ""  # NOTE: the text
+    edit_in_place: bool = False  # NOTE: one note per purpose, edited when its content changes
+    steps: tuple[str, ...] = ()  # TRANSITION: worker action names, in order
+    label: str = ""  # LABEL: which label
+    present: bool = True  # LABEL: add (True) or remove (False)
 
 
 class Plan(Frozen):
@@ -42,43 +61,157 @@ class Plan(Frozen):
         return not self.actions
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What the source offers: the worker actions its mapping defines; labels (Jira)."""
+
+    actions: frozenset[str]
+    labels: bool
+
+
 FINDINGS = "findings"
+TRANSITION = "transition"
+RESOLVED_BODY = "Change control: every finding on this change is resolved."
 
 
-def plan(change: Change, findings: Sequence[Finding], *, last_note: str | None) -> Plan:
-    """`last_note`: the content fingerprint of the findings note last applied, if any."""
-    body = findings_body(findings) if findings else RESOLVED_BODY
+def plan(
+    change: Change,
+    evaluation: Evaluation,
+    *,
+    last_note: str | None,
+    caps: Capabilities,
+    policy: PolicySettings,
+    extra_steps: Sequence[str] = (),
+) -> Plan:
+    """`last_note`: the content fingerprint of the findings note last applied, if any.
+    `extra_steps`: moves asked for outside the policy (a board's "more information")."""
+    actions: list[Action] = []
+    findings = evaluation.findings
+    body = notes_body(change, evaluation)
     content = digest(body)
-    unchanged = content == last_note
-    nothing_to_say = not findings and last_note is None
-    if unchanged or nothing_to_say:
-        return Plan(source=change.source.instance, ticket_key=change.key)
-    action = note(change, purpose=FINDINGS, body=body, content=content)
-    return Plan(source=change.source.instance, ticket_key=change.key, actions=(action,))
+    if content != last_note and (findings or last_note is not None):
+        actions.append(note(change, purpose=FINDINGS, body=body, content=content, edit=True))
+    moves = tuple(dict.fromkeys([*extra_steps, *steps(change, evaluation, caps)]))
+    if moves:
+        actions.append(transition(change, moves))
+    if caps.labels:
+        wanted = {
+            policy.findings_label: bool(findings),
+            policy.unauthorized_label: evaluation.has("unauthorized"),
+        }
+        for name, present in wanted.items():
+            if name and present != (name in change.labels):
+                actions.append(label(change, name, present=present))
+    return Plan(source=change.source.instance, ticket_key=change.key, actions=tuple(actions))
 
 
-def note(change: Change, *, purpose: str, body: str, content: str) -> Action:
-    source = change.source.instance
-    return Action(
+def steps(change: Change, ev: Evaluation, caps: Capabilities) -> tuple[str, ...]:
+    """The worker actions that move the ticket to where the policy says it belongs."""
+    status, approvals = change.status, ev.approvals
+    missing_info = ev.has("required-fields") or ev.has("infosec-categories")
+    onward = ["approved"]
+    if change.planned_start is not None and "scheduled" in caps.actions:
+        onward.append("scheduled")
+    out: list[str] = []
+    if status in (Status.AWAITING_APPROVAL, Status.AWAITING_INFO) and approvals.rejection:
+        out = ["rejected"]
+    elif status is Status.AWAITING_APPROVAL:
+        if missing_info or (approvals.cab is not None and approvals.cab.value == "more-info"):
+            out = ["needs_info"]
+        elif approvals.complete and not ev.blocked:
+            out = onward
+    elif status is Status.AWAITING_INFO and not missing_info and "resubmit" in caps.actions:
+        out = ["resubmit"] + (onward if approvals.complete and not ev.blocked else [])
+    elif status is Status.APPROVED and approvals.complete and not ev.blocked:
+        out = onward[1:]
+    elif status is Status.IMPLEMENTING and ev.has("unauthorized"):
+        out = ["unauthorized_revert"]
+    return tuple(s for s in out if s in caps.actions)
+
+
+def note(change: Change, *, purpose: str, body: str, content: str, edit: bool) -> Action:
+    return _action(
+        change,
         kind=ActionKind.NOTE,
-        source=source,
-        ticket_key=change.key,
-        native_id=change.native_id,
         purpose=purpose,
+        content=content,
         body=body,
-        content_fingerprint=content,
-        idempotency_key=idempotency_key(source, change.key, purpose, content),
-        marker=f"change-connector:{purpose}",
+        edit_in_place=edit,
     )
 
 
-def findings_body(findings: Sequence[Finding]) -> str:
-    lines = [f"Change control: {len(findings)} open finding(s) on this change."]
-    lines += [f"* [{f.rule}] {f.message}" for f in findings]
+def transition(change: Change, moves: Sequence[str]) -> Action:
+    # The change's fingerprint is part of the content: the same move asked again after the
+    # ticket went elsewhere is a new action, the same move on the same ticket state is not.
+    content = digest(f"{','.join(moves)}\x1f{change.fingerprint()}")
+    return _action(
+        change, kind=ActionKind.TRANSITION, purpose=TRANSITION, content=content, steps=tuple(moves)
+    )
+
+
+def label(change: Change, name: str, *, present: bool) -> Action:
+    content = digest(f"{name}\x1f{present}\x1f{change.fingerprint()}")
+    return _action(
+        change,
+        kind=ActionKind.LABEL,
+        purpose=f"label:{name}",
+        content=content,
+        label=name,
+        present=present,
+    )
+
+
+def _action(
+    change: Change, *, kind: ActionKind, purpose: str, content: str, **extra: object
+) -> Action:
+    source = change.source.instance
+    return Action.model_validate(
+        {
+            "kind": kind,
+            "source": source,
+            "ticket_key": change.key,
+            "native_id": change.native_id,
+            "purpose": purpose,
+            "content_fingerprint": content,
+            "idempotency_key": idempotency_key(source, change.key, purpose, content),
+            "marker": f"change-connector:{purpose}",
+            **extra,
+        }
+    )
+
+
+def notes_body(change: Change, ev: Evaluation) -> str:
+    """The managed note: open findings (blocking first), or that every finding is resolved."""
+    lines = []
+    if ev.findings:
+        blocking = [f for f in ev.findings if f.severity is Severity.BLOCK]
+        lines.append(
+            f"Change control: {len(ev.findings)} open finding(s) on this change"
+            + (f", {len(blocking)} blocking it." if blocking else ".")
+        )
+        lines += [_line(f) for f in sorted(ev.findings, key=_order)]
+    else:
+        lines.append(RESOLVED_BODY)
+    rejection = ev.approvals.rejection
+    if rejection is not None and change.status in (Status.AWAITING_APPROVAL, Status.AWAITING_INFO):
+        who = rejection.approver.name or rejection.approver.id
+        why = f": {rejection.comment}" if rejection.comment else ""
+        lines.append(f"Rejected by {who}{why}")
     return "\n".join(lines)
 
 
-RESOLVED_BODY = "Change control: every finding on this change is resolved."
+def findings_body(findings: Sequence[Finding]) -> str:
+    """The findings part of the note, for callers that have findings but no evaluation."""
+    lines = [f"Change control: {len(findings)} open finding(s) on this change."]
+    return "\n".join(lines + [_line(f) for f in findings])
+
+
+def _line(f: Finding) -> str:
+    return f"* [{f.rule}] {f.message}"
+
+
+def _order(f: Finding) -> int:
+    return 0 if f.severity is Severity.BLOCK else 1
 
 
 def digest(text: str) -> str:

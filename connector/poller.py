@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from connector.cursor import Cursor, jql_since, servicenow_since
 from connector.errors import ConnectorError
@@ -22,6 +22,9 @@ from connector.planner import Plan
 from connector.reader import batched, read_all
 from connector.runtime import SourceRuntime
 from connector.store import Tx
+
+MAX_RECHECK_ROUNDS = 100  # of page_size changes each: a bound, not an expected figure
+MAX_SETTLE_ROUNDS = 3  # needs info -> resubmitted -> approved -> scheduled at most
 
 
 @dataclass
@@ -33,6 +36,8 @@ class PollStats:
     planned: int = 0
     written: int = 0
     skipped: list[str] = field(default_factory=list)
+    reevaluated: int = 0  # stored changes evaluated again (policy changed, review due)
+    moved: int = 0  # tickets re-read after this cycle moved them in their workflow
     failed: str | None = None  # why applying stopped early (the actions stay pending)
     plans: list[Plan] = field(default_factory=list)  # kept only in a dry run, for printing
 
@@ -51,19 +56,60 @@ def poll(
     *,
     pipeline: Pipeline,
     executor: Executor | None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_page: Callable[[PageResult], None] = lambda page: None,
 ) -> PollStats:
-    """Resume what an earlier cycle planned, scan the window, then apply what it planned."""
+    """Resume what an earlier cycle planned, evaluate again what is due, scan the window, apply
+    what it planned, then re-read the tickets it moved until they are where they belong."""
     stats = PollStats(source=rt.name)
     with rt.store.try_source_lock(rt.name) as mine:
         if not mine:
             stats.polled = False
             return stats
         _apply(executor, rt.name, stats)
-        _scan(rt, pipeline, clock(), stats, on_page)
+        if executor is not None:
+            revisit(rt, pipeline, stats)
+        _scan(rt, pipeline, rt.clock(), stats, on_page)
         _apply(executor, rt.name, stats)
+        if executor is not None:
+            settle(rt, pipeline, executor, stats)
     return stats
+
+
+def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
+    """Evaluate stored changes again when the policy changed, and those whose verdict falls
+    due by now (a review deadline, a notice date), without reading their tickets."""
+    digest = rt.policy.digest()
+    if rt.store.policy_digest(rt.name) != digest:
+        keys = [row.key for row in rt.store.iter_stored(rt.name)]
+        for chunk in batched(keys, rt.settings.page_size):
+            stats.reevaluated += len(chunk)
+            stats.planned += pipeline.reevaluate(list(chunk)).planned
+        with rt.store.transaction() as tx:
+            tx.set_policy_digest(rt.name, digest)
+    for _ in range(MAX_RECHECK_ROUNDS):
+        due = rt.store.due_for_recheck(rt.name, now=rt.clock(), limit=rt.settings.page_size)
+        if not due:
+            break
+        stats.reevaluated += len(due)
+        stats.planned += pipeline.reevaluate(due).planned
+
+
+def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: PollStats) -> None:
+    """Re-read the tickets this cycle moved, so the store holds where they are now and a
+    next move (approved -> scheduled) happens in this cycle, not the next."""
+    for _ in range(MAX_SETTLE_ROUNDS):
+        keys = sorted(executor.moved)
+        executor.moved.clear()
+        if not keys or stats.failed:
+            return
+        try:
+            raws = [rt.fetch(key) for key in keys]
+        except ConnectorError as exc:
+            stats.failed = exc.message
+            return
+        stats.moved += len(raws)
+        stats.planned += pipeline.process(raws).planned
+        _apply(executor, rt.name, stats)
 
 
 def _apply(executor: Executor | None, source: str, stats: PollStats) -> None:

@@ -1,46 +1,33 @@
-"""Wiring of one configured source: settings + mapping + adapter + note writer + store.
+"""Wiring of one configured source: settings + mapping + policy + adapter + writer + store.
 
 The imperative shell builds a `SourceRuntime` per source at start; the pure core never sees
-any of it. The note writers adapt each system's marker-carrying writes (a Jira comment with a
-comment property, a ServiceNow work note with a `[cc:...]` tag) to the executor's protocol.
+any of it. The writer (connector/systems/writers.py) adapts each system's marker-carrying,
+check-before-write calls to the executor's protocol.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from connector.errors import ConfigError
 from connector.executor import Executor, TicketWriter
-from connector.mapping import Mapping, load_mapping
-from connector.model import Source
+from connector.mapping import Mapping, RawTicket, WorkerAction, load_mapping
+from connector.model import Source, SystemKind
 from connector.pipeline import Pipeline
-from connector.policy import DEFAULT_RULES
+from connector.planner import Capabilities
+from connector.policy import PolicySettings
+from connector.policy.config import ScopeRule
 from connector.reader import Adapter, open_adapter
 from connector.settings import SourceSettings
 from connector.store import Store
 from connector.systems.jira import JiraAdapter
-from connector.systems.servicenow import ServiceNowAdapter
+from connector.systems.writers import JiraWriter, ServiceNowWriter
 
 
-class JiraNotes:
-    def __init__(self, adapter: JiraAdapter) -> None:
-        self.adapter = adapter
-
-    def find_note(self, ticket: str, *, marker: str) -> str | None:
-        return self.adapter.find_comment(ticket, marker)
-
-    def post_note(self, ticket: str, *, body: str, marker: str) -> str:
-        return self.adapter.post_comment(ticket, body=body, marker=marker)
-
-
-class ServiceNowNotes:
-    def __init__(self, adapter: ServiceNowAdapter) -> None:
-        self.adapter = adapter
-
-    def find_note(self, ticket: str, *, marker: str) -> str | None:
-        return self.adapter.find_work_note(ticket, marker)
-
-    def post_note(self, ticket: str, *, body: str, marker: str) -> str:
-        return self.adapter.add_work_note(ticket, text=body, marker=marker)
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -50,6 +37,8 @@ class SourceRuntime:
     mapping: Mapping
     adapter: Adapter
     store: Store
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    clock: Callable[[], datetime] = utcnow
 
     @property
     def is_jira(self) -> bool:
@@ -66,8 +55,21 @@ class SourceRuntime:
     @property
     def writer(self) -> TicketWriter:
         if isinstance(self.adapter, JiraAdapter):
-            return JiraNotes(self.adapter)
-        return ServiceNowNotes(self.adapter)
+            return JiraWriter(self.adapter, self.mapping)
+        return ServiceNowWriter(self.adapter, self.mapping)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            actions=frozenset(a.value for a in WorkerAction if self.mapping.action(a)),
+            labels=self.is_jira,
+        )
+
+    def fetch(self, key: str) -> RawTicket:
+        """One ticket re-read by key, in the shape polling yields."""
+        if isinstance(self.adapter, JiraAdapter):
+            return self.adapter.fetch(key)
+        return self.adapter.fetch(key, approvals_table=self.mapping.scope.approvals_table)
 
     def pipeline(self, *, dry_run: bool = False) -> Pipeline:
         return Pipeline(
@@ -75,25 +77,89 @@ class SourceRuntime:
             source=self.source,
             mapping=self.mapping,
             base_url=self.settings.url,
-            rules=DEFAULT_RULES,
+            policy=self.policy,
+            caps=self.capabilities,
+            clock=self.clock,
             dry_run=dry_run,
         )
 
     def executor(self, *, worker: str, lease_seconds: float = 300.0) -> Executor:
         return Executor(
-            store=self.store, writer=self.writer, worker=worker, lease_seconds=lease_seconds
+            store=self.store,
+            writer=self.writer,
+            worker=worker,
+            lease_seconds=lease_seconds,
+            clock=self.clock,
         )
 
     def close(self) -> None:
         self.adapter.close()
 
 
-def open_runtime(name: str, settings: SourceSettings, store: Store) -> SourceRuntime:
+def open_runtime(
+    name: str,
+    settings: SourceSettings,
+    store: Store,
+    *,
+    policy: PolicySettings | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> SourceRuntime:
     mapping = load_mapping(settings.mapping)
+    policy = policy or PolicySettings()
+    if name in policy.scope:
+        mapping = scoped(mapping, policy.scope[name], where=f"policy.scope.{name}")
     return SourceRuntime(
         name=name,
         settings=settings,
         mapping=mapping,
         adapter=open_adapter(name, settings),
         store=store,
+        policy=policy,
+        clock=clock,
+    )
+
+
+def scoped(mapping: Mapping, rule: ScopeRule, *, where: str) -> Mapping:
+    """The mapping with the policy's scope rule applied: lists replace, queries are ANDed."""
+    jira = mapping.system == "jira"
+    wrong = (
+        [k for k in ("query",) if getattr(rule, k)]
+        if jira
+        else [k for k in ("projects", "issue_types", "jql") if getattr(rule, k)]
+    )
+    if wrong:
+        raise ConfigError(f"{where}.{wrong[0]}: not used by {mapping.system} sources")
+    scope = mapping.scope
+    update = {
+        "projects": rule.projects or scope.projects,
+        "issue_types": rule.issue_types or scope.issue_types,
+        "jql": " AND ".join(f"({q})" for q in (scope.jql, rule.jql) if q),
+        "query": "^".join(q for q in (scope.query, rule.query) if q),
+    }
+    return mapping.model_copy(update={"scope": scope.model_copy(update=update)})
+
+
+def offline_pipeline(
+    name: str,
+    settings: SourceSettings,
+    store: Store,
+    *,
+    policy: PolicySettings,
+    clock: Callable[[], datetime] = utcnow,
+) -> Pipeline:
+    """A dry-run pipeline over stored changes only (agenda, back-testing): no client opened."""
+    mapping = load_mapping(settings.mapping)
+    kind = SystemKind.SERVICENOW if settings.kind == "servicenow" else SystemKind.JIRA_CLOUD
+    return Pipeline(
+        store=store,
+        source=Source(instance=name, kind=kind),
+        mapping=mapping,
+        base_url=settings.url,
+        policy=policy,
+        caps=Capabilities(
+            actions=frozenset(a.value for a in WorkerAction if mapping.action(a)),
+            labels=settings.kind == "jira",
+        ),
+        clock=clock,
+        dry_run=True,
     )

@@ -19,9 +19,10 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from connector.errors import ConfigError
+from connector.policy.config import PolicySettings
 
 ENV_PREFIX = "CHANGE_CONNECTOR__"
 DEFAULT_CONFIG = Path("change-connector.toml")
@@ -81,7 +82,16 @@ class Settings(_Section):
     store_url: SecretStr | None = None
     server: ServerSettings = ServerSettings()
     worker: WorkerSettings = WorkerSettings()
+    policy: PolicySettings = PolicySettings()
     sources: dict[str, SourceSettings] = {}
+
+    @model_validator(mode="after")
+    def _policy_scopes_name_sources(self) -> Settings:
+        for name in self.policy.scope:
+            if name not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none configured"
+                raise ValueError(f"policy.scope.{name}: no source named {name!r} (known: {known})")
+        return self
 
 
 def load_settings(path: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import FrameType
 
 import schedule
@@ -41,6 +42,7 @@ class Worker:
     store: Store
     name: str = field(default_factory=worker_id)
     runtimes: dict[str, SourceRuntime] = field(default_factory=dict)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
@@ -48,7 +50,9 @@ class Worker:
             raise ConfigError(f"--source: no source named {only!r} (known: {known})")
         for name, source in self.settings.sources.items():
             if only in (None, name):
-                self.runtimes[name] = open_runtime(name, source, self.store)
+                self.runtimes[name] = open_runtime(
+                    name, source, self.store, policy=self.settings.policy, clock=self.clock
+                )
         return self
 
     def close(self) -> None:
@@ -115,6 +119,7 @@ class Worker:
             worker=self.name,
             batch=self.settings.worker.drain_batch,
             lease_seconds=lease,
+            clock=self.clock,
         )
 
     def run(self, *, serve: bool = True) -> None:

@@ -33,6 +33,7 @@ class WorkerAction(StrEnum):
     """What the worker may do to a ticket; each maps to a Jira transition or a SN state change."""
 
     NEEDS_INFO = "needs_info"
+    RESUBMIT = "resubmit"
     APPROVED = "approved"
     SCHEDULED = "scheduled"
     REJECTED = "rejected"
@@ -40,7 +41,7 @@ class WorkerAction(StrEnum):
     UNAUTHORIZED_REVERT = "unauthorized_revert"
 
 
-OPTIONAL_ACTIONS = frozenset({WorkerAction.UNAUTHORIZED_REVERT})
+OPTIONAL_ACTIONS = frozenset({WorkerAction.RESUBMIT, WorkerAction.UNAUTHORIZED_REVERT})
 
 
 def _token(value: Any) -> Any:

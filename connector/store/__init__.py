@@ -5,8 +5,9 @@ ticket and its fingerprint (step 2, "unchanged?"), poll cursors, the webhook inb
 ledger that makes remote writes idempotent (step 5), the hash-chained audit trail (step 6) and
 the run log. Reports read it; they never call Jira or ServiceNow.
 
-Persisted schema: tables `changes`, `cursors`, `inbox`, `ledger`, `audit`, `runs`; columns in
-`schema.py`, migrations (Alembic, run by `Store.open`) in `migrations/`.
+Persisted schema: tables `changes`, `cursors`, `inbox`, `ledger`, `audit`, `runs`, and for the
+change-control policy `change_windows`, `approval_bases`, `board_decisions`, `policy_state`;
+columns in `schema.py`, migrations (Alembic, run by `Store.open`) in `migrations/`.
 
     store = Store.open(Store.default_url(data_dir))      # or postgresql+psycopg://...
     with store.transaction() as tx:                      # one atomic batch
@@ -20,6 +21,8 @@ from __future__ import annotations
 from connector.store.records import (
     INBOX_MAX_ATTEMPTS,
     AuditRow,
+    BasisRow,
+    BoardRow,
     InboxItem,
     InboxState,
     LedgerEntry,
@@ -28,6 +31,8 @@ from connector.store.records import (
     RunKind,
     RunStatus,
     StoredChange,
+    StoredRow,
+    WindowRow,
 )
 from connector.store.store import Store
 from connector.store.tx import Tx
@@ -35,6 +40,8 @@ from connector.store.tx import Tx
 __all__ = [
     "INBOX_MAX_ATTEMPTS",
     "AuditRow",
+    "BasisRow",
+    "BoardRow",
     "InboxItem",
     "InboxState",
     "LedgerEntry",
@@ -44,5 +51,7 @@ __all__ = [
     "RunStatus",
     "Store",
     "StoredChange",
+    "StoredRow",
     "Tx",
+    "WindowRow",
 ]

@@ -34,6 +34,54 @@ class StoredChange:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A stored change with its latest policy evaluation (row of `changes`, for the policy).
+
+    `findings` is the JSON list the policy stored (None: not evaluated yet); `recheck_at` is
+    when the verdict may change by itself (None: never)."""
+
+    source: str
+    key: str
+    native_id: str
+    fingerprint: str
+    data: str
+    findings: str | None
+    recheck_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRow:
+    """The planned window of one change on one system (row of `change_windows`)."""
+
+    change_key: str
+    system: str
+    starts_at: datetime
+    ends_at: datetime
+    approved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BasisRow:
+    """What one set of approvals covered (row of `approval_bases`); `covered` is JSON text."""
+
+    approvals_digest: str
+    covered: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BoardRow:
+    """One CAB decision taken outside the ticket system (row of `board_decisions`)."""
+
+    id: int
+    change_key: str
+    decision: str
+    decided_by: str
+    note: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class InboxItem:
     """One received webhook delivery waiting to be drained (row of `inbox`)."""
 

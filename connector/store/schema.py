@@ -7,7 +7,10 @@ this package reads and writes them. Nothing outside `connector/store` sees these
 Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
 
 - `changes`  (source, key) PK; native_id, fingerprint CHAR(64), updated, data (JSON text of
-  `Change.to_json()`), first_seen_at, synced_at. One row per ticket, latest normalized state.
+  `Change.to_json()`), first_seen_at, synced_at, findings (JSON list of the policy's findings,
+  NULL until evaluated), recheck_at (when the verdict may change by itself: NULL for never).
+  One row per ticket, latest normalized state and its latest policy evaluation. INDEX
+  (source, recheck_at) finds the changes due for re-evaluation.
 - `cursors`  source PK; position (JSON text the caller serializes), updated_at.
 - `inbox`    id PK; source, delivery_id, ticket_key, received_at, body, state
   ('pending'|'done'|'failed'), attempts, claimed_by, claimed_until (lease expiry), processed_at,
@@ -20,6 +23,15 @@ Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
   the UNIQUE prev_hash makes a forked chain impossible even if the append lock were bypassed.
 - `runs`     id PK; kind ('poll'|'drain'|'sync'), source, worker, started_at, finished_at,
   status ('running'|'ok'|'failed'), tickets_seen, tickets_changed, actions_applied, error.
+- `change_windows`  (source, change_key, system) PK; starts_at, ends_at, approved. The planned
+  window of each change on each affected system, for conflict checks between changes; INDEX
+  (source, system, starts_at). Replaced as a whole whenever the change is evaluated.
+- `approval_bases`  (source, change_key, approvals_digest CHAR(64)) PK; covered (JSON text: a
+  digest per field the approvers saw), recorded_at. Written once per approval set, never updated.
+- `board_decisions`  id PK; source, change_key, decision, decided_by, note, decided_at. CAB
+  decisions taken outside the ticket system, append-only; INDEX (source, change_key).
+- `policy_state`  source PK; digest CHAR(64) (the policy version last applied to every stored
+  change of the source), updated_at.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from typing import Any
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -107,8 +120,11 @@ changes = Table(
     Column("data", Text(), nullable=False),
     Column("first_seen_at", UTCDateTime(), nullable=False),
     Column("synced_at", UTCDateTime(), nullable=False),
+    Column("findings", Text(), nullable=True),
+    Column("recheck_at", UTCDateTime(), nullable=True),
     PrimaryKeyConstraint("source", "key"),
     Index(None, "source", "updated"),
+    Index(None, "source", "recheck_at"),
 )
 
 cursors = Table(
@@ -195,4 +211,60 @@ runs = Table(
     Index(None, "started_at"),
 )
 
-TABLES = ("changes", "cursors", "inbox", "ledger", "audit", "runs")
+change_windows = Table(
+    "change_windows",
+    metadata,
+    Column("source", String(200), nullable=False),
+    Column("change_key", String(200), nullable=False),
+    Column("system", String(200), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
+    Column("approved", Boolean(), nullable=False),
+    PrimaryKeyConstraint("source", "change_key", "system"),
+    Index(None, "source", "system", "starts_at"),
+)
+
+approval_bases = Table(
+    "approval_bases",
+    metadata,
+    Column("source", String(200), nullable=False),
+    Column("change_key", String(200), nullable=False),
+    Column("approvals_digest", CHAR(64), nullable=False),
+    Column("covered", Text(), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("source", "change_key", "approvals_digest"),
+)
+
+board_decisions = Table(
+    "board_decisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    Column("change_key", String(200), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("decided_by", String(200), nullable=False),
+    Column("note", Text(), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=False),
+    Index(None, "source", "change_key"),
+)
+
+policy_state = Table(
+    "policy_state",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("digest", CHAR(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+TABLES = (
+    "changes",
+    "cursors",
+    "inbox",
+    "ledger",
+    "audit",
+    "runs",
+    "change_windows",
+    "approval_bases",
+    "board_decisions",
+    "policy_state",
+)

@@ -5,13 +5,16 @@ forward (see engine.py). Pipeline, poller, webhooks, executor and reports use on
 and the frozen values of records.py; SQLAlchemy never leaks out of `connector/store`.
 
 Tables (see schema.py for the columns): `changes`, `cursors`, `inbox` (inbox.py), `ledger`
-(ledger.py), `audit` (audit.py), `runs` (runs.py). Reads on the hot path (`fingerprints`) are one
-query per page; `iter_changes` and `audit_rows` stream (server-side cursor on PostgreSQL).
+(ledger.py), `audit` (audit.py), `runs` (runs.py), and the change-control policy's
+`change_windows`, `approval_bases`, `board_decisions` and `policy_state` (written through `Tx`,
+read here). Reads on the hot path (`fingerprints`, `stored_changes`, the policy's per-page reads)
+are one query per 500 keys; `iter_changes`, `iter_stored` and `audit_rows` stream (server-side
+cursor on PostgreSQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,15 +29,80 @@ from connector.store import engine as engines
 from connector.store.base import transient_errors, utcnow
 from connector.store.inbox import InboxMixin
 from connector.store.ledger import LedgerMixin
-from connector.store.records import AuditRow, StoredChange
+from connector.store.records import (
+    AuditRow,
+    BasisRow,
+    BoardRow,
+    StoredChange,
+    StoredRow,
+    WindowRow,
+)
 from connector.store.runs import RunsMixin
-from connector.store.schema import audit, changes, cursors
+from connector.store.schema import (
+    approval_bases,
+    audit,
+    board_decisions,
+    change_windows,
+    changes,
+    cursors,
+    policy_state,
+)
 from connector.store.tx import Tx
 
 DB_FILE_NAME = "change-connector.db"
 #: Keys per IN (...) list in `fingerprints`; far below SQLite's bound-parameter limit.
 IN_CHUNK = 500
 STREAM_BATCH = 500
+
+_STORED_COLUMNS = (
+    changes.c.source,
+    changes.c.key,
+    changes.c.native_id,
+    changes.c.fingerprint,
+    changes.c.data,
+    changes.c.findings,
+    changes.c.recheck_at,
+)
+
+
+def _chunks(values: Collection[str]) -> Iterator[list[str]]:
+    """`values` without duplicates, in lists of at most IN_CHUNK (one IN (...) list each)."""
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), IN_CHUNK):
+        yield unique[start : start + IN_CHUNK]
+
+
+def _stored(row: Any) -> StoredRow:
+    return StoredRow(
+        source=row.source,
+        key=row.key,
+        native_id=row.native_id,
+        fingerprint=str(row.fingerprint),
+        data=row.data,
+        findings=row.findings,
+        recheck_at=row.recheck_at,
+    )
+
+
+def _window(row: Any) -> WindowRow:
+    return WindowRow(
+        change_key=row.change_key,
+        system=row.system,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        approved=bool(row.approved),
+    )
+
+
+def _board(row: Any) -> BoardRow:
+    return BoardRow(
+        id=int(row.id),
+        change_key=row.change_key,
+        decision=row.decision,
+        decided_by=row.decided_by,
+        note=row.note,
+        decided_at=row.decided_at,
+    )
 
 
 class Store(InboxMixin, LedgerMixin, RunsMixin):
@@ -93,6 +161,8 @@ class Store(InboxMixin, LedgerMixin, RunsMixin):
         fingerprint: str,
         updated: datetime,
         data: str,
+        findings: str | None = None,
+        recheck_at: datetime | None = None,
     ) -> None:
         with self.transaction() as tx:
             tx.upsert_change(
@@ -102,6 +172,8 @@ class Store(InboxMixin, LedgerMixin, RunsMixin):
                 fingerprint=fingerprint,
                 updated=updated,
                 data=data,
+                findings=findings,
+                recheck_at=recheck_at,
             )
 
     def set_cursor(self, source: str, position: str) -> None:
@@ -195,6 +267,119 @@ class Store(InboxMixin, LedgerMixin, RunsMixin):
             query = query.where(changes.c.source == source)
         for row in self._stream(query):
             yield str(row.data)
+
+    # -- change-control policy ------------------------------------------------------------------
+
+    def stored_changes(self, source: str, keys: Sequence[str]) -> dict[str, StoredRow]:
+        """Stored rows of a page of tickets with their evaluations; unseen keys absent."""
+        found: dict[str, StoredRow] = {}
+        with self._read() as conn:
+            for chunk in _chunks(keys):
+                query = select(*_STORED_COLUMNS).where(
+                    changes.c.source == source, changes.c.key.in_(chunk)
+                )
+                found.update((row.key, _stored(row)) for row in conn.execute(query))
+        return found
+
+    def iter_stored(self, source: str | None = None) -> Generator[StoredRow, None, None]:
+        """Every stored change with its evaluation, ordered by (source, key), streamed.
+
+        For re-evaluating everything (a new policy) and back-testing; the read transaction
+        stays open until the generator is exhausted or closed."""
+        query = select(*_STORED_COLUMNS).order_by(changes.c.source, changes.c.key)
+        if source is not None:
+            query = query.where(changes.c.source == source)
+        for row in self._stream(query):
+            yield _stored(row)
+
+    def windows_overlapping(
+        self, source: str, *, systems: Collection[str], start: datetime, end: datetime
+    ) -> list[WindowRow]:
+        """Windows on any of `systems` that overlap [start, end) (touching ones do not),
+        ordered by (starts_at, change_key, system)."""
+        start, end = self._now(start), self._now(end)
+        found: list[WindowRow] = []
+        with self._read() as conn:
+            for chunk in _chunks(systems):
+                query = select(change_windows).where(
+                    change_windows.c.source == source,
+                    change_windows.c.system.in_(chunk),
+                    change_windows.c.starts_at < end,
+                    change_windows.c.ends_at > start,
+                )
+                found.extend(_window(row) for row in conn.execute(query))
+        return sorted(found, key=lambda w: (w.starts_at, w.change_key, w.system))
+
+    def windows_of(self, source: str, keys: Sequence[str]) -> list[WindowRow]:
+        """The stored windows of the given changes, ordered by (change_key, starts_at, system)."""
+        found: list[WindowRow] = []
+        with self._read() as conn:
+            for chunk in _chunks(keys):
+                query = select(change_windows).where(
+                    change_windows.c.source == source, change_windows.c.change_key.in_(chunk)
+                )
+                found.extend(_window(row) for row in conn.execute(query))
+        return sorted(found, key=lambda w: (w.change_key, w.starts_at, w.system))
+
+    def approval_bases(self, source: str, keys: Sequence[str]) -> dict[str, list[BasisRow]]:
+        """Per change, what each of its approval sets covered, oldest first; keys without any
+        recorded basis are absent."""
+        found: dict[str, list[BasisRow]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(keys):
+                query = (
+                    select(approval_bases)
+                    .where(
+                        approval_bases.c.source == source,
+                        approval_bases.c.change_key.in_(chunk),
+                    )
+                    .order_by(approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
+                )
+                for row in conn.execute(query):
+                    basis = BasisRow(
+                        approvals_digest=str(row.approvals_digest),
+                        covered=row.covered,
+                        recorded_at=row.recorded_at,
+                    )
+                    found.setdefault(row.change_key, []).append(basis)
+        return found
+
+    def board_decisions(self, source: str, keys: Sequence[str]) -> dict[str, list[BoardRow]]:
+        """Per change, its board decisions ordered by (decided_at, id); keys without any are
+        absent."""
+        found: dict[str, list[BoardRow]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(keys):
+                query = (
+                    select(board_decisions)
+                    .where(
+                        board_decisions.c.source == source,
+                        board_decisions.c.change_key.in_(chunk),
+                    )
+                    .order_by(board_decisions.c.decided_at, board_decisions.c.id)
+                )
+                for row in conn.execute(query):
+                    found.setdefault(row.change_key, []).append(_board(row))
+        return found
+
+    def due_for_recheck(self, source: str, *, now: datetime, limit: int = 500) -> list[str]:
+        """Keys of changes whose verdict may have changed by itself (recheck_at <= now),
+        the most overdue first (ties by key), at most `limit`."""
+        query = (
+            select(changes.c.key)
+            .where(changes.c.source == source, changes.c.recheck_at <= self._now(now))
+            .order_by(changes.c.recheck_at, changes.c.key)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [str(key) for key in conn.execute(query).scalars()]
+
+    def policy_digest(self, source: str) -> str | None:
+        """The digest of the policy `source`'s stored changes were last evaluated by, or None."""
+        with self._read() as conn:
+            query = select(policy_state.c.digest).where(policy_state.c.source == source)
+            value = conn.execute(query).scalar_one_or_none()
+            return None if value is None else str(value)
 
     # -- audit --------------------------------------------------------------------------------
 

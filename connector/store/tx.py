@@ -4,23 +4,34 @@
 `with` block ends, or not at all if it raises. That is how the poller keeps its promise that the
 cursor only advances together with the changes (and audit rows) of the batch it covers.
 
-Tables written: `changes` (upsert by (source, key), first_seen_at kept), `cursors` (upsert by
-source) and `audit` (append, see audit.py).
+Tables written: `changes` (upsert by (source, key), first_seen_at kept; the policy evaluation,
+findings and recheck_at, kept unless a new one is given), `cursors` (upsert by source), `audit`
+(append, see audit.py), `ledger` (planned actions) and the policy's tables: `change_windows`
+(replaced per change), `approval_bases` (insert once), `board_decisions` (append) and
+`policy_state` (upsert by source).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, case, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import audit as audit_log
 from connector.store.records import AuditRow
-from connector.store.schema import changes, cursors, ledger
+from connector.store.schema import (
+    approval_bases,
+    board_decisions,
+    change_windows,
+    changes,
+    cursors,
+    ledger,
+    policy_state,
+)
 
 
 def _insert(dialect: str) -> Any:
@@ -40,6 +51,15 @@ def _upsert_change(dialect: str) -> Any:
             "updated": stmt.excluded.updated,
             "data": stmt.excluded.data,
             "synced_at": stmt.excluded.synced_at,
+            # No findings given: the stored evaluation stays (with its recheck time).
+            "findings": case(
+                (stmt.excluded.findings.is_(None), changes.c.findings),
+                else_=stmt.excluded.findings,
+            ),
+            "recheck_at": case(
+                (stmt.excluded.findings.is_(None), changes.c.recheck_at),
+                else_=stmt.excluded.recheck_at,
+            ),
         },
     )
 
@@ -51,6 +71,48 @@ def _upsert_cursor(dialect: str) -> Any:
         index_elements=[cursors.c.source],
         set_={"position": stmt.excluded.position, "updated_at": stmt.excluded.updated_at},
     )
+
+
+@cache
+def _upsert_policy_digest(dialect: str) -> Any:
+    stmt = _insert(dialect)(policy_state)
+    return stmt.on_conflict_do_update(
+        index_elements=[policy_state.c.source],
+        set_={"digest": stmt.excluded.digest, "updated_at": stmt.excluded.updated_at},
+    )
+
+
+@cache
+def _insert_basis(dialect: str) -> Any:
+    stmt = _insert(dialect)(approval_bases).on_conflict_do_nothing()
+    return stmt.returning(approval_bases.c.approvals_digest)
+
+
+# Dialect-neutral statements; bind names differ from the column names SET assigns.
+_SET_EVALUATION = (
+    update(changes)
+    .where(changes.c.source == bindparam("b_source"), changes.c.key == bindparam("b_key"))
+    .values(findings=bindparam("b_findings"), recheck_at=bindparam("b_recheck_at"))
+)
+_DELETE_WINDOWS = delete(change_windows).where(
+    change_windows.c.source == bindparam("b_source"),
+    change_windows.c.change_key == bindparam("b_key"),
+)
+_INSERT_WINDOW = insert(change_windows)
+_INSERT_BOARD_DECISION = insert(board_decisions).returning(board_decisions.c.id)
+
+
+def _aware(name: str, value: datetime) -> datetime:
+    """`value`, refused if naive (a StatementError from the column type would come too late)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: `{name}` must be timezone-aware")
+    return value
+
+
+def _digest(name: str, value: str) -> str:
+    if len(value) != 64:
+        raise ValueError(f"{name} must be 64 hex characters: {value!r}")
+    return value
 
 
 class Tx:
@@ -73,12 +135,21 @@ class Tx:
         updated: datetime,
         data: str,
         now: datetime | None = None,
+        findings: str | None = None,
+        recheck_at: datetime | None = None,
     ) -> None:
-        """Store the latest normalized state of one ticket (`data` is `Change.to_json()`)."""
+        """Store the latest normalized state of one ticket (`data` is `Change.to_json()`).
+
+        With `findings` (the policy's JSON list) the evaluation is stored too, `recheck_at`
+        included (None: never); without, an existing row keeps its stored evaluation."""
         if len(fingerprint) != 64:
             raise ValueError(f"fingerprint must be 64 hex characters: {fingerprint!r}")
         if updated.tzinfo is None or updated.utcoffset() is None:
             raise ValueError(f"naive datetime {updated!r}: `updated` must be timezone-aware")
+        if recheck_at is not None:
+            if findings is None:
+                raise ValueError("recheck_at belongs to an evaluation: pass findings with it")
+            _aware("recheck_at", recheck_at)
         at = self._now(now)
         row = {
             "source": source,
@@ -89,8 +160,95 @@ class Tx:
             "data": data,
             "first_seen_at": at,
             "synced_at": at,
+            "findings": findings,
+            "recheck_at": recheck_at,
         }
         self._conn.execute(_upsert_change(self._conn.dialect.name), row)
+
+    def set_evaluation(
+        self, *, source: str, change_key: str, findings: str, recheck_at: datetime | None
+    ) -> None:
+        """Store the policy's evaluation of an already stored change (nothing if it is not)."""
+        params = {
+            "b_source": source,
+            "b_key": change_key,
+            "b_findings": findings,
+            "b_recheck_at": None if recheck_at is None else _aware("recheck_at", recheck_at),
+        }
+        self._conn.execute(_SET_EVALUATION, params)
+
+    def set_windows(
+        self,
+        *,
+        source: str,
+        change_key: str,
+        windows: Sequence[tuple[str, datetime, datetime, bool]],
+    ) -> None:
+        """Replace the planned windows of one change: (system, starts_at, ends_at, approved),
+        at most one per system; an empty sequence removes them all."""
+        systems = [system for system, _start, _end, _approved in windows]
+        if len(set(systems)) != len(systems):
+            raise ValueError(f"one window per system, got {systems!r} for {change_key!r}")
+        self._conn.execute(_DELETE_WINDOWS, {"b_source": source, "b_key": change_key})
+        if windows:
+            rows = [
+                {
+                    "source": source,
+                    "change_key": change_key,
+                    "system": system,
+                    "starts_at": _aware("starts_at", starts_at),
+                    "ends_at": _aware("ends_at", ends_at),
+                    "approved": approved,
+                }
+                for system, starts_at, ends_at, approved in windows
+            ]
+            self._conn.execute(_INSERT_WINDOW, rows)
+
+    def record_basis(
+        self,
+        *,
+        source: str,
+        change_key: str,
+        approvals_digest: str,
+        covered: str,
+        recorded_at: datetime,
+    ) -> bool:
+        """Record what the approvals `approvals_digest` covered (JSON text), unless already
+        recorded; True if this call inserted it (the first record of an approval set wins)."""
+        row = {
+            "source": source,
+            "change_key": change_key,
+            "approvals_digest": _digest("approvals_digest", approvals_digest),
+            "covered": covered,
+            "recorded_at": _aware("recorded_at", recorded_at),
+        }
+        return self._conn.execute(_insert_basis(self._conn.dialect.name), row).first() is not None
+
+    def add_board_decision(
+        self,
+        *,
+        source: str,
+        change_key: str,
+        decision: str,
+        decided_by: str,
+        note: str,
+        decided_at: datetime,
+    ) -> int:
+        """Append one CAB decision taken outside the ticket system; returns its id."""
+        row = {
+            "source": source,
+            "change_key": change_key,
+            "decision": decision,
+            "decided_by": decided_by,
+            "note": note,
+            "decided_at": _aware("decided_at", decided_at),
+        }
+        return int(self._conn.execute(_INSERT_BOARD_DECISION, row).scalar_one())
+
+    def set_policy_digest(self, source: str, digest: str, *, now: datetime | None = None) -> None:
+        """Store the digest of the policy every stored change of `source` is now evaluated by."""
+        row = {"source": source, "digest": _digest("digest", digest), "updated_at": self._now(now)}
+        self._conn.execute(_upsert_policy_digest(self._conn.dialect.name), row)
 
     def plan_action(
         self,

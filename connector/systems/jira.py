@@ -212,7 +212,16 @@ class JiraAdapter(http.PolicyClient):
         """The id of the comment on `key` that carries `marker`, if any."""
         return self._call(lambda: self._find_comment_once(key, marker), f"read comments of {key}")
 
+    def comment_with_marker(self, key: str, marker: str) -> tuple[str, Any] | None:
+        """(id, body) of the comment on `key` that carries `marker`, if any."""
+        found = self._call(lambda: self._comment_once(key, marker), f"read comments of {key}")
+        return (str(found["id"]), found.get("body")) if found else None
+
     def _find_comment_once(self, key: str, marker: str) -> str | None:
+        found = self._comment_once(key, marker)
+        return str(found["id"]) if found else None
+
+    def _comment_once(self, key: str, marker: str) -> dict[str, Any] | None:
         pages = OffsetPaginator(page_size=COMMENT_PAGE)
         while not pages.finished:
             params = {"startAt": pages.offset, "maxResults": COMMENT_PAGE, "expand": "properties"}
@@ -220,7 +229,8 @@ class JiraAdapter(http.PolicyClient):
             comments = page.get("comments", [])
             for comment in comments:
                 if _marker_of(comment) == marker:
-                    return str(comment["id"])
+                    found: dict[str, Any] = comment
+                    return found
             pages.advance(received=len(comments), total=page.get("total"))
         return None
 
@@ -268,6 +278,12 @@ class JiraAdapter(http.PolicyClient):
         )
         return True
 
+    def status(self, key: str) -> str:
+        raw = self._call(
+            lambda: self._rest("GET", f"issue/{key}", params={"fields": "status"}), f"read {key}"
+        )
+        return str(raw["fields"]["status"]["name"])
+
     def _transitions(self, key: str) -> tuple[str, list[dict[str, Any]]]:
         """The issue's status name and the transitions it offers (one GET)."""
         params = {"fields": "status", "expand": "transitions"}
@@ -303,6 +319,19 @@ class JiraAdapter(http.PolicyClient):
                 return None
             raise
         return raw
+
+    def labels(self, key: str) -> list[str]:
+        raw = self._call(
+            lambda: self._rest("GET", f"issue/{key}", params={"fields": "labels"}), f"read {key}"
+        )
+        return list(raw["fields"].get("labels") or [])
+
+    def set_label(self, key: str, label: str, *, present: bool) -> bool:
+        """Add or remove `label`; False (no write) when the issue already is as asked."""
+        if (label in self.labels(key)) == present:
+            return False
+        self._edit_labels(key, "add" if present else "remove", label)
+        return True
 
     def add_label(self, key: str, label: str) -> None:
         self._edit_labels(key, "add", label)

@@ -282,6 +282,23 @@ class ServiceNowAdapter(http.PolicyClient):
         self._call(lambda: self._patch(sys_id, body), f"set state of {sys_id}")
         return True
 
+    def update_fields(self, sys_id: str, values: dict[str, Any]) -> bool:
+        """PATCH the columns in `values` that differ from the record; False when none differ."""
+        row = self.get_change(sys_id)
+        if row is None:
+            raise PermanentError(f"{self.name}: {sys_id}: no such change_request")
+        changed = {k: v for k, v in values.items() if _value(row.get(k)) != _text(v)}
+        if not changed:
+            return False
+        self._call(lambda: self._patch(sys_id, changed), f"update {sys_id}")
+        return True
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
 
 def _value(cell: Any) -> str:
     return str(cell.get("value", "")) if isinstance(cell, dict) else str(cell or "")

@@ -74,12 +74,22 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_example_config_is_valid_and_documents_every_key() -> None:
+    from connector.policy.config import (
+        ApprovalPolicy,
+        Freeze,
+        MaintenanceWindow,
+        PolicySettings,
+        RequiredFields,
+        ScopeRule,
+    )
     from connector.settings import ServerSettings, Settings, SourceSettings, WorkerSettings
 
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
     settings = load_settings(example, environ={})
     assert settings.sources
     text = example.read_text()
-    for model in (Settings, ServerSettings, WorkerSettings, SourceSettings):
+    models = (Settings, ServerSettings, WorkerSettings, SourceSettings, PolicySettings)
+    models += (RequiredFields, ApprovalPolicy, Freeze, MaintenanceWindow, ScopeRule)
+    for model in models:
         for name in model.model_fields:
             assert f"{name} =" in text or f"[{name}" in text or f"{name}." in text, name

@@ -39,6 +39,7 @@ class JiraSimulator:
             routes_issues,
             routes_meta,
             routes_search,
+            routes_servicedesk,
         )
 
         self.state = state
@@ -51,6 +52,7 @@ class JiraSimulator:
         for version in ("2", "3") if self.cloud else ("2",):
             for module in (routes_meta, routes_search, routes_issues, routes_comments):
                 module.register(self, version)
+        routes_servicedesk.register(self)
 
     def seed(self, changes: list[SeedChange]) -> None:
         with self.state.lock:
@@ -74,6 +76,15 @@ class JiraSimulator:
         self.router.add_api_route(
             f"/rest/api/{version}{path}",
             endpoint(self.state, self.base_url, version, handler, status),
+            methods=[method],
+            include_in_schema=False,
+        )
+
+    def route_at(self, method: str, path: str, handler: Handler, status: int = 200) -> None:
+        """A route outside /rest/api/{version} (Jira Service Management's own API)."""
+        self.router.add_api_route(
+            path,
+            endpoint(self.state, self.base_url, "2", handler, status),
             methods=[method],
             include_in_schema=False,
         )

@@ -33,7 +33,7 @@ from connector.sandbox.catalog import SandboxUser
 from connector.sandbox.scenario import SeedChange
 from connector.sandbox.servicenow import render, webhooks
 from connector.sandbox.servicenow.present import DisplayMode, View, present
-from connector.sandbox.servicenow.store import Store, Table
+from connector.sandbox.servicenow.store import Row, Store, Table
 from connector.sandbox.state import SandboxState, basic_auth_user
 from connector.sandbox.webhooks_out import Delivery, WebhookDispatcher
 
@@ -192,7 +192,38 @@ class ServiceNowSimulator:
             return _no_record()
         changed = self.store.write(table, row, body, user=user.login, now=self.state.now())
         self._notify(table, row, inserted=False, changed=changed)
+        if name == "sysapproval_approver" and "state" in changed:
+            self._roll_up(row, user)
         return JSONResponse({"result": present(self.store, table, row, self._view(params, user))})
+
+    def _roll_up(self, approval: Row, user: SandboxUser) -> None:
+        """The approval engine: an answered approval is noted in the task's approval history,
+        and the task's `approval` follows its approvals (one rejected: rejected; all approved:
+        approved; else requested), so the change record itself is updated, as on an instance."""
+        approvals = self.store.table("sysapproval_approver")
+        tasks = self.store.table("change_request")
+        assert approvals is not None and tasks is not None
+        task = tasks.rows.get(approvals.get(approval, "sysapproval"))
+        if task is None:
+            return
+        states = [
+            approvals.get(r, "state")
+            for r in approvals.rows.values()
+            if approvals.get(r, "sysapproval") == task["sys_id"]
+            and approvals.get(r, "state") not in ("cancelled", "not requested", "not_required")
+        ]
+        rollup = (
+            "rejected"
+            if "rejected" in states
+            else "approved"
+            if states and all(s == "approved" for s in states)
+            else "requested"
+        )
+        entry = f"{user.display_name} {approvals.get(approval, 'state')} the task."
+        history = "\n".join(p for p in (entry, tasks.get(task, "approval_history")) if p)
+        values = {"approval": rollup, "approval_history": history}
+        changed = self.store.write(tasks, task, values, user=user.login, now=self.state.now())
+        self._notify(tasks, task, inserted=False, changed=changed)
 
     def _delete_row(self, name: str, sys_id: str) -> Response:
         table = self.store.table(name)

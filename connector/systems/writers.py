@@ -1,0 +1,147 @@
+"""Ticket writers: the executor's view of a ticket system (notes, workflow moves, labels).
+
+Each writer adapts one adapter to the executor's `TicketWriter` protocol and turns the mapping's
+worker actions (`[actions.<name>]`: a Jira transition by name, a ServiceNow state and columns)
+into calls. Every write checks the ticket first and reports whether it wrote: a transition to
+the status the issue is already in, a label already there, columns already set, are no writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from connector.errors import PermanentError
+from connector.mapping import ActionSpec, Mapping
+from connector.mapping.markup import adf_to_text
+from connector.model import Status
+from connector.systems.jira import JiraAdapter
+from connector.systems.servicenow import ServiceNowAdapter
+
+
+class Note(NamedTuple):
+    ref: str
+    body: str
+
+
+class JiraWriter:
+    """Comments carry their marker in a comment property and are edited in place."""
+
+    edits_in_place = True
+
+    def __init__(self, adapter: JiraAdapter, mapping: Mapping) -> None:
+        self.adapter = adapter
+        self.mapping = mapping
+
+    def find_note(self, ticket: str, *, marker: str) -> Note | None:
+        found = self.adapter.comment_with_marker(ticket, marker)
+        if found is None:
+            return None
+        ref, body = found
+        return Note(ref, body if isinstance(body, str) else adf_to_text(body))
+
+    def post_note(self, ticket: str, *, body: str, marker: str) -> str:
+        return self.adapter.post_comment(ticket, body=body, marker=marker)
+
+    def edit_note(self, ticket: str, ref: str, *, body: str) -> None:
+        self.adapter.edit_comment(ticket, ref, body=body)
+
+    def move(self, ticket: str, steps: Sequence[str]) -> bool:
+        wrote = False
+        for step in remaining(steps, self.adapter.status(ticket), self._target):
+            spec = _spec(self.mapping, step, self.adapter.name)
+            wrote |= self.adapter.transition(
+                ticket,
+                name=spec.transition,
+                fields=dict(spec.fields),
+                target_status=self._target(step),
+            )
+        return wrote
+
+    def _target(self, step: str) -> str | None:
+        """The Jira status a worker action leads to, read backwards off the status map."""
+        status = STEP_STATUS.get(step)
+        names = (
+            [k for k, v in self.mapping.status.map.items() if v == status]
+            if (self.mapping.status and status)
+            else []
+        )
+        return names[0] if len(names) == 1 else None
+
+    def set_label(self, ticket: str, label: str, *, present: bool) -> bool:
+        return self.adapter.set_label(ticket, label, present=present)
+
+
+class ServiceNowWriter:
+    """Work notes end with a `[cc:<marker>]` tag; the journal is append-only, so a note that
+    changes is a new work note (its marker carries the content fingerprint)."""
+
+    edits_in_place = False
+
+    def __init__(self, adapter: ServiceNowAdapter, mapping: Mapping) -> None:
+        self.adapter = adapter
+        self.mapping = mapping
+
+    def find_note(self, ticket: str, *, marker: str) -> Note | None:
+        ref = self.adapter.find_work_note(ticket, marker)
+        return None if ref is None else Note(ref, "")
+
+    def post_note(self, ticket: str, *, body: str, marker: str) -> str:
+        return self.adapter.add_work_note(ticket, text=body, marker=marker)
+
+    def edit_note(self, ticket: str, ref: str, *, body: str) -> None:
+        raise PermanentError(f"{self.adapter.name}: journal entries cannot be edited")
+
+    def move(self, ticket: str, steps: Sequence[str]) -> bool:
+        row = self.adapter.get_change(ticket) or {}
+        wrote = False
+        for step in remaining(steps, _cell(row.get("state")), self._target):
+            spec = _spec(self.mapping, step, self.adapter.name)
+            values: dict[str, Any] = dict(spec.fields)
+            if spec.state:
+                values["state"] = spec.state
+            wrote |= self.adapter.update_fields(ticket, values)
+        return wrote
+
+    def _target(self, step: str) -> str | None:
+        spec = self.mapping.action(step)
+        return spec.state if spec and spec.state else None
+
+    def set_label(self, ticket: str, label: str, *, present: bool) -> bool:
+        raise PermanentError(f"{self.adapter.name}: ServiceNow changes have no labels")
+
+
+TicketWriters = JiraWriter | ServiceNowWriter
+
+# Where each worker action takes a change, to tell whether a step is already done.
+STEP_STATUS = {
+    "needs_info": Status.AWAITING_INFO,
+    "resubmit": Status.AWAITING_APPROVAL,
+    "approved": Status.APPROVED,
+    "scheduled": Status.SCHEDULED,
+    "rejected": Status.REJECTED,
+    "cancelled": Status.CANCELLED,
+}
+
+
+def remaining(
+    steps: Sequence[str], current: str, target: Callable[[str], str | None]
+) -> Sequence[str]:
+    """The steps still to do: those after the last one whose target is the current state
+    (after a crash between two steps, the first is not tried again from the second's state)."""
+    for i in range(len(steps) - 1, -1, -1):
+        reached = target(steps[i])
+        if reached is not None and reached.casefold() == current.casefold():
+            return steps[i + 1 :]
+    return steps
+
+
+def _spec(mapping: Mapping, step: str, source: str) -> ActionSpec:
+    spec = mapping.action(step)
+    if spec is None:
+        raise PermanentError(f"{source}: the mapping has no action {step!r}")
+    return spec
+
+
+def _cell(cell: Any) -> str:
+    return str(cell.get("value", "")) if isinstance(cell, dict) else str(cell or "")

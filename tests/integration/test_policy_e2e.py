@@ -1,0 +1,336 @@
+"""The change-control policy end to end: the worker against the sandbox over HTTPS, on Jira and
+ServiceNow, on SQLite and PostgreSQL. People act through the systems' own APIs (requesters fill
+in fields, approvers answer approvals, implementers move tickets); the worker's notes, moves and
+labels are read back from the tickets themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
+from store_fixtures import fixture_store_url  # noqa: F401
+from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
+
+from connector.cli import main
+from connector.demo import sandbox_sources
+from connector.policy import PolicySettings
+from connector.policy.config import Freeze
+from connector.sandbox import Sandbox
+from connector.sandbox.scenario import Planted, SeedChange, generate
+from connector.settings import Settings
+from connector.store import Store
+from connector.worker import Worker
+
+COUNT = 120
+RANDOM_SEED = 34  # the sandbox seeds ServiceNow with RANDOM_SEED + 1
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
+        yield box
+
+
+@pytest.fixture(params=["jira", "servicenow"])
+def ops(request: pytest.FixtureRequest, sandbox: Sandbox) -> Ops:
+    if request.param == "jira":
+        return JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
+    return ServiceNowOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED + 1))
+
+
+def run_cli(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def worker_for(
+    sandbox: Sandbox,
+    store: Store,
+    ops: Ops,
+    *,
+    policy: PolicySettings | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Worker:
+    source = sandbox_sources(sandbox.info)[ops.name]
+    settings = Settings(sources={ops.name: source}, policy=policy or PolicySettings())
+    worker = Worker(settings, store, name="policy-test")
+    if clock is not None:
+        worker.clock = clock
+    return worker.open()
+
+
+JIRA_STATES = {
+    "Draft": "draft",
+    "Needs Information": "needs-info",
+    "Awaiting Approval": "awaiting",
+    "Approved": "approved",
+    "Scheduled": "scheduled",
+    "Implementing": "implementing",
+    "Review": "review",
+    "Closed": "closed",
+    "Declined": "rejected",
+    "Canceled": "cancelled",
+}
+SN_STATES = {"-5": "draft", "-4": "awaiting", "-2": "scheduled", "-1": "implementing"}
+SN_STATES |= {"0": "review", "3": "closed", "4": "cancelled"}
+
+
+def state(ops: Ops, seed: SeedChange) -> str:
+    """Where the ticket is, in one word (an oracle independent of the mapping's status rules)."""
+    if isinstance(ops, JiraOps):
+        return JIRA_STATES[ops.status(seed)]
+    row = ops.record(seed)
+    if row["on_hold"] == "true":
+        return "needs-info"
+    if row["state"] == "-3":
+        return "approved" if row["approval"] == "approved" else "awaiting"
+    return SN_STATES[row["state"]]
+
+
+def last_note(ops: Ops, seed: SeedChange) -> str:
+    notes = ops.notes(seed)
+    assert notes, f"no change-control note on {ops.key(seed)}"
+    return notes[-1][1]
+
+
+def rules_in(note: str) -> set[str]:
+    return {line.split("]")[0][3:] for line in note.splitlines() if line.startswith("* [")}
+
+
+MISSING = {
+    "rollback_plan": "Add a rollback plan.",
+    "implementation_plan": "Add an implementation plan (required for major changes).",
+    "test_plan": "Add a test plan (required for major changes).",
+    "justification": "Add a justification (required for major changes).",
+}
+
+
+def expected_missing(s: SeedChange) -> set[str]:
+    out = {text for attr, text in MISSING.items() if not getattr(s, attr)}
+    if not s.affected_systems:
+        out.add("Add the affected systems.")
+    if s.security_level is None:
+        out.add("Add a security impact assessment (none, low, medium or high).")
+    if s.planned_start is None:
+        out.add("Add a planned window (start and end) (required for major changes).")
+    return out
+
+
+def required_lines(note: str) -> set[str]:
+    prefix = "* [required-fields] "
+    return {line[len(prefix) :] for line in note.splitlines() if line.startswith(prefix)}
+
+
+def complete(s: SeedChange) -> bool:
+    return not expected_missing(s) and (s.security_level == "none" or bool(s.infosec_categories))
+
+
+def test_incomplete_major_change_one_note_then_resolved_and_moves_on(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    (seed,) = pick(
+        ops.seeds,
+        lambda s: (
+            s.change_type == "normal"
+            and s.change_class == "major"
+            and s.status == "awaiting-approval"
+            and bool(expected_missing(s))
+        ),
+    )
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        w.sync_once()
+        notes = ops.notes(seed)
+        assert len(notes) == 1
+        assert required_lines(notes[0][1]) == expected_missing(seed)
+        assert state(ops, seed) == "needs-info"
+        reset_log(sandbox.info)
+        w.sync_once()
+        assert ticket_writes(sandbox.info) == []
+        assert ops.notes(seed) == notes
+        ops.fill(seed, user=seed.requester)
+        w.sync_once()
+        after = ops.notes(seed)
+        if isinstance(ops, JiraOps):  # one comment, edited in place
+            assert [ref for ref, _ in after] == [notes[0][0]]
+        else:  # the journal is append-only: the resolution is the next work note
+            assert len(after) == 2
+        assert "resolved" in after[-1][1] and not required_lines(after[-1][1])
+        assert state(ops, seed) == "awaiting"  # back with the approvers, who have not decided
+
+
+def test_major_change_with_security_impact_needs_the_security_sign_off(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    (seed,) = pick(
+        ops.seeds,
+        lambda s: (
+            s.change_type == "normal"
+            and s.change_class == "major"
+            and s.status == "awaiting-approval"
+            and s.security_level in ("low", "medium", "high")
+            and complete(s)
+        ),
+    )
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        w.sync_once()
+        assert state(ops, seed) == "awaiting"
+        ops.approve(seed, group="CAB")
+        w.sync_once()
+        assert state(ops, seed) == "awaiting"  # the board alone is not enough
+        ops.approve(seed, group="Security")
+        w.sync_once()
+        assert state(ops, seed) == "scheduled"
+        self_approved = ops.planted[Planted.SELF_APPROVAL]
+        assert "separation-of-duties" in rules_in(last_note(ops, self_approved))
+        assert state(ops, self_approved) == "approved"  # not moved on by the worker
+
+
+def test_freeze_blocks_a_normal_change_allows_an_emergency_and_its_review_falls_due(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    def ready(s: SeedChange) -> bool:
+        waiting = s.status == "awaiting-approval" and s.planned_start is not None
+        return waiting and complete(s)
+
+    (normal,) = pick(
+        ops.seeds, lambda s: s.change_type == "normal" and s.change_class == "minor" and ready(s)
+    )
+    (emergency,) = pick(ops.seeds, lambda s: s.change_type == "emergency" and ready(s))
+    starts = [s.planned_start for s in (normal, emergency) if s.planned_start]
+    ends = [s.planned_end for s in (normal, emergency) if s.planned_end]
+    freeze = Freeze(name="Test freeze", start=min(starts), end=max(ends))
+    policy = PolicySettings(freezes=(freeze,))
+    with closing(Store.open(store_url)) as store:
+        with closing(worker_for(sandbox, store, ops, policy=policy)) as w:
+            ops.approve(normal, group="Change approvers")
+            ops.approve(emergency, group="Emergency")
+            w.sync_once()
+            # Not moved on by the worker (ServiceNow's own approval engine marks it approved).
+            assert state(ops, normal) in ("awaiting", "approved")
+            assert "freeze" in rules_in(last_note(ops, normal))
+            assert state(ops, emergency) == "scheduled"
+            assert "allowed because this is an emergency" in last_note(ops, emergency)
+            done = datetime.now(UTC).replace(microsecond=0)
+            ops.implement(emergency, user="bob", start=done - timedelta(hours=1), end=done)
+            w.sync_once()
+            assert "emergency-review-due" in rules_in(last_note(ops, emergency))
+        later = done + timedelta(days=policy.approvals.emergency_review_days, hours=1)
+        with closing(worker_for(sandbox, store, ops, policy=policy, clock=lambda: later)) as w:
+            reset_log(sandbox.info)
+            w.sync_once()  # no ticket changed: the review fell due by the clock alone
+            overdue = last_note(ops, emergency)
+            assert "emergency-review-overdue" in rules_in(overdue)
+            assert "overdue" in overdue
+
+
+def test_overlapping_approved_changes_flag_each_other(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    a, b = ops.planted[Planted.CONFLICT_A], ops.planted[Planted.CONFLICT_B]
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        w.sync_once()
+        for one, other in ((a, b), (b, a)):
+            note = last_note(ops, one)
+            assert "schedule-conflict" in rules_in(note)
+            assert ops.key(other) in note
+
+
+def test_implementing_without_approval_is_flagged_unauthorized(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    planted = ops.planted[Planted.UNAUTHORIZED]
+    (draft,) = pick(ops.seeds, lambda s: s.status == "draft" and s.change_type != "standard")
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        if isinstance(ops, JiraOps):
+            ops.move(draft, "Start implementation", user="bob")
+        else:
+            ops.update(draft, user="bob", state="-1")
+        w.sync_once()
+        for seed in (planted, draft):
+            notes = [body for _, body in ops.notes(seed)]
+            assert any("unauthorized" in rules_in(n) for n in notes), ops.key(seed)
+            if isinstance(ops, JiraOps):  # flagged with a label; the workflow has no way back
+                assert "change-control-unauthorized" in ops.labels(seed)
+                assert state(ops, seed) == "implementing"
+            else:  # the ServiceNow mapping sends it back to Authorize
+                assert ops.record(seed)["state"] == "-3"
+        events = {(r.ticket_key, r.detail.get("rule")) for r in store.audit_rows()}
+        assert (ops.key(draft), "unauthorized") in events
+
+
+def test_editing_the_rollback_plan_after_approval_voids_the_approval(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    (seed,) = pick(
+        ops.seeds,
+        lambda s: (
+            s.change_type == "normal"
+            and s.change_class == "minor"
+            and s.status == "awaiting-approval"
+            and s.planned_start is not None
+            and complete(s)
+        ),
+    )
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        ops.approve(seed, group="Change approvers")
+        w.sync_once()
+        assert state(ops, seed) == "scheduled"
+        ops.edit_rollback(seed, "Restore from last night's backup instead.", user=seed.requester)
+        w.sync_once()
+        note = last_note(ops, seed)
+        assert "approval-drift" in rules_in(note) and "rollback plan" in note
+        if isinstance(ops, JiraOps):
+            ops.move(seed, "Start implementation", user="bob")
+        else:
+            ops.update(seed, user="bob", state="-1")
+        w.sync_once()
+        notes = [body for _, body in ops.notes(seed)]
+        assert any("unauthorized" in rules_in(n) for n in notes)
+
+
+def test_cab_decide_moves_a_ticket_as_an_approval_in_the_tool_does(
+    sandbox: Sandbox, ops: Ops, store_url: str, tmp_path: Path
+) -> None:
+    in_tool, by_board = pick(
+        ops.seeds,
+        lambda s: (
+            s.change_type == "normal"
+            and s.change_class == "major"
+            and s.status == "awaiting-approval"
+            and s.security_level == "none"
+            and s.planned_start is not None
+            and complete(s)
+        ),
+        n=2,
+    )
+    config = write_config(tmp_path / "config.toml", sandbox.info, store_url=store_url)
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        w.sync_once()
+        assert state(ops, in_tool) == state(ops, by_board) == "awaiting"
+        ops.approve(in_tool, group="CAB")
+        w.sync_once()
+        argv = ["cab", "decide", ops.key(by_board), "--decision", "approve", "--by", "carol"]
+        argv += ["--note", "Approved at the weekly board.", "--source", ops.name]
+        assert run_cli([*argv, "--config", str(config)]) == 0
+        assert state(ops, in_tool) == state(ops, by_board) == "scheduled"
+        assert any("weekly board" in body for _, body in ops.notes(by_board))
+        rows = list(store.audit_rows())
+        recorded = [r for r in rows if r.event == "approval.recorded"]
+        assert any(
+            r.ticket_key == ops.key(in_tool) and r.detail["decision"] == "approved"
+            for r in recorded
+        )
+        decided = [r for r in rows if r.event == "cab.decision"]
+        assert [(r.ticket_key, r.actor, r.detail["decision"]) for r in decided] == [
+            (ops.key(by_board), "carol", "approve")
+        ]
+        reset_log(sandbox.info)
+        w.sync_once()  # the decision is recorded once: nothing more to do
+        assert ticket_writes(sandbox.info) == []

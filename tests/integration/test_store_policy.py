@@ -1,0 +1,545 @@
+"""Store: what the change-control policy persists (evaluations, windows, approval bases, board
+decisions, policy digest) and migration 0002 from a database that only has revision 0001."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, insert, inspect, select, text
+from store_fixtures import (  # noqa: F401 (fixtures)
+    fixture_open_store,
+    fixture_raw_engine,
+    fixture_store,
+    fixture_store_url,
+)
+
+from connector.store import BasisRow, BoardRow, Store, StoredRow, WindowRow
+from connector.store import engine as engines
+from connector.store.schema import changes
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def fp(n: int) -> str:
+    return f"{n:064x}"
+
+
+def put(
+    store: Store,
+    key: str,
+    n: int = 1,
+    *,
+    source: str = "jira",
+    findings: str | None = None,
+    recheck_at: datetime | None = None,
+) -> None:
+    store.upsert_change(
+        source=source,
+        change_key=key,
+        native_id=f"id-{key}",
+        fingerprint=fp(n),
+        updated=T0,
+        data=f'{{"key": "{key}", "n": {n}}}',
+        findings=findings,
+        recheck_at=recheck_at,
+    )
+
+
+def stored(store: Store, key: str, source: str = "jira") -> StoredRow:
+    return store.stored_changes(source, [key])[key]
+
+
+# -- evaluations on `changes` -------------------------------------------------------------------
+
+
+def test_upsert_stores_findings_and_a_plain_upsert_keeps_them(store: Store) -> None:
+    put(store, "OPS-1", 1, findings='["no-plan"]', recheck_at=T0 + H)
+    row = stored(store, "OPS-1")
+    assert row == StoredRow(
+        source="jira",
+        key="OPS-1",
+        native_id="id-OPS-1",
+        fingerprint=fp(1),
+        data='{"key": "OPS-1", "n": 1}',
+        findings='["no-plan"]',
+        recheck_at=T0 + H,
+    )
+    put(store, "OPS-1", 2)  # no evaluation given: the stored one stays
+    row = stored(store, "OPS-1")
+    assert (row.fingerprint, row.findings, row.recheck_at) == (fp(2), '["no-plan"]', T0 + H)
+    put(store, "OPS-1", 3, findings="[]")  # a new evaluation without a recheck time
+    row = stored(store, "OPS-1")
+    assert (row.fingerprint, row.findings, row.recheck_at) == (fp(3), "[]", None)
+    put(store, "OPS-2", 1)
+    assert stored(store, "OPS-2").findings is None
+    assert stored(store, "OPS-2").recheck_at is None
+
+
+def test_upsert_on_conflict_stores_a_new_evaluation(store: Store) -> None:
+    put(store, "OPS-1", 1, findings='["a"]', recheck_at=T0)
+    put(store, "OPS-1", 1, findings='["b"]', recheck_at=(T0 + 2 * H).astimezone(PLUS_TWO))
+    row = stored(store, "OPS-1")
+    assert row.findings == '["b"]'
+    assert row.recheck_at == T0 + 2 * H
+    assert row.recheck_at is not None and row.recheck_at.utcoffset() == timedelta(0)
+
+
+def test_recheck_without_findings_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="findings"):
+        put(store, "OPS-1", recheck_at=T0)
+    with pytest.raises(ValueError, match="naive"):
+        put(store, "OPS-1", findings="[]", recheck_at=datetime(2024, 5, 1, 12))
+    assert store.count_changes() == 0
+
+
+def test_set_evaluation_touches_only_the_evaluation(store: Store) -> None:
+    put(store, "OPS-1", 1)
+    before = store.get_change_info("jira", "OPS-1")
+    with store.transaction() as tx:
+        tx.set_evaluation(source="jira", change_key="OPS-1", findings='["late"]', recheck_at=T0 + H)
+        tx.set_evaluation(source="jira", change_key="NOPE-1", findings="[]", recheck_at=None)
+    row = stored(store, "OPS-1")
+    assert (row.findings, row.recheck_at) == ('["late"]', T0 + H)
+    assert store.get_change_info("jira", "OPS-1") == before
+    assert store.stored_changes("jira", ["NOPE-1"]) == {}
+    assert store.count_changes() == 1
+    with store.transaction() as tx:
+        tx.set_evaluation(source="jira", change_key="OPS-1", findings="[]", recheck_at=None)
+    row = stored(store, "OPS-1")
+    assert (row.findings, row.recheck_at) == ("[]", None)
+    with pytest.raises(ValueError, match="naive"), store.transaction() as tx:
+        tx.set_evaluation(
+            source="jira", change_key="OPS-1", findings="[]", recheck_at=datetime(2024, 5, 1)
+        )
+
+
+def test_stored_changes_for_a_page_larger_than_one_in_list(store: Store) -> None:
+    with store.transaction() as tx:
+        for n in range(1200):
+            tx.upsert_change(
+                source="jira",
+                change_key=f"K-{n}",
+                native_id=str(n),
+                fingerprint=fp(n),
+                updated=T0,
+                data=str(n),
+                findings=f'["{n}"]' if n % 2 else None,
+            )
+    put(store, "K-5", 5, source="snow")
+    found = store.stored_changes("jira", [f"K-{n}" for n in range(1300)] + ["K-7"])
+    assert len(found) == 1200
+    assert found["K-1199"].fingerprint == fp(1199)
+    assert found["K-1199"].findings == '["1199"]'
+    assert found["K-1198"].findings is None
+    assert found["K-5"].source == "jira" and found["K-5"].data == "5"
+    assert store.stored_changes("jira", []) == {}
+    assert store.stored_changes("snow", ["K-5", "K-6"])["K-5"].source == "snow"
+
+
+def test_iter_stored_streams_every_row_in_order(store: Store) -> None:
+    with store.transaction() as tx:
+        for n in range(1100, 0, -1):
+            tx.upsert_change(
+                source="jira",
+                change_key=f"K-{n:05d}",
+                native_id=str(n),
+                fingerprint=fp(n),
+                updated=T0,
+                data=str(n),
+                findings="[]" if n == 3 else None,
+                recheck_at=T0 if n == 3 else None,
+            )
+    put(store, "A-1", 1, source="snow", findings='["x"]')
+    everything = list(store.iter_stored())
+    assert len(everything) == 1101
+    assert [(r.source, r.key) for r in everything[:2]] == [("jira", "K-00001"), ("jira", "K-00002")]
+    assert everything[-1].source == "snow"
+    jira = list(store.iter_stored("jira"))
+    assert len(jira) == 1100
+    assert (jira[2].key, jira[2].findings, jira[2].recheck_at) == ("K-00003", "[]", T0)
+    assert [r.findings for r in store.iter_stored("snow")] == ['["x"]']
+    stream = store.iter_stored()
+    assert next(stream).key == "K-00001"
+    stream.close()
+    assert store.count_changes() == 1101
+
+
+def test_due_for_recheck_order_limit_and_boundary(store: Store) -> None:
+    put(store, "B", findings="[]", recheck_at=T0 - H)
+    put(store, "A", findings="[]", recheck_at=T0 - H)
+    put(store, "C", findings="[]", recheck_at=T0 - 2 * H)
+    put(store, "D", findings="[]", recheck_at=T0)  # exactly now: due
+    put(store, "E", findings="[]", recheck_at=T0 + timedelta(microseconds=1))
+    put(store, "F", findings="[]")  # never
+    put(store, "G")  # not evaluated
+    put(store, "X", source="snow", findings="[]", recheck_at=T0 - 3 * H)
+    assert store.due_for_recheck("jira", now=T0) == ["C", "A", "B", "D"]
+    assert store.due_for_recheck("jira", now=T0.astimezone(PLUS_TWO)) == ["C", "A", "B", "D"]
+    assert store.due_for_recheck("jira", now=T0, limit=2) == ["C", "A"]
+    assert store.due_for_recheck("jira", now=T0 - 3 * H) == []
+    assert store.due_for_recheck("jira", now=T0 + H) == ["C", "A", "B", "D", "E"]
+    assert store.due_for_recheck("snow", now=T0) == ["X"]
+    with store.transaction() as tx:
+        tx.set_evaluation(source="jira", change_key="C", findings="[]", recheck_at=None)
+    assert store.due_for_recheck("jira", now=T0) == ["A", "B", "D"]
+
+
+# -- change_windows -----------------------------------------------------------------------------
+
+
+def test_set_windows_replaces_and_deletes(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.set_windows(
+            source="jira",
+            change_key="OPS-1",
+            windows=[("db", T0, T0 + H, True), ("app", T0 + H, T0 + 2 * H, False)],
+        )
+        tx.set_windows(source="jira", change_key="OPS-2", windows=[("db", T0, T0 + H, False)])
+        tx.set_windows(source="snow", change_key="OPS-1", windows=[("db", T0, T0 + H, True)])
+    assert store.windows_of("jira", ["OPS-1"]) == [
+        WindowRow(change_key="OPS-1", system="db", starts_at=T0, ends_at=T0 + H, approved=True),
+        WindowRow(
+            change_key="OPS-1", system="app", starts_at=T0 + H, ends_at=T0 + 2 * H, approved=False
+        ),
+    ]
+    with store.transaction() as tx:
+        tx.set_windows(
+            source="jira", change_key="OPS-1", windows=[("net", T0 + 3 * H, T0 + 4 * H, False)]
+        )
+    assert store.windows_of("jira", ["OPS-1", "OPS-2", "OPS-1"]) == [
+        WindowRow("OPS-1", "net", T0 + 3 * H, T0 + 4 * H, False),
+        WindowRow("OPS-2", "db", T0, T0 + H, False),
+    ]
+    with store.transaction() as tx:
+        tx.set_windows(source="jira", change_key="OPS-1", windows=[])
+    assert store.windows_of("jira", ["OPS-1"]) == []
+    assert store.windows_of("jira", ["OPS-2"]) == [WindowRow("OPS-2", "db", T0, T0 + H, False)]
+    assert store.windows_of("snow", ["OPS-1"]) == [WindowRow("OPS-1", "db", T0, T0 + H, True)]
+    assert store.windows_of("jira", []) == []
+
+
+def test_set_windows_refuses_two_windows_on_one_system(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.set_windows(source="jira", change_key="OPS-1", windows=[("db", T0, T0 + H, True)])
+    with pytest.raises(ValueError, match="one window per system"), store.transaction() as tx:
+        tx.set_windows(
+            source="jira",
+            change_key="OPS-1",
+            windows=[("db", T0, T0 + H, True), ("db", T0 + 2 * H, T0 + 3 * H, True)],
+        )
+    assert store.windows_of("jira", ["OPS-1"]) == [WindowRow("OPS-1", "db", T0, T0 + H, True)]
+
+
+def test_policy_writes_refuse_naive_datetimes(store: Store) -> None:
+    naive = datetime(2024, 5, 1, 12)
+    with store.transaction() as tx:
+        tx.set_windows(source="jira", change_key="OPS-1", windows=[("db", T0, T0 + H, True)])
+    with pytest.raises(ValueError, match="naive"), store.transaction() as tx:
+        tx.set_windows(source="jira", change_key="OPS-1", windows=[("db", T0, naive, True)])
+    with pytest.raises(ValueError, match="naive"), store.transaction() as tx:
+        tx.record_basis(
+            source="jira",
+            change_key="OPS-1",
+            approvals_digest=fp(1),
+            covered="{}",
+            recorded_at=naive,
+        )
+    with pytest.raises(ValueError, match="naive"), store.transaction() as tx:
+        tx.add_board_decision(
+            source="jira",
+            change_key="OPS-1",
+            decision="approve",
+            decided_by="a",
+            note="",
+            decided_at=naive,
+        )
+    assert store.windows_of("jira", ["OPS-1"]) == [WindowRow("OPS-1", "db", T0, T0 + H, True)]
+    assert store.approval_bases("jira", ["OPS-1"]) == {}
+    assert store.board_decisions("jira", ["OPS-1"]) == {}
+    with pytest.raises(ValueError):
+        store.due_for_recheck("jira", now=naive)
+
+
+def test_windows_overlapping_boundaries_and_filters(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.set_windows(source="jira", change_key="BEFORE", windows=[("db", T0 - H, T0, True)])
+        tx.set_windows(
+            source="jira", change_key="AFTER", windows=[("db", T0 + H, T0 + 2 * H, True)]
+        )
+        tx.set_windows(
+            source="jira",
+            change_key="INSIDE",
+            windows=[("db", T0 + timedelta(minutes=10), T0 + timedelta(minutes=20), False)],
+        )
+        tx.set_windows(
+            source="jira",
+            change_key="COVERS",
+            windows=[("db", T0 - H, T0 + 2 * H, True), ("app", T0 - H, T0 + 2 * H, False)],
+        )
+        tx.set_windows(
+            source="jira",
+            change_key="TAIL",
+            # 11:59:59.999999 UTC .. 13:00:00.000001 UTC, given in +02:00
+            windows=[("app", (T0 - timedelta(microseconds=1)).astimezone(PLUS_TWO), T0 + H, True)],
+        )
+        tx.set_windows(
+            source="jira", change_key="HEAD", windows=[("net", T0, T0 + timedelta(minutes=1), True)]
+        )
+        tx.set_windows(source="snow", change_key="OTHER", windows=[("db", T0, T0 + H, True)])
+
+    def keys(systems: list[str], start: datetime, end: datetime) -> list[tuple[str, str]]:
+        rows = store.windows_overlapping("jira", systems=systems, start=start, end=end)
+        return [(r.change_key, r.system) for r in rows]
+
+    # [T0, T0+1h): the windows ending at T0 and starting at T0+1h only touch it
+    assert keys(["db"], T0, T0 + H) == [("COVERS", "db"), ("INSIDE", "db")]
+    assert keys(["db", "app"], T0, T0 + H) == [
+        ("COVERS", "app"),
+        ("COVERS", "db"),
+        ("TAIL", "app"),
+        ("INSIDE", "db"),
+    ]
+    assert keys(["db", "app", "net"], T0, T0 + H)[-2:] == [("HEAD", "net"), ("INSIDE", "db")]
+    assert keys(["net"], T0 - H, T0) == []  # HEAD starts exactly at the end
+    assert keys(["db"], T0 - timedelta(microseconds=1), T0 + H) == [
+        ("BEFORE", "db"),
+        ("COVERS", "db"),
+        ("INSIDE", "db"),
+    ]
+    # the same instant given in another offset
+    assert keys(["db"], T0.astimezone(PLUS_TWO), (T0 + H).astimezone(PLUS_TWO)) == [
+        ("COVERS", "db"),
+        ("INSIDE", "db"),
+    ]
+    assert keys(["nope"], T0, T0 + H) == []
+    assert keys([], T0, T0 + H) == []
+    rows = store.windows_overlapping("jira", systems={"app"}, start=T0 + H, end=T0 + 2 * H)
+    assert rows == [WindowRow("COVERS", "app", T0 - H, T0 + 2 * H, False)]
+    assert rows[0].starts_at.tzinfo is UTC
+    assert store.windows_overlapping("snow", systems=["db"], start=T0, end=T0 + H) == [
+        WindowRow("OTHER", "db", T0, T0 + H, True)
+    ]
+    with pytest.raises(ValueError):
+        store.windows_overlapping("jira", systems=["db"], start=datetime(2024, 5, 1), end=T0)
+
+
+# -- approval_bases, board_decisions, policy_state ----------------------------------------------
+
+
+def test_record_basis_inserts_once(store: Store) -> None:
+    with store.transaction() as tx:
+        first = tx.record_basis(
+            source="jira",
+            change_key="OPS-1",
+            approvals_digest=fp(1),
+            covered='{"plan": "aa"}',
+            recorded_at=T0,
+        )
+        again = tx.record_basis(
+            source="jira",
+            change_key="OPS-1",
+            approvals_digest=fp(1),
+            covered='{"plan": "bb"}',
+            recorded_at=T0 + H,
+        )
+    assert (first, again) == (True, False)
+    with store.transaction() as tx:
+        assert tx.record_basis(
+            source="jira",
+            change_key="OPS-1",
+            approvals_digest=fp(1),
+            covered="{}",
+            recorded_at=T0,
+        ) is False  # fmt: skip
+        assert tx.record_basis(
+            source="jira",
+            change_key="OPS-1",
+            approvals_digest=fp(2),
+            covered='{"plan": "cc"}',
+            recorded_at=(T0 - H).astimezone(PLUS_TWO),
+        )
+        assert tx.record_basis(
+            source="snow", change_key="OPS-1", approvals_digest=fp(1), covered="{}", recorded_at=T0
+        )
+        assert tx.record_basis(
+            source="jira", change_key="OPS-2", approvals_digest=fp(1), covered="{}", recorded_at=T0
+        )
+    bases = store.approval_bases("jira", ["OPS-1", "OPS-3"])
+    assert bases == {
+        "OPS-1": [
+            BasisRow(approvals_digest=fp(2), covered='{"plan": "cc"}', recorded_at=T0 - H),
+            BasisRow(approvals_digest=fp(1), covered='{"plan": "aa"}', recorded_at=T0),
+        ]
+    }
+    assert store.approval_bases("jira", []) == {}
+    assert store.approval_bases("snow", ["OPS-1"]) == {"OPS-1": [BasisRow(fp(1), "{}", T0)]}
+    with pytest.raises(ValueError, match="64"), store.transaction() as tx:
+        tx.record_basis(
+            source="jira", change_key="OPS-9", approvals_digest="ab", covered="{}", recorded_at=T0
+        )
+    assert store.approval_bases("jira", ["OPS-9"]) == {}
+
+
+def test_board_decisions_append_in_decision_order(store: Store) -> None:
+    with store.transaction() as tx:
+        late = tx.add_board_decision(
+            source="jira",
+            change_key="OPS-1",
+            decision="approve",
+            decided_by="alice",
+            note="after the fix",
+            decided_at=T0 + H,
+        )
+        early = tx.add_board_decision(
+            source="jira",
+            change_key="OPS-1",
+            decision="reject",
+            decided_by="bob",
+            note="",
+            decided_at=(T0 - H).astimezone(PLUS_TWO),
+        )
+        tie = tx.add_board_decision(
+            source="jira",
+            change_key="OPS-1",
+            decision="approve",
+            decided_by="carol",
+            note="same minute",
+            decided_at=T0 + H,
+        )
+        other = tx.add_board_decision(
+            source="jira",
+            change_key="OPS-2",
+            decision="reject",
+            decided_by="bob",
+            note="",
+            decided_at=T0,
+        )
+    assert len({late, early, tie, other}) == 4
+    assert late < tie
+    decisions = store.board_decisions("jira", ["OPS-1", "OPS-2", "OPS-3"])
+    assert set(decisions) == {"OPS-1", "OPS-2"}
+    assert decisions["OPS-1"] == [
+        BoardRow(early, "OPS-1", "reject", "bob", "", T0 - H),
+        BoardRow(late, "OPS-1", "approve", "alice", "after the fix", T0 + H),
+        BoardRow(tie, "OPS-1", "approve", "carol", "same minute", T0 + H),
+    ]
+    assert decisions["OPS-2"] == [BoardRow(other, "OPS-2", "reject", "bob", "", T0)]
+    assert store.board_decisions("snow", ["OPS-1"]) == {}
+
+
+def test_policy_digest_upsert(store: Store) -> None:
+    assert store.policy_digest("jira") is None
+    with store.transaction() as tx:
+        tx.set_policy_digest("jira", fp(1))
+        tx.set_policy_digest("snow", fp(9))
+    with store.transaction() as tx:
+        tx.set_policy_digest("jira", fp(2))
+    assert store.policy_digest("jira") == fp(2)
+    assert store.policy_digest("snow") == fp(9)
+    with pytest.raises(ValueError, match="64"), store.transaction() as tx:
+        tx.set_policy_digest("jira", "short")
+    assert store.policy_digest("jira") == fp(2)
+
+
+def test_policy_writes_roll_back_with_the_transaction(store: Store) -> None:
+    put(store, "OPS-1", findings='["old"]')
+    with pytest.raises(RuntimeError, match="boom"), store.transaction() as tx:
+        tx.set_evaluation(source="jira", change_key="OPS-1", findings='["new"]', recheck_at=T0)
+        tx.set_windows(source="jira", change_key="OPS-1", windows=[("db", T0, T0 + H, True)])
+        tx.record_basis(
+            source="jira", change_key="OPS-1", approvals_digest=fp(1), covered="{}", recorded_at=T0
+        )
+        tx.add_board_decision(
+            source="jira",
+            change_key="OPS-1",
+            decision="approve",
+            decided_by="a",
+            note="",
+            decided_at=T0,
+        )
+        tx.set_policy_digest("jira", fp(1))
+        raise RuntimeError("boom")
+    assert stored(store, "OPS-1").findings == '["old"]'
+    assert store.windows_of("jira", ["OPS-1"]) == []
+    assert store.approval_bases("jira", ["OPS-1"]) == {}
+    assert store.board_decisions("jira", ["OPS-1"]) == {}
+    assert store.policy_digest("jira") is None
+
+
+# -- migration 0002 -----------------------------------------------------------------------------
+
+
+def _migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    engine = engines.create(url)
+    try:
+        with engine.connect().execution_options(**engines.write_options()) as conn, conn.begin():
+            config = engines.alembic_config(conn)
+            if down:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _version(raw_engine: Engine) -> str:
+    with raw_engine.connect() as conn:
+        return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
+
+
+POLICY_TABLES = {"change_windows", "approval_bases", "board_decisions", "policy_state"}
+
+
+def test_migration_from_0001_keeps_existing_rows(store_url: str, raw_engine: Engine) -> None:
+    _migrate_to(store_url, "0001")
+    assert _version(raw_engine) == "0001"
+    assert not POLICY_TABLES & set(inspect(raw_engine).get_table_names())
+    with raw_engine.begin() as conn:  # only the columns revision 0001 has
+        conn.execute(
+            insert(changes).values(
+                source="jira",
+                key="OPS-1",
+                native_id="10001",
+                fingerprint=fp(1),
+                updated=T0,
+                data='{"key": "OPS-1"}',
+                first_seen_at=T0,
+                synced_at=T0 + H,
+            )
+        )
+    with Store.open(store_url) as store:
+        assert _version(raw_engine) == engines.head_revision() == "0002"
+        assert store.stored_changes("jira", ["OPS-1"]) == {
+            "OPS-1": StoredRow("jira", "OPS-1", "10001", fp(1), '{"key": "OPS-1"}', None, None)
+        }
+        info = store.get_change_info("jira", "OPS-1")
+        assert info is not None and (info.first_seen_at, info.synced_at) == (T0, T0 + H)
+        with store.transaction() as tx:
+            tx.set_evaluation(source="jira", change_key="OPS-1", findings="[]", recheck_at=T0)
+            tx.set_windows(source="jira", change_key="OPS-1", windows=[("db", T0, T0 + H, True)])
+        assert store.due_for_recheck("jira", now=T0) == ["OPS-1"]
+    names = set(inspect(raw_engine).get_table_names())
+    assert names >= POLICY_TABLES
+    indexes = {ix["name"] for ix in inspect(raw_engine).get_indexes("changes")}
+    assert "ix_changes_source_recheck_at" in indexes
+
+
+def test_migration_0002_downgrades_and_upgrades_again(store_url: str, raw_engine: Engine) -> None:
+    with Store.open(store_url) as store:
+        put(store, "OPS-1", 1, findings='["x"]', recheck_at=T0)
+    _migrate_to(store_url, "0001", down=True)
+    assert _version(raw_engine) == "0001"
+    assert not POLICY_TABLES & set(inspect(raw_engine).get_table_names())
+    columns = {c["name"] for c in inspect(raw_engine).get_columns("changes")}
+    assert not {"findings", "recheck_at"} & columns
+    with raw_engine.connect() as conn:
+        assert conn.execute(select(changes.c.key, changes.c.fingerprint)).all() == [
+            ("OPS-1", fp(1))
+        ]
+    with Store.open(store_url) as store:
+        assert stored(store, "OPS-1").findings is None
+        assert store.fingerprint("jira", "OPS-1") == fp(1)
