@@ -1,68 +1,312 @@
-"""The planner: deterministic keys, nothing planned when nothing changed, resolution noted."""
+"""The planner: the managed note (once, then only on a change, then "resolved"), workflow moves
+to where the policy says a ticket belongs, labels, and deterministic idempotency keys."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from connector.model import Change, SecurityImpact, SecurityLevel, Source, SystemKind
-from connector.planner import FINDINGS, RESOLVED_BODY, digest, plan
-from connector.policy import evaluate
+import pytest
 
-NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+from connector.model import (
+    Approval,
+    CabDecision,
+    Change,
+    Decision,
+    Person,
+    SecurityImpact,
+    SecurityLevel,
+    Source,
+    Status,
+    SystemKind,
+)
+from connector.planner import (
+    FINDINGS,
+    RESOLVED_BODY,
+    TRANSITION,
+    ActionKind,
+    Capabilities,
+    Plan,
+    digest,
+    plan,
+)
+from connector.policy import Context, Evaluation, PolicySettings, evaluate
+from connector.policy.config import Freeze
+
+NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+POLICY = PolicySettings()
+ALL = frozenset(
+    {"needs_info", "resubmit", "approved", "scheduled", "rejected", "cancelled",
+     "unauthorized_revert"}
+)  # fmt: skip
+JIRA = Capabilities(actions=ALL, labels=True)
+ALICE = Person(id="u-alice", name="Alice")
+BOB = Person(id="u-bob", name="Bob")
+CAROL = Person(id="u-carol", name="Carol")
 
 
-def change(**fields: object) -> Change:
-    base: dict[str, object] = {
+def change(**fields: Any) -> Change:
+    base: dict[str, Any] = {
         "source": Source(instance="acme-jira", kind=SystemKind.JIRA_CLOUD),
         "key": "CHG-1",
         "native_id": "10001",
-        "created": NOW,
+        "requester": ALICE,
+        "implementer": BOB,
+        "status": Status.AWAITING_APPROVAL,
+        "created": NOW - 48 * HOUR,
         "updated": NOW,
     }
     return Change.model_validate(base | fields)
 
 
-def test_incomplete_change_gets_one_note_with_a_stable_key() -> None:
-    c = change()
-    findings = evaluate(c)
-    assert [f.rule for f in findings] == ["required-fields"] * 3
-    first = plan(c, findings, last_note=None)
-    again = plan(c, findings, last_note=None)
-    assert len(first.actions) == 1 and first == again
-    action = first.actions[0]
-    assert action.purpose == FINDINGS and "rollback plan" in action.body
-    assert action.idempotency_key.startswith("cc1-")
+def complete(**fields: Any) -> Change:
+    values: dict[str, Any] = {
+        "affected_systems": ("payments-api",),
+        "rollback_plan": "Redeploy.",
+        "security": SecurityImpact(level=SecurityLevel.NONE),
+    }
+    return change(**(values | fields))
 
 
-def test_same_findings_already_noted_plan_nothing() -> None:
-    c = change()
-    findings = evaluate(c)
-    applied = plan(c, findings, last_note=None).actions[0].content_fingerprint
-    assert plan(c, findings, last_note=applied).empty
+def approved(who: Person = CAROL, decision: Decision = Decision.APPROVED) -> Approval:
+    return Approval(approver=who, group="Change approvers", decision=decision, decided_at=NOW)
 
 
-def test_complete_change_never_noted_plans_nothing() -> None:
-    c = change(
-        affected_systems=("payments-api",),
-        rollback_plan="Redeploy.",
-        security=SecurityImpact(level=SecurityLevel.NONE),
+WINDOW = {"planned_start": NOW + 48 * HOUR, "planned_end": NOW + 50 * HOUR}
+
+
+def ev(c: Change, policy: PolicySettings = POLICY) -> Evaluation:
+    return evaluate(c, Context(now=NOW, policy=policy))
+
+
+def planned(
+    c: Change,
+    *,
+    last_note: str | None = None,
+    caps: Capabilities = JIRA,
+    policy: PolicySettings = POLICY,
+    extra_steps: tuple[str, ...] = (),
+) -> Plan:
+    return plan(
+        c, ev(c, policy), last_note=last_note, caps=caps, policy=policy, extra_steps=extra_steps
     )
-    assert evaluate(c) == ()
-    assert plan(c, (), last_note=None).empty
+
+
+def kinds(p: Plan, kind: ActionKind) -> list[Any]:
+    return [a for a in p.actions if a.kind is kind]
+
+
+def moves(c: Change, caps: Capabilities = JIRA, policy: PolicySettings = POLICY) -> tuple[str, ...]:
+    [*found] = kinds(planned(c, caps=caps, policy=policy), ActionKind.TRANSITION)
+    assert len(found) <= 1
+    return found[0].steps if found else ()
+
+
+# -- the note ----------------------------------------------------------------------------------
+
+
+def test_findings_are_noted_once() -> None:
+    c = change()
+    [note] = kinds(planned(c), ActionKind.NOTE)
+    assert note.purpose == FINDINGS and note.edit_in_place
+    assert note.marker == "change-connector:findings"
+    assert note.body.startswith("Change control: 3 open finding(s) on this change, 3 blocking it.")
+    assert "* [required-fields] Add a rollback plan." in note.body
+    assert note.content_fingerprint == digest(note.body)
+    assert note.idempotency_key.startswith("cc1-")
+    # Applied: the same findings again plan no note.
+    assert kinds(planned(c, last_note=note.content_fingerprint), ActionKind.NOTE) == []
+    # Other findings: a new version of the note, under a new key.
+    other = change(rollback_plan="Redeploy.")
+    [again] = kinds(planned(other, last_note=note.content_fingerprint), ActionKind.NOTE)
+    assert again.idempotency_key != note.idempotency_key and "rollback" not in again.body
+
+
+def test_blocking_findings_are_listed_first() -> None:
+    c = change(change_type="standard")
+    [note] = kinds(planned(c), ActionKind.NOTE)
+    lines = note.body.splitlines()
+    assert lines[0] == "Change control: 4 open finding(s) on this change, 3 blocking it."
+    assert lines[-1].startswith("* [standard-template]")
 
 
 def test_resolution_is_noted_once() -> None:
-    c = change(
-        affected_systems=("payments-api",),
-        rollback_plan="Redeploy.",
-        security=SecurityImpact(level=SecurityLevel.LOW),
+    c = complete(approvals=(approved(),), status=Status.APPROVED)
+    [note] = kinds(planned(c, last_note="an-older-note"), ActionKind.NOTE)
+    assert note.body == RESOLVED_BODY
+    assert kinds(planned(c, last_note=digest(RESOLVED_BODY)), ActionKind.NOTE) == []
+
+
+def test_a_change_that_never_had_findings_gets_no_note() -> None:
+    c = complete(approvals=(approved(),), status=Status.APPROVED)
+    assert ev(c).findings == ()
+    assert planned(c).empty
+
+
+def test_a_rejection_is_quoted_in_the_note() -> None:
+    no = Approval(
+        approver=CAROL, group="Change approvers", decision=Decision.REJECTED, comment="Too risky"
     )
-    resolved = plan(c, (), last_note="old")
-    assert resolved.actions[0].body == RESOLVED_BODY
-    assert plan(c, (), last_note=digest(RESOLVED_BODY)).empty
+    [note] = kinds(planned(change(approvals=(no,))), ActionKind.NOTE)
+    assert note.body.splitlines()[-1] == "Rejected by Carol: Too risky"
+    # Once it is rejected, the note no longer says so.
+    [closed] = kinds(planned(change(approvals=(no,), status=Status.REJECTED)), ActionKind.NOTE)
+    assert "Rejected by" not in closed.body
 
 
-def test_keys_differ_per_ticket_and_content() -> None:
-    a = plan(change(), evaluate(change()), last_note=None).actions[0]
-    b = plan(change(key="CHG-2"), evaluate(change()), last_note=None).actions[0]
-    assert a.idempotency_key != b.idempotency_key
+# -- transitions -------------------------------------------------------------------------------
+
+
+def test_missing_fields_send_it_back_for_information() -> None:
+    assert moves(change()) == ("needs_info",)
+    # InfoSec categories are information too.
+    assert moves(complete(security=SecurityImpact(level=SecurityLevel.LOW))) == ("needs_info",)
+
+
+def test_complete_approvals_move_it_on() -> None:
+    assert moves(complete(approvals=(approved(),), **WINDOW)) == ("approved", "scheduled")
+    assert moves(complete(approvals=(approved(),))) == ("approved",)  # no window to schedule
+    no_schedule = Capabilities(actions=ALL - {"scheduled"}, labels=True)
+    assert moves(complete(approvals=(approved(),), **WINDOW), no_schedule) == ("approved",)
+    assert moves(complete(approvals=(approved(),), status=Status.APPROVED, **WINDOW)) == (
+        "scheduled",
+    )
+
+
+def test_awaiting_approval_stays_while_approvals_are_incomplete() -> None:
+    assert moves(complete()) == ()
+    assert moves(complete(approvals=(approved(ALICE),))) == ()  # a self-approval
+
+
+def test_a_blocking_finding_holds_it_back_even_when_approved() -> None:
+    freeze = Freeze(name="F", start=datetime(2026, 11, 17), end=datetime(2026, 11, 20))
+    policy = PolicySettings(freezes=(freeze,))
+    c = complete(approvals=(approved(),), **WINDOW)
+    assert ev(c, policy).blocked
+    assert moves(c, policy=policy) == ()
+
+
+def test_a_rejection_moves_it_to_rejected() -> None:
+    no = approved(decision=Decision.REJECTED)
+    assert moves(complete(approvals=(no,))) == ("rejected",)
+    assert moves(change(approvals=(no,), status=Status.AWAITING_INFO)) == ("rejected",)
+    cab_no = complete(change_class="major", cab_decision=CabDecision.REJECT, **WINDOW)
+    assert moves(cab_no) == ("rejected",)
+
+
+def test_a_cab_asking_for_more_information_sends_it_back() -> None:
+    c = complete(change_class="major", cab_decision=CabDecision.MORE_INFO, **WINDOW)
+    assert moves(c) == ("needs_info",)
+
+
+def test_awaiting_info_with_fields_complete_is_resubmitted() -> None:
+    waiting = complete(status=Status.AWAITING_INFO)
+    assert moves(waiting) == ("resubmit",)
+    ready = complete(status=Status.AWAITING_INFO, approvals=(approved(),), **WINDOW)
+    assert moves(ready) == ("resubmit", "approved", "scheduled")
+    no_resubmit = Capabilities(actions=ALL - {"resubmit"}, labels=True)
+    assert moves(ready, no_resubmit) == ()
+    assert moves(change(status=Status.AWAITING_INFO)) == ()  # still missing fields
+
+
+def test_an_unauthorized_start_is_reverted_only_if_the_mapping_can() -> None:
+    c = complete(status=Status.IMPLEMENTING, actual_start=NOW)
+    assert ev(c).has("unauthorized")
+    assert moves(c) == ("unauthorized_revert",)
+    assert moves(c, Capabilities(actions=ALL - {"unauthorized_revert"}, labels=True)) == ()
+
+
+@pytest.mark.parametrize(
+    "status",
+    [Status.SCHEDULED, Status.IMPLEMENTING, Status.CLOSED, Status.REJECTED, Status.DRAFT],
+)
+def test_nothing_to_move_where_it_already_belongs(status: Status) -> None:
+    c = complete(status=status, approvals=(approved(),), **WINDOW, actual_start=NOW + 49 * HOUR)
+    assert moves(c) == ()
+
+
+def test_moves_the_mapping_lacks_are_dropped() -> None:
+    none = Capabilities(actions=frozenset(), labels=False)
+    assert moves(change(), none) == () and moves(complete(approvals=(approved(),)), none) == ()
+
+
+def test_extra_steps_come_first_and_once() -> None:
+    c = change()
+    [t] = kinds(planned(c, extra_steps=("needs_info", "cancelled")), ActionKind.TRANSITION)
+    assert t.steps == ("needs_info", "cancelled") and t.purpose == TRANSITION
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+
+def labels(p: Plan) -> list[tuple[str, bool]]:
+    return [(a.label, a.present) for a in kinds(p, ActionKind.LABEL)]
+
+
+def test_the_findings_label_follows_the_findings() -> None:
+    assert labels(planned(change())) == [("change-control", True)]
+    assert labels(planned(change(labels=("change-control",)))) == []
+    clean = complete(approvals=(approved(),), status=Status.APPROVED)
+    assert labels(planned(clean)) == []
+    assert labels(planned(clean.model_copy(update={"labels": ("change-control", "x")}))) == [
+        ("change-control", False)
+    ]
+
+
+def test_an_unauthorized_change_gets_the_unauthorized_label() -> None:
+    c = complete(status=Status.IMPLEMENTING, actual_start=NOW)
+    assert labels(planned(c)) == [
+        ("change-control", True),
+        ("change-control-unauthorized", True),
+    ]
+    authorized = complete(
+        status=Status.IMPLEMENTING,
+        actual_start=NOW + HOUR,
+        approvals=(approved(),),
+        labels=("change-control-unauthorized",),
+    )
+    assert labels(planned(authorized)) == [("change-control-unauthorized", False)]
+
+
+def test_labels_only_where_the_source_has_them() -> None:
+    servicenow = Capabilities(actions=ALL, labels=False)
+    p = planned(complete(status=Status.IMPLEMENTING, actual_start=NOW), caps=servicenow)
+    assert kinds(p, ActionKind.LABEL) == [] and kinds(p, ActionKind.NOTE)
+
+
+def test_label_names_come_from_the_policy() -> None:
+    policy = PolicySettings(findings_label="cc-open", unauthorized_label="")
+    c = complete(status=Status.IMPLEMENTING, actual_start=NOW)
+    assert labels(planned(c, policy=policy)) == [("cc-open", True)]
+
+
+# -- idempotency keys --------------------------------------------------------------------------
+
+
+def test_plans_and_keys_are_deterministic() -> None:
+    c = complete(status=Status.IMPLEMENTING, actual_start=NOW)
+    first, second = planned(c), planned(c)
+    assert first == second and len(first.actions) == 4
+    keys = [a.idempotency_key for a in first.actions]
+    assert len(set(keys)) == len(keys) and all(k.startswith("cc1-") and len(k) == 52 for k in keys)
+
+
+def test_keys_differ_per_ticket_source_and_content() -> None:
+    def note_key(c: Change) -> str:
+        return kinds(planned(c), ActionKind.NOTE)[0].idempotency_key
+
+    base = note_key(change())
+    assert note_key(change(key="CHG-2")) != base
+    assert note_key(change(source=Source(instance="other", kind=SystemKind.JIRA_CLOUD))) != base
+    assert note_key(change(rollback_plan="Redeploy.")) != base
+    assert note_key(change(title="Only the title differs")) == base  # the same note
+
+
+def test_a_move_asked_again_on_a_changed_ticket_is_a_new_action() -> None:
+    def move_key(c: Change) -> str:
+        return kinds(planned(c), ActionKind.TRANSITION)[0].idempotency_key
+
+    assert move_key(change()) == move_key(change())
+    assert move_key(change()) != move_key(change(title="Edited"))
+    assert move_key(change()) == move_key(change(labels=("unrelated",)))  # labels: not essence
