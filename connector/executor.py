@@ -37,7 +37,7 @@ class TicketWriter(Protocol):
 
     def edit_note(self, ticket: str, ref: str, *, body: str) -> None: ...
 
-    def move(self, ticket: str, steps: Sequence[str]) -> bool: ...
+    def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool: ...
 
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool: ...
 
@@ -122,7 +122,7 @@ class Executor:
         """Check the ticket, then write only what is not there yet."""
         ticket, writer = action.native_id, self.writer
         if action.kind is ActionKind.TRANSITION:
-            moved = writer.move(ticket, action.steps)
+            moved = writer.move(ticket, action.steps, reason=action.reason)
             return (Outcome.WRITTEN if moved else Outcome.FOUND), ",".join(action.steps)
         if action.kind is ActionKind.LABEL:
             changed = writer.set_label(ticket, action.label, present=action.present)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from connector.model import Change, Frozen, Status
+from connector.model import CabDecision, Change, Frozen, Status
 from connector.policy import Evaluation, Finding, Severity
 from connector.policy.config import PolicySettings
 
@@ -47,6 +47,7 @@ class Action(Frozen):
     body: str = ""  # NOTE: the text
     edit_in_place: bool = False  # NOTE: one note per purpose, edited when its content changes
     steps: tuple[str, ...] = ()  # TRANSITION: worker action names, in order
+    reason: str = ""  # TRANSITION: why (a rejection's comment), for close notes
     label: str = ""  # LABEL: which label
     present: bool = True  # LABEL: add (True) or remove (False)
 
@@ -89,11 +90,13 @@ def plan(
     findings = evaluation.findings
     body = notes_body(change, evaluation)
     content = digest(body)
-    if content != last_note and (findings or last_note is not None):
+    nothing_to_say = body == RESOLVED_BODY and last_note is None
+    if content != last_note and not nothing_to_say:
         actions.append(note(change, purpose=FINDINGS, body=body, content=content, edit=True))
     moves = tuple(dict.fromkeys([*extra_steps, *steps(change, evaluation, caps)]))
     if moves:
-        actions.append(transition(change, moves))
+        reason = rejection_line(evaluation) if "rejected" in moves else ""
+        actions.append(transition(change, moves, reason=reason))
     if caps.labels:
         wanted = {
             policy.findings_label: bool(findings),
@@ -112,16 +115,20 @@ def steps(change: Change, ev: Evaluation, caps: Capabilities) -> tuple[str, ...]
     onward = ["approved"]
     if change.planned_start is not None and "scheduled" in caps.actions:
         onward.append("scheduled")
+    # A board that asked for more information decides when it has it: the worker does not send
+    # such a change back by itself (and never fights a person who resubmits it).
+    board_waits = approvals.cab is CabDecision.MORE_INFO
     out: list[str] = []
     if status in (Status.AWAITING_APPROVAL, Status.AWAITING_INFO) and approvals.rejection:
         out = ["rejected"]
     elif status is Status.AWAITING_APPROVAL:
-        if missing_info or (approvals.cab is not None and approvals.cab.value == "more-info"):
+        if missing_info:
             out = ["needs_info"]
         elif approvals.complete and not ev.blocked:
             out = onward
-    elif status is Status.AWAITING_INFO and not missing_info and "resubmit" in caps.actions:
-        out = ["resubmit"] + (onward if approvals.complete and not ev.blocked else [])
+    elif status is Status.AWAITING_INFO and not (missing_info or board_waits):
+        if "resubmit" in caps.actions:
+            out = ["resubmit"] + (onward if approvals.complete and not ev.blocked else [])
     elif status is Status.APPROVED and approvals.complete and not ev.blocked:
         out = onward[1:]
     elif status is Status.IMPLEMENTING and ev.has("unauthorized"):
@@ -140,12 +147,17 @@ def note(change: Change, *, purpose: str, body: str, content: str, edit: bool) -
     )
 
 
-def transition(change: Change, moves: Sequence[str]) -> Action:
+def transition(change: Change, moves: Sequence[str], *, reason: str = "") -> Action:
     # The change's fingerprint is part of the content: the same move asked again after the
     # ticket went elsewhere is a new action, the same move on the same ticket state is not.
     content = digest(f"{','.join(moves)}\x1f{change.fingerprint()}")
     return _action(
-        change, kind=ActionKind.TRANSITION, purpose=TRANSITION, content=content, steps=tuple(moves)
+        change,
+        kind=ActionKind.TRANSITION,
+        purpose=TRANSITION,
+        content=content,
+        steps=tuple(moves),
+        reason=reason,
     )
 
 
@@ -192,12 +204,19 @@ def notes_body(change: Change, ev: Evaluation) -> str:
         lines += [_line(f) for f in sorted(ev.findings, key=_order)]
     else:
         lines.append(RESOLVED_BODY)
-    rejection = ev.approvals.rejection
-    if rejection is not None and change.status in (Status.AWAITING_APPROVAL, Status.AWAITING_INFO):
-        who = rejection.approver.name or rejection.approver.id
-        why = f": {rejection.comment}" if rejection.comment else ""
-        lines.append(f"Rejected by {who}{why}")
+    waiting = (Status.AWAITING_APPROVAL, Status.AWAITING_INFO, Status.REJECTED)
+    if change.status in waiting and (line := rejection_line(ev)):
+        lines.append(line)
     return "\n".join(lines)
+
+
+def rejection_line(ev: Evaluation) -> str:
+    rejection = ev.approvals.rejection
+    if rejection is None:
+        return ""
+    who = rejection.approver.name or rejection.approver.id
+    why = f": {rejection.comment}" if rejection.comment else "."
+    return f"Rejected by {who}{why}"
 
 
 def findings_body(findings: Sequence[Finding]) -> str:

@@ -46,7 +46,8 @@ class JiraWriter:
     def edit_note(self, ticket: str, ref: str, *, body: str) -> None:
         self.adapter.edit_comment(ticket, ref, body=body)
 
-    def move(self, ticket: str, steps: Sequence[str]) -> bool:
+    def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:
+        """The reason is in the change-control comment; Jira transitions take no notes."""
         wrote = False
         for step in remaining(steps, self.adapter.status(ticket), self._target):
             spec = _spec(self.mapping, step, self.adapter.name)
@@ -92,12 +93,15 @@ class ServiceNowWriter:
     def edit_note(self, ticket: str, ref: str, *, body: str) -> None:
         raise PermanentError(f"{self.adapter.name}: journal entries cannot be edited")
 
-    def move(self, ticket: str, steps: Sequence[str]) -> bool:
+    def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:
+        """A reason replaces the mapping's fixed `close_notes`, so the record says why."""
         row = self.adapter.get_change(ticket) or {}
         wrote = False
         for step in remaining(steps, _cell(row.get("state")), self._target):
             spec = _spec(self.mapping, step, self.adapter.name)
             values: dict[str, Any] = dict(spec.fields)
+            if reason and "close_notes" in values:
+                values["close_notes"] = reason
             if spec.state:
                 values["state"] = spec.state
             wrote |= self.adapter.update_fields(ticket, values)

@@ -87,6 +87,8 @@ def state(ops: Ops, seed: SeedChange) -> str:
     if isinstance(ops, JiraOps):
         return JIRA_STATES[ops.status(seed)]
     row = ops.record(seed)
+    if row["approval"] == "rejected":
+        return "rejected"
     if row["on_hold"] == "true":
         return "needs-info"
     if row["state"] == "-3":
@@ -228,6 +230,30 @@ def test_freeze_blocks_a_normal_change_allows_an_emergency_and_its_review_falls_
             overdue = last_note(ops, emergency)
             assert "emergency-review-overdue" in rules_in(overdue)
             assert "overdue" in overdue
+
+
+def test_a_rejection_moves_the_ticket_to_rejected_and_says_why(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    (seed,) = pick(
+        ops.seeds,
+        lambda s: (
+            s.change_type == "normal"
+            and s.change_class == "minor"
+            and s.status == "awaiting-approval"
+            and complete(s)
+        ),
+    )
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        ops.approve(seed, group="Change approvers", decision="decline")
+        w.sync_once()
+        assert state(ops, seed) == "rejected"
+        assert "Rejected by" in last_note(ops, seed)
+        if isinstance(ops, JiraOps):
+            assert ops.issue(seed)["fields"]["resolution"]["name"] == "Declined"
+        reset_log(sandbox.info)
+        w.sync_once()
+        assert ticket_writes(sandbox.info) == []
 
 
 def test_overlapping_approved_changes_flag_each_other(

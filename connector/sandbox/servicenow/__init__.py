@@ -198,8 +198,9 @@ class ServiceNowSimulator:
 
     def _roll_up(self, approval: Row, user: SandboxUser) -> None:
         """The approval engine: an answered approval is noted in the task's approval history,
-        and the task's `approval` follows its approvals (one rejected: rejected; all approved:
-        approved; else requested), so the change record itself is updated, as on an instance."""
+        and the task's `approval` follows its approvals (one rejected: rejected, and the change
+        back to New; all approved: approved; else requested), so the change record itself is
+        updated, as on an instance."""
         approvals = self.store.table("sysapproval_approver")
         tasks = self.store.table("change_request")
         assert approvals is not None and tasks is not None
@@ -222,6 +223,8 @@ class ServiceNowSimulator:
         entry = f"{user.display_name} {approvals.get(approval, 'state')} the task."
         history = "\n".join(p for p in (entry, tasks.get(task, "approval_history")) if p)
         values = {"approval": rollup, "approval_history": history}
+        if rollup == "rejected":
+            values["state"] = "-5"  # a rejected change goes back to New
         changed = self.store.write(tasks, task, values, user=user.login, now=self.state.now())
         self._notify(tasks, task, inserted=False, changed=changed)
 
