@@ -72,7 +72,10 @@ def decide(
 ) -> DecideResult:
     rt = worker.runtimes[source]
     pipeline = rt.pipeline()
-    pipeline.process([rt.fetch(key)])  # the store holds the ticket as it is now
+    raw = rt.fetch(key)
+    if raw is None:
+        raise ConfigError(f"{key}: not a change of {source} (outside the mapping's scope)")
+    pipeline.process([raw])  # the store holds the ticket as it is now
     before = _stored(rt, key)
     at = clock()
     with rt.store.transaction() as tx:

@@ -26,6 +26,7 @@ class DrainStats:
     changed: int = 0
     written: int = 0
     failed: int = 0
+    out_of_scope: int = 0  # tickets the webhook named that are not changes in scope
 
 
 def drain(
@@ -49,7 +50,9 @@ def drain(
     for (source, key), ids in by_ticket.items():
         runtime = runtimes[source]
         try:
-            result = runtime.pipeline().process([runtime.fetch(key)])
+            raw = runtime.fetch(key)
+            stats.out_of_scope += raw is None
+            result = runtime.pipeline().process([raw] if raw is not None else [])
         except ConnectorError as exc:
             stats.failed += len(ids)
             for item_id in ids:

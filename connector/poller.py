@@ -103,7 +103,7 @@ def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: Pol
         if not keys or stats.failed:
             return
         try:
-            raws = [rt.fetch(key) for key in keys]
+            raws = [raw for key in keys if (raw := rt.fetch(key)) is not None]
         except ConnectorError as exc:
             stats.failed = exc.message
             return

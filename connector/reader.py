@@ -60,6 +60,32 @@ def read_all(adapter: Adapter, mapping: Mapping, *, since: str = "") -> Iterator
             yield RawTicket(data=row, related={table: approvals.get(sys_id, [])})
 
 
+def fetch_in_scope(adapter: Adapter, mapping: Mapping, key: str) -> RawTicket | None:
+    """One ticket re-read by key (a webhook is only a hint), or None when it is not a change in
+    the mapping's scope: a Jira admin webhook fires for every issue its filter matches, and a
+    ServiceNow business rule for whatever its author chose."""
+    scope = mapping.scope
+    if isinstance(adapter, JiraAdapter):
+        raw = adapter.fetch(key)
+        fields = raw.data.get("fields") or {}
+        project = (fields.get("project") or {}).get("key")
+        issue_type = (fields.get("issuetype") or {}).get("name")
+        if scope.projects and project not in scope.projects:
+            return None
+        if scope.issue_types and issue_type not in scope.issue_types:
+            return None
+        if scope.jql:  # only the site can evaluate JQL: ask it about this one issue
+            jql = f"{scope_jql(mapping, order=False)} AND key = {_quote(key)}"
+            return raw if any(True for _ in adapter.search(jql, fields="key")) else None
+        return raw
+    raw = adapter.fetch(key, approvals_table=scope.approvals_table)
+    if scope.query:
+        number = _value(raw.data.get("number"))
+        if not any(True for _ in adapter.changes(f"{scope.query}^number={number}")):
+            return None
+    return raw
+
+
 T = TypeVar("T")
 
 

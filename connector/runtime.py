@@ -19,7 +19,7 @@ from connector.pipeline import Pipeline
 from connector.planner import Capabilities
 from connector.policy import PolicySettings
 from connector.policy.config import ScopeRule
-from connector.reader import Adapter, open_adapter
+from connector.reader import Adapter, fetch_in_scope, open_adapter
 from connector.settings import SourceSettings
 from connector.store import Store
 from connector.systems.jira import JiraAdapter
@@ -65,11 +65,9 @@ class SourceRuntime:
             labels=self.is_jira,
         )
 
-    def fetch(self, key: str) -> RawTicket:
-        """One ticket re-read by key, in the shape polling yields."""
-        if isinstance(self.adapter, JiraAdapter):
-            return self.adapter.fetch(key)
-        return self.adapter.fetch(key, approvals_table=self.mapping.scope.approvals_table)
+    def fetch(self, key: str) -> RawTicket | None:
+        """One ticket re-read by key, in the shape polling yields; None when out of scope."""
+        return fetch_in_scope(self.adapter, self.mapping, key)
 
     def pipeline(self, *, dry_run: bool = False) -> Pipeline:
         return Pipeline(

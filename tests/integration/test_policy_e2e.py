@@ -18,7 +18,7 @@ from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
 from connector.cli import main
 from connector.demo import sandbox_sources
 from connector.policy import PolicySettings
-from connector.policy.config import Freeze
+from connector.policy.config import Freeze, ScopeRule
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import Planted, SeedChange, generate
 from connector.settings import Settings
@@ -360,3 +360,30 @@ def test_cab_decide_moves_a_ticket_as_an_approval_in_the_tool_does(
         reset_log(sandbox.info)
         w.sync_once()  # the decision is recorded once: nothing more to do
         assert ticket_writes(sandbox.info) == []
+
+
+def test_the_policy_scope_limits_polling_and_webhooks_alike(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    if isinstance(ops, JiraOps):
+        rule = ScopeRule(projects=("CHG",))
+        outside = [s for s in ops.seeds if ops.key(s).startswith("OPS-")]
+    else:
+        rule = ScopeRule(query="risk=1")
+        outside = [s for s in ops.seeds if s.risk != "very-high"]
+    assert outside
+    policy = PolicySettings(scope={ops.name: rule})
+    with closing(Store.open(store_url)) as store:
+        with closing(worker_for(sandbox, store, ops, policy=policy)) as w:
+            w.sync_once()
+            stored = {row.key for row in store.iter_stored(ops.name)}
+            assert stored and not stored & {ops.key(s) for s in outside}
+            for n, seed in enumerate(outside[:3]):
+                store.inbox_add(
+                    source=ops.name, delivery_id=f"d{n}", ticket_key=ops.key(seed), body="{}"
+                )
+            reset_log(sandbox.info)
+            stats = w.drain_once()
+            assert (stats.claimed, stats.out_of_scope, stats.changed) == (3, 3, 0)
+            assert ticket_writes(sandbox.info) == []
+            assert {row.key for row in store.iter_stored(ops.name)} == stored
