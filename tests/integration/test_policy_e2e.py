@@ -373,17 +373,19 @@ def test_the_policy_scope_limits_polling_and_webhooks_alike(
         outside = [s for s in ops.seeds if s.risk != "very-high"]
     assert outside
     policy = PolicySettings(scope={ops.name: rule})
-    with closing(Store.open(store_url)) as store:
-        with closing(worker_for(sandbox, store, ops, policy=policy)) as w:
-            w.sync_once()
-            stored = {row.key for row in store.iter_stored(ops.name)}
-            assert stored and not stored & {ops.key(s) for s in outside}
-            for n, seed in enumerate(outside[:3]):
-                store.inbox_add(
-                    source=ops.name, delivery_id=f"d{n}", ticket_key=ops.key(seed), body="{}"
-                )
-            reset_log(sandbox.info)
-            stats = w.drain_once()
-            assert (stats.claimed, stats.out_of_scope, stats.changed) == (3, 3, 0)
-            assert ticket_writes(sandbox.info) == []
-            assert {row.key for row in store.iter_stored(ops.name)} == stored
+    with (
+        closing(Store.open(store_url)) as store,
+        closing(worker_for(sandbox, store, ops, policy=policy)) as w,
+    ):
+        w.sync_once()
+        stored = {row.key for row in store.iter_stored(ops.name)}
+        assert stored and not stored & {ops.key(s) for s in outside}
+        for n, seed in enumerate(outside[:3]):
+            store.inbox_add(
+                source=ops.name, delivery_id=f"d{n}", ticket_key=ops.key(seed), body="{}"
+            )
+        reset_log(sandbox.info)
+        stats = w.drain_once()
+        assert (stats.claimed, stats.out_of_scope, stats.changed) == (3, 3, 0)
+        assert ticket_writes(sandbox.info) == []
+        assert {row.key for row in store.iter_stored(ops.name)} == stored
