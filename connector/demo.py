@@ -117,30 +117,37 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
     by_source: dict[str, list[Change]] = {}
     for change in changes:
         by_source.setdefault(change.source.instance, []).append(change)
-    console.print(_summary(by_source, rows))
+    console.print(_summary(by_source))
+    console.print(_findings(rows))
     console.print(
         f"{len(changes)} changes stored in {db} ({elapsed:.1f} s); normalized changes in {target}"
     )
 
 
-def _summary(results: dict[str, list[Change]], rows: list[StoredRow]) -> Table:
-    table = Table(title="Changes stored, with the policy's open findings")
-    for column in ("source", "changes", "by class", "by status", "open findings by rule"):
+def _summary(results: dict[str, list[Change]]) -> Table:
+    table = Table(title="Changes stored")
+    for column in ("source", "changes", "by class", "by status"):
         table.add_column(column)
     for name, changes in results.items():
         classes = Counter(c.effective_class for c in changes)
         statuses = Counter(c.status.value for c in changes)
-        keys = {c.key for c in changes}
-        rules = Counter(
-            f["rule"] for row in rows if row.key in keys for f in json.loads(row.findings or "[]")
-        )
-        table.add_row(
-            name,
-            str(len(changes)),
-            _fmt(classes),
-            _fmt(statuses, 4),
-            _fmt(rules, 8),
-        )
+        table.add_row(name, str(len(changes)), _fmt(classes), _fmt(statuses, 5))
+    return table
+
+
+def _findings(rows: list[StoredRow]) -> Table:
+    """Changes with an open finding, per rule and source (a change counts once per rule)."""
+    sources = sorted({row.source for row in rows})
+    counts: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        for rule in {f["rule"] for f in json.loads(row.findings or "[]")}:
+            counts[(rule, row.source)] += 1
+    table = Table(title="Open findings: changes per rule")
+    table.add_column("rule")
+    for name in sources:
+        table.add_column(name, justify="right")
+    for rule in sorted({rule for rule, _ in counts}):
+        table.add_row(rule, *(str(counts[(rule, name)]) for name in sources))
     return table
 
 

@@ -46,6 +46,7 @@ class Outcome(StrEnum):
     WRITTEN = "written"  # this worker wrote it now
     FOUND = "found"  # the marker was already on the ticket: recorded, nothing written
     HELD = "held"  # another worker holds the claim
+    SUPERSEDED = "superseded"  # a newer version of this note was planned: nothing written
     FAILED = "failed"  # refused for good (recorded in the ledger and the audit trail)
 
 
@@ -94,7 +95,8 @@ class Executor:
         if claim is None:
             return Applied(action, Outcome.HELD)
         try:
-            outcome, ref = self._write(action)
+            newer = self._newer(action)
+            outcome, ref = (Outcome.SUPERSEDED, newer) if newer else self._write(action)
         except PermanentError as exc:
             self._failed(action, exc.message)
             return Applied(action, Outcome.FAILED)
@@ -117,6 +119,18 @@ class Executor:
             },
         )
         return Applied(action, outcome, ref)
+
+    def _newer(self, action: Action) -> str | None:
+        """The key of a newer planned version of this note, if any: writing an outdated text
+        first (then editing it, or posting again) would only be noise on the ticket."""
+        if action.kind is not ActionKind.NOTE or not action.edit_in_place:
+            return None
+        latest = self.store.ledger_latest(
+            source=action.source, ticket_keys=[action.ticket_key], action=action.purpose
+        ).get(action.ticket_key)
+        if latest is None or latest.idempotency_key == action.idempotency_key:
+            return None
+        return latest.idempotency_key
 
     def _write(self, action: Action) -> tuple[Outcome, str]:
         """Check the ticket, then write only what is not there yet."""

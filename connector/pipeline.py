@@ -112,8 +112,9 @@ class Pipeline:
             self._record(result, record_cursor)
             moved = {c.key for c in fresh if _entries(c) != before.get(c.key, set())}
             partners = self._partners([c for c in fresh if c.key in moved], before)
-            if partners - {c.key for c in changes}:
-                self.reevaluate(sorted(partners - {c.key for c in changes}))
+            others = sorted(partners - {c.key for c in changes})
+            if others:  # their conflict findings depend on these windows
+                result.evaluated += self.reevaluate(others).evaluated
         return result
 
     def reevaluate(
