@@ -80,7 +80,7 @@ def test_servicenow_default_actions_and_columns() -> None:
 def test_check_summarises_each_file(monkeypatch: pytest.MonkeyPatch) -> None:
     lines = check([JIRA_DEFAULT, SN_DEFAULT, FIXTURES / "bad_map_value.toml"])
     assert lines[0].startswith(f"{JIRA_DEFAULT}: ok (jira, ")
-    assert lines[0].endswith("5 actions)")
+    assert lines[0].endswith("6 actions)")
     assert lines[1].startswith(f"{SN_DEFAULT}: ok (servicenow, ")
     assert lines[2].startswith(f"{FIXTURES / 'bad_map_value.toml'}: fields.change_class.map.Major")
     # Without files: every *.toml in ./mappings.
