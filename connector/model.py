@@ -100,6 +100,14 @@ class CabDecision(StrEnum):
     MORE_INFO = "more-info"
 
 
+class Outcome(StrEnum):
+    """How a finished change went: what compliance reports count as change success."""
+
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled-back"
+
+
 class Source(Frozen):
     """Which instance a change came from: the name given in the config, and the system kind."""
 
@@ -176,6 +184,7 @@ class Change(Frozen):
     cab_decision: CabDecision | None = None
     status: Status = Status.DRAFT
     native_status: str = ""
+    outcome: Outcome | None = None
     release: str = ""
     labels: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()

@@ -307,6 +307,7 @@ class Pipeline:
                 approvals_digest=ev.new_basis.approvals,
                 covered=json.dumps(ev.new_basis.covered, sort_keys=True),
                 recorded_at=ev.new_basis.recorded_at,
+                snapshot=change.to_json(),
             )
             if recorded:
                 self._audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)

@@ -32,7 +32,7 @@ from connector.model import (
     Person,
     SecurityLevel,
 )
-from connector.policy.config import ApprovalPolicy
+from connector.policy.config import ApprovalPolicy, per_object
 
 ONE_APPROVER = "an approver who is neither the requester nor the implementer"
 CAB = "the change advisory board's approval"
@@ -84,8 +84,13 @@ def same_person(person: Person | None, other: Person | str | None) -> bool:
     )
 
 
-def _folded(groups: Sequence[str]) -> frozenset[str]:
-    return frozenset(g.casefold() for g in groups)
+@per_object
+def _groups(policy: ApprovalPolicy) -> tuple[frozenset[str], frozenset[str]]:
+    """The CAB and security group names, case-folded."""
+    return (
+        frozenset(g.casefold() for g in policy.cab_groups),
+        frozenset(g.casefold() for g in policy.security_groups),
+    )
 
 
 _VERDICT = {CabDecision.APPROVE: Decision.APPROVED, CabDecision.REJECT: Decision.REJECTED}
@@ -192,10 +197,10 @@ def _satisfied(
     if need == ONE_APPROVER:
         return bool(counted)
     if need == CAB:
-        groups = _folded(policy.cab_groups)
+        groups = _groups(policy)[0]
         return cab is CabDecision.APPROVE or any(a.group.casefold() in groups for a in counted)
     if need == SECURITY:
-        groups = _folded(policy.security_groups)
+        groups = _groups(policy)[1]
         return any(a.group.casefold() in groups for a in counted)
     return any(same_person(change.emergency_approver, a.approver) for a in counted)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from connector.policy.config import Freeze, MaintenanceWindow, Weekday
+from connector.policy.config import Freeze, MaintenanceWindow, Weekday, per_object
 
 # A recurring freeze is expanded this many occurrences at most per look-up, counted from the
 # first occurrence that can reach the window (not from the freeze's first occurrence ever).
@@ -50,41 +51,68 @@ def _first_candidate(recurrence: str, first: datetime, length: timedelta, since:
     return max(0, months // 12 if recurrence == "yearly" else months)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """A freeze in a zone: its first occurrence, aware and in wall-clock time."""
+
+    start: datetime
+    end: datetime
+    first: datetime  # wall-clock start
+    last: datetime  # wall-clock end
+    length: timedelta  # wall-clock length
+
+
+@per_object
+def _shapes(freeze: Freeze) -> dict[ZoneInfo, _Shape]:
+    return {}
+
+
+def _shape(freeze: Freeze, zone: ZoneInfo) -> _Shape:
+    shapes = _shapes(freeze)
+    shape = shapes.get(zone)
+    if shape is None:
+        start, end = _local(freeze.start, zone), _local(freeze.end, zone)
+        first = start.replace(tzinfo=None)
+        length = end.astimezone(start.tzinfo).replace(tzinfo=None) - first
+        shape = shapes[zone] = _Shape(start, end, first, end.replace(tzinfo=None), length)
+    return shape
+
+
 def occurrences(
     freeze: Freeze, zone: ZoneInfo, *, until: datetime, since: datetime | None = None
 ) -> Iterator[tuple[datetime, datetime]]:
     """The freeze's (start, end) occurrences that start before `until`, in order; with `since`,
     possibly without some of those that end before it."""
-    start, end = _local(freeze.start, zone), _local(freeze.end, zone)
+    shape = _shape(freeze, zone)
     if freeze.recurrence == "none":
-        yield start, end
+        yield shape.start, shape.end
         return
     # Shift in wall-clock time, then attach the zone again: DST keeps the local hour.
-    first, last = start.replace(tzinfo=None), end.replace(tzinfo=None)
-    length = end.astimezone(start.tzinfo).replace(tzinfo=None) - first
+    recurrence, first, last, length = freeze.recurrence, shape.first, shape.last, shape.length
+    start_zone, end_zone = shape.start.tzinfo, shape.end.tzinfo
     n0 = 0
     if since is not None:
-        n0 = _first_candidate(freeze.recurrence, first, length, _wall(since, start))
+        wall_since = since.astimezone(start_zone).replace(tzinfo=None)
+        n0 = _first_candidate(recurrence, first, length, wall_since)
     for n in range(n0, n0 + MAX_OCCURRENCES):
-        s = _shift(first, freeze.recurrence, n).replace(tzinfo=start.tzinfo)
+        s = _shift(first, recurrence, n).replace(tzinfo=start_zone)
         if s >= until:
             return
-        e = _shift(last, freeze.recurrence, n).replace(tzinfo=end.tzinfo)
+        e = _shift(last, recurrence, n).replace(tzinfo=end_zone)
         if e <= s:
             # Both ends clamped into a short month (the 30th to the 31st in February): the
             # occurrence keeps its wall-clock length instead of vanishing.
-            e = (s.replace(tzinfo=None) + length).replace(tzinfo=start.tzinfo)
+            e = (s.replace(tzinfo=None) + length).replace(tzinfo=start_zone)
         yield s, e
-
-
-def _wall(moment: datetime, like: datetime) -> datetime:
-    return moment.astimezone(like.tzinfo).replace(tzinfo=None)
 
 
 def freeze_overlap(
     freeze: Freeze, zone: ZoneInfo, *, start: datetime, end: datetime
 ) -> tuple[datetime, datetime] | None:
     """The first occurrence of `freeze` that overlaps [start, end), if any."""
+    if freeze.recurrence == "none":
+        shape = _shape(freeze, zone)
+        return (shape.start, shape.end) if shape.start < end and start < shape.end else None
     for s, e in occurrences(freeze, zone, until=end, since=start):
         if s < end and start < e:
             return s, e

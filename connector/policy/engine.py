@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,7 +21,7 @@ from pydantic import AwareDatetime
 
 from connector.model import Change, Frozen
 from connector.policy.approvals import ApprovalState, BoardDecision, analyse
-from connector.policy.config import PolicySettings
+from connector.policy.config import PolicySettings, per_object
 from connector.policy.findings import Finding, Severity
 
 
@@ -121,25 +121,41 @@ def facts(change: Change, ctx: Context) -> Facts:
     return Facts(ctx=ctx, approvals=state, drifted=drifted, basis=basis)
 
 
-def evaluate(change: Change, ctx: Context) -> Evaluation:
+@per_object
+def _active_rules(
+    policy: PolicySettings,
+) -> tuple[tuple[str, Callable[[Change, Facts], list[Finding]]], ...]:
     from connector.policy.rules import RULES
 
+    return tuple(
+        (rule_id, rule) for rule_id, rule in RULES.items() if rule_id not in policy.disabled_rules
+    )
+
+
+def _adjusted(findings: list[Finding], rule_id: str, policy: PolicySettings) -> list[Finding]:
+    """A rule may emit more than one id (emergency-review-due / -overdue): each can be disabled
+    and given a severity by itself, or all of them by the rule's id."""
+    disabled, severities = policy.disabled_rules, policy.severity
+    out = []
+    for finding in findings:
+        if finding.rule in disabled:
+            continue
+        severity = severities.get(finding.rule) or severities.get(rule_id)
+        if severity and severity != finding.severity:
+            finding = finding.with_severity(severity)
+        out.append(finding)
+    return out
+
+
+def evaluate(change: Change, ctx: Context) -> Evaluation:
     f = facts(change, ctx)
     policy = ctx.policy
-    disabled, severities = policy.disabled_rules, policy.severity
+    adjust = bool(policy.disabled_rules or policy.severity)
     findings: list[Finding] = []
-    for rule_id, rule in RULES.items():
-        if rule_id in disabled:
-            continue
-        for finding in rule(change, f):
-            # A rule may emit more than one id (emergency-review-due / -overdue): each can be
-            # disabled and given a severity by itself, or all of them by the rule's id.
-            if finding.rule in disabled:
-                continue
-            severity = severities.get(finding.rule) or severities.get(rule_id)
-            if severity and severity != finding.severity:
-                finding = finding.with_severity(severity)
-            findings.append(finding)
+    for rule_id, rule in _active_rules(policy):
+        found = rule(change, f)
+        if found:
+            findings += _adjusted(found, rule_id, policy) if adjust else found
     recheck = [t for t in _rechecks(change, f) if t > ctx.now]
     new_basis = None
     if f.basis is None and f.approvals.complete and f.approvals.counted:

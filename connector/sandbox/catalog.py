@@ -219,6 +219,7 @@ JIRA_RESOLUTIONS = (
     ("10001", "Won't Do"),
     ("10002", "Declined"),
     ("10003", "Rolled back"),
+    ("10004", "Failed"),
 )
 
 

@@ -91,6 +91,7 @@ class SeedChange:
     approvals: tuple[SeedApproval, ...]
     cab_decision: str | None  # approve | reject | defer | more-info
     status: str  # a connector Status value
+    outcome: str | None  # successful | failed | rolled-back for closed changes, else None
     release: str
     created: datetime
     updated: datetime
@@ -134,6 +135,8 @@ _STATUS_WEIGHTS = (
     ("cancelled", 5),
 )
 _DECIDED = {"approved", "scheduled", "implementing", "review", "closed"}
+# How closed changes went: mostly successful, some failed, a few rolled back.
+_OUTCOME_WEIGHTS = (("successful", 80), ("failed", 12), ("rolled-back", 8))
 
 
 def generate(
@@ -141,11 +144,19 @@ def generate(
 ) -> list[SeedChange]:
     """`count` changes, the first ones planted with the exceptions in `Planted`."""
     rng = random.Random(random_seed)
+    # Outcomes come from a stream of their own, one draw per change whatever its status, so
+    # adding them left every other generated value (and each change's outcome) where it was.
+    outcomes = random.Random(f"outcome:{random_seed}")
     planted = list(Planted)
-    return [_one(rng, i, base_time, planted[i] if i < len(planted) else None) for i in range(count)]
+    return [
+        _one(rng, i, base_time, planted[i] if i < len(planted) else None, outcomes.random())
+        for i in range(count)
+    ]
 
 
-def _one(rng: random.Random, i: int, base: datetime, planted: Planted | None) -> SeedChange:
+def _one(
+    rng: random.Random, i: int, base: datetime, planted: Planted | None, outcome_roll: float
+) -> SeedChange:
     change_type = rng.choices(("standard", "normal", "emergency"), (30, 55, 15))[0]
     change_class = "major" if change_type != "standard" and rng.random() < 0.4 else "minor"
     status = rng.choices([s for s, _ in _STATUS_WEIGHTS], [w for _, w in _STATUS_WEIGHTS])[0]
@@ -231,6 +242,7 @@ def _one(rng: random.Random, i: int, base: datetime, planted: Planted | None) ->
         approvals=_approvals(rng, status, change_type, change_class, security_level, updated),
         cab_decision=_cab(status, change_class),
         status=status,
+        outcome=_outcome(status, outcome_roll),
         release=rng.choice(RELEASES) if rng.random() < 0.5 else "",
         created=created,
         updated=updated,
@@ -271,6 +283,18 @@ def _approvals(
     return tuple(out)
 
 
+def _outcome(status: str, roll: float) -> str | None:
+    """A closed change's outcome, picked by `roll` (uniform in [0, 1)) from _OUTCOME_WEIGHTS."""
+    if status != "closed":
+        return None
+    total = sum(w for _, w in _OUTCOME_WEIGHTS)
+    for outcome, weight in _OUTCOME_WEIGHTS:
+        roll -= weight / total
+        if roll < 0:
+            return outcome
+    return _OUTCOME_WEIGHTS[-1][0]
+
+
 def _cab(status: str, change_class: str) -> str | None:
     if change_class != "major":
         return None
@@ -299,6 +323,7 @@ def _plant(c: SeedChange, planted: Planted, base: datetime) -> SeedChange:
         emergency_approver=None,
         standard_template="",
         cab_decision=None,
+        outcome=None,  # no planted change is closed
         customer_facing=False,
         audiences=("engineering",),
     )

@@ -171,6 +171,16 @@ class LedgerMixin(StoreBase):
                     out[row.ticket_key] = _entry(row)  # later rows win: the newest
         return out
 
+    def ledger_for(self, *, source: str, ticket_key: str) -> list[LedgerEntry]:
+        """Every ledger entry of one ticket, in the order they were planned (evidence)."""
+        query = (
+            select(ledger)
+            .where(ledger.c.source == source, ledger.c.ticket_key == ticket_key)
+            .order_by(ledger.c.created_at, ledger.c.idempotency_key)
+        )
+        with self._read() as conn:
+            return [_entry(row) for row in conn.execute(query)]
+
     def ledger_pending(
         self,
         *,

@@ -67,6 +67,7 @@ class BasisRow:
     approvals_digest: str
     covered: str
     recorded_at: datetime
+    snapshot: str | None = None  # Change.to_json() when the approval set was complete
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,6 +190,7 @@ audit = Table(
     Column("detail", Text(), nullable=False),
     Column("prev_hash", CHAR(64), nullable=False, unique=True),
     Column("hash", CHAR(64), nullable=False, unique=True),
+    Index(None, "source", "ticket_key", "seq"),
 )
 
 runs = Table(
@@ -232,6 +233,8 @@ approval_bases = Table(
     Column("approvals_digest", CHAR(64), nullable=False),
     Column("covered", Text(), nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
+    # The normalized change (Change.to_json()) as the approvers saw it: audit evidence.
+    Column("snapshot", Text(), nullable=True),
     PrimaryKeyConstraint("source", "change_key", "approvals_digest"),
 )
 

@@ -340,6 +340,7 @@ class Store(InboxMixin, LedgerMixin, RunsMixin):
                         approvals_digest=str(row.approvals_digest),
                         covered=row.covered,
                         recorded_at=row.recorded_at,
+                        snapshot=row.snapshot,
                     )
                     found.setdefault(row.change_key, []).append(basis)
         return found
@@ -388,6 +389,22 @@ class Store(InboxMixin, LedgerMixin, RunsMixin):
         query = select(audit).where(audit.c.seq > after_seq).order_by(audit.c.seq)
         for row in self._stream(query):
             yield audit_log.to_row(row)
+
+    def audit_for(self, source: str, ticket_key: str) -> list[AuditRow]:
+        """The audit links of one ticket, in chain order (evidence for one change)."""
+        query = (
+            select(audit)
+            .where(audit.c.source == source, audit.c.ticket_key == ticket_key)
+            .order_by(audit.c.seq)
+        )
+        with self._read() as conn:
+            return [audit_log.to_row(row) for row in conn.execute(query)]
+
+    def audit_head(self) -> AuditRow | None:
+        """The newest link: its hash anchors the whole chain."""
+        with self._read() as conn:
+            row = conn.execute(select(audit).order_by(audit.c.seq.desc()).limit(1)).first()
+        return None if row is None else audit_log.to_row(row)
 
     def verify_audit(self) -> int | None:
         """The seq of the first link that does not verify, or None if the chain is intact."""

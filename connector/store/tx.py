@@ -212,6 +212,7 @@ class Tx:
         approvals_digest: str,
         covered: str,
         recorded_at: datetime,
+        snapshot: str | None = None,
     ) -> bool:
         """Record what the approvals `approvals_digest` covered (JSON text), unless already
         recorded; True if this call inserted it (the first record of an approval set wins)."""
@@ -221,6 +222,7 @@ class Tx:
             "approvals_digest": _digest("approvals_digest", approvals_digest),
             "covered": covered,
             "recorded_at": _aware("recorded_at", recorded_at),
+            "snapshot": snapshot,
         }
         return self._conn.execute(_insert_basis(self._conn.dialect.name), row).first() is not None
 

@@ -150,9 +150,12 @@ def test_a_rejection_is_quoted_in_the_note() -> None:
     )
     [note] = kinds(planned(change(approvals=(no,))), ActionKind.NOTE)
     assert note.body.splitlines()[-1] == "Rejected by Carol: Too risky"
-    # Once it is rejected, the note no longer says so.
-    [closed] = kinds(planned(change(approvals=(no,), status=Status.REJECTED)), ActionKind.NOTE)
-    assert "Rejected by" not in closed.body
+    # Without findings too: the requester learns why it was rejected.
+    p = planned(complete(approvals=(no,)))
+    [note] = kinds(p, ActionKind.NOTE)
+    assert note.body.splitlines() == [RESOLVED_BODY, "Rejected by Carol: Too risky"]
+    [move] = kinds(p, ActionKind.TRANSITION)
+    assert move.steps == ("rejected",) and move.reason == "Rejected by Carol: Too risky"
 
 
 # -- transitions -------------------------------------------------------------------------------
@@ -195,9 +198,20 @@ def test_a_rejection_moves_it_to_rejected() -> None:
     assert moves(cab_no) == ("rejected",)
 
 
-def test_a_cab_asking_for_more_information_sends_it_back() -> None:
-    c = complete(change_class="major", cab_decision=CabDecision.MORE_INFO, **WINDOW)
-    assert moves(c) == ("needs_info",)
+def test_a_board_asking_for_more_information_decides_by_itself() -> None:
+    major = {
+        "change_class": "major",
+        "implementation_plan": "Deploy.",
+        "test_plan": "Smoke tests.",
+        "justification": "Supported versions only.",
+        "cab_decision": CabDecision.MORE_INFO,
+    }
+    waiting = complete(**major, **WINDOW)
+    assert not ev(waiting).has("required-fields") and not ev(waiting).approvals.complete
+    assert moves(waiting) == ()
+    # Not resubmitted by the worker either: the board decides when it has what it asked for.
+    assert moves(complete(**major, **WINDOW, status=Status.AWAITING_INFO)) == ()
+    assert moves(change(**major, **WINDOW)) == ("needs_info",)  # fields missing: as ever
 
 
 def test_awaiting_info_with_fields_complete_is_resubmitted() -> None:

@@ -26,8 +26,9 @@ STATUS_NAMES = {
     "rejected": "Declined",
     "cancelled": "Canceled",
 }
-# The resolution each done status is entered with.
+# The resolution each done status is entered with; a closed change's depends on its outcome.
 RESOLUTIONS = {"Closed": "Done", "Declined": "Declined", "Canceled": "Won't Do"}
+OUTCOME_RESOLUTIONS = {"successful": "Done", "failed": "Failed", "rolled-back": "Rolled back"}
 _RISK = {"low": "Low", "moderate": "Medium", "high": "High", "very-high": "Critical"}
 _SECURITY = {"none": "None", "low": "Low", "medium": "Medium", "high": "High"}
 _INFOSEC = {
@@ -66,6 +67,12 @@ def _text(value: str) -> str | None:
     return value or None
 
 
+def _resolution(change: SeedChange, status: str) -> str | None:
+    if status == "Closed" and change.outcome:
+        return OUTCOME_RESOLUTIONS[change.outcome]
+    return RESOLUTIONS.get(status)
+
+
 def fields_for(change: SeedChange, store: Store) -> dict[str, Any]:
     status = STATUS_NAMES[change.status]
     return {
@@ -79,7 +86,7 @@ def fields_for(change: SeedChange, store: Store) -> dict[str, Any]:
         "assignee": change.assignee,
         "labels": list(change.labels),
         "fixVersions": [change.release] if change.release else [],
-        "resolution": RESOLUTIONS.get(status),
+        "resolution": _resolution(change, status),
         "resolutiondate": change.updated if status in RESOLUTIONS else None,
         "created": change.created,
         "updated": change.updated,

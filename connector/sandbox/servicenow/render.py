@@ -41,6 +41,13 @@ _STATUS: dict[str, tuple[str, str, bool]] = {
 _RISK = {"low": "4", "moderate": "3", "high": "2", "very-high": "1"}
 _CAB = {"approve": "Approve", "reject": "Reject", "defer": "Defer", "more-info": "More information"}
 _DECISION = {"pending": "requested", "approved": "approved", "rejected": "rejected"}
+# A closed change's outcome -> (close_code, close_notes). The close codes have no "rolled back":
+# a rolled-back change closes unsuccessful, and only its notes tell.
+_CLOSE = {
+    "successful": ("successful", "Implemented as planned."),
+    "failed": ("unsuccessful", "Implementation failed."),
+    "rolled-back": ("unsuccessful", "Rolled back."),
+}
 
 
 def user_id(login: str | None) -> str:
@@ -168,7 +175,8 @@ def _status_columns(c: SeedChange) -> Row:
             closed_by=user_id(c.implementer or c.requester),
         )
     if c.status == "closed":
-        row.update(close_code="successful", close_notes="Implemented as planned.")
+        code, notes = _CLOSE[c.outcome or "successful"]
+        row.update(close_code=code, close_notes=notes)
     if c.cab_decision:
         row["cab_recommendation"] = _CAB[c.cab_decision]
     return row
