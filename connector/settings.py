@@ -67,6 +67,8 @@ class ServerSettings(_Section):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     # Accept unsigned webhooks for sources without a secret. Only for local experiments.
     insecure_unsigned_webhooks: bool = False
+    # Bearer token of GET /reports/changes; without one the report API is off.
+    report_token: SecretStr | None = None
 
 
 class WorkerSettings(_Section):

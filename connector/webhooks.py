@@ -186,7 +186,7 @@ def _settle(future: asyncio.Future[bool], outcome: bool | BaseException) -> None
 
 
 def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
-    """The ASGI app `change-connector run` serves: webhook intake, health and metrics."""
+    """The ASGI app `change-connector run` serves: webhook intake, health, metrics, reports."""
     check_secrets(settings)
     writer = InboxWriter(store)
 
@@ -215,6 +215,9 @@ def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
     def prometheus() -> Response:
         return Response(metrics.render(store), media_type=metrics.content_type)
 
+    from connector.report_api import add_report_routes
+
+    add_report_routes(app, settings, store)
     return WebhookApp(settings, writer, metrics, fallback=app)
 
 

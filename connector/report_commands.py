@@ -1,0 +1,121 @@
+"""The CLI's compliance commands: `report`, `report sample`, `audit verify`, `audit export`.
+
+All of them read the store only. Errors propagate to cli.main, which turns them into one line
+and an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import closing
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+from connector.commands import open_store, parse_date, write_or_print
+from connector.errors import ConfigError, ConnectorError
+from connector.settings import load_settings
+
+
+class BrokenChain(ConnectorError):
+    """The audit chain does not verify: someone changed or removed a link."""
+
+
+def period(since: str, until: str | None, zone: object) -> tuple[datetime, datetime]:
+    """[since 00:00, until 24:00) in the policy's time zone; until defaults to today."""
+    from zoneinfo import ZoneInfo
+
+    assert isinstance(zone, ZoneInfo)
+    start = datetime.combine(parse_date(since, "--since"), time(0, 0), zone)
+    end_day = parse_date(until, "--until") if until else datetime.now(zone).date()
+    end = datetime.combine(end_day, time(0, 0), zone) + timedelta(days=1)
+    if end <= start:
+        raise ConfigError(f"--until: {until} is before --since {since}")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def run_report(
+    *,
+    config: Path | None,
+    since: str,
+    until: str | None,
+    sources: list[str],
+    types: list[str],
+    fmt: str,
+    out: Path | None,
+) -> None:
+    from connector.reports import FORMATS, build_report, render
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    settings = load_settings(config)
+    unknown = [s for s in sources if s not in settings.sources]
+    if unknown:
+        raise ConfigError(f"--source: no source named {unknown[0]!r}")
+    start, end = period(since, until, settings.policy.zone())
+    with closing(open_store(settings)) as store:
+        rows, summary = build_report(
+            settings, store, since=start, until=end, sources=sources, types=types
+        )
+    write_or_print(render(fmt, rows, summary), out)
+
+
+def run_sample(
+    *, config: Path | None, size: int, seed: str, since: str, until: str | None, out: Path
+) -> None:
+    from connector.reports.sample import write_sample
+
+    settings = load_settings(config)
+    start, end = period(since, until, settings.policy.zone())
+    with closing(open_store(settings)) as store:
+        chosen = write_sample(
+            settings, store, size=size, seed=seed, since=start, until=end, out=out
+        )
+    sys.stdout.write(f"wrote {len(chosen)} change(s) with their evidence to {out}\n")
+
+
+def run_audit_verify(*, config: Path | None) -> None:
+    settings = load_settings(config)
+    with closing(open_store(settings)) as store:
+        broken = store.verify_audit()
+        head = store.audit_head()
+    if broken is not None:
+        raise BrokenChain(f"audit chain broken at link {broken}: it or the one before was altered")
+    if head is None:
+        sys.stdout.write("audit chain empty\n")
+        return
+    sys.stdout.write(f"audit chain intact: {head.seq} links, head {head.hash}\n")
+
+
+def run_audit_export(*, config: Path | None, out: Path | None) -> None:
+    """JSON Lines, one link per line, then the chain head, to archive elsewhere."""
+    settings = load_settings(config)
+    lines: list[str] = []
+    with closing(open_store(settings)) as store:
+        count = 0
+        for row in store.audit_rows():
+            count += 1
+            lines.append(
+                json.dumps(
+                    {
+                        "seq": row.seq,
+                        "at": row.at.isoformat(),
+                        "source": row.source,
+                        "ticket_key": row.ticket_key,
+                        "event": row.event,
+                        "actor": row.actor,
+                        "detail": row.detail,
+                        "prev_hash": row.prev_hash,
+                        "hash": row.hash,
+                    },
+                    sort_keys=True,
+                    ensure_ascii=False,
+                )
+            )
+        head = store.audit_head()
+    lines.append(
+        json.dumps(
+            {"chain_head": {"seq": head.seq, "hash": head.hash} if head else None, "links": count}
+        )
+    )
+    write_or_print("\n".join(lines) + "\n", out)

@@ -1,0 +1,103 @@
+"""Build the compliance report from the store (never from the ticket systems).
+
+For every configured source, the stored changes active in the period (created before its end,
+updated after its start) are evaluated again with the configured policy over what the store holds
+(board decisions, approval bases, the window index), as `policy backtest` does; the change as its
+approvers saw it comes from the approval basis snapshot. The result is the view model of
+`model.py`, which every renderer reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from connector.model import Change
+from connector.policy import Context, evaluate
+from connector.reader import batched
+from connector.reports.model import ReportRow, Summary, row_for, summarize
+from connector.runtime import offline_pipeline
+from connector.settings import Settings
+from connector.store import Store
+
+RELEASE_NOTES = "release-notes"  # the ledger purpose of posted release notes
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_report(
+    settings: Settings,
+    store: Store,
+    *,
+    since: datetime,
+    until: datetime,
+    sources: Sequence[str] = (),
+    types: Sequence[str] = (),
+    clock: Callable[[], datetime] = utcnow,
+) -> tuple[list[ReportRow], Summary]:
+    rows: list[ReportRow] = []
+    for name, source in settings.sources.items():
+        if sources and name not in sources:
+            continue
+        rows += _source_rows(settings, store, name, source, since, until, types, clock)
+    rows.sort(key=lambda r: (r.created, r.source, r.key))
+    return rows, summarize(rows, since=since, until=until, generated_at=clock())
+
+
+def _source_rows(
+    settings: Settings,
+    store: Store,
+    name: str,
+    source: object,
+    since: datetime,
+    until: datetime,
+    types: Sequence[str],
+    clock: Callable[[], datetime],
+) -> list[ReportRow]:
+    from connector.settings import SourceSettings
+
+    assert isinstance(source, SourceSettings)
+    pipeline = offline_pipeline(name, source, store, policy=settings.policy, clock=clock)
+    keys = [row.key for row in store.iter_stored(name) if _active(row.data, since, until)]
+    out: list[ReportRow] = []
+    for chunk in batched(keys, 500):
+        bases = store.approval_bases(name, list(chunk))
+        for item in pipeline.reevaluate(list(chunk)).evaluated:
+            change = item.change
+            if types and not {change.effective_class, str(change.change_type)} & set(types):
+                continue
+            snapshot = next((b for b in reversed(bases.get(change.key, [])) if b.snapshot), None)
+            approved = (
+                Change.from_json(snapshot.snapshot) if snapshot and snapshot.snapshot else None
+            )
+            approved_ev = (
+                evaluate(approved, Context(now=snapshot.recorded_at, policy=settings.policy))
+                if approved is not None and snapshot is not None
+                else None
+            )
+            out.append(
+                row_for(
+                    change,
+                    item.evaluation,
+                    approved_snapshot=approved,
+                    snapshot_evaluation=approved_ev,
+                    notes_posted=_notes_posted(store, name, change.key),
+                )
+            )
+    return out
+
+
+def _active(data: str, since: datetime, until: datetime) -> bool:
+    change = Change.from_json(data)
+    return change.created <= until and change.updated >= since
+
+
+def _notes_posted(store: Store, source: str, key: str) -> bool | None:
+    """Whether a release note reached the ticket; None where none was ever planned."""
+    entries = [e for e in store.ledger_for(source=source, ticket_key=key)]
+    notes = [e for e in entries if e.action.startswith(RELEASE_NOTES)]
+    if not notes:
+        return None
+    return any(e.state == "applied" for e in notes)

@@ -1,0 +1,286 @@
+"""The compliance report as one self-contained HTML file: inline CSS, charts as inline SVG, no
+scripts, fonts or images to fetch, so it opens offline and can be attached to an audit.
+
+The page is `templates/report.html.j2` rendered with autoescaping: ticket text (titles, names,
+keys) is always escaped, and a change's url becomes a link only when it is http(s). The charts
+are pure functions returning SVG markup; every text placed in them is escaped here.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup, escape
+
+from connector.reports.model import NA, NO, YES, ReportRow, Summary
+
+TEMPLATES = Path(__file__).parent / "templates"
+EMPTY = "no changes in this period"
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f")
+TYPE_COLOURS = {"standard": "#59a14f", "normal": "#4e79a7", "emergency": "#e15759"}
+# Request-to-approval lead time histogram: label, upper bound in hours (exclusive).
+BUCKETS = (
+    ("< 1 d", 24.0),
+    ("1-3 d", 72.0),
+    ("3-7 d", 168.0),
+    ("1-2 w", 336.0),
+    ("> 2 w", math.inf),
+)
+# Columns whose values are answers, coloured by value.
+ANSWERS = {
+    "approved_before_implemented",
+    "separation_of_duties",
+    "required_complete_at_approval",
+    "rollback_plan",
+    "emergency_review",
+    "notice_met",
+    "release_notes_posted",
+}
+ANSWER_CLASS = {YES: "yes", NO: "no", NA: "na", "done": "yes", "overdue": "no", "pending": "warn"}
+HOURS = {"hours_request_to_approval", "hours_approval_to_implementation"}
+CHART_TITLES = ("Changes per week by type", "Lead time, request to approval", "Exceptions")
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    css: str = ""
+    href: str | None = None
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment, built once per process."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["hours"] = hours
+    env.filters["when"] = when
+    env.filters["day"] = day
+    return env
+
+
+def to_html(rows: Sequence[ReportRow], summary: Summary) -> str:
+    anchors = {f"{r.source}:{r.key}": f"change-{i}" for i, r in enumerate(rows, 1)}
+    if rows:
+        made = (
+            weekly_chart(summary.weekly),
+            lead_time_chart(rows),
+            exceptions_chart(summary.exceptions),
+        )
+        charts = dict(zip(CHART_TITLES, made, strict=True))
+    else:
+        charts = {title: empty_chart(title, EMPTY) for title in CHART_TITLES}
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            summary=summary,
+            columns=list(rows[0].flat()) if rows else [],
+            rows=[(anchors[f"{r.source}:{r.key}"], table_row(r)) for r in rows],
+            anchors=anchors,
+            charts=charts,
+        )
+    )
+
+
+def table_row(row: ReportRow) -> list[Cell]:
+    """One cell per field of `ReportRow.flat()`: the key links to the change, answers coloured."""
+    cells = []
+    for name, value in row.flat().items():
+        if name in HOURS:
+            cells.append(Cell(NA, "na") if value == "" else Cell(f"{value:g}", "num"))
+        elif name == "key":
+            cells.append(Cell(str(value), "key", safe_url(row.url)))
+        else:
+            text = str(value)
+            css = ANSWER_CLASS.get(text, "") if name in ANSWERS else ""
+            cells.append(Cell(text, css))
+    return cells
+
+
+def safe_url(url: str) -> str | None:
+    """The url if it is an absolute http(s) url (anything else, e.g. `javascript:`, is no link)."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def hours(value: float | None) -> str:
+    return NA if value is None else f"{value:g} h"
+
+
+def when(value: datetime) -> str:
+    """A time, in UTC when it is aware."""
+    if value.tzinfo is None:
+        return f"{value:%Y-%m-%d %H:%M}"
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def day(value: datetime) -> str:
+    return f"{value.astimezone(UTC) if value.tzinfo else value:%Y-%m-%d}"
+
+
+# --- charts: pure functions returning inline SVG -------------------------------------------
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> Markup:
+    t = escape(title)
+    head = (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{t}"><title>{t}</title>'
+    )
+    return Markup(head + "".join(body) + "</svg>")
+
+
+def _text(x: float, y: float, text: str, cls: str = "", **attrs: str) -> str:
+    extra = "".join(f' {k.replace("_", "-")}="{escape(v)}"' for k, v in attrs.items())
+    css = f' class="{cls}"' if cls else ""
+    return f'<text x="{x:.1f}" y="{y:.1f}"{css}{extra}>{escape(text)}</text>'
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, cls: str) -> str:
+    return f'<line class="{cls}" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}"/>'
+
+
+def _rect(x: float, y: float, w: float, h: float, tip: str = "", **attrs: str) -> str:
+    extra = "".join(f' {k}="{escape(v)}"' for k, v in attrs.items())
+    box = f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}"{extra}'
+    return f"{box}><title>{escape(tip)}</title></rect>" if tip else f"{box}/>"
+
+
+def empty_chart(title: str, message: str = EMPTY) -> Markup:
+    return _svg(640, 120, title, [_text(320, 64, message, "empty", text_anchor="middle")])
+
+
+def _nice_step(top: int) -> int:
+    for magnitude in (1, 10, 100, 1000, 10000, 100000):
+        for step in (1, 2, 5):
+            if top / (step * magnitude) <= 5:
+                return step * magnitude
+    return max(1, math.ceil(top / 5))
+
+
+def stacked_chart(
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[int]]],  # name, colour, one count per category
+    *,
+    x_title: str,
+    legend: bool = True,
+) -> Markup:
+    """Vertical bars, one per category, stacked by series; y axis in counts."""
+    width, height = 640, 280
+    left, right, top, bottom = 44, (150 if legend else 16), 16, 56
+    plot_w, plot_h = width - left - right, height - top - bottom
+    totals = [sum(s[2][i] for s in series) for i in range(len(categories))]
+    step = _nice_step(max(totals, default=0) or 1)
+    y_max = step * max(1, math.ceil(max(totals, default=0) / step))
+    body: list[str] = []
+    for tick in range(0, y_max + 1, step):
+        y = top + plot_h - tick / y_max * plot_h
+        body.append(_line(left, y, left + plot_w, y, "gridline"))
+        body.append(_text(left - 6, y + 4, str(tick), "tick", text_anchor="end"))
+    slot = plot_w / max(1, len(categories))
+    bar = min(48.0, slot * 0.7)
+    label_every = max(1, math.ceil(len(categories) * 72 / plot_w))
+    for i, category in enumerate(categories):
+        x, base = left + i * slot + (slot - bar) / 2, float(top + plot_h)
+        for name, colour, counts in series:
+            if counts[i] <= 0:
+                continue
+            h = counts[i] / y_max * plot_h
+            base -= h
+            body.append(_rect(x, base, bar, h, f"{category}, {name}: {counts[i]}", fill=colour))
+        if i % label_every == 0:
+            body.append(
+                _text(x + bar / 2, top + plot_h + 16, category, "tick", text_anchor="middle")
+            )
+    body.append(_line(left, top + plot_h, left + plot_w, top + plot_h, "axis"))
+    body.append(_text(left + plot_w / 2, height - 12, x_title, "label", text_anchor="middle"))
+    mid = top + plot_h / 2
+    rotate = f"rotate(-90 12 {mid:.1f})"
+    body.append(_text(12, mid, "changes", "label", text_anchor="middle", transform=rotate))
+    if legend:
+        for j, (name, colour, _) in enumerate(series):
+            y = top + 4 + j * 20
+            body.append(_rect(width - right + 16, y, 12, 12, fill=colour))
+            body.append(_text(width - right + 34, y + 10, name, "legend"))
+    return _svg(width, height, title, body)
+
+
+def weekly_chart(weekly: Mapping[str, Mapping[str, int]]) -> Markup:
+    """Changes per week (the week's Monday), stacked by change type."""
+    title = CHART_TITLES[0]
+    if not any(sum(c.values()) for c in weekly.values()):
+        return empty_chart(title)
+    weeks = sorted(weekly)
+    totals: dict[str, int] = {}
+    for counts in weekly.values():
+        for kind, n in counts.items():
+            totals[kind] = totals.get(kind, 0) + n
+    kinds = sorted(totals, key=lambda k: (-totals[k], k))
+    spare = [c for c in PALETTE if c not in TYPE_COLOURS.values()]
+    others = iter(spare * len(kinds))
+    series = [
+        (kind, TYPE_COLOURS.get(kind) or next(others), [weekly[w].get(kind, 0) for w in weeks])
+        for kind in kinds
+    ]
+    return stacked_chart(title, weeks, series, x_title="week starting")
+
+
+def lead_time_buckets(rows: Sequence[ReportRow]) -> dict[str, int]:
+    """How many rows' request-to-approval lead times fall in each bucket (rows without none)."""
+    counts = dict.fromkeys((label for label, _ in BUCKETS), 0)
+    for r in rows:
+        if r.hours_request_to_approval is not None:
+            label = next(lb for lb, upper in BUCKETS if r.hours_request_to_approval < upper)
+            counts[label] += 1
+    return counts
+
+
+def lead_time_chart(rows: Sequence[ReportRow]) -> Markup:
+    title = CHART_TITLES[1]
+    if not rows:
+        return empty_chart(title)
+    counts = lead_time_buckets(rows)
+    if not any(counts.values()):
+        return empty_chart(title, "no approved changes in this period")
+    series = [("changes", PALETTE[0], list(counts.values()))]
+    return stacked_chart(title, list(counts), series, x_title="request to approval", legend=False)
+
+
+def exceptions_chart(exceptions: Mapping[str, Sequence[str]]) -> Markup:
+    """One horizontal bar per exception kind, with its count."""
+    title = CHART_TITLES[2]
+    if not exceptions:
+        return empty_chart(title)
+    width, left, row_h, top = 640, 190, 26, 8
+    plot_w = width - left - 60
+    most = max(len(refs) for refs in exceptions.values()) or 1
+    body: list[str] = []
+    for i, (kind, refs) in enumerate(exceptions.items()):
+        y, n = top + i * row_h, len(refs)
+        body.append(_text(left - 8, y + 15, kind, "tick", text_anchor="end"))
+        w = n / most * plot_w
+        if n:
+            body.append(_rect(left, y + 3, w, row_h - 8, f"{kind}: {n}", **{"class": "exception"}))
+        body.append(_text(left + w + 6, y + 15, str(n), "count" if n else "count zero"))
+    height = top * 2 + row_h * len(exceptions)
+    return _svg(width, height, title, body)

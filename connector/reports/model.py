@@ -1,0 +1,259 @@
+"""The compliance report's view model: one row per change, and the period's summary.
+
+Pure: built from evaluated changes (the policy's verdict over the stored change, with its board
+decisions and approval bases) and a few facts read from the store (the change as approved, the
+notes posted). Renderers (`render.py`, the HTML template) read only these values. Every answer a
+row gives is "yes", "no" or "n.a." so spreadsheets and GRC tools can filter on it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from connector.model import Change, ChangeType, Status
+from connector.policy import Evaluation
+from connector.policy.approvals import EMERGENCY
+
+YES, NO, NA = "yes", "no", "n.a."
+IMPLEMENTED = {Status.IMPLEMENTING, Status.REVIEW, Status.CLOSED}
+
+
+@dataclass(frozen=True)
+class ApproverLine:
+    name: str
+    group: str
+    decision: str
+    decided_at: datetime | None
+
+    def text(self) -> str:
+        when = f" {self.decided_at:%Y-%m-%d %H:%M}" if self.decided_at else ""
+        group = f" ({self.group})" if self.group else ""
+        return f"{self.name}{group} {self.decision}{when}"
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    source: str
+    key: str
+    title: str
+    url: str
+    change_type: str
+    change_class: str
+    risk: str
+    status: str
+    outcome: str
+    requester: str
+    implementer: str
+    approvers: tuple[ApproverLine, ...]
+    created: datetime
+    approved_at: datetime | None
+    implemented_at: datetime | None
+    approved_before_implemented: str
+    separation_of_duties: str
+    required_complete_at_approval: str
+    security_impact: str
+    infosec_categories: tuple[str, ...]
+    rollback_plan: str
+    freeze_findings: tuple[str, ...]
+    conflicts_with: tuple[str, ...]
+    emergency_review: str
+    notice_met: str
+    release_notes_posted: str
+    open_findings: tuple[str, ...]
+    hours_request_to_approval: float | None
+    hours_approval_to_implementation: float | None
+
+    def flat(self) -> dict[str, Any]:
+        """Every field, lists joined with "; " and times in ISO 8601 (CSV, JSON)."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if name == "approvers":
+                value = "; ".join(a.text() for a in self.approvers)
+            elif isinstance(value, tuple):
+                value = "; ".join(str(v) for v in value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            out[name] = "" if value is None else value
+        return out
+
+
+@dataclass(frozen=True)
+class Summary:
+    since: datetime
+    until: datetime
+    generated_at: datetime
+    total: int
+    by_source: dict[str, int]
+    by_type: dict[str, int]
+    by_status: dict[str, int]
+    exceptions: dict[str, list[str]]  # kind -> "source:key"
+    median_hours_request_to_approval: float | None
+    median_hours_approval_to_implementation: float | None
+    outcomes: dict[str, int]  # closed changes: successful, failed, rolled-back, not recorded
+    weekly: dict[str, dict[str, int]] = field(default_factory=dict)  # week -> type -> count
+
+
+EXCEPTIONS = (
+    "unauthorized",
+    "self-approved",
+    "missing rollback plan",
+    "overdue emergency review",
+    "late notice",
+)
+
+
+def row_for(
+    change: Change,
+    evaluation: Evaluation,
+    *,
+    approved_snapshot: Change | None,
+    snapshot_evaluation: Evaluation | None,
+    notes_posted: bool | None,
+) -> ReportRow:
+    state = evaluation.approvals
+    approved_at = state.approved_at if state.complete else None
+    rules = sorted({f.rule for f in evaluation.findings})
+    return ReportRow(
+        source=change.source.instance,
+        key=change.key,
+        title=change.title,
+        url=change.url,
+        change_type=change.change_type.value if change.change_type else "",
+        change_class=change.effective_class,
+        risk=change.risk.value if change.risk else "",
+        status=change.status.value,
+        outcome=change.outcome.value if change.outcome else "",
+        requester=_name(change.requester),
+        implementer=_name(change.implementer),
+        approvers=_approvers(change, evaluation),
+        created=change.created,
+        approved_at=approved_at,
+        implemented_at=change.actual_start,
+        approved_before_implemented=_before(change, evaluation),
+        separation_of_duties=NO if state.self_approved else (YES if state.counted else NA),
+        required_complete_at_approval=_complete_at_approval(
+            approved_snapshot, snapshot_evaluation, evaluation
+        ),
+        security_impact=change.security.level.value if change.security.level else "",
+        infosec_categories=tuple(c.value for c in change.security.categories),
+        rollback_plan=YES if change.rollback_plan.strip() else NO,
+        freeze_findings=tuple(f.subject for f in evaluation.findings if f.rule == "freeze"),
+        conflicts_with=tuple(
+            f.subject for f in evaluation.findings if f.rule == "schedule-conflict"
+        ),
+        emergency_review=_emergency_review(change, evaluation),
+        notice_met=_notice(change, evaluation),
+        release_notes_posted=NA if notes_posted is None else (YES if notes_posted else NO),
+        open_findings=tuple(rules),
+        hours_request_to_approval=_hours(change.created, approved_at),
+        hours_approval_to_implementation=_hours(approved_at, change.actual_start),
+    )
+
+
+def _name(person: Any) -> str:
+    return "" if person is None else (person.name or person.id)
+
+
+def _approvers(change: Change, ev: Evaluation) -> tuple[ApproverLine, ...]:
+    state = ev.approvals
+    seen = [*state.counted, *(a for a, _ in state.self_approved)]
+    if state.rejection is not None:
+        seen.append(state.rejection)
+    pending = [a for a in change.approvals if a.decision.value == "pending"]
+    return tuple(
+        ApproverLine(_name(a.approver), a.group, a.decision.value, a.decided_at)
+        for a in [*seen, *pending]
+    )
+
+
+def _before(change: Change, ev: Evaluation) -> str:
+    if change.status not in IMPLEMENTED and change.actual_start is None:
+        return NA
+    if ev.has("unauthorized") or not ev.approvals.complete:
+        return NO
+    at, start = ev.approvals.approved_at, change.actual_start
+    if at is None or start is None:
+        return YES if not ev.approvals.needs else NA  # pre-approved, or no start recorded
+    return YES if at <= start else NO
+
+
+def _complete_at_approval(
+    snapshot: Change | None, snapshot_ev: Evaluation | None, ev: Evaluation
+) -> str:
+    if snapshot is not None and snapshot_ev is not None:
+        return NO if snapshot_ev.has("required-fields") else YES
+    if not ev.approvals.complete:
+        return NA
+    return NO if ev.has("required-fields") else YES
+
+
+def _emergency_review(change: Change, ev: Evaluation) -> str:
+    if change.change_type is not ChangeType.EMERGENCY or change.status not in IMPLEMENTED:
+        return NA
+    if ev.has("emergency-review-overdue"):
+        return "overdue"
+    if ev.has("emergency-review-due"):
+        return "pending"
+    return "done" if EMERGENCY in ev.approvals.needs else NA
+
+
+def _notice(change: Change, ev: Evaluation) -> str:
+    if not change.customer_facing:
+        return NA
+    return NO if ev.has("notice-lead-time") else YES
+
+
+def _hours(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None or end < start:
+        return None
+    return round((end - start).total_seconds() / 3600, 1)
+
+
+def summarize(
+    rows: Sequence[ReportRow], *, since: datetime, until: datetime, generated_at: datetime
+) -> Summary:
+    exceptions: dict[str, list[str]] = {kind: [] for kind in EXCEPTIONS}
+    for r in rows:
+        ref = f"{r.source}:{r.key}"
+        if r.approved_before_implemented == NO:
+            exceptions["unauthorized"].append(ref)
+        if r.separation_of_duties == NO:
+            exceptions["self-approved"].append(ref)
+        if r.rollback_plan == NO and r.status not in ("draft", "cancelled", "rejected"):
+            exceptions["missing rollback plan"].append(ref)
+        if r.emergency_review == "overdue":
+            exceptions["overdue emergency review"].append(ref)
+        if r.notice_met == NO:
+            exceptions["late notice"].append(ref)
+    closed = [r for r in rows if r.status == Status.CLOSED.value]
+    outcomes = Counter(r.outcome or "not recorded" for r in closed)
+    weekly: dict[str, Counter[str]] = {}
+    for r in rows:
+        week = (r.created - timedelta(days=r.created.weekday())).date().isoformat()
+        weekly.setdefault(week, Counter())[r.change_type or "unknown"] += 1
+    return Summary(
+        since=since,
+        until=until,
+        generated_at=generated_at,
+        total=len(rows),
+        by_source=dict(Counter(r.source for r in rows)),
+        by_type=dict(Counter(r.change_type or "unknown" for r in rows)),
+        by_status=dict(Counter(r.status for r in rows)),
+        exceptions=exceptions,
+        median_hours_request_to_approval=_median(r.hours_request_to_approval for r in rows),
+        median_hours_approval_to_implementation=_median(
+            r.hours_approval_to_implementation for r in rows
+        ),
+        outcomes=dict(outcomes),
+        weekly={week: dict(counts) for week, counts in sorted(weekly.items())},
+    )
+
+
+def _median(values: Any) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None

@@ -1,0 +1,146 @@
+"""Renderers of the compliance report: CSV and JSON keep every field (spreadsheets, GRC tools),
+Markdown gives the summary, the exceptions and one line per change; HTML is in `html.py`.
+
+Text quoted from tickets is escaped for each format (CSV cells that a spreadsheet would run as a
+formula are prefixed with a quote; Markdown markup characters are backslash-escaped).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Any
+
+from connector.reports.model import ReportRow, Summary
+
+FORMATS = ("csv", "json", "md", "html")
+
+
+def render(fmt: str, rows: Sequence[ReportRow], summary: Summary) -> str:
+    if fmt == "csv":
+        return to_csv(rows)
+    if fmt == "json":
+        return to_json(rows, summary)
+    if fmt == "md":
+        return to_markdown(rows, summary)
+    from connector.reports.html import to_html
+
+    return to_html(rows, summary)
+
+
+def to_csv(rows: Sequence[ReportRow]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=[f.name for f in fields(ReportRow)], lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.flat().items()})
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    # A cell starting with = + - @ is a formula to a spreadsheet: ticket text must not run.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def summary_dict(summary: Summary) -> dict[str, Any]:
+    data = asdict(summary)
+    for key in ("since", "until", "generated_at"):
+        data[key] = getattr(summary, key).isoformat()
+    return data
+
+
+def to_json(rows: Sequence[ReportRow], summary: Summary) -> str:
+    def default(value: object) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        raise TypeError(type(value).__name__)
+
+    changes = []
+    for row in rows:
+        item = asdict(row)
+        item["approvers"] = [asdict(a) for a in row.approvers]
+        changes.append(item)
+    return json.dumps(
+        {"summary": summary_dict(summary), "changes": changes},
+        indent=2,
+        ensure_ascii=False,
+        default=default,
+    )
+
+
+def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:
+    s = summary
+    lines = [
+        f"# Change report {s.since:%Y-%m-%d} to {s.until:%Y-%m-%d}",
+        "",
+        f"Generated {s.generated_at:%Y-%m-%d %H:%M} UTC from the connector's store; "
+        f"{s.total} change(s).",
+        "",
+        "## Summary",
+        "",
+        f"- By source: {_counts(s.by_source)}",
+        f"- By type: {_counts(s.by_type)}",
+        f"- By status: {_counts(s.by_status)}",
+        f"- Median lead time, request to approval: {_h(s.median_hours_request_to_approval)}",
+        f"- Median lead time, approval to implementation: "
+        f"{_h(s.median_hours_approval_to_implementation)}",
+        f"- Closed changes: {_counts(s.outcomes)}",
+        "",
+        "## Exceptions",
+        "",
+    ]
+    for kind, refs in s.exceptions.items():
+        lines.append(f"- {kind}: {len(refs)}" + (f" ({', '.join(refs)})" if refs else ""))
+    lines += [
+        "",
+        "## Changes",
+        "",
+        "| source | key | type | status | approvers | approved before implemented | "
+        "separation of duties | rollback plan | security | emergency review | findings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        key = f"[{_md(r.key)}]({r.url})" if r.url else _md(r.key)
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    _md(r.source),
+                    key,
+                    _md(f"{r.change_type} / {r.change_class}"),
+                    r.status,
+                    _md("; ".join(a.text() for a in r.approvers)) or "-",
+                    r.approved_before_implemented,
+                    r.separation_of_duties,
+                    r.rollback_plan,
+                    _md(r.security_impact or "not assessed"),
+                    r.emergency_review,
+                    _md(", ".join(r.open_findings)) or "-",
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
+
+
+def _h(hours: float | None) -> str:
+    return "n.a." if hours is None else f"{hours:g} h"
+
+
+def _md(text: str) -> str:
+    out = " ".join(text.split())
+    for ch in "\\`*_{}[]<>()#+!|":
+        out = out.replace(ch, "\\" + ch)
+    return out

@@ -1,0 +1,230 @@
+"""Compliance reports over a store the worker filled from the sandbox (SQLite and PostgreSQL):
+one row per change across both systems, the planted exceptions found, every format, the
+auditor's sample pack, the audit chain's verify / export, and the report API's bearer token."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+from pydantic import SecretStr
+from sqlalchemy import create_engine, text
+from store_fixtures import fixture_store_url  # noqa: F401
+from sync_helpers import running_sandbox, write_config
+from test_webhooks import Running
+
+from connector.demo import demo_policy, sandbox_sources
+from connector.reports import build_report, render
+from connector.reports.model import ReportRow
+from connector.sandbox.scenario import Planted, generate
+from connector.settings import ServerSettings, Settings
+from connector.store import Store
+from connector.worker import Worker
+
+COUNT = 30
+RANDOM_SEED = 9
+SINCE = datetime(2026, 1, 1, tzinfo=UTC)
+UNTIL = datetime(2028, 1, 1, tzinfo=UTC)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def filled(tmp_path: Path, store_url: str) -> Iterator[tuple[Settings, Store, Path]]:
+    """A store synced once from a fresh sandbox with the demo policy, and a config file."""
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
+        settings = Settings(sources=sandbox_sources(box.info), policy=demo_policy())
+        config = write_config(tmp_path / "config.toml", box.info, store_url=store_url)
+        with closing(Store.open(store_url)) as store:
+            with closing(Worker(settings, store, name="report-test").open()) as worker:
+                worker.sync_once()
+            yield settings, store, config
+
+
+def planted_refs(kind: Planted) -> set[str]:
+    jira = [s for s in generate(COUNT, random_seed=RANDOM_SEED) if s.planted is kind]
+    snow = [s for s in generate(COUNT, random_seed=RANDOM_SEED + 1) if s.planted is kind]
+    assert len(jira) == len(snow) == 1
+    return {
+        f"sandbox-jira:CHG-{jira[0].index + 1}",
+        f"sandbox-servicenow:CHG{30000 + snow[0].index + 1:07d}",
+    }
+
+
+def test_one_row_per_change_across_both_systems_with_the_exceptions(
+    filled: tuple[Settings, Store, Path],
+) -> None:
+    settings, store, _ = filled
+    rows, summary = build_report(settings, store, since=SINCE, until=UNTIL)
+    assert summary.total == len(rows) == 2 * COUNT
+    assert summary.by_source == {"sandbox-jira": COUNT, "sandbox-servicenow": COUNT}
+    by_ref = {f"{r.source}:{r.key}": r for r in rows}
+    for ref in planted_refs(Planted.SELF_APPROVAL):
+        assert by_ref[ref].separation_of_duties == "no"
+        assert ref in summary.exceptions["self-approved"]
+    for ref in planted_refs(Planted.UNAUTHORIZED):
+        assert by_ref[ref].approved_before_implemented == "no"
+        assert ref in summary.exceptions["unauthorized"]
+    for ref in planted_refs(Planted.OVERDUE_EMERGENCY_REVIEW):
+        assert by_ref[ref].emergency_review == "overdue"
+        assert ref in summary.exceptions["overdue emergency review"]
+    for ref in planted_refs(Planted.FREEZE_VIOLATION):
+        assert by_ref[ref].freeze_findings == ("Year-end freeze",)
+    a, b = sorted(planted_refs(Planted.CONFLICT_A)), sorted(planted_refs(Planted.CONFLICT_B))
+    for one, other in zip(a + b, b + a, strict=True):
+        assert other.split(":")[1] in by_ref[one].conflicts_with
+    # Every change that was implemented has an answer; those never implemented have none.
+    for r in rows:
+        implemented = r.status in ("implementing", "review", "closed")
+        assert (r.approved_before_implemented != "n.a.") == (
+            implemented or r.implemented_at is not None
+        ), r.key
+    # Only part of the period: fewer rows, a consistent subset.
+    narrow, _ = build_report(
+        settings, store, since=SINCE, until=UNTIL, sources=["sandbox-jira"], types=["emergency"]
+    )
+    assert narrow and all(
+        r.source == "sandbox-jira" and r.change_type == "emergency" for r in narrow
+    )
+
+
+def test_every_format_keeps_every_change(filled: tuple[Settings, Store, Path]) -> None:
+    settings, store, _ = filled
+    rows, summary = build_report(settings, store, since=SINCE, until=UNTIL)
+    table = list(csv.DictReader(io.StringIO(render("csv", rows, summary))))
+    assert len(table) == len(rows)
+    assert set(table[0]) == {f.name for f in fields(ReportRow)}
+    data = json.loads(render("json", rows, summary))
+    assert len(data["changes"]) == len(rows) and data["summary"]["total"] == len(rows)
+    md = render("md", rows, summary)
+    assert "## Exceptions" in md and all(r.key in md for r in rows)
+    html = render("html", rows, summary)
+    assert html.count("<svg") == 3 and "<script" not in html and all(r.key in html for r in rows)
+
+
+def test_report_command_writes_the_file_and_rejects_bad_input(
+    filled: tuple[Settings, Store, Path], tmp_path: Path
+) -> None:
+    _, _, config = filled
+    out = tmp_path / "report.csv"
+    c = ("--config", str(config))
+    result = cli("report", "--since", "2026-01-01", "--format", "csv", "--out", str(out), *c)
+    assert result.returncode == 0, result.stderr
+    assert len(list(csv.DictReader(io.StringIO(out.read_text())))) == 2 * COUNT
+    for args, needle in (
+        (("--since", "yesterday"), "--since"),
+        (("--since", "2026-01-01", "--format", "pdf"), "--format"),
+        (("--since", "2026-05-01", "--until", "2026-04-01"), "--until"),
+        (("--since", "2026-01-01", "--source", "nope"), "nope"),
+        ((), "--since"),
+    ):
+        bad = cli("report", *args, *c)
+        assert bad.returncode == 2, (args, bad.stderr)
+        line = bad.stderr.strip()
+        assert len(line.splitlines()) == 1 and needle in line and "Traceback" not in line
+
+
+def test_sample_pack_is_reproducible_and_its_manifest_checks(
+    filled: tuple[Settings, Store, Path], tmp_path: Path
+) -> None:
+    _, _, config = filled
+    packs = []
+    for name, seed in (("a", "audit-2026"), ("b", "audit-2026"), ("c", "other")):
+        out = tmp_path / name
+        args = ("--since", "2026-01-01", "--size", "5", "--seed", seed, "--out", str(out))
+        result = cli("report", "sample", *args, "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        packs.append(out)
+    sampled = [json.loads((p / "sample.json").read_text())["sampled"] for p in packs]
+    assert len(sampled[0]) == 5 and sampled[0] == sampled[1] != sampled[2]
+    assert (packs[0] / "MANIFEST.sha256").read_text() == (packs[1] / "MANIFEST.sha256").read_text()
+    manifest = (packs[0] / "MANIFEST.sha256").read_text().splitlines()
+    files = {p.relative_to(packs[0]).as_posix() for p in packs[0].rglob("*") if p.is_file()}
+    assert {line.split("  ", 1)[1] for line in manifest} == files - {"MANIFEST.sha256"}
+    for line in manifest:
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((packs[0] / name).read_bytes()).hexdigest() == digest
+    index = json.loads((packs[0] / "index.json").read_text())
+    assert [item["change"] for item in index] == sampled[0]
+    for item in index:
+        assert all(points for points in item["files"].values())
+        audit_file = next(f for f in item["files"] if f.endswith("audit.jsonl"))
+        links = [json.loads(x) for x in (packs[0] / audit_file).read_text().splitlines()]
+        assert links and all(len(link["hash"]) == 64 for link in links)
+
+
+def test_audit_verify_export_and_tampering(
+    filled: tuple[Settings, Store, Path], store_url: str, tmp_path: Path
+) -> None:
+    _, store, config = filled
+    c = ("--config", str(config))
+    ok = cli("audit", "verify", *c)
+    assert ok.returncode == 0 and "audit chain intact" in ok.stdout
+    out = tmp_path / "audit.jsonl"
+    assert cli("audit", "export", "--out", str(out), *c).returncode == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    head = store.audit_head()
+    assert head is not None
+    assert lines[-1] == {"chain_head": {"seq": head.seq, "hash": head.hash}, "links": head.seq}
+    assert [x["seq"] for x in lines[:-1]] == list(range(1, head.seq + 1))
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit SET actor = 'someone else' WHERE seq = 3"))
+    engine.dispose()
+    broken = cli("audit", "verify", *c)
+    assert broken.returncode == 1
+    assert (
+        broken.stderr.strip()
+        == "error: audit chain broken at link 3: it or the one before was altered"
+    )
+
+
+def test_report_api_needs_the_bearer_token(filled: tuple[Settings, Store, Path]) -> None:
+    from test_webhooks import serve_app, stop
+
+    from connector.metrics import Metrics
+    from connector.webhooks import build_app
+
+    settings, store, _ = filled
+
+    def served(**server: object) -> Running:
+        update = {"server": ServerSettings(insecure_unsigned_webhooks=True, **server)}
+        return serve_app(build_app(settings.model_copy(update=update), store, Metrics()))
+
+    def get(running: Running, query: str, token: str | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(f"{running.url}/reports/changes?{query}", headers=headers, timeout=60)
+
+    period = "since=2026-01-01&until=2027-12-31"
+    running = served(report_token=SecretStr("s3cret-token"))
+    try:
+        assert get(running, period).status_code == 401
+        assert get(running, period, "wrong").status_code == 401
+        response = get(running, period, "s3cret-token")
+        assert response.status_code == 200
+        assert len(response.json()["changes"]) == 2 * COUNT
+        as_csv = get(running, period + "&format=csv", "s3cret-token")
+        assert as_csv.headers["content-type"].startswith("text/csv")
+        assert get(running, "since=soon", "s3cret-token").status_code == 400
+    finally:
+        stop(running)
+    running = served()
+    try:
+        assert get(running, period, "s3cret-token").status_code == 403
+    finally:
+        stop(running)
