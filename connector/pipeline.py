@@ -289,10 +289,17 @@ class Pipeline:
                 findings=findings,
                 recheck_at=ev.recheck_at,
             )
+            old = Change.from_json(item.previous) if item.previous else None
             self._audit(
-                tx, change.key, "ticket.synced", fingerprint=fingerprint, status=change.status.value
+                tx,
+                change.key,
+                "ticket.synced",
+                fingerprint=fingerprint,
+                status=change.status.value,
+                status_before=old.status.value if old else None,
+                changed=_changed_fields(old, change),
             )
-            for approval in _new_decisions(change, item.previous):
+            for approval in _new_decisions(change, old):
                 self._audit(tx, change.key, "approval.recorded", **approval)
         else:
             tx.set_evaluation(
@@ -361,11 +368,21 @@ def _finding_set(text: str | None) -> set[tuple[str, str, str]]:
     return {(f["rule"], f.get("subject", ""), f["message"]) for f in json.loads(text)}
 
 
-def _new_decisions(change: Change, previous: str | None) -> list[dict[str, str]]:
+def _changed_fields(old: Change | None, new: Change) -> list[str]:
+    """Which attributes differ from the stored version (the audit's before / after)."""
+    if old is None:
+        return []
+    return sorted(
+        name
+        for name in Change.model_fields
+        if name not in ("updated", "labels") and getattr(old, name) != getattr(new, name)
+    )
+
+
+def _new_decisions(change: Change, old: Change | None) -> list[dict[str, str]]:
     """Approval decisions on the ticket that the store has not seen before (for the audit)."""
     seen: set[tuple[str, str, str, str]] = set()
-    if previous:
-        old = Change.from_json(previous)
+    if old is not None:
         seen = {_decision_key(a) for a in old.approvals}
     out = []
     for approval in change.approvals:
