@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from connector.demo import sandbox_sources, sync_source
-from connector.model import Change, Decision
+from connector.model import Change, Decision, Outcome
 from connector.sandbox import Sandbox, SandboxOptions
 from connector.sandbox.catalog import USERS_BY_LOGIN
 from connector.sandbox.scenario import SeedChange, generate
@@ -37,10 +37,21 @@ def seeds(offset: int) -> list[SeedChange]:
     return generate(COUNT, random_seed=RANDOM_SEED + offset)
 
 
-def check_against_seed(change: Change, seed: SeedChange) -> None:
+def expected_outcome(name: str, seed: SeedChange) -> Outcome | None:
+    """Jira resolutions name all three outcomes; ServiceNow's close codes have no "rolled back",
+    so a rolled-back change closes unsuccessful and the default mapping reads it as failed."""
+    if seed.outcome is None:
+        return None
+    if name == "sandbox-servicenow" and seed.outcome == "rolled-back":
+        return Outcome.FAILED
+    return Outcome(seed.outcome)
+
+
+def check_against_seed(change: Change, seed: SeedChange, name: str) -> None:
     assert change.title == seed.title
     assert change.change_type is not None and change.change_type.value == seed.change_type
     assert change.status.value == seed.status
+    assert change.outcome == expected_outcome(name, seed)
     assert sorted(change.affected_systems) == sorted(seed.affected_systems)
     assert change.rollback_plan.strip() == seed.rollback_plan.strip()
     assert bool(change.test_plan.strip()) == bool(seed.test_plan)
@@ -81,7 +92,9 @@ def test_every_seeded_ticket_normalizes_with_its_fields(
         assert len({c.key for c in changes}) == COUNT
         by_title_created = {(c.title, c.created): c for c in changes}
         for seed in seeds(offset):
-            check_against_seed(by_title_created[(seed.title, seed.created)], seed)
+            check_against_seed(by_title_created[(seed.title, seed.created)], seed, name)
+        # The scenario closes changes with every outcome, so the oracle above checks them all.
+        assert {s.outcome for s in seeds(offset)} == {None, "successful", "failed", "rolled-back"}
         kinds = {c.source.kind.value for c in changes}
         expected_kind = {"sandbox-jira": f"jira-{mode}", "sandbox-servicenow": "servicenow"}[name]
         assert kinds == {expected_kind}

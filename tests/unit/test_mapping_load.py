@@ -17,7 +17,7 @@ from connector.mapping import (
     referenced_fields,
     referenced_transitions,
 )
-from connector.model import Status
+from connector.model import Outcome, Status
 from connector.sandbox import catalog
 
 ROOT = Path(__file__).parents[2]
@@ -168,6 +168,70 @@ def test_status_rule_errors_count_from_one() -> None:
     with pytest.raises(MappingError) as caught:
         parse_mapping({**base, "status": status}, file="m.toml")
     assert str(caught.value).startswith("m.toml: status.rules[2].status: 'shut' is not a valid")
+
+
+def test_outcome_is_a_mappable_enum_target() -> None:
+    base = load_mapping(FIXTURES / "minimal_jira.toml").model_dump(exclude_defaults=True)
+    spec = {
+        "source": "resolution",
+        "converter": "option",
+        "map": {"Done": "successful", "Rolled back": "rolled-back", "Won't Do": "", "*": ""},
+    }
+    mapping = parse_mapping({**base, "fields": {**base["fields"], "outcome": spec}})
+    outcome = mapping.fields["outcome"]
+    assert outcome.map is not None and outcome.map["Rolled back"] == "rolled-back"
+
+
+@pytest.mark.parametrize(
+    ("spec", "key", "words"),
+    [
+        (
+            {"source": "resolution", "converter": "option", "map": {"Done": "success"}},
+            "fields.outcome.map.Done",
+            "'success' is not a valid value of 'outcome' (expected one of: successful, failed, "
+            "rolled-back)",
+        ),
+        (
+            {"source": "resolution", "converter": "option", "map": {"Won't Do": "cancelled"}},
+            'fields.outcome.map."Won\'t Do"',
+            "'cancelled' is not a valid value of 'outcome'",
+        ),
+        (
+            {"source": "resolution", "converter": "option", "default": "rolled_back"},
+            "fields.outcome.default",
+            "'rolled_back' is not valid for 'outcome'",
+        ),
+        (
+            {"source": "resolution", "converter": "user"},
+            "fields.outcome.converter",
+            "cannot fill 'outcome', which takes one of: successful, failed, rolled-back",
+        ),
+    ],
+    ids=["map-value", "quoted-map-key", "default", "converter"],
+)
+def test_bad_outcome_fails_with_one_line(spec: dict[str, object], key: str, words: str) -> None:
+    base = load_mapping(FIXTURES / "minimal_jira.toml").model_dump(exclude_defaults=True)
+    with pytest.raises(MappingError) as caught:
+        parse_mapping({**base, "fields": {**base["fields"], "outcome": spec}}, file="m.toml")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"m.toml: {key}: "), message
+    assert words in message
+    assert caught.value.key == key
+
+
+def test_default_outcome_maps_cover_the_sandbox_values() -> None:
+    jira, sn = load_mappings([JIRA_DEFAULT, SN_DEFAULT])
+    jira_map = jira.fields["outcome"].map
+    assert jira_map is not None
+    # Every sandbox resolution is named, not left to the "*" catch-all.
+    assert {name for _, name in catalog.JIRA_RESOLUTIONS} <= set(jira_map)
+    assert {jira_map["Done"], jira_map["Failed"], jira_map["Rolled back"]} == set(Outcome)
+    assert jira_map["Declined"] == jira_map["Won't Do"] == ""
+    sn_map = sn.fields["outcome"].map
+    assert sn_map is not None
+    assert (sn.fields["outcome"].source, sn_map["unsuccessful"]) == ("close_code", "failed")
+    assert sn_map["successful"] == sn_map["successful_issues"] == "successful"
 
 
 def test_mapping_is_frozen() -> None:

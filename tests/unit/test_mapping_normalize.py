@@ -21,6 +21,7 @@ from connector.model import (
     Decision,
     InfoSecCategory,
     Link,
+    Outcome,
     Person,
     Risk,
     SecurityImpact,
@@ -294,6 +295,82 @@ def test_servicenow_free_text_cab_recommendation_is_ignored(sn_mapping: Mapping)
     record = {**fixture("servicenow_change_plain.json"), "cab_recommendation": "Looks fine to me"}
     change = normalize(record, mapping=sn_mapping, source=SN, base_url=SN_BASE)
     assert change.cab_decision is None
+
+
+# ---- outcome: how a closed change went, from the Jira resolution or the ServiceNow close code ----
+
+
+def resolution(name: str) -> dict[str, str]:
+    """A resolution as Jira renders it (REST v2 and v3 alike)."""
+    return {
+        "self": f"{JIRA_BASE}/rest/api/2/resolution/10000",
+        "id": "10000",
+        "description": "",
+        "name": name,
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "outcome"),
+    [
+        (resolution("Done"), Outcome.SUCCESSFUL),
+        (resolution("Failed"), Outcome.FAILED),
+        (resolution("Rolled back"), Outcome.ROLLED_BACK),
+        (resolution("rolled back"), Outcome.ROLLED_BACK),  # keys also match ignoring case
+        (resolution("Won't Do"), None),  # never carried out: no outcome
+        (resolution("Declined"), None),
+        (resolution("Duplicate"), None),  # "*" catches resolutions the map does not name
+        (None, None),  # unresolved
+    ],
+)
+def test_jira_outcome_from_resolution(
+    jira_mapping: Mapping, raw: dict[str, str] | None, outcome: Outcome | None
+) -> None:
+    issue = fixture("jira_issue_v2.json")
+    issue["fields"]["resolution"] = raw
+    change = normalize(issue, mapping=jira_mapping, source=CLOUD, base_url=JIRA_BASE)
+    assert change.outcome == outcome
+
+
+@pytest.mark.parametrize(
+    ("raw", "outcome"),
+    [
+        ("successful", Outcome.SUCCESSFUL),
+        ("successful_issues", Outcome.SUCCESSFUL),
+        ("unsuccessful", Outcome.FAILED),
+        ({"display_value": "Unsuccessful", "value": "unsuccessful"}, Outcome.FAILED),
+        (
+            {"display_value": "Successful with issues", "value": "successful_issues"},
+            Outcome.SUCCESSFUL,
+        ),
+        ("", None),
+        ({"display_value": "", "value": ""}, None),
+        ("u_partial", None),  # an instance's own close code, not in the map: "*"
+    ],
+)
+def test_servicenow_outcome_from_close_code(
+    sn_mapping: Mapping, raw: Any, outcome: Outcome | None
+) -> None:
+    record = {**fixture("servicenow_change_plain.json"), "state": "3", "close_code": raw}
+    change = normalize(record, mapping=sn_mapping, source=SN, base_url=SN_BASE)
+    assert change.outcome == outcome
+
+
+def test_fixtures_without_an_outcome(jira_mapping: Mapping, sn_mapping: Mapping) -> None:
+    authorize = sn("servicenow_change_all.json", "servicenow_approvals_all.json", sn_mapping)
+    assert authorize.outcome is None  # close_code is {"value": "", "display_value": ""}
+    assert jira("jira_issue_v2.json", jira_mapping).outcome is None  # resolution is null
+
+
+def test_outcome_is_part_of_the_fingerprint(jira_mapping: Mapping) -> None:
+    issue = fixture("jira_issue_v2.json")
+    issue["fields"]["resolution"] = resolution("Done")
+    done = normalize(issue, mapping=jira_mapping, source=CLOUD, base_url=JIRA_BASE)
+    issue["fields"]["resolution"] = resolution("Rolled back")
+    rolled_back = normalize(issue, mapping=jira_mapping, source=CLOUD, base_url=JIRA_BASE)
+    assert done.outcome is Outcome.SUCCESSFUL and rolled_back.outcome is Outcome.ROLLED_BACK
+    assert done.fingerprint() != rolled_back.fingerprint()
+    assert Change.from_json(rolled_back.to_json()) == rolled_back
 
 
 # ---- records the mapping cannot convert are skipped, with one line naming key, field, value ----
