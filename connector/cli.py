@@ -337,6 +337,45 @@ def audit_export(
     run_audit_export(config=config, out=out)
 
 
+@app.command("release-notes")
+def release_notes(
+    release: Annotated[str | None, typer.Option(help="A release (Jira fix version).")] = None,
+    since: Annotated[str | None, typer.Option(help="Or changes planned from YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="... to YYYY-MM-DD (default: today).")] = None,
+    audience: Annotated[
+        str,
+        typer.Option(help="all-users, admins, account-owners, security or engineering."),
+    ] = "all-users",
+    fmt: Annotated[
+        str, typer.Option("--format", help="md, html, txt, json (what's new feed), wiki, sn, adf.")
+    ] = "md",
+    out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    post: Annotated[
+        bool, typer.Option("--post", help="Post the release note to the release's tickets.")
+    ] = False,
+    notice: Annotated[
+        bool, typer.Option("--notice", help="Whether each audience was told in time.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Release notes per audience from the store; the what's new feed; notice tracking."""
+    from connector.release_commands import run_release_notes
+
+    run_release_notes(
+        config=config,
+        release=release,
+        since=since,
+        until=until,
+        audience=audience,
+        fmt=fmt,
+        out=out,
+        sources=source or [],
+        post=post,
+        notice=notice,
+    )
+
+
 @app.command()
 def demo(
     seed: Annotated[int, typer.Option(help="Change tickets to seed per system.", min=1)] = 200,

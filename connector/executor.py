@@ -33,7 +33,7 @@ class TicketWriter(Protocol):
 
     def find_note(self, ticket: str, *, marker: str) -> Note | None: ...
 
-    def post_note(self, ticket: str, *, body: str, marker: str) -> str: ...
+    def post_note(self, ticket: str, *, body: str, marker: str, internal: bool = True) -> str: ...
 
     def edit_note(self, ticket: str, ref: str, *, body: str) -> None: ...
 
@@ -144,7 +144,10 @@ class Executor:
         marker = note_marker(action, versioned=not (action.edit_in_place and writer.edits_in_place))
         found = writer.find_note(ticket, marker=marker)
         if found is None:
-            return Outcome.WRITTEN, writer.post_note(ticket, body=action.body, marker=marker)
+            ref = writer.post_note(
+                ticket, body=action.body, marker=marker, internal=action.internal
+            )
+            return Outcome.WRITTEN, ref
         if marker == action.marker and _text(found.body) != _text(action.body):
             writer.edit_note(ticket, found.ref, body=action.body)
             return Outcome.WRITTEN, found.ref

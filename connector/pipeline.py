@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from connector.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
 from connector.errors import SkipRecord
 from connector.mapping import Mapping as FieldMapping
 from connector.mapping import RawTicket, normalize
@@ -85,6 +86,7 @@ class Pipeline:
     caps: Capabilities
     clock: Callable[[], datetime] = utcnow
     dry_run: bool = False  # plan only: record nothing
+    release_notes: ReleaseNotesSettings = field(default_factory=ReleaseNotesSettings)
 
     def process(
         self,
@@ -155,6 +157,14 @@ class Pipeline:
             return
         instance, keys, now = self.source.instance, [c.key for c in changes], self.clock()
         notes = self.store.ledger_latest(source=instance, ticket_keys=keys, action=FINDINGS)
+        comms = (
+            {
+                purpose: self.store.ledger_latest(source=instance, ticket_keys=keys, action=purpose)
+                for purpose in (INTERNAL, PUBLIC)
+            }
+            if self.release_notes.enabled
+            else {}
+        )
         board = self.store.board_decisions(instance, keys)
         bases = self.store.approval_bases(instance, keys)
         windows = self._windows(changes)
@@ -184,6 +194,10 @@ class Pipeline:
             evaluation = evaluate(change, ctx)
             last = notes.get(change.key)
             row = stored.get(change.key)
+            told = {p: e.content_fingerprint for p, d in comms.items() if (e := d.get(change.key))}
+            communications = note_actions(
+                change, settings=self.release_notes, fmt=self.caps.note_format, last=told
+            )
             result.evaluated.append(
                 Evaluated(
                     change=change,
@@ -195,6 +209,7 @@ class Pipeline:
                         caps=self.caps,
                         policy=self.policy,
                         extra_steps=(extra_steps or {}).get(change.key, ()),
+                        extra_actions=communications,
                     ),
                     synced=synced,
                     previous=row.data if row else None,

@@ -46,6 +46,9 @@ class Action(Frozen):
     marker: str
     body: str = ""  # NOTE: the text
     edit_in_place: bool = False  # NOTE: one note per purpose, edited when its content changes
+    # NOTE: for the team only (a Jira internal comment, a ServiceNow work note); customers see
+    # only notes written for them.
+    internal: bool = True
     steps: tuple[str, ...] = ()  # TRANSITION: worker action names, in order
     reason: str = ""  # TRANSITION: why (a rejection's comment), for close notes
     label: str = ""  # LABEL: which label
@@ -64,10 +67,12 @@ class Plan(Frozen):
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What the source offers: the worker actions its mapping defines; labels (Jira)."""
+    """What the source offers: the worker actions its mapping defines; labels (Jira); the
+    markup its notes are written in ("wiki": Jira REST v2, "sn": ServiceNow journal text)."""
 
     actions: frozenset[str]
     labels: bool
+    note_format: str = "wiki"
 
 
 FINDINGS = "findings"
@@ -83,9 +88,11 @@ def plan(
     caps: Capabilities,
     policy: PolicySettings,
     extra_steps: Sequence[str] = (),
+    extra_actions: Sequence[Action] = (),
 ) -> Plan:
     """`last_note`: the content fingerprint of the findings note last applied, if any.
-    `extra_steps`: moves asked for outside the policy (a board's "more information")."""
+    `extra_steps`: moves asked for outside the policy (a board's "more information");
+    `extra_actions`: other notes planned for the change (its release notes)."""
     actions: list[Action] = []
     findings = evaluation.findings
     body = notes_body(change, evaluation)
@@ -105,6 +112,7 @@ def plan(
         for name, present in wanted.items():
             if name and present != (name in change.labels):
                 actions.append(label(change, name, present=present))
+    actions += extra_actions
     return Plan(source=change.source.instance, ticket_key=change.key, actions=tuple(actions))
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
 from connector.executor import Executor, TicketWriter
 from connector.mapping import Mapping, RawTicket, WorkerAction, load_mapping
@@ -39,6 +40,7 @@ class SourceRuntime:
     store: Store
     policy: PolicySettings = field(default_factory=PolicySettings)
     clock: Callable[[], datetime] = utcnow
+    release_notes: ReleaseNotesSettings = field(default_factory=ReleaseNotesSettings)
 
     @property
     def is_jira(self) -> bool:
@@ -63,6 +65,7 @@ class SourceRuntime:
         return Capabilities(
             actions=frozenset(a.value for a in WorkerAction if self.mapping.action(a)),
             labels=self.is_jira,
+            note_format="wiki" if self.is_jira else "sn",
         )
 
     def fetch(self, key: str) -> RawTicket | None:
@@ -79,6 +82,7 @@ class SourceRuntime:
             caps=self.capabilities,
             clock=self.clock,
             dry_run=dry_run,
+            release_notes=self.release_notes,
         )
 
     def executor(self, *, worker: str, lease_seconds: float = 300.0) -> Executor:
@@ -101,6 +105,7 @@ def open_runtime(
     *,
     policy: PolicySettings | None = None,
     clock: Callable[[], datetime] = utcnow,
+    release_notes: ReleaseNotesSettings | None = None,
 ) -> SourceRuntime:
     mapping = load_mapping(settings.mapping)
     policy = policy or PolicySettings()
@@ -114,6 +119,7 @@ def open_runtime(
         store=store,
         policy=policy,
         clock=clock,
+        release_notes=release_notes or ReleaseNotesSettings(),
     )
 
 
@@ -157,6 +163,7 @@ def offline_pipeline(
         caps=Capabilities(
             actions=frozenset(a.value for a in WorkerAction if mapping.action(a)),
             labels=settings.kind == "jira",
+            note_format="wiki" if settings.kind == "jira" else "sn",
         ),
         clock=clock,
         dry_run=True,

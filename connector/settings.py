@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
 from connector.policy.config import PolicySettings
 
@@ -85,6 +86,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     worker: WorkerSettings = WorkerSettings()
     policy: PolicySettings = PolicySettings()
+    release_notes: ReleaseNotesSettings = ReleaseNotesSettings()
     sources: dict[str, SourceSettings] = {}
 
     @model_validator(mode="after")
@@ -171,4 +173,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         )
         for name, s in settings.sources.items()
     }
-    return settings.model_copy(update={"sources": sources, "data_dir": fix(settings.data_dir)})
+    notes = settings.release_notes
+    if notes.templates_dir is not None:
+        notes = notes.model_copy(update={"templates_dir": fix(notes.templates_dir)})
+    return settings.model_copy(
+        update={"sources": sources, "data_dir": fix(settings.data_dir), "release_notes": notes}
+    )

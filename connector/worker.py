@@ -51,7 +51,12 @@ class Worker:
         for name, source in self.settings.sources.items():
             if only in (None, name):
                 self.runtimes[name] = open_runtime(
-                    name, source, self.store, policy=self.settings.policy, clock=self.clock
+                    name,
+                    source,
+                    self.store,
+                    policy=self.settings.policy,
+                    clock=self.clock,
+                    release_notes=self.settings.release_notes,
                 )
         return self
 

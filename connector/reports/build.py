@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from connector.communications import INTERNAL, PUBLIC, notices
 from connector.model import Change
 from connector.policy import Context, evaluate
 from connector.reader import batched
@@ -19,8 +20,6 @@ from connector.reports.model import ReportRow, Summary, row_for, summarize
 from connector.runtime import offline_pipeline
 from connector.settings import Settings
 from connector.store import Store
-
-RELEASE_NOTES = "release-notes"  # the ledger purpose of posted release notes
 
 
 def utcnow() -> datetime:
@@ -77,13 +76,15 @@ def _source_rows(
                 if approved is not None and snapshot is not None
                 else None
             )
+            posted, told_at = notes_posted(store, name, change.key)
             out.append(
                 row_for(
                     change,
                     item.evaluation,
                     approved_snapshot=approved,
                     snapshot_evaluation=approved_ev,
-                    notes_posted=_notes_posted(store, name, change.key),
+                    notes_posted=posted,
+                    notice=_notice(settings, change, told_at, clock()),
                 )
             )
     return out
@@ -94,10 +95,32 @@ def _active(data: str, since: datetime, until: datetime) -> bool:
     return change.created <= until and change.updated >= since
 
 
-def _notes_posted(store: Store, source: str, key: str) -> bool | None:
-    """Whether a release note reached the ticket; None where none was ever planned."""
-    entries = [e for e in store.ledger_for(source=source, ticket_key=key)]
-    notes = [e for e in entries if e.action.startswith(RELEASE_NOTES)]
+def notes_posted(store: Store, source: str, key: str) -> tuple[bool | None, datetime | None]:
+    """Whether a release note reached the ticket (None: none was ever planned), and when the
+    first customer-facing one did."""
+    notes = [
+        e for e in store.ledger_for(source=source, ticket_key=key) if e.action in (INTERNAL, PUBLIC)
+    ]
     if not notes:
+        return None, None
+    told = [e.applied_at for e in notes if e.action == PUBLIC and e.applied_at is not None]
+    return any(e.state == "applied" for e in notes), min(told, default=None)
+
+
+def _notice(
+    settings: Settings, change: Change, told_at: datetime | None, now: datetime
+) -> str | None:
+    """yes / no / pending from the notices each audience was owed; None when none were."""
+    owed = notices(
+        change,
+        notice_days=settings.policy.notice_days,
+        settings=settings.release_notes,
+        told_at=told_at,
+        now=now,
+    )
+    if not owed or not settings.release_notes.enabled:
         return None
-    return any(e.state == "applied" for e in notes)
+    states = {n.status for n in owed}
+    if states & {"late", "missed"}:
+        return "no"
+    return "pending" if "pending" in states else "yes"

@@ -114,7 +114,10 @@ def row_for(
     approved_snapshot: Change | None,
     snapshot_evaluation: Evaluation | None,
     notes_posted: bool | None,
+    notice: str | None = None,
 ) -> ReportRow:
+    """`notice`: yes / no / pending from the notes actually posted (None: judge by the
+    policy's notice finding)."""
     state = evaluation.approvals
     approved_at = state.approved_at if state.complete else None
     rules = sorted({f.rule for f in evaluation.findings})
@@ -147,7 +150,7 @@ def row_for(
             f.subject for f in evaluation.findings if f.rule == "schedule-conflict"
         ),
         emergency_review=_emergency_review(change, evaluation),
-        notice_met=_notice(change, evaluation),
+        notice_met=notice if notice is not None else _notice(change, evaluation),
         release_notes_posted=NA if notes_posted is None else (YES if notes_posted else NO),
         open_findings=tuple(rules),
         hours_request_to_approval=_hours(change.created, approved_at),

@@ -40,8 +40,8 @@ class JiraWriter:
         ref, body = found
         return Note(ref, body if isinstance(body, str) else adf_to_text(body))
 
-    def post_note(self, ticket: str, *, body: str, marker: str) -> str:
-        return self.adapter.post_comment(ticket, body=body, marker=marker)
+    def post_note(self, ticket: str, *, body: str, marker: str, internal: bool = True) -> str:
+        return self.adapter.post_comment(ticket, body=body, marker=marker, internal=internal)
 
     def edit_note(self, ticket: str, ref: str, *, body: str) -> None:
         self.adapter.edit_comment(ticket, ref, body=body)
@@ -87,8 +87,11 @@ class ServiceNowWriter:
         ref = self.adapter.find_work_note(ticket, marker)
         return None if ref is None else Note(ref, "")
 
-    def post_note(self, ticket: str, *, body: str, marker: str) -> str:
-        return self.adapter.add_work_note(ticket, text=body, marker=marker)
+    def post_note(self, ticket: str, *, body: str, marker: str, internal: bool = True) -> str:
+        """Internal: a work note; else a customer-visible comment."""
+        return self.adapter.add_work_note(
+            ticket, text=body, marker=marker, customer_visible=not internal
+        )
 
     def edit_note(self, ticket: str, ref: str, *, body: str) -> None:
         raise PermanentError(f"{self.adapter.name}: journal entries cannot be edited")

@@ -80,6 +80,44 @@ class JiraOps:
             if c["author"]["displayName"] == "Change Connector"
         ]
 
+    def marked(self, seed: SeedChange, prefix: str) -> list[tuple[str, str, bool]]:
+        """(id, body, public) of the comments whose marker starts with `prefix`."""
+        page = self._call(
+            "GET",
+            f"/rest/api/2/issue/{self.key(seed)}/comment",
+            user="admin",
+            params={"expand": "properties"},
+        )
+        out = []
+        for c in page["comments"]:
+            props = {p["key"]: p["value"] for p in c.get("properties", [])}
+            marker = str((props.get("change-connector") or {}).get("marker", ""))
+            if marker.startswith(prefix):
+                internal = bool((props.get("sd.public.comment") or {}).get("internal"))
+                out.append((str(c["id"]), c["body"], not internal))
+        return out
+
+    def make_customer_facing(self, seed: SeedChange, *, user: str) -> None:
+        self._call(
+            "PUT",
+            f"/rest/api/2/issue/{self.key(seed)}",
+            user=user,
+            json={
+                "fields": {
+                    "customfield_10114": {"value": "Yes"},
+                    "customfield_10115": [{"value": "All users"}, {"value": "Admins"}],
+                }
+            },
+        )
+
+    def edit_title(self, seed: SeedChange, title: str, *, user: str) -> None:
+        self._call(
+            "PUT",
+            f"/rest/api/2/issue/{self.key(seed)}",
+            user=user,
+            json={"fields": {"summary": title}},
+        )
+
     def fill(self, seed: SeedChange, *, user: str) -> None:
         """Give the change every field a major change needs."""
         start = datetime(2026, 12, 1, 9, 0).astimezone()
@@ -212,6 +250,29 @@ class ServiceNowOps:
             },
         )
         return [(r["sys_id"], r["value"]) for r in rows if "[cc:" in r["value"]]
+
+    def marked(self, seed: SeedChange, prefix: str) -> list[tuple[str, str, bool]]:
+        """(id, body, public) of the journal entries tagged with a marker starting `prefix`."""
+        rows = self._call(
+            "GET",
+            "sys_journal_field",
+            user="admin",
+            params={
+                "sysparm_query": f"element_id={self.sys_id(seed)}^ORDERBYsys_created_on",
+                "sysparm_limit": 1000,
+            },
+        )
+        return [
+            (r["sys_id"], r["value"], r["element"] == "comments")
+            for r in rows
+            if f"[cc:{prefix}" in r["value"]
+        ]
+
+    def make_customer_facing(self, seed: SeedChange, *, user: str) -> None:
+        self.update(seed, user=user, u_customer_facing="true", u_audiences="all_users,admins")
+
+    def edit_title(self, seed: SeedChange, title: str, *, user: str) -> None:
+        self.update(seed, user=user, short_description=title)
 
     def update(self, seed: SeedChange, *, user: str, **values: Any) -> None:
         self._call("PATCH", f"change_request/{self.sys_id(seed)}", user=user, json=values)

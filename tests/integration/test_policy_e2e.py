@@ -96,8 +96,16 @@ def state(ops: Ops, seed: SeedChange) -> str:
     return SN_STATES[row["state"]]
 
 
+FINDINGS = "change-connector:findings"
+
+
+def findings_notes(ops: Ops, seed: SeedChange) -> list[tuple[str, str]]:
+    """(id, body) of the change-control notes on the ticket, oldest first."""
+    return [(ref, body) for ref, body, _ in ops.marked(seed, FINDINGS)]
+
+
 def last_note(ops: Ops, seed: SeedChange) -> str:
-    notes = ops.notes(seed)
+    notes = findings_notes(ops, seed)
     assert notes, f"no change-control note on {ops.key(seed)}"
     return notes[-1][1]
 
@@ -148,17 +156,17 @@ def test_incomplete_major_change_one_note_then_resolved_and_moves_on(
     )
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
         w.sync_once()
-        notes = ops.notes(seed)
+        notes = findings_notes(ops, seed)
         assert len(notes) == 1
         assert required_lines(notes[0][1]) == expected_missing(seed)
         assert state(ops, seed) == "needs-info"
         reset_log(sandbox.info)
         w.sync_once()
         assert ticket_writes(sandbox.info) == []
-        assert ops.notes(seed) == notes
+        assert findings_notes(ops, seed) == notes
         ops.fill(seed, user=seed.requester)
         w.sync_once()
-        after = ops.notes(seed)
+        after = findings_notes(ops, seed)
         if isinstance(ops, JiraOps):  # one comment, edited in place
             assert [ref for ref, _ in after] == [notes[0][0]]
         else:  # the journal is append-only: the resolution is the next work note
@@ -280,7 +288,7 @@ def test_implementing_without_approval_is_flagged_unauthorized(
             ops.update(draft, user="bob", state="-1")
         w.sync_once()
         for seed in (planted, draft):
-            notes = [body for _, body in ops.notes(seed)]
+            notes = [body for _, body in findings_notes(ops, seed)]
             assert any("unauthorized" in rules_in(n) for n in notes), ops.key(seed)
             if isinstance(ops, JiraOps):  # flagged with a label; the workflow has no way back
                 assert "change-control-unauthorized" in ops.labels(seed)
@@ -317,7 +325,7 @@ def test_editing_the_rollback_plan_after_approval_voids_the_approval(
         else:
             ops.update(seed, user="bob", state="-1")
         w.sync_once()
-        notes = [body for _, body in ops.notes(seed)]
+        notes = [body for _, body in findings_notes(ops, seed)]
         assert any("unauthorized" in rules_in(n) for n in notes)
 
 

@@ -74,6 +74,8 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_example_config_is_valid_and_documents_every_key() -> None:
+    from connector.communications import ReleaseNotesSettings
+    from connector.notes.guidance import Route
     from connector.policy.config import (
         ApprovalPolicy,
         Freeze,
@@ -90,6 +92,7 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     text = example.read_text()
     models = (Settings, ServerSettings, WorkerSettings, SourceSettings, PolicySettings)
     models += (RequiredFields, ApprovalPolicy, Freeze, MaintenanceWindow, ScopeRule)
+    models += (ReleaseNotesSettings, Route)
     for model in models:
         for name in model.model_fields:
             documented = (f"{name} =", f"[{name}", f"{name}.", f".{name}]", f".{name}.")

@@ -1,0 +1,208 @@
+"""`change-connector release-notes`: per-release notes per audience, the "what's new" feed,
+notice tracking, and posting a release note to the tickets of the release.
+
+Changes come from the store (a release by name, or the changes planned in a date range); only
+`--post` writes, through the ledger and the tickets' markers like every other write.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connector.commands import open_store, write_or_print
+from connector.communications import notices
+from connector.errors import ConfigError
+from connector.executor import Outcome
+from connector.model import Audience, Change
+from connector.notes.guidance import GUIDANCE, route
+from connector.notes.render import is_internal, render_release
+from connector.planner import digest, note
+from connector.report_commands import period
+from connector.reports.build import notes_posted
+from connector.settings import Settings, load_settings
+from connector.store import Store
+from connector.worker import Worker
+
+FORMATS = ("md", "html", "txt", "json", "wiki", "sn", "adf")
+
+
+def select(
+    store: Store,
+    settings: Settings,
+    *,
+    release: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    sources: Sequence[str],
+) -> list[Change]:
+    """The release's changes, or those planned (else created) in [since, until)."""
+    out = []
+    for name in settings.sources:
+        if sources and name not in sources:
+            continue
+        for row in store.iter_stored(name):
+            change = Change.from_json(row.data)
+            if release is not None:
+                if change.release == release:
+                    out.append(change)
+                continue
+            when = change.planned_start or change.created
+            if since is not None and until is not None and since <= when < until:
+                out.append(change)
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(out, key=lambda c: (c.planned_start or far, c.source.instance, c.key))
+
+
+def feed(changes: Sequence[Change], *, audience: Audience, settings: Settings) -> str:
+    """The "what's new" feed: items a product can show as in-app tips, for one audience."""
+    internal = is_internal(audience)
+    items = []
+    for c in changes:
+        if audience not in route(c, settings.release_notes.routes):
+            continue
+        item: dict[str, Any] = {
+            "id": f"{c.source.instance}:{c.key}",
+            "title": c.title,
+            "date": c.planned_start.isoformat() if c.planned_start else None,
+            "systems": list(c.affected_systems),
+            "release": c.release or None,
+            "security": {
+                "level": c.security.level.value if c.security.level else None,
+                "categories": [
+                    {"category": cat.value, "meaning": GUIDANCE[cat][0], "do": GUIDANCE[cat][1]}
+                    for cat in c.security.categories
+                ],
+            },
+        }
+        if internal:
+            item |= {"url": c.url, "rollback_plan": c.rollback_plan}
+        items.append(item)
+    generated = datetime.now(UTC).isoformat()
+    body = {"audience": audience.value, "generated_at": generated, "items": items}
+    return json.dumps(body, indent=2, ensure_ascii=False)
+
+
+def notice_table(changes: Sequence[Change], *, settings: Settings, store: Store) -> str:
+    now = datetime.now(UTC)
+    lines = ["| change | audience | tell by | told at | notice |", "|---|---|---|---|---|"]
+    for c in changes:
+        _, told_at = notes_posted(store, c.source.instance, c.key)
+        owed = notices(
+            c,
+            notice_days=settings.policy.notice_days,
+            settings=settings.release_notes,
+            told_at=told_at,
+            now=now,
+        )
+        for n in owed:
+            told = f"{n.told_at:%Y-%m-%d %H:%M}" if n.told_at else "-"
+            lines.append(
+                f"| {c.source.instance}:{c.key} | {n.audience.value} | "
+                f"{n.deadline:%Y-%m-%d %H:%M} | {told} | {n.status} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def run_release_notes(
+    *,
+    config: Path | None,
+    release: str | None,
+    since: str | None,
+    until: str | None,
+    audience: str,
+    fmt: str,
+    out: Path | None,
+    sources: list[str],
+    post: bool,
+    notice: bool,
+) -> None:
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    try:
+        who = Audience(audience)
+    except ValueError:
+        known = ", ".join(a.value for a in Audience)
+        raise ConfigError(f"--audience: {audience!r} is not one of {known}") from None
+    if (release is None) == (since is None):
+        raise ConfigError("--release or --since: name a release, or a period (not both)")
+    settings = load_settings(config)
+    start = end = None
+    if since is not None:
+        start, end = period(since, until, settings.policy.zone())
+    with closing(open_store(settings)) as store:
+        changes = select(store, settings, release=release, since=start, until=end, sources=sources)
+        if notice:
+            write_or_print(notice_table(changes, settings=settings, store=store), out)
+            return
+        name = release or f"{since} to {until or 'today'}"
+        if post:
+            if release is None:
+                raise ConfigError("--post: only a named --release is posted to its tickets")
+            written = post_release(settings, store, release=release, audience=who, changes=changes)
+            sys.stdout.write(f"release note for {who.value}: {written} write(s) to tickets\n")
+            return
+    if fmt == "json":
+        text = feed(changes, audience=who, settings=settings)
+    else:
+        templates = settings.release_notes.templates_dir
+        text = render_release(
+            name,
+            changes,
+            audience=who,
+            fmt=fmt,
+            templates=templates,
+            routes=settings.release_notes.routes,
+        )
+    write_or_print(text, out)
+
+
+def post_release(
+    settings: Settings, store: Store, *, release: str, audience: Audience, changes: list[Change]
+) -> int:
+    """The release note on every ticket of the release (or the source's release ticket), once
+    per ticket and audience, edited in place when the release changes."""
+    written = 0
+    with closing(Worker(settings, store)) as worker:
+        for name in sorted({c.source.instance for c in changes}):
+            worker.open(name)
+            rt = worker.runtimes[name]
+            own = [c for c in changes if c.source.instance == name]
+            targets = own
+            ticket = settings.release_notes.release_tickets.get(name)
+            if ticket:
+                stored = store.stored_changes(name, [ticket])
+                if ticket not in stored:
+                    raise ConfigError(f"release_notes.release_tickets.{name}: {ticket} not synced")
+                targets = [Change.from_json(stored[ticket].data)]
+            fmt = rt.capabilities.note_format
+            body = render_release(
+                release,
+                own,
+                audience=audience,
+                fmt=fmt,
+                templates=settings.release_notes.templates_dir,
+                routes=settings.release_notes.routes,
+            )
+            purpose = f"release:{release}:{audience.value}"
+            with store.transaction() as tx:
+                for target in targets:
+                    action = note(
+                        target, purpose=purpose, body=body, content=digest(body), edit=True
+                    ).model_copy(update={"internal": is_internal(audience)})
+                    tx.plan_action(
+                        action.idempotency_key,
+                        source=name,
+                        ticket_key=target.key,
+                        action=action.purpose,
+                        content_fingerprint=action.content_fingerprint,
+                        payload=action.model_dump_json(),
+                    )
+            executor = rt.executor(worker=worker.name)
+            written += executor.apply_pending(name)[Outcome.WRITTEN]
+    return written
