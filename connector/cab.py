@@ -19,10 +19,11 @@ from typing import Any
 from connector.errors import ConfigError
 from connector.executor import Outcome
 from connector.model import CabDecision, Change, Status
-from connector.pipeline import Evaluated
+from connector.pipeline import Evaluated, record_action
 from connector.planner import digest, note
 from connector.policy.approvals import CAB
 from connector.poller import PollStats, settle
+from connector.reports.render import md_cell
 from connector.runtime import SourceRuntime, offline_pipeline
 from connector.settings import Settings
 from connector.store import Store
@@ -108,14 +109,7 @@ def decide(
             content=digest(f"{decision_id}\x1f{body}"),
             edit=False,
         )
-        tx.plan_action(
-            action.idempotency_key,
-            source=source,
-            ticket_key=before.key,
-            action=action.purpose,
-            content_fingerprint=action.content_fingerprint,
-            payload=action.model_dump_json(),
-        )
+        record_action(tx, action)
     extra = ("needs_info",) if decision is CabDecision.MORE_INFO else ()
     evaluated = pipeline.reevaluate([before.key], extra_steps={before.key: extra})
     executor = rt.executor(worker=worker.name, lease_seconds=worker.settings.worker.lease_seconds)
@@ -239,16 +233,16 @@ def agenda_markdown(items: Sequence[AgendaItem], *, meeting: date) -> str:
         late = " (starts before this meeting)" if i.late else ""
         lines += [
             "",
-            f"## {i.key}: {_md(i.title)}",
+            f"## {i.key}: {md_cell(i.title)}",
             "",
-            f"- Source: {i.source}; class: {i.change_class}; requester: {_md(i.requester)}",
+            f"- Source: {i.source}; class: {i.change_class}; requester: {md_cell(i.requester)}",
             f"- Planned start: {start}{late}",
             f"- Waiting for: {'; '.join(i.waiting_for)}",
             f"- Ticket: {i.url}" if i.url else "- Ticket: (no link)",
         ]
         if i.findings:
             lines.append("- Open findings:")
-            lines += [f"  - [{r}] ({s}) {_md(m)}" for r, s, m in i.findings]
+            lines += [f"  - [{r}] ({s}) {md_cell(m)}" for r, s, m in i.findings]
     return "\n".join(lines) + "\n"
 
 
@@ -258,11 +252,3 @@ def agenda_json(items: Sequence[AgendaItem], *, meeting: date) -> str:
         indent=2,
         ensure_ascii=False,
     )
-
-
-def _md(text: str) -> str:
-    """Ticket text inside Markdown: markup characters escaped, one line."""
-    out = " ".join(text.split())
-    for ch in "\\`*_{}[]<>()#+!|":
-        out = out.replace(ch, "\\" + ch)
-    return out

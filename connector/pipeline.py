@@ -25,7 +25,7 @@ from connector.errors import SkipRecord
 from connector.mapping import Mapping as FieldMapping
 from connector.mapping import RawTicket, normalize
 from connector.model import Approval, CabDecision, Change, Source, Status
-from connector.planner import FINDINGS, Capabilities, Plan, plan
+from connector.planner import FINDINGS, Action, Capabilities, Plan, plan
 from connector.policy import (
     ApprovalBasis,
     BoardDecision,
@@ -334,14 +334,7 @@ class Pipeline:
             if recorded:
                 self._audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
         for action in item.plan.actions:
-            if tx.plan_action(
-                action.idempotency_key,
-                source=instance,
-                ticket_key=action.ticket_key,
-                action=action.purpose,
-                content_fingerprint=action.content_fingerprint,
-                payload=action.model_dump_json(),
-            ):
+            if record_action(tx, action):
                 self._audit(
                     tx,
                     action.ticket_key,
@@ -361,6 +354,18 @@ class Pipeline:
         tx.append_audit(
             source=self.source.instance, ticket_key=key, event=event, actor="worker", detail=detail
         )
+
+
+def record_action(tx: Tx, action: Action) -> bool:
+    """Put a planned action in the ledger (the outbox); False if its key is already there."""
+    return tx.plan_action(
+        action.idempotency_key,
+        source=action.source,
+        ticket_key=action.ticket_key,
+        action=action.purpose,
+        content_fingerprint=action.content_fingerprint,
+        payload=action.model_dump_json(),
+    )
 
 
 def _entries(change: Change) -> set[Entry]:

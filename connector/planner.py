@@ -101,9 +101,10 @@ def plan(
     if content != last_note and not nothing_to_say:
         actions.append(note(change, purpose=FINDINGS, body=body, content=content, edit=True))
     moves = tuple(dict.fromkeys([*extra_steps, *steps(change, evaluation, caps)]))
+    fingerprint = change.fingerprint() if moves or caps.labels else ""
     if moves:
         reason = rejection_line(evaluation) if "rejected" in moves else ""
-        actions.append(transition(change, moves, reason=reason))
+        actions.append(transition(change, moves, reason=reason, fingerprint=fingerprint))
     if caps.labels:
         wanted = {
             policy.findings_label: bool(findings),
@@ -111,7 +112,7 @@ def plan(
         }
         for name, present in wanted.items():
             if name and present != (name in change.labels):
-                actions.append(label(change, name, present=present))
+                actions.append(label(change, name, present=present, fingerprint=fingerprint))
     actions += extra_actions
     return Plan(source=change.source.instance, ticket_key=change.key, actions=tuple(actions))
 
@@ -155,10 +156,12 @@ def note(change: Change, *, purpose: str, body: str, content: str, edit: bool) -
     )
 
 
-def transition(change: Change, moves: Sequence[str], *, reason: str = "") -> Action:
+def transition(
+    change: Change, moves: Sequence[str], *, reason: str = "", fingerprint: str = ""
+) -> Action:
     # The change's fingerprint is part of the content: the same move asked again after the
     # ticket went elsewhere is a new action, the same move on the same ticket state is not.
-    content = digest(f"{','.join(moves)}\x1f{change.fingerprint()}")
+    content = digest(f"{','.join(moves)}\x1f{fingerprint or change.fingerprint()}")
     return _action(
         change,
         kind=ActionKind.TRANSITION,
@@ -169,8 +172,8 @@ def transition(change: Change, moves: Sequence[str], *, reason: str = "") -> Act
     )
 
 
-def label(change: Change, name: str, *, present: bool) -> Action:
-    content = digest(f"{name}\x1f{present}\x1f{change.fingerprint()}")
+def label(change: Change, name: str, *, present: bool, fingerprint: str = "") -> Action:
+    content = digest(f"{name}\x1f{present}\x1f{fingerprint or change.fingerprint()}")
     return _action(
         change,
         kind=ActionKind.LABEL,

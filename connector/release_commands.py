@@ -22,6 +22,7 @@ from connector.executor import Outcome
 from connector.model import Audience, Change
 from connector.notes.guidance import GUIDANCE, route
 from connector.notes.render import is_internal, render_release
+from connector.pipeline import record_action
 from connector.planner import digest, note
 from connector.report_commands import period
 from connector.reports.build import notes_posted
@@ -195,14 +196,7 @@ def post_release(
                     action = note(
                         target, purpose=purpose, body=body, content=digest(body), edit=True
                     ).model_copy(update={"internal": is_internal(audience)})
-                    tx.plan_action(
-                        action.idempotency_key,
-                        source=name,
-                        ticket_key=target.key,
-                        action=action.purpose,
-                        content_fingerprint=action.content_fingerprint,
-                        payload=action.model_dump_json(),
-                    )
+                    record_action(tx, action)
             executor = rt.executor(worker=worker.name)
             written += executor.apply_pending(name)[Outcome.WRITTEN]
     return written

@@ -10,6 +10,7 @@ mapping cannot convert raises `SkipRecord` with one line naming the ticket, fiel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -156,7 +157,11 @@ def _field(
             if mapped == "":
                 continue  # mapped to "no value" on purpose
         try:
-            item = target.item.validate_python(mapped)
+            item = (
+                _item(attr, mapped)
+                if isinstance(mapped, str | bool | int)
+                else (target.item.validate_python(mapped))
+            )
         except ValidationError:
             raise skip(f"value {shown(token)} is not valid: expected {target.describe()}") from None
         if item not in out:
@@ -165,6 +170,12 @@ def _field(
         return tuple(out) if out else fallback
     # A list converter feeding a one-value attribute (fixVersions -> release) takes the first.
     return out[0] if out else fallback
+
+
+@lru_cache(maxsize=8192)
+def _item(attr: str, value: str | bool | int) -> Any:
+    """One value validated for an attribute; option values repeat on every ticket."""
+    return TARGETS[attr].item.validate_python(value)
 
 
 def _status(spec: StatusSpec, root: dict[str, Any], key: str) -> tuple[Status, str]:

@@ -108,22 +108,22 @@ def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        key = f"[{_md(r.key)}]({r.url})" if r.url else _md(r.key)
+        key = f"[{md_cell(r.key)}]({r.url})" if r.url else md_cell(r.key)
         lines.append(
             "| "
             + " | ".join(
                 [
-                    _md(r.source),
+                    md_cell(r.source),
                     key,
-                    _md(f"{r.change_type} / {r.change_class}"),
+                    md_cell(f"{r.change_type} / {r.change_class}"),
                     r.status,
-                    _md("; ".join(a.text() for a in r.approvers)) or "-",
+                    md_cell("; ".join(a.text() for a in r.approvers)) or "-",
                     r.approved_before_implemented,
                     r.separation_of_duties,
                     r.rollback_plan,
-                    _md(r.security_impact or "not assessed"),
+                    md_cell(r.security_impact or "not assessed"),
                     r.emergency_review,
-                    _md(", ".join(r.open_findings)) or "-",
+                    md_cell(", ".join(r.open_findings)) or "-",
                 ]
             )
             + " |"
@@ -139,7 +139,8 @@ def _h(hours: float | None) -> str:
     return "n.a." if hours is None else f"{hours:g} h"
 
 
-def _md(text: str) -> str:
+def md_cell(text: str) -> str:
+    """Ticket text inside a Markdown line or table cell: markup characters escaped, one line."""
     out = " ".join(text.split())
     for ch in "\\`*_{}[]<>()#+!|":
         out = out.replace(ch, "\\" + ch)
