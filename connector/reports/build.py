@@ -84,7 +84,13 @@ def _source_rows(
                     approved_snapshot=approved,
                     snapshot_evaluation=approved_ev,
                     notes_posted=posted,
-                    notice=_notice(settings, change, told_at, clock()),
+                    notice=_notice(
+                        settings,
+                        change,
+                        told_at,
+                        item.evaluation.approvals.approved_at,
+                        clock(),
+                    ),
                 )
             )
     return out
@@ -108,18 +114,23 @@ def notes_posted(store: Store, source: str, key: str) -> tuple[bool | None, date
 
 
 def _notice(
-    settings: Settings, change: Change, told_at: datetime | None, now: datetime
-) -> str | None:
-    """yes / no / pending from the notices each audience was owed; None when none were."""
+    settings: Settings,
+    change: Change,
+    told_at: datetime | None,
+    approved_at: datetime | None,
+    now: datetime,
+) -> str:
+    """yes / no / pending / n.a. from the notice each customer audience was owed. With release
+    notes off, the earliest the connector could have told them is the approval."""
     owed = notices(
         change,
         notice_days=settings.policy.notice_days,
         settings=settings.release_notes,
-        told_at=told_at,
+        told_at=told_at if settings.release_notes.enabled else approved_at,
         now=now,
     )
-    if not owed or not settings.release_notes.enabled:
-        return None
+    if not owed:
+        return "n.a."
     states = {n.status for n in owed}
     if states & {"late", "missed"}:
         return "no"

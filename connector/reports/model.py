@@ -182,7 +182,10 @@ def _before(change: Change, ev: Evaluation) -> str:
     at, start = ev.approvals.approved_at, change.actual_start
     if at is None or start is None:
         return YES if not ev.approvals.needs else NA  # pre-approved, or no start recorded
-    return YES if at <= start else NO
+    # An emergency goes ahead on its approver's word: the policy reviews it afterwards, and
+    # the report agrees with the policy.
+    emergency = change.change_type is ChangeType.EMERGENCY
+    return YES if at <= start or emergency else NO
 
 
 def _complete_at_approval(
@@ -202,7 +205,11 @@ def _emergency_review(change: Change, ev: Evaluation) -> str:
         return "overdue"
     if ev.has("emergency-review-due"):
         return "pending"
-    return "done" if EMERGENCY in ev.approvals.needs else NA
+    # No review finding: done once closed; without recorded times no deadline runs, so an open
+    # change is still waiting for its reviews.
+    if EMERGENCY not in ev.approvals.needs:
+        return NA
+    return "done" if change.status is Status.CLOSED else "pending"
 
 
 def _notice(change: Change, ev: Evaluation) -> str:

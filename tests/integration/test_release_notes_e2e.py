@@ -5,6 +5,7 @@ gets one note per audience with the right changes; a late notice is reported as 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,6 +162,21 @@ def release_notes_of(
         for s in expected:
             if s.infosec_categories and titles.count(s.title) == 1:
                 assert "Security impact" in text[s.title], (audience, s.title)
+    # The what's new feed: the security audience's items, each with what it means for users.
+    feed_file = tmp_path / "whats-new.json"
+    args = ("--release", RELEASE, "--audience", "security", "--format", "json")
+    assert (
+        cli("release-notes", *args, "--out", str(feed_file), "--config", str(config)).returncode
+        == 0
+    )
+    feed = json.loads(feed_file.read_text())
+    assert feed["audience"] == "security"
+    assert sorted(i["title"] for i in feed["items"]) == sorted(
+        s.title for s in seeds if Audience.SECURITY in routed(s)
+    )
+    for item in feed["items"]:
+        assert "url" not in item and "rollback_plan" not in item  # not for customers' eyes
+        assert all(c["meaning"] and c["do"] for c in item["security"]["categories"])
     # Posting the engineering note to every ticket of the release: once, whatever the repeats.
     post = ("release-notes", "--release", RELEASE, "--audience", "engineering", "--post")
     first = cli(*post, "--config", str(config))
