@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test chromium lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -17,8 +17,15 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/change-connector demo
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed chromium
 	$(BIN)/pytest -q
+
+# The HTML report's test renders it in a real headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
+		{ echo "install Chromium (Debian: apt-get install chromium)" >&2; exit 1; }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check connector tests bench

@@ -22,7 +22,7 @@ from rich.table import Table
 from connector.commands import poll_table, sync_with_progress
 from connector.errors import SkipRecord
 from connector.mapping import load_mapping, normalize
-from connector.model import Audience, Change, Source
+from connector.model import Change, Source
 from connector.policy import PolicySettings
 from connector.policy.config import Freeze
 from connector.reader import open_adapter, read_all
@@ -64,10 +64,9 @@ def sandbox_sources(info: SandboxInfo) -> dict[str, SourceSettings]:
 
 
 def demo_policy() -> PolicySettings:
-    """The default policy plus the sandbox's year-end freeze and notice periods."""
+    """The default policy plus the sandbox's year-end freeze."""
     return PolicySettings(
         freezes=(Freeze(name="Year-end freeze", start=FREEZE_START, end=FREEZE_END),),
-        notice_days={Audience.ALL_USERS: 7, Audience.ADMINS: 7, Audience.ACCOUNT_OWNERS: 30},
     )
 
 
@@ -109,6 +108,7 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
             second = worker.sync_once()
         rows = list(store.iter_stored())
         changes = [Change.from_json(row.data) for row in rows]
+        reports = write_reports(settings, store, out)
     elapsed = time.perf_counter() - started
     target = out / "changes.jsonl"
     target.write_text("".join(c.to_json() + "\n" for c in changes), encoding="utf-8")
@@ -122,6 +122,23 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
     console.print(
         f"{len(changes)} changes stored in {db} ({elapsed:.1f} s); normalized changes in {target}"
     )
+    console.print(f"Compliance report: {', '.join(str(p) for p in reports)}")
+
+
+def write_reports(settings: Settings, store: Store, out: Path) -> list[Path]:
+    """The compliance report over everything stored, as JSON, Markdown and HTML."""
+    from datetime import UTC, datetime
+
+    from connector.reports import build_report, render
+
+    since, until = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    rows, summary = build_report(settings, store, since=since, until=until)
+    paths = []
+    for fmt, name in (("json", "report.json"), ("md", "report.md"), ("html", "report.html")):
+        path = out / name
+        path.write_text(render(fmt, rows, summary), encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
 def _summary(results: dict[str, list[Change]]) -> Table:

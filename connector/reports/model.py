@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connector.model import Change, ChangeType, Status
-from connector.policy import Evaluation
+from connector.policy import Evaluation, Severity
 from connector.policy.approvals import EMERGENCY
 
 YES, NO, NA = "yes", "no", "n.a."
@@ -60,6 +60,7 @@ class ReportRow:
     infosec_categories: tuple[str, ...]
     rollback_plan: str
     freeze_findings: tuple[str, ...]
+    freeze_violation: bool  # planned inside a freeze without being an emergency
     conflicts_with: tuple[str, ...]
     emergency_review: str
     notice_met: str
@@ -102,9 +103,11 @@ EXCEPTIONS = (
     "unauthorized",
     "self-approved",
     "missing rollback plan",
+    "freeze violation",
     "overdue emergency review",
     "late notice",
 )
+APPROVED_OR_LATER = {"approved", "scheduled", "implementing", "review", "closed"}
 
 
 def row_for(
@@ -146,6 +149,9 @@ def row_for(
         infosec_categories=tuple(c.value for c in change.security.categories),
         rollback_plan=YES if change.rollback_plan.strip() else NO,
         freeze_findings=tuple(f.subject for f in evaluation.findings if f.rule == "freeze"),
+        freeze_violation=any(
+            f.rule == "freeze" and f.severity is Severity.BLOCK for f in evaluation.findings
+        ),
         conflicts_with=tuple(
             f.subject for f in evaluation.findings if f.rule == "schedule-conflict"
         ),
@@ -234,8 +240,10 @@ def summarize(
             exceptions["unauthorized"].append(ref)
         if r.separation_of_duties == NO:
             exceptions["self-approved"].append(ref)
-        if r.rollback_plan == NO and r.status not in ("draft", "cancelled", "rejected"):
+        if r.rollback_plan == NO and r.status in APPROVED_OR_LATER:
             exceptions["missing rollback plan"].append(ref)
+        if r.freeze_violation:
+            exceptions["freeze violation"].append(ref)
         if r.emergency_review == "overdue":
             exceptions["overdue emergency review"].append(ref)
         if r.notice_met == NO:

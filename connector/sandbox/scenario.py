@@ -247,7 +247,52 @@ def _one(
         created=created,
         updated=updated,
     )
-    return _plant(change, planted, base) if planted else change
+    if planted:
+        return _plant(change, planted, base)
+    return _compliant(change, outcome_roll)
+
+
+def _compliant(c: SeedChange, outcome_roll: float) -> SeedChange:
+    """A change past approval that follows the process, so the planted ones are the only
+    exceptions: everything its class needs is stated, it was approved before it started, and an
+    emergency has had its reviews and is closed. Uses no random draws, so the changes after it
+    stay as they were."""
+    from dataclasses import replace
+
+    if c.status not in _DECIDED:
+        return c
+    start, end = c.planned_start, c.planned_end
+    if start is None or end is None or start < c.created + timedelta(hours=2):
+        start = (c.created + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+        end = start + (end - c.planned_start if end and c.planned_start else timedelta(hours=2))
+    started = c.status in ("implementing", "review", "closed")
+    status = "closed" if c.change_type == "emergency" and started else c.status
+    approvals = tuple(
+        replace(a, decided_at=min(a.decided_at, start - timedelta(hours=1)))
+        if a.decided_at is not None and started and c.change_type != "emergency"
+        else a
+        for a in c.approvals
+    )
+    if c.change_type == "emergency" and started:  # the board's review after the fact
+        approvals += (SeedApproval("carol", "CAB", "approved", end + timedelta(hours=1)),)
+    level = c.security_level or "none"
+    return replace(
+        c,
+        affected_systems=c.affected_systems or ("web-frontend",),
+        rollback_plan=c.rollback_plan or "Redeploy the previous build.",
+        implementation_plan=c.implementation_plan or "1. Drain\n2. Deploy\n3. Verify",
+        test_plan=c.test_plan or "Smoke tests and synthetic checks.",
+        justification=c.justification or "Keeps the platform supported.",
+        security_level=level,
+        infosec_categories=c.infosec_categories or (() if level == "none" else ("system-usage",)),
+        planned_start=start,
+        planned_end=end,
+        actual_start=start if started else None,
+        actual_end=end if status in ("review", "closed") else None,
+        approvals=approvals,
+        status=status,
+        outcome=_outcome(status, outcome_roll),
+    )
 
 
 def _approvals(
@@ -326,6 +371,8 @@ def _plant(c: SeedChange, planted: Planted, base: datetime) -> SeedChange:
         outcome=None,  # no planted change is closed
         customer_facing=False,
         audiences=("engineering",),
+        actual_start=None,  # not started, unless the exception says so below
+        actual_end=None,
     )
     window = (base + timedelta(days=5), base + timedelta(days=5, hours=2))
     approved = (SeedApproval("carol", "Change approvers", "approved", c.updated),)

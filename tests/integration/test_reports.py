@@ -168,9 +168,7 @@ def test_sample_pack_is_reproducible_and_its_manifest_checks(
         assert links and all(len(link["hash"]) == 64 for link in links)
 
 
-def test_audit_verify_export_and_tampering(
-    filled: tuple[Settings, Store, Path], store_url: str, tmp_path: Path
-) -> None:
+def test_audit_verify_and_export(filled: tuple[Settings, Store, Path], tmp_path: Path) -> None:
     _, store, config = filled
     c = ("--config", str(config))
     ok = cli("audit", "verify", *c)
@@ -182,15 +180,39 @@ def test_audit_verify_export_and_tampering(
     assert head is not None
     assert lines[-1] == {"chain_head": {"seq": head.seq, "hash": head.hash}, "links": head.seq}
     assert [x["seq"] for x in lines[:-1]] == list(range(1, head.seq + 1))
+
+
+TAMPER = {
+    "at": "at = '2001-01-01T00:00:00.000000+00:00'",
+    "source": "source = 'elsewhere'",
+    "ticket_key": "ticket_key = 'CHG-999'",
+    "event": "event = 'ticket.deleted'",
+    "actor": "actor = 'someone else'",
+    "detail": 'detail = \'{"fingerprint":"0"}\'',
+    "prev_hash": f"prev_hash = '{'f' * 64}'",
+    "hash": f"hash = '{'e' * 64}'",
+}
+
+
+@pytest.mark.parametrize("column", sorted(TAMPER))
+def test_altering_any_field_of_an_audit_row_breaks_the_chain_at_that_row(
+    filled: tuple[Settings, Store, Path], store_url: str, column: str
+) -> None:
+    _, store, config = filled
+    head = store.audit_head()
+    assert head is not None and head.seq > 10
+    seq = head.seq // 2
     engine = create_engine(store_url)
+    change = TAMPER[column]
+    if column == "at" and engine.dialect.name == "postgresql":
+        change = "at = at - interval '1 second'"
     with engine.begin() as conn:
-        conn.execute(text("UPDATE audit SET actor = 'someone else' WHERE seq = 3"))
+        conn.execute(text(f"UPDATE audit SET {change} WHERE seq = {seq}"))
     engine.dispose()
-    broken = cli("audit", "verify", *c)
+    broken = cli("audit", "verify", "--config", str(config))
     assert broken.returncode == 1
-    assert (
-        broken.stderr.strip()
-        == "error: audit chain broken at link 3: it or the one before was altered"
+    assert broken.stderr.strip() == (
+        f"error: audit chain broken at link {seq}: it or the one before was altered"
     )
 
 

@@ -55,6 +55,7 @@ def make_row(**changes: Any) -> ReportRow:
         "infosec_categories": ("network",),
         "rollback_plan": "yes",
         "freeze_findings": (),
+        "freeze_violation": False,
         "conflicts_with": (),
         "emergency_review": "n.a.",
         "notice_met": "n.a.",

@@ -498,6 +498,7 @@ BASE = ReportRow(
     infosec_categories=(),
     rollback_plan=YES,
     freeze_findings=(),
+    freeze_violation=False,
     conflicts_with=(),
     emergency_review=NA,
     notice_met=NA,
@@ -539,7 +540,8 @@ def test_each_exception_lists_exactly_its_changes() -> None:
         rr("NA-BEFORE", approved_before_implemented=NA),
         rr("SELF", separation_of_duties=NO),
         rr("NO-APPROVALS", separation_of_duties=NA),
-        rr("NO-ROLLBACK", rollback_plan=NO),
+        rr("NO-ROLLBACK", rollback_plan=NO, status="scheduled"),
+        rr("FROZEN", freeze_violation=True),
         rr("OVERDUE", emergency_review="overdue"),
         rr("PENDING-REVIEW", emergency_review="pending"),
         rr("LATE", notice_met=NO),
@@ -550,6 +552,7 @@ def test_each_exception_lists_exactly_its_changes() -> None:
         "unauthorized": ["acme-jira:UNAUTH", "acme-sn:MANY"],
         "self-approved": ["acme-jira:SELF", "acme-sn:MANY"],
         "missing rollback plan": ["acme-jira:NO-ROLLBACK"],
+        "freeze violation": ["acme-jira:FROZEN"],
         "overdue emergency review": ["acme-jira:OVERDUE"],
         "late notice": ["acme-jira:LATE"],
     }
@@ -560,18 +563,19 @@ def test_no_exceptions_still_lists_every_kind() -> None:
         "unauthorized": [],
         "self-approved": [],
         "missing rollback plan": [],
+        "freeze violation": [],
         "overdue emergency review": [],
         "late notice": [],
     }
 
 
-def test_missing_rollback_plan_ignores_drafts_cancelled_and_rejected_changes() -> None:
-    statuses = ["draft", "cancelled", "rejected", "awaiting-info", "awaiting-approval", "closed"]
+def test_missing_rollback_plan_counts_only_changes_approved_without_one() -> None:
+    statuses = ["draft", "cancelled", "rejected", "awaiting-info", "awaiting-approval"]
+    statuses += ["approved", "closed"]
     rows = [rr(f"CHG-{s}", status=s, rollback_plan=NO) for s in statuses]
     rows.append(rr("CHG-has-plan", status="approved", rollback_plan=YES))
     assert summary(rows).exceptions["missing rollback plan"] == [
-        "acme-jira:CHG-awaiting-info",
-        "acme-jira:CHG-awaiting-approval",
+        "acme-jira:CHG-approved",
         "acme-jira:CHG-closed",
     ]
 
@@ -643,6 +647,7 @@ def test_flat_joins_lists_writes_iso_times_and_blanks_none() -> None:
         implemented_at=NOW,
         infosec_categories=("user-access", "data-sharing"),
         freeze_findings=("Year-end freeze",),
+        freeze_violation=True,
         conflicts_with=(),
         open_findings=("freeze", "unauthorized"),
         hours_request_to_approval=None,

@@ -1,0 +1,116 @@
+"""The demo's compliance report: every seeded change of both systems, exactly the planted
+exceptions, and an HTML report that a real headless Chromium renders with its charts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.sandbox.jira.seed import project_of
+from connector.sandbox.scenario import Planted, generate
+
+SEEDS = 200  # the demo's defaults: 200 tickets per system, random seed 0 (ServiceNow: 1)
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    work = tmp_path_factory.mktemp("demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "--out", str(work / "out")],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    yield work / "out"
+
+
+def jira_keys() -> dict[int, str]:
+    counters: dict[str, int] = {}
+    keys = {}
+    for s in generate(SEEDS, random_seed=0):
+        project = project_of(s)
+        counters[project] = counters.get(project, 0) + 1
+        keys[s.index] = f"{project}-{counters[project]}"
+    return keys
+
+
+def refs(planted: Planted) -> list[str]:
+    jira = next(s.index for s in generate(SEEDS, random_seed=0) if s.planted is planted)
+    snow = next(s.index for s in generate(SEEDS, random_seed=1) if s.planted is planted)
+    return [f"sandbox-jira:{jira_keys()[jira]}", f"sandbox-servicenow:CHG{30001 + snow:07d}"]
+
+
+def test_the_report_lists_every_seeded_change_and_exactly_the_planted_exceptions(
+    demo_out: Path,
+) -> None:
+    report = json.loads((demo_out / "report.json").read_text())
+    listed = {(c["source"], c["key"]) for c in report["changes"]}
+    seeded = {("sandbox-jira", k) for k in jira_keys().values()}
+    seeded |= {("sandbox-servicenow", f"CHG{30001 + i:07d}") for i in range(SEEDS)}
+    assert listed == seeded
+    assert report["summary"]["exceptions"] == {
+        "unauthorized": refs(Planted.UNAUTHORIZED),
+        "self-approved": refs(Planted.SELF_APPROVAL),
+        "missing rollback plan": [],
+        "freeze violation": refs(Planted.FREEZE_VIOLATION),
+        "overdue emergency review": refs(Planted.OVERDUE_EMERGENCY_REVIEW),
+        "late notice": [],
+    }
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    pytest.fail("no Chromium: install Debian's chromium (README, 'Two commands')")
+
+
+def png_pixels(data: bytes) -> tuple[int, int, bytes]:
+    """Width, height and the inflated scanlines of a PNG (enough to see it is not blank)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", body[:8])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    return width, height, zlib.decompress(idat)
+
+
+def test_the_html_report_renders_in_headless_chromium_with_its_charts(
+    demo_out: Path, tmp_path: Path
+) -> None:
+    page = (demo_out / "report.html").resolve()
+    browser = chromium()
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    dom = subprocess.run(
+        [*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<svg") == 3 and dom.stdout.count("<rect") > 20
+    assert "CHG-1" in dom.stdout and "CHG0030001" in dom.stdout
+    shot = tmp_path / "report.png"
+    run = subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
+    width, height, pixels = png_pixels(shot.read_bytes())
+    assert (width, height) == (1280, 1600)
+    # A blank or error page is one or two colours; charts, tables and text are many.
+    assert len(set(pixels)) > 50
