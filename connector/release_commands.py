@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.commands import open_store, write_or_print
-from connector.communications import notices
+from connector.communications import PUBLIC, notices
 from connector.errors import ConfigError
 from connector.executor import Outcome
 from connector.model import Audience, Change
@@ -25,7 +25,6 @@ from connector.notes.render import is_internal, render_release
 from connector.pipeline import record_action
 from connector.planner import digest, note
 from connector.report_commands import period
-from connector.reports.build import notes_posted
 from connector.settings import Settings, load_settings
 from connector.store import Store
 from connector.worker import Worker
@@ -91,21 +90,25 @@ def feed(changes: Sequence[Change], *, audience: Audience, settings: Settings) -
 
 def notice_table(changes: Sequence[Change], *, settings: Settings, store: Store) -> str:
     now = datetime.now(UTC)
+    told: dict[tuple[str, str], datetime] = {}
+    for source in {c.source.instance for c in changes}:
+        keys = [c.key for c in changes if c.source.instance == source]
+        first = store.ledger_first_applied(source=source, ticket_keys=keys, action=PUBLIC)
+        told |= {(source, key): at for key, at in first.items()}
     lines = ["| change | audience | tell by | told at | notice |", "|---|---|---|---|---|"]
     for c in changes:
-        _, told_at = notes_posted(store, c.source.instance, c.key)
         owed = notices(
             c,
             notice_days=settings.policy.notice_days,
             settings=settings.release_notes,
-            told_at=told_at,
+            told_at=told.get((c.source.instance, c.key)),
             now=now,
         )
         for n in owed:
-            told = f"{n.told_at:%Y-%m-%d %H:%M}" if n.told_at else "-"
+            at = f"{n.told_at:%Y-%m-%d %H:%M}" if n.told_at else "-"
             lines.append(
                 f"| {c.source.instance}:{c.key} | {n.audience.value} | "
-                f"{n.deadline:%Y-%m-%d %H:%M} | {told} | {n.status} |"
+                f"{n.deadline:%Y-%m-%d %H:%M} | {at} | {n.status} |"
             )
     return "\n".join(lines) + "\n"
 

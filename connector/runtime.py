@@ -167,4 +167,6 @@ def offline_pipeline(
         ),
         clock=clock,
         dry_run=True,
+        # Stored changes evaluated again for a report or an agenda need no release notes.
+        release_notes=ReleaseNotesSettings(enabled=False),
     )

@@ -61,9 +61,13 @@ def _source_rows(
     pipeline = offline_pipeline(name, source, store, policy=settings.policy, clock=clock)
     keys = [row.key for row in store.iter_stored(name) if _active(row.data, since, until)]
     out: list[ReportRow] = []
+    now = clock()
     for chunk in batched(keys, 500):
-        bases = store.approval_bases(name, list(chunk))
-        for item in pipeline.reevaluate(list(chunk)).evaluated:
+        page = list(chunk)
+        bases = store.approval_bases(name, page)
+        posted = _posted(store, name, page)
+        told = store.ledger_first_applied(source=name, ticket_keys=page, action=PUBLIC)
+        for item in pipeline.reevaluate(page).evaluated:
             change = item.change
             if types and not {change.effective_class, str(change.change_type)} & set(types):
                 continue
@@ -76,41 +80,39 @@ def _source_rows(
                 if approved is not None and snapshot is not None
                 else None
             )
-            posted, told_at = notes_posted(store, name, change.key)
             out.append(
                 row_for(
                     change,
                     item.evaluation,
                     approved_snapshot=approved,
                     snapshot_evaluation=approved_ev,
-                    notes_posted=posted,
+                    notes_posted=posted.get(change.key),
                     notice=_notice(
                         settings,
                         change,
-                        told_at,
+                        told.get(change.key),
                         item.evaluation.approvals.approved_at,
-                        clock(),
+                        now,
                     ),
                 )
             )
     return out
 
 
+def _posted(store: Store, source: str, keys: list[str]) -> dict[str, bool]:
+    """Per change with a release note planned: whether one reached the ticket."""
+    out: dict[str, bool] = {}
+    for purpose in (INTERNAL, PUBLIC):
+        for key, entry in store.ledger_latest(
+            source=source, ticket_keys=keys, action=purpose
+        ).items():
+            out[key] = out.get(key, False) or entry.state == "applied"
+    return out
+
+
 def _active(data: str, since: datetime, until: datetime) -> bool:
     change = Change.from_json(data)
     return change.created <= until and change.updated >= since
-
-
-def notes_posted(store: Store, source: str, key: str) -> tuple[bool | None, datetime | None]:
-    """Whether a release note reached the ticket (None: none was ever planned), and when the
-    first customer-facing one did."""
-    notes = [
-        e for e in store.ledger_for(source=source, ticket_key=key) if e.action in (INTERNAL, PUBLIC)
-    ]
-    if not notes:
-        return None, None
-    told = [e.applied_at for e in notes if e.action == PUBLIC and e.applied_at is not None]
-    return any(e.state == "applied" for e in notes), min(told, default=None)
 
 
 def _notice(

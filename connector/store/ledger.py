@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.base import StoreBase
@@ -169,6 +169,29 @@ class LedgerMixin(StoreBase):
                 )
                 for row in conn.execute(query):
                     out[row.ticket_key] = _entry(row)  # later rows win: the newest
+        return out
+
+    def ledger_first_applied(
+        self, *, source: str, ticket_keys: Sequence[str], action: str
+    ) -> dict[str, datetime]:
+        """Per ticket, when an entry of `action` was first applied (tickets without: absent)."""
+        out: dict[str, datetime] = {}
+        keys = list(dict.fromkeys(ticket_keys))
+        with self._read() as conn:
+            for start in range(0, len(keys), 500):
+                query = (
+                    select(ledger.c.ticket_key, func.min(ledger.c.applied_at))
+                    .where(
+                        ledger.c.source == source,
+                        ledger.c.ticket_key.in_(keys[start : start + 500]),
+                        ledger.c.action == action,
+                        ledger.c.state == "applied",
+                    )
+                    .group_by(ledger.c.ticket_key)
+                )
+                for key, first in conn.execute(query):
+                    if first is not None:
+                        out[key] = first
         return out
 
     def ledger_for(self, *, source: str, ticket_key: str) -> list[LedgerEntry]:

@@ -1,0 +1,175 @@
+"""Compliance report and audit-verify benchmark: figures, not a test.
+
+    .venv/bin/python bench/report_bench.py                 # 100,000 changes, 1,000,000 links
+    .venv/bin/python bench/report_bench.py --changes 20000 --links 200000
+    .venv/bin/python bench/report_bench.py --store-url 'postgresql+psycopg://postgres@127.0.0.1:5432/test'
+
+Fills a fresh store (SQLite in a temp dir, or a fresh schema of the PostgreSQL database given)
+with N normalized changes from the sandbox scenario (stored with their evaluation, as a sync
+leaves them) and M hash-chained audit links, then times `build_report` + the JSON and HTML
+renderers over all of them, and `Store.verify_audit()` over the chain. Loading is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import create_engine, text
+
+from connector.demo import demo_policy, mappings_dir
+from connector.mapping import load_mapping, normalize
+from connector.model import Source, SystemKind
+from connector.policy import Context, evaluate
+from connector.reports import build_report, render
+from connector.sandbox.jira.fieldset import select
+from connector.sandbox.jira.render import View, issue_json
+from connector.sandbox.jira.seed import seed as seed_jira
+from connector.sandbox.jira.store import Store as JiraStore
+from connector.sandbox.scenario import generate
+from connector.settings import Settings, SourceSettings
+from connector.store import Store
+
+SOURCE = "bench-jira"
+
+
+def fill_changes(store: Store, count: int) -> None:
+    mapping = load_mapping(mappings_dir() / "jira-default.toml")
+    source = Source(instance=SOURCE, kind=SystemKind.JIRA_CLOUD)
+    jira = JiraStore()
+    seed_jira(jira, generate(count, random_seed=7))
+    from zoneinfo import ZoneInfo
+
+    view = View(base_url="https://bench.invalid", version="2", cloud=True, tz=ZoneInfo("UTC"))
+    policy = demo_policy()
+    now = datetime.now(UTC)
+    batch = []
+    for issue in jira.issues.values():
+        raw = issue_json(issue, view, select(["*all"], "*all"), set())
+        change = normalize(raw, mapping=mapping, source=source, base_url="https://bench.invalid")
+        findings = evaluate(change, Context(now=now, policy=policy)).findings
+        batch.append((change, json.dumps([f.model_dump(mode="json") for f in findings])))
+        if len(batch) == 1000:
+            _write(store, batch)
+            batch = []
+    _write(store, batch)
+
+
+def _write(store: Store, batch: list[tuple[object, str]]) -> None:
+    from connector.model import Change
+
+    with store.transaction() as tx:
+        for change, findings in batch:
+            assert isinstance(change, Change)
+            tx.upsert_change(
+                source=SOURCE,
+                change_key=change.key,
+                native_id=change.native_id,
+                fingerprint=change.fingerprint(),
+                updated=change.updated,
+                data=change.to_json(),
+                findings=findings,
+            )
+
+
+def fill_audit(store: Store, links: int) -> None:
+    done = 0
+    while done < links:
+        with store.transaction() as tx:
+            for n in range(min(5000, links - done)):
+                tx.append_audit(
+                    source=SOURCE,
+                    ticket_key=f"CHG-{(done + n) % 100000}",
+                    event="ticket.synced",
+                    actor="worker",
+                    detail={"fingerprint": f"{done + n:064x}", "status": "scheduled"},
+                )
+        done += min(5000, links - done)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=100_000)
+    parser.add_argument("--links", type=int, default=1_000_000)
+    parser.add_argument("--store-url", default="")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url, cleanup = _store_url(args.store_url, Path(tmp))
+        try:
+            figures = run(url, args.changes, args.links)
+        finally:
+            cleanup()
+    print(json.dumps(figures, indent=2))
+
+
+def run(url: str, changes: int, links: int) -> dict[str, object]:
+    settings = Settings(
+        sources={
+            SOURCE: SourceSettings(
+                kind="jira",
+                url="https://bench.invalid",
+                username="bench",
+                token="x",  # type: ignore[arg-type]
+                mapping=mappings_dir() / "jira-default.toml",
+            )
+        },
+        policy=demo_policy(),
+    )
+    with Store.open(url) as store:
+        started = time.perf_counter()
+        fill_changes(store, changes)
+        fill_audit(store, links)
+        loaded = time.perf_counter() - started
+        since, until = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+        started = time.perf_counter()
+        rows, summary = build_report(settings, store, since=since, until=until)
+        built = time.perf_counter() - started
+        started = time.perf_counter()
+        as_json = render("json", rows, summary)
+        as_html = render("html", rows, summary)
+        rendered = time.perf_counter() - started
+        started = time.perf_counter()
+        broken = store.verify_audit()
+        verified = time.perf_counter() - started
+    return {
+        "python": platform.python_version(),
+        "store": url.split(":", 1)[0],
+        "changes": len(rows),
+        "audit_links": links,
+        "load_seconds_untimed": round(loaded, 1),
+        "report_build_seconds": round(built, 2),
+        "report_render_seconds_json_and_html": round(rendered, 2),
+        "report_total_seconds": round(built + rendered, 2),
+        "report_bytes": {"json": len(as_json), "html": len(as_html)},
+        "audit_verify_seconds": round(verified, 2),
+        "audit_intact": broken is None,
+        "targets": {"report_seconds": 5, "audit_verify_seconds": 10},
+    }
+
+
+def _store_url(given: str, tmp: Path) -> tuple[str, object]:
+    if not given:
+        return Store.default_url(tmp / "data"), lambda: None
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(given)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    separator = "&" if "?" in given else "?"
+    return f"{given}{separator}options={quote(f'-csearch_path={schema}')}", drop
+
+
+if __name__ == "__main__":
+    main()
