@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,30 +117,29 @@ def to_row(row: Any) -> AuditRow:
     )
 
 
-def verify(rows: Iterable[Any]) -> int | None:
-    """The seq of the first broken link among raw `audit` rows in seq order, or None."""
+def verify(rows: Iterable[Sequence[Any]]) -> int | None:
+    """The seq of the first broken link, or None.
+
+    `rows`: (seq, at, source, ticket_key, event, actor, detail, prev_hash, hash) in seq order,
+    as stored: `at` is the UTC ISO text on SQLite and a datetime on PostgreSQL, `detail` the
+    stored JSON text. The hash is recomputed over the stored detail text itself (appends store
+    it in canonical form), so any byte changed in it, reformatting included, breaks the link,
+    without parsing and re-serializing every row.
+    """
     expected_prev = GENESIS
-    for row in rows:
-        seq = int(row.seq)
-        try:
-            detail = json.loads(row.detail)
-        except ValueError:
-            return seq
-        if not isinstance(detail, dict) or row.detail != canonical_json(detail):
-            return seq  # detail must be stored in its canonical form, byte for byte
-        if str(row.prev_hash) != expected_prev:
-            return seq
-        digest = link_hash(
-            expected_prev,
-            seq=seq,
-            at=row.at,
-            source=row.source,
-            ticket_key=row.ticket_key,
-            event=row.event,
-            actor=row.actor,
-            detail=detail,
+    dumps = json.dumps
+    sha256 = hashlib.sha256
+    for seq, at, source, ticket_key, event, actor, detail, prev_hash, stored_hash in rows:
+        if str(prev_hash) != expected_prev:
+            return int(seq)
+        when = at if isinstance(at, str) else at_iso(at)
+        head = dumps(
+            [int(seq), when, source, ticket_key, event, actor],
+            ensure_ascii=False,
+            separators=(",", ":"),
         )
-        if str(row.hash) != digest:
-            return seq
+        digest = sha256(f"{expected_prev}{head[:-1]},{detail}]".encode()).hexdigest()
+        if str(stored_hash) != digest:
+            return int(seq)
         expected_prev = digest
     return None

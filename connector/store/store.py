@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from connector.errors import ConfigError
@@ -408,7 +408,12 @@ class Store(InboxMixin, LedgerMixin, RunsMixin):
 
     def verify_audit(self) -> int | None:
         """The seq of the first link that does not verify, or None if the chain is intact."""
-        with closing(self._stream(select(audit).order_by(audit.c.seq))) as rows:
+        # Plain SQL: the values as stored, without type processing per row (a million rows).
+        query = text(
+            "SELECT seq, at, source, ticket_key, event, actor, detail, prev_hash, hash "
+            "FROM audit ORDER BY seq"
+        )
+        with closing(self._stream(query)) as rows:
             return audit_log.verify(rows)
 
     def _stream(self, query: Any) -> Generator[Any, None, None]:
