@@ -167,12 +167,15 @@ class Pipeline:
         )
         board = self.store.board_decisions(instance, keys)
         bases = self.store.approval_bases(instance, keys)
-        windows = self._windows(changes)
+        by_system: dict[str, list[Window]] = {}
+        for window in self._windows(changes):
+            by_system.setdefault(window.system, []).append(window)
         for change in changes:
             ctx = Context(
                 now=now,
                 policy=self.policy,
-                windows=windows,
+                # Only the windows on this change's systems can conflict with it.
+                windows=[w for s in change.affected_systems for w in by_system.get(s, ())],
                 board=[
                     BoardDecision(
                         decision=CabDecision(b.decision),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,7 +72,8 @@ class ReportRow:
     def flat(self) -> dict[str, Any]:
         """Every field, lists joined with "; " and times in ISO 8601 (CSV, JSON)."""
         out: dict[str, Any] = {}
-        for name, value in asdict(self).items():
+        for name in ROW_FIELDS:
+            value = getattr(self, name)
             if name == "approvers":
                 value = "; ".join(a.text() for a in self.approvers)
             elif isinstance(value, tuple):
@@ -81,6 +82,10 @@ class ReportRow:
                 value = value.isoformat()
             out[name] = "" if value is None else value
         return out
+
+
+# Field names in order; a shallow read of them is what renderers need (no deep copies).
+ROW_FIELDS = tuple(f.name for f in fields(ReportRow))
 
 
 @dataclass(frozen=True)

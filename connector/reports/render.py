@@ -15,7 +15,7 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
-from connector.reports.model import ReportRow, Summary
+from connector.reports.model import ROW_FIELDS, ReportRow, Summary
 
 FORMATS = ("csv", "json", "md", "html")
 
@@ -65,15 +65,13 @@ def to_json(rows: Sequence[ReportRow], summary: Summary) -> str:
 
     changes = []
     for row in rows:
-        item = asdict(row)
-        item["approvers"] = [asdict(a) for a in row.approvers]
+        item = {name: getattr(row, name) for name in ROW_FIELDS}
+        item["approvers"] = [vars(a) for a in row.approvers]
         changes.append(item)
-    return json.dumps(
-        {"summary": summary_dict(summary), "changes": changes},
-        indent=2,
-        ensure_ascii=False,
-        default=default,
-    )
+    # One change per line: the C encoder (an indented dump is pure Python and ten times slower).
+    body = ",\n".join(json.dumps(c, ensure_ascii=False, default=default) for c in changes)
+    head = json.dumps(summary_dict(summary), ensure_ascii=False, default=default)
+    return f'{{"summary": {head},\n"changes": [\n{body}\n]}}\n'
 
 
 def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:
