@@ -316,6 +316,10 @@ def test_editing_the_rollback_plan_after_approval_voids_the_approval(
         ops.approve(seed, group="Change approvers")
         w.sync_once()
         assert state(ops, seed) == "scheduled"
+        # Approved: its release note for engineering is posted once (customers get theirs only
+        # when the change is customer-facing).
+        notes = ops.marked(seed, "change-connector:release-note")
+        assert sorted(public for _, _, public in notes) == [False] + [True] * seed.customer_facing
         ops.edit_rollback(seed, "Restore from last night's backup instead.", user=seed.requester)
         w.sync_once()
         note = last_note(ops, seed)
