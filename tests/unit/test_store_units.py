@@ -79,18 +79,30 @@ def _chain(n: int) -> list[SimpleNamespace]:
     return rows
 
 
+def stored(rows: list[SimpleNamespace]) -> list[tuple[object, ...]]:
+    """The rows as the store hands them to verify: columns in table order."""
+    names = ("seq", "at", "source", "ticket_key", "event", "actor", "detail", "prev_hash", "hash")
+    return [tuple(getattr(r, n) for n in names) for r in rows]
+
+
 def test_verify_accepts_a_good_chain_and_finds_the_first_bad_link() -> None:
     rows = _chain(4)
-    assert verify(rows) is None
+    assert verify(stored(rows)) is None
     assert verify([]) is None
     rows[2].actor = "mallory"
-    assert verify(rows) == 3
+    assert verify(stored(rows)) == 3
     rows = _chain(4)
     rows[1] = _row(2, rows[0].hash, actor="mallory")  # rehashed, but row 3 still links the old
-    assert verify(rows) == 3
+    assert verify(stored(rows)) == 3
     rows = _chain(3)
     rows[0].detail = "not json"
-    assert verify(rows) == 1
+    assert verify(stored(rows)) == 1
+    rows = _chain(3)
+    rows[1].detail = rows[1].detail.replace(":", ": ")  # same JSON, other bytes
+    assert verify(stored(rows)) == 2
+    rows = _chain(3)  # SQLite hands `at` over as its stored UTC text: the same link
+    text_at = [(r[0], r[1].isoformat(timespec="microseconds"), *r[2:]) for r in stored(rows)]
+    assert verify(text_at) is None
 
 
 def test_link_hash_is_canonical() -> None:
