@@ -125,6 +125,16 @@ class Pipeline:
         """Evaluate stored changes again; `extra_steps`: moves asked for per ticket key."""
         stored = self.store.stored_changes(self.source.instance, keys)
         changes = [Change.from_json(stored[k].data) for k in keys if k in stored]
+        return self.reevaluate_rows(stored, changes, extra_steps=extra_steps)
+
+    def reevaluate_rows(
+        self,
+        stored: Mapping[str, StoredRow],
+        changes: Sequence[Change],
+        *,
+        extra_steps: Mapping[str, Sequence[str]] | None = None,
+    ) -> PageResult:
+        """The same, for stored rows the caller has already read and parsed."""
         result = PageResult(seen=len(changes))
         self._evaluate(changes, stored, result, synced=False, extra_steps=extra_steps or {})
         if not self.dry_run:

@@ -230,12 +230,6 @@ def rejection_line(ev: Evaluation) -> str:
     return f"Rejected by {who}{why}"
 
 
-def findings_body(findings: Sequence[Finding]) -> str:
-    """The findings part of the note, for callers that have findings but no evaluation."""
-    lines = [f"Change control: {len(findings)} open finding(s) on this change."]
-    return "\n".join(lines + [_line(f) for f in findings])
-
-
 def _line(f: Finding) -> str:
     return f"* [{f.rule}] {f.message}"
 

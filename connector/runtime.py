@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
 from connector.executor import Executor, TicketWriter
 from connector.mapping import Mapping, RawTicket, WorkerAction, load_mapping
 from connector.model import Source, SystemKind
-from connector.pipeline import Pipeline
+from connector.pipeline import Pipeline, utcnow
 from connector.planner import Capabilities
 from connector.policy import PolicySettings
 from connector.policy.config import ScopeRule
@@ -25,10 +25,6 @@ from connector.settings import SourceSettings
 from connector.store import Store
 from connector.systems.jira import JiraAdapter
 from connector.systems.writers import JiraWriter, ServiceNowWriter
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

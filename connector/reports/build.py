@@ -9,21 +9,18 @@ approvers saw it comes from the approval basis snapshot. The result is the view 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 
 from connector.communications import INTERNAL, PUBLIC, notices
 from connector.model import Change
+from connector.pipeline import utcnow
 from connector.policy import Context, evaluate
 from connector.reader import batched
 from connector.reports.model import ReportRow, Summary, row_for, summarize
 from connector.runtime import offline_pipeline
-from connector.settings import Settings
-from connector.store import Store
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from connector.settings import Settings, SourceSettings
+from connector.store import Store, StoredRow
 
 
 def build_report(
@@ -49,28 +46,24 @@ def _source_rows(
     settings: Settings,
     store: Store,
     name: str,
-    source: object,
+    source: SourceSettings,
     since: datetime,
     until: datetime,
     types: Sequence[str],
     clock: Callable[[], datetime],
 ) -> list[ReportRow]:
-    from connector.settings import SourceSettings
-
-    assert isinstance(source, SourceSettings)
     pipeline = offline_pipeline(name, source, store, policy=settings.policy, clock=clock)
-    keys = [row.key for row in store.iter_stored(name) if _active(row.data, since, until)]
     out: list[ReportRow] = []
     now = clock()
-    for chunk in batched(keys, 500):
-        page = list(chunk)
+    for chunk in batched(_active(store, name, since, until, types), 500):
+        rows = {row.key: row for row, _ in chunk}
+        page = list(rows)
         bases = store.approval_bases(name, page)
         posted = _posted(store, name, page)
         told = store.ledger_first_applied(source=name, ticket_keys=page, action=PUBLIC)
-        for item in pipeline.reevaluate(page).evaluated:
+        evaluated = pipeline.reevaluate_rows(rows, [change for _, change in chunk]).evaluated
+        for item in evaluated:
             change = item.change
-            if types and not {change.effective_class, str(change.change_type)} & set(types):
-                continue
             snapshot = next((b for b in reversed(bases.get(change.key, [])) if b.snapshot), None)
             approved = (
                 Change.from_json(snapshot.snapshot) if snapshot and snapshot.snapshot else None
@@ -110,9 +103,19 @@ def _posted(store: Store, source: str, keys: list[str]) -> dict[str, bool]:
     return out
 
 
-def _active(data: str, since: datetime, until: datetime) -> bool:
-    change = Change.from_json(data)
-    return change.created <= until and change.updated >= since
+def _active(
+    store: Store, source: str, since: datetime, until: datetime, types: Sequence[str]
+) -> Iterator[tuple[StoredRow, Change]]:
+    """Stored changes active in the period (created before its end, updated after its start),
+    of the given types or classes; each row read and parsed once."""
+    wanted = set(types)
+    for row in store.iter_stored(source):
+        change = Change.from_json(row.data)
+        if change.created > until or change.updated < since:
+            continue
+        if wanted and not {change.effective_class, str(change.change_type)} & wanted:
+            continue
+        yield row, change
 
 
 def _notice(

@@ -21,7 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connector.reports.build import build_report, utcnow
+from connector.pipeline import utcnow
+from connector.reports.build import build_report
 from connector.reports.model import ReportRow
 from connector.settings import Settings
 from connector.store import Store
