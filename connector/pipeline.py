@@ -53,6 +53,7 @@ class Evaluated:
     synced: bool  # read from the ticket now (else: a stored change evaluated again)
     previous: str | None  # the stored change JSON, if any
     previous_findings: str | None
+    fingerprint: str  # of `change`, computed once
 
 
 @dataclass
@@ -102,14 +103,15 @@ class Pipeline:
         for change in changes:
             if result.max_updated is None or change.updated > result.max_updated:
                 result.max_updated = change.updated
+        prints = {c.key: c.fingerprint() for c in changes}
         fresh = [
             c
             for c in changes
-            if force or (row := stored.get(c.key)) is None or row.fingerprint != c.fingerprint()
+            if force or (row := stored.get(c.key)) is None or row.fingerprint != prints[c.key]
         ]
         result.changed = fresh
         before = self._window_keys(fresh)
-        self._evaluate(fresh, stored, result, synced=True)
+        self._evaluate(fresh, stored, result, synced=True, prints=prints)
         if not self.dry_run:
             self._record(result, record_cursor)
             moved = {c.key for c in fresh if _entries(c) != before.get(c.key, set())}
@@ -136,7 +138,10 @@ class Pipeline:
     ) -> PageResult:
         """The same, for stored rows the caller has already read and parsed."""
         result = PageResult(seen=len(changes))
-        self._evaluate(changes, stored, result, synced=False, extra_steps=extra_steps or {})
+        prints = {key: row.fingerprint for key, row in stored.items()}
+        self._evaluate(
+            changes, stored, result, synced=False, prints=prints, extra_steps=extra_steps or {}
+        )
         if not self.dry_run:
             self._record(result, None)
         return result
@@ -161,6 +166,7 @@ class Pipeline:
         result: PageResult,
         *,
         synced: bool,
+        prints: Mapping[str, str],
         extra_steps: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if not changes:
@@ -223,10 +229,12 @@ class Pipeline:
                         policy=self.policy,
                         extra_steps=(extra_steps or {}).get(change.key, ()),
                         extra_actions=communications,
+                        fingerprint=prints[change.key],
                     ),
                     synced=synced,
                     previous=row.data if row else None,
                     previous_findings=row.findings if row else None,
+                    fingerprint=prints[change.key],
                 )
             )
 
@@ -306,7 +314,7 @@ class Pipeline:
         instance, change, ev = self.source.instance, item.change, item.evaluation
         findings = json.dumps([f.model_dump(mode="json") for f in ev.findings])
         if item.synced:
-            fingerprint = change.fingerprint()
+            fingerprint = item.fingerprint
             tx.upsert_change(
                 source=instance,
                 change_key=change.key,

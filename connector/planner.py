@@ -89,10 +89,12 @@ def plan(
     policy: PolicySettings,
     extra_steps: Sequence[str] = (),
     extra_actions: Sequence[Action] = (),
+    fingerprint: str = "",
 ) -> Plan:
     """`last_note`: the content fingerprint of the findings note last applied, if any.
     `extra_steps`: moves asked for outside the policy (a board's "more information");
-    `extra_actions`: other notes planned for the change (its release notes)."""
+    `extra_actions`: other notes planned for the change (its release notes);
+    `fingerprint`: the change's, when the caller has it already."""
     actions: list[Action] = []
     findings = evaluation.findings
     body = notes_body(change, evaluation)
@@ -101,7 +103,8 @@ def plan(
     if content != last_note and not nothing_to_say:
         actions.append(note(change, purpose=FINDINGS, body=body, content=content, edit=True))
     moves = tuple(dict.fromkeys([*extra_steps, *steps(change, evaluation, caps)]))
-    fingerprint = change.fingerprint() if moves or caps.labels else ""
+    if not fingerprint and (moves or caps.labels):
+        fingerprint = change.fingerprint()
     if moves:
         reason = rejection_line(evaluation) if "rejected" in moves else ""
         actions.append(transition(change, moves, reason=reason, fingerprint=fingerprint))

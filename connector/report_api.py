@@ -8,12 +8,13 @@ report`, and answers in the same formats.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from connector.errors import ConnectorError
+from connector.reports.model import day_span
 from connector.settings import Settings
 from connector.store import Store
 
@@ -66,14 +67,14 @@ def _period(since: str | None, until: str | None) -> tuple[datetime, datetime]:
     if not since:
         raise ValueError("since: required (YYYY-MM-DD)")
     try:
-        start = datetime.combine(datetime.fromisoformat(since).date(), time(0), UTC)
+        first = datetime.fromisoformat(since).date()
         last = datetime.fromisoformat(until).date() if until else datetime.now(UTC).date()
     except ValueError:
         raise ValueError("since / until: dates as YYYY-MM-DD") from None
-    end = datetime.combine(last, time(0), UTC) + timedelta(days=1)
-    if end <= start:
+    span = day_span(first, last, UTC)
+    if span is None:
         raise ValueError("until: before since")
-    return start, end
+    return span
 
 
 def _error(status: int, message: str) -> JSONResponse:

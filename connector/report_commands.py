@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import closing
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from connector.commands import open_store, parse_date, write_or_print
 from connector.errors import ConfigError, ConnectorError
+from connector.reports.model import day_span
 from connector.settings import load_settings
 
 
@@ -21,17 +22,14 @@ class BrokenChain(ConnectorError):
     """The audit chain does not verify: someone changed or removed a link."""
 
 
-def period(since: str, until: str | None, zone: object) -> tuple[datetime, datetime]:
+def period(since: str, until: str | None, zone: tzinfo) -> tuple[datetime, datetime]:
     """[since 00:00, until 24:00) in the policy's time zone; until defaults to today."""
-    from zoneinfo import ZoneInfo
-
-    assert isinstance(zone, ZoneInfo)
-    start = datetime.combine(parse_date(since, "--since"), time(0, 0), zone)
-    end_day = parse_date(until, "--until") if until else datetime.now(zone).date()
-    end = datetime.combine(end_day, time(0, 0), zone) + timedelta(days=1)
-    if end <= start:
+    first = parse_date(since, "--since")
+    last = parse_date(until, "--until") if until else datetime.now(zone).date()
+    span = day_span(first, last, zone)
+    if span is None:
         raise ConfigError(f"--until: {until} is before --since {since}")
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return span
 
 
 def run_report(

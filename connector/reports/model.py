@@ -12,7 +12,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from connector.model import Change, ChangeType, Status
@@ -275,6 +275,14 @@ def summarize(
         outcomes=dict(outcomes),
         weekly={week: dict(counts) for week, counts in sorted(weekly.items())},
     )
+
+
+def day_span(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime] | None:
+    """A report period: [first 00:00, the day after last 00:00) in `zone`, in UTC; None when
+    the last day comes before the first."""
+    start = datetime.combine(first, time(0, 0), zone)
+    end = datetime.combine(last, time(0, 0), zone) + timedelta(days=1)
+    return None if end <= start else (start.astimezone(UTC), end.astimezone(UTC))
 
 
 def _median(values: Any) -> float | None:
