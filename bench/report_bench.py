@@ -21,14 +21,18 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
 
+from connector.communications import ReleaseNotesSettings
 from connector.demo import demo_policy, mappings_dir
 from connector.mapping import load_mapping, normalize
-from connector.model import Source, SystemKind
-from connector.policy import Context, evaluate
-from connector.reports import build_report, render
+from connector.model import Change, Source, SystemKind
+from connector.policy import Context, Evaluation, PolicySettings, evaluate
+from connector.reports.answers import answers
+from connector.reports.build import build_report
+from connector.reports.render import render
 from connector.sandbox.jira.fieldset import select
 from connector.sandbox.jira.render import View, issue_json
 from connector.sandbox.jira.seed import seed as seed_jira
@@ -41,12 +45,12 @@ SOURCE = "bench-jira"
 
 
 def fill_changes(store: Store, count: int) -> None:
+    """N scenario changes stored as a sync leaves them: the change, its evaluation and the
+    report's answers from it."""
     mapping = load_mapping(mappings_dir() / "jira-default.toml")
     source = Source(instance=SOURCE, kind=SystemKind.JIRA_CLOUD)
     jira = JiraStore()
     seed_jira(jira, generate(count, random_seed=7))
-    from zoneinfo import ZoneInfo
-
     view = View(base_url="https://bench.invalid", version="2", cloud=True, tz=ZoneInfo("UTC"))
     policy = demo_policy()
     now = datetime.now(UTC)
@@ -54,20 +58,22 @@ def fill_changes(store: Store, count: int) -> None:
     for issue in jira.issues.values():
         raw = issue_json(issue, view, select(["*all"], "*all"), set())
         change = normalize(raw, mapping=mapping, source=source, base_url="https://bench.invalid")
-        findings = evaluate(change, Context(now=now, policy=policy)).findings
-        batch.append((change, json.dumps([f.model_dump(mode="json") for f in findings])))
+        batch.append((change, evaluate(change, Context(now=now, policy=policy))))
         if len(batch) == 1000:
-            _write(store, batch)
+            _write(store, batch, policy=policy, now=now)
             batch = []
-    _write(store, batch)
+    _write(store, batch, policy=policy, now=now)
 
 
-def _write(store: Store, batch: list[tuple[object, str]]) -> None:
-    from connector.model import Change
-
+def _write(
+    store: Store,
+    batch: list[tuple[Change, Evaluation]],
+    *,
+    policy: PolicySettings,
+    now: datetime,
+) -> None:
     with store.transaction() as tx:
-        for change, findings in batch:
-            assert isinstance(change, Change)
+        for change, evaluation in batch:
             tx.upsert_change(
                 source=SOURCE,
                 change_key=change.key,
@@ -75,7 +81,16 @@ def _write(store: Store, batch: list[tuple[object, str]]) -> None:
                 fingerprint=change.fingerprint(),
                 updated=change.updated,
                 data=change.to_json(),
-                findings=findings,
+                findings=json.dumps([f.model_dump(mode="json") for f in evaluation.findings]),
+                recheck_at=evaluation.recheck_at,
+                report=answers(
+                    change,
+                    evaluation,
+                    approved=None,
+                    policy=policy,
+                    release_notes=ReleaseNotesSettings(),
+                    now=now,
+                ),
             )
 
 

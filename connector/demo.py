@@ -129,7 +129,8 @@ def write_reports(settings: Settings, store: Store, out: Path) -> list[Path]:
     """The compliance report over everything stored, as JSON, Markdown and HTML."""
     from datetime import UTC, datetime
 
-    from connector.reports import build_report, render
+    from connector.reports.build import build_report
+    from connector.reports.render import render
 
     since, until = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
     rows, summary = build_report(settings, store, since=since, until=until)

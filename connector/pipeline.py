@@ -35,7 +35,8 @@ from connector.policy import (
     Window,
     evaluate,
 )
-from connector.store import Store, StoredRow, Tx
+from connector.reports.answers import answers, approved_view
+from connector.store import BasisRow, Store, StoredRow, Tx
 
 # A change's window blocks its systems from the moment it is approved until it is implemented.
 # A window index row: (system, start, end, holds the window).
@@ -54,6 +55,7 @@ class Evaluated:
     previous: str | None  # the stored change JSON, if any
     previous_findings: str | None
     fingerprint: str  # of `change`, computed once
+    approved: BasisRow | None = None  # the newest approval basis with the change as approved
 
 
 @dataclass
@@ -235,6 +237,9 @@ class Pipeline:
                     previous=row.data if row else None,
                     previous_findings=row.findings if row else None,
                     fingerprint=prints[change.key],
+                    approved=next(
+                        (b for b in reversed(bases.get(change.key, [])) if b.snapshot), None
+                    ),
                 )
             )
 
@@ -313,6 +318,7 @@ class Pipeline:
     def _record_one(self, tx: Tx, item: Evaluated) -> None:
         instance, change, ev = self.source.instance, item.change, item.evaluation
         findings = json.dumps([f.model_dump(mode="json") for f in ev.findings])
+        report = self._answers(item)
         if item.synced:
             fingerprint = item.fingerprint
             tx.upsert_change(
@@ -324,6 +330,7 @@ class Pipeline:
                 data=change.to_json(),
                 findings=findings,
                 recheck_at=ev.recheck_at,
+                report=report,
             )
             old = Change.from_json(item.previous) if item.previous else None
             self._audit(
@@ -339,7 +346,11 @@ class Pipeline:
                 self._audit(tx, change.key, "approval.recorded", **approval)
         else:
             tx.set_evaluation(
-                source=instance, change_key=change.key, findings=findings, recheck_at=ev.recheck_at
+                source=instance,
+                change_key=change.key,
+                findings=findings,
+                recheck_at=ev.recheck_at,
+                report=report,
             )
         tx.set_windows(source=instance, change_key=change.key, windows=sorted(_entries(change)))
         self._audit_findings(tx, change.key, item.previous_findings, findings)
@@ -363,6 +374,24 @@ class Pipeline:
                     purpose=action.purpose,
                     idempotency_key=action.idempotency_key,
                 )
+
+    def _answers(self, item: Evaluated) -> str:
+        """The compliance report's answers from this evaluation, stored with it."""
+        change, ev, basis = item.change, item.evaluation, item.approved
+        if ev.new_basis is not None:  # approved now: the snapshot is this change
+            approved = approved_view(change, at=ev.new_basis.recorded_at, policy=self.policy)
+        elif basis is not None and basis.snapshot:
+            approved = approved_view(basis.snapshot, at=basis.recorded_at, policy=self.policy)
+        else:
+            approved = None
+        return answers(
+            change,
+            ev,
+            approved=approved,
+            policy=self.policy,
+            release_notes=self.release_notes,
+            now=self.clock(),
+        )
 
     def _audit_findings(self, tx: Tx, key: str, before: str | None, after: str) -> None:
         old, new = _finding_set(before), _finding_set(after)

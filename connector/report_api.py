@@ -40,7 +40,8 @@ def add_report_routes(app: FastAPI, settings: Settings, store: Store) -> None:
             since, until = _period(params.get("since"), params.get("until"))
         except ValueError as exc:
             return _error(400, str(exc))
-        from connector.reports import build_report, render
+        from connector.reports.build import build_report
+        from connector.reports.render import render
 
         try:
             rows, summary = build_report(settings, store, since=since, until=until)

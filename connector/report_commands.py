@@ -42,7 +42,8 @@ def run_report(
     fmt: str,
     out: Path | None,
 ) -> None:
-    from connector.reports import FORMATS, build_report, render
+    from connector.reports.build import build_report
+    from connector.reports.render import FORMATS, render
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")

@@ -1,10 +1,12 @@
 """Build the compliance report from the store (never from the ticket systems).
 
 For every configured source, the stored changes active in the period (created before its end,
-updated after its start) are evaluated again with the configured policy over what the store holds
-(board decisions, approval bases, the window index), as `policy backtest` does; the change as its
-approvers saw it comes from the approval basis snapshot. The result is the view model of
-`model.py`, which every renderer reads.
+updated after its start) give one row each. The worker stores the report's answers with every
+evaluation (`answers.py`); a report reads those in one streamed query and adds what the ledger
+says reached the tickets. A change whose stored answers no longer hold (another policy, a
+recheck fallen due, stored before answers were) is evaluated again with the configured policy
+over what the store holds (board decisions, approval bases, the window index), as `policy
+backtest` does, and read through the same answers. The result is the view model of `model.py`.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from connector.communications import INTERNAL, PUBLIC, notices
+from connector.communications import INTERNAL, PUBLIC
 from connector.model import Change
 from connector.pipeline import utcnow
-from connector.policy import Context, evaluate
 from connector.reader import batched
-from connector.reports.model import ReportRow, Summary, row_for, summarize
+from connector.reports.answers import Answers, answers, approved_view, basis, current, finish, loads
+from connector.reports.model import ReportRow, Summary, summarize
 from connector.runtime import offline_pipeline
 from connector.settings import Settings, SourceSettings
-from connector.store import Store, StoredRow
+from connector.store import Store
+from connector.store.reporting import NotesWritten
 
 
 def build_report(
@@ -34,12 +37,15 @@ def build_report(
     clock: Callable[[], datetime] = utcnow,
 ) -> tuple[list[ReportRow], Summary]:
     rows: list[ReportRow] = []
+    now = clock()
     for name, source in settings.sources.items():
         if sources and name not in sources:
             continue
-        rows += _source_rows(settings, store, name, source, since, until, types, clock)
+        rows += _source_rows(
+            settings, store, name, source, period=(since, until), types=set(types), now=now
+        )
     rows.sort(key=lambda r: (r.created, r.source, r.key))
-    return rows, summarize(rows, since=since, until=until, generated_at=clock())
+    return rows, summarize(rows, since=since, until=until, generated_at=now)
 
 
 def _source_rows(
@@ -47,96 +53,78 @@ def _source_rows(
     store: Store,
     name: str,
     source: SourceSettings,
-    since: datetime,
-    until: datetime,
-    types: Sequence[str],
-    clock: Callable[[], datetime],
+    *,
+    period: tuple[datetime, datetime],
+    types: set[str],
+    now: datetime,
 ) -> list[ReportRow]:
-    pipeline = offline_pipeline(name, source, store, policy=settings.policy, clock=clock)
+    since, until = period
+    under = basis(settings.policy, settings.release_notes)
+    written = store.notes_written(name, purposes=(INTERNAL, PUBLIC), told=PUBLIC)
+    # With release notes off, the earliest the connector could have told customers is the
+    # approval.
+    notes_on = settings.release_notes.enabled
     out: list[ReportRow] = []
-    now = clock()
-    for chunk in batched(_active(store, name, since, until, types), 500):
-        rows = {row.key: row for row, _ in chunk}
-        page = list(rows)
-        bases = store.approval_bases(name, page)
-        posted = _posted(store, name, page)
-        told = store.ledger_first_applied(source=name, ticket_keys=page, action=PUBLIC)
-        evaluated = pipeline.reevaluate_rows(rows, [change for _, change in chunk]).evaluated
-        for item in evaluated:
-            change = item.change
-            snapshot = next((b for b in reversed(bases.get(change.key, [])) if b.snapshot), None)
-            approved = (
-                Change.from_json(snapshot.snapshot) if snapshot and snapshot.snapshot else None
+    stale: list[str] = []
+    for stored in store.report_answers(name, updated_since=since):
+        taken = current(stored.report, basis_now=under, recheck_at=stored.recheck_at, now=now)
+        if taken is None:
+            stale.append(stored.key)
+        elif _wanted(taken.row, until=until, types=types):
+            out.append(_finish(taken, written, key=stored.key, notes_on=notes_on, now=now))
+    for taken in _taken_again(settings, store, name, source, stale, now=now):
+        if _wanted(taken.row, until=until, types=types):
+            out.append(_finish(taken, written, key=taken.row.key, notes_on=notes_on, now=now))
+    return out
+
+
+def _wanted(row: ReportRow, *, until: datetime, types: set[str]) -> bool:
+    """Created before the period ends, and of one of `types` (a type or a class) if given."""
+    if row.created > until:
+        return False
+    return not types or bool({row.change_class, row.change_type} & types)
+
+
+def _finish(
+    taken: Answers, written: NotesWritten, *, key: str, notes_on: bool, now: datetime
+) -> ReportRow:
+    told = written.first_told.get(key) if notes_on else taken.row.approved_at
+    return finish(taken, posted=written.posted.get(key), told_at=told, now=now)
+
+
+def _taken_again(
+    settings: Settings,
+    store: Store,
+    name: str,
+    source: SourceSettings,
+    keys: Sequence[str],
+    *,
+    now: datetime,
+) -> Iterator[Answers]:
+    """Answers for changes whose stored ones do not hold: the policy evaluates them again."""
+    if not keys:
+        return
+    pipeline = offline_pipeline(name, source, store, policy=settings.policy, clock=lambda: now)
+    for chunk in batched(keys, 500):
+        rows = store.stored_changes(name, chunk)
+        changes = [Change.from_json(rows[key].data) for key in chunk if key in rows]
+        bases = store.approval_bases(name, [c.key for c in changes])
+        for item in pipeline.reevaluate_rows(rows, changes).evaluated:
+            snapshot = next(
+                (b for b in reversed(bases.get(item.change.key, [])) if b.snapshot), None
             )
-            approved_ev = (
-                evaluate(approved, Context(now=snapshot.recorded_at, policy=settings.policy))
-                if approved is not None and snapshot is not None
+            approved = (
+                approved_view(snapshot.snapshot, at=snapshot.recorded_at, policy=settings.policy)
+                if snapshot is not None and snapshot.snapshot
                 else None
             )
-            out.append(
-                row_for(
-                    change,
+            yield loads(
+                answers(
+                    item.change,
                     item.evaluation,
-                    approved_snapshot=approved,
-                    snapshot_evaluation=approved_ev,
-                    notes_posted=posted.get(change.key),
-                    notice=_notice(
-                        settings,
-                        change,
-                        told.get(change.key),
-                        item.evaluation.approvals.approved_at,
-                        now,
-                    ),
+                    approved=approved,
+                    policy=settings.policy,
+                    release_notes=settings.release_notes,
+                    now=now,
                 )
             )
-    return out
-
-
-def _posted(store: Store, source: str, keys: list[str]) -> dict[str, bool]:
-    """Per change with a release note planned: whether one reached the ticket."""
-    out: dict[str, bool] = {}
-    for purpose in (INTERNAL, PUBLIC):
-        for key, entry in store.ledger_latest(
-            source=source, ticket_keys=keys, action=purpose
-        ).items():
-            out[key] = out.get(key, False) or entry.state == "applied"
-    return out
-
-
-def _active(
-    store: Store, source: str, since: datetime, until: datetime, types: Sequence[str]
-) -> Iterator[tuple[StoredRow, Change]]:
-    """Stored changes active in the period (created before its end, updated after its start),
-    of the given types or classes; each row read and parsed once."""
-    wanted = set(types)
-    for row in store.iter_stored(source):
-        change = Change.from_json(row.data)
-        if change.created > until or change.updated < since:
-            continue
-        if wanted and not {change.effective_class, str(change.change_type)} & wanted:
-            continue
-        yield row, change
-
-
-def _notice(
-    settings: Settings,
-    change: Change,
-    told_at: datetime | None,
-    approved_at: datetime | None,
-    now: datetime,
-) -> str:
-    """yes / no / pending / n.a. from the notice each customer audience was owed. With release
-    notes off, the earliest the connector could have told them is the approval."""
-    owed = notices(
-        change,
-        notice_days=settings.policy.notice_days,
-        settings=settings.release_notes,
-        told_at=told_at if settings.release_notes.enabled else approved_at,
-        now=now,
-    )
-    if not owed:
-        return "n.a."
-    states = {n.status for n in owed}
-    if states & {"late", "missed"}:
-        return "no"
-    return "pending" if "pending" in states else "yes"

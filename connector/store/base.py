@@ -13,15 +13,18 @@ become `TransientError`, so callers retry later without importing SQLAlchemy.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from connector.errors import TransientError
 from connector.store.engine import is_sqlite, write_options
+
+STREAM_BATCH = 500  # rows fetched per round trip when a query is streamed
 
 
 def utcnow() -> datetime:
@@ -74,3 +77,13 @@ class StoreBase:
     def _read(self) -> Iterator[Connection]:
         with transient_errors(), self._engine.connect() as conn, conn.begin():
             yield conn
+
+    def _stream(self, query: Any) -> Generator[Any, None, None]:
+        """Rows of `query` in batches; closing the generator early closes the server cursor."""
+        with self._read() as conn:
+            options = {"stream_results": True, "yield_per": STREAM_BATCH}
+            result = conn.execution_options(**options).execute(query)
+            try:
+                yield from result
+            finally:
+                result.close()

@@ -8,7 +8,8 @@ Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
 
 - `changes`  (source, key) PK; native_id, fingerprint CHAR(64), updated, data (JSON text of
   `Change.to_json()`), first_seen_at, synced_at, findings (JSON list of the policy's findings,
-  NULL until evaluated), recheck_at (when the verdict may change by itself: NULL for never).
+  NULL until evaluated), recheck_at (when the verdict may change by itself: NULL for never),
+  report (JSON text of the compliance report's answers from that evaluation, NULL when none).
   One row per ticket, latest normalized state and its latest policy evaluation. INDEX
   (source, recheck_at) finds the changes due for re-evaluation.
 - `cursors`  source PK; position (JSON text the caller serializes), updated_at.
@@ -122,6 +123,7 @@ changes = Table(
     Column("synced_at", UTCDateTime(), nullable=False),
     Column("findings", Text(), nullable=True),
     Column("recheck_at", UTCDateTime(), nullable=True),
+    Column("report", Text(), nullable=True),
     PrimaryKeyConstraint("source", "key"),
     Index(None, "source", "updated"),
     Index(None, "source", "recheck_at"),

@@ -37,6 +37,7 @@ from connector.store.records import (
     StoredRow,
     WindowRow,
 )
+from connector.store.reporting import ReportingMixin
 from connector.store.runs import RunsMixin
 from connector.store.schema import (
     approval_bases,
@@ -52,7 +53,6 @@ from connector.store.tx import Tx
 DB_FILE_NAME = "change-connector.db"
 #: Keys per IN (...) list in `fingerprints`; far below SQLite's bound-parameter limit.
 IN_CHUNK = 500
-STREAM_BATCH = 500
 
 _STORED_COLUMNS = (
     changes.c.source,
@@ -105,7 +105,7 @@ def _board(row: Any) -> BoardRow:
     )
 
 
-class Store(InboxMixin, LedgerMixin, RunsMixin):
+class Store(InboxMixin, LedgerMixin, ReportingMixin, RunsMixin):
     """Durable state: changes, cursors, webhook inbox, action ledger, audit trail and runs."""
 
     @staticmethod
@@ -415,13 +415,3 @@ class Store(InboxMixin, LedgerMixin, RunsMixin):
         )
         with closing(self._stream(query)) as rows:
             return audit_log.verify(rows)
-
-    def _stream(self, query: Any) -> Generator[Any, None, None]:
-        """Rows of `query` in batches; closing the generator early closes the server cursor."""
-        with self._read() as conn:
-            options = {"stream_results": True, "yield_per": STREAM_BATCH}
-            result = conn.execution_options(**options).execute(query)
-            try:
-                yield from result
-            finally:
-                result.close()

@@ -60,6 +60,8 @@ def _upsert_change(dialect: str) -> Any:
                 (stmt.excluded.findings.is_(None), changes.c.recheck_at),
                 else_=stmt.excluded.recheck_at,
             ),
+            # The report's answers belong to this version of the change: none given, none kept.
+            "report": stmt.excluded.report,
         },
     )
 
@@ -92,7 +94,11 @@ def _insert_basis(dialect: str) -> Any:
 _SET_EVALUATION = (
     update(changes)
     .where(changes.c.source == bindparam("b_source"), changes.c.key == bindparam("b_key"))
-    .values(findings=bindparam("b_findings"), recheck_at=bindparam("b_recheck_at"))
+    .values(
+        findings=bindparam("b_findings"),
+        recheck_at=bindparam("b_recheck_at"),
+        report=bindparam("b_report"),
+    )
 )
 _DELETE_WINDOWS = delete(change_windows).where(
     change_windows.c.source == bindparam("b_source"),
@@ -137,11 +143,14 @@ class Tx:
         now: datetime | None = None,
         findings: str | None = None,
         recheck_at: datetime | None = None,
+        report: str | None = None,
     ) -> None:
         """Store the latest normalized state of one ticket (`data` is `Change.to_json()`).
 
         With `findings` (the policy's JSON list) the evaluation is stored too, `recheck_at`
-        included (None: never); without, an existing row keeps its stored evaluation."""
+        included (None: never); without, an existing row keeps its stored evaluation. `report`
+        is the compliance report's answers from that evaluation (JSON text); a row stored
+        without them has none, so a report evaluates the change again."""
         if len(fingerprint) != 64:
             raise ValueError(f"fingerprint must be 64 hex characters: {fingerprint!r}")
         if updated.tzinfo is None or updated.utcoffset() is None:
@@ -150,6 +159,8 @@ class Tx:
             if findings is None:
                 raise ValueError("recheck_at belongs to an evaluation: pass findings with it")
             _aware("recheck_at", recheck_at)
+        if report is not None and findings is None:
+            raise ValueError("report answers belong to an evaluation: pass findings with them")
         at = self._now(now)
         row = {
             "source": source,
@@ -162,18 +173,27 @@ class Tx:
             "synced_at": at,
             "findings": findings,
             "recheck_at": recheck_at,
+            "report": report,
         }
         self._conn.execute(_upsert_change(self._conn.dialect.name), row)
 
     def set_evaluation(
-        self, *, source: str, change_key: str, findings: str, recheck_at: datetime | None
+        self,
+        *,
+        source: str,
+        change_key: str,
+        findings: str,
+        recheck_at: datetime | None,
+        report: str | None = None,
     ) -> None:
-        """Store the policy's evaluation of an already stored change (nothing if it is not)."""
+        """Store the policy's evaluation of an already stored change (nothing if it is not),
+        with the report's answers from it (None: none)."""
         params = {
             "b_source": source,
             "b_key": change_key,
             "b_findings": findings,
             "b_recheck_at": None if recheck_at is None else _aware("recheck_at", recheck_at),
+            "b_report": report,
         }
         self._conn.execute(_SET_EVALUATION, params)
 

@@ -21,7 +21,7 @@ from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
 from connector.demo import sandbox_sources
 from connector.model import Audience
 from connector.policy import PolicySettings
-from connector.reports import build_report
+from connector.reports.build import build_report
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import SeedChange, generate
 from connector.settings import Settings

@@ -25,8 +25,9 @@ from sync_helpers import running_sandbox, write_config
 from test_webhooks import Running
 
 from connector.demo import demo_policy, sandbox_sources
-from connector.reports import build_report, render
+from connector.reports.build import build_report
 from connector.reports.model import ReportRow
+from connector.reports.render import render
 from connector.sandbox.scenario import Planted, generate
 from connector.settings import ServerSettings, Settings
 from connector.store import Store
