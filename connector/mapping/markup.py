@@ -36,10 +36,14 @@ _RULE = re.compile(r"^[ \t]*-{4,}[ \t]*$", re.M)
 _TABLE_ROW = re.compile(r"^[ \t]*\|\|?(.*?)\|?\|?[ \t]*$", re.M)
 _TABLE_CELL = re.compile(r"\|\|?")
 # Text effects only count at word boundaries, as in Jira: `snake_case` and `2026-11-21` stay.
+# Each pattern with the character it cannot match without, so a pass can skip it cheaply.
 _EFFECTS = tuple(
-    re.compile(
-        rf"(?<![\w{re.escape(m[0])}]){re.escape(m)}(?=\S)(.+?)(?<=\S){re.escape(m)}"
-        rf"(?![\w{re.escape(m[0])}])"
+    (
+        m,
+        re.compile(
+            rf"(?<![\w{re.escape(m[0])}]){re.escape(m)}(?=\S)(.+?)(?<=\S){re.escape(m)}"
+            rf"(?![\w{re.escape(m[0])}])"
+        ),
     )
     for m in ("*", "_", "??", "-", "+", "^", "~")
 )
@@ -50,45 +54,73 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _MAX_DEPTH = 64
 
 
+def _first(match: re.Match[str]) -> str:
+    return match.group(1)
+
+
 def tidy(text: str) -> str:
     """Trailing spaces off, at most one blank line in a row, no leading or trailing blank lines."""
-    return _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip()
+    # Each rule runs only when the text has what it needs: most ticket text has neither.
+    if " \n" in text or "\t\n" in text:
+        text = _TRAILING_SPACE.sub("", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
 
 
 def wiki_to_text(text: str) -> str:
     """Jira wiki markup -> plain text that keeps the words (link text, mention ids, code)."""
-    text = text.replace("\r\n", "\n").replace(_OPEN, "").replace(_CLOSE, "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if _OPEN in text or _CLOSE in text:
+        text = text.replace(_OPEN, "").replace(_CLOSE, "")
     kept: list[str] = []
 
     def keep(value: str) -> str:
         kept.append(value)
         return f"{_OPEN}{len(kept) - 1}{_CLOSE}"
 
+    # Every rule needs a character of its own (checked in the text as it is at that step, since
+    # rules add some: table rows "|", bullets "-"); a rule whose character is absent cannot
+    # match, so it is skipped: plain sentences pass through a few `in` tests.
     # Code and escaped characters are literal text: protect them before any other rule runs.
-    text = _CODE_BLOCK.sub(lambda m: keep(m.group(2)), text)
-    text = _MONOSPACE.sub(lambda m: keep(m.group(1)), text)
-    text = _LINE_BREAK.sub("\n", text)
-    text = _ESCAPE.sub(lambda m: keep(m.group(1)), text)
-    text = _MACRO.sub("", text)
-    text = _MENTION.sub(lambda m: keep("@" + m.group(1).strip()), text)
-    # Link text is ordinary wiki text (it may carry effects); the URL is dropped.
-    text = _ALIAS_LINK.sub(lambda m: m.group(1).strip(), text)
-    text = _BARE_LINK.sub(lambda m: keep(m.group(1).strip()), text)
-    text = _IMAGE.sub(lambda m: keep(m.group(1)), text)
-    text = _RULE.sub("", text)
-    text = _HEADING.sub("", text)
-    text = _TABLE_ROW.sub(lambda m: " | ".join(c.strip() for c in _TABLE_CELL.split(m[1])), text)
-    text = _BULLET.sub("- ", text)
+    if "{" in text:
+        text = _CODE_BLOCK.sub(lambda m: keep(m.group(2)), text)
+        text = _MONOSPACE.sub(lambda m: keep(m.group(1)), text)
+    if "\\" in text:
+        text = _LINE_BREAK.sub("\n", text)
+        text = _ESCAPE.sub(lambda m: keep(m.group(1)), text)
+    if "{" in text:
+        text = _MACRO.sub("", text)
+    if "[" in text:
+        text = _MENTION.sub(lambda m: keep("@" + m.group(1).strip()), text)
+        # Link text is ordinary wiki text (it may carry effects); the URL is dropped.
+        text = _ALIAS_LINK.sub(lambda m: m.group(1).strip(), text)
+        text = _BARE_LINK.sub(lambda m: keep(m.group(1).strip()), text)
+    if "!" in text:
+        text = _IMAGE.sub(lambda m: keep(m.group(1)), text)
+    if "----" in text:
+        text = _RULE.sub("", text)
+    if "." in text:
+        text = _HEADING.sub("", text)
+    if "|" in text:
+        text = _TABLE_ROW.sub(
+            lambda m: " | ".join(c.strip() for c in _TABLE_CELL.split(m[1])), text
+        )
+    if "*" in text or "#" in text or "-" in text:
+        text = _BULLET.sub("- ", text)
     # Effects nest (`*_x_*`); a few passes unwrap them all without risking a runaway loop.
     for _ in range(4):
         before = text
-        for effect in _EFFECTS:
-            text = effect.sub(r"\1", text)
+        for marker, effect in _EFFECTS:
+            if marker in text:
+                text = effect.sub(_first, text)
         if text == before:
             break
     # Placeholders may hold other placeholders (a mention inside a link is already resolved).
-    for _ in range(3):
-        text = _PLACEHOLDER.sub(lambda m: kept[int(m.group(1))], text)
+    if kept:
+        for _ in range(3):
+            text = _PLACEHOLDER.sub(lambda m: kept[int(m.group(1))], text)
     return tidy(text)
 
 
