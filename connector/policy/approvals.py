@@ -23,6 +23,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime
 
+from connector.memo import per_object
 from connector.model import (
     Approval,
     CabDecision,
@@ -32,7 +33,7 @@ from connector.model import (
     Person,
     SecurityLevel,
 )
-from connector.policy.config import ApprovalPolicy, per_object
+from connector.policy.config import ApprovalPolicy
 
 ONE_APPROVER = "an approver who is neither the requester nor the implementer"
 CAB = "the change advisory board's approval"

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from connector.policy.config import Freeze, MaintenanceWindow, Weekday, per_object
+from connector.memo import per_object
+from connector.policy.config import Freeze, MaintenanceWindow, Weekday
 
 # A recurring freeze is expanded this many occurrences at most per look-up, counted from the
 # first occurrence that can reach the window (not from the freeze's first occurrence ever).

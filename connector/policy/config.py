@@ -18,11 +18,10 @@ change when an admin edits the policy.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from datetime import datetime, time
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -70,30 +69,6 @@ class Weekday(StrEnum):
 
 
 _WEEKDAY_NUMBERS = {day: n for n, day in enumerate(Weekday)}
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def per_object(build: Callable[[K], V]) -> Callable[[K], V]:
-    """Memoise `build` per argument object, by identity: what the engine derives from a policy
-    section (sets, zones, messages) is computed once per policy, not once per change. Policy
-    sections are frozen, and hold dicts, so they cannot be hashed; the cache holds the object
-    itself, so its id is not reused while cached."""
-    items: dict[int, tuple[K, V]] = {}
-
-    def get(key: K) -> V:
-        hit = items.get(id(key))
-        if hit is not None and hit[0] is key:
-            return hit[1]
-        value = build(key)
-        if len(items) >= 64:
-            items.clear()
-        items[id(key)] = (key, value)
-        return value
-
-    return get
 
 
 @lru_cache(maxsize=64)

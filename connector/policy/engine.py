@@ -19,9 +19,10 @@ from datetime import datetime
 
 from pydantic import AwareDatetime
 
+from connector.memo import per_object
 from connector.model import Change, Frozen
 from connector.policy.approvals import ApprovalState, BoardDecision, analyse
-from connector.policy.config import PolicySettings, per_object
+from connector.policy.config import PolicySettings
 from connector.policy.findings import Finding, Severity
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from connector.memo import per_object
 from connector.model import CabDecision, Change, ChangeType, SecurityLevel, Status
 from connector.policy.approvals import EMERGENCY
 from connector.policy.calendar import fits_maintenance, freeze_overlap
@@ -21,7 +22,6 @@ from connector.policy.config import (
     PolicySettings,
     RequiredFields,
     Requirement,
-    per_object,
 )
 from connector.policy.engine import COVERED, Facts
 from connector.policy.findings import Finding, Severity
