@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from connector.mapping.markup import adf_to_text, wiki_to_text
 from connector.model import Approval, Decision, Link, Person
 
@@ -56,12 +58,28 @@ def shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# Types whose values are never "", [] or {} (a model compares equal to models only).
+_NEVER_EMPTY = frozenset({bool, int, float, tuple, datetime})
+
+
 def is_empty(value: Any) -> bool:
     """Null, "", [] and {}, and ServiceNow's `{"value": "", "display_value": ""}`, mean unset."""
-    if value is None or value == "" or value == [] or value == {}:
+    # The shapes raw values and converted values come in, first: this runs for every field.
+    kind = type(value)
+    if kind is str or kind is list:
+        return not value
+    if value is None:
+        return True
+    if kind is dict:
+        if not value:
+            return True
+    elif kind in _NEVER_EMPTY or isinstance(value, BaseModel):
+        return False
+    elif value == "" or value == [] or value == {}:
         return True
     if isinstance(value, dict) and ("value" in value or "display_value" in value):
-        return all(value.get(k) in (None, "") for k in ("value", "display_value"))
+        actual, display_value = value.get("value"), value.get("display_value")
+        return (actual is None or actual == "") and (display_value is None or display_value == "")
     return False
 
 

@@ -5,10 +5,15 @@ ticket (and, for ServiceNow, its approval rows) and hand them over as a `RawTick
 (key, native id, URL) comes from the ticket itself; every other attribute from the mapping.
 Missing or empty source values give the model's defaults (or the field's `default`); a value the
 mapping cannot convert raises `SkipRecord` with one line naming the ticket, field and value.
+
+A mapping is compiled once (per mapping object) into one reader per field, with its converter,
+target, value map and default resolved up front: a worker applies the same mapping to every
+ticket of a source, so only the ticket's own values are worked on per ticket.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -21,15 +26,19 @@ from connector.mapping.converters import (
     Context,
     ConvertError,
     is_empty,
-    lookup,
     scalar,
     shown,
 )
 from connector.mapping.schema import FieldSpec, Mapping, StatusSpec
 from connector.mapping.targets import TARGETS
+from connector.memo import per_object
 from connector.model import Change, Source, Status, SystemKind
 
 _UNSET: Any = object()
+
+# A field's reader: (the dict its paths start from, the ticket, the ticket's context) -> the
+# attribute's value, or _UNSET to leave the attribute to the model's default.
+Reader = Callable[[dict[str, Any], "RawTicket", Context], Any]
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ def normalize(
         raise ConfigError(
             f"mapping for {mapping.system} used with source {source.instance!r} ({source.kind})"
         )
+    compiled = _compiled(mapping)
     base = base_url.rstrip("/")
     if jira:
         key, native_id = _identity(ticket.data, "key", "id")
@@ -68,18 +78,17 @@ def normalize(
 
     values: dict[str, Any] = {"source": source, "key": key, "native_id": native_id, "url": url}
     nested: dict[str, dict[str, Any]] = {}
-    for attr, spec in mapping.fields.items():
-        value = _field(attr, spec, root, ticket, ctx)
+    for attr, parent, part, read in compiled.fields:
+        value = read(root, ticket, ctx)
         if value is _UNSET:
             continue
-        parent, _, part = attr.rpartition(".")
         if parent:
             nested.setdefault(parent, {})[part] = value
         else:
             values[attr] = value
     values.update(nested)
-    if mapping.status is not None:
-        values["status"], values["native_status"] = _status(mapping.status, root, key)
+    if compiled.status is not None:
+        values["status"], values["native_status"] = compiled.status(root, key)
     try:
         return Change.model_validate(values)
     except ValidationError as exc:
@@ -118,89 +127,182 @@ def resolve(root: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _field(
-    attr: str, spec: FieldSpec, root: dict[str, Any], ticket: RawTicket, ctx: Context
-) -> Any:
+# ---- the compiled mapping ---------------------------------------------------------------------
+
+
+StatusReader = Callable[[dict[str, Any], str], tuple[Status, str]]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    fields: tuple[tuple[str, str, str, Reader], ...]  # (attribute, parent, part, reader)
+    status: StatusReader | None
+
+
+@per_object
+def _compiled(mapping: Mapping) -> _Compiled:
+    readers = []
+    for attr, spec in mapping.fields.items():
+        parent, _, part = attr.rpartition(".")
+        readers.append((attr, parent, part, _reader(attr, spec)))
+    status = _status_reader(mapping.status) if mapping.status is not None else None
+    return _Compiled(fields=tuple(readers), status=status)
+
+
+def _finder(value_map: dict[str, Any]) -> Callable[[str], tuple[bool, Any]]:
+    """`converters.lookup` over one map, its case-folded keys computed once: exact key first,
+    then ignoring case (the first such key in file order), then the `"*"` catch-all."""
+    folded: dict[str, Any] = {}
+    for key, mapped in value_map.items():
+        folded.setdefault(key.casefold(), mapped)
+    star = ("*" in value_map, value_map.get("*"))
+    missing = (False, None)
+
+    def find(token: str) -> tuple[bool, Any]:
+        if token in value_map:
+            return True, value_map[token]
+        hit = folded.get(token.casefold(), _UNSET)
+        if hit is not _UNSET:
+            return True, hit
+        return star if star[0] else missing
+
+    return find
+
+
+def _reader(attr: str, spec: FieldSpec) -> Reader:
+    """The reader of one `[fields.<attr>]` entry: the first source with a value, converted; for
+    token converters each token mapped and checked against the attribute's type."""
     converter = CONVERTERS[spec.converter]
     target = TARGETS[attr]
-    has_default = "default" in spec.model_fields_set
-    fallback = spec.default if has_default else _UNSET
+    fallback = spec.default if "default" in spec.model_fields_set else _UNSET
+    paths = spec.sources
+    convert = converter.read
     related = converter.name == "sn-approvals"
-    raw, path = None, spec.sources[0]
-    for path in spec.sources:
-        raw = ticket.related.get(path) if related else resolve(root, path)
-        if not is_empty(raw):
-            break
-    if is_empty(raw):
-        return fallback
+    value_map = spec.map
+    find = _finder(value_map) if value_map is not None else None
+    tokens_out = converter.output in ("one", "many")
+    many = target.many
+    # A text attribute takes any text as it is: no validator call (and no cache) per text.
+    plain_text = target.item.core_schema == {"type": "str"}
+    # Option values (enums, yes/no) repeat on every ticket: each is checked once per mapping.
+    options: dict[Any, Any] | None = {} if target.kind in ("enum", "enums", "bool") else None
+    describe = target.describe()
 
-    def skip(problem: str) -> SkipRecord:
+    def skip(ctx: Context, path: str, problem: str) -> SkipRecord:
         return SkipRecord(f"{ctx.key}: fields.{attr} ({path}): {problem}")
 
-    try:
-        value = converter.read(raw, Context(ctx.key, ctx.native_id, ctx.base_url, spec.map))
-    except ConvertError as exc:
-        raise skip(str(exc)) from None
-    if converter.output not in ("one", "many"):
-        return fallback if is_empty(value) else value
-
-    tokens = value if isinstance(value, tuple) else (value,)
-    out: list[Any] = []
-    for token in tokens:
-        if token is None or token == "":
-            continue
+    def item(token: Any, ctx: Context, path: str) -> Any:
+        """The attribute's value for one token (mapped, checked), or _UNSET for "no value"."""
         mapped = token
-        if spec.map is not None:
-            found, mapped = lookup(spec.map, str(token))
+        if find is not None:
+            found, mapped = find(str(token))
             if not found:
-                raise skip(f"value {shown(token)} is not in the map (add it to fields.{attr}.map)")
+                problem = f"value {shown(token)} is not in the map (add it to fields.{attr}.map)"
+                raise skip(ctx, path, problem)
             if mapped == "":
-                continue  # mapped to "no value" on purpose
+                return _UNSET  # mapped to "no value" on purpose
+        if plain_text and type(mapped) is str:
+            return mapped
         try:
-            item = (
-                _item(attr, mapped)
-                if isinstance(mapped, str | bool | int)
-                else (target.item.validate_python(mapped))
-            )
+            if not isinstance(mapped, str | bool | int):
+                return target.item.validate_python(mapped)
+            if options is None:
+                return _item(attr, mapped)
+            value = options.get(mapped, _UNSET)
+            if value is _UNSET:
+                value = options[mapped] = target.item.validate_python(mapped)
+            return value
         except ValidationError:
-            raise skip(f"value {shown(token)} is not valid: expected {target.describe()}") from None
-        if item not in out:
-            out.append(item)
-    if target.many:
-        return tuple(out) if out else fallback
-    # A list converter feeding a one-value attribute (fixVersions -> release) takes the first.
-    return out[0] if out else fallback
+            problem = f"value {shown(token)} is not valid: expected {describe}"
+            raise skip(ctx, path, problem) from None
+
+    def read(root: dict[str, Any], ticket: RawTicket, ctx: Context) -> Any:
+        for path in paths:
+            if related:
+                raw = ticket.related.get(path)
+            elif path in root or "." not in path:
+                raw = root.get(path)
+            else:
+                raw = resolve(root, path)
+            if not is_empty(raw):
+                break
+        else:
+            return fallback
+        # Token converters leave the map to the step below; typed ones (approvals) read it.
+        field_ctx = ctx if tokens_out or value_map is None else _with_map(ctx, value_map)
+        try:
+            value = convert(raw, field_ctx)
+        except ConvertError as exc:
+            raise skip(ctx, path, str(exc)) from None
+        if not tokens_out:
+            return fallback if is_empty(value) else value
+        if type(value) is str:  # one token: the loop below, without the list
+            if value == "":
+                return fallback
+            one = item(value, ctx, path)
+            if one is _UNSET:
+                return fallback
+            return (one,) if many else one
+        out: list[Any] = []
+        for token in value if isinstance(value, tuple) else (value,):
+            if token is None or token == "":
+                continue
+            one = item(token, ctx, path)
+            if one is not _UNSET and one not in out:
+                out.append(one)
+        if many:
+            return tuple(out) if out else fallback
+        # A list converter feeding a one-value attribute (fixVersions -> release) takes the first.
+        return out[0] if out else fallback
+
+    return read
+
+
+def _with_map(ctx: Context, value_map: dict[str, Any]) -> Context:
+    return Context(ctx.key, ctx.native_id, ctx.base_url, value_map)
 
 
 @lru_cache(maxsize=8192)
 def _item(attr: str, value: str | bool | int) -> Any:
-    """One value validated for an attribute; option values repeat on every ticket."""
+    """One value validated for an attribute that is neither text nor an option (numbers)."""
     return TARGETS[attr].item.validate_python(value)
 
 
-def _status(spec: StatusSpec, root: dict[str, Any], key: str) -> tuple[Status, str]:
+def _status_reader(spec: StatusSpec) -> StatusReader:
     """Rules first, in file order; then the map over the source value; then the default."""
-    try:
-        native = scalar(resolve(root, spec.source)) or ""
-        for rule in spec.rules:
-            if all(_matches(resolve(root, path), want) for path, want in rule.when.items()):
-                return rule.status, native
-    except ConvertError as exc:
-        raise SkipRecord(f"{key}: status ({spec.source}): {exc}") from None
-    if not native:
-        return spec.default or Status.DRAFT, native
-    found, mapped = lookup(dict(spec.map), native)
-    if found:
-        return Status(mapped), native
-    if spec.default is not None:
-        return spec.default, native
-    raise SkipRecord(
-        f"{key}: status ({spec.source}): value {shown(native)} is not in the map "
-        "(add it to status.map)"
-    )
+    rules = [
+        (tuple((path, _wanted(want)) for path, want in rule.when.items()), rule.status)
+        for rule in spec.rules
+    ]
+    find = _finder(dict(spec.map))
+    source = spec.source
+
+    def read(root: dict[str, Any], key: str) -> tuple[Status, str]:
+        try:
+            native = scalar(resolve(root, source)) or ""
+            for when, status in rules:
+                if all(_folded(resolve(root, path)) in wanted for path, wanted in when):
+                    return status, native
+        except ConvertError as exc:
+            raise SkipRecord(f"{key}: status ({source}): {exc}") from None
+        if not native:
+            return spec.default or Status.DRAFT, native
+        found, mapped = find(native)
+        if found:
+            return Status(mapped), native
+        if spec.default is not None:
+            return spec.default, native
+        raise SkipRecord(
+            f"{key}: status ({source}): value {shown(native)} is not in the map "
+            "(add it to status.map)"
+        )
+
+    return read
 
 
-def _matches(raw: Any, want: str | list[str]) -> bool:
-    have = (scalar(raw) or "").casefold()
-    wanted = [want] if isinstance(want, str) else want
-    return any(have == w.casefold() for w in wanted)
+def _wanted(want: str | list[str]) -> frozenset[str]:
+    return frozenset(w.casefold() for w in ([want] if isinstance(want, str) else want))
+
+
+def _folded(raw: Any) -> str:
+    return (scalar(raw) or "").casefold()
