@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 
@@ -211,8 +213,7 @@ class Change(Frozen):
     def fingerprint(self) -> str:
         """SHA-256 over every field except `updated`; stable across processes and versions."""
         data = self.model_dump(mode="json", exclude=FINGERPRINT_EXCLUDED)
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hashlib.sha256(canonical_json(data)).hexdigest()
 
     def to_json(self) -> str:
         return self.model_dump_json()
@@ -225,3 +226,21 @@ class Change(Frozen):
 # `updated` moves on every write, the connector's own included; `labels` carries the connector's
 # own marker label. Neither is something policy decides on.
 FINGERPRINT_EXCLUDED = {"updated", "labels"}
+
+
+def canonical_json(data: dict[str, Any]) -> bytes:
+    """`json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` in UTF-8,
+    the text fingerprints have always hashed, written by orjson (several times faster). The two
+    agree on everything a dumped model holds except floats Python writes with an exponent below
+    1e-4 (9.5e-05) and NaN / infinity: those, and text orjson refuses, take the json module."""
+    if all(type(v) is not float or _plain_float(v) for v in data.values()):
+        try:
+            return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # e.g. a lone surrogate: json raises its own error for it below, as it always did
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode()
+
+
+def _plain_float(value: float) -> bool:
+    return value == 0 or (math.isfinite(value) and abs(value) >= 1e-4)

@@ -6,6 +6,8 @@ Not used by the product. When the behaviour changes on purpose, change both.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,7 +25,7 @@ from connector.mapping.converters import (
 from connector.mapping.normalize import RawTicket, _identity, resolve
 from connector.mapping.schema import FieldSpec, Mapping, StatusSpec
 from connector.mapping.targets import TARGETS
-from connector.model import Change, Source, Status, SystemKind
+from connector.model import FINGERPRINT_EXCLUDED, Change, Source, Status, SystemKind
 
 _UNSET: Any = object()
 
@@ -197,3 +199,10 @@ def is_empty(value: Any) -> bool:
     if isinstance(value, dict) and ("value" in value or "display_value" in value):
         return all(value.get(k) in (None, "") for k in ("value", "display_value"))
     return False
+
+
+def fingerprint(change: Change) -> str:
+    """The digest through the json module (Change.fingerprint writes the same text by orjson)."""
+    data = change.model_dump(mode="json", exclude=FINGERPRINT_EXCLUDED)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
