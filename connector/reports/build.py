@@ -66,29 +66,21 @@ def _source_rows(
     notes_on = settings.release_notes.enabled
     out: list[ReportRow] = []
     stale: list[str] = []
-    for stored in store.report_answers(name, updated_since=since):
-        taken = current(stored.report, basis_now=under, recheck_at=stored.recheck_at, now=now)
+    for key, report, recheck_at in store.report_answers(name, updated_since=since):
+        taken = current(report, basis_now=under, recheck_at=recheck_at, now=now)
         if taken is None:
-            stale.append(stored.key)
-        elif _wanted(taken.row, until=until, types=types):
-            out.append(_finish(taken, written, key=stored.key, notes_on=notes_on, now=now))
+            stale.append(key)
+        elif taken.wanted(until=until, types=types):
+            out.append(_finish(taken, written, notes_on=notes_on, now=now))
     for taken in _taken_again(settings, store, name, source, stale, now=now):
-        if _wanted(taken.row, until=until, types=types):
-            out.append(_finish(taken, written, key=taken.row.key, notes_on=notes_on, now=now))
+        if taken.wanted(until=until, types=types):
+            out.append(_finish(taken, written, notes_on=notes_on, now=now))
     return out
 
 
-def _wanted(row: ReportRow, *, until: datetime, types: set[str]) -> bool:
-    """Created before the period ends, and of one of `types` (a type or a class) if given."""
-    if row.created > until:
-        return False
-    return not types or bool({row.change_class, row.change_type} & types)
-
-
-def _finish(
-    taken: Answers, written: NotesWritten, *, key: str, notes_on: bool, now: datetime
-) -> ReportRow:
-    told = written.first_told.get(key) if notes_on else taken.row.approved_at
+def _finish(taken: Answers, written: NotesWritten, *, notes_on: bool, now: datetime) -> ReportRow:
+    key = taken.key
+    told = written.first_told.get(key) if notes_on else taken.fields["approved_at"]
     return finish(taken, posted=written.posted.get(key), told_at=told, now=now)
 
 

@@ -69,23 +69,38 @@ class ReportRow:
     hours_request_to_approval: float | None
     hours_approval_to_implementation: float | None
 
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> ReportRow:
+        """A row that takes over `values`, a dict of its fields in order (stored answers read
+        back), without the frozen `__init__`'s per-field `object.__setattr__`, which costs more
+        than reading the stored row does."""
+        if list(values) != _FIELD_LIST:
+            raise ValueError(f"not the report row's fields in order: {list(values)}")
+        row = object.__new__(cls)
+        object.__setattr__(row, "__dict__", values)
+        return row
+
     def flat(self) -> dict[str, Any]:
         """Every field, lists joined with "; " and times in ISO 8601 (CSV, JSON)."""
-        out: dict[str, Any] = {}
-        for name in ROW_FIELDS:
-            value = getattr(self, name)
-            if name == "approvers":
-                value = "; ".join(a.text() for a in self.approvers)
-            elif isinstance(value, tuple):
-                value = "; ".join(str(v) for v in value)
-            elif isinstance(value, datetime):
-                value = value.isoformat()
-            out[name] = "" if value is None else value
+        out = dict(self.__dict__)
+        out["approvers"] = "; ".join(a.text() for a in self.approvers)
+        for name in ROW_LISTS:
+            out[name] = "; ".join(out[name])
+        for name in ROW_TIMES:
+            value = out[name]
+            out[name] = "" if value is None else value.isoformat()
+        for name in _OPTIONAL:
+            if out[name] is None:
+                out[name] = ""
         return out
 
 
 # Field names in order; a shallow read of them is what renderers need (no deep copies).
 ROW_FIELDS = tuple(f.name for f in fields(ReportRow))
+_FIELD_LIST = list(ROW_FIELDS)
+ROW_LISTS = ("infosec_categories", "freeze_findings", "conflicts_with", "open_findings")
+ROW_TIMES = ("created", "approved_at", "implemented_at")
+_OPTIONAL = ("hours_request_to_approval", "hours_approval_to_implementation")
 
 
 @dataclass(frozen=True)
@@ -238,43 +253,65 @@ def _hours(start: datetime | None, end: datetime | None) -> float | None:
 def summarize(
     rows: Sequence[ReportRow], *, since: datetime, until: datetime, generated_at: datetime
 ) -> Summary:
+    """Counts, exceptions, medians and the weekly series, in one pass over the rows."""
     exceptions: dict[str, list[str]] = {kind: [] for kind in EXCEPTIONS}
+    by_source: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    weekly: Counter[tuple[int, str]] = Counter()  # (ordinal of the week's Monday, type)
+    closed = Status.CLOSED.value
     for r in rows:
-        ref = f"{r.source}:{r.key}"
-        if r.approved_before_implemented == NO:
-            exceptions["unauthorized"].append(ref)
-        if r.separation_of_duties == NO:
-            exceptions["self-approved"].append(ref)
-        if r.rollback_plan == NO and r.status in APPROVED_OR_LATER:
-            exceptions["missing rollback plan"].append(ref)
-        if r.freeze_violation:
-            exceptions["freeze violation"].append(ref)
-        if r.emergency_review == "overdue":
-            exceptions["overdue emergency review"].append(ref)
-        if r.notice_met == NO:
-            exceptions["late notice"].append(ref)
-    closed = [r for r in rows if r.status == Status.CLOSED.value]
-    outcomes = Counter(r.outcome or "not recorded" for r in closed)
-    weekly: dict[str, Counter[str]] = {}
-    for r in rows:
-        week = (r.created - timedelta(days=r.created.weekday())).date().isoformat()
-        weekly.setdefault(week, Counter())[r.change_type or "unknown"] += 1
+        kinds = _exceptions(r)
+        if kinds:
+            ref = f"{r.source}:{r.key}"
+            for kind in kinds:
+                exceptions[kind].append(ref)
+        kind = r.change_type or "unknown"
+        by_source[r.source] += 1
+        by_type[kind] += 1
+        by_status[r.status] += 1
+        if r.status == closed:
+            outcomes[r.outcome or "not recorded"] += 1
+        day = r.created.toordinal()
+        weekly[(day - (day + 6) % 7, kind)] += 1
+    weeks: dict[str, dict[str, int]] = {}
+    for (monday, kind), n in sorted(weekly.items()):
+        weeks.setdefault(date.fromordinal(monday).isoformat(), {})[kind] = n
     return Summary(
         since=since,
         until=until,
         generated_at=generated_at,
         total=len(rows),
-        by_source=dict(Counter(r.source for r in rows)),
-        by_type=dict(Counter(r.change_type or "unknown" for r in rows)),
-        by_status=dict(Counter(r.status for r in rows)),
+        by_source=dict(by_source),
+        by_type=dict(by_type),
+        by_status=dict(by_status),
         exceptions=exceptions,
         median_hours_request_to_approval=_median(r.hours_request_to_approval for r in rows),
         median_hours_approval_to_implementation=_median(
             r.hours_approval_to_implementation for r in rows
         ),
         outcomes=dict(outcomes),
-        weekly={week: dict(counts) for week, counts in sorted(weekly.items())},
+        weekly=weeks,
     )
+
+
+def _exceptions(r: ReportRow) -> list[str]:
+    """The exception kinds (of `EXCEPTIONS`) one row shows."""
+    out = []
+    if r.approved_before_implemented == NO:
+        out.append("unauthorized")
+    if r.separation_of_duties == NO:
+        out.append("self-approved")
+    if r.rollback_plan == NO and r.status in APPROVED_OR_LATER:
+        out.append("missing rollback plan")
+    if r.freeze_violation:
+        out.append("freeze violation")
+    if r.emergency_review == "overdue":
+        out.append("overdue emergency review")
+    if r.notice_met == NO:
+        out.append("late notice")
+    return out
 
 
 def day_span(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime] | None:

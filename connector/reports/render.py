@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, fields
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any
+
+import orjson
 
 from connector.reports.model import ROW_FIELDS, ReportRow, Summary
 
@@ -34,18 +34,18 @@ def render(fmt: str, rows: Sequence[ReportRow], summary: Summary) -> str:
 
 def to_csv(rows: Sequence[ReportRow]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(
-        out, fieldnames=[f.name for f in fields(ReportRow)], lineterminator="\n"
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.flat().items()})
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ROW_FIELDS)
+    writer.writerows([_cell(v) for v in row.flat().values()] for row in rows)
     return out.getvalue()
 
 
+# A cell starting with one of these is a formula to a spreadsheet: ticket text must not run.
+_FORMULA = frozenset("=+-@\t\r")
+
+
 def _cell(value: Any) -> Any:
-    # A cell starting with = + - @ is a formula to a spreadsheet: ticket text must not run.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value and value[0] in _FORMULA:
         return "'" + value
     return value
 
@@ -58,19 +58,10 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
 
 
 def to_json(rows: Sequence[ReportRow], summary: Summary) -> str:
-    def default(value: object) -> Any:
-        if isinstance(value, datetime):
-            return value.isoformat()
-        raise TypeError(type(value).__name__)
-
-    changes = []
-    for row in rows:
-        item = {name: getattr(row, name) for name in ROW_FIELDS}
-        item["approvers"] = [vars(a) for a in row.approvers]
-        changes.append(item)
-    # One change per line: the C encoder (an indented dump is pure Python and ten times slower).
-    body = ",\n".join(json.dumps(c, ensure_ascii=False, default=default) for c in changes)
-    head = json.dumps(summary_dict(summary), ensure_ascii=False, default=default)
+    """The summary, then one change per line: every field, approvers as objects, times in
+    ISO 8601 (orjson writes a row's fields in their order, times as `isoformat` does)."""
+    body = b",\n".join(orjson.dumps(row) for row in rows).decode()
+    head = orjson.dumps(summary_dict(summary)).decode()
     return f'{{"summary": {head},\n"changes": [\n{body}\n]}}\n'
 
 
@@ -137,9 +128,9 @@ def _h(hours: float | None) -> str:
     return "n.a." if hours is None else f"{hours:g} h"
 
 
+_MD_ESCAPES = str.maketrans({ch: "\\" + ch for ch in "\\`*_{}[]<>()#+!|"})
+
+
 def md_cell(text: str) -> str:
     """Ticket text inside a Markdown line or table cell: markup characters escaped, one line."""
-    out = " ".join(text.split())
-    for ch in "\\`*_{}[]<>()#+!|":
-        out = out.replace(ch, "\\" + ch)
-    return out
+    return " ".join(text.split()).translate(_MD_ESCAPES)

@@ -104,6 +104,60 @@ def test_one_row_per_change_across_both_systems_with_the_exceptions(
     )
 
 
+def test_the_report_reads_the_answers_stored_at_sync_while_they_hold(
+    filled: tuple[Settings, Store, Path], store_url: str
+) -> None:
+    settings, store, _ = filled
+    now = datetime.now(UTC)
+    rows, summary = build_report(settings, store, since=SINCE, until=UNTIL, clock=lambda: now)
+    stored = [
+        a for name in settings.sources for a in store.report_answers(name, updated_since=SINCE)
+    ]
+    assert len(stored) == len(rows) and all(report for _, report, _ in stored)
+
+    # The same rows when every change is evaluated again (no stored answers).
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        saved = dict(conn.execute(text("SELECT key, report FROM changes")).all())
+        conn.execute(text("UPDATE changes SET report = NULL"))
+    again, summary_again = build_report(
+        settings, store, since=SINCE, until=UNTIL, clock=lambda: now
+    )
+    assert again == rows and summary_again == summary
+
+    # Stored answers are what the report shows: a title written into them appears...
+    marked = rows[0].key
+    with engine.begin() as conn:
+        for key, report in saved.items():
+            mine = report.replace(f'"{rows[0].title}"', '"from the stored answers"', 1)
+            conn.execute(
+                text("UPDATE changes SET report = :r WHERE key = :k"),
+                {"r": mine if key == marked else report, "k": key},
+            )
+    shown, _ = build_report(settings, store, since=SINCE, until=UNTIL, clock=lambda: now)
+    assert next(r.title for r in shown if r.key == marked) == "from the stored answers"
+    # ... but not under another policy, nor once a recheck of the change has fallen due.
+    other = settings.model_copy(
+        update={"policy": settings.policy.model_copy(update={"disabled_rules": ("freeze",)})}
+    )
+    fresh, _ = build_report(other, store, since=SINCE, until=UNTIL, clock=lambda: now)
+    assert next(r.title for r in fresh if r.key == marked) == rows[0].title
+    assert not any(r.freeze_findings for r in fresh)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE changes SET recheck_at = :at WHERE key = :k"),
+            {
+                "at": "2026-01-02T00:00:00.000000+00:00"
+                if engine.dialect.name == "sqlite"
+                else datetime(2026, 1, 2, tzinfo=UTC),
+                "k": marked,
+            },
+        )
+    due, _ = build_report(settings, store, since=SINCE, until=UNTIL, clock=lambda: now)
+    assert next(r.title for r in due if r.key == marked) == rows[0].title
+    engine.dispose()
+
+
 def test_every_format_keeps_every_change(filled: tuple[Settings, Store, Path]) -> None:
     settings, store, _ = filled
     rows, summary = build_report(settings, store, since=SINCE, until=UNTIL)
