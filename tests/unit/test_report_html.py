@@ -321,3 +321,60 @@ def test_environment_built_once() -> None:
     row = replace(make_row(), title="x")
     to_html([row], summary_of([row]))
     assert environment.cache_info().currsize == 1
+
+
+class _Table(HTMLParser):
+    """The change table: its header texts and, per row, each cell's (text, class)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.head: list[str] = []
+        self.rows: list[list[tuple[str, str]]] = []
+        self._in: str | None = None
+        self._css = ""
+        self._section = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "section" and ("class", "changes") in attrs:
+            self._section = True
+        if not self._section:
+            return
+        if tag == "tr" and any(k == "id" for k, _ in attrs):
+            self.rows.append([])
+        if tag in ("th", "td"):
+            self._in, self._css = tag, dict(attrs).get("class") or ""
+            if tag == "th":
+                self.head.append("")
+            else:
+                self.rows[-1].append(("", self._css))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td"):
+            self._in = None
+        if tag == "section":
+            self._section = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "th":
+            self.head[-1] += data
+        elif self._in == "td":
+            text, css = self.rows[-1][-1]
+            self.rows[-1][-1] = (text + data, css)
+
+
+def test_each_change_cell_holds_its_column_s_value(rows: list[ReportRow]) -> None:
+    table = _Table()
+    table.feed(to_html(rows, summary_of(rows)))
+    assert table.head == [name.replace("_", " ") for name in ReportRow.__dataclass_fields__]
+    assert len(table.rows) == len(rows)
+    for row, cells in zip(rows, table.rows, strict=True):
+        assert len(cells) == len(table.head)
+        for (name, value), (text, css) in zip(row.flat().items(), cells, strict=True):
+            if name.startswith("hours_"):
+                assert text == ("n.a." if value == "" else f"{value:g}"), name
+            else:
+                assert text == str(value), name
+            if name == "key":
+                assert css == "key"
+            elif value in ("yes", "no", "overdue") and name != "title":
+                assert css in ("yes", "no"), name
