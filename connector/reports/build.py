@@ -19,6 +19,7 @@ from connector.model import Change
 from connector.pipeline import utcnow
 from connector.reader import batched
 from connector.reports.answers import Answers, answers, approved_view, basis, current, finish, loads
+from connector.reports.bulk import collector_paused
 from connector.reports.model import ReportRow, Summary, summarize
 from connector.runtime import offline_pipeline
 from connector.settings import Settings, SourceSettings
@@ -38,14 +39,15 @@ def build_report(
 ) -> tuple[list[ReportRow], Summary]:
     rows: list[ReportRow] = []
     now = clock()
-    for name, source in settings.sources.items():
-        if sources and name not in sources:
-            continue
-        rows += _source_rows(
-            settings, store, name, source, period=(since, until), types=set(types), now=now
-        )
-    rows.sort(key=lambda r: (r.created, r.source, r.key))
-    return rows, summarize(rows, since=since, until=until, generated_at=now)
+    with collector_paused():
+        for name, source in settings.sources.items():
+            if sources and name not in sources:
+                continue
+            rows += _source_rows(
+                settings, store, name, source, period=(since, until), types=set(types), now=now
+            )
+        rows.sort(key=lambda r: (r.created, r.source, r.key))
+        return rows, summarize(rows, since=since, until=until, generated_at=now)
 
 
 def _source_rows(

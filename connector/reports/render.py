@@ -15,21 +15,23 @@ from typing import Any
 
 import orjson
 
+from connector.reports.bulk import collector_paused
 from connector.reports.model import ROW_FIELDS, ReportRow, Summary
 
 FORMATS = ("csv", "json", "md", "html")
 
 
 def render(fmt: str, rows: Sequence[ReportRow], summary: Summary) -> str:
-    if fmt == "csv":
-        return to_csv(rows)
-    if fmt == "json":
-        return to_json(rows, summary)
-    if fmt == "md":
-        return to_markdown(rows, summary)
-    from connector.reports.html import to_html
+    with collector_paused():
+        if fmt == "csv":
+            return to_csv(rows)
+        if fmt == "json":
+            return to_json(rows, summary)
+        if fmt == "md":
+            return to_markdown(rows, summary)
+        from connector.reports.html import to_html
 
-    return to_html(rows, summary)
+        return to_html(rows, summary)
 
 
 def to_csv(rows: Sequence[ReportRow]) -> str:
