@@ -47,6 +47,12 @@ _EFFECTS = tuple(
     )
     for m in ("*", "_", "??", "-", "+", "^", "~")
 )
+# What only wiki markup has: a text with none of it is plain text, and only tidied. The
+# characters that start a rule; a "-" that can open an effect (`-strike-`, not `mail-relay`) or
+# a bullet; a heading's `h3.` or `bq.`.
+_MARKUP_CHAR = re.compile(r"[{\\\[!|*#_?+^~]")
+_DASH_EFFECT = re.compile(r"-(?<![\w-]-)(?=\S)")
+_HEADING_WORD = re.compile(r"(?:h[1-6]|bq)\.")
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.M)
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -74,6 +80,8 @@ def wiki_to_text(text: str) -> str:
         text = text.replace("\r\n", "\n")
     if _OPEN in text or _CLOSE in text:
         text = text.replace(_OPEN, "").replace(_CLOSE, "")
+    if _plain(text):
+        return tidy(text)
     kept: list[str] = []
 
     def keep(value: str) -> str:
@@ -122,6 +130,15 @@ def wiki_to_text(text: str) -> str:
         for _ in range(3):
             text = _PLACEHOLDER.sub(lambda m: kept[int(m.group(1))], text)
     return tidy(text)
+
+
+def _plain(text: str) -> bool:
+    """Whether no wiki rule can match anywhere in the text."""
+    if _MARKUP_CHAR.search(text):
+        return False
+    if "-" in text and ("- " in text or "-\t" in text or _DASH_EFFECT.search(text)):
+        return False  # a bullet; an effect, or a rule (`----` starts like one)
+    return "." not in text or _HEADING_WORD.search(text) is None
 
 
 def adf_to_text(doc: dict[str, Any]) -> str:

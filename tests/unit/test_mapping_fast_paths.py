@@ -64,6 +64,27 @@ def test_wiki_to_text_agrees_with_every_rule_on_every_text(seed: int) -> None:
         assert wiki_to_text(text) == reference_paths.wiki_to_text(text), repr(text)
 
 
+# Plain text with the few characters that are markup only in some places (dashes, dots, heading
+# words, line starts): where the plain-text shortcut must tell which is which.
+PLAIN_PIECES = [
+    "word", "x", "1", " ", "  ", "\t", "\n", " \n", ".", "-", "- ", "-\t", "--", "----", "h3.",
+    "h6.", "h7.", "bq.", "bq", "CHG-1", "2026-11-21", "mail-relay", "(", ")", ",",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_wiki_to_text_agrees_on_mostly_plain_texts(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(3000):
+        pieces = rng.choices(PLAIN_PIECES, k=rng.randint(0, 16))
+        marked = rng.choice(PIECES)  # once or twice: effects need a pair
+        for _ in range(rng.choice((0, 0, 0, 1, 2))):
+            if pieces:
+                pieces[rng.randrange(len(pieces))] = marked
+        text = "".join(pieces)
+        assert wiki_to_text(text) == reference_paths.wiki_to_text(text), repr(text)
+
+
 def test_wiki_to_text_agrees_on_the_scenario_texts() -> None:
     for change in generate(300, random_seed=1):
         for text in (change.description, change.title, change.rollback_plan):
