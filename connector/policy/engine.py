@@ -16,6 +16,8 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
+from typing import Any
 
 from pydantic import AwareDatetime
 
@@ -64,12 +66,26 @@ _COVERED_NAMES = set(COVERED)
 # `json.dumps(value, sort_keys=True)` without building an encoder per call: the same text, so
 # bases recorded earlier keep matching.
 _encode = json.JSONEncoder(sort_keys=True).encode
+_quote = encode_basestring_ascii
+
+
+def _json_text(value: Any) -> str:
+    """`_encode(value)`, written directly for the text, list of text and null most covered
+    fields hold (the encoder's own set-up costs more than the writing)."""
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if value is None:
+        return "null"
+    if kind is list and all(type(v) is str for v in value):
+        return "[" + ", ".join(map(_quote, value)) + "]"
+    return _encode(value)
 
 
 def covered_fields(change: Change) -> dict[str, str]:
     data = change.model_dump(mode="json", include=_COVERED_NAMES)
     sha256 = hashlib.sha256
-    return {name: sha256(_encode(data.get(name)).encode()).hexdigest()[:16] for name in COVERED}
+    return {name: sha256(_json_text(data.get(name)).encode()).hexdigest()[:16] for name in COVERED}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from connector.mapping.normalize import RawTicket, _identity, resolve
 from connector.mapping.schema import FieldSpec, Mapping, StatusSpec
 from connector.mapping.targets import TARGETS
 from connector.model import FINGERPRINT_EXCLUDED, Change, Source, Status, SystemKind
+from connector.policy.engine import COVERED
 
 _UNSET: Any = object()
 
@@ -206,3 +207,13 @@ def fingerprint(change: Change) -> str:
     data = change.model_dump(mode="json", exclude=FINGERPRINT_EXCLUDED)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def covered_fields(change: Change) -> dict[str, str]:
+    """The approval basis digests through `json.dumps` (engine.covered_fields writes the common
+    values itself)."""
+    data = change.model_dump(mode="json", include=set(COVERED))
+    return {
+        name: hashlib.sha256(json.dumps(data.get(name), sort_keys=True).encode()).hexdigest()[:16]
+        for name in COVERED
+    }

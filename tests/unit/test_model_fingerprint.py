@@ -1,5 +1,5 @@
 """Change.fingerprint(): the same digest as ever (stored fingerprints keep matching), and a
-different one whenever a field the policy reads changes."""
+different one whenever a field the policy reads changes; the approval basis digests likewise."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from connector.model import (
     Status,
     SystemKind,
 )
+from connector.policy.engine import covered_fields
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -158,3 +159,23 @@ def test_every_field_but_updated_and_labels_is_in_the_fingerprint() -> None:
         assert after.fingerprint() != before.fingerprint(), name
     for name, value in {"updated": T0 + timedelta(days=1), "labels": ("change-control",)}.items():
         assert before.model_copy(update={name: value}).fingerprint() == before.fingerprint()
+
+
+def test_covered_field_digests_are_the_json_modules() -> None:
+    """Approval bases recorded earlier must keep matching."""
+    mapping = load_mapping(ROOT / "mappings" / "jira-default.toml")
+    changes = [
+        normalize(raw, mapping=mapping, source=CLOUD, base_url=JIRA_BASE)
+        for raw in jira_raws(200, 4, version="2", cloud=True)
+    ]
+    odd = base().model_copy(
+        update={
+            "rollback_plan": 'Zurück "quoted" \\ \n\t\u2028 🚀 \x00',
+            "affected_systems": ("ünïcode", 'a"b', ""),
+            "justification": "",
+            "security": SecurityImpact(level=SecurityLevel.HIGH, notes="é"),
+            "planned_start": T0,
+        }
+    )
+    for change in [*changes, base(), odd]:
+        assert covered_fields(change) == reference_paths.covered_fields(change)
