@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -70,8 +71,8 @@ _quote = encode_basestring_ascii
 
 
 def _json_text(value: Any) -> str:
-    """`_encode(value)`, written directly for the text, list of text and null most covered
-    fields hold (the encoder's own set-up costs more than the writing)."""
+    """`_encode(value)`, written directly for what covered fields hold (text, null, lists of
+    text, the security impact's object): the encoder's own set-up costs more than the writing."""
     kind = type(value)
     if kind is str:
         return _quote(value)
@@ -79,6 +80,8 @@ def _json_text(value: Any) -> str:
         return "null"
     if kind is list and all(type(v) is str for v in value):
         return "[" + ", ".join(map(_quote, value)) + "]"
+    if kind is dict and all(type(k) is str for k in value):
+        return "{" + ", ".join(f"{_quote(k)}: {_json_text(value[k])}" for k in sorted(value)) + "}"
     return _encode(value)
 
 
@@ -190,8 +193,19 @@ def evaluate(change: Change, ctx: Context) -> Evaluation:
 def _rechecks(change: Change, f: Facts) -> list[datetime]:
     """When the verdict changes by the clock alone: an open emergency review falls due, a
     notice deadline of a change not yet approved passes."""
+    review_due, review_open, notice_deadlines = _clock_rules()
+    due = review_due(change, f)
+    pending = [due] if due is not None and review_open(change, f) else []
+    return pending + notice_deadlines(change, f)
+
+
+@cache
+def _clock_rules() -> tuple[
+    Callable[[Change, Facts], datetime | None],
+    Callable[[Change, Facts], list[str]],
+    Callable[[Change, Facts], list[datetime]],
+]:
+    """The rules module imports this one, so its functions are looked up at first use."""
     from connector.policy.rules import emergency_review_due, emergency_review_open, notice_deadlines
 
-    due = emergency_review_due(change, f)
-    pending = [due] if due is not None and emergency_review_open(change, f) else []
-    return pending + notice_deadlines(change, f)
+    return emergency_review_due, emergency_review_open, notice_deadlines
