@@ -31,7 +31,8 @@ class ApproverLine:
     decided_at: datetime | None
 
     def text(self) -> str:
-        when = f" {self.decided_at:%Y-%m-%d %H:%M}" if self.decided_at else ""
+        # str() of a datetime is its ISO form with a space: "YYYY-MM-DD HH:MM" is its head.
+        when = f" {str(self.decided_at)[:16]}" if self.decided_at else ""
         group = f" ({self.group})" if self.group else ""
         return f"{self.name}{group} {self.decision}{when}"
 

@@ -60,11 +60,10 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
 
 
 def to_json(rows: Sequence[ReportRow], summary: Summary) -> str:
-    """The summary, then one change per line: every field, approvers as objects, times in
-    ISO 8601 (orjson writes a row's fields in their order, times as `isoformat` does)."""
-    body = b",\n".join(orjson.dumps(row) for row in rows).decode()
-    head = orjson.dumps(summary_dict(summary)).decode()
-    return f'{{"summary": {head},\n"changes": [\n{body}\n]}}\n'
+    """{"summary": ..., "changes": [...]}: every field of every change, approvers as objects,
+    times in ISO 8601 (orjson writes a row's fields in their order, times as `isoformat`
+    does), in one call: at 100,000 changes one buffer beats a string per change."""
+    return orjson.dumps({"summary": summary_dict(summary), "changes": rows}).decode() + "\n"
 
 
 def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:

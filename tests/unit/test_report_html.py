@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from connector.reports.html import (
+    COLUMNS,
     EMPTY,
     exceptions_chart,
     lead_time_buckets,
@@ -169,13 +170,14 @@ def test_median_lead_times_not_available() -> None:
     assert lead.count('class="num na">n.a.</td>') >= 2
 
 
-def test_every_change_key_and_field(rows: list[ReportRow]) -> None:
+def test_every_change_key_and_column(rows: list[ReportRow]) -> None:
     document = to_html(rows, summary_of(rows))
     for row in rows:
         assert row.key in document
     header = document[document.index('<section class="changes">') :]
-    for f in fields(ReportRow):
-        assert f'<th scope="col">{f.name.replace("_", " ")}</th>' in header
+    for name in COLUMNS:
+        assert f'<th scope="col">{name.replace("_", " ")}</th>' in header
+    assert "carry every field of every change" in header
     assert "Carol Approver (CAB) approved 2026-11-02 14:00" in document
 
 
@@ -249,7 +251,6 @@ def test_answer_cells_are_coloured(rows: list[ReportRow]) -> None:
     assert '<td class="no">no</td>' in document
     assert '<td class="na">n.a.</td>' in document
     assert '<td class="no">overdue</td>' in document
-    assert '<td class="num">19</td>' in document
     assert '<td class="yes">Alice Example</td>' not in document
 
 
@@ -365,16 +366,15 @@ class _Table(HTMLParser):
 def test_each_change_cell_holds_its_column_s_value(rows: list[ReportRow]) -> None:
     table = _Table()
     table.feed(to_html(rows, summary_of(rows)))
-    assert table.head == [name.replace("_", " ") for name in ReportRow.__dataclass_fields__]
+    assert table.head == [name.replace("_", " ") for name in COLUMNS]
+    assert set(COLUMNS) <= set(ReportRow.__dataclass_fields__)
     assert len(table.rows) == len(rows)
     for row, cells in zip(rows, table.rows, strict=True):
-        assert len(cells) == len(table.head)
-        for (name, value), (text, css) in zip(row.flat().items(), cells, strict=True):
-            if name.startswith("hours_"):
-                assert text == ("n.a." if value == "" else f"{value:g}"), name
-            else:
-                assert text == str(value), name
+        assert len(cells) == len(COLUMNS)
+        flat = row.flat()
+        for name, (text, css) in zip(COLUMNS, cells, strict=True):
+            assert text == str(flat[name]), name
             if name == "key":
                 assert css == "key"
-            elif value in ("yes", "no", "overdue") and name != "title":
+            elif flat[name] in ("yes", "no", "overdue") and name != "title":
                 assert css in ("yes", "no"), name
