@@ -169,7 +169,12 @@ def _display(value: Any, ctx: Context) -> str | None:
 
 
 def _multi(value: Any, ctx: Context) -> tuple[str, ...]:
-    return tuple(s for s in (scalar(item) for item in _items(value)) if s)
+    out = []
+    for item in _items(value):
+        token = scalar(item)
+        if token:
+            out.append(token)
+    return tuple(out)
 
 
 def _names(value: Any, ctx: Context) -> tuple[str, ...]:
@@ -192,6 +197,11 @@ def _cmdb_ci(value: Any, ctx: Context) -> tuple[str, ...]:
     # The display value holds CI names ("payments-api, auth-service"); without it (plain form)
     # only sys_ids are known, which a `map` can still translate to names.
     return _split(display(value))
+
+
+def text_as_is(converter: Converter) -> bool:
+    """Whether the converter returns a text value unchanged (normalize skips the call then)."""
+    return converter.read is _text
 
 
 # ---- typed converters -------------------------------------------------------------------------
@@ -225,6 +235,8 @@ def _reference(value: Any, ctx: Context) -> Person | None:
 
 def parse_datetime(value: Any) -> datetime:
     """Jira `2026-11-21T10:00:00.000+0000`, ISO 8601, SN `2026-11-21 10:00:00` (UTC), epoch ms."""
+    if type(value) is str:  # the usual form, ahead of the checks below
+        return _parse_text(value)
     if isinstance(value, dict):
         # JSM dates carry several renderings; the machine ones are exact.
         for key in ("jira", "iso8601", "value", "epochMillis"):
@@ -238,6 +250,10 @@ def parse_datetime(value: Any) -> datetime:
             raise ConvertError(f"epoch milliseconds out of range: {shown(value)}") from None
     if not isinstance(value, str):
         raise ConvertError(f"expected a date-time, got {shown(value)}")
+    return _parse_text(value)
+
+
+def _parse_text(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

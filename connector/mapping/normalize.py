@@ -28,6 +28,7 @@ from connector.mapping.converters import (
     is_empty,
     scalar,
     shown,
+    text_as_is,
 )
 from connector.mapping.schema import FieldSpec, Mapping, StatusSpec
 from connector.mapping.targets import TARGETS
@@ -187,6 +188,8 @@ def _reader(attr: str, spec: FieldSpec) -> Reader:
     # Option values (enums, yes/no) repeat on every ticket: each is checked once per mapping.
     options: dict[Any, Any] | None = {} if target.kind in ("enum", "enums", "bool") else None
     describe = target.describe()
+    one_key = len(paths) == 1 and not related and "." not in paths[0]
+    as_is = text_as_is(converter)
 
     def skip(ctx: Context, path: str, problem: str) -> SkipRecord:
         return SkipRecord(f"{ctx.key}: fields.{attr} ({path}): {problem}")
@@ -217,23 +220,32 @@ def _reader(attr: str, spec: FieldSpec) -> Reader:
             raise skip(ctx, path, problem) from None
 
     def read(root: dict[str, Any], ticket: RawTicket, ctx: Context) -> Any:
-        for path in paths:
-            if related:
-                raw = ticket.related.get(path)
-            elif path in root or "." not in path:
-                raw = root.get(path)
-            else:
-                raw = resolve(root, path)
-            if not is_empty(raw):
-                break
+        if one_key:  # most fields: one top-level key
+            path = paths[0]
+            raw = root.get(path)
+            if raw is None or is_empty(raw):
+                return fallback
         else:
-            return fallback
-        # Token converters leave the map to the step below; typed ones (approvals) read it.
-        field_ctx = ctx if tokens_out or value_map is None else _with_map(ctx, value_map)
-        try:
-            value = convert(raw, field_ctx)
-        except ConvertError as exc:
-            raise skip(ctx, path, str(exc)) from None
+            for path in paths:
+                if related:
+                    raw = ticket.related.get(path)
+                elif path in root or "." not in path:
+                    raw = root.get(path)
+                else:
+                    raw = resolve(root, path)
+                if not is_empty(raw):
+                    break
+            else:
+                return fallback
+        if as_is and type(raw) is str:
+            value = raw  # what the converter would return
+        else:
+            # Token converters leave the map to the step below; typed ones (approvals) read it.
+            field_ctx = ctx if tokens_out or value_map is None else _with_map(ctx, value_map)
+            try:
+                value = convert(raw, field_ctx)
+            except ConvertError as exc:
+                raise skip(ctx, path, str(exc)) from None
         if not tokens_out:
             return fallback if is_empty(value) else value
         if type(value) is str:  # one token: the loop below, without the list
