@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from operator import attrgetter
 
 from connector.communications import INTERNAL, PUBLIC
 from connector.model import Change
@@ -46,7 +47,7 @@ def build_report(
             rows += _source_rows(
                 settings, store, name, source, period=(since, until), types=set(types), now=now
             )
-        rows.sort(key=lambda r: (r.created, r.source, r.key))
+        rows.sort(key=attrgetter("created", "source", "key"))
         return rows, summarize(rows, since=since, until=until, generated_at=now)
 
 

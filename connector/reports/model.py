@@ -9,7 +9,6 @@ row gives is "yes", "no" or "n.a." so spreadsheets and GRC tools can filter on i
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -256,26 +255,34 @@ def summarize(
 ) -> Summary:
     """Counts, exceptions, medians and the weekly series, in one pass over the rows."""
     exceptions: dict[str, list[str]] = {kind: [] for kind in EXCEPTIONS}
-    by_source: Counter[str] = Counter()
-    by_type: Counter[str] = Counter()
-    by_status: Counter[str] = Counter()
-    outcomes: Counter[str] = Counter()
-    weekly: Counter[tuple[int, str]] = Counter()  # (ordinal of the week's Monday, type)
+    by_source: dict[str, int] = {}
+    by_type: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    outcomes: dict[str, int] = {}
+    weekly: dict[tuple[int, str], int] = {}  # (ordinal of the week's Monday, type) -> count
     closed = Status.CLOSED.value
     for r in rows:
-        kinds = _exceptions(r)
-        if kinds:
+        if (
+            r.approved_before_implemented == NO
+            or r.separation_of_duties == NO
+            or r.rollback_plan == NO
+            or r.freeze_violation
+            or r.emergency_review == "overdue"
+            or r.notice_met == NO
+        ):
             ref = f"{r.source}:{r.key}"
-            for kind in kinds:
+            for kind in _exceptions(r):
                 exceptions[kind].append(ref)
         kind = r.change_type or "unknown"
-        by_source[r.source] += 1
-        by_type[kind] += 1
-        by_status[r.status] += 1
+        by_source[r.source] = by_source.get(r.source, 0) + 1
+        by_type[kind] = by_type.get(kind, 0) + 1
+        by_status[r.status] = by_status.get(r.status, 0) + 1
         if r.status == closed:
-            outcomes[r.outcome or "not recorded"] += 1
+            outcome = r.outcome or "not recorded"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
         day = r.created.toordinal()
-        weekly[(day - (day + 6) % 7, kind)] += 1
+        week = (day - (day + 6) % 7, kind)
+        weekly[week] = weekly.get(week, 0) + 1
     weeks: dict[str, dict[str, int]] = {}
     for (monday, kind), n in sorted(weekly.items()):
         weeks.setdefault(date.fromordinal(monday).isoformat(), {})[kind] = n
@@ -284,15 +291,15 @@ def summarize(
         until=until,
         generated_at=generated_at,
         total=len(rows),
-        by_source=dict(by_source),
-        by_type=dict(by_type),
-        by_status=dict(by_status),
+        by_source=by_source,
+        by_type=by_type,
+        by_status=by_status,
         exceptions=exceptions,
-        median_hours_request_to_approval=_median(r.hours_request_to_approval for r in rows),
+        median_hours_request_to_approval=_median([r.hours_request_to_approval for r in rows]),
         median_hours_approval_to_implementation=_median(
-            r.hours_approval_to_implementation for r in rows
+            [r.hours_approval_to_implementation for r in rows]
         ),
-        outcomes=dict(outcomes),
+        outcomes=outcomes,
         weekly=weeks,
     )
 
@@ -323,6 +330,6 @@ def day_span(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime]
     return None if end <= start else (start.astimezone(UTC), end.astimezone(UTC))
 
 
-def _median(values: Any) -> float | None:
+def _median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return round(statistics.median(present), 1) if present else None
