@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 
 from pydantic import AwareDatetime
 
@@ -141,9 +142,14 @@ def analyse(
             valid.append(d)
         elif d.decision is CabDecision.APPROVE:
             own_board += [(a, role) for a in board_approvals([d], policy)]
-    latest = max(valid, key=lambda d: d.decided_at, default=None)
-    cab = latest.decision if latest else change.cab_decision
-    approvals = [*change.approvals, *board_approvals([latest] if latest else [], policy)]
+    cab: CabDecision | None
+    if valid:
+        latest = max(valid, key=_decided_at)
+        cab = latest.decision
+        approvals = [*change.approvals, *board_approvals([latest], policy)]
+    else:  # most changes: no board decision outside the ticket
+        cab = change.cab_decision
+        approvals = list(change.approvals)
     counted: list[Approval] = []
     self_approved: list[tuple[Approval, str]] = []
     rejection: Approval | None = None
@@ -178,6 +184,10 @@ def analyse(
     )
 
 
+def _decided_at(decision: BoardDecision) -> datetime:
+    return decision.decided_at
+
+
 def _conflicting_role(change: Change, approver: Person | str) -> str:
     """Ticket approvers (a `Person`) are matched by id; board members (`--by`, a text) by id,
     name, e-mail or login."""
@@ -207,9 +217,17 @@ def _satisfied(
 
 
 def _digest(counted: Sequence[Approval], cab: CabDecision | None) -> str:
+    if not counted:
+        return _cab_digest(cab)
     parts = sorted(
         f"{a.approver.id}|{a.group}|{a.decided_at.isoformat() if a.decided_at else ''}"
         for a in counted
     )
     parts.append(f"cab|{cab.value if cab else ''}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@cache
+def _cab_digest(cab: CabDecision | None) -> str:
+    """`_digest` of no counted approvals: one of six values."""
+    return hashlib.sha256(f"cab|{cab.value if cab else ''}".encode()).hexdigest()

@@ -206,8 +206,9 @@ def schedule_conflict(change: Change, f: Facts) -> list[Finding]:
     systems, key = change.affected_systems, change.key
     hits: dict[str, list[str]] = {}
     for w in f.ctx.windows:
-        # Cheap tests first: a page's windows are mostly on other systems.
-        if w.system in systems and w.approved and w.key != key and w.start < end and start < w.end:
+        # The most selective tests first: the pipeline passes the windows on this change's
+        # systems, few of them approved and overlapping.
+        if w.approved and w.start < end and start < w.end and w.key != key and w.system in systems:
             hits.setdefault(w.key, []).append(w.system)
     return [
         Finding(
