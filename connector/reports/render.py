@@ -38,18 +38,32 @@ def to_csv(rows: Sequence[ReportRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(ROW_FIELDS)
-    writer.writerows([_cell(v) for v in row.flat().values()] for row in rows)
+    writer.writerows(csv_values(row) for row in rows)
     return out.getvalue()
 
 
 # A cell starting with one of these is a formula to a spreadsheet: ticket text must not run.
 _FORMULA = frozenset("=+-@\t\r")
+# The fields that carry text from a ticket or the config; the others are answers, options,
+# ISO times, numbers and rule ids, which never start with one of those.
+_FREE_TEXT = tuple(
+    ROW_FIELDS.index(name)
+    for name in (
+        *("source", "key", "title", "url", "requester", "implementer", "approvers"),
+        *("freeze_findings", "conflicts_with"),
+    )
+)
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value and value[0] in _FORMULA:
-        return "'" + value
-    return value
+def csv_values(row: ReportRow) -> list[Any]:
+    """The row's `flat()` values in field order, free text that a spreadsheet would run as a
+    formula prefixed with a quote."""
+    values = list(row.flat().values())
+    for i in _FREE_TEXT:
+        text = values[i]
+        if text and text[0] in _FORMULA:
+            values[i] = "'" + text
+    return values
 
 
 def summary_dict(summary: Summary) -> dict[str, Any]:
