@@ -41,28 +41,47 @@ VERSION = 2  # of the stored layout (part of `basis`): answers of another layout
 # order]. Positional, because a report parses 100,000 of them: half the text of an object, and
 # the values zip straight onto the row's fields. The two ledger answers are stored as null.
 _HEAD = 3
-_APPROVERS = ROW_FIELDS.index("approvers")
 _LEDGER = ("notice_met", "release_notes_posted")
+_KEY, _CREATED, _APPROVED_AT, _TYPE, _CLASS, _APPROVERS, _NOTICE, _POSTED = (
+    ROW_FIELDS.index(name)
+    for name in (
+        "key",
+        "created",
+        "approved_at",
+        "change_type",
+        "change_class",
+        "approvers",
+        "notice_met",
+        "release_notes_posted",
+    )
+)
+_TIMES = tuple(ROW_FIELDS.index(name) for name in ROW_TIMES)
+_LISTS = tuple(ROW_FIELDS.index(name) for name in ROW_LISTS)
 
 
 class Answers(NamedTuple):
-    """Stored answers read back: `fields` are the row's, in order, the ledger's two still None
-    (`finish` fills them in); `deadlines`: the notice owed per customer audience."""
+    """Stored answers read back: `values` are the row's, in field order, the ledger's two
+    still None (`finish` fills them in); `deadlines`: the notice owed per customer audience."""
 
-    fields: dict[str, Any]
+    values: list[Any]
     deadlines: tuple[tuple[Audience, datetime], ...]
     evaluated_at: datetime
 
     @property
     def key(self) -> str:
-        return str(self.fields["key"])
+        return str(self.values[_KEY])
+
+    @property
+    def approved_at(self) -> datetime | None:
+        at: datetime | None = self.values[_APPROVED_AT]
+        return at
 
     def wanted(self, *, until: datetime, types: set[str]) -> bool:
         """Created before `until`, and of one of `types` (a type or a class) if any given."""
-        f = self.fields
-        if f["created"] > until:
+        v = self.values
+        if v[_CREATED] > until:
             return False
-        return not types or f["change_class"] in types or f["change_type"] in types
+        return not types or v[_CLASS] in types or v[_TYPE] in types
 
 
 def basis(policy: PolicySettings, release_notes: ReleaseNotesSettings) -> str:
@@ -133,12 +152,11 @@ def finish(
     taken: Answers, *, posted: bool | None, told_at: datetime | None, now: datetime
 ) -> ReportRow:
     """The row with the answers from the ledger: whether a release note reached the ticket
-    (None: none was planned) and when customers were first told (None: not yet). The row
-    takes over `taken.fields`."""
-    values = taken.fields
-    values["release_notes_posted"] = NA if posted is None else (YES if posted else NO)
-    values["notice_met"] = notice_met(taken.deadlines, told_at=told_at, now=now)
-    return ReportRow.of(values)
+    (None: none was planned) and when customers were first told (None: not yet)."""
+    values = taken.values
+    values[_POSTED] = NA if posted is None else (YES if posted else NO)
+    values[_NOTICE] = notice_met(taken.deadlines, told_at=told_at, now=now)
+    return ReportRow._make(values)
 
 
 def notice_met(
@@ -155,15 +173,15 @@ def notice_met(
 
 def _decode(data: list[Any], evaluated_at: datetime) -> Answers:
     fromiso = datetime.fromisoformat
-    values = dict(zip(ROW_FIELDS, data[_HEAD:], strict=True))
-    for name in ROW_TIMES:
-        if (value := values[name]) is not None:
-            values[name] = fromiso(value)
-    for name in ROW_LISTS:
-        values[name] = tuple(values[name])
-    values["approvers"] = tuple(
+    values = data[_HEAD:]
+    for i in _TIMES:
+        if (value := values[i]) is not None:
+            values[i] = fromiso(value)
+    for i in _LISTS:
+        values[i] = tuple(values[i])
+    values[_APPROVERS] = tuple(
         ApproverLine(name, group, decision, fromiso(at) if at else None)
-        for name, group, decision, at in values["approvers"]
+        for name, group, decision, at in values[_APPROVERS]
     )
     deadlines = tuple((Audience(a), fromiso(at)) for a, at in data[2])
     return Answers(values, deadlines, evaluated_at)

@@ -83,7 +83,7 @@ def _source_rows(
 
 def _finish(taken: Answers, written: NotesWritten, *, notes_on: bool, now: datetime) -> ReportRow:
     key = taken.key
-    told = written.first_told.get(key) if notes_on else taken.fields["approved_at"]
+    told = written.first_told.get(key) if notes_on else taken.approved_at
     return finish(taken, posted=written.posted.get(key), told_at=told, now=now)
 
 

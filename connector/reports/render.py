@@ -77,7 +77,8 @@ def to_json(rows: Sequence[ReportRow], summary: Summary) -> str:
     """{"summary": ..., "changes": [...]}: every field of every change, approvers as objects,
     times in ISO 8601 (orjson writes a row's fields in their order, times as `isoformat`
     does), in one call: at 100,000 changes one buffer beats a string per change."""
-    return orjson.dumps({"summary": summary_dict(summary), "changes": rows}).decode() + "\n"
+    changes = [row.as_json() for row in rows]
+    return orjson.dumps({"summary": summary_dict(summary), "changes": changes}).decode() + "\n"
 
 
 def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:

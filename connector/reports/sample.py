@@ -135,7 +135,7 @@ def _evidence(store: Store, row: ReportRow, folder: Path) -> list[str]:
             }
             for e in store.ledger_for(source=row.source, ticket_key=row.key)
         ],
-        "report-row.json": asdict(row),
+        "report-row.json": {**row._asdict(), "approvers": [asdict(a) for a in row.approvers]},
     }
     snapshot = next((b.snapshot for b in reversed(bases) if b.snapshot), None)
     if snapshot:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -319,7 +318,7 @@ def test_environment_built_once() -> None:
 
     assert environment() is environment()
     assert environment().autoescape is True
-    row = replace(make_row(), title="x")
+    row = make_row()._replace(title="x")
     to_html([row], summary_of([row]))
     assert environment.cache_info().currsize == 1
 
@@ -367,7 +366,7 @@ def test_each_change_cell_holds_its_column_s_value(rows: list[ReportRow]) -> Non
     table = _Table()
     table.feed(to_html(rows, summary_of(rows)))
     assert table.head == [name.replace("_", " ") for name in COLUMNS]
-    assert set(COLUMNS) <= set(ReportRow.__dataclass_fields__)
+    assert set(COLUMNS) <= set(ReportRow._fields)
     assert len(table.rows) == len(rows)
     for row, cells in zip(rows, table.rows, strict=True):
         assert len(cells) == len(COLUMNS)
