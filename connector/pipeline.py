@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from connector.audit_detail import changed_fields, finding_set, new_decisions
 from connector.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
 from connector.errors import SkipRecord
 from connector.mapping import Mapping as FieldMapping
 from connector.mapping import RawTicket, normalize
-from connector.model import Approval, CabDecision, Change, Source, Status
+from connector.model import CabDecision, Change, Source, Status
 from connector.planner import FINDINGS, Action, Capabilities, Plan, plan
 from connector.policy import (
     ApprovalBasis,
@@ -56,6 +57,7 @@ class Evaluated:
     previous_findings: str | None
     fingerprint: str  # of `change`, computed once
     approved: BasisRow | None = None  # the newest approval basis with the change as approved
+    evaluated_at: datetime | None = None  # the evaluation's clock
 
 
 @dataclass
@@ -240,6 +242,7 @@ class Pipeline:
                     approved=next(
                         (b for b in reversed(bases.get(change.key, [])) if b.snapshot), None
                     ),
+                    evaluated_at=now,
                 )
             )
 
@@ -340,9 +343,9 @@ class Pipeline:
                 fingerprint=fingerprint,
                 status=change.status.value,
                 status_before=old.status.value if old else None,
-                changed=_changed_fields(old, change),
+                changed=changed_fields(old, change),
             )
-            for approval in _new_decisions(change, old):
+            for approval in new_decisions(change, old):
                 self._audit(tx, change.key, "approval.recorded", **approval)
         else:
             tx.set_evaluation(
@@ -390,11 +393,11 @@ class Pipeline:
             approved=approved,
             policy=self.policy,
             release_notes=self.release_notes,
-            now=self.clock(),
+            now=item.evaluated_at or self.clock(),
         )
 
     def _audit_findings(self, tx: Tx, key: str, before: str | None, after: str) -> None:
-        old, new = _finding_set(before), _finding_set(after)
+        old, new = finding_set(before), finding_set(after)
         for rule, subject, message in sorted(new - old):
             self._audit(tx, key, "finding.raised", rule=rule, subject=subject, message=message)
         for rule, subject, message in sorted(old - new):
@@ -430,46 +433,3 @@ def _entries(change: Change) -> set[Entry]:
 def _windows_of(change: Change) -> Iterable[Window]:
     for system, start, end, held in sorted(_entries(change)):
         yield Window(key=change.key, system=system, start=start, end=end, approved=held)
-
-
-def _finding_set(text: str | None) -> set[tuple[str, str, str]]:
-    if not text:
-        return set()
-    return {(f["rule"], f.get("subject", ""), f["message"]) for f in json.loads(text)}
-
-
-def _changed_fields(old: Change | None, new: Change) -> list[str]:
-    """Which attributes differ from the stored version (the audit's before / after)."""
-    if old is None:
-        return []
-    return sorted(
-        name
-        for name in Change.model_fields
-        if name not in ("updated", "labels") and getattr(old, name) != getattr(new, name)
-    )
-
-
-def _new_decisions(change: Change, old: Change | None) -> list[dict[str, str]]:
-    """Approval decisions on the ticket that the store has not seen before (for the audit)."""
-    seen: set[tuple[str, str, str, str]] = set()
-    if old is not None:
-        seen = {_decision_key(a) for a in old.approvals}
-    out = []
-    for approval in change.approvals:
-        key = _decision_key(approval)
-        if approval.decision.value != "pending" and key not in seen:
-            out.append(
-                {
-                    "approver": approval.approver.id,
-                    "approver_name": approval.approver.name,
-                    "group": approval.group,
-                    "decision": approval.decision.value,
-                    "decided_at": approval.decided_at.isoformat() if approval.decided_at else "",
-                }
-            )
-    return out
-
-
-def _decision_key(approval: Approval) -> tuple[str, str, str, str]:
-    when = approval.decided_at.isoformat() if approval.decided_at else ""
-    return (approval.approver.id, approval.group, approval.decision.value, when)
