@@ -37,9 +37,10 @@ from connector.model import Change, Source, Status, SystemKind
 
 _UNSET: Any = object()
 
-# A field's reader: (the dict its paths start from, the ticket, the ticket's context) -> the
-# attribute's value, or _UNSET to leave the attribute to the model's default.
-Reader = Callable[[dict[str, Any], "RawTicket", Context], Any]
+# A field's reader: (the dict its paths start from, the ticket's related rows, the ticket's
+# context) -> the attribute's value, or _UNSET to leave the attribute to the model's default.
+Reader = Callable[[dict[str, Any], dict[str, Any], Context], Any]
+_NO_RELATED: dict[str, Any] = {}  # a ticket given as a plain dict has none (only read)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def normalize(
     raw: RawTicket | dict[str, Any], *, mapping: Mapping, source: Source, base_url: str
 ) -> Change:
     """Build the `Change` for one ticket; `base_url` is the instance's browser URL."""
-    ticket = raw if isinstance(raw, RawTicket) else RawTicket(data=raw)
+    data, related = (raw.data, raw.related) if isinstance(raw, RawTicket) else (raw, _NO_RELATED)
     jira = mapping.system == "jira"
     if jira != (source.kind is not SystemKind.SERVICENOW):
         raise ConfigError(
@@ -67,20 +68,21 @@ def normalize(
     compiled = _compiled(mapping)
     base = base_url.rstrip("/")
     if jira:
-        key, native_id = _identity(ticket.data, "key", "id")
+        key, native_id = _identity(data, "key", "id")
         url = f"{base}/browse/{key}"
-        fields = ticket.data.get("fields")
+        fields = data.get("fields")
         root: dict[str, Any] = fields if isinstance(fields, dict) else {}
     else:
-        key, native_id = _identity(ticket.data, "number", "sys_id")
+        key, native_id = _identity(data, "number", "sys_id")
         url = f"{base}/nav_to.do?uri={mapping.scope.table}.do?sys_id={native_id}"
-        root = ticket.data
+        root = data
     ctx = Context(key=key, native_id=native_id, base_url=base)
 
     values: dict[str, Any] = {"source": source, "key": key, "native_id": native_id, "url": url}
     nested: dict[str, dict[str, Any]] = {}
+    # In file order, so the first field that cannot be read is the one reported.
     for attr, parent, part, read in compiled.fields:
-        value = read(root, ticket, ctx)
+        value = read(root, related, ctx)
         if value is _UNSET:
             continue
         if parent:
@@ -219,7 +221,7 @@ def _reader(attr: str, spec: FieldSpec) -> Reader:
             problem = f"value {shown(token)} is not valid: expected {describe}"
             raise skip(ctx, path, problem) from None
 
-    def read(root: dict[str, Any], ticket: RawTicket, ctx: Context) -> Any:
+    def read(root: dict[str, Any], related_rows: dict[str, Any], ctx: Context) -> Any:
         if one_key:  # most fields: one top-level key
             path = paths[0]
             raw = root.get(path)
@@ -228,7 +230,7 @@ def _reader(attr: str, spec: FieldSpec) -> Reader:
         else:
             for path in paths:
                 if related:
-                    raw = ticket.related.get(path)
+                    raw = related_rows.get(path)
                 elif path in root or "." not in path:
                     raw = root.get(path)
                 else:
