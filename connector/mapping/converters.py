@@ -169,12 +169,7 @@ def _display(value: Any, ctx: Context) -> str | None:
 
 
 def _multi(value: Any, ctx: Context) -> tuple[str, ...]:
-    out = []
-    for item in _items(value):
-        token = scalar(item)
-        if token:
-            out.append(token)
-    return tuple(out)
+    return tuple(filter(None, map(scalar, _items(value))))
 
 
 def _names(value: Any, ctx: Context) -> tuple[str, ...]:
@@ -235,8 +230,15 @@ def _reference(value: Any, ctx: Context) -> Person | None:
 
 def parse_datetime(value: Any) -> datetime:
     """Jira `2026-11-21T10:00:00.000+0000`, ISO 8601, SN `2026-11-21 10:00:00` (UTC), epoch ms."""
-    if type(value) is str:  # the usual form, ahead of the checks below
-        return _parse_text(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ConvertError(f"unparsable date-time {shown(value)}") from None
+        # ServiceNow values carry no zone and are UTC by definition; so are bare Jira dates. Jira
+        # renders in the API user's zone: converting to UTC keeps the fingerprint of a ticket the
+        # same whichever user (or zone setting) read it.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     if isinstance(value, dict):
         # JSM dates carry several renderings; the machine ones are exact.
         for key in ("jira", "iso8601", "value", "epochMillis"):
@@ -248,20 +250,7 @@ def parse_datetime(value: Any) -> datetime:
             return datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
             raise ConvertError(f"epoch milliseconds out of range: {shown(value)}") from None
-    if not isinstance(value, str):
-        raise ConvertError(f"expected a date-time, got {shown(value)}")
-    return _parse_text(value)
-
-
-def _parse_text(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ConvertError(f"unparsable date-time {shown(value)}") from None
-    # ServiceNow values carry no zone and are UTC by definition; so are bare Jira dates. Jira
-    # renders in the API user's zone: converting to UTC keeps the fingerprint of a ticket the
-    # same whichever user (or zone setting) read it.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    raise ConvertError(f"expected a date-time, got {shown(value)}")
 
 
 def _datetime(value: Any, ctx: Context) -> datetime | None:
