@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, insert, select
 
 from connector.store.engine import begin_write
@@ -35,6 +36,15 @@ AUDIT_LOCK = "audit-append"
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def head_json(values: list[Any]) -> str:
+    """`canonical_json` of a link's fixed columns (integers, text, null): orjson writes the
+    same text for them, ten times faster; the json module takes what orjson refuses."""
+    try:
+        return orjson.dumps(values).decode()
+    except orjson.JSONEncodeError:
+        return canonical_json(values)
 
 
 def at_iso(at: datetime) -> str:
@@ -127,17 +137,12 @@ def verify(rows: Iterable[Sequence[Any]]) -> int | None:
     without parsing and re-serializing every row.
     """
     expected_prev = GENESIS
-    dumps = json.dumps
     sha256 = hashlib.sha256
     for seq, at, source, ticket_key, event, actor, detail, prev_hash, stored_hash in rows:
         if str(prev_hash) != expected_prev:
             return int(seq)
         when = at if isinstance(at, str) else at_iso(at)
-        head = dumps(
-            [int(seq), when, source, ticket_key, event, actor],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        head = head_json([int(seq), when, source, ticket_key, event, actor])
         digest = sha256(f"{expected_prev}{head[:-1]},{detail}]".encode()).hexdigest()
         if str(stored_hash) != digest:
             return int(seq)

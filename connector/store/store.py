@@ -409,8 +409,14 @@ class Store(InboxMixin, LedgerMixin, ReportingMixin, RunsMixin):
     def verify_audit(self) -> int | None:
         """The seq of the first link that does not verify, or None if the chain is intact."""
         # Plain SQL: the values as stored, without type processing per row (a million rows).
+        # PostgreSQL writes each time as the link's UTC ISO text itself (SQLite stores that).
+        at = (
+            """to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+            if self._engine.dialect.name == "postgresql"
+            else "at"
+        )
         query = text(
-            "SELECT seq, at, source, ticket_key, event, actor, detail, prev_hash, hash "
+            f"SELECT seq, {at}, source, ticket_key, event, actor, detail, prev_hash, hash "
             "FROM audit ORDER BY seq"
         )
         with closing(self._stream(query)) as rows:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from connector.store import Store
-from connector.store.audit import GENESIS, canonical_json, link_hash, verify
+from connector.store.audit import GENESIS, canonical_json, head_json, link_hash, verify
 from connector.store.engine import lock_key
 from connector.store.schema import UTCDateTime
 
@@ -125,3 +125,20 @@ def test_lock_keys_are_signed_64_bit_and_namespaced() -> None:
 
 def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
     assert Store.default_url(tmp_path) == f"sqlite:///{tmp_path.resolve()}/change-connector.db"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        'quote " and backslash \\ and slash /',
+        "controls \x00 \x01 \x08 \t \n \x0b \x0c \r \x1f \x7f",
+        "unicode é ü 漢字 \u2028 \u2029 \ufeff 😀",
+        "",
+    ],
+)
+def test_verify_writes_a_link_s_fixed_columns_as_canonical_json_does(text: str) -> None:
+    values = [2**40, "2024-01-01T00:00:00.000001+00:00", text, None, text, text]
+    assert head_json(values) == canonical_json(values)
+    row = _row(1, GENESIS, source=text, ticket_key=text or None, event=text, actor=text)
+    assert verify(stored([row])) is None
