@@ -7,12 +7,12 @@ import json
 import random
 import tomllib
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import reference_paths
+from test_mapping_normalize import CLOUD, DATACENTER, FIXTURES, JIRA_BASE, ROOT, SN, SN_BASE
 
 from connector.mapping import (
     Mapping,
@@ -23,7 +23,7 @@ from connector.mapping import (
     wiki_to_text,
 )
 from connector.mapping.markup import tidy
-from connector.model import Change, Source, SystemKind
+from connector.model import Change, Source
 from connector.sandbox.jira import render as jira_render
 from connector.sandbox.jira.fieldset import select
 from connector.sandbox.jira.seed import seed as jira_seed
@@ -33,14 +33,6 @@ from connector.sandbox.servicenow.present import DisplayMode, present
 from connector.sandbox.servicenow.present import View as SnView
 from connector.sandbox.servicenow.render import seed as sn_seed
 from connector.sandbox.servicenow.store import Store as SnStore
-
-ROOT = Path(__file__).parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "mapping"
-JIRA_BASE = "https://jira.example.com"
-SN_BASE = "https://example.service-now.com"
-CLOUD = Source(instance="jira-cloud", kind=SystemKind.JIRA_CLOUD)
-DATACENTER = Source(instance="jira-dc", kind=SystemKind.JIRA_DATACENTER)
-SN = Source(instance="sn", kind=SystemKind.SERVICENOW)
 
 # Wiki syntax, whitespace and the private-use placeholders, mixed with words and punctuation.
 PIECES = [
