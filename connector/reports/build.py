@@ -25,7 +25,6 @@ from connector.reports.model import ReportRow, Summary, summarize
 from connector.runtime import offline_pipeline
 from connector.settings import Settings, SourceSettings
 from connector.store import Store
-from connector.store.reporting import NotesWritten
 
 
 def build_report(
@@ -63,10 +62,12 @@ def _source_rows(
 ) -> list[ReportRow]:
     since, until = period
     under = basis(settings.policy, settings.release_notes)
-    written = store.notes_written(name, purposes=(INTERNAL, PUBLIC), told=PUBLIC)
-    # With release notes off, the earliest the connector could have told customers is the
-    # approval.
-    notes_on = settings.release_notes.enabled
+    posted = _posted(store, name)
+    told = (
+        store.ledger_first_applied(source=name, ticket_keys=None, action=PUBLIC)
+        if settings.release_notes.enabled
+        else None
+    )
     out: list[ReportRow] = []
     stale: list[str] = []
     for key, report, recheck_at in store.report_answers(name, updated_since=since):
@@ -74,17 +75,37 @@ def _source_rows(
         if taken is None:
             stale.append(key)
         elif taken.wanted(until=until, types=types):
-            out.append(_finish(taken, written, notes_on=notes_on, now=now))
+            out.append(_finish(taken, posted, told, now=now))
     for taken in _taken_again(settings, store, name, source, stale, now=now):
         if taken.wanted(until=until, types=types):
-            out.append(_finish(taken, written, notes_on=notes_on, now=now))
+            out.append(_finish(taken, posted, told, now=now))
     return out
 
 
-def _finish(taken: Answers, written: NotesWritten, *, notes_on: bool, now: datetime) -> ReportRow:
+def _finish(
+    taken: Answers,
+    posted: dict[str, bool],
+    told: dict[str, datetime] | None,
+    *,
+    now: datetime,
+) -> ReportRow:
+    """`told`: when customers were first told, per ticket (None: release notes are off, so the
+    earliest they could have been told is the approval)."""
     key = taken.key
-    told = written.first_told.get(key) if notes_on else taken.approved_at
-    return finish(taken, posted=written.posted.get(key), told_at=told, now=now)
+    told_at = taken.approved_at if told is None else told.get(key)
+    return finish(taken, posted=posted.get(key), told_at=told_at, now=now)
+
+
+def _posted(store: Store, source: str) -> dict[str, bool]:
+    """Per ticket with a release note planned: whether its newest note of some purpose reached
+    the ticket."""
+    out: dict[str, bool] = {}
+    for purpose in (INTERNAL, PUBLIC):
+        for key, entry in store.ledger_latest(
+            source=source, ticket_keys=None, action=purpose
+        ).items():
+            out[key] = out.get(key, False) or entry.state == "applied"
+    return out
 
 
 def _taken_again(

@@ -20,11 +20,11 @@ A 'failed' row can be claimed again: whether a failure is worth retrying is the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.base import StoreBase
@@ -147,24 +147,20 @@ class LedgerMixin(StoreBase):
             return conn.execute(stmt.returning(ledger.c.idempotency_key)).first() is not None
 
     def ledger_latest(
-        self, *, source: str, ticket_keys: Sequence[str], action: str
+        self, *, source: str, ticket_keys: Sequence[str] | None, action: str
     ) -> dict[str, LedgerEntry]:
-        """Per ticket, the newest entry of `action` in any state (one query per 500 keys).
+        """Per ticket, the newest entry of `action` in any state (one query per 500 keys;
+        `ticket_keys=None`: every ticket of `source`, in one query).
 
         The planner compares against what was last planned, applied or not: a planned note
         will be written, so planning the same content again would be noise.
         """
         out: dict[str, LedgerEntry] = {}
-        keys = list(dict.fromkeys(ticket_keys))
         with self._read() as conn:
-            for start in range(0, len(keys), 500):
+            for tickets in _tickets(ticket_keys):
                 query = (
                     select(ledger)
-                    .where(
-                        ledger.c.source == source,
-                        ledger.c.ticket_key.in_(keys[start : start + 500]),
-                        ledger.c.action == action,
-                    )
+                    .where(ledger.c.source == source, tickets, ledger.c.action == action)
                     .order_by(ledger.c.created_at, ledger.c.idempotency_key)
                 )
                 for row in conn.execute(query):
@@ -172,18 +168,18 @@ class LedgerMixin(StoreBase):
         return out
 
     def ledger_first_applied(
-        self, *, source: str, ticket_keys: Sequence[str], action: str
+        self, *, source: str, ticket_keys: Sequence[str] | None, action: str
     ) -> dict[str, datetime]:
-        """Per ticket, when an entry of `action` was first applied (tickets without: absent)."""
+        """Per ticket, when an entry of `action` was first applied (tickets without: absent;
+        `ticket_keys=None`: every ticket of `source`)."""
         out: dict[str, datetime] = {}
-        keys = list(dict.fromkeys(ticket_keys))
         with self._read() as conn:
-            for start in range(0, len(keys), 500):
+            for tickets in _tickets(ticket_keys):
                 query = (
                     select(ledger.c.ticket_key, func.min(ledger.c.applied_at))
                     .where(
                         ledger.c.source == source,
-                        ledger.c.ticket_key.in_(keys[start : start + 500]),
+                        tickets,
                         ledger.c.action == action,
                         ledger.c.state == "applied",
                     )
@@ -233,3 +229,13 @@ class LedgerMixin(StoreBase):
         )
         with self._read() as conn:
             return [_entry(row) for row in conn.execute(query)]
+
+
+def _tickets(keys: Sequence[str] | None) -> Iterator[ColumnElement[bool]]:
+    """The ticket condition of each query: all tickets, or one IN (...) list per 500 keys."""
+    if keys is None:
+        yield true()
+        return
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 500):
+        yield ledger.c.ticket_key.in_(unique[start : start + 500])
