@@ -117,11 +117,14 @@ class Pipeline:
         before = self._window_keys(fresh)
         self._evaluate(fresh, stored, result, synced=True, prints=prints)
         if not self.dry_run:
-            self._record(result, record_cursor)
             moved = {c.key for c in fresh if _entries(c) != before.get(c.key, set())}
             partners = self._partners([c for c in fresh if c.key in moved], before)
+            # Their conflict findings depend on these windows. They are made due in the same
+            # transaction, so a crash before they are evaluated below leaves them to the next
+            # cycle's rechecks instead of losing them.
             others = sorted(partners - {c.key for c in changes})
-            if others:  # their conflict findings depend on these windows
+            self._record(result, record_cursor, recheck=others)
+            if others:
                 result.evaluated += self.reevaluate(others).evaluated
         return result
 
@@ -302,9 +305,14 @@ class Pipeline:
     # -- record ----------------------------------------------------------------------------------
 
     def _record(
-        self, result: PageResult, record_cursor: Callable[[Tx, PageResult], None] | None
+        self,
+        result: PageResult,
+        record_cursor: Callable[[Tx, PageResult], None] | None,
+        *,
+        recheck: Sequence[str] = (),
     ) -> None:
         with self.store.transaction() as tx:
+            tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
             for item in result.evaluated:
                 self._record_one(tx, item)
             for line in result.skipped:

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, delete, insert, update
+from sqlalchemy import Connection, bindparam, case, delete, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import audit as audit_log
@@ -196,6 +196,22 @@ class Tx:
             "b_report": report,
         }
         self._conn.execute(_SET_EVALUATION, params)
+
+    def recheck(self, *, source: str, change_keys: Sequence[str], at: datetime) -> None:
+        """Make stored changes due for re-evaluation by `at` (their verdict depends on something
+        that changed): a recheck already due sooner stays."""
+        if not change_keys:
+            return
+        at = _aware("at", at)
+        self._conn.execute(
+            update(changes)
+            .where(
+                changes.c.source == source,
+                changes.c.key.in_(list(change_keys)),
+                or_(changes.c.recheck_at.is_(None), changes.c.recheck_at > at),
+            )
+            .values(recheck_at=at)
+        )
 
     def set_windows(
         self,
