@@ -121,8 +121,9 @@ class Pipeline:
             partners = self._partners([c for c in fresh if c.key in moved], before)
             # Their conflict findings depend on these windows. They are made due in the same
             # transaction, so a crash before they are evaluated below leaves them to the next
-            # cycle's rechecks instead of losing them.
-            others = sorted(partners - {c.key for c in changes})
+            # cycle's rechecks instead of losing them. A partner on this page but unchanged (read
+            # again after a crash or in the look-back window) was not evaluated with it.
+            others = sorted(partners - {c.key for c in fresh})
             self._record(result, record_cursor, recheck=others)
             if others:
                 result.evaluated += self.reevaluate(others).evaluated

@@ -5,6 +5,7 @@ labels are read back from the tickets themselves."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -274,6 +275,29 @@ def test_overlapping_approved_changes_flag_each_other(
             note = last_note(ops, one)
             assert "schedule-conflict" in rules_in(note)
             assert ops.key(other) in note
+
+
+def test_a_change_read_again_unchanged_is_still_flagged_by_a_new_overlapping_one(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    # After a crash (or within the look-back window) a page holds tickets already stored and
+    # unchanged next to new ones: an unchanged ticket is not evaluated with the page, so a new
+    # window overlapping it must still get it evaluated again.
+    a, b = ops.planted[Planted.CONFLICT_A], ops.planted[Planted.CONFLICT_B]
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        runtime = w.runtimes[ops.name]
+        pipeline = runtime.pipeline()
+        raw_a, raw_b = runtime.fetch(ops.key(a)), runtime.fetch(ops.key(b))
+        assert raw_a is not None and raw_b is not None
+        pipeline.process([raw_a])
+        page = pipeline.process([raw_a, raw_b])
+        assert [c.key for c in page.changed] == [ops.key(b)]
+        stored = store.stored_changes(runtime.source.instance, [ops.key(a), ops.key(b)])
+        for one, other in ((a, b), (b, a)):
+            findings = json.loads(stored[ops.key(one)].findings or "[]")
+            assert ("schedule-conflict", ops.key(other)) in {
+                (f["rule"], f["subject"]) for f in findings
+            }
 
 
 def test_implementing_without_approval_is_flagged_unauthorized(
