@@ -4,7 +4,7 @@ different one whenever a field the policy reads changes; the approval basis dige
 from __future__ import annotations
 
 import typing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -177,5 +177,12 @@ def test_covered_field_digests_are_the_json_modules() -> None:
             "planned_start": T0,
         }
     )
-    for change in [*changes, base(), odd]:
+    berlin = timezone(timedelta(hours=1))
+    times = base().model_copy(
+        update={
+            "planned_start": datetime(2026, 3, 1, 9, 30, 15, 250, tzinfo=berlin),
+            "planned_end": datetime(2026, 3, 1, 11, 0, tzinfo=berlin),
+        }
+    )
+    for change in [*changes, base(), odd, times]:
         assert covered_fields(change) == reference_paths.covered_fields(change)
