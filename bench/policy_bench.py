@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 from connector.mapping import Mapping, load_mapping, normalize  # noqa: E402
 from connector.mapping.schema import WorkerAction  # noqa: E402
 from connector.model import Change, Source, SystemKind  # noqa: E402
-from connector.pipeline import HOLDS_WINDOW, NO_WINDOW  # noqa: E402
 from connector.planner import Capabilities, plan  # noqa: E402
 from connector.policy import Context, PolicySettings, Window, evaluate  # noqa: E402
 from connector.policy.config import Freeze, MaintenanceWindow  # noqa: E402
@@ -53,6 +52,7 @@ from connector.sandbox.scenario import (  # noqa: E402
     FREEZE_START,
     generate,
 )
+from connector.windows import HOLDS_WINDOW, NO_WINDOW  # noqa: E402
 
 BASE_URL = "https://jira.example.com"
 SOURCE = Source(instance="bench-jira", kind=SystemKind.JIRA_CLOUD)

@@ -19,10 +19,10 @@ from typing import Any
 from connector.errors import ConfigError
 from connector.executor import Outcome
 from connector.model import CabDecision, Change, Status
-from connector.pipeline import Evaluated, record_action
 from connector.planner import digest, note
 from connector.policy.approvals import CAB
 from connector.poller import PollStats, settle
+from connector.recording import Evaluated, record_action
 from connector.reports.render import md_cell
 from connector.runtime import SourceRuntime, offline_pipeline
 from connector.settings import Settings

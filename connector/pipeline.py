@@ -16,48 +16,29 @@ review falls due, the policy changes, a board decides, or a change whose window 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from connector.audit_detail import changed_fields, finding_set, new_decisions
 from connector.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
 from connector.errors import SkipRecord
 from connector.mapping import Mapping as FieldMapping
 from connector.mapping import RawTicket, normalize
-from connector.model import CabDecision, Change, Source, Status
-from connector.planner import FINDINGS, Action, Capabilities, Plan, plan
+from connector.model import CabDecision, Change, Source
+from connector.planner import FINDINGS, Capabilities, Plan, plan
 from connector.policy import (
     ApprovalBasis,
     BoardDecision,
     Context,
-    Evaluation,
     PolicySettings,
     Window,
     evaluate,
 )
-from connector.reports.answers import answers, approved_view
-from connector.store import BasisRow, Store, StoredRow, Tx
+from connector.recording import Evaluated, Recorder, record_action
+from connector.store import Store, StoredRow, Tx
+from connector.windows import Entry, entries, overlaps, windows_of
 
-# A change's window blocks its systems from the moment it is approved until it is implemented.
-# A window index row: (system, start, end, holds the window).
-Entry = tuple[str, datetime, datetime, bool]
-
-HOLDS_WINDOW = {Status.APPROVED, Status.SCHEDULED, Status.IMPLEMENTING}
-NO_WINDOW = {Status.CLOSED, Status.REJECTED, Status.CANCELLED}
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    change: Change
-    evaluation: Evaluation
-    plan: Plan
-    synced: bool  # read from the ticket now (else: a stored change evaluated again)
-    previous: str | None  # the stored change JSON, if any
-    previous_findings: str | None
-    fingerprint: str  # of `change`, computed once
-    approved: BasisRow | None = None  # the newest approval basis with the change as approved
-    evaluated_at: datetime | None = None  # the evaluation's clock
+__all__ = ["Evaluated", "PageResult", "Pipeline", "record_action", "utcnow"]
 
 
 @dataclass
@@ -117,7 +98,7 @@ class Pipeline:
         before = self._window_keys(fresh)
         self._evaluate(fresh, stored, result, synced=True, prints=prints)
         if not self.dry_run:
-            moved = {c.key for c in fresh if _entries(c) != before.get(c.key, set())}
+            moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
             partners = self._partners([c for c in fresh if c.key in moved], before)
             # Their conflict findings depend on these windows. They are made due in the same
             # transaction, so a crash before they are evaluated below leaves them to the next
@@ -252,10 +233,10 @@ class Pipeline:
 
     def _windows(self, changes: Sequence[Change]) -> list[Window]:
         """Stored windows that may overlap these changes, with the changes' own (newer) ones."""
-        spans = [(c.planned_start, c.planned_end) for c in changes if _entries(c)]
+        spans = [(c.planned_start, c.planned_end) for c in changes if entries(c)]
         systems = {s for c in changes for s in c.affected_systems}
         own = {c.key for c in changes}
-        out = [w for c in changes for w in _windows_of(c)]
+        out = [w for c in changes for w in windows_of(c)]
         if spans and systems:
             start = min(s for s, _ in spans if s is not None)
             end = max(e for _, e in spans if e is not None)
@@ -286,7 +267,7 @@ class Pipeline:
         """Changes whose window overlaps the old or new window of a change that moved."""
         spans: list[Entry] = []
         for change in moved:
-            spans += [*_entries(change), *before.get(change.key, set())]
+            spans += [*entries(change), *before.get(change.key, set())]
         if not spans:
             return set()
         rows = self.store.windows_overlapping(
@@ -298,8 +279,7 @@ class Pipeline:
         partners = {
             r.change_key
             for r in rows
-            for system, start, end, _ in spans
-            if r.system == system and r.starts_at < end and start < r.ends_at
+            if overlaps((r.system, r.starts_at, r.ends_at, r.approved), spans)
         }
         return partners - {c.key for c in moved}
 
@@ -314,131 +294,15 @@ class Pipeline:
     ) -> None:
         with self.store.transaction() as tx:
             tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
+            recorder = Recorder(
+                source=self.source.instance,
+                policy=self.policy,
+                release_notes=self.release_notes,
+                clock=self.clock,
+            )
             for item in result.evaluated:
-                self._record_one(tx, item)
+                recorder.record(tx, item)
             for line in result.skipped:
-                tx.append_audit(
-                    source=self.source.instance,
-                    ticket_key=None,
-                    event="ticket.skipped",
-                    actor="worker",
-                    detail={"reason": line},
-                )
+                recorder.audit(tx, None, "ticket.skipped", reason=line)
             if record_cursor is not None:
                 record_cursor(tx, result)
-
-    def _record_one(self, tx: Tx, item: Evaluated) -> None:
-        instance, change, ev = self.source.instance, item.change, item.evaluation
-        findings = json.dumps([f.model_dump(mode="json") for f in ev.findings])
-        report = self._answers(item)
-        if item.synced:
-            fingerprint = item.fingerprint
-            tx.upsert_change(
-                source=instance,
-                change_key=change.key,
-                native_id=change.native_id,
-                fingerprint=fingerprint,
-                updated=change.updated,
-                data=change.to_json(),
-                findings=findings,
-                recheck_at=ev.recheck_at,
-                report=report,
-            )
-            old = Change.from_json(item.previous) if item.previous else None
-            self._audit(
-                tx,
-                change.key,
-                "ticket.synced",
-                fingerprint=fingerprint,
-                status=change.status.value,
-                status_before=old.status.value if old else None,
-                changed=changed_fields(old, change),
-            )
-            for approval in new_decisions(change, old):
-                self._audit(tx, change.key, "approval.recorded", **approval)
-        else:
-            tx.set_evaluation(
-                source=instance,
-                change_key=change.key,
-                findings=findings,
-                recheck_at=ev.recheck_at,
-                report=report,
-            )
-        tx.set_windows(source=instance, change_key=change.key, windows=sorted(_entries(change)))
-        self._audit_findings(tx, change.key, item.previous_findings, findings)
-        if ev.new_basis is not None:
-            recorded = tx.record_basis(
-                source=instance,
-                change_key=change.key,
-                approvals_digest=ev.new_basis.approvals,
-                covered=json.dumps(ev.new_basis.covered, sort_keys=True),
-                recorded_at=ev.new_basis.recorded_at,
-                snapshot=change.to_json(),
-            )
-            if recorded:
-                self._audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
-        for action in item.plan.actions:
-            if record_action(tx, action):
-                self._audit(
-                    tx,
-                    action.ticket_key,
-                    f"action.{action.kind.value}.planned",
-                    purpose=action.purpose,
-                    idempotency_key=action.idempotency_key,
-                )
-
-    def _answers(self, item: Evaluated) -> str:
-        """The compliance report's answers from this evaluation, stored with it."""
-        change, ev, basis = item.change, item.evaluation, item.approved
-        if ev.new_basis is not None:  # approved now: the snapshot is this change
-            approved = approved_view(change, at=ev.new_basis.recorded_at, policy=self.policy)
-        elif basis is not None and basis.snapshot:
-            approved = approved_view(basis.snapshot, at=basis.recorded_at, policy=self.policy)
-        else:
-            approved = None
-        return answers(
-            change,
-            ev,
-            approved=approved,
-            policy=self.policy,
-            release_notes=self.release_notes,
-            now=item.evaluated_at or self.clock(),
-        )
-
-    def _audit_findings(self, tx: Tx, key: str, before: str | None, after: str) -> None:
-        old, new = finding_set(before), finding_set(after)
-        for rule, subject, message in sorted(new - old):
-            self._audit(tx, key, "finding.raised", rule=rule, subject=subject, message=message)
-        for rule, subject, message in sorted(old - new):
-            self._audit(tx, key, "finding.resolved", rule=rule, subject=subject, message=message)
-
-    def _audit(self, tx: Tx, key: str | None, event: str, **detail: object) -> None:
-        tx.append_audit(
-            source=self.source.instance, ticket_key=key, event=event, actor="worker", detail=detail
-        )
-
-
-def record_action(tx: Tx, action: Action) -> bool:
-    """Put a planned action in the ledger (the outbox); False if its key is already there."""
-    return tx.plan_action(
-        action.idempotency_key,
-        source=action.source,
-        ticket_key=action.ticket_key,
-        action=action.purpose,
-        content_fingerprint=action.content_fingerprint,
-        payload=action.model_dump_json(),
-    )
-
-
-def _entries(change: Change) -> set[Entry]:
-    """The window index rows of a change: (system, start, end, holds the window)."""
-    start, end = change.planned_start, change.planned_end
-    if start is None or end is None or change.status in NO_WINDOW:
-        return set()
-    held = change.status in HOLDS_WINDOW
-    return {(system, start, end, held) for system in change.affected_systems}
-
-
-def _windows_of(change: Change) -> Iterable[Window]:
-    for system, start, end, held in sorted(_entries(change)):
-        yield Window(key=change.key, system=system, start=start, end=end, approved=held)

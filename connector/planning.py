@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 from connector.errors import ConfigError
 from connector.model import Change
-from connector.pipeline import Evaluated
 from connector.policy import PolicySettings
 from connector.reader import batched, read_all
+from connector.recording import Evaluated
 from connector.runtime import offline_pipeline
 from connector.settings import Settings
 from connector.store import Store

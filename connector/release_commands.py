@@ -22,8 +22,8 @@ from connector.executor import Outcome
 from connector.model import Audience, Change
 from connector.notes.guidance import GUIDANCE, route
 from connector.notes.render import is_internal, render_release
-from connector.pipeline import record_action
 from connector.planner import digest, note
+from connector.recording import record_action
 from connector.report_commands import period
 from connector.settings import Settings, load_settings
 from connector.store import Store
