@@ -6,6 +6,7 @@ labels are read back from the tickets themselves."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from connector.cli import main
 from connector.demo import sandbox_sources
 from connector.policy import PolicySettings
 from connector.policy.config import Freeze, ScopeRule
+from connector.reader import read_all
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import Planted, SeedChange, generate
 from connector.settings import Settings
@@ -298,6 +300,54 @@ def test_a_change_read_again_unchanged_is_still_flagged_by_a_new_overlapping_one
             assert ("schedule-conflict", ops.key(other)) in {
                 (f["rule"], f["subject"]) for f in findings
             }
+
+
+def test_findings_do_not_depend_on_the_order_the_tickets_arrive_in(
+    sandbox: Sandbox, ops: Ops, store_url: str, tmp_path: Path
+) -> None:
+    # Pages in any order, with tickets read again among them (after a crash, in the look-back
+    # window), end with the findings one pass over every ticket gives: no context-dependent
+    # rule (conflicts, approval bases) may keep what an earlier page happened to see.
+    now = datetime.now(UTC)
+    reference_url = Store.default_url(tmp_path / "reference")
+    with (
+        closing(Store.open(reference_url)) as store,
+        closing(worker_for(sandbox, store, ops, clock=lambda: now)) as w,
+    ):
+        runtime = w.runtimes[ops.name]
+        raws = list(read_all(runtime.adapter, runtime.mapping))
+        runtime.pipeline().process(raws)
+        expected = stored_findings(store, runtime.source.instance)
+    assert len(expected) == len(raws) and any(expected.values())
+
+    rng = random.Random(20261123)
+    order = rng.sample(raws, len(raws))
+    with (
+        closing(Store.open(store_url)) as store,
+        closing(worker_for(sandbox, store, ops, clock=lambda: now)) as w,
+    ):
+        runtime = w.runtimes[ops.name]
+        pipeline = runtime.pipeline()
+        done = 0
+        while done < len(order):
+            size = rng.randint(1, 12)
+            # Half the pages read every earlier ticket again, the others a few of them.
+            if rng.random() < 0.5:
+                again = order[:done]
+            else:
+                again = rng.sample(order[:done], min(done, rng.randint(0, 4)))
+            page = again + order[done : done + size]
+            rng.shuffle(page)
+            pipeline.process(page)
+            done += size
+        assert stored_findings(store, runtime.source.instance) == expected
+
+
+def stored_findings(store: Store, source: str) -> dict[str, set[tuple[str, str]]]:
+    return {
+        row.key: {(f["rule"], f["subject"]) for f in json.loads(row.findings or "[]")}
+        for row in store.iter_stored(source)
+    }
 
 
 def test_implementing_without_approval_is_flagged_unauthorized(
