@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
@@ -19,8 +21,10 @@ from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
 
 from connector.cli import main
 from connector.demo import sandbox_sources
+from connector.pipeline import PageResult, Pipeline
 from connector.policy import PolicySettings
 from connector.policy.config import Freeze, ScopeRule
+from connector.poller import PollStats, revisit
 from connector.reader import read_all
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import Planted, SeedChange, generate
@@ -300,6 +304,42 @@ def test_a_change_read_again_unchanged_is_still_flagged_by_a_new_overlapping_one
             assert ("schedule-conflict", ops.key(other)) in {
                 (f["rule"], f["subject"]) for f in findings
             }
+
+
+class KilledBeforePartners(Pipeline):
+    """A worker killed after a page's transaction, before the partners' evaluation."""
+
+    def reevaluate(self, keys: Sequence[str], **_: Any) -> PageResult:
+        raise SystemExit("killed")
+
+
+def test_partners_of_a_moved_window_stay_due_when_the_worker_dies_before_evaluating_them(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    a, b = ops.planted[Planted.CONFLICT_A], ops.planted[Planted.CONFLICT_B]
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        runtime = w.runtimes[ops.name]
+        pipeline = runtime.pipeline()
+        raw_a, raw_b = runtime.fetch(ops.key(a)), runtime.fetch(ops.key(b))
+        assert raw_a is not None and raw_b is not None
+        pipeline.process([raw_a])
+        killed = KilledBeforePartners(
+            **{f.name: getattr(pipeline, f.name) for f in fields(pipeline)}
+        )
+        with pytest.raises(SystemExit):
+            killed.process([raw_b])
+        source = runtime.source.instance
+        assert store.due_for_recheck(source, now=datetime.now(UTC)) == [ops.key(a)]
+        with store.transaction() as tx:  # the policy is not new: only what is due is evaluated
+            tx.set_policy_digest(source, runtime.policy.digest())
+        stats = PollStats(source=source)
+        revisit(runtime, pipeline, stats)  # the next cycle
+        assert stats.reevaluated == 1
+        findings = json.loads(
+            store.stored_changes(source, [ops.key(a)])[ops.key(a)].findings or "[]"
+        )
+        assert ("schedule-conflict", ops.key(b)) in {(f["rule"], f["subject"]) for f in findings}
+        assert store.due_for_recheck(source, now=datetime.now(UTC)) == []
 
 
 def test_findings_do_not_depend_on_the_order_the_tickets_arrive_in(

@@ -188,6 +188,23 @@ def test_due_for_recheck_order_limit_and_boundary(store: Store) -> None:
     assert store.due_for_recheck("jira", now=T0) == ["A", "B", "D"]
 
 
+def test_recheck_makes_changes_due_and_keeps_a_sooner_recheck(store: Store) -> None:
+    put(store, "A", findings="[]")  # never due
+    put(store, "B", findings="[]", recheck_at=T0 - H)  # due sooner: stays
+    put(store, "C", findings="[]", recheck_at=T0 + 5 * H)  # due later: brought forward
+    put(store, "D", findings="[]")
+    put(store, "A", source="snow", findings="[]")  # another source's A
+    with store.transaction() as tx:
+        tx.recheck(source="jira", change_keys=["A", "B", "C", "NOT-STORED"], at=T0)
+        tx.recheck(source="jira", change_keys=[], at=T0 - 9 * H)  # nothing to do
+    assert store.due_for_recheck("jira", now=T0) == ["B", "A", "C"]
+    assert stored(store, "B").recheck_at == T0 - H
+    assert stored(store, "D").recheck_at is None
+    assert store.due_for_recheck("snow", now=T0 + 9 * H) == []
+    with pytest.raises(ValueError, match="timezone"), store.transaction() as tx:
+        tx.recheck(source="jira", change_keys=["D"], at=T0.replace(tzinfo=None))
+
+
 # -- change_windows -----------------------------------------------------------------------------
 
 
