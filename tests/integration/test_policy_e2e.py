@@ -21,11 +21,13 @@ from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
 
 from connector.cli import main
 from connector.demo import sandbox_sources
+from connector.mapping import RawTicket
 from connector.pipeline import PageResult, Pipeline
 from connector.policy import PolicySettings
 from connector.policy.config import Freeze, ScopeRule
 from connector.poller import PollStats, revisit
 from connector.reader import read_all
+from connector.runtime import SourceRuntime
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import Planted, SeedChange, generate
 from connector.settings import Settings
@@ -289,21 +291,24 @@ def test_a_change_read_again_unchanged_is_still_flagged_by_a_new_overlapping_one
     # After a crash (or within the look-back window) a page holds tickets already stored and
     # unchanged next to new ones: an unchanged ticket is not evaluated with the page, so a new
     # window overlapping it must still get it evaluated again.
-    a, b = ops.planted[Planted.CONFLICT_A], ops.planted[Planted.CONFLICT_B]
+    a, b = ops.key(ops.planted[Planted.CONFLICT_A]), ops.key(ops.planted[Planted.CONFLICT_B])
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
-        runtime = w.runtimes[ops.name]
-        pipeline = runtime.pipeline()
-        raw_a, raw_b = runtime.fetch(ops.key(a)), runtime.fetch(ops.key(b))
-        assert raw_a is not None and raw_b is not None
+        runtime, pipeline, (raw_a, raw_b) = conflict_pair(w, ops, a, b)
         pipeline.process([raw_a])
         page = pipeline.process([raw_a, raw_b])
-        assert [c.key for c in page.changed] == [ops.key(b)]
-        stored = store.stored_changes(runtime.source.instance, [ops.key(a), ops.key(b)])
-        for one, other in ((a, b), (b, a)):
-            findings = json.loads(stored[ops.key(one)].findings or "[]")
-            assert ("schedule-conflict", ops.key(other)) in {
-                (f["rule"], f["subject"]) for f in findings
-            }
+        assert [c.key for c in page.changed] == [b]
+        found = stored_findings(store, runtime.source.instance)
+        assert ("schedule-conflict", b) in found[a] and ("schedule-conflict", a) in found[b]
+
+
+def conflict_pair(
+    worker: Worker, ops: Ops, *keys: str
+) -> tuple[SourceRuntime, Pipeline, list[RawTicket]]:
+    """The source's runtime, a pipeline and the tickets of these keys as polling reads them."""
+    runtime = worker.runtimes[ops.name]
+    raws = [runtime.fetch(key) for key in keys]
+    assert all(raws)
+    return runtime, runtime.pipeline(), [raw for raw in raws if raw is not None]
 
 
 class KilledBeforePartners(Pipeline):
@@ -316,12 +321,9 @@ class KilledBeforePartners(Pipeline):
 def test_partners_of_a_moved_window_stay_due_when_the_worker_dies_before_evaluating_them(
     sandbox: Sandbox, ops: Ops, store_url: str
 ) -> None:
-    a, b = ops.planted[Planted.CONFLICT_A], ops.planted[Planted.CONFLICT_B]
+    a, b = ops.key(ops.planted[Planted.CONFLICT_A]), ops.key(ops.planted[Planted.CONFLICT_B])
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
-        runtime = w.runtimes[ops.name]
-        pipeline = runtime.pipeline()
-        raw_a, raw_b = runtime.fetch(ops.key(a)), runtime.fetch(ops.key(b))
-        assert raw_a is not None and raw_b is not None
+        runtime, pipeline, (raw_a, raw_b) = conflict_pair(w, ops, a, b)
         pipeline.process([raw_a])
         killed = KilledBeforePartners(
             **{f.name: getattr(pipeline, f.name) for f in fields(pipeline)}
@@ -329,16 +331,13 @@ def test_partners_of_a_moved_window_stay_due_when_the_worker_dies_before_evaluat
         with pytest.raises(SystemExit):
             killed.process([raw_b])
         source = runtime.source.instance
-        assert store.due_for_recheck(source, now=datetime.now(UTC)) == [ops.key(a)]
+        assert store.due_for_recheck(source, now=datetime.now(UTC)) == [a]
         with store.transaction() as tx:  # the policy is not new: only what is due is evaluated
             tx.set_policy_digest(source, runtime.policy.digest())
         stats = PollStats(source=source)
         revisit(runtime, pipeline, stats)  # the next cycle
         assert stats.reevaluated == 1
-        findings = json.loads(
-            store.stored_changes(source, [ops.key(a)])[ops.key(a)].findings or "[]"
-        )
-        assert ("schedule-conflict", ops.key(b)) in {(f["rule"], f["subject"]) for f in findings}
+        assert ("schedule-conflict", b) in stored_findings(store, source)[a]
         assert store.due_for_recheck(source, now=datetime.now(UTC)) == []
 
 
