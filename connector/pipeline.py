@@ -34,7 +34,7 @@ from connector.policy import (
     Window,
     evaluate,
 )
-from connector.recording import Evaluated, Recorder, record_action
+from connector.recording import Evaluated, Recorder, findings_json, record_action
 from connector.store import Store, StoredRow, Tx
 from connector.windows import Entry, entries, overlaps, windows_of
 
@@ -132,6 +132,31 @@ class Pipeline:
             changes, stored, result, synced=False, prints=prints, extra_steps=extra_steps or {}
         )
         if not self.dry_run:
+            self._record(result, None)
+        return result
+
+    def refresh_answers(self, keys: Sequence[str]) -> PageResult:
+        """Take the report's answers of stored changes again under the current settings. Where
+        the evaluation comes out as stored, only the answers are written; a change whose
+        findings or recheck time differ is recorded in full, as a recheck would."""
+        stored = self.store.stored_changes(self.source.instance, keys)
+        changes = [Change.from_json(stored[k].data) for k in keys if k in stored]
+        result = PageResult(seen=len(changes))
+        prints = {key: row.fingerprint for key, row in stored.items()}
+        self._evaluate(changes, stored, result, synced=False, prints=prints)
+        if self.dry_run:
+            return result
+        same = [e for e in result.evaluated if _as_stored(e, stored[e.change.key])]
+        recorder = self._recorder()
+        with self.store.transaction() as tx:
+            for item in same:
+                tx.set_report(
+                    source=self.source.instance,
+                    change_key=item.change.key,
+                    report=recorder.answers(item),
+                )
+        result.evaluated = [e for e in result.evaluated if e not in same]
+        if result.evaluated:
             self._record(result, None)
         return result
 
@@ -285,6 +310,14 @@ class Pipeline:
 
     # -- record ----------------------------------------------------------------------------------
 
+    def _recorder(self) -> Recorder:
+        return Recorder(
+            source=self.source.instance,
+            policy=self.policy,
+            release_notes=self.release_notes,
+            clock=self.clock,
+        )
+
     def _record(
         self,
         result: PageResult,
@@ -294,15 +327,15 @@ class Pipeline:
     ) -> None:
         with self.store.transaction() as tx:
             tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
-            recorder = Recorder(
-                source=self.source.instance,
-                policy=self.policy,
-                release_notes=self.release_notes,
-                clock=self.clock,
-            )
+            recorder = self._recorder()
             for item in result.evaluated:
                 recorder.record(tx, item)
             for line in result.skipped:
                 recorder.audit(tx, None, "ticket.skipped", reason=line)
             if record_cursor is not None:
                 record_cursor(tx, result)
+
+
+def _as_stored(item: Evaluated, row: StoredRow) -> bool:
+    """Whether an evaluation of a stored change comes out as the one stored with it."""
+    return row.findings == findings_json(item) and row.recheck_at == item.evaluation.recheck_at

@@ -20,6 +20,7 @@ from connector.executor import Executor, Outcome
 from connector.pipeline import PageResult, Pipeline
 from connector.planner import Plan
 from connector.reader import batched, read_all
+from connector.reports.answers import basis, stored_prefix
 from connector.runtime import SourceRuntime
 from connector.store import Tx
 
@@ -36,7 +37,7 @@ class PollStats:
     planned: int = 0
     written: int = 0
     skipped: list[str] = field(default_factory=list)
-    reevaluated: int = 0  # stored changes evaluated again (policy changed, review due)
+    reevaluated: int = 0  # stored changes evaluated again (policy changed, review due, answers)
     moved: int = 0  # tickets re-read after this cycle moved them in their workflow
     failed: str | None = None  # why applying stopped early (the actions stay pending)
     plans: list[Plan] = field(default_factory=list)  # kept only in a dry run, for printing
@@ -92,6 +93,25 @@ def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
             break
         stats.reevaluated += len(due)
         stats.planned += pipeline.reevaluate(due).planned
+    refresh_answers(rt, pipeline, stats)
+
+
+def refresh_answers(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
+    """Take the report's answers again where they were taken under other settings (the
+    release-note routes changed) or never (changes stored by an older version), once: a report
+    reads stored answers, and evaluates every change without current ones again."""
+    current = basis(rt.policy, rt.release_notes)
+    if pipeline.dry_run or rt.store.answers_basis(rt.name) == current:
+        return
+    prefix, after = stored_prefix(current), ""
+    while keys := rt.store.stale_answers(
+        rt.name, prefix=prefix, after=after, limit=rt.settings.page_size
+    ):
+        stats.reevaluated += len(keys)
+        stats.planned += pipeline.refresh_answers(keys).planned
+        after = keys[-1]
+    with rt.store.transaction() as tx:
+        tx.set_answers_basis(rt.name, current)
 
 
 def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: PollStats) -> None:

@@ -46,7 +46,7 @@ class Recorder:
 
     def record(self, tx: Tx, item: Evaluated) -> None:
         change, ev = item.change, item.evaluation
-        findings = json.dumps([f.model_dump(mode="json") for f in ev.findings])
+        findings = findings_json(item)
         if item.synced:
             self._synced(tx, item, findings=findings)
         else:
@@ -55,7 +55,7 @@ class Recorder:
                 change_key=change.key,
                 findings=findings,
                 recheck_at=ev.recheck_at,
-                report=self._answers(item),
+                report=self.answers(item),
             )
         tx.set_windows(source=self.source, change_key=change.key, windows=sorted(entries(change)))
         self._audit_findings(tx, change.key, item.previous_findings, findings)
@@ -96,7 +96,7 @@ class Recorder:
             data=change.to_json(),
             findings=findings,
             recheck_at=item.evaluation.recheck_at,
-            report=self._answers(item),
+            report=self.answers(item),
         )
         old = Change.from_json(item.previous) if item.previous else None
         self.audit(
@@ -111,7 +111,7 @@ class Recorder:
         for approval in new_decisions(change, old):
             self.audit(tx, change.key, "approval.recorded", **approval)
 
-    def _answers(self, item: Evaluated) -> str:
+    def answers(self, item: Evaluated) -> str:
         """The compliance report's answers from this evaluation, stored with it."""
         change, ev, basis = item.change, item.evaluation, item.approved
         if ev.new_basis is not None:  # approved now: the snapshot is this change
@@ -135,6 +135,11 @@ class Recorder:
             self.audit(tx, key, "finding.raised", rule=rule, subject=subject, message=message)
         for rule, subject, message in sorted(old - new):
             self.audit(tx, key, "finding.resolved", rule=rule, subject=subject, message=message)
+
+
+def findings_json(item: Evaluated) -> str:
+    """The evaluation's findings as the store keeps them."""
+    return json.dumps([f.model_dump(mode="json") for f in item.evaluation.findings])
 
 
 def record_action(tx: Tx, action: Action) -> bool:

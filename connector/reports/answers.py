@@ -36,7 +36,7 @@ from connector.reports.model import (
     row_for,
 )
 
-VERSION = 2  # of the stored layout (part of `basis`): answers of another layout are taken again
+VERSION = 3  # of the stored layout (part of `basis`): answers of another layout are taken again
 # Stored: [basis, evaluated at, [[audience, notice deadline], ...], *the row's values in field
 # order]. Positional, because a report parses 100,000 of them: half the text of an object, and
 # the values zip straight onto the row's fields. The two ledger answers are stored as null.
@@ -85,9 +85,17 @@ class Answers(NamedTuple):
 
 
 def basis(policy: PolicySettings, release_notes: ReleaseNotesSettings) -> str:
-    """Identifies what the answers depend on besides the change: the policy and the routes."""
-    text = f"{VERSION}\n{policy.digest()}\n{release_notes.model_dump_json()}"
+    """Identifies what the answers depend on besides the change: the policy and the routes
+    (which audiences are owed notice); templates, `post_on` and the rest of the release-note
+    settings change no answer."""
+    routes = [route.model_dump(mode="json") for route in release_notes.routes]
+    text = f"{VERSION}\n{policy.digest()}\n{orjson.dumps(routes).decode()}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def stored_prefix(basis_now: str) -> str:
+    """How stored answers taken under `basis_now` begin (the store finds the others by it)."""
+    return f'["{basis_now}",'
 
 
 def approved_view(

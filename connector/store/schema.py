@@ -32,7 +32,8 @@ Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
 - `board_decisions`  id PK; source, change_key, decision, decided_by, note, decided_at. CAB
   decisions taken outside the ticket system, append-only; INDEX (source, change_key).
 - `policy_state`  source PK; digest CHAR(64) (the policy version last applied to every stored
-  change of the source), updated_at.
+  change of the source), updated_at; answers_basis (the settings every stored change's report
+  answers were last taken under; NULL: not all taken yet).
 """
 
 from __future__ import annotations
@@ -259,6 +260,7 @@ policy_state = Table(
     Column("source", String(200), primary_key=True),
     Column("digest", CHAR(64), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("answers_basis", String(64), nullable=True),
 )
 
 TABLES = (

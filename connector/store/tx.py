@@ -288,6 +288,21 @@ class Tx:
         row = {"source": source, "digest": _digest("digest", digest), "updated_at": self._now(now)}
         self._conn.execute(_upsert_policy_digest(self._conn.dialect.name), row)
 
+    def set_answers_basis(self, source: str, basis: str) -> None:
+        """Every stored change of `source` has its answers taken under `basis` (the policy's
+        digest is stored first: without it there is nothing to mark)."""
+        self._conn.execute(
+            update(policy_state).where(policy_state.c.source == source).values(answers_basis=basis)
+        )
+
+    def set_report(self, *, source: str, change_key: str, report: str) -> None:
+        """The report's answers of a stored change taken again, its evaluation unchanged."""
+        self._conn.execute(
+            update(changes)
+            .where(changes.c.source == source, changes.c.key == change_key)
+            .values(report=report)
+        )
+
     def plan_action(
         self,
         key: str,

@@ -24,6 +24,9 @@ from sync_helpers import running_sandbox, write_config
 from test_webhooks import Running
 
 from connector.demo import demo_policy, sandbox_sources
+from connector.model import Audience
+from connector.notes.guidance import Route
+from connector.reports.answers import basis, stored_prefix
 from connector.reports.build import build_report
 from connector.reports.model import ReportRow
 from connector.reports.render import render
@@ -154,6 +157,50 @@ def test_the_report_reads_the_answers_stored_at_sync_while_they_hold(
         )
     due, _ = build_report(settings, store, since=SINCE, until=UNTIL, clock=lambda: now)
     assert next(r.title for r in due if r.key == marked) == rows[0].title
+    engine.dispose()
+
+
+def test_answers_missing_or_taken_under_other_routes_are_taken_again_at_the_next_sync(
+    filled: tuple[Settings, Store, Path], store_url: str
+) -> None:
+    settings, store, _ = filled
+    # An older version stored no answers; then the release-note routes change.
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE changes SET report = NULL"))
+        conn.execute(text("UPDATE policy_state SET answers_basis = NULL"))
+    route = Route(customer_facing=True, audiences=(Audience.ACCOUNT_OWNERS,))
+    routed = settings.model_copy(
+        update={"release_notes": settings.release_notes.model_copy(update={"routes": (route,)})}
+    )
+    for current in (settings, routed):
+        with closing(Worker(current, store, name="report-test").open()) as worker:
+            first, second = worker.sync_once(), worker.sync_once()
+        # Every stored change has its answers taken again, once, and nothing reaches a ticket.
+        assert sum(s.reevaluated for s in first) >= 2 * COUNT
+        assert sum(s.reevaluated for s in second) == 0
+        assert sum(s.planned + s.written for s in first + second) == 0
+        under = basis(current.policy, current.release_notes)
+        for name in current.sources:
+            assert store.answers_basis(name) == under
+            stored = list(store.report_answers(name, updated_since=SINCE))
+            assert len(stored) == COUNT
+            assert all((report or "").startswith(stored_prefix(under)) for _, report, _ in stored)
+
+    # The report under the new routes reads what the sync stored.
+    now = datetime.now(UTC)
+    rows, _ = build_report(routed, store, since=SINCE, until=UNTIL, clock=lambda: now)
+    marked = rows[0]
+    with engine.begin() as conn:
+        report = conn.execute(
+            text("SELECT report FROM changes WHERE key = :k"), {"k": marked.key}
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE changes SET report = :r WHERE key = :k"),
+            {"r": report.replace(f'"{marked.title}"', '"as stored"', 1), "k": marked.key},
+        )
+    shown, _ = build_report(routed, store, since=SINCE, until=UNTIL, clock=lambda: now)
+    assert next(r.title for r in shown if r.key == marked.key) == "as stored"
     engine.dispose()
 
 

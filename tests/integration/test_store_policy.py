@@ -205,6 +205,36 @@ def test_recheck_makes_changes_due_and_keeps_a_sooner_recheck(store: Store) -> N
         tx.recheck(source="jira", change_keys=["D"], at=T0.replace(tzinfo=None))
 
 
+def test_stale_answers_and_the_basis_they_are_all_taken_under(store: Store) -> None:
+    put(store, "A", findings="[]")  # no answers
+    put(store, "B", findings="[]")
+    put(store, "C", findings="[]")
+    put(store, "D", findings="[]")
+    put(store, "A", source="snow", findings="[]")
+    with store.transaction() as tx:
+        tx.set_report(source="jira", change_key="B", report='["old",1]')
+        tx.set_report(source="jira", change_key="C", report='["new",1]')
+        tx.set_report(source="jira", change_key="D", report='["newer",1]')
+        tx.set_report(source="jira", change_key="NOT-STORED", report='["new",1]')
+    assert store.stale_answers("jira", prefix='["new",') == ["A", "B", "D"]
+    assert store.stale_answers("jira", prefix='["new",', after="A", limit=1) == ["B"]
+    assert store.stale_answers("jira", prefix='["new",', after="D") == []
+    assert store.stale_answers("snow", prefix='["new",') == ["A"]
+    assert stored(store, "C").findings == "[]"  # the evaluation stays as it was
+
+    assert store.answers_basis("jira") is None
+    with store.transaction() as tx:
+        tx.set_answers_basis("jira", "b1")  # no policy digest stored yet: nothing to mark
+    assert store.answers_basis("jira") is None
+    with store.transaction() as tx:
+        tx.set_policy_digest("jira", fp(1))
+        tx.set_answers_basis("jira", "b1")
+    assert (store.answers_basis("jira"), store.answers_basis("snow")) == ("b1", None)
+    with store.transaction() as tx:
+        tx.set_policy_digest("jira", fp(2))  # a new policy keeps the marker: the basis has it
+    assert (store.policy_digest("jira"), store.answers_basis("jira")) == (fp(2), "b1")
+
+
 # -- change_windows -----------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from test_report_model import ALICE, BOB, CAROL, DAY, NOW, approval, change, ev
 
 from connector.communications import ReleaseNotesSettings
 from connector.model import Audience, Change, ChangeType, Status
+from connector.notes.guidance import Route
 from connector.policy import PolicySettings
 from connector.reports.answers import (
     Answers,
@@ -23,6 +24,7 @@ from connector.reports.answers import (
     finish,
     loads,
     notice_met,
+    stored_prefix,
 )
 from connector.reports.model import NA, NO, ROW_FIELDS, YES, row_for
 
@@ -121,8 +123,15 @@ def test_answers_that_no_longer_hold_are_refused() -> None:
     assert read(text, recheck_at=NOW + DAY) is not None
     other = PolicySettings(disabled_rules=("freeze",))
     assert current(text, basis_now=basis(other, NOTES), recheck_at=None, now=NOW) is None
-    routes = ReleaseNotesSettings(enabled=False)
-    assert current(text, basis_now=basis(POLICY, routes), recheck_at=None, now=NOW) is None
+    routed = ReleaseNotesSettings(
+        routes=(Route(customer_facing=True, audiences=(Audience.ACCOUNT_OWNERS,)),)
+    )
+    assert current(text, basis_now=basis(POLICY, routed), recheck_at=None, now=NOW) is None
+    # Only the routes decide who is owed notice: the rest of the note settings changes nothing.
+    for same in (ReleaseNotesSettings(enabled=False), ReleaseNotesSettings(post_on=())):
+        assert basis(POLICY, same) == basis(POLICY, NOTES)
+    assert text.startswith(stored_prefix(basis(POLICY, NOTES)))
+    assert not text.startswith(stored_prefix(basis(POLICY, routed)))
     layout = orjson.loads(text)
     assert read(orjson.dumps(layout[:-1]).decode()) is None  # another layout
     assert read(orjson.dumps({"key": "CHG-1"}).decode()) is None
