@@ -126,11 +126,7 @@ class Pipeline:
         extra_steps: Mapping[str, Sequence[str]] | None = None,
     ) -> PageResult:
         """The same, for stored rows the caller has already read and parsed."""
-        result = PageResult(seen=len(changes))
-        prints = {key: row.fingerprint for key, row in stored.items()}
-        self._evaluate(
-            changes, stored, result, synced=False, prints=prints, extra_steps=extra_steps or {}
-        )
+        result = self._evaluate_stored(stored, changes, extra_steps=extra_steps or {})
         if not self.dry_run:
             self._record(result, None)
         return result
@@ -141,9 +137,7 @@ class Pipeline:
         findings or recheck time differ is recorded in full, as a recheck would."""
         stored = self.store.stored_changes(self.source.instance, keys)
         changes = [Change.from_json(stored[k].data) for k in keys if k in stored]
-        result = PageResult(seen=len(changes))
-        prints = {key: row.fingerprint for key, row in stored.items()}
-        self._evaluate(changes, stored, result, synced=False, prints=prints)
+        result = self._evaluate_stored(stored, changes)
         if self.dry_run:
             return result
         same = [e for e in result.evaluated if _as_stored(e, stored[e.change.key])]
@@ -161,6 +155,20 @@ class Pipeline:
         return result
 
     # -- evaluate and plan (no writes) ---------------------------------------------------------
+
+    def _evaluate_stored(
+        self,
+        stored: Mapping[str, StoredRow],
+        changes: Sequence[Change],
+        *,
+        extra_steps: Mapping[str, Sequence[str]] | None = None,
+    ) -> PageResult:
+        result = PageResult(seen=len(changes))
+        prints = {key: row.fingerprint for key, row in stored.items()}
+        self._evaluate(
+            changes, stored, result, synced=False, prints=prints, extra_steps=extra_steps
+        )
+        return result
 
     def _normalize(self, raws: Sequence[RawTicket], result: PageResult) -> list[Change]:
         out = []
