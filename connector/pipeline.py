@@ -140,17 +140,18 @@ class Pipeline:
         result = self._evaluate_stored(stored, changes)
         if self.dry_run:
             return result
-        same = [e for e in result.evaluated if _as_stored(e, stored[e.change.key])]
+        same: list[Evaluated] = []
+        differ: list[Evaluated] = []
+        for item in result.evaluated:
+            (same if _as_stored(item, stored[item.change.key]) else differ).append(item)
         recorder = self._recorder()
         with self.store.transaction() as tx:
-            for item in same:
-                tx.set_report(
-                    source=self.source.instance,
-                    change_key=item.change.key,
-                    report=recorder.answers(item),
-                )
-        result.evaluated = [e for e in result.evaluated if e not in same]
-        if result.evaluated:
+            tx.set_reports(
+                source=self.source.instance,
+                reports={item.change.key: recorder.answers(item) for item in same},
+            )
+        result.evaluated = differ
+        if differ:
             self._record(result, None)
         return result
 

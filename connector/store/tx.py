@@ -100,6 +100,11 @@ _SET_EVALUATION = (
         report=bindparam("b_report"),
     )
 )
+_SET_REPORT = (
+    update(changes)
+    .where(changes.c.source == bindparam("b_source"), changes.c.key == bindparam("b_key"))
+    .values(report=bindparam("b_report"))
+)
 _DELETE_WINDOWS = delete(change_windows).where(
     change_windows.c.source == bindparam("b_source"),
     change_windows.c.change_key == bindparam("b_key"),
@@ -295,13 +300,12 @@ class Tx:
             update(policy_state).where(policy_state.c.source == source).values(answers_basis=basis)
         )
 
-    def set_report(self, *, source: str, change_key: str, report: str) -> None:
-        """The report's answers of a stored change taken again, its evaluation unchanged."""
-        self._conn.execute(
-            update(changes)
-            .where(changes.c.source == source, changes.c.key == change_key)
-            .values(report=report)
-        )
+    def set_reports(self, *, source: str, reports: Mapping[str, str]) -> None:
+        """The report's answers of stored changes (by key) taken again, their evaluations
+        unchanged; keys not stored are passed over."""
+        if reports:
+            rows = [{"b_source": source, "b_key": k, "b_report": r} for k, r in reports.items()]
+            self._conn.execute(_SET_REPORT, rows)
 
     def plan_action(
         self,

@@ -212,10 +212,9 @@ def test_stale_answers_and_the_basis_they_are_all_taken_under(store: Store) -> N
     put(store, "D", findings="[]")
     put(store, "A", source="snow", findings="[]")
     with store.transaction() as tx:
-        tx.set_report(source="jira", change_key="B", report='["old",1]')
-        tx.set_report(source="jira", change_key="C", report='["new",1]')
-        tx.set_report(source="jira", change_key="D", report='["newer",1]')
-        tx.set_report(source="jira", change_key="NOT-STORED", report='["new",1]')
+        reports = {"B": '["old",1]', "C": '["new",1]', "D": '["newer",1]', "NOT-STORED": "[]"}
+        tx.set_reports(source="jira", reports=reports)
+        tx.set_reports(source="jira", reports={})
     assert store.stale_answers("jira", prefix='["new",') == ["A", "B", "D"]
     assert store.stale_answers("jira", prefix='["new",', after="A", limit=1) == ["B"]
     assert store.stale_answers("jira", prefix='["new",', after="D") == []
