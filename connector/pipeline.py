@@ -114,9 +114,7 @@ class Pipeline:
         self, keys: Sequence[str], *, extra_steps: Mapping[str, Sequence[str]] | None = None
     ) -> PageResult:
         """Evaluate stored changes again; `extra_steps`: moves asked for per ticket key."""
-        stored = self.store.stored_changes(self.source.instance, keys)
-        changes = [Change.from_json(stored[k].data) for k in keys if k in stored]
-        return self.reevaluate_rows(stored, changes, extra_steps=extra_steps)
+        return self.reevaluate_rows(*self._read_stored(keys), extra_steps=extra_steps)
 
     def reevaluate_rows(
         self,
@@ -135,8 +133,7 @@ class Pipeline:
         """Take the report's answers of stored changes again under the current settings. Where
         the evaluation comes out as stored, only the answers are written; a change whose
         findings or recheck time differ is recorded in full, as a recheck would."""
-        stored = self.store.stored_changes(self.source.instance, keys)
-        changes = [Change.from_json(stored[k].data) for k in keys if k in stored]
+        stored, changes = self._read_stored(keys)
         result = self._evaluate_stored(stored, changes)
         if self.dry_run:
             return result
@@ -156,6 +153,11 @@ class Pipeline:
         return result
 
     # -- evaluate and plan (no writes) ---------------------------------------------------------
+
+    def _read_stored(self, keys: Sequence[str]) -> tuple[dict[str, StoredRow], list[Change]]:
+        """The stored rows of these keys, and their changes parsed (keys not stored: none)."""
+        stored = self.store.stored_changes(self.source.instance, keys)
+        return stored, [Change.from_json(stored[k].data) for k in keys if k in stored]
 
     def _evaluate_stored(
         self,

@@ -91,20 +91,16 @@ def _insert_basis(dialect: str) -> Any:
 
 
 # Dialect-neutral statements; bind names differ from the column names SET assigns.
-_SET_EVALUATION = (
-    update(changes)
-    .where(changes.c.source == bindparam("b_source"), changes.c.key == bindparam("b_key"))
-    .values(
-        findings=bindparam("b_findings"),
-        recheck_at=bindparam("b_recheck_at"),
-        report=bindparam("b_report"),
-    )
+# An update of one stored change, by source and key.
+_UPDATE_CHANGE = update(changes).where(
+    changes.c.source == bindparam("b_source"), changes.c.key == bindparam("b_key")
 )
-_SET_REPORT = (
-    update(changes)
-    .where(changes.c.source == bindparam("b_source"), changes.c.key == bindparam("b_key"))
-    .values(report=bindparam("b_report"))
+_SET_EVALUATION = _UPDATE_CHANGE.values(
+    findings=bindparam("b_findings"),
+    recheck_at=bindparam("b_recheck_at"),
+    report=bindparam("b_report"),
 )
+_SET_REPORT = _UPDATE_CHANGE.values(report=bindparam("b_report"))
 _DELETE_WINDOWS = delete(change_windows).where(
     change_windows.c.source == bindparam("b_source"),
     change_windows.c.change_key == bindparam("b_key"),
