@@ -34,5 +34,10 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# The policy figures (the other benchmarks start servers and take minutes: see bench/README.md).
+bench: $(BIN)/.installed
+	$(BIN)/python bench/policy_bench.py --count 5000
+	$(BIN)/python bench/policy_floor.py --count 5000
+
 clean:
 	rm -rf $(VENV) .change-connector out .pytest_cache .mypy_cache .ruff_cache

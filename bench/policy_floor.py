@@ -1,0 +1,251 @@
+"""What normalize costs at the least in CPython: the default Jira mapping written out by hand.
+
+    .venv/bin/python bench/policy_floor.py                  # 20,000 tickets
+    .venv/bin/python bench/policy_floor.py --count 5000 --repeat 5
+
+The policy target is 20,000 tickets/s, 50 µs a ticket, for normalize + evaluate + plan on one
+core. This script asks how much of those 50 µs the first step needs however it is written. It
+reads the same tickets as `policy_bench.py` (sandbox scenario, rendered as Jira Cloud's v2 search
+returns them, every text its own) with a function written for `mappings/jira-default.toml` alone:
+every source key, converter and value map inlined, no per-field reader, no error handling, no
+validation and no model objects (people, approvals and links are plain dicts). It uses the
+product's own wiki-markup and date-time converters, since their output is what policy reads.
+
+Before timing, its result for every ticket is compared with the product's `normalize` (as
+`Change.model_dump()`, less the source and URL), so the floor reads everything the product
+reads. Then it prints, per ticket and as the best of `--repeat` runs with GC paused: the floor,
+the part of it spent in the text converters, the product's `Change.model_validate` on the values
+its normalize builds (nested values already models), and the product's normalize. Not a test:
+it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from collections.abc import Callable
+from typing import Any
+
+from policy_bench import BASE_URL, ROOT, SOURCE, best, raw_issues
+
+from connector.mapping import load_mapping, normalize
+from connector.mapping.converters import parse_datetime
+from connector.mapping.markup import wiki_to_text
+from connector.model import Change
+
+BUDGET_US = 1e6 / 20_000  # the target: 20,000 tickets/s for all three steps
+
+CHANGE_TYPE = {"Standard": "standard", "Normal": "normal", "Emergency": "emergency"}
+RISK = {"Low": "low", "Medium": "moderate", "High": "high", "Critical": "very-high"}
+CLASS = {"Minor": "minor", "Moderate": "minor", "Significant": "major", "Major": "major"}
+SECURITY = {"None": "none", "Low": "low", "Medium": "medium", "High": "high"}
+CATEGORIES = {
+    "Data sharing": "data-sharing",
+    "Security configuration": "security-configuration",
+    "User access": "user-access",
+    "System usage": "system-usage",
+}
+YES_NO = {"Yes": True, "No": False}
+AUDIENCES = {
+    "All users": "all-users",
+    "Admins": "admins",
+    "Account owners": "account-owners",
+    "Security": "security",
+    "Engineering": "engineering",
+}
+CAB = {"Approve": "approve", "Reject": "reject", "Defer": "defer", "More information": "more-info"}
+OUTCOME = {"Done": "successful", "Failed": "failed", "Rolled back": "rolled-back"}
+STATUS = {
+    "Draft": "draft",
+    "Needs Information": "awaiting-info",
+    "Awaiting Approval": "awaiting-approval",
+    "Approved": "approved",
+    "Scheduled": "scheduled",
+    "Implementing": "implementing",
+    "Review": "review",
+    "Closed": "closed",
+    "Declined": "rejected",
+    "Canceled": "cancelled",
+}
+DECISION = {"approved": "approved", "declined": "rejected", "pending": "pending"}
+TEXTS = {
+    "description": "description",
+    "rollback_plan": "customfield_10105",
+    "implementation_plan": "customfield_10106",
+    "test_plan": "customfield_10107",
+    "justification": "customfield_10108",
+    "operational_impact": "customfield_10112",
+}
+TIMES = {
+    "planned_start": "customfield_10116",
+    "planned_end": "customfield_10117",
+    "actual_start": "customfield_10118",
+    "actual_end": "customfield_10119",
+    "created": "created",
+    "updated": "updated",
+}
+PEOPLE = {
+    "requester": "reporter",
+    "assignee": "assignee",
+    "implementer": "customfield_10120",
+    "emergency_approver": "customfield_10121",
+}
+
+
+def option(raw: Any, values: dict[str, Any]) -> Any:
+    return values.get(raw["value"]) if raw else None
+
+
+def options(raw: Any, values: dict[str, str] | None = None) -> tuple[Any, ...]:
+    if not raw:
+        return ()
+    found = [o["value"] if values is None else values[o["value"]] for o in raw]
+    return tuple(dict.fromkeys(found))
+
+
+def person(raw: Any) -> dict[str, str] | None:
+    if not raw:
+        return None
+    return {
+        "id": raw["accountId"],
+        "name": raw.get("displayName") or "",
+        "email": raw.get("emailAddress") or "",
+    }
+
+
+def approvals(raw: Any) -> tuple[dict[str, Any], ...]:
+    out = []
+    for approval in raw or ():
+        completed = approval.get("completedDate")
+        for entry in approval.get("approvers") or ():
+            decision = DECISION[entry["approverDecision"]]
+            decided = decision not in ("pending", "not-requested")
+            out.append(
+                {
+                    "approver": person(entry["approver"]),
+                    "group": approval.get("name") or "",
+                    "decision": decision,
+                    "decided_at": parse_datetime(completed) if decided and completed else None,
+                    "comment": "",
+                }
+            )
+    return tuple(out)
+
+
+def links(raw: Any) -> tuple[dict[str, str], ...]:
+    out = []
+    for link in raw or ():
+        kind = link.get("type") or {}
+        for side, label in (("outwardIssue", "outward"), ("inwardIssue", "inward")):
+            if other := link.get(side):
+                key = other["key"]
+                relation = kind.get(label) or kind.get("name") or "relates to"
+                out.append({"relation": relation, "target": key, "url": f"{BASE_URL}/browse/{key}"})
+    return tuple(out)
+
+
+def floor(raw: dict[str, Any]) -> dict[str, Any]:
+    """The default Jira mapping's values for one issue, the shortest way this script knows."""
+    f = raw["fields"]
+    out: dict[str, Any] = {"key": raw["key"], "native_id": raw["id"]}
+    out["title"] = f.get("summary") or ""
+    for name, field in TEXTS.items():
+        text = f.get(field)
+        out[name] = wiki_to_text(text) if text else ""
+    out["change_type"] = option(f.get("customfield_10100"), CHANGE_TYPE)
+    out["risk"] = option(f.get("customfield_10101"), RISK)
+    out["change_class"] = option(f.get("customfield_10102"), CLASS)
+    out["affected_systems"] = options(f.get("customfield_10103"))
+    out["affected_services"] = tuple(c["name"] for c in f.get("components") or ())
+    out["departments"] = options(f.get("customfield_10104"))
+    notes = f.get("customfield_10111")
+    out["security"] = {
+        "level": option(f.get("customfield_10109"), SECURITY),
+        "categories": options(f.get("customfield_10110"), CATEGORIES),
+        "notes": wiki_to_text(notes) if notes else "",
+    }
+    out["expected_downtime_minutes"] = f.get("customfield_10113")
+    out["customer_facing"] = option(f.get("customfield_10114"), YES_NO) or False
+    out["audiences"] = options(f.get("customfield_10115"), AUDIENCES)
+    versions = f.get("fixVersions")
+    out["release"] = versions[0]["name"] if versions else ""
+    out["labels"] = tuple(dict.fromkeys(f.get("labels") or ()))
+    out["links"] = links(f.get("issuelinks"))
+    for name, field in TIMES.items():
+        value = f.get(field)
+        out[name] = parse_datetime(value) if value else None
+    for name, field in PEOPLE.items():
+        out[name] = person(f.get(field))
+    out["approvals"] = approvals(f.get("customfield_10122"))
+    out["cab_decision"] = option(f.get("customfield_10123"), CAB)
+    out["standard_template"] = f.get("customfield_10124") or ""
+    resolution = f.get("resolution")
+    out["outcome"] = OUTCOME.get(resolution["name"]) if resolution else None
+    native = f["status"]["name"]
+    out["status"], out["native_status"] = STATUS[native], native
+    return out
+
+
+def texts_only(raw: dict[str, Any]) -> None:
+    f = raw["fields"]
+    for field in (*TEXTS.values(), "customfield_10111"):
+        if text := f.get(field):
+            wiki_to_text(text)
+
+
+def per_ticket_us(repeat: int, count: int, run: Callable[[], object]) -> float:
+    return round(best(repeat, run) / count * 1e6, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--random-seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    mapping = load_mapping(ROOT / "mappings" / "jira-default.toml")
+    raws = raw_issues(args.count, args.random_seed)
+    changes = [normalize(r, mapping=mapping, source=SOURCE, base_url=BASE_URL) for r in raws]
+    for raw, change in zip(raws, changes, strict=True):
+        expected = change.model_dump(exclude={"source", "url"})
+        if floor(raw) != expected:
+            raise SystemExit(f"{change.key}: the floor reads other values than normalize")
+    # What normalize hands to the model: its own values, nested ones already models.
+    values = [dict(c) for c in changes]
+
+    def run_floor() -> None:
+        for raw in raws:
+            floor(raw)
+
+    def run_texts() -> None:
+        for raw in raws:
+            texts_only(raw)
+
+    def run_model() -> None:
+        for v in values:
+            Change.model_validate(v)
+
+    def run_normalize() -> None:
+        for raw in raws:
+            normalize(raw, mapping=mapping, source=SOURCE, base_url=BASE_URL)
+
+    run_floor()  # warm up
+    result = {
+        "python": platform.python_version(),
+        "tickets": args.count,
+        "repeat": args.repeat,
+        "budget_us_per_ticket_all_three_steps": BUDGET_US,
+        "us_per_ticket": {
+            "floor_normalize_no_model": per_ticket_us(args.repeat, args.count, run_floor),
+            "of_which_text_converters": per_ticket_us(args.repeat, args.count, run_texts),
+            "change_model_validate": per_ticket_us(args.repeat, args.count, run_model),
+            "product_normalize": per_ticket_us(args.repeat, args.count, run_normalize),
+        },
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
