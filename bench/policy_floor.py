@@ -8,8 +8,9 @@ core. This script asks how much of those 50 µs the first step needs however it 
 reads the same tickets as `policy_bench.py` (sandbox scenario, rendered as Jira Cloud's v2 search
 returns them, every text its own) with a function written for `mappings/jira-default.toml` alone:
 every source key and converter written in place (value maps looked up in the mapping's own
-dicts), no per-field reader, no error handling, no validation and no model objects (people, approvals and links are plain dicts). It uses the
-product's own wiki-markup and date-time converters, since their output is what policy reads.
+dicts), no per-field reader, no error handling, no validation and no model objects (people,
+approvals and links are plain dicts). It uses the product's own wiki-markup and date-time
+converters, since their output is what policy reads.
 
 Before timing, its result for every ticket is compared with the product's `normalize` (as
 `Change.model_dump()`, less the source and URL), so the floor reads everything the product
