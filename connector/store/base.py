@@ -13,7 +13,7 @@ become `TransientError`, so callers retry later without importing SQLAlchemy.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +25,19 @@ from connector.errors import TransientError
 from connector.store.engine import is_sqlite, write_options
 
 STREAM_BATCH = 500  # rows fetched per round trip when a query is streamed
+#: Keys per IN (...) list of a page read; far below SQLite's bound-parameter limit.
+IN_CHUNK = 500
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def chunks(values: Collection[str]) -> Iterator[list[str]]:
+    """`values` without duplicates, in lists of at most IN_CHUNK (one IN (...) list each)."""
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), IN_CHUNK):
+        yield unique[start : start + IN_CHUNK]
 
 
 @contextmanager

@@ -7,14 +7,14 @@ and the frozen values of records.py; SQLAlchemy never leaks out of `connector/st
 Tables (see schema.py for the columns): `changes`, `cursors`, `inbox` (inbox.py), `ledger`
 (ledger.py), `audit` (audit.py), `runs` (runs.py), and the change-control policy's
 `change_windows`, `approval_bases`, `board_decisions` and `policy_state` (written through `Tx`,
-read here). Reads on the hot path (`fingerprints`, `stored_changes`, the policy's per-page reads)
-are one query per 500 keys; `iter_changes`, `iter_stored` and `audit_rows` stream (server-side
-cursor on PostgreSQL).
+read in policy_reads.py). Reads on the hot path (`fingerprints`, `stored_changes`, the policy's
+per-page reads) are one query per 500 keys; `iter_changes`, `iter_stored` and `audit_rows`
+stream (server-side cursor on PostgreSQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,34 +26,25 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from connector.errors import ConfigError
 from connector.store import audit as audit_log
 from connector.store import engine as engines
-from connector.store.base import transient_errors, utcnow
+from connector.store.base import chunks, transient_errors, utcnow
 from connector.store.inbox import InboxMixin
 from connector.store.ledger import LedgerMixin
+from connector.store.policy_reads import PolicyReadsMixin
 from connector.store.records import (
     AuditRow,
-    BasisRow,
-    BoardRow,
     StoredChange,
     StoredRow,
-    WindowRow,
 )
 from connector.store.reporting import ReportingMixin
 from connector.store.runs import RunsMixin
 from connector.store.schema import (
-    approval_bases,
     audit,
-    board_decisions,
-    change_windows,
     changes,
     cursors,
-    policy_state,
 )
 from connector.store.tx import Tx
 
 DB_FILE_NAME = "change-connector.db"
-#: Keys per IN (...) list in `fingerprints`; far below SQLite's bound-parameter limit.
-IN_CHUNK = 500
-
 _STORED_COLUMNS = (
     changes.c.source,
     changes.c.key,
@@ -63,13 +54,6 @@ _STORED_COLUMNS = (
     changes.c.findings,
     changes.c.recheck_at,
 )
-
-
-def _chunks(values: Collection[str]) -> Iterator[list[str]]:
-    """`values` without duplicates, in lists of at most IN_CHUNK (one IN (...) list each)."""
-    unique = list(dict.fromkeys(values))
-    for start in range(0, len(unique), IN_CHUNK):
-        yield unique[start : start + IN_CHUNK]
 
 
 def _stored(row: Any) -> StoredRow:
@@ -84,28 +68,7 @@ def _stored(row: Any) -> StoredRow:
     )
 
 
-def _window(row: Any) -> WindowRow:
-    return WindowRow(
-        change_key=row.change_key,
-        system=row.system,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        approved=bool(row.approved),
-    )
-
-
-def _board(row: Any) -> BoardRow:
-    return BoardRow(
-        id=int(row.id),
-        change_key=row.change_key,
-        decision=row.decision,
-        decided_by=row.decided_by,
-        note=row.note,
-        decided_at=row.decided_at,
-    )
-
-
-class Store(InboxMixin, LedgerMixin, ReportingMixin, RunsMixin):
+class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin):
     """Durable state: changes, cursors, webhook inbox, action ledger, audit trail and runs."""
 
     @staticmethod
@@ -202,11 +165,9 @@ class Store(InboxMixin, LedgerMixin, ReportingMixin, RunsMixin):
 
     def fingerprints(self, source: str, keys: Sequence[str]) -> dict[str, str]:
         """Stored fingerprints of a page of tickets (one query per 500 keys); unseen keys absent."""
-        unique = list(dict.fromkeys(keys))
         found: dict[str, str] = {}
         with self._read() as conn:
-            for start in range(0, len(unique), IN_CHUNK):
-                chunk = unique[start : start + IN_CHUNK]
+            for chunk in chunks(keys):
                 query = select(changes.c.key, changes.c.fingerprint).where(
                     changes.c.source == source, changes.c.key.in_(chunk)
                 )
@@ -268,13 +229,11 @@ class Store(InboxMixin, LedgerMixin, ReportingMixin, RunsMixin):
         for row in self._stream(query):
             yield str(row.data)
 
-    # -- change-control policy ------------------------------------------------------------------
-
     def stored_changes(self, source: str, keys: Sequence[str]) -> dict[str, StoredRow]:
         """Stored rows of a page of tickets with their evaluations; unseen keys absent."""
         found: dict[str, StoredRow] = {}
         with self._read() as conn:
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 query = select(*_STORED_COLUMNS).where(
                     changes.c.source == source, changes.c.key.in_(chunk)
                 )
@@ -291,96 +250,6 @@ class Store(InboxMixin, LedgerMixin, ReportingMixin, RunsMixin):
             query = query.where(changes.c.source == source)
         for row in self._stream(query):
             yield _stored(row)
-
-    def windows_overlapping(
-        self, source: str, *, systems: Collection[str], start: datetime, end: datetime
-    ) -> list[WindowRow]:
-        """Windows on any of `systems` that overlap [start, end) (touching ones do not),
-        ordered by (starts_at, change_key, system)."""
-        start, end = self._now(start), self._now(end)
-        found: list[WindowRow] = []
-        with self._read() as conn:
-            for chunk in _chunks(systems):
-                query = select(change_windows).where(
-                    change_windows.c.source == source,
-                    change_windows.c.system.in_(chunk),
-                    change_windows.c.starts_at < end,
-                    change_windows.c.ends_at > start,
-                )
-                found.extend(_window(row) for row in conn.execute(query))
-        return sorted(found, key=lambda w: (w.starts_at, w.change_key, w.system))
-
-    def windows_of(self, source: str, keys: Sequence[str]) -> list[WindowRow]:
-        """The stored windows of the given changes, ordered by (change_key, starts_at, system)."""
-        found: list[WindowRow] = []
-        with self._read() as conn:
-            for chunk in _chunks(keys):
-                query = select(change_windows).where(
-                    change_windows.c.source == source, change_windows.c.change_key.in_(chunk)
-                )
-                found.extend(_window(row) for row in conn.execute(query))
-        return sorted(found, key=lambda w: (w.change_key, w.starts_at, w.system))
-
-    def approval_bases(self, source: str, keys: Sequence[str]) -> dict[str, list[BasisRow]]:
-        """Per change, what each of its approval sets covered, oldest first; keys without any
-        recorded basis are absent."""
-        found: dict[str, list[BasisRow]] = {}
-        with self._read() as conn:
-            for chunk in _chunks(keys):
-                query = (
-                    select(approval_bases)
-                    .where(
-                        approval_bases.c.source == source,
-                        approval_bases.c.change_key.in_(chunk),
-                    )
-                    .order_by(approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
-                )
-                for row in conn.execute(query):
-                    basis = BasisRow(
-                        approvals_digest=str(row.approvals_digest),
-                        covered=row.covered,
-                        recorded_at=row.recorded_at,
-                        snapshot=row.snapshot,
-                    )
-                    found.setdefault(row.change_key, []).append(basis)
-        return found
-
-    def board_decisions(self, source: str, keys: Sequence[str]) -> dict[str, list[BoardRow]]:
-        """Per change, its board decisions ordered by (decided_at, id); keys without any are
-        absent."""
-        found: dict[str, list[BoardRow]] = {}
-        with self._read() as conn:
-            for chunk in _chunks(keys):
-                query = (
-                    select(board_decisions)
-                    .where(
-                        board_decisions.c.source == source,
-                        board_decisions.c.change_key.in_(chunk),
-                    )
-                    .order_by(board_decisions.c.decided_at, board_decisions.c.id)
-                )
-                for row in conn.execute(query):
-                    found.setdefault(row.change_key, []).append(_board(row))
-        return found
-
-    def due_for_recheck(self, source: str, *, now: datetime, limit: int = 500) -> list[str]:
-        """Keys of changes whose verdict may have changed by itself (recheck_at <= now),
-        the most overdue first (ties by key), at most `limit`."""
-        query = (
-            select(changes.c.key)
-            .where(changes.c.source == source, changes.c.recheck_at <= self._now(now))
-            .order_by(changes.c.recheck_at, changes.c.key)
-            .limit(limit)
-        )
-        with self._read() as conn:
-            return [str(key) for key in conn.execute(query).scalars()]
-
-    def policy_digest(self, source: str) -> str | None:
-        """The digest of the policy `source`'s stored changes were last evaluated by, or None."""
-        with self._read() as conn:
-            query = select(policy_state.c.digest).where(policy_state.c.source == source)
-            value = conn.execute(query).scalar_one_or_none()
-            return None if value is None else str(value)
 
     # -- audit --------------------------------------------------------------------------------
 

@@ -1,0 +1,139 @@
+"""What the change-control policy reads from the store besides the changes themselves.
+
+The pipeline evaluates a page of tickets at a time, so each read takes a page's keys or systems
+(one query per 500): the planned windows that may conflict (`change_windows`), the approval bases that
+detect drift (`approval_bases`), board decisions taken outside the ticket system
+(`board_decisions`); and, per source, what is due for a recheck by the clock and the policy the
+stored verdicts were reached under (`policy_state`). The writes go through `Tx`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from connector.store.base import StoreBase, chunks
+from connector.store.records import BasisRow, BoardRow, WindowRow
+from connector.store.schema import (
+    approval_bases,
+    board_decisions,
+    change_windows,
+    changes,
+    policy_state,
+)
+
+
+def _window(row: Any) -> WindowRow:
+    return WindowRow(
+        change_key=row.change_key,
+        system=row.system,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        approved=bool(row.approved),
+    )
+
+
+def _board(row: Any) -> BoardRow:
+    return BoardRow(
+        id=int(row.id),
+        change_key=row.change_key,
+        decision=row.decision,
+        decided_by=row.decided_by,
+        note=row.note,
+        decided_at=row.decided_at,
+    )
+
+
+class PolicyReadsMixin(StoreBase):
+    def windows_overlapping(
+        self, source: str, *, systems: Collection[str], start: datetime, end: datetime
+    ) -> list[WindowRow]:
+        """Windows on any of `systems` that overlap [start, end) (touching ones do not),
+        ordered by (starts_at, change_key, system)."""
+        start, end = self._now(start), self._now(end)
+        found: list[WindowRow] = []
+        with self._read() as conn:
+            for chunk in chunks(systems):
+                query = select(change_windows).where(
+                    change_windows.c.source == source,
+                    change_windows.c.system.in_(chunk),
+                    change_windows.c.starts_at < end,
+                    change_windows.c.ends_at > start,
+                )
+                found.extend(_window(row) for row in conn.execute(query))
+        return sorted(found, key=lambda w: (w.starts_at, w.change_key, w.system))
+
+    def windows_of(self, source: str, keys: Sequence[str]) -> list[WindowRow]:
+        """The stored windows of the given changes, ordered by (change_key, starts_at, system)."""
+        found: list[WindowRow] = []
+        with self._read() as conn:
+            for chunk in chunks(keys):
+                query = select(change_windows).where(
+                    change_windows.c.source == source, change_windows.c.change_key.in_(chunk)
+                )
+                found.extend(_window(row) for row in conn.execute(query))
+        return sorted(found, key=lambda w: (w.change_key, w.starts_at, w.system))
+
+    def approval_bases(self, source: str, keys: Sequence[str]) -> dict[str, list[BasisRow]]:
+        """Per change, what each of its approval sets covered, oldest first; keys without any
+        recorded basis are absent."""
+        found: dict[str, list[BasisRow]] = {}
+        with self._read() as conn:
+            for chunk in chunks(keys):
+                query = (
+                    select(approval_bases)
+                    .where(
+                        approval_bases.c.source == source,
+                        approval_bases.c.change_key.in_(chunk),
+                    )
+                    .order_by(approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
+                )
+                for row in conn.execute(query):
+                    basis = BasisRow(
+                        approvals_digest=str(row.approvals_digest),
+                        covered=row.covered,
+                        recorded_at=row.recorded_at,
+                        snapshot=row.snapshot,
+                    )
+                    found.setdefault(row.change_key, []).append(basis)
+        return found
+
+    def board_decisions(self, source: str, keys: Sequence[str]) -> dict[str, list[BoardRow]]:
+        """Per change, its board decisions ordered by (decided_at, id); keys without any are
+        absent."""
+        found: dict[str, list[BoardRow]] = {}
+        with self._read() as conn:
+            for chunk in chunks(keys):
+                query = (
+                    select(board_decisions)
+                    .where(
+                        board_decisions.c.source == source,
+                        board_decisions.c.change_key.in_(chunk),
+                    )
+                    .order_by(board_decisions.c.decided_at, board_decisions.c.id)
+                )
+                for row in conn.execute(query):
+                    found.setdefault(row.change_key, []).append(_board(row))
+        return found
+
+    def due_for_recheck(self, source: str, *, now: datetime, limit: int = 500) -> list[str]:
+        """Keys of changes whose verdict may have changed by itself (recheck_at <= now),
+        the most overdue first (ties by key), at most `limit`."""
+        query = (
+            select(changes.c.key)
+            .where(changes.c.source == source, changes.c.recheck_at <= self._now(now))
+            .order_by(changes.c.recheck_at, changes.c.key)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [str(key) for key in conn.execute(query).scalars()]
+
+    def policy_digest(self, source: str) -> str | None:
+        """The digest of the policy `source`'s stored changes were last evaluated by, or None."""
+        with self._read() as conn:
+            query = select(policy_state.c.digest).where(policy_state.c.source == source)
+            value = conn.execute(query).scalar_one_or_none()
+            return None if value is None else str(value)
