@@ -7,7 +7,6 @@ their message on one line (no traceback) and exits with the error's code (2: fix
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -69,7 +68,8 @@ def sandbox(
     ] = False,
 ) -> None:
     """Serve the local Jira + ServiceNow sandbox over HTTPS until interrupted."""
-    from connector.sandbox import Sandbox, SandboxOptions
+    from connector.sandbox import SandboxOptions
+    from connector.sandbox_command import serve
 
     if mode not in ("cloud", "datacenter"):
         raise ConfigError(f"--mode: {mode!r} is not one of cloud, datacenter")
@@ -83,39 +83,7 @@ def sandbox(
         jira_webhook_url=jira_webhook_url,
         servicenow_webhook_url=servicenow_webhook_url,
     )
-    try:
-        box = Sandbox(options)
-    except OSError as exc:
-        raise ConfigError(f"--port: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
-    info = box.start()
-    if as_json:
-        typer.echo(info.as_json())
-    else:
-        _print_sandbox(info)
-    sys.stdout.flush()
-    try:
-        box.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        box.stop()
-
-
-def _print_sandbox(info: object) -> None:
-    from connector.sandbox import SandboxInfo
-
-    assert isinstance(info, SandboxInfo)
-    typer.echo(f"Jira ({info.mode}):  {info.jira_url}")
-    typer.echo(f"ServiceNow:        {info.servicenow_url}")
-    typer.echo(f"CA bundle:         {info.ca_bundle}")
-    typer.echo(f"Request log:       {info.requests_url}")
-    typer.echo("Users (Jira user / ServiceNow user / token):")
-    for login, user in info.users.items():
-        typer.echo(
-            f"  {login:<10} {user['jira_user']:<24} {user['servicenow_user']:<10} "
-            f"{user['token']}  [{user['roles']}]"
-        )
-    typer.echo("Press Ctrl-C to stop.")
+    serve(options, as_json=as_json)
 
 
 @mappings_app.command("check")

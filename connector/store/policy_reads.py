@@ -1,8 +1,8 @@
 """What the change-control policy reads from the store besides the changes themselves.
 
 The pipeline evaluates a page of tickets at a time, so each read takes a page's keys or systems
-(one query per 500): the planned windows that may conflict (`change_windows`), the approval bases that
-detect drift (`approval_bases`), board decisions taken outside the ticket system
+(one query per 500): the planned windows that may conflict (`change_windows`), the approval
+bases that detect drift (`approval_bases`), board decisions taken outside the ticket system
 (`board_decisions`); and, per source, what is due for a recheck by the clock and the policy the
 stored verdicts were reached under (`policy_state`). The writes go through `Tx`.
 """

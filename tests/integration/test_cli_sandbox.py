@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -89,3 +90,66 @@ def test_bad_arguments_fail_in_one_line() -> None:
         assert needle in run.stderr
         assert "Traceback" not in run.stderr
         assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_a_port_in_use_fails_in_one_line_naming_the_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "connector",
+                "sandbox",
+                "--port",
+                str(port),
+                "--seed",
+                "1",
+                "--data-dir",
+                str(tmp_path / "sandbox"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 2, run.stderr
+    assert f"--port: cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_without_json_it_prints_the_urls_and_the_users_for_people(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "sandbox",
+            "--port",
+            "0",
+            "--seed",
+            "1",
+            "--data-dir",
+            str(tmp_path / "sandbox"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not lines or lines[-1] != "Press Ctrl-C to stop.":
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else "no output"
+            lines.append(line.rstrip("\n"))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert lines[0].startswith("Jira (cloud):  https://127.0.0.1:")
+    assert lines[1].startswith("ServiceNow:        https://127.0.0.1:")
+    assert lines[2].startswith("CA bundle:         ") and Path(lines[2].split()[-1]).is_file()
+    users = lines[lines.index("Users (Jira user / ServiceNow user / token):") + 1 : -1]
+    assert any(u.split()[0] == "connector" for u in users), users
