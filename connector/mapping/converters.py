@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -89,20 +90,31 @@ def scalar(value: Any) -> str | None:
     ServiceNow's actual value (not the display value) is used so the result is the same whether
     the record was read with sysparm_display_value=false or =all.
     """
+    # Exact types first: this runs for most fields of every ticket. (A tuple of types, not
+    # `str | int | float`: that builds a union object on every call.)
+    if type(value) is str:
+        return value
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, str | int | float):
+    if isinstance(value, _TEXT_OR_NUMBER):
         return str(value)
     if isinstance(value, dict):
-        for key in ("value", "name", "display_value", "key", "id"):
-            if isinstance(value.get(key), str | int | float) and not isinstance(value[key], bool):
-                return str(value[key])
+        for key in _SCALAR_KEYS:
+            item = value.get(key)
+            if type(item) is str:
+                return item
+            if isinstance(item, _TEXT_OR_NUMBER) and not isinstance(item, bool):
+                return str(item)
         raise ConvertError(f"expected a single value, got an object with keys {sorted(value)}")
     raise ConvertError(f"expected a single value, got {type(value).__name__} {shown(value)}")
+
+
+_TEXT_OR_NUMBER = (str, int, float)
+_SCALAR_KEYS = ("value", "name", "display_value", "key", "id")
 
 
 def display(value: Any) -> str | None:
@@ -204,7 +216,7 @@ def text_as_is(converter: Converter) -> bool:
 
 def _user(value: Any, ctx: Context) -> Person | None:
     if isinstance(value, str):
-        return Person(id=value)
+        return person(value)
     if not isinstance(value, dict):
         raise ConvertError(f"expected a user object, got {shown(value)}")
     if "display_value" in value or "link" in value:
@@ -213,11 +225,14 @@ def _user(value: Any, ctx: Context) -> Person | None:
     ident = value.get("accountId") or value.get("name") or value.get("key")
     if not isinstance(ident, str) or not ident:
         raise ConvertError(f"user has no accountId or name: {shown(value)}")
-    return Person(
-        id=ident,
-        name=str(value.get("displayName") or ""),
-        email=str(value.get("emailAddress") or ""),
-    )
+    return person(ident, str(value.get("displayName") or ""), str(value.get("emailAddress") or ""))
+
+
+@lru_cache(maxsize=4096)
+def person(ident: str, name: str = "", email: str = "") -> Person:
+    """The `Person` for these values. The same few people requested, approved and implemented
+    most changes, and a `Person` is a frozen value, so one instance serves every ticket."""
+    return Person(id=ident, name=name, email=email)
 
 
 def _reference(value: Any, ctx: Context) -> Person | None:
@@ -225,7 +240,7 @@ def _reference(value: Any, ctx: Context) -> Person | None:
     if not ident:
         return None
     name = value.get("display_value") if isinstance(value, dict) else None
-    return Person(id=ident, name=name if isinstance(name, str) else "")
+    return person(ident, name if isinstance(name, str) else "")
 
 
 def parse_datetime(value: Any) -> datetime:

@@ -41,6 +41,7 @@ _UNSET: Any = object()
 # context) -> the attribute's value, or _UNSET to leave the attribute to the model's default.
 Reader = Callable[[dict[str, Any], dict[str, Any], Context], Any]
 _NO_RELATED: dict[str, Any] = {}  # a ticket given as a plain dict has none (only read)
+_OPTION_TYPES = (str, bool, int)  # what a mapped token may be without a validator call
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def _reader(attr: str, spec: FieldSpec) -> Reader:
         if plain_text and type(mapped) is str:
             return mapped
         try:
-            if not isinstance(mapped, str | bool | int):
+            if not isinstance(mapped, _OPTION_TYPES):
                 return target.item.validate_python(mapped)
             if options is None:
                 return _item(attr, mapped)
