@@ -90,18 +90,12 @@ def scalar(value: Any) -> str | None:
     ServiceNow's actual value (not the display value) is used so the result is the same whether
     the record was read with sysparm_display_value=false or =all.
     """
-    # Exact types first: this runs for most fields of every ticket. (A tuple of types, not
-    # `str | int | float`: that builds a union object on every call.)
+    # Exact types first, then objects (select options): this runs for most fields of every
+    # ticket. (A tuple of types, not `str | int | float`: that builds a union on every call.)
     if type(value) is str:
         return value
     if value is None:
         return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, _TEXT_OR_NUMBER):
-        return str(value)
     if isinstance(value, dict):
         for key in _SCALAR_KEYS:
             item = value.get(key)
@@ -110,6 +104,12 @@ def scalar(value: Any) -> str | None:
             if isinstance(item, _TEXT_OR_NUMBER) and not isinstance(item, bool):
                 return str(item)
         raise ConvertError(f"expected a single value, got an object with keys {sorted(value)}")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, _TEXT_OR_NUMBER):
+        return str(value)
     raise ConvertError(f"expected a single value, got {type(value).__name__} {shown(value)}")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from connector.mapping import CONVERTERS, adf_to_text, wiki_to_text
 from connector.mapping.converters import Context, ConvertError, is_empty, lookup, scalar
-from connector.model import Decision, Link, Person
+from connector.model import Decision, Link, Person, Status
 
 CTX = Context(key="CHG-1", native_id="abc", base_url="https://jira.example.com")
 
@@ -129,10 +129,23 @@ def test_rich_reads_either_form() -> None:
         ({"display_value": "Authorize", "value": "-3"}, "-3"),
         ({"link": "https://sn/x", "value": "abc"}, "abc"),
         (None, None),
+        (7, "7"),
+        (Status.APPROVED, "approved"),  # text of a str subclass: its value
+        ({"value": 4, "name": "four"}, "4"),  # numbers in objects as they are
+        ({"value": 4.0}, "4.0"),
+        ({"value": True, "name": "Yes"}, "Yes"),  # a boolean is not an object's value
+        ({"value": None, "id": 10}, "10"),
+        ({"value": Status.CLOSED}, "closed"),
     ],
 )
 def test_scalar(raw: Any, value: str | None) -> None:
     assert scalar(raw) == value
+
+
+@pytest.mark.parametrize("raw", [{}, {"value": True}, {"value": [1]}, [1], (1,), object()])
+def test_scalar_refuses_what_holds_no_single_value(raw: Any) -> None:
+    with pytest.raises(ConvertError, match="expected a single value"):
+        scalar(raw)
 
 
 def test_display_prefers_the_display_value() -> None:
