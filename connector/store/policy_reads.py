@@ -9,11 +9,11 @@ stored verdicts were reached under (`policy_state`). The writes go through `Tx`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Table, select
 
 from connector.store.base import StoreBase, chunks
 from connector.store.records import BasisRow, BoardRow, WindowRow
@@ -45,6 +45,18 @@ def _board(row: Any) -> BoardRow:
         note=row.note,
         decided_at=row.decided_at,
     )
+
+
+def _basis(row: Any) -> BasisRow:
+    return BasisRow(
+        approvals_digest=str(row.approvals_digest),
+        covered=row.covered,
+        recorded_at=row.recorded_at,
+        snapshot=row.snapshot,
+    )
+
+
+_Row = TypeVar("_Row")
 
 
 class PolicyReadsMixin(StoreBase):
@@ -80,43 +92,35 @@ class PolicyReadsMixin(StoreBase):
     def approval_bases(self, source: str, keys: Sequence[str]) -> dict[str, list[BasisRow]]:
         """Per change, what each of its approval sets covered, oldest first; keys without any
         recorded basis are absent."""
-        found: dict[str, list[BasisRow]] = {}
-        with self._read() as conn:
-            for chunk in chunks(keys):
-                query = (
-                    select(approval_bases)
-                    .where(
-                        approval_bases.c.source == source,
-                        approval_bases.c.change_key.in_(chunk),
-                    )
-                    .order_by(approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
-                )
-                for row in conn.execute(query):
-                    basis = BasisRow(
-                        approvals_digest=str(row.approvals_digest),
-                        covered=row.covered,
-                        recorded_at=row.recorded_at,
-                        snapshot=row.snapshot,
-                    )
-                    found.setdefault(row.change_key, []).append(basis)
-        return found
+        order = (approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
+        return self._per_change(approval_bases, source, keys, order=order, row=_basis)
 
     def board_decisions(self, source: str, keys: Sequence[str]) -> dict[str, list[BoardRow]]:
         """Per change, its board decisions ordered by (decided_at, id); keys without any are
         absent."""
-        found: dict[str, list[BoardRow]] = {}
+        order = (board_decisions.c.decided_at, board_decisions.c.id)
+        return self._per_change(board_decisions, source, keys, order=order, row=_board)
+
+    def _per_change(
+        self,
+        table: Table,
+        source: str,
+        keys: Sequence[str],
+        *,
+        order: tuple[ColumnElement[Any], ...],
+        row: Callable[[Any], _Row],
+    ) -> dict[str, list[_Row]]:
+        """The rows of `table` of the given changes, grouped by change key, in `order`."""
+        found: dict[str, list[_Row]] = {}
         with self._read() as conn:
             for chunk in chunks(keys):
                 query = (
-                    select(board_decisions)
-                    .where(
-                        board_decisions.c.source == source,
-                        board_decisions.c.change_key.in_(chunk),
-                    )
-                    .order_by(board_decisions.c.decided_at, board_decisions.c.id)
+                    select(table)
+                    .where(table.c.source == source, table.c.change_key.in_(chunk))
+                    .order_by(*order)
                 )
-                for row in conn.execute(query):
-                    found.setdefault(row.change_key, []).append(_board(row))
+                for found_row in conn.execute(query):
+                    found.setdefault(found_row.change_key, []).append(row(found_row))
         return found
 
     def due_for_recheck(self, source: str, *, now: datetime, limit: int = 500) -> list[str]:
