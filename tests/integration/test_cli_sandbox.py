@@ -13,28 +13,20 @@ import pytest
 import requests
 
 
+def sandbox_command(tmp_path: Path, *options: str) -> list[str]:
+    """`change-connector sandbox` with its CA and certificates under `tmp_path`."""
+    data_dir = str(tmp_path / "sandbox")
+    return [sys.executable, "-m", "connector", "sandbox", "--data-dir", data_dir, *options]
+
+
+def start(command: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[dict[str, object]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "connector",
-            "sandbox",
-            "--port",
-            "0",
-            "--seed",
-            "200",
-            "--random-seed",
-            "3",
-            "--json",
-            "--data-dir",
-            str(tmp_path / "sandbox"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    options = ("--port", "0", "--seed", "200", "--random-seed", "3", "--json")
+    proc = start(sandbox_command(tmp_path, *options))
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -97,23 +89,8 @@ def test_a_port_in_use_fails_in_one_line_naming_the_port(tmp_path: Path) -> None
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "connector",
-                "sandbox",
-                "--port",
-                str(port),
-                "--seed",
-                "1",
-                "--data-dir",
-                str(tmp_path / "sandbox"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        command = sandbox_command(tmp_path, "--port", str(port), "--seed", "1")
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2, run.stderr
     assert f"--port: cannot listen on 127.0.0.1:{port}" in run.stderr
     assert "Traceback" not in run.stderr
@@ -121,23 +98,7 @@ def test_a_port_in_use_fails_in_one_line_naming_the_port(tmp_path: Path) -> None
 
 
 def test_without_json_it_prints_the_urls_and_the_users_for_people(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "connector",
-            "sandbox",
-            "--port",
-            "0",
-            "--seed",
-            "1",
-            "--data-dir",
-            str(tmp_path / "sandbox"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start(sandbox_command(tmp_path, "--port", "0", "--seed", "1"))
     try:
         assert proc.stdout is not None
         lines = []
