@@ -215,13 +215,13 @@ def schedule_conflict(change: Change, f: Facts) -> list[Finding]:
             rule="schedule-conflict",
             severity=Severity.WARN,
             message=(
-                f"The planned window overlaps approved change {key} on "
+                f"The planned window overlaps approved change {other} on "
                 f"{', '.join(sorted(set(on)))}: move one of them or agree the order with its "
                 "owner."
             ),
-            subject=key,
+            subject=other,
         )
-        for key, on in sorted(hits.items())
+        for other, on in sorted(hits.items())
     ]
 
 
