@@ -66,6 +66,19 @@ class ApprovalState:
     def complete(self) -> bool:
         return not self.missing and self.rejection is None
 
+    @property
+    def given(self) -> bool:
+        """Whether anyone approved the change: a counted approval, or the board's approval in
+        the ticket's CAB decision field (a standard change under its template needs none)."""
+        return bool(self.counted) or self.cab is CabDecision.APPROVE
+
+    @property
+    def by_decision_field(self) -> bool:
+        """Whether the board's approval in the ticket's CAB decision field is all there is.
+        That field cannot say "approve" twice, so such an approval, once voided, is given again
+        with `cab decide` (or an approval in the ticket system)."""
+        return self.digest == _cab_digest(CabDecision.APPROVE)
+
     def invalidated(self) -> ApprovalState:
         """The state once the approvals no longer count (approval drift)."""
         return replace(self, counted=(), missing=self.needs, approved_at=None)

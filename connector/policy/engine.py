@@ -133,7 +133,7 @@ def facts(change: Change, ctx: Context) -> Facts:
     state = analyse(change, ctx.board, ctx.policy.approvals)
     basis = next((b for b in ctx.bases if b.approvals == state.digest), None)
     drifted: tuple[str, ...] = ()
-    if basis is not None and state.counted:
+    if basis is not None and state.given:
         now = covered_fields(change)
         drifted = tuple(name for name in COVERED if basis.covered.get(name) != now[name])
         if drifted:
@@ -178,7 +178,7 @@ def evaluate(change: Change, ctx: Context) -> Evaluation:
             findings += _adjusted(found, rule_id, policy) if adjust else found
     recheck = [t for t in _rechecks(change, f) if t > ctx.now]
     new_basis = None
-    if f.basis is None and f.approvals.complete and f.approvals.counted:
+    if f.basis is None and f.approvals.complete and f.approvals.given:
         new_basis = ApprovalBasis(
             approvals=f.approvals.digest, covered=covered_fields(change), recorded_at=ctx.now
         )

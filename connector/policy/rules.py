@@ -154,13 +154,19 @@ def approval_drift(change: Change, f: Facts) -> list[Finding]:
         return []
     names = ", ".join(COVERED[name] for name in f.drifted)
     when = _fmt(f.basis.recorded_at, f)
+    again = (
+        "the board to decide again: its decision field already says approve, so record the new "
+        f"decision with `change-connector cab decide {change.key} --decision approve`"
+        if f.approvals.by_decision_field
+        else "the approvers to approve the change again"
+    )
     return [
         Finding(
             rule="approval-drift",
             severity=Severity.BLOCK,
             message=(
                 f"Changed after approval ({when}): {names}. The approval no longer counts; ask "
-                "the approvers to approve the change again."
+                f"{again}."
             ),
             subject=",".join(f.drifted),
         )

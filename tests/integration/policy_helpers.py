@@ -150,6 +150,15 @@ class JiraOps:
             json={"fields": {"customfield_10105": text}},
         )
 
+    def decide_in_field(self, seed: SeedChange, decision: str, *, user: str) -> None:
+        """A board member sets the ticket's CAB decision field ("Approve", "Reject", ...)."""
+        self._call(
+            "PUT",
+            f"/rest/api/2/issue/{self.key(seed)}",
+            user=user,
+            json={"fields": {"customfield_10123": {"value": decision}}},
+        )
+
     def approve(self, seed: SeedChange, *, group: str, decision: str = "approve") -> None:
         """The approver of the pending approval of `group` answers it (JSM's approval API)."""
         key = self.key(seed)
@@ -297,6 +306,9 @@ class ServiceNowOps:
 
     def edit_rollback(self, seed: SeedChange, text: str, *, user: str) -> None:
         self.update(seed, user=user, backout_plan=text)
+
+    def decide_in_field(self, seed: SeedChange, decision: str, *, user: str) -> None:
+        self.update(seed, user=user, cab_recommendation=decision)
 
     def approve(self, seed: SeedChange, *, group: str, decision: str = "approve") -> None:
         rows = self._call(

@@ -446,6 +446,39 @@ def test_editing_the_rollback_plan_after_approval_voids_the_approval(
         assert any("unauthorized" in rules_in(n) for n in notes)
 
 
+def test_an_edit_after_a_board_approval_in_the_decision_field_voids_it_until_cab_decide(
+    sandbox: Sandbox, ops: Ops, store_url: str, tmp_path: Path
+) -> None:
+    (seed,) = pick(
+        ops.seeds,
+        lambda s: (
+            s.change_type == "normal"
+            and s.change_class == "major"
+            and s.status == "awaiting-approval"
+            and s.security_level == "none"
+            and s.planned_start is not None
+            and complete(s)
+        ),
+    )
+    config = write_config(tmp_path / "config.toml", sandbox.info, store_url=store_url)
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        ops.decide_in_field(seed, "Approve", user="carol")  # no approval record: the field only
+        w.sync_once()
+        assert state(ops, seed) == "scheduled"
+        ops.edit_rollback(seed, "Fail over to the standby instead.", user=seed.requester)
+        w.sync_once()
+        note = last_note(ops, seed)
+        assert "approval-drift" in rules_in(note) and "rollback plan" in note
+        assert f"cab decide {ops.key(seed)} --decision approve" in note
+        argv = ["cab", "decide", ops.key(seed), "--decision", "approve", "--by", "carol"]
+        argv += ["--source", ops.name, "--config", str(config)]
+        assert run_cli(argv) == 0
+        assert "approval-drift" not in rules_in(last_note(ops, seed))
+        reset_log(sandbox.info)
+        w.sync_once()  # approved again, under a basis of its own: nothing more to do
+        assert ticket_writes(sandbox.info) == []
+
+
 def test_cab_decide_moves_a_ticket_as_an_approval_in_the_tool_does(
     sandbox: Sandbox, ops: Ops, store_url: str, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ import pytest
 from connector.model import (
     Approval,
     Audience,
+    CabDecision,
     Change,
     ChangeClass,
     ChangeType,
@@ -25,7 +26,15 @@ from connector.model import (
     Status,
     SystemKind,
 )
-from connector.policy import Context, Evaluation, PolicySettings, Severity, Window, evaluate
+from connector.policy import (
+    BoardDecision,
+    Context,
+    Evaluation,
+    PolicySettings,
+    Severity,
+    Window,
+    evaluate,
+)
 from connector.policy.config import Freeze, MaintenanceWindow, RequiredFields, Requirement, Weekday
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
@@ -287,6 +296,52 @@ def test_a_basis_of_other_approvals_does_not_apply() -> None:
     ev = run(more, bases=[basis])
     assert of(ev, "approval-drift") == []
     assert ev.new_basis is not None and ev.new_basis.approvals != basis.approvals
+
+
+def test_a_board_approval_in_the_decision_field_alone_is_guarded_against_drift() -> None:
+    # A major change (no security impact) that the board approved in the ticket's CAB decision
+    # field, with no approval records: the field is all that approves it.
+    approved = major(cab_decision=CabDecision.APPROVE, status=Status.APPROVED)
+    first = run(approved)
+    assert first.approvals.complete and first.approvals.counted == ()
+    assert first.approvals.by_decision_field
+    basis = first.new_basis
+    assert basis is not None and basis.approvals == first.approvals.digest
+
+    edited = major(
+        cab_decision=CabDecision.APPROVE, status=Status.APPROVED, rollback_plan="Restore it."
+    )
+    later = run(edited, now=NOW + DAY, bases=[basis])
+    [drift] = of(later, "approval-drift")
+    assert drift.subject == "rollback_plan" and drift.severity is Severity.BLOCK
+    # The field says "approve" already: the message says how the board decides again.
+    assert "change-connector cab decide CHG-1 --decision approve" in drift.message
+    assert not later.approvals.complete and later.new_basis is None
+
+    # The board's new decision is a new approval: complete again, under a basis of its own.
+    decided = BoardDecision(decision=CabDecision.APPROVE, by="carol", decided_at=NOW + 2 * DAY)
+    again = run(edited, now=NOW + 2 * DAY, bases=[basis], board=[decided])
+    assert of(again, "approval-drift") == [] and again.approvals.complete
+    assert again.new_basis is not None and again.new_basis.approvals != basis.approvals
+    assert not again.approvals.by_decision_field
+
+
+def test_drift_after_approval_records_asks_the_approvers_not_the_board() -> None:
+    approved = change(approvals=(approval(),), status=Status.APPROVED)
+    basis = run(approved).new_basis
+    assert basis is not None
+    edited = change(approvals=(approval(),), status=Status.APPROVED, rollback_plan="Other.")
+    [drift] = of(run(edited, bases=[basis]), "approval-drift")
+    assert "ask the approvers to approve the change again." in drift.message
+    assert "cab decide" not in drift.message
+
+
+def test_no_basis_without_an_approval_even_when_none_is_needed() -> None:
+    templated = change(
+        change_type=ChangeType.STANDARD, standard_template="Patch OS", status=Status.APPROVED
+    )
+    ev = run(templated)
+    assert ev.approvals.complete and not ev.approvals.given and ev.new_basis is None
 
 
 def test_no_basis_while_approvals_are_incomplete() -> None:
