@@ -151,6 +151,19 @@ def complete(s: SeedChange) -> bool:
     return not expected_missing(s) and (s.security_level == "none" or bool(s.infosec_categories))
 
 
+def for_the_board(s: SeedChange) -> bool:
+    """A complete major change waiting for approval that only the board has to give (no
+    security impact, so no security sign-off)."""
+    return (
+        s.change_type == "normal"
+        and s.change_class == "major"
+        and s.status == "awaiting-approval"
+        and s.security_level == "none"
+        and s.planned_start is not None
+        and complete(s)
+    )
+
+
 def test_incomplete_major_change_one_note_then_resolved_and_moves_on(
     sandbox: Sandbox, ops: Ops, store_url: str
 ) -> None:
@@ -451,14 +464,7 @@ def test_an_edit_after_a_board_approval_in_the_decision_field_voids_it_until_cab
 ) -> None:
     (seed,) = pick(
         ops.seeds,
-        lambda s: (
-            s.change_type == "normal"
-            and s.change_class == "major"
-            and s.status == "awaiting-approval"
-            and s.security_level == "none"
-            and s.planned_start is not None
-            and complete(s)
-        ),
+        for_the_board,
     )
     config = write_config(tmp_path / "config.toml", sandbox.info, store_url=store_url)
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
@@ -484,14 +490,7 @@ def test_cab_decide_moves_a_ticket_as_an_approval_in_the_tool_does(
 ) -> None:
     in_tool, by_board = pick(
         ops.seeds,
-        lambda s: (
-            s.change_type == "normal"
-            and s.change_class == "major"
-            and s.status == "awaiting-approval"
-            and s.security_level == "none"
-            and s.planned_start is not None
-            and complete(s)
-        ),
+        for_the_board,
         n=2,
     )
     config = write_config(tmp_path / "config.toml", sandbox.info, store_url=store_url)
