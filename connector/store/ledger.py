@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connector.store.base import StoreBase
+from connector.store.base import StoreBase, chunks
 from connector.store.records import LedgerEntry
 from connector.store.schema import ledger
 
@@ -236,6 +236,5 @@ def _tickets(keys: Sequence[str] | None) -> Iterator[ColumnElement[bool]]:
     if keys is None:
         yield true()
         return
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), 500):
-        yield ledger.c.ticket_key.in_(unique[start : start + 500])
+    for chunk in chunks(keys):
+        yield ledger.c.ticket_key.in_(chunk)
