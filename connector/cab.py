@@ -22,6 +22,7 @@ from connector.model import CabDecision, Change, Status
 from connector.planner import digest, note
 from connector.policy.approvals import CAB
 from connector.poller import PollStats, settle
+from connector.reader import batched
 from connector.recording import Evaluated, record_action
 from connector.reports.render import md_cell
 from connector.runtime import SourceRuntime, offline_pipeline
@@ -193,9 +194,8 @@ def agenda(
         if sources and name not in sources:
             continue
         pipeline = offline_pipeline(name, source_settings, store, policy=settings.policy)
-        keys = [row.key for row in store.iter_stored(name)]
-        for start in range(0, len(keys), 500):
-            result = pipeline.reevaluate(keys[start : start + 500])
+        for chunk in batched(store.change_keys(name), 500):
+            result = pipeline.reevaluate(list(chunk))
             items += [i for e in result.evaluated if (i := _item(name, e, at)) is not None]
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(items, key=lambda i: (i.planned_start or far, i.source, i.key))

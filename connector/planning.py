@@ -17,7 +17,6 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from connector.errors import ConfigError
-from connector.model import Change
 from connector.policy import PolicySettings
 from connector.reader import batched, read_all
 from connector.recording import Evaluated
@@ -80,12 +79,7 @@ def backtest(
             continue
         kwargs = {"clock": clock} if clock else {}
         pipeline = offline_pipeline(name, source_settings, store, policy=policy, **kwargs)
-        keys = [
-            row.key
-            for row in store.iter_stored(name)
-            if Change.from_json(row.data).updated >= since
-        ]
-        for chunk in batched(keys, 500):
+        for chunk in batched(store.change_keys(name, updated_since=since), 500):
             for e in pipeline.reevaluate(list(chunk)).evaluated:
                 _count(out, e)
     return out

@@ -81,8 +81,7 @@ def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
     due by now (a review deadline, a notice date), without reading their tickets."""
     digest = rt.policy.digest()
     if rt.store.policy_digest(rt.name) != digest:
-        keys = [row.key for row in rt.store.iter_stored(rt.name)]
-        for chunk in batched(keys, rt.settings.page_size):
+        for chunk in batched(rt.store.change_keys(rt.name), rt.settings.page_size):
             stats.reevaluated += len(chunk)
             stats.planned += pipeline.reevaluate(list(chunk)).planned
         with rt.store.transaction() as tx:

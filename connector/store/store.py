@@ -240,6 +240,15 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
                 found.update((row.key, _stored(row)) for row in conn.execute(query))
         return found
 
+    def change_keys(self, source: str, *, updated_since: datetime | None = None) -> list[str]:
+        """Keys of the stored changes of `source` (updated at or after `updated_since`), in
+        order: for passes over every stored change that read the rows a page at a time."""
+        query = select(changes.c.key).where(changes.c.source == source).order_by(changes.c.key)
+        if updated_since is not None:
+            query = query.where(changes.c.updated >= self._now(updated_since))
+        with self._read() as conn:
+            return [str(key) for key in conn.execute(query).scalars()]
+
     def iter_stored(self, source: str | None = None) -> Generator[StoredRow, None, None]:
         """Every stored change with its evaluation, ordered by (source, key), streamed.
 

@@ -155,3 +155,16 @@ def test_abandoned_stream_closes_its_cursor(store: Store) -> None:
     assert next(stream)
     del stream  # finalized by the garbage collector; warnings are errors in this suite
     assert store.count_changes() == 3
+
+
+def test_change_keys_of_a_source_in_order_and_since_an_update(store: Store) -> None:
+    put(store, "OPS-2", 1, updated=T0 + timedelta(hours=1))
+    put(store, "OPS-1", 2, updated=T0)
+    put(store, "OPS-3", 3, updated=T0 + timedelta(hours=2))
+    put(store, "OPS-0", 4, source="snow")
+    assert store.change_keys("jira") == ["OPS-1", "OPS-2", "OPS-3"]
+    # At or after the instant, whatever zone it is given in.
+    plus_two = timezone(timedelta(hours=2))
+    since = (T0 + timedelta(hours=1)).astimezone(plus_two)
+    assert store.change_keys("jira", updated_since=since) == ["OPS-2", "OPS-3"]
+    assert store.change_keys("nope") == []
