@@ -304,24 +304,26 @@ def test_a_change_read_again_unchanged_is_still_flagged_by_a_new_overlapping_one
     # After a crash (or within the look-back window) a page holds tickets already stored and
     # unchanged next to new ones: an unchanged ticket is not evaluated with the page, so a new
     # window overlapping it must still get it evaluated again.
-    a, b = ops.key(ops.planted[Planted.CONFLICT_A]), ops.key(ops.planted[Planted.CONFLICT_B])
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
-        runtime, pipeline, (raw_a, raw_b) = conflict_pair(w, ops, a, b)
-        pipeline.process([raw_a])
+        runtime, pipeline, (a, b), (raw_a, raw_b) = planted_conflict(w, ops)
         page = pipeline.process([raw_a, raw_b])
         assert [c.key for c in page.changed] == [b]
         found = stored_findings(store, runtime.source.instance)
         assert ("schedule-conflict", b) in found[a] and ("schedule-conflict", a) in found[b]
 
 
-def conflict_pair(
-    worker: Worker, ops: Ops, *keys: str
-) -> tuple[SourceRuntime, Pipeline, list[RawTicket]]:
-    """The source's runtime, a pipeline and the tickets of these keys as polling reads them."""
+def planted_conflict(
+    worker: Worker, ops: Ops
+) -> tuple[SourceRuntime, Pipeline, list[str], list[RawTicket]]:
+    """The planted pair of overlapping changes as polling reads them, the first one already
+    processed: the source's runtime, the pipeline, their keys and their tickets."""
     runtime = worker.runtimes[ops.name]
-    raws = [runtime.fetch(key) for key in keys]
-    assert all(raws)
-    return runtime, runtime.pipeline(), [raw for raw in raws if raw is not None]
+    keys = [ops.key(ops.planted[p]) for p in (Planted.CONFLICT_A, Planted.CONFLICT_B)]
+    raws = [raw for raw in map(runtime.fetch, keys) if raw is not None]
+    assert len(raws) == len(keys)
+    pipeline = runtime.pipeline()
+    pipeline.process(raws[:1])
+    return runtime, pipeline, keys, raws
 
 
 class KilledBeforePartners(Pipeline):
@@ -334,10 +336,8 @@ class KilledBeforePartners(Pipeline):
 def test_partners_of_a_moved_window_stay_due_when_the_worker_dies_before_evaluating_them(
     sandbox: Sandbox, ops: Ops, store_url: str
 ) -> None:
-    a, b = ops.key(ops.planted[Planted.CONFLICT_A]), ops.key(ops.planted[Planted.CONFLICT_B])
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
-        runtime, pipeline, (raw_a, raw_b) = conflict_pair(w, ops, a, b)
-        pipeline.process([raw_a])
+        runtime, pipeline, (a, b), (_, raw_b) = planted_conflict(w, ops)
         killed = KilledBeforePartners(
             **{f.name: getattr(pipeline, f.name) for f in fields(pipeline)}
         )
