@@ -70,6 +70,15 @@ class ServerSettings(_Section):
     insecure_unsigned_webhooks: bool = False
     # Bearer token of GET /reports/changes; without one the report API is off.
     report_token: SecretStr | None = None
+    # A request body not received in full within this many seconds is refused with 408.
+    body_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
+    # Deepest nesting of arrays and objects a webhook body may have.
+    max_json_depth: Annotated[int, Field(ge=4, le=500)] = 64
+    # A body received again from the same source within this window is a duplicate, whatever
+    # its delivery id (a replay): longer than Jira's 30-minute retry window.
+    replay_window_hours: Annotated[float, Field(gt=0, le=8760)] = 24.0
+    # Pending inbox rows at which new deliveries are refused with 429 and Retry-After.
+    max_pending: Annotated[int, Field(ge=1)] = 100_000
 
 
 class WorkerSettings(_Section):
@@ -77,6 +86,10 @@ class WorkerSettings(_Section):
     drain_batch: Annotated[int, Field(ge=1, le=1000)] = 100
     lease_seconds: Annotated[float, Field(gt=0)] = 300.0
     drain_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # Processed inbox rows are deleted this long after processing (never before the replay
+    # window has passed: they are what replays are recognized by).
+    inbox_retention_hours: Annotated[float, Field(gt=0, le=87600)] = 24.0
+    purge_interval_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
 
 
 class Settings(_Section):
@@ -95,6 +108,16 @@ class Settings(_Section):
             if name not in self.sources:
                 known = ", ".join(sorted(self.sources)) or "none configured"
                 raise ValueError(f"policy.scope.{name}: no source named {name!r} (known: {known})")
+        return self
+
+    @model_validator(mode="after")
+    def _retention_covers_replays(self) -> Settings:
+        if self.worker.inbox_retention_hours < self.server.replay_window_hours:
+            raise ValueError(
+                "worker.inbox_retention_hours: shorter than server.replay_window_hours "
+                f"({self.server.replay_window_hours:g}); processed rows are what replays are "
+                "recognized by"
+            )
         return self
 
 

@@ -5,14 +5,19 @@
     GET  /healthz                        liveness and the store's reachability (503 if not)
     GET  /metrics                        Prometheus text format
 
-Refusals store nothing: an unknown source, a body that is not a UTF-8 JSON object or names no
-ticket is 400, a missing or wrong signature 401, a body over `server.max_body_bytes` 413 (on the
-declared Content-Length before reading, else as soon as the chunks pass it). A valid delivery is
-written to the inbox (deduplicated on the sender's delivery id: Jira's
-X-Atlassian-Webhook-Identifier, the ServiceNow rule's X-ServiceNow-Event-Id, else a hash of the
-body) and answered 202 only once committed; a store outage is 503 so the sender retries. The
-drain job re-reads the ticket by key later, so a webhook is only ever a hint and a lost one is
-caught by the next poll.
+Refusals store nothing. The signature is checked before anything about the source is said: an
+unknown source, a missing and a wrong signature all answer 401 with the same body (source names
+cannot be probed). A body over `server.max_body_bytes` is 413 (on the declared Content-Length
+before reading, else as soon as the chunks pass it), one not received in full within
+`server.body_timeout_seconds` 408 (a stalled body holds nothing for long). A signed body that is
+not a UTF-8 JSON object within the parse limits (connector.webhook_parse), or names no ticket key
+of its system's format, is 400. A valid delivery is written to the inbox (deduplicated on the
+sender's delivery id: Jira's X-Atlassian-Webhook-Identifier, the ServiceNow rule's
+X-ServiceNow-Event-Id, else a hash of the body; and on the body itself within
+`server.replay_window_hours`, since the delivery id is not covered by the signature) and answered
+202 only once committed; a store outage is 503 and an inbox holding `server.max_pending` pending
+rows 429, both with Retry-After, so the sender retries. The drain job re-reads the ticket by key
+later, so a webhook is only ever a hint and a lost one is caught by the next poll.
 
 Writes never run on the event loop: one `InboxWriter` thread per app takes every delivery
 queued since its last commit and writes them in one transaction (group commit), so a slow or
@@ -31,6 +36,7 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -42,7 +48,8 @@ from connector.errors import ConfigError, ConnectorError, TransientError
 from connector.metrics import Metrics
 from connector.settings import Settings, SourceSettings
 from connector.store import Store
-from connector.store.inbox import NewDelivery
+from connector.store.inbox import Intake, IntakeLimits, NewDelivery
+from connector.webhook_parse import Refused, parse_body, ticket_key
 
 PREFIX = "/webhooks/"
 SYSTEMS = ("jira", "servicenow")
@@ -52,17 +59,12 @@ JIRA_DELIVERY = "x-atlassian-webhook-identifier"
 SERVICENOW_DELIVERY = "x-servicenow-event-id"
 #: Width of the inbox's delivery_id and ticket_key columns.
 MAX_ID_LENGTH = 200
-#: Seconds a sender is asked to wait when the store is unavailable.
+#: Seconds a sender is asked to wait when the store is unavailable or the inbox full.
 RETRY_AFTER_SECONDS = 5
+#: The one answer to an unknown source, a missing and a wrong signature.
+NOT_SIGNED = "missing or invalid signature"
 #: Deliveries one inbox transaction takes at most.
 MAX_BATCH = 256
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def check_secrets(settings: Settings) -> None:
@@ -96,28 +98,32 @@ def server_options() -> dict[str, Any]:
     return options
 
 
-_Waiter = tuple[NewDelivery, asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
+_Waiter = tuple[NewDelivery, asyncio.AbstractEventLoop, "asyncio.Future[Intake]"]
 
 
 class InboxWriter:
     """Group commit: one thread writes queued deliveries to the inbox, a batch per transaction.
 
     `add` is awaited by the request handler and resolves once the delivery's transaction has
-    committed: True if new, False for a duplicate; a store outage raises `TransientError`. A
+    committed: "accepted", "duplicate" or "full" (not stored: the inbox holds the most pending
+    rows allowed); a store outage raises `TransientError`. A
     batch that fails for any other reason is retried one delivery per transaction, so one bad
     delivery cannot refuse its neighbours.
     """
 
-    def __init__(self, store: Store, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, store: Store, *, limits: IntakeLimits = IntakeLimits(), max_batch: int = MAX_BATCH
+    ) -> None:
         self.store = store
+        self.limits = limits
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Waiter | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    async def add(self, delivery: NewDelivery) -> bool:
+    async def add(self, delivery: NewDelivery) -> Intake:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
+        future: asyncio.Future[Intake] = loop.create_future()
         self._start()
         self._queue.put((delivery, loop, future))
         return await future
@@ -159,9 +165,10 @@ class InboxWriter:
                 return
 
     def _write(self, batch: list[_Waiter]) -> None:
-        outcomes: list[bool | BaseException]
+        outcomes: list[Intake | BaseException]
         try:
-            outcomes = list(self.store.inbox_add_many([d for d, _, _ in batch]))
+            deliveries = [d for d, _, _ in batch]
+            outcomes = list(self.store.inbox_intake(deliveries, limits=self.limits))
         except TransientError as exc:
             outcomes = [exc] * len(batch)
         except Exception as exc:
@@ -176,7 +183,7 @@ class InboxWriter:
                 loop.call_soon_threadsafe(_settle, future, outcome)
 
 
-def _settle(future: asyncio.Future[bool], outcome: bool | BaseException) -> None:
+def _settle(future: asyncio.Future[Intake], outcome: Intake | BaseException) -> None:
     if future.done():  # the request was cancelled (client gone); the row stays, deduped
         return
     if isinstance(outcome, BaseException):
@@ -188,7 +195,11 @@ def _settle(future: asyncio.Future[bool], outcome: bool | BaseException) -> None
 def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
     """The ASGI app `change-connector run` serves: webhook intake, health, metrics, reports."""
     check_secrets(settings)
-    writer = InboxWriter(store)
+    limits = IntakeLimits(
+        replay_window=timedelta(hours=settings.server.replay_window_hours),
+        max_pending=settings.server.max_pending,
+    )
+    writer = InboxWriter(store, limits=limits)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -252,47 +263,59 @@ class WebhookApp:
             await _respond(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
             return
         system, source = parts
-        label = source
-        try:
-            config = _source(self.settings, system, source)
-        except Refused as refused:
-            # never a metric label per URL a stranger makes up
-            await self._refuse(send, "unknown", refused)
-            return
+        config = _source(self.settings, system, source)
+        # never a metric label per URL a stranger makes up
+        label = source if config is not None else "unknown"
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         try:
-            body = await _read_limited(headers, receive, self.limit)
+            body = await self._read(headers, receive)
             if body is None:
                 return  # the client went away before sending the body: nothing to answer
             _verify(system, config, headers, body)
-            text, payload = _parse(body)
-            ticket = _ticket_key(system, payload)
+            text, payload = parse_body(body, max_depth=self.settings.server.max_json_depth)
+            ticket = ticket_key(system, payload)
         except Refused as refused:
             await self._refuse(send, label, refused)
             return
-        delivery = NewDelivery(source, _delivery_id(system, headers, body), ticket, text)
+        digest = hashlib.sha256(body).hexdigest()
+        delivery = NewDelivery(source, _delivery_id(system, headers, body), ticket, text, digest)
         try:
-            fresh = await self.writer.add(delivery)
+            outcome = await self.writer.add(delivery)
         except TransientError as exc:
             self.metrics.webhook(source=label, result="503")
             logger.warning("webhook from {} not stored: {}", source, exc.message)
-            retry = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
-            await _respond(send, 503, {"error": "store unavailable, retry later"}, retry)
+            await _respond(send, 503, {"error": "store unavailable, retry later"}, _RETRY)
             return
         except Exception as exc:
             self.metrics.webhook(source=label, result="500")
             logger.opt(exception=exc).error("webhook from {} not stored", source)
             await _respond(send, 500, {"error": "internal error"})
             return
-        status = "accepted" if fresh else "duplicate"
-        self.metrics.webhook(source=label, result=status)
-        await _respond(send, 202, {"status": status})
+        if outcome == "full":
+            self.metrics.webhook(source=label, result="429")
+            logger.warning("webhook from {} not stored: the inbox is full", source)
+            await _respond(send, 429, {"error": "inbox full, retry later"}, _RETRY)
+            return
+        self.metrics.webhook(source=label, result=outcome)
+        await _respond(send, 202, {"status": outcome})
+
+    async def _read(self, headers: Mapping[str, str], receive: Receive) -> bytes | None:
+        """The body within the size limit and the read timeout (408 when it stalls)."""
+        timeout = self.settings.server.body_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                return await _read_limited(headers, receive, self.limit)
+        except TimeoutError:
+            raise Refused(408, f"body not received within {timeout:g} seconds") from None
 
     async def _refuse(self, send: Send, label: str, refused: Refused) -> None:
         self.metrics.webhook(source=label, result=str(refused.status))
         await _respond(send, refused.status, {"error": refused.message})
+
+
+_RETRY = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
 
 
 async def _respond(
@@ -311,11 +334,9 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-def _source(settings: Settings, system: str, name: str) -> SourceSettings:
+def _source(settings: Settings, system: str, name: str) -> SourceSettings | None:
     config = settings.sources.get(name)
-    if config is None or config.kind != system:
-        raise Refused(400, f"unknown {system} source {name!r}"[:300])
-    return config
+    return config if config is not None and config.kind == system else None
 
 
 async def _read_limited(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes | None:
@@ -338,46 +359,30 @@ async def _read_limited(headers: Mapping[str, str], receive: Receive, limit: int
             return b"".join(chunks)
 
 
-def _verify(system: str, config: SourceSettings, headers: Mapping[str, str], body: bytes) -> None:
-    if config.webhook_secret is None:
+def _verify(
+    system: str, config: SourceSettings | None, headers: Mapping[str, str], body: bytes
+) -> None:
+    """401 unless signed by the source's secret; an unknown source costs and answers the same."""
+    if config is not None and config.webhook_secret is None:
         return  # allowed only with server.insecure_unsigned_webhooks (checked at start)
-    key = config.webhook_secret.get_secret_value().encode()
-    mac = hmac.new(key, body, hashlib.sha256)
+    if config is None or config.webhook_secret is None:
+        secret, header = _UNKNOWN_SECRET, JIRA_SIGNATURE
+    else:
+        secret = config.webhook_secret.get_secret_value().encode()
+        header = JIRA_SIGNATURE if system == "jira" else config.webhook_signature_header.lower()
+    mac = hmac.new(secret, body, hashlib.sha256)
     if system == "jira":
-        given = headers.get(JIRA_SIGNATURE, "")
         expected = "sha256=" + mac.hexdigest()
     else:
-        given = headers.get(config.webhook_signature_header.lower(), "")
         expected = base64.b64encode(mac.digest()).decode()
-    if not given:
-        raise Refused(401, "unsigned delivery")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Refused(401, "bad signature")
+    given = headers.get(header, "")
+    valid = hmac.compare_digest(given.encode("latin-1"), expected.encode())
+    if config is None or not given or not valid:
+        raise Refused(401, NOT_SIGNED)
 
 
-def _parse(body: bytes) -> tuple[str, dict[str, Any]]:
-    """The body as text (stored as received) and as a JSON object."""
-    try:
-        text = body.decode("utf-8")
-        payload = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise Refused(400, "body is not valid UTF-8 JSON") from None
-    if not isinstance(payload, dict):
-        raise Refused(400, "body is not a JSON object")
-    return text, payload
-
-
-def _ticket_key(system: str, payload: dict[str, Any]) -> str:
-    if system == "jira":
-        issue = payload.get("issue")
-        key = issue.get("key") if isinstance(issue, dict) else None
-    else:
-        key = payload.get("number") or payload.get("sys_id")
-    if not isinstance(key, str) or not key.strip():
-        raise Refused(400, "no ticket key in the body")
-    if len(key) > MAX_ID_LENGTH:
-        raise Refused(400, f"ticket key longer than {MAX_ID_LENGTH} characters")
-    return key
+#: What an unknown source's deliveries are checked against (never matches: it is refused anyway).
+_UNKNOWN_SECRET = hashlib.sha256(b"change-connector: no such source").digest()
 
 
 def _delivery_id(system: str, headers: Mapping[str, str], body: bytes) -> str:

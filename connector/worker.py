@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 import schedule
@@ -127,6 +127,14 @@ class Worker:
             clock=self.clock,
         )
 
+    def purge_once(self) -> int:
+        """Delete inbox rows processed longer ago than the retention; how many went."""
+        retention = timedelta(hours=self.settings.worker.inbox_retention_hours)
+        purged = self.store.inbox_purge(older_than=self.clock() - retention)
+        if purged:
+            logger.info("inbox: {} processed deliveries purged", purged)
+        return purged
+
     def run(self, *, serve: bool = True) -> None:
         """Serve webhooks and run the jobs until SIGTERM or SIGINT."""
         stop = threading.Event()
@@ -145,6 +153,9 @@ class Worker:
             )
         jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
             self._guarded, "drain", self.drain_once
+        )
+        jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
+            self._guarded, "inbox purge", self.purge_once
         )
         jobs.run_all()
         while not stop.is_set():

@@ -13,6 +13,11 @@ workers claim pending rows, re-read each ticket by key, and mark the row done or
   single transaction (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each
   other's rows instead of waiting; SQLite: the whole claim runs under `BEGIN IMMEDIATE`). A
   worker that dies simply lets its lease expire and another worker takes the rows over.
+- Replays: a delivery also carries the digest of its body (what the sender's signature covers);
+  `inbox_intake` treats a body already received from the same source within the replay window
+  as a duplicate whatever its delivery id, refuses deliveries while the pending rows reach the
+  cap ("full": the receiver answers 429), and `inbox_purge` deletes processed rows after their
+  retention, so the inbox cannot grow without bound.
 - Failures: `inbox_failed` puts a row back to pending with attempts + 1 (optionally not before
   `retry_at`); after `INBOX_MAX_ATTEMPTS` failed attempts it stays 'failed' for a person to see.
 """
@@ -21,9 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.errors import TransientError
@@ -56,14 +61,47 @@ class NewDelivery(NamedTuple):
     delivery_id: str | None
     ticket_key: str | None
     body: str
+    #: SHA-256 (hex) of the raw body as signed; None: not deduplicated on content.
+    body_digest: str | None = None
 
+
+class IntakeLimits(NamedTuple):
+    """What `inbox_intake` enforces; None: no limit."""
+
+    #: A body digest received from the same source within this window is a duplicate.
+    replay_window: timedelta | None = None
+    #: Pending rows at or over this refuse new deliveries ("full").
+    max_pending: int | None = None
+
+
+#: One delivery's fate: stored, dropped as already received, or refused (the inbox is full).
+Intake = Literal["accepted", "duplicate", "full"]
 
 _RECEIVED_AT = UTCDateTime()
-_ADD_COLUMNS = ("source", "delivery_id", "ticket_key", "received_at", "body", "state", "attempts")
+_ADD_COLUMNS = (
+    "source",
+    "delivery_id",
+    "ticket_key",
+    "received_at",
+    "body",
+    "body_digest",
+    "state",
+    "attempts",
+)
+
+
+_Compiled = tuple[str, tuple[str, ...] | None]
+
+
+def _count(cursor: Any) -> int:
+    row = cursor.fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 class InboxMixin(StoreBase):
-    _inbox_add_sql: tuple[str, tuple[str, ...] | None] | None = None
+    _inbox_add_sql: _Compiled | None = None
+    _inbox_seen_sql: _Compiled | None = None
+    _inbox_pending_sql: _Compiled | None = None
 
     def inbox_add(
         self,
@@ -86,49 +124,129 @@ class InboxMixin(StoreBase):
         Same semantics as `inbox_add` called once per delivery in order (a repeat within the
         batch is a duplicate too); all of the batch commits, or none of it.
         """
+        return [o == "accepted" for o in self.inbox_intake(deliveries, now=now)]
+
+    def inbox_intake(
+        self,
+        deliveries: Sequence[NewDelivery],
+        *,
+        limits: IntakeLimits = IntakeLimits(),
+        now: datetime | None = None,
+    ) -> list[Intake]:
+        """Enqueue a batch in one transaction, with the receiver's limits; the fate of each.
+
+        A duplicate is a delivery id already received from the source, or (with a replay
+        window) a body digest received from the source within the window. While the pending
+        rows reach `limits.max_pending`, deliveries are "full" and not stored.
+        """
         if not deliveries:
             return []
-        sql, order = self._add_sql()
-        received = _RECEIVED_AT.process_bind_param(self._now(now), self._engine.dialect)
-        dbapi = self._engine.dialect.loaded_dbapi
+        moment = self._now(now)
+        dialect = self._engine.dialect
+        received = _RECEIVED_AT.process_bind_param(moment, dialect)
+        since = None
+        if limits.replay_window is not None:
+            since = _RECEIVED_AT.process_bind_param(moment - limits.replay_window, dialect)
+        dbapi = dialect.loaded_dbapi
         with self._write() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                out = []
+                pending = None
+                if limits.max_pending is not None:
+                    cursor.execute(self._pending_sql()[0], ())
+                    pending = _count(cursor)
+                out: list[Intake] = []
                 for d in deliveries:
+                    if since is not None and d.body_digest is not None:
+                        seen = {"source": d.source, "body_digest": d.body_digest, "since": since}
+                        sql, order = self._seen_sql()
+                        cursor.execute(sql, seen if order is None else [seen[k] for k in order])
+                        if _count(cursor):
+                            out.append("duplicate")
+                            continue
+                    if pending is not None and pending >= (limits.max_pending or 0):
+                        out.append("full")
+                        continue
                     values = {
                         "source": d.source,
                         "delivery_id": d.delivery_id,
                         "ticket_key": d.ticket_key,
                         "received_at": received,
                         "body": d.body,
+                        "body_digest": d.body_digest,
                         "state": "pending",
                         "attempts": 0,
                     }
-                    params = values if order is None else [values[k] for k in order]
-                    try:
-                        cursor.execute(sql, params)
-                        # RETURNING, not rowcount: a skipped insert returns no row.
-                        out.append(cursor.fetchone() is not None)
-                    except dbapi.OperationalError as exc:  # what transient_errors() does
-                        raise TransientError(f"database unavailable: {exc}") from exc
+                    sql, order = self._add_sql()
+                    cursor.execute(sql, values if order is None else [values[k] for k in order])
+                    # RETURNING, not rowcount: a skipped insert returns no row.
+                    fresh = cursor.fetchone() is not None
+                    out.append("accepted" if fresh else "duplicate")
+                    if fresh and pending is not None:
+                        pending += 1
                 return out
+            except dbapi.OperationalError as exc:  # what transient_errors() does
+                raise TransientError(f"database unavailable: {exc}") from exc
             finally:
                 cursor.close()
 
-    def _add_sql(self) -> tuple[str, tuple[str, ...] | None]:
+    def _add_sql(self) -> _Compiled:
         """The INSERT of `inbox_add` compiled for this engine, and its positional order."""
         if self._inbox_add_sql is None:
             dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
             stmt = dialect_insert(inbox).on_conflict_do_nothing(
                 index_elements=["source", "delivery_id"]
             )
-            compiled = stmt.returning(inbox.c.id).compile(
-                dialect=self._engine.dialect, column_keys=list(_ADD_COLUMNS)
-            )
-            order = tuple(compiled.positiontup or ()) if compiled.positional else None
-            self._inbox_add_sql = (compiled.string, order)
+            self._inbox_add_sql = self._compile(stmt.returning(inbox.c.id), _ADD_COLUMNS)
         return self._inbox_add_sql
+
+    def _seen_sql(self) -> _Compiled:
+        """Whether a body digest was received from a source since a moment."""
+        if self._inbox_seen_sql is None:
+            stmt = (
+                select(func.count())
+                .select_from(inbox)
+                .where(
+                    inbox.c.source == bindparam("source"),
+                    inbox.c.body_digest == bindparam("body_digest"),
+                    inbox.c.received_at >= bindparam("since"),
+                )
+            )
+            self._inbox_seen_sql = self._compile(stmt, ())
+        return self._inbox_seen_sql
+
+    def _pending_sql(self) -> _Compiled:
+        if self._inbox_pending_sql is None:
+            stmt = select(func.count()).select_from(inbox).where(inbox.c.state == "pending")
+            self._inbox_pending_sql = self._compile(stmt, (), literal_binds=True)
+        return self._inbox_pending_sql
+
+    def _compile(
+        self, stmt: Any, keys: Sequence[str], *, literal_binds: bool = False
+    ) -> _Compiled:
+        kwargs: dict[str, Any] = {"literal_binds": True} if literal_binds else {}
+        compiled = stmt.compile(
+            dialect=self._engine.dialect,
+            column_keys=list(keys) or None,
+            compile_kwargs=kwargs,
+        )
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return compiled.string, order
+
+    def inbox_purge(self, *, older_than: datetime) -> int:
+        """Delete rows processed (done or failed) before `older_than`; how many went."""
+        cutoff = self._now(older_than)
+        with self._write() as conn:
+            result = conn.execute(
+                delete(inbox).where(
+                    inbox.c.state != "pending",
+                    or_(
+                        inbox.c.processed_at < cutoff,
+                        inbox.c.processed_at.is_(None) & (inbox.c.received_at < cutoff),
+                    ),
+                )
+            )
+            return int(result.rowcount or 0)
 
     def inbox_claim(
         self, worker: str, *, limit: int, lease_seconds: float, now: datetime

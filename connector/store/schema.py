@@ -15,7 +15,9 @@ Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
 - `cursors`  source PK; position (JSON text the caller serializes), updated_at.
 - `inbox`    id PK; source, delivery_id, ticket_key, received_at, body, state
   ('pending'|'done'|'failed'), attempts, claimed_by, claimed_until (lease expiry), processed_at,
-  error. UNIQUE (source, delivery_id) dedupes webhook redeliveries (NULL ids never collide).
+  error, body_digest (SHA-256 of the signed body). UNIQUE (source, delivery_id) dedupes webhook
+  redeliveries (NULL ids never collide); INDEX (source, body_digest, received_at) finds a replayed
+  body within the replay window.
 - `ledger`   idempotency_key PK (<= 200 chars); source, ticket_key, action, content_fingerprint,
   state ('claimed'|'applied'|'failed'), remote_ref, attempts, claimed_by, claimed_until,
   created_at, applied_at, error. The action ledger: one row per planned remote write.
@@ -156,9 +158,11 @@ inbox = Table(
     Column("claimed_until", UTCDateTime(), nullable=True),
     Column("processed_at", UTCDateTime(), nullable=True),
     Column("error", Text(), nullable=True),
+    Column("body_digest", CHAR(64), nullable=True),
     UniqueConstraint("source", "delivery_id"),
     CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
     Index(None, "state", "id"),
+    Index(None, "source", "body_digest", "received_at"),
 )
 
 ledger = Table(

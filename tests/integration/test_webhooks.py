@@ -234,8 +234,8 @@ def test_refusals_store_nothing(intake: Running, raw_engine: Engine, system: str
         "not an object": 400,
         "not utf-8": 400,
         "no ticket key": 400,
-        "unknown source": 400,
-        "other system's source": 400,
+        "unknown source": 401,
+        "other system's source": 401,
         "too large": 413,
         "too large, chunked": 413,
     }
@@ -279,7 +279,7 @@ def test_concurrent_deliveries_each_stored_once(intake: Running, raw_engine: Eng
     def send(n: int) -> None:
         with requests.Session() as session:
             for i in range(20):
-                body = jira_body(f"OPS-{i}")
+                body = jira_body(f"OPS-{i + 1}")
                 headers = signed("jira", body, f"d-{i}")  # every thread sends the same 20
                 r = session.post(intake.url + path, data=body, headers=headers, timeout=10)
                 with lock:
@@ -311,7 +311,7 @@ def test_healthz_and_metrics(intake: Running) -> None:
         'change_connector_webhooks_total{result="accepted",source="acme-jira"} 1.0',
         'change_connector_webhooks_total{result="duplicate",source="acme-jira"} 1.0',
         'change_connector_webhooks_total{result="401",source="acme-jira"} 1.0',
-        'change_connector_webhooks_total{result="400",source="unknown"} 1.0',
+        'change_connector_webhooks_total{result="401",source="unknown"} 1.0',
         "change_connector_inbox_depth 1.0",
     ):
         assert line in lines

@@ -22,6 +22,7 @@ from connector.store.inbox import NewDelivery
 from connector.webhooks import MAX_ID_LENGTH, InboxWriter, _delivery_id, build_app, check_secrets
 
 SECRET = "k"
+BREAKS = "AB-66"  # a valid key the fake store cannot write
 
 
 class FakeStore:
@@ -34,18 +35,18 @@ class FakeStore:
         self.gate = threading.Event()
         self.gate.set()
 
-    def inbox_add_many(self, deliveries: Sequence[NewDelivery]) -> list[bool]:
+    def inbox_intake(self, deliveries: Sequence[NewDelivery], *, limits: Any) -> list[str]:
         self.gate.wait(5)
         if self.down:
             raise TransientError("database unavailable: gone")
-        if any(d.ticket_key == "BAD" for d in deliveries):
+        if any(d.ticket_key == BREAKS for d in deliveries):
             raise ValueError("this row breaks the whole transaction")
         self.batches.append(len(deliveries))
         out = []
         for d in deliveries:
             fresh = (d.source, d.delivery_id) not in self.rows
             self.rows.setdefault((d.source, d.delivery_id), d)
-            out.append(fresh)
+            out.append("accepted" if fresh else "duplicate")
         return out
 
     def inbox_depth(self) -> int:
@@ -125,7 +126,7 @@ def test_one_bad_delivery_does_not_refuse_its_batch() -> None:
     store = FakeStore()
     store.gate.clear()  # hold the writer so that the deliveries queue into one batch
     app = build_app(_settings(), store, Metrics())  # type: ignore[arg-type]
-    keys = ("A-1", "BAD", "A-2", "A-3")
+    keys = ("AB-1", BREAKS, "AB-2", "AB-3")
     statuses: list[int] = []
 
     async def scenario(client: httpx.AsyncClient) -> None:
@@ -136,7 +137,7 @@ def test_one_bad_delivery_does_not_refuse_its_batch() -> None:
 
     _run(app, scenario)
     assert statuses == [202, 500, 202, 202]
-    assert {d.ticket_key for d in store.rows.values()} == {"A-1", "A-2", "A-3"}
+    assert {d.ticket_key for d in store.rows.values()} == {"AB-1", "AB-2", "AB-3"}
 
 
 def test_writer_batches_what_queued_while_it_was_busy() -> None:
@@ -144,7 +145,7 @@ def test_writer_batches_what_queued_while_it_was_busy() -> None:
     store.gate.clear()
     writer = InboxWriter(store)  # type: ignore[arg-type]
 
-    async def many() -> list[bool]:
+    async def many() -> list[str]:
         adds = [writer.add(NewDelivery("s", f"d-{i % 5}", "K", "{}")) for i in range(10)]
         tasks = [asyncio.ensure_future(a) for a in adds]
         await asyncio.sleep(0.05)
@@ -153,7 +154,7 @@ def test_writer_batches_what_queued_while_it_was_busy() -> None:
 
     fresh = asyncio.run(many())
     writer.close()
-    assert fresh == [True] * 5 + [False] * 5
+    assert fresh == ["accepted"] * 5 + ["duplicate"] * 5
     assert sum(store.batches) == 10 and len(store.batches) <= 3
 
 
