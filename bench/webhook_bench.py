@@ -101,7 +101,7 @@ def jira_body(n: int) -> bytes:
         payload = json.loads(reference.read_text(encoding="utf-8"))
     else:
         payload = {"webhookEvent": "jira:issue_updated", "issue": {"fields": {}}}
-    payload["issue"]["key"] = f"OPS-{n}"
+    payload["issue"]["key"] = f"OPS-{n + 1}"  # issue numbers start at 1
     payload["timestamp"] = 1_700_000_000_000 + n
     return json.dumps(payload).encode()
 

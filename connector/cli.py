@@ -48,7 +48,9 @@ def sandbox(
     port: Annotated[
         int, typer.Option(help="Port on 127.0.0.1 (0: a free one).", min=0, max=65535)
     ] = 8443,
-    seed: Annotated[int, typer.Option(help="Change tickets to seed per system.", min=0)] = 200,
+    seed: Annotated[
+        int, typer.Option(help="Change tickets to seed per system.", min=0, max=100_000)
+    ] = 200,
     random_seed: Annotated[
         int, typer.Option(help="Seed of the generator (same seed, same tickets).")
     ] = 0,
@@ -273,7 +275,7 @@ def report(
 def report_sample(
     since: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option(help="The directory to write the pack to.")],
-    size: Annotated[int, typer.Option(help="How many changes.", min=1)] = 25,
+    size: Annotated[int, typer.Option(help="How many changes.", min=1, max=100_000)] = 25,
     seed: Annotated[str, typer.Option(help="Seed of the draw (same seed, same sample).")] = "0",
     until: Annotated[
         str | None, typer.Option(help="Last day, YYYY-MM-DD (default: today).")
@@ -346,7 +348,9 @@ def release_notes(
 
 @app.command()
 def demo(
-    seed: Annotated[int, typer.Option(help="Change tickets to seed per system.", min=1)] = 200,
+    seed: Annotated[
+        int, typer.Option(help="Change tickets to seed per system.", min=1, max=100_000)
+    ] = 200,
     random_seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
     mode: Annotated[str, typer.Option(help="Jira deployment: cloud or datacenter.")] = "cloud",
     out: Annotated[Path, typer.Option(help="Where the normalized changes are written.")] = Path(

@@ -18,7 +18,9 @@ from rich.table import Table
 
 from connector import log
 from connector.cursor import Cursor
+from connector.days import BadDay, parse_day
 from connector.errors import ConfigError
+from connector.keys import is_any_key, key_problem
 from connector.pipeline import PageResult
 from connector.planner import Action, ActionKind
 from connector.poller import PollStats
@@ -198,10 +200,16 @@ def run_cab_decide(
         raise ConfigError(f"--decision: {decision!r} is not one of {choices}") from None
     if not by.strip():
         raise ConfigError("--by: name the board member who recorded the decision")
+    if not is_any_key(key):
+        raise ConfigError(f"KEY: {key_problem('jira', key)} nor a ServiceNow number or sys_id")
     settings = load_settings(config)
     log.setup(json=False, secrets=log.secrets_of(settings))
     with closing(open_store(settings)) as store:
         name = pick_source(settings, store, key, source)
+        kind = settings.sources[name].kind
+        problem = key_problem(kind, key)
+        if problem is not None:
+            raise ConfigError(f"KEY: {problem} (source {name} is {kind})")
         with closing(Worker(settings, store)) as worker:
             worker.open(name)
             result = decide(
@@ -269,9 +277,9 @@ def run_backtest(
 
 def parse_date(text: str, option: str) -> date:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
+        return parse_day(text, option)
+    except BadDay as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def write_or_print(text: str, out: Path | None) -> None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from connector.errors import ConnectorError, TicketDeleted
 from connector.executor import Outcome
+from connector.keys import is_key
 from connector.poller import PollStats, settle
 from connector.runtime import SourceRuntime
 
@@ -44,10 +45,17 @@ def drain(
     stats = DrainStats(claimed=len(items))
     by_ticket: dict[tuple[str, str], list[int]] = defaultdict(list)
     for item in items:
-        if item.source in runtimes and item.ticket_key:
+        runtime = runtimes.get(item.source)
+        if (
+            runtime is not None
+            and item.ticket_key
+            and is_key(runtime.settings.kind, item.ticket_key)
+        ):
             by_ticket[(item.source, item.ticket_key)].append(item.id)
         else:
-            store.inbox_done([item.id])  # a source removed from the config since
+            # a source removed from the config since, or a key the intake of an older version
+            # let in: never put into a request
+            store.inbox_done([item.id])
     touched: set[str] = set()
     for (source, key), ids in by_ticket.items():
         runtime = runtimes[source]

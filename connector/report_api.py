@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from connector.days import parse_day
 from connector.errors import ConnectorError
 from connector.reports.model import day_span
 from connector.settings import Settings
@@ -67,11 +68,8 @@ def _refused(request: Request, settings: Settings) -> Response | None:
 def _period(since: str | None, until: str | None) -> tuple[datetime, datetime]:
     if not since:
         raise ValueError("since: required (YYYY-MM-DD)")
-    try:
-        first = datetime.fromisoformat(since).date()
-        last = datetime.fromisoformat(until).date() if until else datetime.now(UTC).date()
-    except ValueError:
-        raise ValueError("since / until: dates as YYYY-MM-DD") from None
+    first = parse_day(since, "since")
+    last = parse_day(until, "until") if until else datetime.now(UTC).date()
     span = day_span(first, last, UTC)
     if span is None:
         raise ValueError("until: before since")

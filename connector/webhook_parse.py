@@ -54,9 +54,7 @@ def parse_body(body: bytes, *, max_depth: int) -> tuple[str, dict[str, Any]]:
     if "\x00" in text:
         raise Refused(400, "body has a NUL character")
     try:
-        payload = json.loads(
-            text, parse_int=_int, parse_float=_float, parse_constant=_constant
-        )
+        payload = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError:
         raise Refused(400, "body is not valid UTF-8 JSON") from None
     except RecursionError:

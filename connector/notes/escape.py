@@ -15,10 +15,14 @@ from what it is) are dropped. Then, per markup:
   indentation is dropped (no code blocks). URLs (`scheme://...`, `www.`, `mailto:`), e-mail
   addresses and `@mentions` are wrapped in code spans: no renderer auto-links or notifies inside
   code, where backslash escapes would not stop post-render filters (GitHub's, for one).
-- `html`: markupsafe.escape.
+- `html`: markupsafe.escape, then links are broken as for `servicenow` (mail clients and
+  viewers auto-link URLs in HTML text too).
 - `plain` (e-mail text): nothing beyond `clean`.
 - `servicenow` (journal text): a zero-width space after every `[`, so `[code]...[/code]` (which
-  a journal renders as HTML) and the connector's own `[cc:<marker>]` tags cannot be forged.
+  a journal renders as HTML) and the connector's own `[cc:<marker>]` tags cannot be forged; and
+  bare links are broken as in `wiki`: a zero-width space after `scheme:` (before `//`), after
+  `mailto:` and inside `www.`, and before the `@` of an e-mail address, so the journal does not
+  auto-link them.
 
 Values that are already `markupsafe.Markup` are the template's own markup and pass unchanged.
 """
@@ -37,6 +41,11 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _WIKI_SPECIAL = re.compile(r"([*_\-+^~?{}\[\]|!#])")
 _WIKI_BLOCK = re.compile(r"^([ \t]*(?:h(?=[1-6]\.)|b(?=q\.)))", re.M | re.I)
 _WIKI_SCHEME = re.compile(r"\b([a-z][a-z0-9+.\-]*:)(?=//)|\b(mailto:)", re.I)
+
+_LINK_BREAK = re.compile(
+    r"\b([a-z][a-z0-9+.\-]*:)(?=//)|\b(mailto:)|\b(www)(?=\.)|(?<=[\w.+\-])(?=@[\w\-]+\.)",
+    re.I,
+)
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#!|~&])")
 _MD_BLOCK = re.compile(r"^([-+=])|^(\d+)\.")
@@ -93,7 +102,7 @@ def _md_text(text: str, *, line_start: bool) -> str:
 
 
 def html(text: str) -> Markup:
-    return escape(clean(text))
+    return Markup(_break_links(str(escape(clean(text)))))
 
 
 def plain(text: str) -> str:
@@ -101,7 +110,12 @@ def plain(text: str) -> str:
 
 
 def servicenow(text: str) -> str:
-    return clean(text).replace("[", "[" + ZWSP)
+    return _break_links(clean(text).replace("[", "[" + ZWSP))
+
+
+def _break_links(text: str) -> str:
+    """A zero-width space where an auto-linker would start a link (scheme, www., e-mail)."""
+    return _LINK_BREAK.sub(lambda m: (m[1] or m[2] or m[3] or "") + ZWSP, text)
 
 
 ESCAPERS: dict[str, Callable[[str], str]] = {

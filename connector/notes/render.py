@@ -31,6 +31,7 @@ from markupsafe import Markup, escape
 from connector.model import Audience, Change
 from connector.notes import adf
 from connector.notes.escape import ESCAPERS, clean, markdown
+from connector.notes.escape import html as escape_html
 from connector.notes.guidance import AUDIENCE_LABELS, Route, route
 from connector.notes.view import is_internal, safe_url, view
 
@@ -140,10 +141,10 @@ def _finalizer(escaper: Callable[[str], str]) -> Callable[[Any], str]:
 
 
 def _finalize_html(value: Any) -> Any:
-    """Autoescaping escapes what this returns; only control characters go here."""
+    """Ticket text escaped with its links broken (escape.html); the template's Markup as is."""
     if value is None:
         return ""
-    return clean(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+    return escape_html(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 def _url(value: str) -> Markup:
@@ -158,7 +159,7 @@ def _html_url(value: str) -> Markup:
 
 def _br_html(value: str) -> Markup:
     """`|br`: multi-line ticket text in HTML, escaped, its line breaks as <br>."""
-    text = value if isinstance(value, Markup) else escape(clean(value))
+    text = value if isinstance(value, Markup) else escape_html(value)
     return Markup("<br>\n").join(text.split("\n"))
 
 

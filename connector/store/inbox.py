@@ -221,9 +221,7 @@ class InboxMixin(StoreBase):
             self._inbox_pending_sql = self._compile(stmt, (), literal_binds=True)
         return self._inbox_pending_sql
 
-    def _compile(
-        self, stmt: Any, keys: Sequence[str], *, literal_binds: bool = False
-    ) -> _Compiled:
+    def _compile(self, stmt: Any, keys: Sequence[str], *, literal_binds: bool = False) -> _Compiled:
         kwargs: dict[str, Any] = {"literal_binds": True} if literal_binds else {}
         compiled = stmt.compile(
             dialect=self._engine.dialect,
