@@ -70,7 +70,7 @@ def _check_tree(payload: dict[str, Any], max_depth: int) -> None:
     stack: list[tuple[Any, int]] = [(payload, 1)]
     while stack:
         node, depth = stack.pop()
-        if depth > max_depth:
+        if depth > max_depth and isinstance(node, dict | list):
             raise Refused(400, f"body nested deeper than {max_depth} levels")
         if isinstance(node, dict):
             for key, value in node.items():

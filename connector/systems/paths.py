@@ -1,0 +1,33 @@
+"""Values put into request paths and ServiceNow encoded queries, made unable to change either.
+
+Keys are checked at intake (connector.keys), but the adapters quote every value they place in a
+URL anyway, so that nothing read from a ticket, a config or an old inbox row can reach another
+endpoint of the same host:
+
+- `segment(value)`: one path segment, percent-encoded with no safe characters (`/`, `?`, `#`,
+  `%` and spaces are encoded); an empty value and the dot segments `.` / `..`, which a server
+  may resolve against the path, are refused.
+- `query_value(value)`: a value in a ServiceNow encoded query (`number=<value>`). Encoded queries
+  have no quoting: `^` separates conditions (`^OR`, `^NQ`, `^ORDERBY` start new ones), so a
+  value with `^` or a line break is refused rather than sent.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+_UNSAFE_QUERY = ("^", "\n", "\r", "\x00")
+
+
+def segment(value: str) -> str:
+    """`value` as one percent-encoded path segment; ValueError if it cannot be one."""
+    if value in ("", ".", ".."):
+        raise ValueError(f"{value!r} cannot be a path segment")
+    return quote(value, safe="")
+
+
+def query_value(value: str) -> str:
+    """`value` for a condition of a ServiceNow encoded query; ValueError if it would add one."""
+    if not value or any(c in value for c in _UNSAFE_QUERY):
+        raise ValueError(f"{value[:40]!r} cannot be a value of an encoded query")
+    return value
