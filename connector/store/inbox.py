@@ -102,6 +102,7 @@ class InboxMixin(StoreBase):
     _inbox_add_sql: _Compiled | None = None
     _inbox_seen_sql: _Compiled | None = None
     _inbox_pending_sql: _Compiled | None = None
+    _inbox_known_sql: _Compiled | None = None
 
     def inbox_add(
         self,
@@ -165,7 +166,11 @@ class InboxMixin(StoreBase):
                             out.append("duplicate")
                             continue
                     if pending is not None and pending >= (limits.max_pending or 0):
-                        out.append("full")
+                        # a redelivery of a stored id stays a duplicate: its sender may stop
+                        known = {"source": d.source, "delivery_id": d.delivery_id}
+                        sql, order = self._known_sql()
+                        cursor.execute(sql, known if order is None else [known[k] for k in order])
+                        out.append("duplicate" if _count(cursor) else "full")
                         continue
                     values = {
                         "source": d.source,
@@ -214,6 +219,20 @@ class InboxMixin(StoreBase):
             )
             self._inbox_seen_sql = self._compile(stmt, ())
         return self._inbox_seen_sql
+
+    def _known_sql(self) -> _Compiled:
+        """Whether a delivery id was received from a source."""
+        if self._inbox_known_sql is None:
+            stmt = (
+                select(func.count())
+                .select_from(inbox)
+                .where(
+                    inbox.c.source == bindparam("source"),
+                    inbox.c.delivery_id == bindparam("delivery_id"),
+                )
+            )
+            self._inbox_known_sql = self._compile(stmt, ())
+        return self._inbox_known_sql
 
     def _pending_sql(self) -> _Compiled:
         if self._inbox_pending_sql is None:
