@@ -34,6 +34,7 @@ import hmac
 import json
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
@@ -61,6 +62,8 @@ SERVICENOW_DELIVERY = "x-servicenow-event-id"
 MAX_ID_LENGTH = 200
 #: Seconds a sender is asked to wait when the store is unavailable or the inbox full.
 RETRY_AFTER_SECONDS = 5
+#: Seconds between two log lines about a full inbox.
+FULL_LOG_SECONDS = 60.0
 #: The one answer to an unknown source, a missing and a wrong signature.
 NOT_SIGNED = "missing or invalid signature"
 #: Deliveries one inbox transaction takes at most.
@@ -247,6 +250,7 @@ class WebhookApp:
         self.metrics = metrics
         self.fallback = fallback
         self.limit = settings.server.max_body_bytes
+        self._full_logged = -FULL_LOG_SECONDS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
@@ -295,7 +299,10 @@ class WebhookApp:
             return
         if outcome == "full":
             self.metrics.webhook(source=label, result="429")
-            logger.warning("webhook from {} not stored: the inbox is full", source)
+            now = time.monotonic()
+            if now - self._full_logged > FULL_LOG_SECONDS:  # one line a minute under a flood
+                self._full_logged = now
+                logger.warning("webhooks refused with 429: the inbox holds the most pending rows")
             await _respond(send, 429, {"error": "inbox full, retry later"}, _RETRY)
             return
         self.metrics.webhook(source=label, result=outcome)
