@@ -140,8 +140,10 @@ class JiraAdapter(http.PolicyClient):
         pages = TokenPaginator()
         while not pages.finished:
             page = self._call(partial(self._cloud_page, jql, fields, pages.token), "search issues")
-            yield from page.get("issues", [])
-            pages.advance(next_token=page.get("nextPageToken"), is_last=page.get("isLast", True))
+            issues = page.get("issues") or []
+            yield from issues
+            # The documented end is a page without nextPageToken; isLast is optional.
+            pages.advance(next_token=page.get("nextPageToken"), received=len(issues))
 
     def _cloud_page(self, jql: str, fields: str, token: str | None) -> dict[str, Any]:
         page = self.client.enhanced_search_issues(
@@ -155,12 +157,15 @@ class JiraAdapter(http.PolicyClient):
         return page
 
     def _search_datacenter(self, jql: str, fields: str) -> Iterator[dict[str, Any]]:
-        pages = OffsetPaginator(page_size=self.settings.page_size)
+        pages = OffsetPaginator()
         while not pages.finished:
             page = self._call(partial(self._dc_page, jql, fields, pages.offset), "search issues")
-            issues = page.get("issues", [])
+            issues = page.get("issues") or []
             yield from issues
-            pages.advance(received=len(issues), total=page.get("total"))
+            # A page may be shorter than maxResults (the server's own maximum) while more follow.
+            pages.advance(
+                received=len(issues), total=page.get("total"), start_at=page.get("startAt")
+            )
 
     def _dc_page(self, jql: str, fields: str, offset: int) -> dict[str, Any]:
         page = self.client.search_issues(
@@ -233,7 +238,7 @@ class JiraAdapter(http.PolicyClient):
         return str(found["id"]) if found else None
 
     def _comment_once(self, key: str, marker: str) -> dict[str, Any] | None:
-        pages = OffsetPaginator(page_size=COMMENT_PAGE)
+        pages = OffsetPaginator()
         while not pages.finished:
             params = {"startAt": pages.offset, "maxResults": COMMENT_PAGE, "expand": "properties"}
             page = self._rest("GET", f"issue/{key}/comment", params=params)
