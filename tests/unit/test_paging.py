@@ -91,3 +91,15 @@ def test_offset_paginator_refuses_a_page_that_does_not_start_where_asked() -> No
     pages.advance(received=10, total=30, start_at=0)
     with pytest.raises(PermanentError, match="startAt=0 when asked for startAt=10"):
         pages.advance(received=10, total=30, start_at=0)
+
+
+def test_a_page_that_starts_like_the_one_before_is_an_error() -> None:
+    tokens = TokenPaginator()
+    tokens.advance(next_token="a", received=2, first="10001")
+    with pytest.raises(PermanentError, match="10001 again"):
+        tokens.advance(next_token="b", received=2, first="10001")
+    offsets = OffsetPaginator()
+    offsets.advance(received=2, first="10001")
+    offsets.advance(received=2, first="10003")
+    with pytest.raises(PermanentError, match="no progress"):
+        offsets.advance(received=2, first="10003")

@@ -170,3 +170,36 @@ def test_datacenter_page_that_ignores_start_at_is_an_error_not_a_loop(
     with pytest.raises(PermanentError, match="startAt=0 when asked for startAt=5"):
         list(jira.search(JQL))
     jira.close()
+
+
+def test_datacenter_server_that_ignores_start_at_without_echo_is_an_error_not_a_loop(
+    mock: responses.RequestsMock,
+) -> None:
+    """No startAt, no total in the answer, the same page whatever is asked."""
+    jira = _adapter("Server", mock)
+    _dc_page(mock, 0, {"issues": _issues(0, 5)})
+    _dc_page(mock, 5, {"issues": _issues(0, 5)})
+    with pytest.raises(PermanentError, match="again: the paging makes no progress"):
+        list(jira.search(JQL))
+    jira.close()
+
+
+def test_cloud_server_that_sends_the_same_page_with_new_tokens_is_an_error(
+    mock: responses.RequestsMock,
+) -> None:
+    jira = _adapter("Cloud", mock)
+    _cloud_page(mock, None, {"issues": _issues(0, 3), "nextPageToken": "p2"})
+    _cloud_page(mock, "p2", {"issues": _issues(0, 3), "nextPageToken": "p3"})
+    with pytest.raises(PermanentError, match="no progress"):
+        list(jira.search(JQL))
+    jira.close()
+
+
+def test_paging_errors_name_the_source_and_the_call(mock: responses.RequestsMock) -> None:
+    jira = _adapter("Cloud", mock)
+    _cloud_page(mock, None, {"issues": _issues(0, 1), "nextPageToken": "p2"})
+    _cloud_page(mock, "p2", {"issues": _issues(1, 1), "nextPageToken": "p2"})
+    with pytest.raises(PermanentError) as raised:
+        list(jira.search(JQL))
+    assert str(raised.value) == "acme-jira: search issues: the server repeated page token p2..."
+    jira.close()
