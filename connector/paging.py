@@ -62,6 +62,7 @@ class OffsetPaginator:
     """
 
     where: str = "paging"  # names the source and the call in errors
+    page_size: int | None = None  # what each request asks for; a shorter page is not the end
     offset: int = 0
     finished: bool = False
     _first: str | None = None

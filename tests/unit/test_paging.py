@@ -103,3 +103,12 @@ def test_a_page_that_starts_like_the_one_before_is_an_error() -> None:
     offsets.advance(received=2, first="10003")
     with pytest.raises(PermanentError, match="no progress"):
         offsets.advance(received=2, first="10003")
+
+
+def test_offset_paginator_asked_for_a_page_size_still_reads_short_pages() -> None:
+    pages = OffsetPaginator(page_size=100)
+    pages.advance(received=30, total=75)
+    pages.advance(received=30, total=75)
+    assert (pages.offset, pages.finished) == (60, False)
+    pages.advance(received=15, total=75)
+    assert pages.finished
