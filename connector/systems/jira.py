@@ -239,7 +239,7 @@ class JiraAdapter(http.PolicyClient):
         return str(found["id"]) if found else None
 
     def _comment_once(self, key: str, marker: str) -> dict[str, Any] | None:
-        pages = OffsetPaginator()
+        pages = OffsetPaginator(page_size=COMMENT_PAGE)
         while not pages.finished:
             params = {"startAt": pages.offset, "maxResults": COMMENT_PAGE, "expand": "properties"}
             page = self._rest("GET", f"issue/{key}/comment", params=params)
