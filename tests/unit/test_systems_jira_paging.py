@@ -203,3 +203,12 @@ def test_paging_errors_name_the_source_and_the_call(mock: responses.RequestsMock
         list(jira.search(JQL))
     assert str(raised.value) == "acme-jira: search issues: the server repeated page token p2..."
     jira.close()
+
+
+def test_cloud_is_last_false_without_a_token_ends_there_is_nothing_to_follow(
+    mock: responses.RequestsMock,
+) -> None:
+    jira = _adapter("Cloud", mock)
+    _cloud_page(mock, None, {"issues": _issues(0, 2), "isLast": False})
+    assert _keys(jira.search(JQL)) == ["CHG-0", "CHG-1"]
+    jira.close()
