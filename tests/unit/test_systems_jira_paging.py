@@ -62,14 +62,11 @@ def _keys(issues: Iterator[dict[str, Any]]) -> list[str]:
 
 
 def _cloud_page(mock: responses.RequestsMock, token: str | None, body: dict[str, Any]) -> None:
-    params = {"jql": JQL, "maxResults": "50"}
+    params = {"jql": JQL, "fields": "*all", "maxResults": "50"}
     if token:
         params["nextPageToken"] = token
-    mock.get(
-        f"{API}/search/jql",
-        json=body,
-        match=[matchers.query_param_matcher(params, strict_match=False)],
-    )
+    # Strict: the first page's request must not carry a token, each next one exactly its own.
+    mock.get(f"{API}/search/jql", json=body, match=[matchers.query_param_matcher(params)])
 
 
 def test_cloud_pages_without_is_last_end_only_when_the_token_is_absent(
