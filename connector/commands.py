@@ -18,7 +18,6 @@ from rich.table import Table
 
 from connector import log
 from connector.cursor import Cursor
-from connector.days import BadDay, parse_day
 from connector.errors import ConfigError
 from connector.keys import is_any_key, key_problem
 from connector.pipeline import PageResult
@@ -26,6 +25,7 @@ from connector.planner import Action, ActionKind
 from connector.poller import PollStats
 from connector.settings import Settings, load_settings
 from connector.store import Store
+from connector.user_input import BadInput, check_text, parse_day
 from connector.worker import Worker
 
 
@@ -200,6 +200,11 @@ def run_cab_decide(
         raise ConfigError(f"--decision: {decision!r} is not one of {choices}") from None
     if not by.strip():
         raise ConfigError("--by: name the board member who recorded the decision")
+    try:
+        check_text(by, "--by")
+        check_text(note, "--note")
+    except BadInput as exc:
+        raise ConfigError(str(exc)) from None
     if not is_any_key(key):
         raise ConfigError(f"KEY: {key_problem('jira', key)} nor a ServiceNow number or sys_id")
     settings = load_settings(config)
@@ -278,7 +283,7 @@ def run_backtest(
 def parse_date(text: str, option: str) -> date:
     try:
         return parse_day(text, option)
-    except BadDay as exc:
+    except BadInput as exc:
         raise ConfigError(str(exc)) from None
 
 

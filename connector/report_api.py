@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from connector.days import parse_day
 from connector.errors import ConnectorError
 from connector.reports.model import day_span
 from connector.settings import Settings
 from connector.store import Store
+from connector.user_input import parse_day
 
 MEDIA = {
     "json": "application/json",

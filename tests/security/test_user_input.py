@@ -16,12 +16,12 @@ from store_fixtures import (  # noqa: F401
 )
 
 from connector.cli import main
-from connector.days import FIRST_DAY, LAST_DAY, BadDay, parse_day
 from connector.keys import is_key, key_problem
 from connector.metrics import Metrics
 from connector.settings import ServerSettings, Settings
 from connector.store import Store
 from connector.systems.paths import query_value, segment
+from connector.user_input import FIRST_DAY, LAST_DAY, BadInput, parse_day
 from connector.webhooks import build_app
 
 TOKEN = "report-token-for-the-security-tests"
@@ -97,7 +97,7 @@ def test_path_and_query_helpers() -> None:
     ],
 )
 def test_days_out_of_range_or_unreadable(text: str, fragment: str) -> None:
-    with pytest.raises(BadDay) as caught:
+    with pytest.raises(BadInput) as caught:
         parse_day(text, "--until")
     message = str(caught.value)
     assert message.startswith("--until: ") and fragment in message
@@ -134,6 +134,9 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     [
         (["cab", "decide", "CHG-1/../../myself"], "KEY: 'CHG-1/../../myself' is not a Jira"),
         (["cab", "decide", "CHG0030001"], "KEY: 'CHG0030001' is not a Jira issue key"),
+        (["cab", "decide", "CHG-1", "--note", "a\udcffb"], "--note: has control characters"),
+        (["cab", "decide", "CHG-1", "--note", "a\x1bb"], "--note: has control characters"),
+        (["cab", "decide", "CHG-1", "--note", "x" * 10_001], "--note: longer than 10000"),
         (["cab", "agenda", "--for", "9999-12-31"], "--for: '9999-12-31' is out of range"),
         (["policy", "backtest", "--since", "0001-01-01"], "--since: '0001-01-01' is out of range"),
         (["report", "--since", "2026-01-01", "--until", "9999-12-31"], "--until: '9999-12-31'"),
