@@ -349,7 +349,8 @@ def _source(settings: Settings, system: str, name: str) -> SourceSettings | None
 async def _read_limited(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes | None:
     """The whole body, refused with 413 once it passes `limit`; None if the client left."""
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    digits = declared is not None and declared.isascii() and declared.isdigit()
+    if declared is not None and digits and (len(declared) > 18 or int(declared) > limit):
         raise Refused(413, f"body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
