@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
+from connector.keys import key_problem
 from connector.policy.config import PolicySettings
 
 ENV_PREFIX = "CHANGE_CONNECTOR__"
@@ -108,6 +109,15 @@ class Settings(_Section):
             if name not in self.sources:
                 known = ", ".join(sorted(self.sources)) or "none configured"
                 raise ValueError(f"policy.scope.{name}: no source named {name!r} (known: {known})")
+        return self
+
+    @model_validator(mode="after")
+    def _release_tickets_are_keys(self) -> Settings:
+        for name, key in self.release_notes.release_tickets.items():
+            source = self.sources.get(name)
+            problem = None if source is None else key_problem(source.kind, key)
+            if problem is not None:
+                raise ValueError(f"release_notes.release_tickets.{name}: {problem}")
         return self
 
     @model_validator(mode="after")

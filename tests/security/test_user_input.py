@@ -184,3 +184,17 @@ def test_report_api_refuses_with_400(store: Store, query: str, fragment: str) ->
     assert response.status_code == 400
     message = response.json()["error"]
     assert fragment in message and "\n" not in message
+
+
+def test_release_ticket_in_the_config_must_be_a_key(tmp_path: Path) -> None:
+    from connector.errors import ConfigError
+    from connector.settings import load_settings
+
+    config = _config(tmp_path)
+    with config.open("a", encoding="utf-8") as out:
+        out.write('[release_notes]\nrelease_tickets = { acme-jira = "OPS-1/../x" }\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    message = caught.value.message
+    assert "release_notes.release_tickets.acme-jira: 'OPS-1/../x' is not a Jira" in message
+    assert "\n" not in message
