@@ -24,6 +24,7 @@ workers claim pending rows, re-read each ticket by key, and mark the row done or
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
@@ -72,6 +73,8 @@ class IntakeLimits(NamedTuple):
     replay_window: timedelta | None = None
     #: Pending rows at or over this refuse new deliveries ("full").
     max_pending: int | None = None
+    #: How often the pending rows are counted again (see `InboxMixin._pending_count`).
+    recount_seconds: float = 1.0
 
 
 #: One delivery's fate: stored, dropped as already received, or refused (the inbox is full).
@@ -103,6 +106,8 @@ class InboxMixin(StoreBase):
     _inbox_seen_sql: _Compiled | None = None
     _inbox_pending_sql: _Compiled | None = None
     _inbox_known_sql: _Compiled | None = None
+    #: The last pending count and when it was taken (time.monotonic()).
+    _pending_seen: tuple[int, float] = (0, float("-inf"))
 
     def inbox_add(
         self,
@@ -154,8 +159,7 @@ class InboxMixin(StoreBase):
             try:
                 pending = None
                 if limits.max_pending is not None:
-                    cursor.execute(self._pending_sql()[0], ())
-                    pending = _count(cursor)
+                    pending = self._pending_count(cursor, limits.recount_seconds)
                 out: list[Intake] = []
                 for d in deliveries:
                     if since is not None and d.body_digest is not None:
@@ -189,6 +193,8 @@ class InboxMixin(StoreBase):
                     out.append("accepted" if fresh else "duplicate")
                     if fresh and pending is not None:
                         pending += 1
+                if pending is not None:
+                    self._pending_seen = (pending, self._pending_seen[1])
                 return out
             except dbapi.OperationalError as exc:  # what transient_errors() does
                 raise TransientError(f"database unavailable: {exc}") from exc
@@ -219,6 +225,20 @@ class InboxMixin(StoreBase):
             )
             self._inbox_seen_sql = self._compile(stmt, ())
         return self._inbox_seen_sql
+
+    def _pending_count(self, cursor: Any, recount_seconds: float) -> int:
+        """Pending rows, counted at most once every `recount_seconds` per store.
+
+        Between counts, the rows this store added are added on; drains only lower the count, so
+        the figure is an upper bound (a cap is never passed by this store's deliveries, and is
+        lifted at most that long after a drain made room).
+        """
+        count, at = self._pending_seen
+        if time.monotonic() - at >= recount_seconds:
+            cursor.execute(self._pending_sql()[0], ())
+            count, at = _count(cursor), time.monotonic()
+            self._pending_seen = (count, at)
+        return count
 
     def _known_sql(self) -> _Compiled:
         """Whether a delivery id was received from a source."""

@@ -56,7 +56,7 @@ def test_replay_window(store: Store, raw_engine: Engine) -> None:
 
 
 def test_pending_cap(store: Store, raw_engine: Engine) -> None:
-    cap = IntakeLimits(max_pending=2)
+    cap = IntakeLimits(max_pending=2, recount_seconds=0)
     batch = [_delivery(n, f"{n:064x}") for n in range(1, 5)]
     assert store.inbox_intake(batch, limits=cap, now=T0) == [
         "accepted",
@@ -72,6 +72,16 @@ def test_pending_cap(store: Store, raw_engine: Engine) -> None:
     store.inbox_done([items[0].id], now=T0)
     assert store.inbox_intake(batch[2:], limits=cap, now=T0) == ["accepted", "full"]
     assert _count(raw_engine) == 3
+
+
+def test_pending_count_is_taken_again_after_a_while(store: Store) -> None:
+    cap = IntakeLimits(max_pending=1, recount_seconds=3600)
+    assert store.inbox_intake([_delivery(1)], limits=cap, now=T0) == ["accepted"]
+    store.inbox_done([store.inbox_claim("w", limit=1, lease_seconds=30, now=T0)[0].id], now=T0)
+    # within the recount interval the count is an upper bound: still full
+    assert store.inbox_intake([_delivery(2, "b" * 64)], limits=cap, now=T0) == ["full"]
+    fresh = cap._replace(recount_seconds=0)
+    assert store.inbox_intake([_delivery(2, "b" * 64)], limits=fresh, now=T0) == ["accepted"]
 
 
 def test_purge_keeps_pending_and_recent_rows(store: Store, raw_engine: Engine) -> None:
