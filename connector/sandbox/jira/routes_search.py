@@ -14,7 +14,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from connector.sandbox.jira import render
-from connector.sandbox.jira.fieldset import select
 from connector.sandbox.jira.http import Ctx, JiraError
 from connector.sandbox.jira.jql import JqlError, Query, parse
 
@@ -32,7 +31,6 @@ UNBOUNDED = (
 BAD_TOKEN = "The provided next page token is invalid or does not match the query."
 CLOUD_PAGE_MAX = 100  # pages carrying fields; id/key-only pages may hold up to 5000
 ID_ONLY_PAGE_MAX = 5000
-DC_PAGE_MAX = 1000  # jira.search.views.default.max
 
 
 def register(sim: JiraSimulator, version: str) -> None:
@@ -123,7 +121,7 @@ def search_jql(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     token = params.text("nextPageToken")
     offset = _offset(token, query_hash) if token else 0
     tokens = params.fields()
-    fields = select(tokens, "id")
+    fields = ctx.view.fs.select(tokens, "id")
     cap = ID_ONLY_PAGE_MAX if not fields else CLOUD_PAGE_MAX
     limit = min(max(params.integer("maxResults", 50), 0) or 50, cap)
     ids = sim.store.search(_cache_key(sim, ctx, jql), query)
@@ -136,7 +134,7 @@ def search_jql(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     if offset + limit < len(ids):
         out["nextPageToken"] = _token(offset + limit, query_hash)
     out["isLast"] = "nextPageToken" not in out
-    _add_names(out, fields, expand)
+    _add_names(out, fields, expand, ctx.view)
     return out
 
 
@@ -157,13 +155,11 @@ def _issue(
     return out
 
 
-def _add_names(out: dict[str, Any], fields: list[str], expand: set[str]) -> None:
-    from connector.sandbox.jira.fieldset import FIELDS
-
+def _add_names(out: dict[str, Any], fields: list[str], expand: set[str], view: render.View) -> None:
     if "names" in expand:
-        out["names"] = {fid: FIELDS[fid].name for fid in fields}
+        out["names"] = render.names(fields, view.fs)
     if "schema" in expand:
-        out["schema"] = {fid: FIELDS[fid].schema for fid in fields if FIELDS[fid].schema}
+        out["schema"] = render.schemas(fields, view.fs)
 
 
 def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
@@ -171,8 +167,10 @@ def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     jql = params.text("jql")
     query = _compile(sim, ctx, jql)
     start = max(params.integer("startAt", 0), 0)
-    limit = min(max(params.integer("maxResults", 50), 0), DC_PAGE_MAX)
-    fields = select(params.fields(), "*navigable")
+    # The site's maximum (jira.search.views.default.max) caps the page whatever was asked;
+    # `maxResults` in the answer says what was applied and `total` still counts every match.
+    limit = min(max(params.integer("maxResults", 50), 0), sim.state.options.max_results)
+    fields = ctx.view.fs.select(params.fields(), "*navigable")
     expand = params.expand()
     ids = sim.store.search(_cache_key(sim, ctx, jql), query)
     out: dict[str, Any] = {
@@ -184,5 +182,5 @@ def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
             _issue(sim, i, ctx.view, fields, expand, False) for i in ids[start : start + limit]
         ],
     }
-    _add_names(out, fields, expand)
+    _add_names(out, fields, expand, ctx.view)
     return out
