@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+from connector.errors import MappingError
 from connector.mapping import Mapping, load_mapping, referenced_fields, referenced_transitions
-from connector.reader import open_adapter, scope_jql
+from connector.reader import open_adapter, scope_jql, site_mapping
 from connector.settings import load_settings
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
@@ -26,6 +27,11 @@ def check_live(config: Path) -> Iterator[tuple[str, bool]]:
     for name, source in settings.sources.items():
         mapping = load_mapping(source.mapping)
         with closing(open_adapter(name, source)) as adapter:
+            try:
+                mapping = site_mapping(adapter, mapping, file=str(source.mapping))
+            except MappingError as exc:
+                yield f"{name}: {exc}", False
+                continue
             if isinstance(adapter, JiraAdapter):
                 missing = _jira_missing(adapter, mapping)
             else:

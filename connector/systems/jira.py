@@ -184,7 +184,12 @@ class JiraAdapter(http.PolicyClient):
         return RawTicket(data=self.issue(key))
 
     def field_ids(self) -> set[str]:
-        return {f["id"] for f in self._call(self.client.fields, "read fields")}
+        return {field_id for field_id, _ in self.field_names()}
+
+    def field_names(self) -> list[tuple[str, str]]:
+        """(id, name) of every field of the site (`GET /field`)."""
+        fields = self._call(self.client.fields, "read fields")
+        return [(f["id"], f.get("name") or "") for f in fields]
 
     def transition_names(self, keys: Iterable[str]) -> set[str]:
         """Names of the transitions available on any of these issues."""
