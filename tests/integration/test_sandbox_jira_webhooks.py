@@ -68,14 +68,16 @@ def hooked(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iter
     sandbox.stop()
 
 
-def _call(sandbox: Sandbox, method: str, path: str, body: Any) -> requests.Response:
+def _call(
+    sandbox: Sandbox, method: str, path: str, body: Any, *, login: str = "connector"
+) -> requests.Response:
     info = sandbox.info
     return requests.request(
         method,
         f"{info.jira_url}/rest/api/2{path}",
         json=body,
         timeout=10,
-        auth=info.credentials("connector"),
+        auth=info.credentials(login),
         verify=info.ca_bundle,
     )
 
@@ -151,15 +153,16 @@ def test_create_and_comment_events(hooked: Sandbox, receiver: Receiver) -> None:
                 "project": {"key": "CHG"},
                 "issuetype": {"name": "Change"},
                 "summary": "Via API",
-                "customfield_10100": {"value": "Standard"},
+                hooked.jira_field_id("Change type"): {"value": "Standard"},
             }
         },
+        login="bob",  # the integration user may not create issues
     )
     assert created.status_code == 201
     key = created.json()["key"]
     events = _events(hooked, receiver, "jira:issue_created")
     body = next(json.loads(b) for _, b in events if json.loads(b)["issue"]["key"] == key)
-    assert body["issue"]["fields"]["customfield_10100"]["value"] == "Standard"
+    assert body["issue"]["fields"][hooked.jira_field_id("Change type")]["value"] == "Standard"
     assert _call(hooked, "POST", f"/issue/{key}/comment", {"body": "Noted"}).status_code == 201
     comments = _events(hooked, receiver, "comment_created")
     body = next(json.loads(b) for _, b in comments if json.loads(b)["issue"]["key"] == key)

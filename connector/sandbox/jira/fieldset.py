@@ -216,18 +216,16 @@ class FieldSet:
     def details(self, fid: str) -> dict[str, Any]:
         """A `FieldDetails` object as `GET /field` returns it."""
         f = self.fields[fid]
-        out: dict[str, Any] = {"id": f.id, "key": f.id, "name": f.name}
-        if f.custom:
-            out["untranslatedName"] = f.name
-        out.update(
-            {
-                "custom": f.custom,
-                "orderable": f.orderable,
-                "navigable": f.navigable,
-                "searchable": f.searchable,
-                "clauseNames": list(f.clause_names),
-            }
-        )
+        out: dict[str, Any] = {
+            "id": f.id,
+            "key": f.id,
+            "name": f.name,
+            "custom": f.custom,
+            "orderable": f.orderable,
+            "navigable": f.navigable,
+            "searchable": f.searchable,
+            "clauseNames": list(f.clause_names),
+        }
         if f.schema is not None:
             out["schema"] = f.schema
         return out
