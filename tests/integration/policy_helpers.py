@@ -42,6 +42,10 @@ class JiraOps:
     def key(self, seed: SeedChange) -> str:
         return self.keys[seed.index]
 
+    def cf(self, name: str) -> str:
+        """This sandbox's id of the custom field `name` (ids differ between sandboxes)."""
+        return self.sandbox.jira_field_id(name)
+
     def _call(self, method: str, path: str, *, user: str, **kw: Any) -> Any:
         response = requests.request(
             method,
@@ -72,7 +76,6 @@ class JiraOps:
             "GET",
             f"/rest/api/2/issue/{self.key(seed)}/comment",
             user="admin",
-            params={"expand": "properties"},
         )
         return [
             (str(c["id"]), c["body"])
@@ -81,20 +84,22 @@ class JiraOps:
         ]
 
     def marked(self, seed: SeedChange, prefix: str) -> list[tuple[str, str, bool]]:
-        """(id, body, public) of the comments whose marker starts with `prefix`."""
-        page = self._call(
-            "GET",
-            f"/rest/api/2/issue/{self.key(seed)}/comment",
-            user="admin",
-            params={"expand": "properties"},
-        )
+        """(id, body, public) of the comments whose marker starts with `prefix`.
+
+        Comment properties are not served by GET /issue/{key}/comment (its `expand` documents
+        only `renderedBody`): the test reads them from the sandbox's records."""
+        jira = self.sandbox.jira
+        with jira.state.lock:
+            issue = jira.store.get(self.key(seed))
+            assert issue is not None
+            comments = [(c.id, c.body, list(c.properties)) for c in issue.comments]
         out = []
-        for c in page["comments"]:
-            props = {p["key"]: p["value"] for p in c.get("properties", [])}
+        for cid, body, properties in comments:
+            props = {p["key"]: p["value"] for p in properties}
             marker = str((props.get("change-connector") or {}).get("marker", ""))
             if marker.startswith(prefix):
                 internal = bool((props.get("sd.public.comment") or {}).get("internal"))
-                out.append((str(c["id"]), c["body"], not internal))
+                out.append((str(cid), body, not internal))
         return out
 
     def make_customer_facing(self, seed: SeedChange, *, user: str) -> None:
@@ -104,8 +109,8 @@ class JiraOps:
             user=user,
             json={
                 "fields": {
-                    "customfield_10114": {"value": "Yes"},
-                    "customfield_10115": [{"value": "All users"}, {"value": "Admins"}],
+                    self.cf("Customer facing"): {"value": "Yes"},
+                    self.cf("Audiences"): [{"value": "All users"}, {"value": "Admins"}],
                 }
             },
         )
@@ -127,15 +132,15 @@ class JiraOps:
             user=user,
             json={
                 "fields": {
-                    "customfield_10103": [{"value": "payments-api"}],
-                    "customfield_10105": "Redeploy the previous build.",
-                    "customfield_10106": "Drain, deploy, verify.",
-                    "customfield_10107": "Smoke tests.",
-                    "customfield_10108": "Keeps the platform supported.",
-                    "customfield_10109": {"value": "Low"},
-                    "customfield_10110": [{"value": "System usage"}],
-                    "customfield_10116": start.isoformat(timespec="milliseconds"),
-                    "customfield_10117": (start + timedelta(hours=2)).isoformat(
+                    self.cf("Affected systems"): [{"value": "payments-api"}],
+                    self.cf("Rollback plan"): "Redeploy the previous build.",
+                    self.cf("Implementation plan"): "Drain, deploy, verify.",
+                    self.cf("Test plan"): "Smoke tests.",
+                    self.cf("Justification"): "Keeps the platform supported.",
+                    self.cf("Security impact"): {"value": "Low"},
+                    self.cf("InfoSec categories"): [{"value": "System usage"}],
+                    self.cf("Change start date"): start.isoformat(timespec="milliseconds"),
+                    self.cf("Change completion date"): (start + timedelta(hours=2)).isoformat(
                         timespec="milliseconds"
                     ),
                 }
@@ -147,7 +152,7 @@ class JiraOps:
             "PUT",
             f"/rest/api/2/issue/{self.key(seed)}",
             user=user,
-            json={"fields": {"customfield_10105": text}},
+            json={"fields": {self.cf("Rollback plan"): text}},
         )
 
     def decide_in_field(self, seed: SeedChange, decision: str, *, user: str) -> None:
@@ -156,7 +161,7 @@ class JiraOps:
             "PUT",
             f"/rest/api/2/issue/{self.key(seed)}",
             user=user,
-            json={"fields": {"customfield_10123": {"value": decision}}},
+            json={"fields": {self.cf("CAB decision"): {"value": decision}}},
         )
 
     def approve(self, seed: SeedChange, *, group: str, decision: str = "approve") -> None:
@@ -195,8 +200,8 @@ class JiraOps:
             user=user,
             json={
                 "fields": {
-                    "customfield_10118": start.isoformat(timespec="milliseconds"),
-                    "customfield_10119": end.isoformat(timespec="milliseconds"),
+                    self.cf("Actual start"): start.isoformat(timespec="milliseconds"),
+                    self.cf("Actual end"): end.isoformat(timespec="milliseconds"),
                 }
             },
         )

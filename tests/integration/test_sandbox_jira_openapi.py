@@ -160,7 +160,12 @@ def test_field_metadata(api: Api, admin_api: Api, sandbox: Sandbox) -> None:
         f"/rest/api/3/field/{impact}/context/{contexts['values'][0]['id']}/option",
         context + "/{contextId}/option",
     ).json()
-    assert [o["value"] for o in options["values"]][0] == "Extensive / Widespread"
+    assert [o["value"] for o in options["values"]] == [
+        "Extensive / Widespread",
+        "Significant / Large",
+        "Moderate / Limited",
+        "Minor / Localized",
+    ]
     meta = api.call("GET", "/rest/api/3/issue/CHG-10/editmeta", ISSUE + "/editmeta").json()
     assert meta["fields"][impact]["allowedValues"]
     createmeta = "/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes"
