@@ -38,6 +38,7 @@ class JiraSimulator:
             routes_comments,
             routes_issues,
             routes_meta,
+            routes_properties,
             routes_search,
             routes_servicedesk,
         )
@@ -50,7 +51,13 @@ class JiraSimulator:
         self.hooks = JiraWebhooks(state, webhooks, base_url)
         self.router = APIRouter()
         for version in ("2", "3") if self.cloud else ("2",):
-            for module in (routes_meta, routes_search, routes_issues, routes_comments):
+            for module in (
+                routes_meta,
+                routes_search,
+                routes_issues,
+                routes_comments,
+                routes_properties,
+            ):
                 module.register(self, version)
         routes_servicedesk.register(self)
 

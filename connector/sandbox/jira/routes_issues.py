@@ -14,6 +14,12 @@ from connector.sandbox.jira import render, workflow
 from connector.sandbox.jira.edits import EditError, apply, parse_value, plan_edit
 from connector.sandbox.jira.fieldset import FIELDS, select
 from connector.sandbox.jira.http import NO_ISSUE, Ctx, JiraError
+from connector.sandbox.jira.routes_properties import (
+    body_properties,
+    issue_properties,
+    requested,
+    set_properties,
+)
 from connector.sandbox.jira.store import Issue
 
 if TYPE_CHECKING:
@@ -49,9 +55,9 @@ def get_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     out = render.issue_json(issue, ctx.view, select(ctx.params("fields"), "*all"), expand)
     if "transitions" in expand:
         out["transitions"] = sim.transitions_json(issue, ctx.view, with_fields=False)
-    properties = [p for raw in ctx.params("properties") for p in raw.split(",") if p]
+    properties = requested(ctx.params("properties"))
     if properties:
-        out["properties"] = {k: issue.properties[k] for k in properties if k in issue.properties}
+        out["properties"] = issue_properties(issue, properties)
     return out
 
 
@@ -64,6 +70,7 @@ def _body(ctx: Ctx) -> dict[str, Any]:
 def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
     issue = find(sim, ctx)
     body = _body(ctx)
+    properties = body_properties(body)
     update = dict(body.get("update") or {})
     comment_ops = update.pop("comment", [])
     new = plan_edit(
@@ -73,6 +80,7 @@ def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
         cloud=ctx.view.cloud,
     )
     items = apply(issue, new, cloud=ctx.view.cloud)
+    set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_updated")
     for op in comment_ops:
         sim.add_comment(issue, ctx.user.login, (op.get("add") or {}), ctx.view.version)
@@ -164,9 +172,11 @@ def get_transitions(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
 def do_transition(sim: JiraSimulator, ctx: Ctx) -> None:
     issue = find(sim, ctx)
     body = _body(ctx)
+    properties = body_properties(body)
     transition, new = workflow.plan(issue, body, version=ctx.view.version, cloud=ctx.view.cloud)
     values = workflow.target_values(transition, new, sim.state.now())
     items = apply(issue, values, cloud=ctx.view.cloud)
+    set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_generic")
     for op in (body.get("update") or {}).get("comment") or []:
         sim.add_comment(issue, ctx.user.login, (op.get("add") or {}), ctx.view.version)
