@@ -215,7 +215,7 @@ class JiraAdapter(http.PolicyClient):
             lambda: str(self._rest("POST", f"issue/{key}/comment", body=payload)["id"]),
             f"comment on {key}",
             idempotent=False,
-            already_done=lambda: self.notes._find_comment_once(key, marker),
+            already_done=lambda: self.notes.find_comment(key, marker),
         )
 
     def find_comment(self, key: str, marker: str) -> str | None:

@@ -35,27 +35,41 @@ CACHE_ISSUES = 10_000
 
 
 class MarkerCache:
-    """The notes of the issues read lately, newest read last; bounded, refreshed by each read."""
+    """The notes of the issues read lately, newest read last; bounded, refreshed by each read.
+
+    Held by issue id; an issue's key names the same entry (a write may name either)."""
 
     def __init__(self, size: int = CACHE_ISSUES) -> None:
         self.size = size
-        self._notes: OrderedDict[str, dict[str, NoteMark]] = OrderedDict()
+        self._notes: OrderedDict[str, tuple[str, dict[str, NoteMark]]] = OrderedDict()
+        self._ids: dict[str, str] = {}  # issue key -> issue id
 
     def seen(self, issue: dict[str, Any]) -> None:
         """Keep the markers an issue was read with (its `properties`, when they were asked)."""
         properties = issue.get("properties")
-        key = issue.get("key")
-        if isinstance(properties, dict) and key:
-            self.put(str(key), jira_markers.parse(properties.get(PROPERTY_KEY)))
+        key, issue_id = str(issue.get("key") or ""), str(issue.get("id") or "")
+        if not isinstance(properties, dict) or not (key or issue_id):
+            return
+        if key and issue_id:
+            self._ids[key] = issue_id
+        self._put(issue_id or key, key, jira_markers.parse(properties.get(PROPERTY_KEY)))
 
-    def put(self, key: str, notes: dict[str, NoteMark]) -> None:
-        self._notes[key] = notes
-        self._notes.move_to_end(key)
+    def put(self, name: str, notes: dict[str, NoteMark]) -> None:
+        """Record what this worker wrote on the issue `name` (its id or key)."""
+        at = self._ids.get(name, name)
+        known = self._notes.get(at)
+        self._put(at, known[0] if known else "", notes)
+
+    def get(self, name: str) -> dict[str, NoteMark] | None:
+        found = self._notes.get(self._ids.get(name, name))
+        return None if found is None else found[1]
+
+    def _put(self, at: str, key: str, notes: dict[str, NoteMark]) -> None:
+        self._notes[at] = (key, notes)
+        self._notes.move_to_end(at)
         while len(self._notes) > self.size:
-            self._notes.popitem(last=False)
-
-    def get(self, key: str) -> dict[str, NoteMark] | None:
-        return self._notes.get(key)
+            _, (old_key, _) = self._notes.popitem(last=False)
+            self._ids.pop(old_key, None)
 
 
 class JiraNotes:
@@ -107,34 +121,39 @@ class JiraNotes:
     # -- the slow check ----------------------------------------------------------------------
 
     def find_comment(self, key: str, marker: str) -> str | None:
-        """The id of the comment on `key` that carries `marker` in its comment property."""
-        return self.adapter._call(
-            lambda: self._find_comment_once(key, marker), f"read comments of {key}"
-        )
-
-    def _find_comment_once(self, key: str, marker: str) -> str | None:
+        """The id of the comment on `key` that carries `marker` in its comment property. Each
+        request is retried on its own, so a fault late in a long scan repeats one request."""
         ids = list(self._comment_ids(key))
         if self.adapter.kind is SystemKind.JIRA_CLOUD:
-            return self._find_listed(ids, marker)
+            return self._find_listed(key, ids, marker)
         for comment_id in reversed(ids):  # newest first: a pending note is a recent one
-            if _marker_in(self._comment_property(comment_id)) == marker:
+            if _marker_in(self._comment_property(key, comment_id)) == marker:
                 return comment_id
         return None
+
+    def _rest(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
+        return self.adapter._call(lambda: self.adapter._rest(method, path, **kwargs), what)
 
     def _comment_ids(self, key: str) -> Iterator[str]:
         pages = OffsetPaginator(page_size=COMMENT_PAGE)
         while not pages.finished:
             params = {"startAt": pages.offset, "maxResults": COMMENT_PAGE}
-            page = self.adapter._rest("GET", f"issue/{key}/comment", params=params)
+            page = self._rest(
+                f"read comments of {key}", "GET", f"issue/{key}/comment", params=params
+            )
             comments = page.get("comments", [])
             yield from (str(c["id"]) for c in comments)
             pages.advance(received=len(comments), total=page.get("total"))
 
-    def _find_listed(self, ids: list[str], marker: str) -> str | None:
+    def _find_listed(self, key: str, ids: list[str], marker: str) -> str | None:
         for start in range(0, len(ids), COMMENT_LIST_IDS):
             chunk = [int(i) for i in ids[start : start + COMMENT_LIST_IDS]]
-            page = self.adapter._rest(
-                "POST", "comment/list", params={"expand": "properties"}, body={"ids": chunk}
+            page = self._rest(
+                f"read comment properties of {key}",
+                "POST",
+                "comment/list",
+                params={"expand": "properties"},
+                body={"ids": chunk},
             )
             for comment in page.get("values", []):
                 props = {p.get("key"): p.get("value") for p in comment.get("properties") or []}
@@ -142,13 +161,16 @@ class JiraNotes:
                     return str(comment["id"])
         return None
 
-    def _comment_property(self, comment_id: str) -> Any:
-        try:
-            raw = self.adapter._rest("GET", f"comment/{comment_id}/properties/{PROPERTY_KEY}")
-        except JIRAError as exc:
-            if exc.status_code == 404:
-                return None
-            raise
+    def _comment_property(self, key: str, comment_id: str) -> Any:
+        def once() -> Any:
+            try:
+                return self.adapter._rest("GET", f"comment/{comment_id}/properties/{PROPERTY_KEY}")
+            except JIRAError as exc:
+                if exc.status_code == 404:
+                    return None
+                raise
+
+        raw = self.adapter._call(once, f"read comment {comment_id} of {key}")
         return raw.get("value") if isinstance(raw, dict) else None
 
 

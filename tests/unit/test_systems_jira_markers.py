@@ -126,3 +126,14 @@ def test_the_marker_cache_is_bounded_and_refreshed_by_each_read() -> None:
     assert cache.get("CHG-2") is None  # the least recently read one made room
     cache.seen({"key": "CHG-4", "fields": {}})  # read without properties: nothing known
     assert cache.get("CHG-4") is None
+
+
+def test_an_issue_is_known_in_the_cache_by_id_and_by_key() -> None:
+    cache = MarkerCache(size=1)
+    cache.seen({"id": "10001", "key": "CHG-1", "properties": {}})
+    cache.put("10001", {"m": NoteMark("9", "x", "done")})  # a write names the issue by id
+    assert cache.get("CHG-1") == cache.get("10001") == {"m": NoteMark("9", "x", "done")}
+    cache.put("CHG-1", {})
+    assert cache.get("10001") == {}
+    cache.seen({"id": "10002", "key": "CHG-2", "properties": {}})
+    assert cache.get("CHG-1") is None and cache.get("10001") is None
