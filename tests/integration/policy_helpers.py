@@ -70,13 +70,38 @@ class JiraOps:
     def labels(self, seed: SeedChange) -> list[str]:
         return list(self.issue(seed)["fields"]["labels"])
 
+    def _comments(self, seed: SeedChange) -> list[dict[str, Any]]:
+        """The ticket's comments with their properties, read as Jira documents it: ids from
+        the issue's comments, properties from `comment/list` (Cloud) or per comment (DC)."""
+        page = self._call("GET", f"/rest/api/2/issue/{self.key(seed)}/comment", user="admin")
+        comments: list[dict[str, Any]] = page["comments"]
+        if not comments:
+            return []
+        if self.info.mode == "cloud":
+            listed = self._call(
+                "POST",
+                "/rest/api/2/comment/list",
+                user="admin",
+                params={"expand": "properties"},
+                json={"ids": [int(c["id"]) for c in comments]},
+            )
+            by_id = {str(c["id"]): c.get("properties", []) for c in listed["values"]}
+        else:
+            by_id = {str(c["id"]): self._comment_properties(str(c["id"])) for c in comments}
+        return [{**c, "properties": by_id.get(str(c["id"]), [])} for c in comments]
+
+    def _comment_properties(self, comment_id: str) -> list[dict[str, Any]]:
+        keys = self._call("GET", f"/rest/api/2/comment/{comment_id}/properties", user="admin")
+        return [
+            self._call(
+                "GET", f"/rest/api/2/comment/{comment_id}/properties/{k['key']}", user="admin"
+            )
+            for k in keys["keys"]
+        ]
+
     def notes(self, seed: SeedChange) -> list[tuple[str, str]]:
         """(id, body) of the worker's comments on the ticket, oldest first."""
-        page = self._call(
-            "GET",
-            f"/rest/api/2/issue/{self.key(seed)}/comment",
-            user="admin",
-        )
+        page = self._call("GET", f"/rest/api/2/issue/{self.key(seed)}/comment", user="admin")
         return [
             (str(c["id"]), c["body"])
             for c in page["comments"]
@@ -84,22 +109,14 @@ class JiraOps:
         ]
 
     def marked(self, seed: SeedChange, prefix: str) -> list[tuple[str, str, bool]]:
-        """(id, body, public) of the comments whose marker starts with `prefix`.
-
-        Comment properties are not served by GET /issue/{key}/comment (its `expand` documents
-        only `renderedBody`): the test reads them from the sandbox's records."""
-        jira = self.sandbox.jira
-        with jira.state.lock:
-            issue = jira.store.get(self.key(seed))
-            assert issue is not None
-            comments = [(c.id, c.body, list(c.properties)) for c in issue.comments]
+        """(id, body, public) of the comments whose marker starts with `prefix`."""
         out = []
-        for cid, body, properties in comments:
-            props = {p["key"]: p["value"] for p in properties}
+        for c in self._comments(seed):
+            props = {p["key"]: p["value"] for p in c.get("properties", [])}
             marker = str((props.get("change-connector") or {}).get("marker", ""))
             if marker.startswith(prefix):
                 internal = bool((props.get("sd.public.comment") or {}).get("internal"))
-                out.append((str(cid), body, not internal))
+                out.append((str(c["id"]), c["body"], not internal))
         return out
 
     def make_customer_facing(self, seed: SeedChange, *, user: str) -> None:

@@ -39,6 +39,7 @@ class JiraSimulator:
             routes_comments,
             routes_issues,
             routes_meta,
+            routes_properties,
             routes_search,
             routes_servicedesk,
         )
@@ -52,7 +53,13 @@ class JiraSimulator:
         self.hooks = JiraWebhooks(state, webhooks, base_url, self.fields)
         self.router = APIRouter()
         for version in ("2", "3") if self.cloud else ("2",):
-            for module in (routes_meta, routes_search, routes_issues, routes_comments):
+            for module in (
+                routes_meta,
+                routes_search,
+                routes_issues,
+                routes_comments,
+                routes_properties,
+            ):
                 module.register(self, version)
         routes_servicedesk.register(self)
 

@@ -286,7 +286,10 @@ def schemas(fields: list[str], fs: FieldSet) -> dict[str, Any]:
     return {fid: fs[fid].schema for fid in fields if fs[fid].schema}
 
 
-def comment_json(issue: Issue, c: Comment, view: View, *, rendered: bool = False) -> dict[str, Any]:
+def comment_json(
+    issue: Issue, c: Comment, view: View, *, rendered: bool = False, properties: bool = False
+) -> dict[str, Any]:
+    """A comment; `properties` only where Jira documents them (POST /comment/list)."""
     out: dict[str, Any] = {
         "self": f"{view.api}/issue/{issue.id}/comment/{c.id}",
         "id": str(c.id),
@@ -301,6 +304,8 @@ def comment_json(issue: Issue, c: Comment, view: View, *, rendered: bool = False
         out["renderedBody"] = adf.to_html(c.body)
     if c.visibility:
         out["visibility"] = c.visibility
+    if properties:
+        out["properties"] = [{"key": p.get("key"), "value": p.get("value")} for p in c.properties]
     return out
 
 

@@ -15,6 +15,12 @@ from connector.sandbox.jira import render, workflow
 from connector.sandbox.jira.edits import EditError, apply, parse_value, plan_edit
 from connector.sandbox.jira.fieldset import OPTION, OPTIONS, FieldSet
 from connector.sandbox.jira.http import NO_ISSUE, Ctx, JiraError
+from connector.sandbox.jira.routes_properties import (
+    body_properties,
+    issue_properties,
+    requested,
+    set_properties,
+)
 from connector.sandbox.jira.store import Issue
 
 if TYPE_CHECKING:
@@ -69,9 +75,9 @@ def get_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     )
     if "transitions" in expand:
         out["transitions"] = sim.transitions_json(issue, ctx.view, with_fields=False)
-    properties = [p for raw in ctx.params("properties") for p in raw.split(",") if p]
+    properties = requested(ctx.params("properties"))
     if properties:
-        out["properties"] = {k: issue.properties[k] for k in properties if k in issue.properties}
+        out["properties"] = issue_properties(issue, properties)
     return out
 
 
@@ -84,6 +90,7 @@ def _body(ctx: Ctx) -> dict[str, Any]:
 def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
     issue = find(sim, ctx)
     body = _body(ctx)
+    properties = body_properties(body)
     update = dict(body.get("update") or {})
     comment_ops = update.pop("comment", [])
     new = plan_edit(
@@ -96,6 +103,7 @@ def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
     if comment_ops:
         ctx.require("ADD_COMMENTS")
     items = apply(issue, new, cloud=ctx.view.cloud, fs=ctx.view.fs)
+    set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_updated")
     for op in comment_ops:
         sim.add_comment(issue, ctx.user.login, (op.get("add") or {}), ctx.view.version)
@@ -250,6 +258,7 @@ def get_transitions(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
 def do_transition(sim: JiraSimulator, ctx: Ctx) -> None:
     issue = find(sim, ctx)
     body = _body(ctx)
+    properties = body_properties(body)
     transition, new = workflow.plan(
         issue, body, version=ctx.view.version, cloud=ctx.view.cloud, fs=ctx.view.fs
     )
@@ -259,6 +268,7 @@ def do_transition(sim: JiraSimulator, ctx: Ctx) -> None:
     if transition.requires_resolution and not ctx.allowed("RESOLVE_ISSUES"):
         raise EditError({"resolution": "Field 'resolution' cannot be set."})
     items = apply(issue, values, cloud=ctx.view.cloud, fs=ctx.view.fs)
+    set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_generic")
     for op in (body.get("update") or {}).get("comment") or []:
         sim.add_comment(issue, ctx.user.login, (op.get("add") or {}), ctx.view.version)

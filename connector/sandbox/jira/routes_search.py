@@ -16,6 +16,11 @@ from typing import TYPE_CHECKING, Any
 from connector.sandbox.jira import render
 from connector.sandbox.jira.http import Ctx, JiraError
 from connector.sandbox.jira.jql import JqlError, Query, parse
+from connector.sandbox.jira.routes_properties import (
+    SEARCH_PROPERTIES_MAX,
+    issue_properties,
+    requested,
+)
 
 if TYPE_CHECKING:
     from connector.sandbox.jira import JiraSimulator
@@ -77,6 +82,10 @@ class _Params:
         raw = self.body.get("fields")
         return [raw] if isinstance(raw, str) else [str(f) for f in raw or []]
 
+    def properties(self) -> list[str]:
+        raw = self.body.get("properties") if self.post else self.ctx.params("properties")
+        return requested(raw, limit=SEARCH_PROPERTIES_MAX)
+
     def expand(self) -> set[str]:
         raw = self.get("expand")
         parts = raw if isinstance(raw, list) else str(raw or "").split(",")
@@ -128,8 +137,9 @@ def search_jql(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     page = ids[offset : offset + limit]
     expand = params.expand()
     keys_only = "key" in {t.strip() for tok in tokens for t in tok.split(",")}
+    props = params.properties()
     out: dict[str, Any] = {
-        "issues": [_issue(sim, i, ctx.view, fields, expand, keys_only) for i in page]
+        "issues": [_issue(sim, i, ctx.view, fields, expand, keys_only, props) for i in page]
     }
     if offset + limit < len(ids):
         out["nextPageToken"] = _token(offset + limit, query_hash)
@@ -145,13 +155,19 @@ def _issue(
     fields: list[str],
     expand: set[str],
     keys_only: bool,
+    properties: list[str],
 ) -> dict[str, Any]:
     issue = sim.store.issues[issue_id]
     if not fields and not expand:
-        return {"id": str(issue.id), "key": issue.key} if keys_only else {"id": str(issue.id)}
-    out = render.issue_json(issue, view, fields, expand - {"names", "schema"})
+        out: dict[str, Any] = {"id": str(issue.id)}
+        if keys_only:
+            out["key"] = issue.key
+    else:
+        out = render.issue_json(issue, view, fields, expand - {"names", "schema"})
     if "transitions" in expand:
         out["transitions"] = sim.transitions_json(issue, view, with_fields=False)
+    if properties:
+        out["properties"] = issue_properties(issue, properties)
     return out
 
 
@@ -172,6 +188,7 @@ def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     limit = min(max(params.integer("maxResults", 50), 0), sim.state.options.max_results)
     fields = ctx.view.fs.select(params.fields(), "*navigable")
     expand = params.expand()
+    props = params.properties()
     ids = sim.store.search(_cache_key(sim, ctx, jql), query)
     out: dict[str, Any] = {
         "expand": "schema,names",
@@ -179,7 +196,8 @@ def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
         "maxResults": limit,
         "total": len(ids),
         "issues": [
-            _issue(sim, i, ctx.view, fields, expand, False) for i in ids[start : start + limit]
+            _issue(sim, i, ctx.view, fields, expand, False, props)
+            for i in ids[start : start + limit]
         ],
     }
     _add_names(out, fields, expand, ctx.view)
