@@ -215,3 +215,15 @@ def test_data_center_pages_stop_at_the_sites_maximum(tmp_path: Path) -> None:
             keys += [i["key"] for i in page["issues"]]
             start += len(page["issues"])
         assert len(set(keys)) == first["total"]
+
+
+def test_date_fields_take_dates_only(sandbox: Sandbox) -> None:
+    info = sandbox.info
+    start = info.jira_field_id("Start date")
+    bad = _send(info, "PUT", "/rest/api/2/issue/CHG-46", {"fields": {start: "21/Nov/26"}})
+    assert bad.status_code == 400 and start in bad.json()["errors"]
+    assert _send(info, "PUT", "/rest/api/2/issue/CHG-46", {"fields": {start: "2026-11-20"}}).ok
+    assert _get(info, "/rest/api/2/issue/CHG-46").json()["fields"][start] == "2026-11-20"
+    rank = info.jira_field_id("Rank")
+    refused = _send(info, "PUT", "/rest/api/2/issue/CHG-46", {"fields": {rank: "0|zzz:"}})
+    assert refused.status_code == 400 and rank in refused.json()["errors"]

@@ -8,7 +8,7 @@ suppression relies on that). v3 rich-text fields accept only ADF, v2 only string
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from connector.sandbox.catalog import JIRA_ISSUE_TYPES, USERS, USERS_BY_LOGIN
@@ -102,6 +102,24 @@ def _datetime(fid: str, raw: Any) -> datetime | None:
     )
 
 
+def _string(raw: Any) -> str | None:
+    return None if raw in (None, "") else str(raw)
+
+
+def _date(fid: str, raw: Any) -> str | None:
+    """A date field (`duedate`, date pickers) takes "yyyy-MM-dd" only."""
+    if raw in (None, ""):
+        return None
+    text = str(raw)
+    try:
+        parsed: date | None = date.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or len(text) != 10:
+        raise EditError({fid: f"Error parsing date string: {text}"})
+    return parsed.isoformat()
+
+
 def _text(fid: str, raw: Any, version: str) -> str | None:
     if raw is None:
         return None
@@ -139,7 +157,9 @@ def parse_value(fid: str, raw: Any, *, version: str, cloud: bool, fs: FieldSet) 
         NUMBER: lambda: None if raw is None else float(raw),
         DATETIME: lambda: _datetime(fid, raw),
         USER: lambda: _user(fid, raw, cloud),
-        STRING: lambda: None if raw in (None, "") else str(raw),
+        STRING: lambda: (
+            _date(fid, raw) if (fs[fid].schema or {}).get("type") == "date" else _string(raw)
+        ),
     }
     return parsers[kind]()
 
