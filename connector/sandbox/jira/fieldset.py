@@ -59,14 +59,27 @@ def _system(
     stype: str | None,
     clauses: tuple[str, ...] = (),
     items: str | None = None,
-    **flags: bool,
+    navigable: bool = True,
+    orderable: bool = True,
+    searchable: bool = True,
+    editable: bool = True,
 ) -> FieldDef:
     schema: dict[str, Any] | None = None
     if stype is not None:
         schema = {"type": stype, "system": fid}
         if items:
             schema["items"] = items
-    return FieldDef(fid, name, kind, schema, clauses or (fid,), **flags)  # type: ignore[arg-type]
+    return FieldDef(
+        fid,
+        name,
+        kind,
+        schema,
+        clauses or (fid,),
+        navigable=navigable,
+        orderable=orderable,
+        searchable=searchable,
+        editable=editable,
+    )
 
 
 _SYSTEM_FIELDS = (
