@@ -163,6 +163,7 @@ class FakeComments:
         self.drop_first = drop_first
         mock.add_callback(responses.POST, f"{API}/issue/{key}/comment", callback=self.post)
         mock.add_callback(responses.GET, f"{API}/issue/{key}/comment", callback=self.list)
+        mock.add_callback(responses.POST, f"{API}/comment/list", callback=self.by_ids)
 
     def post(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         self.posts += 1
@@ -174,9 +175,16 @@ class FakeComments:
         return 201, {}, json.dumps(comment)
 
     def list(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        assert "expand=properties" in str(request.url)
-        page = {"comments": self.comments, "startAt": 0, "total": len(self.comments)}
+        assert "expand" not in str(request.url)  # documented for renderedBody only
+        shown = [{k: v for k, v in c.items() if k != "properties"} for c in self.comments]
+        page = {"comments": shown, "startAt": 0, "total": len(self.comments)}
         return 200, {}, json.dumps(page)
+
+    def by_ids(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        assert "expand=properties" in str(request.url)
+        wanted = set(json.loads(_text(request.body))["ids"])
+        values = [c for c in self.comments if int(c["id"]) in wanted]
+        return 200, {}, json.dumps({"isLast": True, "total": len(values), "values": values})
 
 
 def test_create_whose_answer_is_lost_is_not_repeated(
