@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from jira import JIRAError
 
+from connector.errors import PermanentError
 from connector.model import SystemKind
 from connector.paging import OffsetPaginator
 from connector.systems import jira_markers
@@ -102,8 +103,13 @@ class JiraNotes:
     def post(self, key: str, *, body: str, marker: str, fp: str, internal: bool) -> str:
         """Mark pending, post the comment, mark done: a crash anywhere leaves a marker that
         tells the next attempt whether to look for the comment."""
-        self._save(key, marker, jira_markers.pending(self.marks(key), marker, fp=fp))
-        ref = self.adapter.post_comment(key, body=body, marker=marker, internal=internal)
+        before = self.marks(key)
+        self._save(key, marker, jira_markers.pending(before, marker, fp=fp))
+        try:
+            ref = self.adapter.post_comment(key, body=body, marker=marker, internal=internal)
+        except PermanentError:  # refused for good: no comment, so no marker to look for later
+            self._save(key, marker, {m: n for m, n in before.items() if m != marker})
+            raise
         self._save(key, marker, jira_markers.done(self.marks(key), marker, ref=ref, fp=fp))
         return ref
 
@@ -112,11 +118,14 @@ class JiraNotes:
         self.adapter.edit_comment(key, ref, body=body)
         self._save(key, marker, jira_markers.done(self.marks(key), marker, ref=ref, fp=fp))
 
-    def _save(self, key: str, marker: str, notes: dict[str, NoteMark]) -> NoteMark:
-        value = jira_markers.value(notes, keep=marker)
+    def _save(self, key: str, marker: str, notes: dict[str, NoteMark]) -> NoteMark | None:
+        try:
+            value = jira_markers.value(notes, keep=marker)
+        except ValueError as exc:
+            raise PermanentError(f"{self.adapter.name}: {key}: {exc}") from None
         self.adapter.set_property(key, PROPERTY_KEY, value)
         self.cache.put(key, jira_markers.parse(value))
-        return notes[marker]
+        return notes.get(marker)
 
     # -- the slow check ----------------------------------------------------------------------
 

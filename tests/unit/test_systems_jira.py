@@ -269,3 +269,22 @@ def test_properties_and_labels(jira: JiraAdapter, mock: responses.RequestsMock) 
         match=[matchers.json_params_matcher({"update": {"labels": [{"add": "cc-checked"}]}})],
     )
     jira.add_label("CHG-11", "cc-checked")
+
+
+def test_a_refused_note_leaves_no_pending_marker(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    puts: list[Any] = []
+
+    def put(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        puts.append(json.loads(_text(request.body)))
+        return 200, {}, ""
+
+    mock.add_callback(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", callback=put)
+    mock.get(f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=404, json={})
+    mock.post(f"{API}/issue/CHG-9/comment", status=400, json={"errorMessages": ["Bad body."]})
+    with pytest.raises(PermanentError, match="Bad body"):
+        jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False)
+    pending = {"m": {"ref": None, "fp": "f", "state": "pending"}}
+    assert [p["notes"] for p in puts] == [pending, {}]
+    assert jira.notes.find("CHG-9", "m") is None  # from the cache: no call, no marker
