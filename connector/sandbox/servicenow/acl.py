@@ -5,19 +5,19 @@ so that a worker which works here also works for an integration user on a real i
 
 Decision (each row says what the docs give and what the sandbox does):
 
-| table                       | read                                   | write / create / delete     |
-|-----------------------------|----------------------------------------|-----------------------------|
-| change_request              | itil, sn_change_read (sn_change_write, | write, create: itil,        |
-|                             | change_manager contain it)             | sn_change_write; delete:    |
-|                             |                                        | admin                       |
-| sysapproval_approver        | itil: all rows; approver_user: only    | the row's approver; admin   |
-|                             | the rows the user approves             |                             |
-| sys_journal_field           | admin, audit_viewer only               | admin                       |
-| sys_choice                  | every authenticated user               | personalize_choices, admin  |
-| sys_dictionary              | personalize_dictionary, admin          | personalize_dictionary      |
-| sys_user, sys_user_group    | every authenticated user               | user_admin, admin           |
-| cmdb_ci                     | itil, sn_change_read (cmdb_read)       | itil, asset                 |
-| std_change_producer_version | itil, sn_change_read                   | change_manager, admin       |
+| table                       | read                               | write / create / delete   |
+|-----------------------------|------------------------------------|---------------------------|
+| change_request              | itil, sn_change_read (contained by | write, create: itil,      |
+|                             | sn_change_write, change_manager)   | sn_change_write; delete:  |
+|                             |                                    | admin                     |
+| sysapproval_approver        | itil: all rows; approver_user:     | the row's approver; admin |
+|                             | only the rows routed to the user   |                           |
+| sys_journal_field           | admin, audit_viewer only           | admin                     |
+| sys_choice                  | every authenticated user           | personalize_choices       |
+| sys_dictionary              | personalize_dictionary, admin      | personalize_dictionary    |
+| sys_user, sys_user_group    | every authenticated user           | user_admin, admin         |
+| cmdb_ci                     | itil, sn_change_read (cmdb_read)   | itil, asset               |
+| std_change_producer_version | itil, sn_change_read               | change_manager, admin     |
 
 `admin` passes every check. Sources (ServiceNow documentation and community answers):
 - "Create a change request ... Role required: itil, admin, or sn_change_write"
