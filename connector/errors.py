@@ -6,6 +6,8 @@ into exit codes) prints that message on one line and exits non-zero, never a tra
 - ConfigError / MappingError: a person must fix a file or an argument; retrying will not help.
 - TransientError: retry later (rate limit, outage); carries the server's Retry-After if any.
 - PermanentError: the remote refused for good (400, 403, 404); skip this item and record why.
+- TicketDeleted: the ticket is gone from its system (a PermanentError that is no failure):
+  record it as deleted, drop it from the open lists, never retry it.
 - SkipRecord: this one ticket cannot be processed (bad content); record it and go on.
 """
 
@@ -57,3 +59,18 @@ class PermanentError(ConnectorError):
 
 class SkipRecord(ConnectorError):
     """One ticket cannot be processed (bad content): record it and go on with the rest."""
+
+
+class TicketDeleted(PermanentError):
+    """The ticket no longer exists in its system: record it as deleted and never retry it.
+
+    Raised by an adapter's re-read when the system answers that the record is gone: a
+    ServiceNow GET by sys_id that is 404, or a query by number that finds nothing. ServiceNow
+    gives an API user the same answer for a record deleted, never created, or hidden from it
+    by an ACL; with the integration user's read access on the whole change table, the first
+    is what it means. `key` is the ticket key the caller asked for.
+    """
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key

@@ -7,14 +7,20 @@ and the configured CA bundle are mounted on its session, since pysnc sets neithe
 runs through `systems.http.call`, the one retry policy; a response hook applies its status table
 where the status and Retry-After are still known (pysnc folds every status into one exception).
 
-Work notes carry their marker inside the journal entry itself: the text ends with `[cc:<marker>]`,
-so `find_work_note` can tell (via sys_journal_field) whether an earlier attempt landed.
+Work notes carry their marker inside the journal entry itself: the text ends with `[cc:<marker>]`.
+`find_work_note` reads the change record's own journal fields (`work_notes`, `comments` as
+display values: the entries as the form shows them, "<time> - <name> (Work notes)\n<text>\n\n"),
+which the itil role reads with the record; `sys_journal_field` is an admin / audit_viewer table
+on a real instance. Every page of changes carries those journal fields already (the Table API
+returns every column), so the adapter remembers which markers each change's journal held when
+it was read: a marker check right after the read costs no call. Any write to a change forgets
+what was remembered about it, so a check after a write reads the record again.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,7 +30,7 @@ from pysnc.exceptions import AuthenticationException, RoleException
 from pysnc.exceptions import RequestException as SNRequestException
 from requests.adapters import HTTPAdapter
 
-from connector.errors import ConfigError, PermanentError
+from connector.errors import ConfigError, PermanentError, TicketDeleted
 from connector.mapping import RawTicket
 from connector.model import SystemKind
 from connector.settings import SourceSettings
@@ -34,8 +40,15 @@ T = TypeVar("T")
 
 CHANGE_TABLE = "change_request"
 APPROVAL_TABLE = "sysapproval_approver"
-JOURNAL_TABLE = "sys_journal_field"
+DICTIONARY_TABLE = "sys_dictionary"
+CHOICE_TABLE = "sys_choice"
+JOURNAL_FIELDS = ("work_notes", "comments")
+# Tables a table extends (child first): their dictionary and choices describe the child too.
+TABLE_PARENTS = {"change_request": ("task",), "change_task": ("task",)}
 _MARKER = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_TAGS = re.compile(r"\[cc:([A-Za-z0-9._:-]{1,100})\]")
+_META_PAGE = 1000
+_REMEMBERED = 10_000  # changes whose journal markers are kept; older ones are read again
 
 
 def marker_tag(marker: str) -> str:
@@ -101,6 +114,8 @@ class ServiceNowAdapter(http.PolicyClient):
             "https://", _PinnedAdapter(timeout=settings.timeout_seconds, verify=settings.verify)
         )
         self.client.session.hooks["response"].append(self._raise_by_status)
+        # change sys_id -> {marker: journal field holding it}, as last read.
+        self._journals: dict[str, dict[str, str]] = {}
         self._track_responses(self.client.session)
 
     def _raise_by_status(self, response: requests.Response, **_: Any) -> None:
@@ -147,6 +162,7 @@ class ServiceNowAdapter(http.PolicyClient):
         return [record.serialize(display_value="both") for record in gr]
 
     def _patch(self, sys_id: str, body: dict[str, Any]) -> None:
+        self._journals.pop(sys_id, None)  # what we remembered may be stale from here on
         url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{sys_id}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
@@ -184,7 +200,19 @@ class ServiceNowAdapter(http.PolicyClient):
             after_id = _value(rows[-1]["sys_id"])
 
     def _page(self, query: str) -> list[dict[str, Any]]:
-        return self._call(lambda: self._query(CHANGE_TABLE, query), "read changes")
+        rows = self._call(lambda: self._query(CHANGE_TABLE, query), "read changes")
+        for row in rows:
+            self._keep_markers(row)
+        return rows
+
+    def _keep_markers(self, row: dict[str, Any]) -> None:
+        """Keep the markers of a change's journal fields, when the row carries them."""
+        sys_id = _value(row.get("sys_id"))
+        if sys_id and all(f in row for f in JOURNAL_FIELDS):
+            self._journals.pop(sys_id, None)
+            if len(self._journals) >= _REMEMBERED:
+                del self._journals[next(iter(self._journals))]
+            self._journals[sys_id] = journal_markers(row)
 
     def approvals(
         self, sys_ids: list[str], *, table: str = APPROVAL_TABLE
@@ -213,16 +241,91 @@ class ServiceNowAdapter(http.PolicyClient):
 
     def _one(self, query: str, what: str) -> dict[str, Any] | None:
         rows = self._call(lambda: self._query(CHANGE_TABLE, query, limit=1), what)
+        if rows:
+            self._keep_markers(rows[0])
         return rows[0] if rows else None
 
     def fetch(self, key: str, *, approvals_table: str = APPROVAL_TABLE) -> RawTicket:
-        """One change re-read by number (or sys_id) with its approvals, for the webhook drain."""
+        """One change re-read by number (or sys_id) with its approvals, for the webhook drain.
+
+        Raises TicketDeleted when the instance has no such record (any more): a query by
+        number that finds nothing, a sys_id whose GET answers 404."""
         row = self.get_change_by_number(key) or (self.get_change(key) if len(key) == 32 else None)
         if row is None:
-            raise PermanentError(f"{self.name}: {key}: no such change_request")
+            raise TicketDeleted(f"{self.name}: {key}: the change_request is deleted", key=key)
         sys_id = _value(row.get("sys_id"))
         approvals = self.approvals([sys_id], table=approvals_table)
         return RawTicket(data=row, related={approvals_table: approvals.get(sys_id, [])})
+
+    def dictionary(self, table: str = CHANGE_TABLE) -> list[dict[str, str]]:
+        """The columns of `table` as sys_dictionary describes them, inherited ones included.
+
+        One dict per column: element, column_label, internal_type (the glide type name:
+        string, integer, boolean, glide_date_time, reference, glide_list, journal_input...),
+        reference (the referenced table), choice ("0": none, else a choice list), max_length,
+        mandatory, read_only, active. A column the table redefines wins over its parent's.
+        Needs read access to sys_dictionary (the personalize_dictionary role)."""
+        names = (table, *TABLE_PARENTS.get(table, ()))
+        fields = "name,element,column_label,internal_type,reference,choice,max_length,mandatory"
+        query = f"nameIN{','.join(names)}^elementISNOTEMPTY^ORDERBYelement"
+        rows = self._call(
+            lambda: self._plain(DICTIONARY_TABLE, query, f"{fields},read_only,active"),
+            f"read the dictionary of {table}",
+        )
+        return _child_first(rows, names, key=lambda r: r["element"])
+
+    def choices(self, table: str = CHANGE_TABLE) -> dict[str, list[dict[str, Any]]]:
+        """The choice lists of `table` (sys_choice, English), per column, in form order:
+        `{element: [{"value", "label", "inactive": bool}]}`. A column whose choices the table
+        defines itself (change_request's `state`) does not take its parent's."""
+        names = (table, *TABLE_PARENTS.get(table, ()))
+        query = f"nameIN{','.join(names)}^language=en^ORDERBYelement^ORDERBYsequence"
+        rows = self._call(
+            lambda: self._plain(CHOICE_TABLE, query, "name,element,value,label,sequence,inactive"),
+            f"read the choices of {table}",
+        )
+        owner: dict[str, str] = {}
+        for row in rows:  # the most specific table that lists choices for the column
+            current = owner.get(row["element"])
+            if current is None or names.index(row["name"]) < names.index(current):
+                owner[row["element"]] = row["name"]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in sorted(rows, key=lambda r: (r["element"], _int(r["sequence"]))):
+            if row["name"] == owner[row["element"]]:
+                out.setdefault(row["element"], []).append(
+                    {
+                        "value": row["value"],
+                        "label": row["label"],
+                        "inactive": row["inactive"] == "true",
+                    }
+                )
+        return out
+
+    def _plain(self, table: str, query: str, fields: str) -> list[dict[str, str]]:
+        """Stored values of `fields` (references as their plain value), every page."""
+        url = f"{self.base_url}/api/now/table/{table}"
+        rows: list[dict[str, str]] = []
+        while True:
+            params = {
+                "sysparm_query": query,
+                "sysparm_fields": fields,
+                "sysparm_exclude_reference_link": "true",
+                "sysparm_limit": str(_META_PAGE),
+                "sysparm_offset": str(len(rows)),
+            }
+            response = self.client.session.get(url, params=params)
+            if not response.ok:
+                raise http.error_for_status(
+                    response.status_code,
+                    source=self.name,
+                    what=f"read {table}",
+                    system="ServiceNow",
+                    detail=_error_detail(response),
+                )
+            page = response.json().get("result") or []
+            rows.extend({f: _value(row.get(f)) for f in fields.split(",")} for row in page)
+            if not page or 'rel="next"' not in response.headers.get("Link", ""):
+                return rows
 
     def columns(self) -> set[str]:
         """The columns of change_request, read off one record (the Table API returns all)."""
@@ -236,9 +339,9 @@ class ServiceNowAdapter(http.PolicyClient):
     ) -> str:
         """Append a work note (or customer-visible comment) ending with `[cc:<marker>]`.
 
-        Returns the sys_journal_field sys_id of the entry. Never writes twice: after a failed
-        attempt the journal is searched for the marker before writing again.
-        """
+        Returns the note's ref, `<sys_id>/<field>/<marker>` (stable: the same whether this call
+        wrote it or found it). Never writes twice: after a failed attempt the change's journal
+        is read again for the marker before writing again."""
         element = "comments" if customer_visible else "work_notes"
         body = {element: f"{text.rstrip()}\n\n{marker_tag(marker)}"}
 
@@ -247,8 +350,8 @@ class ServiceNowAdapter(http.PolicyClient):
             found = self._find_note_once(sys_id, marker)
             if found is None:
                 raise PermanentError(
-                    f"{self.name}: {sys_id}: the {element} entry was written but is not in "
-                    f"{JOURNAL_TABLE} (is the journal readable by this user?)"
+                    f"{self.name}: {sys_id}: the {element} entry was written but its journal "
+                    "does not show it (can this user read the change's journal fields?)"
                 )
             return found
 
@@ -260,22 +363,40 @@ class ServiceNowAdapter(http.PolicyClient):
         )
 
     def find_work_note(self, sys_id: str, marker: str) -> str | None:
-        """The sys_journal_field sys_id of the note on `sys_id` tagged with `marker`, if any."""
+        """The ref of the note on `sys_id` tagged with `marker`, if any: from the journal read
+        with the change's page when nothing was written to it since, else read now."""
+        known = self._journals.get(sys_id)
+        if known is not None:
+            return _note_ref(sys_id, known[marker], marker) if marker in known else None
         return self._call(lambda: self._find_note_once(sys_id, marker), f"read journal {sys_id}")
 
     def _find_note_once(self, sys_id: str, marker: str) -> str | None:
-        query = (
-            f"element_id={sys_id}^elementINwork_notes,comments^valueLIKE{marker_tag(marker)}"
-            "^ORDERBYsys_created_on"
-        )
-        rows = self._query(JOURNAL_TABLE, query, limit=1)
-        return _value(rows[0]["sys_id"]) if rows else None
+        url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{sys_id}"
+        params = {
+            "sysparm_fields": ",".join(("sys_id", *JOURNAL_FIELDS)),
+            "sysparm_display_value": "true",
+            "sysparm_exclude_reference_link": "true",
+        }
+        response = self.client.session.get(url, params=params)
+        if response.status_code == 404:
+            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
+        if not response.ok:
+            raise http.error_for_status(
+                response.status_code,
+                source=self.name,
+                what=f"read journal {sys_id}",
+                system="ServiceNow",
+                detail=_error_detail(response),
+            )
+        markers = journal_markers(response.json().get("result") or {})
+        self._journals[sys_id] = markers
+        return _note_ref(sys_id, markers[marker], marker) if marker in markers else None
 
     def set_state(self, sys_id: str, *, state: str, fields: dict[str, Any] | None = None) -> bool:
         """Set `state` (and `fields`); False, writing nothing, when already in that state."""
         row = self.get_change(sys_id)
         if row is None:
-            raise PermanentError(f"{self.name}: {sys_id}: no such change_request")
+            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
         if _value(row.get("state")) == str(state):
             return False
         body = {**(fields or {}), "state": str(state)}
@@ -286,12 +407,47 @@ class ServiceNowAdapter(http.PolicyClient):
         """PATCH the columns in `values` that differ from the record; False when none differ."""
         row = self.get_change(sys_id)
         if row is None:
-            raise PermanentError(f"{self.name}: {sys_id}: no such change_request")
+            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
         changed = {k: v for k, v in values.items() if _value(row.get(k)) != _text(v)}
         if not changed:
             return False
         self._call(lambda: self._patch(sys_id, changed), f"update {sys_id}")
         return True
+
+
+def journal_markers(row: dict[str, Any]) -> dict[str, str]:
+    """{marker: journal field} of the `[cc:<marker>]` tags in a row's journal fields' display
+    values (the entries, newest first; a value cell carries its display_value)."""
+    out: dict[str, str] = {}
+    for field in JOURNAL_FIELDS:
+        cell = row.get(field)
+        text = cell.get("display_value") if isinstance(cell, dict) else cell
+        for tag in _TAGS.findall(str(text or "")):
+            out.setdefault(tag, field)
+    return out
+
+
+def _note_ref(sys_id: str, field: str, marker: str) -> str:
+    return f"{sys_id}/{field}/{marker}"
+
+
+def _child_first(
+    rows: list[dict[str, str]], names: tuple[str, ...], *, key: Callable[[dict[str, str]], str]
+) -> list[dict[str, str]]:
+    """One row per key, from the most specific table in `names`, in the rows' order."""
+    best: dict[str, dict[str, str]] = {}
+    for row in rows:
+        current = best.get(key(row))
+        if current is None or names.index(row["name"]) < names.index(current["name"]):
+            best[key(row)] = row
+    return list(best.values())
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
 
 
 def _text(value: Any) -> str:
