@@ -166,6 +166,8 @@ class ServiceNowAdapter(http.PolicyClient):
         url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{sys_id}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
+        if response.status_code == 404:
+            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
         if not response.ok:
             raise http.error_for_status(
                 response.status_code,

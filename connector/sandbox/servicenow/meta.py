@@ -133,7 +133,8 @@ def _entry(
 def choice_rows(stamp: str) -> Iterator[Row]:
     for table_name in DESCRIBED:
         for element, column in sorted(TABLES[table_name].columns.items()):
-            name = "change_request" if element == "state" else owner(table_name, element)
+            # change_request defines its own state choices; task's are below.
+            name = table_name if element == "state" else owner(table_name, element)
             yield from _choices(name, element, column.choices, stamp)
     yield from _choices("task", "state", TASK_STATE, stamp)
 
