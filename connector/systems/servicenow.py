@@ -13,8 +13,8 @@ display values: the entries as the form shows them, "<time> - <name> (Work notes
 which the itil role reads with the record; `sys_journal_field` is an admin / audit_viewer table
 on a real instance. Every page of changes carries those journal fields already (the Table API
 returns every column), so the adapter remembers which markers each change's journal held when
-it was read: a marker check right after the read costs no call. Any write to a change forgets
-what was remembered about it, so a check after a write reads the record again.
+it was read, plus the markers of its own confirmed writes: a marker check costs no call. A
+write whose answer is lost forgets what was remembered, so the next check reads the record.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ class ServiceNowAdapter(http.PolicyClient):
         self.client.session.hooks["response"].append(self._raise_by_status)
         # change sys_id -> {marker: journal field holding it}, as last read.
         self._journals: dict[str, dict[str, str]] = {}
+        self._journal_readable = False  # a written note was read back through the record
         self._track_responses(self.client.session)
 
     def _raise_by_status(self, response: requests.Response, **_: Any) -> None:
@@ -162,7 +163,10 @@ class ServiceNowAdapter(http.PolicyClient):
         return [record.serialize(display_value="both") for record in gr]
 
     def _patch(self, sys_id: str, body: dict[str, Any]) -> None:
-        self._journals.pop(sys_id, None)  # what we remembered may be stale from here on
+        """PATCH one change. Until the instance confirms the write, what was remembered of
+        its journal is forgotten (a write whose answer is lost may or may not have landed);
+        once confirmed, the markers the write added are remembered with the rest."""
+        known = self._journals.pop(sys_id, None)
         url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{sys_id}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
@@ -176,6 +180,8 @@ class ServiceNowAdapter(http.PolicyClient):
                 system="ServiceNow",
                 detail=_error_detail(response),
             )
+        if known is not None:
+            self._journals[sys_id] = {**known, **journal_markers(body)}
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -343,18 +349,23 @@ class ServiceNowAdapter(http.PolicyClient):
 
         Returns the note's ref, `<sys_id>/<field>/<marker>` (stable: the same whether this call
         wrote it or found it). Never writes twice: after a failed attempt the change's journal
-        is read again for the marker before writing again."""
+        is read again for the marker before writing again. The first note this adapter writes
+        is read back, which proves the user can read the journal fields the marker check
+        relies on; later ones trust the instance's confirmation."""
         element = "comments" if customer_visible else "work_notes"
         body = {element: f"{text.rstrip()}\n\n{marker_tag(marker)}"}
 
         def write() -> str:
             self._patch(sys_id, body)
+            if self._journal_readable:
+                return _note_ref(sys_id, element, marker)
             found = self._find_note_once(sys_id, marker)
             if found is None:
                 raise PermanentError(
                     f"{self.name}: {sys_id}: the {element} entry was written but its journal "
                     "does not show it (can this user read the change's journal fields?)"
                 )
+            self._journal_readable = True
             return found
 
         return self._call(

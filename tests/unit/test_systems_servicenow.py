@@ -173,7 +173,8 @@ def test_customer_visible_note_goes_to_comments(
 def test_a_page_of_changes_answers_marker_checks_without_a_call(
     snow: ServiceNowAdapter, mock: responses.RequestsMock
 ) -> None:
-    """The page carries each change's journal fields; a write makes the next check read."""
+    """The page carries each change's journal fields; confirmed writes add their markers; a
+    write whose answer is lost makes the next check read the record."""
     row = {
         **change(),
         "sys_updated_on": cell("2026-11-20 08:00:00"),
@@ -194,8 +195,15 @@ def test_a_page_of_changes_answers_marker_checks_without_a_call(
     journal = FakeJournal(mock, drop_first=False)
     mock.get(f"{TABLE}/change_request", **result([row]))
     assert snow.update_fields(SYS_ID, {"state": "-2"}) is True
-    assert snow.find_work_note(SYS_ID, "f-2") is None
-    assert len(journal.reads) == 1  # read again after the write
+    # The first note is read back (the user can read the journal); its marker is then known.
+    ref = snow.add_work_note(SYS_ID, text="More", marker="f-2")
+    assert snow.find_work_note(SYS_ID, "f-2") == ref and len(journal.reads) == 1
+    snow.add_work_note(SYS_ID, text="Again", marker="f-3")
+    assert snow.find_work_note(SYS_ID, "f-3") is not None and len(journal.reads) == 1
+    journal.drop_first, journal.patches = True, 0  # the next answer is lost: read again
+    snow.add_work_note(SYS_ID, text="Lost", marker="f-4")
+    assert len(journal.reads) == 2  # the lost answer: the journal is read, f-4 found there
+    assert [e["v"] for e in journal.entries].count("Lost\n\n[cc:f-4]") == 1
 
 
 def test_a_deleted_change_is_reported_as_deleted(
