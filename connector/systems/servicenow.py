@@ -20,7 +20,7 @@ write whose answer is lost forgets what was remembered, so the next check reads 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -35,19 +35,15 @@ from connector.mapping import RawTicket
 from connector.model import SystemKind
 from connector.settings import SourceSettings
 from connector.systems import http
+from connector.systems.servicenow_meta import TableDescriptions, error_detail, value_of
 
 T = TypeVar("T")
 
 CHANGE_TABLE = "change_request"
 APPROVAL_TABLE = "sysapproval_approver"
-DICTIONARY_TABLE = "sys_dictionary"
-CHOICE_TABLE = "sys_choice"
 JOURNAL_FIELDS = ("work_notes", "comments")
-# Tables a table extends (child first): their dictionary and choices describe the child too.
-TABLE_PARENTS = {"change_request": ("task",), "change_task": ("task",)}
 _MARKER = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _TAGS = re.compile(r"\[cc:([A-Za-z0-9._:-]{1,100})\]")
-_META_PAGE = 1000
 _REMEMBERED = 10_000  # changes whose journal markers are kept; older ones are read again
 
 
@@ -93,7 +89,7 @@ class _PinnedAdapter(HTTPAdapter):
         )  # fmt: skip
 
 
-class ServiceNowAdapter(http.PolicyClient):
+class ServiceNowAdapter(TableDescriptions):
     system = "ServiceNow"
     kind = SystemKind.SERVICENOW
 
@@ -131,7 +127,7 @@ class ServiceNowAdapter(http.PolicyClient):
                 source=self.name,
                 what=f"{response.request.method} {_table_of(response.url)}",
                 system="ServiceNow",
-                detail=_error_detail(response),
+                detail=error_detail(response),
                 retry_after=http.parse_retry_after(
                     response.headers.get("Retry-After"), now=self.policy.clock()
                 ),
@@ -178,7 +174,7 @@ class ServiceNowAdapter(http.PolicyClient):
                 source=self.name,
                 what=f"update {sys_id}",
                 system="ServiceNow",
-                detail=_error_detail(response),
+                detail=error_detail(response),
             )
         if known is not None:
             self._journals[sys_id] = {**known, **journal_markers(body)}
@@ -198,14 +194,14 @@ class ServiceNowAdapter(http.PolicyClient):
         page = self._page(f"{base}ORDERBYsys_updated_on^ORDERBYsys_id")
         while page:
             yield from page
-            updated, sys_id = _value(page[-1]["sys_updated_on"]), _value(page[-1]["sys_id"])
+            updated, sys_id = value_of(page[-1]["sys_updated_on"]), value_of(page[-1]["sys_id"])
             yield from self._drain_second(base, updated, sys_id)
             page = self._page(f"{base}sys_updated_on>{updated}^ORDERBYsys_updated_on^ORDERBYsys_id")
 
     def _drain_second(self, base: str, updated: str, after_id: str) -> Iterator[dict[str, Any]]:
         while rows := self._page(f"{base}sys_updated_on={updated}^sys_id>{after_id}^ORDERBYsys_id"):
             yield from rows
-            after_id = _value(rows[-1]["sys_id"])
+            after_id = value_of(rows[-1]["sys_id"])
 
     def _page(self, query: str) -> list[dict[str, Any]]:
         rows = self._call(lambda: self._query(CHANGE_TABLE, query), "read changes")
@@ -215,7 +211,7 @@ class ServiceNowAdapter(http.PolicyClient):
 
     def _keep_markers(self, row: dict[str, Any]) -> None:
         """Keep the markers of a change's journal fields, when the row carries them."""
-        sys_id = _value(row.get("sys_id"))
+        sys_id = value_of(row.get("sys_id"))
         if sys_id and all(f in row for f in JOURNAL_FIELDS):
             self._journals.pop(sys_id, None)
             if len(self._journals) >= _REMEMBERED:
@@ -229,7 +225,7 @@ class ServiceNowAdapter(http.PolicyClient):
         out: dict[str, list[dict[str, Any]]] = {sid: [] for sid in sys_ids}
         if sys_ids:
             for row in self._call(lambda: self._approval_rows(sys_ids, table), "read approvals"):
-                out.setdefault(_value(row.get("sysapproval")), []).append(row)
+                out.setdefault(value_of(row.get("sysapproval")), []).append(row)
         return out
 
     def _approval_rows(self, sys_ids: list[str], table: str) -> list[dict[str, Any]]:
@@ -261,79 +257,9 @@ class ServiceNowAdapter(http.PolicyClient):
         row = self.get_change_by_number(key) or (self.get_change(key) if len(key) == 32 else None)
         if row is None:
             raise TicketDeleted(f"{self.name}: {key}: the change_request is deleted", key=key)
-        sys_id = _value(row.get("sys_id"))
+        sys_id = value_of(row.get("sys_id"))
         approvals = self.approvals([sys_id], table=approvals_table)
         return RawTicket(data=row, related={approvals_table: approvals.get(sys_id, [])})
-
-    def dictionary(self, table: str = CHANGE_TABLE) -> list[dict[str, str]]:
-        """The columns of `table` as sys_dictionary describes them, inherited ones included.
-
-        One dict per column: element, column_label, internal_type (the glide type name:
-        string, integer, boolean, glide_date_time, reference, glide_list, journal_input...),
-        reference (the referenced table), choice ("0": none, else a choice list), max_length,
-        mandatory, read_only, active. A column the table redefines wins over its parent's.
-        Needs read access to sys_dictionary (the personalize_dictionary role)."""
-        names = (table, *TABLE_PARENTS.get(table, ()))
-        fields = "name,element,column_label,internal_type,reference,choice,max_length,mandatory"
-        query = f"nameIN{','.join(names)}^elementISNOTEMPTY^ORDERBYelement"
-        rows = self._call(
-            lambda: self._plain(DICTIONARY_TABLE, query, f"{fields},read_only,active"),
-            f"read the dictionary of {table}",
-        )
-        return _child_first(rows, names, key=lambda r: r["element"])
-
-    def choices(self, table: str = CHANGE_TABLE) -> dict[str, list[dict[str, Any]]]:
-        """The choice lists of `table` (sys_choice, English), per column, in form order:
-        `{element: [{"value", "label", "inactive": bool}]}`. A column whose choices the table
-        defines itself (change_request's `state`) does not take its parent's."""
-        names = (table, *TABLE_PARENTS.get(table, ()))
-        query = f"nameIN{','.join(names)}^language=en^ORDERBYelement^ORDERBYsequence"
-        rows = self._call(
-            lambda: self._plain(CHOICE_TABLE, query, "name,element,value,label,sequence,inactive"),
-            f"read the choices of {table}",
-        )
-        owner: dict[str, str] = {}
-        for row in rows:  # the most specific table that lists choices for the column
-            current = owner.get(row["element"])
-            if current is None or names.index(row["name"]) < names.index(current):
-                owner[row["element"]] = row["name"]
-        out: dict[str, list[dict[str, Any]]] = {}
-        for row in sorted(rows, key=lambda r: (r["element"], _int(r["sequence"]))):
-            if row["name"] == owner[row["element"]]:
-                out.setdefault(row["element"], []).append(
-                    {
-                        "value": row["value"],
-                        "label": row["label"],
-                        "inactive": row["inactive"] == "true",
-                    }
-                )
-        return out
-
-    def _plain(self, table: str, query: str, fields: str) -> list[dict[str, str]]:
-        """Stored values of `fields` (references as their plain value), every page."""
-        url = f"{self.base_url}/api/now/table/{table}"
-        rows: list[dict[str, str]] = []
-        while True:
-            params = {
-                "sysparm_query": query,
-                "sysparm_fields": fields,
-                "sysparm_exclude_reference_link": "true",
-                "sysparm_limit": str(_META_PAGE),
-                "sysparm_offset": str(len(rows)),
-            }
-            response = self.client.session.get(url, params=params)
-            if not response.ok:
-                raise http.error_for_status(
-                    response.status_code,
-                    source=self.name,
-                    what=f"read {table}",
-                    system="ServiceNow",
-                    detail=_error_detail(response),
-                )
-            page = response.json().get("result") or []
-            rows.extend({f: _value(row.get(f)) for f in fields.split(",")} for row in page)
-            if not page or 'rel="next"' not in response.headers.get("Link", ""):
-                return rows
 
     def columns(self) -> set[str]:
         """The columns of change_request, read off one record (the Table API returns all)."""
@@ -399,7 +325,7 @@ class ServiceNowAdapter(http.PolicyClient):
                 source=self.name,
                 what=f"read journal {sys_id}",
                 system="ServiceNow",
-                detail=_error_detail(response),
+                detail=error_detail(response),
             )
         markers = journal_markers(response.json().get("result") or {})
         self._journals[sys_id] = markers
@@ -410,7 +336,7 @@ class ServiceNowAdapter(http.PolicyClient):
         row = self.get_change(sys_id)
         if row is None:
             raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
-        if _value(row.get("state")) == str(state):
+        if value_of(row.get("state")) == str(state):
             return False
         body = {**(fields or {}), "state": str(state)}
         self._call(lambda: self._patch(sys_id, body), f"set state of {sys_id}")
@@ -421,7 +347,7 @@ class ServiceNowAdapter(http.PolicyClient):
         row = self.get_change(sys_id)
         if row is None:
             raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
-        changed = {k: v for k, v in values.items() if _value(row.get(k)) != _text(v)}
+        changed = {k: v for k, v in values.items() if value_of(row.get(k)) != _text(v)}
         if not changed:
             return False
         self._call(lambda: self._patch(sys_id, changed), f"update {sys_id}")
@@ -444,46 +370,15 @@ def _note_ref(sys_id: str, field: str, marker: str) -> str:
     return f"{sys_id}/{field}/{marker}"
 
 
-def _child_first(
-    rows: list[dict[str, str]], names: tuple[str, ...], *, key: Callable[[dict[str, str]], str]
-) -> list[dict[str, str]]:
-    """One row per key, from the most specific table in `names`, in the rows' order."""
-    best: dict[str, dict[str, str]] = {}
-    for row in rows:
-        current = best.get(key(row))
-        if current is None or names.index(row["name"]) < names.index(current["name"]):
-            best[key(row)] = row
-    return list(best.values())
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
-def _value(cell: Any) -> str:
-    return str(cell.get("value", "")) if isinstance(cell, dict) else str(cell or "")
-
-
 def _table_of(url: str | None) -> str:
     match = re.search(r"/api/now/(?:v\d+/)?table/([^/?]+)", url or "")
     return match.group(1) if match else "request"
-
-
-def _error_detail(response: requests.Response) -> str:
-    try:
-        error = response.json().get("error") or {}
-    except ValueError:
-        return ""
-    return str(error.get("message") or "") if isinstance(error, dict) else str(error)
 
 
 def _sn_detail(exc: Exception) -> str:

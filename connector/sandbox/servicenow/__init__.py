@@ -9,9 +9,12 @@ and plain `requests` use:
     GET    /api/now/table/{table}/{sys_id}    one record
     POST   /api/now/table/{table}             insert (201)
     PATCH  /api/now/table/{table}/{sys_id}    update the given columns (PUT is the same)
-    DELETE /api/now/table/{table}/{sys_id}    delete (204)
+    DELETE /api/now/table/{table}/{sys_id}    delete (204; change_request: admin only)
 
 (`/api/now/v1/table/...` too.) Callers authenticate with HTTP Basic: sandbox user name and token.
+Each call is checked against the ACLs of `acl.py` for the caller's roles
+(`catalog.SERVICENOW_ROLES`): 403 for a table the user may not read or write, rows a row rule
+hides left out. `sys_dictionary` and `sys_choice` describe the tables (`meta.py`).
 Records live in `store.py`, queries in `query.py`, response shapes in `present.py`, the seed in
 `render.py` and the outbound business-rule webhook in `webhooks.py`. Each request runs under the
 sandbox lock, so it is atomic with respect to every other request.
