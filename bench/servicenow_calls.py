@@ -49,7 +49,8 @@ def main() -> None:
         info = box.info
         sources = {k: v for k, v in sandbox_sources(info).items() if v.kind == "servicenow"}
         store = Store.open(f"sqlite:///{tmp}/store.db")
-        with closing(store), closing(Worker(Settings(sources=sources), store, name="b").open()) as w:
+        worker = Worker(Settings(sources=sources), store, name="bench")
+        with closing(store), closing(worker.open()) as w:
             for n in (1, 2):
                 requests.delete(info.requests_url, verify=info.ca_bundle, timeout=60)
                 written = sum(s.written for s in w.sync_once())
