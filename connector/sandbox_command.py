@@ -48,6 +48,6 @@ def _print(info: SandboxInfo) -> None:
     for login, user in info.users.items():
         typer.echo(
             f"  {login:<10} {user['jira_user']:<24} {user['servicenow_user']:<10} "
-            f"{user['token']}  [{user['roles']}]"
+            f"{user['token']}  [{user['roles']}] ServiceNow roles: {user['servicenow_roles']}"
         )
     typer.echo("Press Ctrl-C to stop.")

@@ -63,6 +63,23 @@ USERS: tuple[SandboxUser, ...] = (
 USERS_BY_LOGIN = {u.login: u for u in USERS}
 INTEGRATION_USER = USERS_BY_LOGIN["connector"]
 
+# ServiceNow roles per user (sys_user_has_role), checked by the simulator's ACLs
+# (servicenow/acl.py says which role reads and writes what, with sources). `connector` is the
+# least-privileged integration user: itil reads and updates change requests, their approvals,
+# CIs and standard change templates (and their journal fields); personalize_dictionary reads
+# the change table's dictionary for `mappings init --live`. No admin, no audit_viewer: the
+# sys_journal_field table stays closed to it, as on a real instance.
+SERVICENOW_ROLES: dict[str, tuple[str, ...]] = {
+    "alice": ("itil",),
+    "bob": ("itil",),
+    "carol": ("itil", "approver_user"),
+    "dave": ("itil", "approver_user"),
+    "erin": ("approver_user",),
+    "frank": ("approver_user",),
+    "admin": ("admin",),
+    "connector": ("itil", "personalize_dictionary"),
+}
+
 
 @dataclass(frozen=True)
 class JiraField:

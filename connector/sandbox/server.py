@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connector.sandbox.catalog import USERS
+from connector.sandbox.catalog import SERVICENOW_ROLES, USERS
 from connector.sandbox.faults import FaultRule
 from connector.sandbox.jira import JiraSimulator
 from connector.sandbox.scenario import generate
@@ -124,6 +124,7 @@ class Sandbox:
                     "servicenow_user": u.login,
                     "token": u.token,
                     "roles": ",".join(u.roles),
+                    "servicenow_roles": ",".join(SERVICENOW_ROLES.get(u.login, ())),
                 }
                 for u in USERS
             },
