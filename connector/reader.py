@@ -14,6 +14,7 @@ from typing import TypeVar
 from connector.mapping import Mapping, RawTicket, has_names, resolve_names
 from connector.settings import SourceSettings
 from connector.systems.jira import JiraAdapter
+from connector.systems.paths import query_value
 from connector.systems.servicenow import ServiceNowAdapter
 
 Adapter = JiraAdapter | ServiceNowAdapter
@@ -88,7 +89,7 @@ def fetch_in_scope(adapter: Adapter, mapping: Mapping, key: str) -> RawTicket | 
     raw = adapter.fetch(key, approvals_table=scope.approvals_table)
     if scope.query:
         number = _value(raw.data.get("number"))
-        if not any(True for _ in adapter.changes(f"{scope.query}^number={number}")):
+        if not any(True for _ in adapter.changes(f"{scope.query}^number={query_value(number)}")):
             return None
     return raw
 

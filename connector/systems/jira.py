@@ -32,6 +32,7 @@ from connector.settings import SourceSettings
 from connector.systems import http
 from connector.systems.jira_markers import PROPERTY_KEY
 from connector.systems.jira_notes import JiraNotes
+from connector.systems.paths import segment
 
 T = TypeVar("T")
 
@@ -190,7 +191,7 @@ class JiraAdapter(http.PolicyClient):
         """One issue by key, with its markers (kept for the checks before writing)."""
         params = {"fields": fields, "properties": PROPERTY_KEY}
         raw: dict[str, Any] = self._call(
-            lambda: self._rest("GET", f"issue/{key}", params=params), f"read {key}"
+            lambda: self._rest("GET", f"issue/{segment(key)}", params=params), f"read {key}"
         )
         self.notes.cache.seen(raw)
         return raw
@@ -229,7 +230,7 @@ class JiraAdapter(http.PolicyClient):
             properties.append({"key": INTERNAL_PROPERTY, "value": {"internal": True}})
         payload = {"body": body, "properties": properties}
         return self._call(
-            lambda: str(self._rest("POST", f"issue/{key}/comment", body=payload)["id"]),
+            lambda: str(self._rest("POST", f"issue/{segment(key)}/comment", body=payload)["id"]),
             f"comment on {key}",
             idempotent=False,
             already_done=lambda: self.notes.find_comment(key, marker),
@@ -242,7 +243,9 @@ class JiraAdapter(http.PolicyClient):
     def edit_comment(self, key: str, comment_id: str, *, body: str) -> None:
         """Replace a comment's body (the marker property stays)."""
         self._call(
-            lambda: self._rest("PUT", f"issue/{key}/comment/{comment_id}", body={"body": body}),
+            lambda: self._rest(
+                "PUT", f"issue/{segment(key)}/comment/{segment(comment_id)}", body={"body": body}
+            ),
             f"edit comment {comment_id} on {key}",
         )
 
@@ -276,7 +279,7 @@ class JiraAdapter(http.PolicyClient):
             )
         payload = {"transition": {"id": match["id"]}, "fields": fields or {}}
         self._call(
-            lambda: self._rest("POST", f"issue/{key}/transitions", body=payload),
+            lambda: self._rest("POST", f"issue/{segment(key)}/transitions", body=payload),
             f"transition {key} by {name!r}",
             idempotent=False,
             already_done=lambda: self._in_status(key, match["to"]["name"]),
@@ -285,21 +288,24 @@ class JiraAdapter(http.PolicyClient):
 
     def status(self, key: str) -> str:
         raw = self._call(
-            lambda: self._rest("GET", f"issue/{key}", params={"fields": "status"}), f"read {key}"
+            lambda: self._rest("GET", f"issue/{segment(key)}", params={"fields": "status"}),
+            f"read {key}",
         )
         return str(raw["fields"]["status"]["name"])
 
     def _transitions(self, key: str) -> tuple[str, list[dict[str, Any]]]:
         """The issue's status name and the transitions it offers (one GET)."""
         params = {"fields": "status", "expand": "transitions"}
-        raw = self._call(lambda: self._rest("GET", f"issue/{key}", params=params), f"read {key}")
+        raw = self._call(
+            lambda: self._rest("GET", f"issue/{segment(key)}", params=params), f"read {key}"
+        )
         offered: list[dict[str, Any]] = raw.get("transitions", [])
         for t in offered:
             self._transition_targets[t["name"].casefold()] = t["to"]["name"]
         return str(raw["fields"]["status"]["name"]), offered
 
     def _in_status(self, key: str, status: str) -> bool | None:
-        raw = self._rest("GET", f"issue/{key}", params={"fields": "status"})
+        raw = self._rest("GET", f"issue/{segment(key)}", params={"fields": "status"})
         return True if raw["fields"]["status"]["name"] == status else None
 
     # -- properties and labels ---------------------------------------------------------------
@@ -307,7 +313,9 @@ class JiraAdapter(http.PolicyClient):
     def set_property(self, key: str, prop: str, value: Any) -> None:
         """Set an issue property (JSON up to 32 KB, invisible to users)."""
         self._call(
-            lambda: self._rest("PUT", f"issue/{key}/properties/{prop}", body=value),
+            lambda: self._rest(
+                "PUT", f"issue/{segment(key)}/properties/{segment(prop)}", body=value
+            ),
             f"set property {prop} on {key}",
         )
 
@@ -318,7 +326,9 @@ class JiraAdapter(http.PolicyClient):
 
     def _get_property_once(self, key: str, prop: str) -> dict[str, Any] | None:
         try:
-            raw: dict[str, Any] = self._rest("GET", f"issue/{key}/properties/{prop}")
+            raw: dict[str, Any] = self._rest(
+                "GET", f"issue/{segment(key)}/properties/{segment(prop)}"
+            )
         except JIRAError as exc:
             if exc.status_code == 404:
                 return None
@@ -327,7 +337,8 @@ class JiraAdapter(http.PolicyClient):
 
     def labels(self, key: str) -> list[str]:
         raw = self._call(
-            lambda: self._rest("GET", f"issue/{key}", params={"fields": "labels"}), f"read {key}"
+            lambda: self._rest("GET", f"issue/{segment(key)}", params={"fields": "labels"}),
+            f"read {key}",
         )
         return list(raw["fields"].get("labels") or [])
 
@@ -346,4 +357,6 @@ class JiraAdapter(http.PolicyClient):
 
     def _edit_labels(self, key: str, op: str, label: str) -> None:
         body = {"update": {"labels": [{op: label}]}}
-        self._call(lambda: self._rest("PUT", f"issue/{key}", body=body), f"{op} label on {key}")
+        self._call(
+            lambda: self._rest("PUT", f"issue/{segment(key)}", body=body), f"{op} label on {key}"
+        )

@@ -26,6 +26,7 @@ from connector.model import SystemKind
 from connector.paging import OffsetPaginator
 from connector.systems import jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY, NoteMark
+from connector.systems.paths import segment
 
 if TYPE_CHECKING:
     from connector.systems.jira import JiraAdapter
@@ -148,7 +149,7 @@ class JiraNotes:
         while not pages.finished:
             params = {"startAt": pages.offset, "maxResults": COMMENT_PAGE}
             page = self._rest(
-                f"read comments of {key}", "GET", f"issue/{key}/comment", params=params
+                f"read comments of {key}", "GET", f"issue/{segment(key)}/comment", params=params
             )
             comments = page.get("comments", [])
             yield from (str(c["id"]) for c in comments)
@@ -173,7 +174,9 @@ class JiraNotes:
     def _comment_property(self, key: str, comment_id: str) -> Any:
         def once() -> Any:
             try:
-                return self.adapter._rest("GET", f"comment/{comment_id}/properties/{PROPERTY_KEY}")
+                return self.adapter._rest(
+                    "GET", f"comment/{segment(comment_id)}/properties/{PROPERTY_KEY}"
+                )
             except JIRAError as exc:
                 if exc.status_code == 404:
                     return None

@@ -35,6 +35,7 @@ from connector.mapping import RawTicket
 from connector.model import SystemKind
 from connector.settings import SourceSettings
 from connector.systems import http
+from connector.systems.paths import query_value, segment
 from connector.systems.servicenow_meta import TableDescriptions, error_detail, value_of
 
 T = TypeVar("T")
@@ -163,7 +164,7 @@ class ServiceNowAdapter(TableDescriptions):
         its journal is forgotten (a write whose answer is lost may or may not have landed);
         once confirmed, the markers the write added are remembered with the rest."""
         known = self._journals.pop(sys_id, None)
-        url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{sys_id}"
+        url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{segment(sys_id)}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
         if response.status_code == 404:
@@ -196,10 +197,14 @@ class ServiceNowAdapter(TableDescriptions):
             yield from page
             updated, sys_id = value_of(page[-1]["sys_updated_on"]), value_of(page[-1]["sys_id"])
             yield from self._drain_second(base, updated, sys_id)
-            page = self._page(f"{base}sys_updated_on>{updated}^ORDERBYsys_updated_on^ORDERBYsys_id")
+            page = self._page(
+                f"{base}sys_updated_on>{query_value(updated)}^ORDERBYsys_updated_on^ORDERBYsys_id"
+            )
 
     def _drain_second(self, base: str, updated: str, after_id: str) -> Iterator[dict[str, Any]]:
-        while rows := self._page(f"{base}sys_updated_on={updated}^sys_id>{after_id}^ORDERBYsys_id"):
+        while rows := self._page(
+            f"{base}sys_updated_on={query_value(updated)}^sys_id>{query_value(after_id)}^ORDERBYsys_id"
+        ):
             yield from rows
             after_id = value_of(rows[-1]["sys_id"])
 
@@ -230,18 +235,18 @@ class ServiceNowAdapter(TableDescriptions):
 
     def _approval_rows(self, sys_ids: list[str], table: str) -> list[dict[str, Any]]:
         gr = self.client.GlideRecord(table, batch_size=500)
-        gr.add_encoded_query(f"sysapprovalIN{','.join(sys_ids)}")
+        gr.add_encoded_query(f"sysapprovalIN{','.join(query_value(s) for s in sys_ids)}")
         gr.order_by("sys_created_on")
         gr.query()
         return [record.serialize(display_value="both") for record in gr]
 
     def get_change(self, sys_id: str) -> dict[str, Any] | None:
         """One change_request row by sys_id, in the shape `changes()` yields; None if absent."""
-        return self._one(f"sys_id={sys_id}", f"read {sys_id}")
+        return self._one(f"sys_id={query_value(sys_id)}", f"read {sys_id}")
 
     def get_change_by_number(self, number: str) -> dict[str, Any] | None:
         """One change_request row by number (CHG0030001); None if absent."""
-        return self._one(f"number={number}", f"read {number}")
+        return self._one(f"number={query_value(number)}", f"read {number}")
 
     def _one(self, query: str, what: str) -> dict[str, Any] | None:
         rows = self._call(lambda: self._query(CHANGE_TABLE, query, limit=1), what)
@@ -310,7 +315,7 @@ class ServiceNowAdapter(TableDescriptions):
         return self._call(lambda: self._find_note_once(sys_id, marker), f"read journal {sys_id}")
 
     def _find_note_once(self, sys_id: str, marker: str) -> str | None:
-        url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{sys_id}"
+        url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{segment(sys_id)}"
         params = {
             "sysparm_fields": ",".join(("sys_id", *JOURNAL_FIELDS)),
             "sysparm_display_value": "true",

@@ -16,6 +16,7 @@ import requests
 from pysnc import ServiceNowClient
 
 from connector.systems import http
+from connector.systems.paths import query_value, segment
 
 CHANGE_TABLE = "change_request"
 DICTIONARY_TABLE = "sys_dictionary"
@@ -40,7 +41,7 @@ class TableDescriptions(http.PolicyClient):
         Needs read access to sys_dictionary (the personalize_dictionary role)."""
         names = (table, *TABLE_PARENTS.get(table, ()))
         fields = "name,element,column_label,internal_type,reference,choice,max_length,mandatory"
-        query = f"nameIN{','.join(names)}^elementISNOTEMPTY^ORDERBYelement"
+        query = f"nameIN{','.join(query_value(n) for n in names)}^elementISNOTEMPTY^ORDERBYelement"
         rows = self._call(
             lambda: self._plain(DICTIONARY_TABLE, query, f"{fields},read_only,active"),
             f"read the dictionary of {table}",
@@ -52,7 +53,8 @@ class TableDescriptions(http.PolicyClient):
         `{element: [{"value", "label", "inactive": bool}]}`. A column whose choices the table
         defines itself (change_request's `state`) does not take its parent's."""
         names = (table, *TABLE_PARENTS.get(table, ()))
-        query = f"nameIN{','.join(names)}^language=en^ORDERBYelement^ORDERBYsequence"
+        tables = ",".join(query_value(n) for n in names)
+        query = f"nameIN{tables}^language=en^ORDERBYelement^ORDERBYsequence"
         rows = self._call(
             lambda: self._plain(CHOICE_TABLE, query, "name,element,value,label,sequence,inactive"),
             f"read the choices of {table}",
@@ -76,7 +78,7 @@ class TableDescriptions(http.PolicyClient):
 
     def _plain(self, table: str, query: str, fields: str) -> list[dict[str, str]]:
         """Stored values of `fields` (references as their plain value), every page."""
-        url = f"{self.base_url}/api/now/table/{table}"
+        url = f"{self.base_url}/api/now/table/{segment(table)}"
         rows: list[dict[str, str]] = []
         while True:
             params = {

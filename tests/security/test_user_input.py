@@ -20,7 +20,7 @@ from connector.keys import is_key, key_problem
 from connector.metrics import Metrics
 from connector.settings import ServerSettings, Settings
 from connector.store import Store
-from connector.systems.paths import query_value, segment
+from connector.systems.paths import UnsafeValue, query_value, segment
 from connector.user_input import FIRST_DAY, LAST_DAY, BadInput, parse_day
 from connector.webhooks import build_app
 
@@ -75,11 +75,11 @@ def test_path_and_query_helpers() -> None:
     assert segment("a?b#c d%") == "a%3Fb%23c%20d%25"
     assert segment("CHG-1") == "CHG-1"
     for bad in ("", ".", ".."):
-        with pytest.raises(ValueError):
+        with pytest.raises(UnsafeValue):
             segment(bad)
     assert query_value("CHG0030001") == "CHG0030001"
     for bad in ("CHG1^ORactive=true", "CHG1^NQx", "a\nb", ""):
-        with pytest.raises(ValueError):
+        with pytest.raises(UnsafeValue):
             query_value(bad)
 
 
