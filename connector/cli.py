@@ -128,10 +128,13 @@ LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to std
 
 @app.command("check-config")
 def check_config(config: ConfigOption = None) -> None:
-    """Validate the configuration; report every error at once with its dotted path."""
-    from connector.settings import load_settings
+    """Load and check everything the worker will use; report every error at once."""
+    from connector.config_check import check
+    from connector.settings import load_config
 
-    settings = load_settings(config)
+    loaded = load_config(config)
+    check(loaded)
+    settings = loaded.settings
     names = ", ".join(f"{n} ({s.kind})" for n, s in settings.sources.items()) or "none"
     typer.echo(f"ok: sources: {names}")
 
