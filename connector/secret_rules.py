@@ -88,14 +88,17 @@ def problems(data: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
     return out
 
 
-def _walk(node: Any, pattern: tuple[str, ...], at: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+Found = list[tuple[tuple[str, ...], Any]]
+
+
+def _walk(node: Any, pattern: tuple[str, ...], at: tuple[str, ...]) -> Found:
     if not pattern:
         return [(at, node)]
     if not isinstance(node, dict):
         return []
     head, rest = pattern[0], pattern[1:]
     keys = list(node) if head == "*" else [head] if head in node else []
-    found: list[tuple[tuple[str, ...], Any]] = []
+    found: Found = []
     for key in keys:
         found += _walk(node[key], rest, (*at, str(key)))
     return found

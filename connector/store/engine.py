@@ -150,7 +150,7 @@ def probe(url: str) -> str | None:
     try:
         parsed = make_url(url)
         backend = parsed.get_backend_name()
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for a bad URL
+    except Exception as exc:  # SQLAlchemy raises several types for a bad URL
         return f"not a database URL: {' '.join(str(exc).split())}"
     if backend == "sqlite":
         database = parsed.database or ""
@@ -161,12 +161,12 @@ def probe(url: str) -> str | None:
         return f"{backend} is not supported (sqlite or postgresql+psycopg)"
     try:
         engine = create_engine(parsed, connect_args={"connect_timeout": 5})
-    except Exception as exc:  # noqa: BLE001 - unknown driver, bad options
+    except Exception as exc:  # unknown driver, bad options
         return f"not usable: {' '.join(str(exc).split())}"
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure is the answer
+    except Exception as exc:  # any connection failure is the answer
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         return f"cannot connect: {reason}"
     finally:
