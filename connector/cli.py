@@ -290,11 +290,21 @@ def report_sample(
 
 
 @audit_app.command("verify")
-def audit_verify(config: ConfigOption = None) -> None:
-    """Walk the hash chain; report the first broken link (exit 1) or the chain head."""
+def audit_verify(
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also compare with this anchor: an anchor file, an `audit export` file, "
+            "a head hash or SEQ:HASH (repeatable)."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Walk the chain, compare it with the anchors; report what is broken, deleted or rehashed
+    (exit 1) or the chain head."""
     from connector.report_commands import run_audit_verify
 
-    run_audit_verify(config=config)
+    run_audit_verify(config=config, anchors=anchor or [])
 
 
 @audit_app.command("export")
