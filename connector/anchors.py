@@ -52,18 +52,21 @@ def read_anchors(path: Path) -> list[Anchor]:
     return out
 
 
-def _anchor(value: Any, origin: str) -> Anchor | bool | None:
+def _empty_export(value: Any) -> bool:
+    """The last line of the export of an empty chain anchors nothing."""
+    return isinstance(value, dict) and "chain_head" in value and value["chain_head"] is None
+
+
+def _anchor(value: Any, origin: str) -> Anchor | None:
     if isinstance(value, dict) and "chain_head" in value:  # the last line of an export
         value = value["chain_head"]
-        if value is None:
-            return None  # the export of an empty chain
     if not isinstance(value, dict):
-        return False
+        return None
     seq, digest = value.get("seq"), value.get("hash")
     if type(seq) is not int or seq < 1 or not isinstance(digest, str):
-        return False
+        return None
     if not _HEX64.fullmatch(digest):
-        return False
+        return None
     return Anchor(seq=seq, hash=digest, origin=origin)
 
 
