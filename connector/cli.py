@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except ConnectorError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        _fail(f"error: {exc.message}")
         raise SystemExit(exc.exit_code) from None
     except TyperException as exc:  # usage errors: bad option, unknown command, no arguments
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
@@ -396,11 +396,22 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line for people, the traceback on request
         if os.environ.get("CHANGE_CONNECTOR_DEBUG"):
             raise
-        typer.echo(
+        _fail(
             f"error: unexpected {type(exc).__name__}: {exc} "
-            "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)",
-            err=True,
+            "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)"
         )
         raise SystemExit(1) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)
+
+
+def _fail(line: str) -> None:
+    """The one error line: plain text, or a JSON log line once `--log-json` set logging up."""
+    from connector import log
+
+    if log.json_enabled():
+        from loguru import logger
+
+        logger.error(line)
+    else:
+        typer.echo(line, err=True)

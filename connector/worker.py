@@ -207,6 +207,9 @@ class Worker:
             host=self.settings.server.host,
             port=self.settings.server.port,
             log_level="warning",
+            # uvicorn logs through the standard library, which log.setup routes into loguru
+            # (JSON lines with --log-json); its own handlers would print plain text.
+            log_config=None,
             access_log=False,
             lifespan="off",
         )
