@@ -86,10 +86,14 @@ def run_audit_verify(*, config: Path | None, anchors: list[str] | None = None) -
         verdict = store.audit_verdict(every)
     keyed = settings.audit.hmac_key is not None
     problems = verdict.problems()
+    if verdict.broken is not None:
+        # (A keyed chain checked without audit.hmac_key breaks at its first keyed link.)
+        others = "".join(f"; {p}" for p in problems[1:])
+        raise BrokenChain(
+            f"audit chain broken at link {verdict.broken}: it or the one before was altered{others}"
+        )
     if problems:
-        hint = "" if keyed else " (links keyed with an HMAC key need audit.hmac_key to verify)"
-        tail = hint if verdict.broken is not None else ""
-        raise BrokenChain(f"audit chain broken: {'; '.join(problems)}{tail}")
+        raise BrokenChain(f"audit chain broken: {'; '.join(problems)}")
     notes: list[str] = []
     if not keyed:
         notes.append(
