@@ -249,6 +249,8 @@ def verify(
     expected_prev = GENESIS
     sha256 = hashlib.sha256
     keyed_seen = False
+    # The key's inner and outer pads are hashed once; each link copies that state.
+    keyed_mac = hmac.new(key, digestmod=hashlib.sha256) if key is not None else None
     for seq, at, source, ticket_key, event, actor, detail, prev_hash, stored_hash in rows:
         stored = str(stored_hash)
         if str(prev_hash) != expected_prev:
@@ -257,7 +259,7 @@ def verify(
         when = at if isinstance(at, str) else at_iso(at)
         head = head_json([int(seq), when, source, ticket_key, event, actor])
         message = f"{expected_prev}{head[:-1]},{detail}]".encode()
-        if key is not None and hmac.new(key, message, sha256).hexdigest() == stored:
+        if keyed_mac is not None and _keyed(keyed_mac, message) == stored:
             keyed_seen = True
             verdict.keyed += 1
         elif keyed_seen or sha256(message).hexdigest() != stored:
@@ -277,3 +279,9 @@ def verify(
     if past:
         verdict.beyond = max(past, key=lambda a: a.seq or 0)
     return verdict
+
+
+def _keyed(template: hmac.HMAC, message: bytes) -> str:
+    mac = template.copy()
+    mac.update(message)
+    return mac.hexdigest()

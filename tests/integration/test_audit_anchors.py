@@ -251,3 +251,25 @@ def test_verify_without_key_or_anchors_says_what_it_cannot_see(
     assert lines[0].startswith("audit chain intact: 2 links (0 keyed)")
     assert lines[1].startswith("note: audit.hmac_key is not set")
     assert lines[2].startswith("note: no anchors")
+
+
+def test_the_worker_anchors_the_head_when_it_moved(store: Store, tmp_path: Path) -> None:
+    from connector.settings import AuditSettings, Settings
+    from connector.worker import Worker
+
+    anchor_file = tmp_path / "anchors" / "audit.jsonl"
+    settings = Settings(audit=AuditSettings(anchor_file=anchor_file))
+    worker = Worker(settings, store, name="w1")
+    worker.anchor()
+    assert not anchor_file.exists()  # an empty chain has no head to anchor
+    links(store, 2)
+    worker.anchor()
+    worker.anchor()  # the head did not move: no second line
+    links(store, 1)
+    worker.final_anchor()
+    lines = [json.loads(line) for line in anchor_file.read_text().splitlines()]
+    head = store.audit_head()
+    assert head is not None
+    assert [(x["seq"], x["links"], x["by"]) for x in lines] == [(2, 2, "w1"), (3, 3, "w1")]
+    assert lines[-1]["hash"] == head.hash
+    assert [a.seq for a in read_anchors(anchor_file)] == [2, 3]
