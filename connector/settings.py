@@ -193,15 +193,49 @@ def load_config(path: Path | None = None, *, environ: dict[str, str] | None = No
     if isinstance(sources, dict):
         errors += duplicate_sources(sources)
     settings = None
+    shape: list[tuple[tuple[str, ...], str]] = []
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        errors += _errors(exc)
+        shape = _errors(exc)
+        errors += shape
     if errors:
         lines = [f"{where(config_path, origins, loc)}: {message}" for loc, message in errors]
-        raise ConfigError("; ".join(dict.fromkeys(lines)))
+        partial = _partial(data, shape) if shape else settings
+        raise SettingsError(
+            "; ".join(dict.fromkeys(lines)),
+            partial=None
+            if partial is None
+            else LoadedConfig(_resolve_paths(partial, base), config_path, origins),
+        )
     assert settings is not None
     return LoadedConfig(_resolve_paths(settings, base), config_path, origins)
+
+
+class SettingsError(ConfigError):
+    """The config does not load; `partial` holds the parts that do (sources and sections
+    without a shape error), so `check-config` can check their files too, in the same run."""
+
+    def __init__(self, message: str, *, partial: LoadedConfig | None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def _partial(data: dict[str, Any], errors: list[tuple[tuple[str, ...], str]]) -> Settings | None:
+    bad_sections = {loc[0] for loc, _ in errors if loc and loc[0] != "sources"}
+    bad_sources = {loc[1] for loc, _ in errors if len(loc) > 1 and loc[0] == "sources"}
+    kept = {k: v for k, v in data.items() if k not in bad_sections and k != "policy"}
+    sources = data.get("sources")
+    if isinstance(sources, dict):
+        kept["sources"] = {
+            name: value
+            for name, value in sources.items()
+            if name not in bad_sources and isinstance(value, dict)
+        }
+    try:
+        return Settings.model_validate(kept)
+    except ValidationError:
+        return None
 
 
 def where(config_path: Path, origins: Origins, loc: tuple[str, ...]) -> str:

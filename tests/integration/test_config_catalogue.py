@@ -433,3 +433,32 @@ def test_broken_config_is_one_line_naming_where(
         assert needle.replace("{file}", str(config)) in err, (needle, err)
     if case.env:  # blamed on the variable, not on the file's key
         assert not re.search(re.escape(f"{config}: ") + r"(sources|server|store_url|audit)", err)
+
+
+def test_every_error_in_one_run(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shape, secret, environment and file problems of different sources, all on one line."""
+    config = workspace / "c.toml"
+    text = good_config(workspace).replace(JIRA_URL, 'url = "https://"')
+    config.write_text(text.replace('kind = "servicenow"', 'kind = "servicenow"\ncolour = "red"'))
+    (workspace / "templates").rmdir()
+    shutil.copy(workspace / "jira.toml", workspace / "other.toml")
+    monkeypatch.setenv("CHANGE_CONNECTOR__SERVER__REPORT_TOKEN", "")
+    monkeypatch.setenv("CHANGE_CONNECTOR__SOURCES__THIRD__KIND", "servicenow")
+    monkeypatch.setenv("CHANGE_CONNECTOR__SOURCES__THIRD__URL", "https://third.example")
+    monkeypatch.setenv("CHANGE_CONNECTOR__SOURCES__THIRD__USERNAME", "bot")
+    monkeypatch.setenv("CHANGE_CONNECTOR__SOURCES__THIRD__TOKEN", "third-password")
+    monkeypatch.setenv("CHANGE_CONNECTOR__SOURCES__THIRD__MAPPING", str(workspace / "other.toml"))
+    code, out, err = check_config(config, capsys)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    for needle in (
+        f"{config}: sources.acme-jira.url: not an https URL",
+        f"{config}: sources.acme-snow.colour: unknown key",
+        "CHANGE_CONNECTOR__SERVER__REPORT_TOKEN (server.report_token): empty",
+        "CHANGE_CONNECTOR__SOURCES__THIRD__MAPPING (sources.third.mapping): ",
+        "is a jira mapping, but the source is kind = 'servicenow'",
+        f"{config}: release_notes.templates_dir: ",
+    ):
+        assert needle in err, (needle, err)
