@@ -31,6 +31,7 @@ from connector.poller import PollStats, poll
 from connector.runtime import SourceRuntime, open_runtime
 from connector.settings import Settings
 from connector.store import Store
+from connector.store.audit import Anchor
 
 
 def worker_id() -> str:
@@ -83,6 +84,8 @@ class Worker:
             return
         write_anchor(path, head, keyed=self.settings.audit.hmac_key is not None, by=self.name)
         self._anchored = (head.seq, head.hash)
+        # Deleting links behind a running worker's back is refused at its next append.
+        self.store.raise_audit_floor(Anchor(head.seq, head.hash, origin=path.name))
 
     def sync_once(
         self,

@@ -14,6 +14,7 @@ stream (server-side cursor on PostgreSQL).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -322,6 +323,12 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
                     "verify`)"
                 )
         self._audit_keying = keying
+
+    def raise_audit_floor(self, anchor: audit_log.Anchor) -> None:
+        """An anchor this process just wrote: appends now need the chain to reach it."""
+        floor = self._audit_keying.floor
+        if anchor.seq is not None and (floor is None or (floor.seq or 0) < anchor.seq):
+            self._audit_keying = dataclasses.replace(self._audit_keying, floor=anchor)
 
     def verify_audit(self) -> int | None:
         """The seq of the first link that does not verify, or None if the chain is intact."""

@@ -253,7 +253,9 @@ def test_verify_without_key_or_anchors_says_what_it_cannot_see(
     assert lines[2].startswith("note: no anchors")
 
 
-def test_the_worker_anchors_the_head_when_it_moved(store: Store, tmp_path: Path) -> None:
+def test_the_worker_anchors_the_head_when_it_moved(
+    store: Store, raw_engine: Engine, tmp_path: Path
+) -> None:
     from connector.settings import AuditSettings, Settings
     from connector.worker import Worker
 
@@ -273,3 +275,6 @@ def test_the_worker_anchors_the_head_when_it_moved(store: Store, tmp_path: Path)
     assert [(x["seq"], x["links"], x["by"]) for x in lines] == [(2, 2, "w1"), (3, 3, "w1")]
     assert lines[-1]["hash"] == head.hash
     assert [a.seq for a in read_anchors(anchor_file)] == [2, 3]
+    delete(raw_engine, "WHERE seq = 3")  # behind the running worker's back
+    with pytest.raises(AuditTruncated, match=r"has 2 links but audit\.jsonl anchors 3"):
+        append(store, 4)
