@@ -46,9 +46,11 @@ def setup(*, json: bool = False, level: str = "INFO", secrets: Iterable[str] = (
     logger.add(
         sys.stderr, level=level, serialize=json, filter=mask, diagnose=False, backtrace=False
     )
-    # Libraries' INFO chatter (alembic, urllib3) stays out; uvicorn's loggers keep the level
-    # the server is given.
-    logging.basicConfig(handlers=[InterceptHandler()], level=logging.WARNING, force=True)
+    # The root logger keeps its level (WARNING unless set: libraries' INFO chatter stays out);
+    # uvicorn's loggers keep the level the server is given.
+    root = logging.getLogger()
+    if not any(isinstance(handler, InterceptHandler) for handler in root.handlers):
+        root.addHandler(InterceptHandler())
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
