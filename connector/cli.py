@@ -129,18 +129,9 @@ LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to std
 @app.command("check-config")
 def check_config(config: ConfigOption = None) -> None:
     """Load and check everything the worker will use; report every error at once."""
-    from connector.config_check import check, problems
-    from connector.settings import SettingsError, load_config
+    from connector.config_check import check_config_file
 
-    try:
-        loaded = load_config(config)
-    except SettingsError as exc:  # the files of what did load are checked in the same run
-        more = problems(exc.partial) if exc.partial is not None else []
-        raise ConfigError("; ".join([exc.message, *more])) from None
-    check(loaded)
-    settings = loaded.settings
-    names = ", ".join(f"{n} ({s.kind})" for n, s in settings.sources.items()) or "none"
-    typer.echo(f"ok: sources: {names}")
+    typer.echo(check_config_file(config))
 
 
 @app.command()

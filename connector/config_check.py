@@ -15,7 +15,7 @@ from pathlib import Path
 
 from connector.errors import ConfigError, MappingError
 from connector.mapping import load_mapping
-from connector.settings import LoadedConfig, SourceSettings
+from connector.settings import LoadedConfig, SettingsError, SourceSettings, load_config
 from connector.store import Store
 from connector.store.engine import probe
 
@@ -50,6 +50,19 @@ def problems(loaded: LoadedConfig) -> list[str]:
         if found:
             out.append(f"{loaded.where('data_dir')}: {found}")
     return out
+
+
+def check_config_file(path: Path | None) -> str:
+    """`check-config`: the "ok" line, or one `ConfigError` naming every problem."""
+    try:
+        loaded = load_config(path)
+    except SettingsError as exc:  # the files of what did load are checked in the same run
+        more = problems(exc.partial) if exc.partial is not None else []
+        raise ConfigError("; ".join([exc.message, *more])) from None
+    check(loaded)
+    sources = loaded.settings.sources
+    names = ", ".join(f"{n} ({s.kind})" for n, s in sources.items()) or "none"
+    return f"ok: sources: {names}"
 
 
 def check(loaded: LoadedConfig) -> None:
