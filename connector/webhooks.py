@@ -45,6 +45,7 @@ from fastapi.responses import JSONResponse, Response
 from loguru import logger
 from starlette.types import Receive, Scope, Send
 
+from connector import secret_rules
 from connector.errors import ConfigError, ConnectorError, TransientError
 from connector.metrics import Metrics
 from connector.settings import Settings, SourceSettings
@@ -71,7 +72,11 @@ MAX_BATCH = 256
 
 
 def check_secrets(settings: Settings) -> None:
-    """Serving unsigned webhooks needs the explicit insecure flag."""
+    """Serving unsigned webhooks needs the explicit insecure flag; a blank secret is no secret."""
+    for name, source in settings.sources.items():
+        secret = source.webhook_secret
+        if secret is not None and not secret_rules.usable(secret.get_secret_value()):
+            raise ConfigError(f"sources.{name}.webhook_secret: empty: set a secret value")
     if settings.server.insecure_unsigned_webhooks:
         return
     unsigned = sorted(n for n, s in settings.sources.items() if s.webhook_secret is None)
@@ -378,6 +383,9 @@ def _verify(
     else:
         secret = config.webhook_secret.get_secret_value().encode()
         header = JIRA_SIGNATURE if system == "jira" else config.webhook_signature_header.lower()
+        if not secret_rules.usable(secret.decode()):
+            # a blank key signs nothing (refused at start too)
+            config, secret = None, _UNKNOWN_SECRET
     mac = hmac.new(secret, body, hashlib.sha256)
     if system == "jira":
         expected = "sha256=" + mac.hexdigest()
