@@ -14,7 +14,7 @@ from pathlib import Path
 
 from connector.commands import open_store, parse_date, write_or_print
 from connector.errors import ConfigError, ConnectorError
-from connector.reports.model import day_span
+from connector.reports.summary import day_span
 from connector.settings import load_settings
 
 

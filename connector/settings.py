@@ -79,6 +79,19 @@ class WorkerSettings(_Section):
     drain_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
 
 
+class ReportsSettings(_Section):
+    """`[reports]`: the change success score's points per recorded outcome (by default
+    ServiceNow's +3 successful, -5 unsuccessful), and the key that signs sample packs."""
+
+    success_score: dict[Literal["successful", "failed", "rolled-back"], float] = {
+        "successful": 3.0,
+        "rolled-back": -5.0,
+        "failed": -5.0,
+    }
+    # HMAC-SHA256 key of the sample pack's manifest (at least 16 characters).
+    pack_key: Annotated[SecretStr, Field(min_length=16)] | None = None
+
+
 class Settings(_Section):
     data_dir: Path = Path(".change-connector")
     # SQLAlchemy URL; empty: SQLite in data_dir. PostgreSQL: postgresql+psycopg://user@host/db
@@ -87,6 +100,7 @@ class Settings(_Section):
     worker: WorkerSettings = WorkerSettings()
     policy: PolicySettings = PolicySettings()
     release_notes: ReleaseNotesSettings = ReleaseNotesSettings()
+    reports: ReportsSettings = ReportsSettings()
     sources: dict[str, SourceSettings] = {}
 
     @model_validator(mode="after")

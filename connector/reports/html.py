@@ -13,14 +13,15 @@ import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
 from markupsafe import Markup, escape
 
-from connector.reports.model import NA, NO, YES, ReportRow, Summary
+from connector.reports.context import stamp
+from connector.reports.model import NA, NO, YES, ReportRow
+from connector.reports.summary import Summary
 
 TEMPLATES = Path(__file__).parent / "templates"
 EMPTY = "no changes in this period"
@@ -49,8 +50,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["hours"] = hours
-    env.filters["when"] = when
-    env.filters["day"] = day
+    env.filters["stamp"] = stamp
+    env.filters["pct"] = pct
     return env
 
 
@@ -207,15 +208,8 @@ def hours(value: float | None) -> str:
     return NA if value is None else f"{value:g} h"
 
 
-def when(value: datetime) -> str:
-    """A time, in UTC when it is aware."""
-    if value.tzinfo is None:
-        return f"{value:%Y-%m-%d %H:%M}"
-    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
-def day(value: datetime) -> str:
-    return f"{value.astimezone(UTC) if value.tzinfo else value:%Y-%m-%d}"
+def pct(value: float | None) -> str:
+    return NA if value is None else f"{value * 100:.1f}%"
 
 
 # --- charts: pure functions returning inline SVG -------------------------------------------

@@ -114,3 +114,54 @@ def test_the_html_report_renders_in_headless_chromium_with_its_charts(
     assert (width, height) == (1280, 1600)
     # A blank or error page is one or two colours; charts, tables and text are many.
     assert len(set(pixels)) > 50
+
+
+def test_the_report_states_its_period_population_and_policy(demo_out: Path) -> None:
+    summary = json.loads((demo_out / "report.json").read_text())["summary"]
+    assert summary["period"]["first_day"] == "2000-01-01"
+    assert summary["period"]["last_day"] == "2099-12-31"
+    assert summary["period"]["time_zone"] == summary["time_zone"] == "UTC"
+    context = summary["context"]
+    assert context["population"] == {
+        "in_scope": 2 * SEEDS,
+        "stored": 2 * SEEDS,
+        "deleted": 0,
+        "skipped": {},
+        "out_of_scope": {},
+    }
+    assert len(context["policy"]["digest"]) == 64
+    assert [f["name"] for f in context["policy"]["freezes"]] == ["Year-end freeze"]
+    assert context["policy"]["required"]["emergency"][-2:] == [
+        "justification",
+        "emergency_approver",
+    ]
+    assert [s["name"] for s in context["sources"]] == ["sandbox-jira", "sandbox-servicenow"]
+    assert all(s["last_sync"] for s in context["sources"])
+    assert context["audit"]["intact"] is True and len(context["audit"]["head_hash"]) == 64
+    assert context["tool_version"].startswith("change-connector ")
+    md = (demo_out / "report.md").read_text()
+    assert md.startswith("# Change report 2000-01-01 to 2099-12-31 (UTC)")
+    for needle in ("## Population", "## Policy in force", "## Sources", "## Audit chain"):
+        assert needle in md
+
+
+def test_emergency_changes_carry_their_approval_and_the_boards_review_apart(
+    demo_out: Path,
+) -> None:
+    changes = json.loads((demo_out / "report.json").read_text())["changes"]
+    closed = [c for c in changes if c["change_type"] == "emergency" and c["status"] == "closed"]
+    assert closed
+    for c in closed:
+        named = [a for a in c["approvers"] if a["group"] == "Emergency"]
+        board = [a for a in c["approvers"] if a["group"] == "CAB"]
+        assert named and board, c["key"]
+        assert c["approved_at"] == named[0]["decided_at"]
+        assert c["board_reviewed_at"] == board[0]["decided_at"]
+        assert c["approved_at"] < c["implemented_at"] < c["board_reviewed_at"]
+        assert c["approved_before_implemented"] == "yes"
+        assert c["hours_implementation_to_board_review"] > 0
+    overdue = {r.split(":", 1)[1] for r in refs(Planted.OVERDUE_EMERGENCY_REVIEW)}
+    for c in changes:
+        if c["key"] in overdue:
+            assert c["approved_before_implemented"] == "yes" and c["board_reviewed_at"] is None
+            assert c["emergency_review"] == "overdue"

@@ -22,8 +22,9 @@ from connector.reports.html import (
     to_html,
     weekly_chart,
 )
-from connector.reports.model import ApproverLine, ReportRow, Summary, summarize
+from connector.reports.model import ApproverLine, ReportRow
 from connector.reports.render import render
+from connector.reports.summary import Summary, summarize
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
@@ -48,6 +49,10 @@ def make_row(**changes: Any) -> ReportRow:
         "created": T0,
         "approved_at": T0 + timedelta(hours=5),
         "implemented_at": T0 + DAY,
+        "implemented_end": T0 + DAY + timedelta(hours=1),
+        "board_reviewed_at": None,
+        "affected_systems": ("edge-lb",),
+        "affected_services": ("checkout",),
         "approved_before_implemented": "yes",
         "separation_of_duties": "yes",
         "required_complete_at_approval": "yes",
@@ -61,8 +66,12 @@ def make_row(**changes: Any) -> ReportRow:
         "notice_met": "n.a.",
         "release_notes_posted": "yes",
         "open_findings": (),
+        "finding_messages": (),
+        "incidents": (),
         "hours_request_to_approval": 5.0,
         "hours_approval_to_implementation": 19.0,
+        "hours_implementation_to_board_review": None,
+        "hours_to_restore": None,
     }
     values.update(changes)
     return ReportRow(**values)
@@ -177,7 +186,7 @@ def test_every_change_key_and_column(rows: list[ReportRow]) -> None:
     for name in COLUMNS:
         assert f'<th scope="col">{name.replace("_", " ")}</th>' in header
     assert "carry every field of every change" in header
-    assert "Carol Approver (CAB) approved 2026-11-02 14:00" in document
+    assert "Carol Approver (CAB) approved 2026-11-02T14:00+00:00" in document
 
 
 def test_key_links_to_its_url_only_when_http(rows: list[ReportRow]) -> None:
