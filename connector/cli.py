@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from connector import __version__
 from connector.errors import ConfigError, ConnectorError
+from connector.report_cli import report_app
 
 app = typer.Typer(
     name="change-connector",
@@ -29,7 +30,6 @@ cab_app = typer.Typer(help="Change advisory board: decisions and agenda.", no_ar
 app.add_typer(cab_app, name="cab")
 policy_app = typer.Typer(help="Try the change-control policy.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
-report_app = typer.Typer(help="Compliance reports from the store.", invoke_without_command=True)
 app.add_typer(report_app, name="report")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -233,57 +233,6 @@ def policy_backtest(
     from connector.commands import run_backtest
 
     run_backtest(config=config, since=since, policy_file=policy, as_json=as_json)
-
-
-@report_app.callback()
-def report(
-    ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Last day, YYYY-MM-DD (default: today).")
-    ] = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
-    change_type: Annotated[
-        list[str] | None,
-        typer.Option("--type", help="Only these types or classes (standard, emergency, major...)."),
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv, json, md or html.")] = "md",
-    out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """One report across every source: each change, whether it was authorized, the exceptions."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if since is None:
-        raise ConfigError("--since: name the first day of the period (YYYY-MM-DD)")
-    from connector.report_commands import run_report
-
-    run_report(
-        config=config,
-        since=since,
-        until=until,
-        sources=source or [],
-        types=change_type or [],
-        fmt=fmt,
-        out=out,
-    )
-
-
-@report_app.command("sample")
-def report_sample(
-    since: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
-    out: Annotated[Path, typer.Option(help="The directory to write the pack to.")],
-    size: Annotated[int, typer.Option(help="How many changes.", min=1)] = 25,
-    seed: Annotated[str, typer.Option(help="Seed of the draw (same seed, same sample).")] = "0",
-    until: Annotated[
-        str | None, typer.Option(help="Last day, YYYY-MM-DD (default: today).")
-    ] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Draw a reproducible sample of changes and write each one's evidence chain."""
-    from connector.report_commands import run_sample
-
-    run_sample(config=config, size=size, seed=seed, since=since, until=until, out=out)
 
 
 @audit_app.command("verify")

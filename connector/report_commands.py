@@ -60,17 +60,44 @@ def run_report(
 
 
 def run_sample(
-    *, config: Path | None, size: int, seed: str, since: str, until: str | None, out: Path
+    *,
+    config: Path | None,
+    size: int,
+    seed: str,
+    since: str,
+    until: str | None,
+    out: Path,
+    all_exceptions: bool = False,
 ) -> None:
     from connector.reports.sample import write_sample
 
     settings = load_settings(config)
+    if settings.reports.pack_key is None:
+        raise ConfigError("reports.pack_key: set a key (16+ characters) to sign sample packs")
     start, end = period(since, until, settings.policy.zone())
     with closing(open_store(settings)) as store:
         chosen = write_sample(
-            settings, store, size=size, seed=seed, since=start, until=end, out=out
+            settings,
+            store,
+            size=size,
+            seed=seed,
+            since=start,
+            until=end,
+            out=out,
+            all_exceptions=all_exceptions,
         )
     sys.stdout.write(f"wrote {len(chosen)} change(s) with their evidence to {out}\n")
+
+
+def run_verify_pack(*, config: Path | None, pack: Path) -> None:
+    from connector.reports.pack import verify_pack
+
+    settings = load_settings(config)
+    key = settings.reports.pack_key
+    if key is None:
+        raise ConfigError("reports.pack_key: the key the pack was signed with is not configured")
+    checked = verify_pack(pack, key.get_secret_value())
+    sys.stdout.write(f"sample pack intact: {checked} file(s) match the signed manifest\n")
 
 
 def run_audit_verify(*, config: Path | None) -> None:

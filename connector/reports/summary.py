@@ -88,7 +88,7 @@ def summarize(
             or r.notice_met == NO
         ):
             ref = f"{r.source}:{r.key}"
-            for kind in _exceptions(r):
+            for kind in exception_kinds(r):
                 exceptions[kind].append(ref)
         kind = r.change_type or "unknown"
         by_source[r.source] = by_source.get(r.source, 0) + 1
@@ -122,7 +122,7 @@ def summarize(
     )
 
 
-def _exceptions(r: ReportRow) -> list[str]:
+def exception_kinds(r: ReportRow) -> list[str]:
     """The exception kinds (of `EXCEPTIONS`) one row shows."""
     out = []
     if r.approved_before_implemented == NO:
