@@ -100,7 +100,7 @@ def test_the_html_report_renders_in_headless_chromium_with_its_charts(
         [*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count("<svg") == 3 and dom.stdout.count("<rect") > 20
+    assert dom.stdout.count("<svg") == 5 and dom.stdout.count("<rect") > 20
     assert "CHG-1" in dom.stdout and "CHG0030001" in dom.stdout
     shot = tmp_path / "report.png"
     run = subprocess.run(

@@ -220,7 +220,7 @@ def test_every_format_keeps_every_change(filled: tuple[Settings, Store, Path]) -
     md = render("md", rows, summary)
     assert "## Exceptions" in md and all(r.key in md for r in rows)
     html = render("html", rows, summary)
-    assert html.count("<svg") == 3 and "<script" not in html and all(r.key in html for r in rows)
+    assert html.count("<svg") == 5 and "<script" not in html and all(r.key in html for r in rows)
 
 
 def test_report_command_writes_the_file_and_rejects_bad_input(

@@ -12,16 +12,14 @@ from typing import Any
 
 import pytest
 
-from connector.reports.html import (
-    COLUMNS,
+from connector.reports.charts import (
     EMPTY,
     exceptions_chart,
     lead_time_buckets,
     lead_time_chart,
-    safe_url,
-    to_html,
     weekly_chart,
 )
+from connector.reports.html import COLUMNS, safe_url, to_html
 from connector.reports.model import ApproverLine, ReportRow
 from connector.reports.render import render
 from connector.reports.summary import Summary, summarize
