@@ -45,8 +45,11 @@ def run_report(
     from connector.reports.build import build_report
     from connector.reports.render import FORMATS, render
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    formats = (*FORMATS, "pdf")
+    if fmt not in formats:
+        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(formats)}")
+    if fmt == "pdf" and out is None:
+        raise ConfigError("--format pdf: name the file to write with --out")
     settings = load_settings(config)
     unknown = [s for s in sources if s not in settings.sources]
     if unknown:
@@ -56,7 +59,21 @@ def run_report(
         rows, summary = build_report(
             settings, store, since=start, until=end, sources=sources, types=types
         )
+    if fmt == "pdf" and out is not None:
+        from connector.reports.pdf import to_pdf
+
+        write_bytes(to_pdf(rows, summary), out)
+        return
     write_or_print(render(fmt, rows, summary), out)
+
+
+def write_bytes(data: bytes, out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot write {out}: {exc.strerror}") from None
+    sys.stdout.write(f"wrote {out}\n")
 
 
 def run_sample(

@@ -151,3 +151,39 @@ def day_span(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime]
 def _median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return round(statistics.median(present), 1) if present else None
+
+
+# The policy's finding behind each exception kind; the report's own words when there is none
+# (e.g. an emergency approved only after it started, which the policy reviews afterwards).
+_EXCEPTION_RULES = {
+    "unauthorized": "unauthorized",
+    "self-approved": "separation-of-duties",
+    "missing rollback plan": "required-fields",
+    "freeze violation": "freeze",
+    "overdue emergency review": "emergency-review-overdue",
+    "late notice": "notice-lead-time",
+}
+EXCEPTION_TEXT = {
+    "unauthorized": "It was implemented without the approval it needed before it started.",
+    "self-approved": "Its requester or implementer approved it (separation of duties).",
+    "missing rollback plan": "It states no rollback plan.",
+    "freeze violation": "It is planned inside a freeze without being an emergency.",
+    "overdue emergency review": "Its emergency reviews are overdue.",
+    "late notice": "Customers were not told with the notice the policy asks for.",
+}
+
+
+def exception_messages(r: ReportRow) -> list[tuple[str, str]]:
+    """(kind, message) per exception the row shows: the messages of the policy's findings
+    behind it, else the report's own words."""
+    out: list[tuple[str, str]] = []
+    for kind in exception_kinds(r):
+        rule = _EXCEPTION_RULES[kind]
+        found = [m[len(rule) + 2 :] for m in r.finding_messages if m.startswith(rule + ": ")]
+        if not found and kind == "unauthorized" and r.approved_at and r.implemented_at:
+            found = [
+                f"Approved {r.approved_at.isoformat(timespec='minutes')}, after its "
+                f"implementation started {r.implemented_at.isoformat(timespec='minutes')}."
+            ]
+        out += [(kind, message) for message in found or [EXCEPTION_TEXT[kind]]]
+    return out

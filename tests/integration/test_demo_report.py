@@ -165,3 +165,125 @@ def test_emergency_changes_carry_their_approval_and_the_boards_review_apart(
         if c["key"] in overdue:
             assert c["approved_before_implemented"] == "yes" and c["board_reviewed_at"] is None
             assert c["emergency_review"] == "overdue"
+
+
+EXCEPTION_RULES = {
+    Planted.UNAUTHORIZED: ("unauthorized", "unauthorized"),
+    Planted.SELF_APPROVAL: ("self-approved", "separation-of-duties"),
+    Planted.FREEZE_VIOLATION: ("freeze violation", "freeze"),
+    Planted.OVERDUE_EMERGENCY_REVIEW: ("overdue emergency review", "emergency-review-overdue"),
+}
+LAYOUT = """(() => {
+  const width = window.innerWidth;
+  const cells = [...document.querySelectorAll('details.change > summary > .c')];
+  return {scroll: document.documentElement.scrollWidth, width,
+          cut: cells.filter(c => c.getBoundingClientRect().right > width + 0.5).length,
+          cells: cells.length};
+})()"""
+EXPAND = """(key => {
+  const row = [...document.querySelectorAll('details.change')]
+    .find(d => d.querySelector('summary .key').textContent.trim() === key);
+  row.querySelector('summary').click();
+  return [...row.querySelectorAll('.evidence li.exception')].map(li => {
+    li.scrollIntoView({block: 'center'});
+    const r = li.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + 4, r.top + r.height / 2);
+    const visible = getComputedStyle(li).visibility === 'visible';
+    return {text: li.textContent, open: row.open, left: r.left, right: r.right,
+            height: r.height, shown: li.contains(hit) && visible};
+  });
+})"""
+
+
+def planted_messages(demo_out: Path) -> dict[str, tuple[str, str]]:
+    """Per planted exception's key: (exception kind, the message its finding gives, or the
+    report's own words when no finding stands, e.g. a change the worker sent back)."""
+    from connector.reports.summary import EXCEPTION_TEXT
+
+    changes = json.loads((demo_out / "report.json").read_text())["changes"]
+    by_ref = {f"{c['source']}:{c['key']}": c for c in changes}
+    out = {}
+    for planted, (kind, rule) in EXCEPTION_RULES.items():
+        for ref in refs(planted):
+            found = [m for m in by_ref[ref]["finding_messages"] if m.startswith(rule + ": ")]
+            message = found[0][len(rule) + 2 :] if found else EXCEPTION_TEXT[kind]
+            out[ref.split(":", 1)[1]] = (kind, message)
+    return out
+
+
+def test_at_1366_px_nothing_scrolls_sideways_and_each_exception_reads_when_expanded(
+    demo_out: Path, tmp_path: Path
+) -> None:
+    from cdp import Browser
+
+    planted = planted_messages(demo_out)
+    with Browser(width=1366, height=900) as browser:
+        browser.open((demo_out / "report.html").resolve().as_uri())
+        layout = browser.eval(LAYOUT)
+        assert layout["cells"] == 8 * 2 * SEEDS  # every key column of every row is there
+        assert layout["scroll"] <= layout["width"] == 1366 and layout["cut"] == 0
+        for key, (kind, message) in planted.items():
+            shown = browser.eval(f"{EXPAND}({json.dumps(key)})")
+            assert shown and all(item["open"] for item in shown), key
+            mine = [item for item in shown if item["text"] == f"{kind}: {message}"]
+            assert mine, (key, [item["text"] for item in shown])
+            for item in mine:
+                assert item["shown"] and item["height"] > 0, key
+                assert item["left"] >= 0 and item["right"] <= 1366, key
+        layout = browser.eval(LAYOUT)
+        assert layout["scroll"] <= 1366 and layout["cut"] == 0
+        shot = tmp_path / "expanded.png"
+        browser.screenshot(shot)
+    width, height, pixels = png_pixels(shot.read_bytes())
+    assert (width, height) == (1366, 900) and len(set(pixels)) > 50
+
+
+def test_the_pdf_has_page_numbers_and_every_planted_exception(demo_out: Path) -> None:
+    from contextlib import closing
+    from datetime import date
+
+    from connector.demo import demo_policy, mappings_dir
+    from connector.reports.build import build_report
+    from connector.reports.pdf import to_pdf
+    from connector.reports.summary import day_span
+    from connector.settings import Settings, SourceSettings
+    from connector.store import Store
+
+    def source(kind: str, mapping: str) -> SourceSettings:
+        return SourceSettings(
+            kind=kind,  # type: ignore[arg-type]
+            url="https://sandbox.invalid",
+            username="connector",
+            token="unused",  # type: ignore[arg-type]
+            mapping=mappings_dir() / mapping,
+        )
+
+    settings = Settings(
+        sources={
+            "sandbox-jira": source("jira", "jira-default.toml"),
+            "sandbox-servicenow": source("servicenow", "servicenow-default.toml"),
+        },
+        policy=demo_policy(),
+    )
+    span = day_span(date(2000, 1, 1), date(2099, 12, 31), settings.policy.zone())
+    assert span is not None
+    with closing(Store.open(f"sqlite:///{demo_out / 'change-connector.db'}")) as store:
+        rows, summary = build_report(settings, store, since=span[0], until=span[1])
+    pdf = demo_out / "report.pdf"
+    pdf.write_bytes(to_pdf(rows, summary))
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    pages = int(next(x for x in info.stdout.splitlines() if x.startswith("Pages:")).split()[1])
+    assert pages > 2
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    per_page = text.split("\f")
+    for n, page in enumerate(per_page[:pages], 1):
+        assert f"page {n} of {pages}" in page, n
+        assert "Change report 2000-01-01 to 2099-12-31 (UTC)" in page, n
+    for planted in EXCEPTION_RULES:
+        for ref in refs(planted):
+            assert ref.split(":", 1)[1] in text, ref
+    flat = " ".join(text.split())
+    for key, (_, message) in planted_messages(demo_out).items():
+        assert " ".join(message.split())[:40] in flat, key

@@ -232,6 +232,14 @@ def test_report_command_writes_the_file_and_rejects_bad_input(
     result = cli("report", "--since", "2026-01-01", "--format", "csv", "--out", str(out), *c)
     assert result.returncode == 0, result.stderr
     assert len(csv_table(out.read_text())) == 2 * COUNT
+    pdf = tmp_path / "report.pdf"
+    printed = cli("report", "--since", "2026-01-01", "--format", "pdf", "--out", str(pdf), *c)
+    assert printed.returncode == 0, printed.stderr
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "page 1 of " in text and "Change report 2026-01-01 to " in text
+    no_out = cli("report", "--since", "2026-01-01", "--format", "pdf", *c)
+    assert no_out.returncode == 2 and "--out" in no_out.stderr
     for args, needle in (
         (("--since", "yesterday"), "--since"),
         (("--since", "2026-01-01", "--format", "docx"), "--format"),
