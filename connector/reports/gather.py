@@ -34,10 +34,12 @@ def gather(
     in_scope: int,
     out_of_scope: dict[str, int],
     filters: dict[str, list[str]],
+    audit: AuditState | None = None,
 ) -> ReportContext:
     """`names`: the reported sources; `in_scope`: the report's rows; `out_of_scope`: what the
     builder left out by rule among the live changes it read (created after the period, other
-    types). The changes not updated in the period are the rest of the live ones."""
+    types). The changes not updated in the period are the rest of the live ones. `audit`: the
+    chain's state if already verified (else it is verified here)."""
     stored = deleted = active = 0
     skipped: list[str] = []
     for name in names:
@@ -66,7 +68,7 @@ def gather(
         population=population,
         policy=policy_in_force(settings.policy),
         sources=[_source(store, n, settings.sources[n], settings.policy) for n in names],
-        audit=audit_state(store),
+        audit=audit if audit is not None else audit_state(store),
         tool_version=f"change-connector {__version__}",
         filters=filters,
     )
