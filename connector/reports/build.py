@@ -45,7 +45,7 @@ def build_report(
     rows: list[ReportRow] = []
     now = clock()
     names = [n for n in settings.sources if not sources or n in sources]
-    left_out = {"created after the period": 0, "other types (--type)": 0}
+    left_out = {"created after the period": 0, "other types (--type)": 0, "deleted": 0}
     # The audit chain is verified beside the build: its reads wait on the database, not on
     # the interpreter, so the two overlap. (An in-memory SQLite store is one connection's.)
     with ThreadPoolExecutor(max_workers=1) as pool, collector_paused():
@@ -72,6 +72,7 @@ def build_report(
             until=until,
             names=names,
             in_scope=len(rows),
+            deleted=left_out.pop("deleted"),
             out_of_scope=left_out,
             filters={"source": list(sources), "type": list(types)},
             audit=verified.result() if verified is not None else None,
@@ -95,7 +96,8 @@ def _source_rows(
     now: datetime,
     left_out: dict[str, int],
 ) -> list[ReportRow]:
-    """`left_out`: counts, by rule, of the changes read but not reported (added to)."""
+    """`left_out`: counts, by rule, of the changes read but not reported, and of those
+    recorded as deleted (added to)."""
     since, until = period
     under = basis(settings.policy, settings.release_notes)
     posted = _posted(store, name)
@@ -106,7 +108,10 @@ def _source_rows(
     )
     out: list[ReportRow] = []
     stale: list[str] = []
-    for key, report, recheck_at in store.report_answers(name, updated_since=since):
+    for key, report, recheck_at, deleted in store.report_answers_all(name, updated_since=since):
+        if deleted:
+            left_out["deleted"] += 1
+            continue
         taken = current(report, basis_now=under, recheck_at=recheck_at, now=now)
         if taken is None:
             stale.append(key)

@@ -32,31 +32,25 @@ def gather(
     until: datetime,
     names: Sequence[str],
     in_scope: int,
+    deleted: int,
     out_of_scope: dict[str, int],
     filters: dict[str, list[str]],
     audit: AuditState | None = None,
 ) -> ReportContext:
-    """`names`: the reported sources; `in_scope`: the report's rows; `out_of_scope`: what the
-    builder left out by rule among the live changes it read (created after the period, other
-    types). The changes not updated in the period are the rest of the live ones. `audit`: the
-    chain's state if already verified (else it is verified here)."""
-    stored = deleted = active = 0
+    """`names`: the reported sources; `in_scope`: the report's rows; `deleted`: the changes
+    updated in the period but recorded as deleted; `out_of_scope`: what the builder read and
+    left out by rule, counted by it (created after the period, other types, and the rest of
+    the stored changes: not updated in the period). `audit`: the chain's state if already
+    verified (else it is verified here)."""
+    stored = sum(store.count_changes(name) for name in names)
     skipped: list[str] = []
     for name in names:
-        counts = store.change_counts(name, updated_since=since)
-        stored, deleted, active = (
-            stored + counts.stored,
-            deleted + counts.deleted,
-            active + counts.active,
-        )
         skipped += store.skipped_reasons(name, since=since, until=until)
-    live = stored - deleted
-    rules = {"not updated in the period": live - active, **out_of_scope}
+    read = in_scope + deleted + sum(out_of_scope.values())
+    rules = {"not updated in the period": stored - read, **out_of_scope}
     other = [n for n in settings.sources if n not in names]
     if other:
-        rules["other sources (--source)"] = sum(
-            store.change_counts(n, updated_since=since).stored for n in other
-        )
+        rules["other sources (--source)"] = sum(store.count_changes(n) for n in other)
     population = Population(
         in_scope=in_scope,
         stored=stored,

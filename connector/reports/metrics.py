@@ -81,6 +81,16 @@ class _Acc:
         if r.hours_to_restore is not None:
             self.restore.append(r.hours_to_restore)
 
+    def merge(self, other: _Acc) -> None:
+        self.n += other.n
+        self.failed += other.failed
+        self.emergency += other.emergency
+        self.scored += other.scored
+        self.points += other.points
+        self.req += other.req
+        self.impl += other.impl
+        self.restore += other.restore
+
     def cell(self) -> Cell:
         n = self.n
         return Cell(
@@ -119,11 +129,10 @@ def delivery_metrics(
         for kind, keys in names.items():
             table = groups[kind]
             for name in dict.fromkeys(keys):
-                for slot in ((name, week), (name, TOTAL)):
-                    acc = table.get(slot)
-                    if acc is None:
-                        acc = table[slot] = _Acc()
-                    acc.add(r, points)
+                acc = table.get((name, week))
+                if acc is None:
+                    acc = table[(name, week)] = _Acc()
+                acc.add(r, points)
     out = {kind: _cells(table) for kind, table in groups.items()}
     return Metrics(
         weights=points,
@@ -134,6 +143,11 @@ def delivery_metrics(
 
 
 def _cells(table: dict[tuple[str, str], _Acc]) -> dict[str, dict[str, Cell]]:
+    """Each name's weeks, then its total over them (the weeks' accumulations merged)."""
+    totals: dict[str, _Acc] = {}
+    for (name, _), acc in table.items():
+        totals.setdefault(name, _Acc()).merge(acc)
+    table = {**table, **{(name, TOTAL): acc for name, acc in totals.items()}}
     out: dict[str, dict[str, Cell]] = {}
     for name, week in sorted(table, key=lambda s: (s[0], s[1] == TOTAL, s[1])):
         out.setdefault(name, {})[week] = table[(name, week)].cell()

@@ -111,24 +111,24 @@ class Rows:
             f'<div class="ev-block"><h4>Exceptions and findings</h4><ul>'
             f"{exceptions}{findings or '<li>no open findings</li>'}</ul></div>"
             f'<div class="ev-block"><h4>Approvals</h4><ul>{approvers or "<li>none</li>"}</ul>'
-            f"<dl>{_dd('approved', t(r.approved_at))}{_dd('board review', t(r.board_reviewed_at))}"
+            f"<dl>{_at('approved', t(r.approved_at))}{_at('board review', t(r.board_reviewed_at))}"
             f"{_dd('required fields complete at approval', r.required_complete_at_approval)}"
             f"{_dd('requester', r.requester)}{_dd('implementer', r.implementer)}</dl></div>"
             f'<div class="ev-block"><h4>Checks</h4><dl>{_dd("risk", r.risk)}'
             f"{_dd('security impact', r.security_impact or 'not assessed')}"
             f"{_dd('infosec categories', ', '.join(r.infosec_categories))}"
             f"{_dd('rollback plan', r.rollback_plan)}"
-            f"{_dd('freezes', '; '.join(r.freeze_findings))}"
-            f"{_dd('conflicts with', ', '.join(r.conflicts_with))}"
+            f"{_text('freezes', '; '.join(r.freeze_findings))}"
+            f"{_text('conflicts with', ', '.join(r.conflicts_with))}"
             f"{_dd('emergency review', r.emergency_review)}{_dd('notice met', r.notice_met)}"
             f"{_dd('release notes posted', r.release_notes_posted)}</dl></div>"
-            f'<div class="ev-block"><h4>Implementation</h4><dl>{_dd("created", t(r.created))}'
-            f"{_dd('implemented', t(r.implemented_at))}{_dd('ended', t(r.implemented_end))}"
-            f"{_dd('outcome', r.outcome)}{_dd('incidents', ', '.join(r.incidents))}"
+            f'<div class="ev-block"><h4>Implementation</h4><dl>{_at("created", t(r.created))}'
+            f"{_at('implemented', t(r.implemented_at))}{_at('ended', t(r.implemented_end))}"
+            f"{_dd('outcome', r.outcome)}{_text('incidents', ', '.join(r.incidents))}"
             f"{_dd('systems', ', '.join(r.affected_systems))}"
             f"{_dd('services', ', '.join(r.affected_services))}"
-            f"{_dd('request to approval', _h(r.hours_request_to_approval))}"
-            f"{_dd('approval to implementation', _h(r.hours_approval_to_implementation))}"
+            f"{_at('request to approval', _h(r.hours_request_to_approval))}"
+            f"{_at('approval to implementation', _h(r.hours_approval_to_implementation))}"
             f"</dl>{link}</div>"
         )
 
@@ -151,8 +151,20 @@ def _may_raise(r: ReportRow) -> bool:
     )
 
 
+# Values that repeat from change to change (answers, options, people): each made once.
+@functools.lru_cache(maxsize=8192)
 def _dd(name: str, value: str) -> str:
     return f"<dt>{name}</dt><dd>{html_text(value)}</dd>" if value else ""
+
+
+def _text(name: str, value: str) -> str:
+    """Free text (ticket text, which rarely repeats)."""
+    return f"<dt>{name}</dt><dd>{html_text(value)}</dd>" if value else ""
+
+
+def _at(name: str, value: str) -> str:
+    """A time or a number: nothing to escape."""
+    return f"<dt>{name}</dt><dd>{value}</dd>" if value else ""
 
 
 def _h(hours: float | None) -> str:

@@ -8,18 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Generator
 from datetime import datetime
-from typing import NamedTuple
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import func, or_, select
 
 from connector.store.base import StoreBase
 from connector.store.schema import audit, changes, policy_state, runs
-
-
-class ChangeCounts(NamedTuple):
-    stored: int  # every stored change of the source, deleted ones included
-    deleted: int  # recorded as deleted
-    active: int  # not deleted, updated at or after the period's start
 
 
 class ReportingMixin(StoreBase):
@@ -36,24 +29,28 @@ class ReportingMixin(StoreBase):
         )
         yield from self._stream(query)
 
-    def change_counts(self, source: str, *, updated_since: datetime) -> ChangeCounts:
-        """How many changes of `source` are stored, deleted, and live in the period (one query)."""
-        since = self._now(updated_since)
-        live = and_(changes.c.deleted_at.is_(None), changes.c.updated >= since)
+    def report_answers_all(
+        self, source: str, *, updated_since: datetime
+    ) -> Generator[tuple[str, str | None, datetime | None, bool], None, None]:
+        """`report_answers` with the deleted tickets too, each tuple ending in whether it was
+        recorded as deleted (a report counts them from the same read)."""
         query = select(
-            func.count(),
-            func.coalesce(func.sum(case((changes.c.deleted_at.is_not(None), 1), else_=0)), 0),
-            func.coalesce(func.sum(case((live, 1), else_=0)), 0),
-        ).where(changes.c.source == source)
-        with self._read() as conn:
-            stored, deleted, active = conn.execute(query).one()
-            return ChangeCounts(int(stored), int(deleted), int(active))
+            changes.c.key,
+            changes.c.report,
+            changes.c.recheck_at,
+            changes.c.deleted_at.is_not(None),
+        ).where(changes.c.source == source, changes.c.updated >= self._now(updated_since))
+        for key, report, recheck_at, deleted in self._stream(query):
+            yield key, report, recheck_at, bool(deleted)
 
     def skipped_reasons(self, source: str, *, since: datetime, until: datetime) -> list[str]:
         """The reasons recorded (audit `ticket.skipped`) for tickets of `source` that could not
         be read as changes in [since, until), one per record."""
+        # A skip names no ticket the store knows: its links have no ticket key, which the
+        # (source, ticket_key, seq) index finds without reading the whole trail.
         query = select(audit.c.detail).where(
             audit.c.source == source,
+            audit.c.ticket_key.is_(None),
             audit.c.event == "ticket.skipped",
             audit.c.at >= self._now(since),
             audit.c.at < self._now(until),

@@ -331,6 +331,19 @@ def test_a_deleted_ticket_leaves_the_rows_and_is_counted(
     rows, _ = build_report(settings, store, since=SINCE, until=UNTIL)
     gone = rows[0]
     assert store.mark_deleted(source=gone.source, change_key=gone.key, reason="404", actor="t")
+    for key in ("CHG-901", "CHG-902", "CHG-901"):  # as the pipeline records a skip, per poll
+        store.append_audit(
+            source="sandbox-jira",
+            ticket_key=None,
+            event="ticket.skipped",
+            actor="worker",
+            detail={"reason": f"{key}: status (status): 'Limbo' is not mapped"},
+        )
+    after, summary = build_report(
+        settings, store, since=SINCE, until=datetime.now(UTC) + timedelta(days=1)
+    )
+    assert summary.context is not None
+    assert summary.context.population.skipped == {"status (status): 'Limbo' is not mapped": 2}
     after, summary = build_report(settings, store, since=SINCE, until=UNTIL)
     assert len(after) == len(rows) - 1 and gone.key not in {
         r.key for r in after if r.source == gone.source
