@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -164,14 +165,18 @@ def run(url: str, changes: int, links: int, *, repeat: int, pdf_rows: int) -> di
         links = head.seq if head else 0
         since, until = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
         built, (rows, summary) = _timed(
-            lambda: build_report(settings, store, since=since, until=until), repeat
+            lambda: build_report(settings, store, since=since, until=until), repeat, name="build"
         )
         rendered: dict[str, float] = {}
         sizes: dict[str, int] = {}
         for fmt in FORMATS:
-            rendered[fmt], text = _timed(lambda: render(fmt, rows, summary), repeat)  # noqa: B023
+            rendered[fmt], text = _timed(
+                lambda: render(fmt, rows, summary),  # noqa: B023
+                repeat,
+                name=fmt,
+            )
             sizes[fmt] = len(text.encode())
-        verified, broken = _timed(store.verify_audit, repeat)
+        verified, broken = _timed(store.verify_audit, repeat, name="verify")
         printed, pdf_bytes = 0.0, 0
         if pdf_rows:
             from connector.reports.pdf import to_pdf
@@ -191,6 +196,13 @@ def run(url: str, changes: int, links: int, *, repeat: int, pdf_rows: int) -> di
         },
         "report_megabytes": {fmt: round(n / 1e6, 1) for fmt, n in sizes.items()},
         "audit_verify_seconds": round(verified, 2),
+        "cpu_seconds": {
+            "build": CPU["build"],
+            "render": {fmt: CPU[fmt] for fmt in FORMATS},
+            "report_build_plus_render": {fmt: round(CPU["build"] + CPU[fmt], 2) for fmt in FORMATS},
+            "audit_verify": CPU["verify"],
+        },
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "pdf_rows": min(pdf_rows, len(rows)),
         "pdf_seconds": round(printed, 1),
         "pdf_megabytes": round(pdf_bytes / 1e6, 1),
@@ -200,14 +212,21 @@ def run(url: str, changes: int, links: int, *, repeat: int, pdf_rows: int) -> di
     }
 
 
-def _timed(work: Callable[[], T], repeat: int) -> tuple[float, T]:
-    """The best wall-clock time of `repeat` runs, and the last result."""
-    times, results = [], []
+CPU: dict[str, float] = {}  # the process's CPU seconds (every thread) of each step's best run
+
+
+def _timed(work: Callable[[], T], repeat: int, *, name: str = "") -> tuple[float, T]:
+    """The best wall-clock time of `repeat` runs, and the last result; the CPU time of that
+    run goes to CPU[name] (on a shared machine, wall time also counts others' work)."""
+    times, cpu, results = [], [], []
     for _ in range(max(repeat, 1)):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         results.append(work())
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - used)
         del results[:-1]  # keep one result alive at a time
+    if name:
+        CPU[name] = round(cpu[times.index(min(times))], 2)
     return min(times), results[-1]
 
 

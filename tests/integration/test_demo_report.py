@@ -234,6 +234,17 @@ def test_at_1366_px_nothing_scrolls_sideways_and_each_exception_reads_when_expan
         assert layout["scroll"] <= 1366 and layout["cut"] == 0
         shot = tmp_path / "expanded.png"
         browser.screenshot(shot)
+        # The filters: only the changes with an exception, then only one source's.
+        visible = "[...document.querySelectorAll('details.change')].filter(d => d.offsetHeight)"
+        browser.eval("document.querySelector('label[for=\"f-x\"]').click()")
+        flagged = browser.eval(f"{visible}.map(d => d.querySelector('.key').textContent.trim())")
+        assert set(planted) <= set(flagged) and len(flagged) < 2 * SEEDS
+        assert browser.eval(f"{visible}.every(d => d.classList.contains('x'))")
+        browser.eval("document.querySelector('label[for=\"f-x\"]').click()")
+        browser.eval("document.querySelector('label[for=\"f-s0\"]').click()")
+        sources = browser.eval(f"{visible}.map(d => d.querySelector('.src').textContent)")
+        assert sources and set(sources) == {"sandbox-jira"} and len(sources) == SEEDS
+        browser.screenshot(shot)
     width, height, pixels = png_pixels(shot.read_bytes())
     assert (width, height) == (1366, 900) and len(set(pixels)) > 50
 
