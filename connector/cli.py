@@ -53,6 +53,12 @@ def sandbox(
         int, typer.Option(help="Seed of the generator (same seed, same tickets).")
     ] = 0,
     mode: Annotated[str, typer.Option(help="Jira deployment: cloud or datacenter.")] = "cloud",
+    max_results: Annotated[
+        int,
+        typer.Option(
+            help="Data Center: the most issues a search page holds (the site's cap).", min=1
+        ),
+    ] = 1000,
     faults: Annotated[
         str, typer.Option(help="Fault spec, e.g. '429:rate=0.1,retry_after=2;503@jira:nth=5'.")
     ] = "",
@@ -79,6 +85,7 @@ def sandbox(
         seed_count=seed,
         random_seed=random_seed,
         mode="cloud" if mode == "cloud" else "datacenter",
+        max_results=max_results,
         faults=faults,
         jira_webhook_url=jira_webhook_url,
         servicenow_webhook_url=servicenow_webhook_url,
