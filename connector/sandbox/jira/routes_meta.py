@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connector.sandbox.catalog import JIRA_PROJECTS, RELEASES
+from connector.sandbox.catalog import JIRA_PROJECTS, JIRA_STATUSES, RELEASES
 from connector.sandbox.jira import render
 from connector.sandbox.jira.fieldset import FIELDS, field_details
 from connector.sandbox.jira.http import Ctx, JiraError
@@ -27,6 +27,7 @@ def register(sim: JiraSimulator, version: str) -> None:
         lambda ctx: [project(key, ctx.view, full=False) for key, _, _ in JIRA_PROJECTS],
     )
     sim.route("GET", version, "/project/{projectIdOrKey}", get_project)
+    sim.route("GET", version, "/project/{projectIdOrKey}/statuses", project_statuses)
 
 
 def server_info(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
@@ -90,8 +91,20 @@ def project(key: str, view: render.View, *, full: bool) -> dict[str, Any]:
 
 
 def get_project(ctx: Ctx) -> dict[str, Any]:
+    return project(_project_key(ctx), ctx.view, full=True)
+
+
+def project_statuses(ctx: Ctx) -> list[dict[str, Any]]:
+    """`IssueTypeWithStatus` per issue type of the project (Browse projects)."""
+    _project_key(ctx)
+    change = render.issuetype("Change", ctx.view)
+    statuses = [render.status(name, ctx.view) for name in JIRA_STATUSES]
+    return [{k: change[k] for k in ("self", "id", "name", "subtask")} | {"statuses": statuses}]
+
+
+def _project_key(ctx: Ctx) -> str:
     wanted = str(ctx.request.path_params["projectIdOrKey"])
     for key, _, pid in JIRA_PROJECTS:
         if wanted.upper() == key or wanted == pid:
-            return project(key, ctx.view, full=True)
+            return key
     raise JiraError(404, [f"No project could be found with key '{wanted}'."])

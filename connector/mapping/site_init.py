@@ -1,0 +1,377 @@
+"""`mappings init --live`, the pure part: write a commented mapping file from a site description.
+
+Fields are found by id or display name (`vocabulary.JIRA_FIELDS` / `SERVICENOW_FIELDS`) and given
+the converter their kind needs; value maps list every allowed option, placed through
+`vocabulary.VALUES` or because the option spells a connector value; an option it cannot place
+is a `# TODO` line (never a guess). Jira statuses map by name where the status category agrees,
+and each action takes the transition into its status that is offered from the most statuses
+the worker uses it from. The text loads with `load_mapping` and passes `check_site` on the site
+it came from, apart from the TODO lines it names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from connector.mapping.converters import CONVERTERS
+from connector.mapping.site import Site, SiteField, SiteTransition
+from connector.mapping.site_check import ACTION_FROM, FITS
+from connector.mapping.targets import TARGETS, Target
+from connector.mapping.vocabulary import (
+    ACTION_TO,
+    DONE_STATUSES,
+    JIRA_FIELDS,
+    RESOLUTIONS,
+    SERVICENOW_FIELDS,
+    STATUSES,
+    VALUES,
+    normal,
+)
+from connector.model import Status
+
+
+@dataclass
+class Rendered:
+    """The mapping text and how many `# TODO` lines in it need the admin."""
+
+    text: str
+    todos: list[str] = field(default_factory=list)
+
+
+def q(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_mapping(site: Site, *, by_name: bool = False) -> Rendered:
+    """The mapping file for `site`; `by_name` names unique Jira custom fields by display name."""
+    out = Rendered("")
+    lines = [*_header(site), *_scope(site)]
+    wants = JIRA_FIELDS if site.system == "jira" else SERVICENOW_FIELDS
+    for attr, candidates in wants.items():
+        lines += _field(site, attr, candidates, out, by_name=by_name)
+    if site.system == "servicenow":
+        lines += _sn_approvals(site)
+    statuses = _status_map(site)
+    lines += _status_section(site, statuses, out)
+    if site.system == "jira":
+        lines += _jira_actions(site, statuses, out)
+    else:
+        lines += _sn_actions(site, out)
+    out.text = "\n".join(lines).rstrip() + "\n"
+    return out
+
+
+def _header(site: Site) -> list[str]:
+    where = f" ({site.source})" if site.source else ""
+    return [
+        f"# Field mapping written by `change-connector mappings init --live`{where}.",
+        "# Every value below was read from the site; lines marked TODO need a decision.",
+        "# Check it with: change-connector mappings check --live CONFIG",
+        "",
+        f"system = {q(site.system)}",
+        "",
+    ]
+
+
+def _scope(site: Site) -> list[str]:
+    if site.system == "jira":
+        projects = ", ".join(q(p) for p in site.projects)
+        types = ", ".join(q(t) for t in site.issue_types)
+        return ["[scope]", f"projects = [{projects}]", f"issue_types = [{types}]", ""]
+    return [
+        "[scope]",
+        f"table = {q(site.table or 'change_request')}",
+        'approvals_table = "sysapproval_approver"',
+        "",
+    ]
+
+
+# ---- fields --------------------------------------------------------------------------------
+
+
+def _find(site: Site, candidates: tuple[str, ...]) -> SiteField | None:
+    for candidate in candidates:
+        found = site.field(candidate)
+        if found is not None:
+            return found
+        named = site.named(candidate)
+        if named:
+            return named[0]
+    return None
+
+
+def converter_for(site_field: SiteField, target: Target) -> str | None:
+    """The converter that reads this field into this attribute, or None when none fits."""
+    kind, wanted = site_field.kind, target.kind
+    choice = kind in ("option", "choice", "resolution", "priority") or (
+        kind == "integer" and site_field.options
+    )
+    if choice:
+        names = ["boolean"] if wanted == "bool" else ["option"]
+    elif kind == "string" and (site_field.custom.endswith(":textarea") or site_field.id in _RICH):
+        names = ["rich"]
+    elif kind in ("reference", "glide_list"):
+        names = ["reference"] if wanted == "person" else ["cmdb-ci", "display"]
+        names = [n for n in names if n != "cmdb-ci" or site_field.reference.startswith("cmdb_ci")]
+    elif kind == "array:string" and site_field.id == "labels":
+        names = ["labels"]
+    else:
+        names = [n for n in _BY_KIND if kind in FITS[n]]
+    if target.many and kind == "string":
+        names = ["list"]
+    for name in names:
+        if wanted in CONVERTERS[name].targets and kind in FITS[name]:
+            return name
+    return None
+
+
+_RICH = ("description", "environment")
+# Converters in the order a kind prefers them.
+_BY_KIND = (
+    "number",
+    "text",
+    "boolean",
+    "datetime",
+    "user",
+    "reference",
+    "multi-option",
+    "components",
+    "versions",
+    "links",
+    "sd-approvals",
+    "list",
+)
+
+
+def _field(
+    site: Site, attr: str, candidates: tuple[str, ...], out: Rendered, *, by_name: bool
+) -> list[str]:
+    target = TARGETS[attr]
+    head = f"[fields.{attr}]"
+    found = _find(site, candidates)
+    if found is None:
+        if attr in ("created", "updated"):
+            out.todos.append(f"fields.{attr}")
+            todo = f"source = {q('TODO')}  # TODO: no field for {attr}"
+            return [head, todo, 'converter = "datetime"', ""]
+        return [f"# {head}  (no field named {' or '.join(candidates)} on the site)", ""]
+    converter = converter_for(found, target)
+    if converter is None:
+        return [f"# {head}  ({found.describe()} is a {found.kind} field: no converter fits)", ""]
+    lines = [head, _source_line(site, found, by_name=by_name), f"converter = {q(converter)}"]
+    if target.enum is not None or target.kind == "bool":
+        lines += _value_map(attr, found, target, out)
+    return [*lines, ""]
+
+
+def _source_line(site: Site, found: SiteField, *, by_name: bool) -> str:
+    about = f"  # {found.name}" if found.name != found.id else ""
+    unique = len(site.named(found.name)) == 1
+    if by_name and site.system == "jira" and found.id.startswith("customfield_") and unique:
+        return f"source = {{ name = {q(found.name)} }}"
+    note = "" if unique else " (not the only field with this name)"
+    return f"source = {q(found.id)}{about}{note}"
+
+
+def place(attr: str, option: str, label: str, target: Target) -> str | bool | None:
+    """The connector value an option stands for, or None when the vocabulary does not say."""
+    known = VALUES.get(attr, {})
+    for word in (normal(option), normal(label)):
+        if word in known:
+            return known[word]
+        if target.enum is not None:
+            for member in target.enum:
+                if word == normal(str(member.value)):
+                    return str(member.value)
+    return None
+
+
+def _value_map(attr: str, found: SiteField, target: Target, out: Rendered) -> list[str]:
+    if found.options is None:
+        if target.kind == "bool":
+            return []
+        out.todos.append(f"fields.{attr}.map")
+        return [f"# TODO: the site did not show the options of {found.name}; add a map"]
+    lines = ["", f"[fields.{attr}.map]"]
+    for option in found.options:
+        label = found.label_of(option)
+        value = place(attr, option, label, target)
+        shown = f"  # {label}" if label != option else ""
+        if value is None:
+            out.todos.append(f"fields.{attr}.map.{option}")
+            lines.append(f"# TODO {q(option)} = ...{shown}  (expected {target.describe()})")
+        else:
+            literal = q(value) if isinstance(value, str) else str(value).lower()
+            lines.append(f"{q(option)} = {literal}{shown}")
+    return lines
+
+
+def _sn_approvals(site: Site) -> list[str]:
+    return [
+        "[fields.approvals]",
+        'source = "sysapproval_approver"',
+        'converter = "sn-approvals"',
+        'map = { "requested" = "pending", "not requested" = "not-requested" }',
+        "",
+    ]
+
+
+# ---- status --------------------------------------------------------------------------------
+
+
+def _status_map(site: Site) -> dict[str, Status | None]:
+    """Native status (Jira name, ServiceNow state value) -> connector status, None if unknown."""
+    if site.system == "jira":
+        out: dict[str, Status | None] = {}
+        for status in site.statuses:
+            placed = STATUSES.get(normal(status.name))
+            disagree = (placed in DONE_STATUSES) != (status.category == "done")
+            if placed is not None and status.category and disagree:
+                placed = None  # the name says one thing, the category another
+            out[status.name] = placed
+        return out
+    state = site.field("state")
+    if state is None or not state.options:
+        return {}
+    return {v: STATUSES.get(normal(state.label_of(v))) for v in state.options}
+
+
+def _status_section(site: Site, statuses: dict[str, Status | None], out: Rendered) -> list[str]:
+    source = "status" if site.system == "jira" else "state"
+    lines = ["[status]", f"source = {q(source)}", ""]
+    if site.system == "servicenow":
+        lines += _sn_rules(site)
+    lines.append("[status.map]")
+    state = site.field("state")
+    for native, status in statuses.items():
+        label = state.label_of(native) if site.system == "servicenow" and state else native
+        about = f"  # {label}" if label != native else ""
+        category = next((s.category for s in site.statuses if s.name == native), "")
+        if status is None:
+            out.todos.append(f"status.map.{native}")
+            hint = f" (category {category})" if category else ""
+            lines.append(f"# TODO {q(native)} = ...{about}{hint}")
+        else:
+            lines.append(f"{q(native)} = {q(status.value)}{about}")
+    return [*lines, ""]
+
+
+def _sn_rules(site: Site) -> list[str]:
+    lines: list[str] = []
+    approval = site.field("approval")
+    approvals = approval.options or () if approval is not None else ()
+    authorize = _state(site, "authorize")
+    if "rejected" in approvals:
+        lines += ["[[status.rules]]", 'when = { approval = "rejected" }', 'status = "rejected"', ""]
+    if site.field("on_hold") is not None:
+        lines += ["[[status.rules]]", 'when = { on_hold = "true" }', 'status = "awaiting-info"', ""]
+    if authorize and "approved" in approvals:
+        lines += [
+            "[[status.rules]]",
+            f'when = {{ state = {q(authorize)}, approval = "approved" }}',
+            'status = "approved"',
+            "",
+        ]
+    return lines
+
+
+def _state(site: Site, *words: str) -> str | None:
+    state = site.field("state")
+    if state is None or not state.options:
+        return None
+    for word in words:
+        for value in state.options:
+            if normal(state.label_of(value)) == word:
+                return value
+    return None
+
+
+# ---- actions -------------------------------------------------------------------------------
+
+
+def _jira_actions(site: Site, statuses: dict[str, Status | None], out: Rendered) -> list[str]:
+    lines: list[str] = []
+    for action, target in ACTION_TO.items():
+        best = _best_transition(site, statuses, action, target)
+        head = f"[actions.{action}]"
+        if best is None:
+            if action == "resubmit":
+                lines += [f"# {head}  (no transition into a {target.value} status)", ""]
+                continue
+            out.todos.append(f"actions.{action}")
+            lines += [head, f"transition = {q('TODO')}  # TODO: no transition into {target.value}"]
+            lines.append("")
+            continue
+        lines += [head, f"transition = {q(best.name)}  # to {best.to}"]
+        lines += _resolution_line(action, best, out)
+        lines.append("")
+    return lines
+
+
+def _best_transition(
+    site: Site, statuses: dict[str, Status | None], action: str, target: Status
+) -> SiteTransition | None:
+    into = [t for t in site.transitions if statuses.get(t.to) is target]
+    froms = [n for n, s in statuses.items() if s in ACTION_FROM[action] and site.was_sampled(n)]
+
+    def reach(t: SiteTransition) -> tuple[int, bool, str]:
+        return (sum(t.offered_from(s) for s in froms), not t.is_global, t.name)
+
+    return max(into, key=reach, default=None)
+
+
+def _resolution_line(action: str, transition: SiteTransition, out: Rendered) -> Iterator[str]:
+    if not transition.needs_resolution:
+        return
+    allowed = {normal(r): r for r in transition.resolutions}
+    for word in RESOLUTIONS.get(action, ()):
+        if word in allowed:
+            yield f"fields = {{ resolution = {{ name = {q(allowed[word])} }} }}"
+            return
+    out.todos.append(f"actions.{action}.fields")
+    shown = ", ".join(transition.resolutions) or "not shown"
+    yield f"# TODO fields = {{ resolution = {{ name = ... }} }}  (site has: {shown})"
+
+
+def _sn_actions(site: Site, out: Rendered) -> list[str]:
+    hold = site.field("on_hold") is not None
+    approval = site.field("approval")
+    approvals = (approval.options or ()) if approval is not None else ()
+    close = site.field("close_code")
+    unsuccessful = "unsuccessful" in ((close.options or ()) if close is not None else ())
+    authorize, scheduled = _state(site, "authorize"), _state(site, "scheduled")
+    canceled = _state(site, "canceled", "cancelled")
+
+    def action(name: str, state: str | None, *, needs_state: bool, **fields: str) -> list[str]:
+        body = [f"state = {q(state)}"] if state else []
+        if needs_state and state is None:
+            out.todos.append(f"actions.{name}.state")
+            body = [f"state = {q('TODO')}  # TODO: no such state on the site"]
+        parts = ", ".join(f"{k} = {q(v)}" for k, v in fields.items())
+        return [f"[actions.{name}]", *body, *([f"fields = {{ {parts} }}"] if parts else []), ""]
+
+    off = {"on_hold": "false"} if hold else {}
+    decided = {"approval": "approved"} if "approved" in approvals else {}
+    refused = {"approval": "rejected"} if "rejected" in approvals else {}
+    code = {"close_code": "unsuccessful"} if unsuccessful else {}
+    held = {"on_hold": "true"} if hold else {}
+    lines = action("needs_info", None, needs_state=not hold, **held)
+    if hold:
+        lines += action("resubmit", None, needs_state=False, **off)
+    lines += action("approved", authorize, needs_state=True, **decided, **off)
+    lines += action("scheduled", scheduled, needs_state=True, **off)
+    lines += action(
+        "rejected",
+        canceled,
+        needs_state=True,
+        **refused,
+        **code,
+        close_notes="Rejected by the change advisory board.",
+    )
+    lines += action("cancelled", canceled, needs_state=True, **code, close_notes="Cancelled.")
+    if authorize:
+        lines += action("unauthorized_revert", authorize, needs_state=True)
+    return lines
