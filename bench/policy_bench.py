@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connector.mapping import Mapping, load_mapping, normalize  # noqa: E402
+from connector.mapping import Mapping, load_mapping, normalize, resolve_names  # noqa: E402
 from connector.mapping.schema import WorkerAction  # noqa: E402
 from connector.model import Change, Source, SystemKind  # noqa: E402
 from connector.planner import Capabilities, plan  # noqa: E402
@@ -157,6 +157,15 @@ def best(repeat: int, run: Callable[[], object]) -> float:
     return min(times)
 
 
+def jira_default() -> Mapping:
+    """The shipped Jira mapping, its field names resolved against the sandbox site's fields."""
+    from connector.sandbox.jira.fieldset import FIELDS
+
+    path = ROOT / "mappings" / "jira-default.toml"
+    site = [(fid, field.name) for fid, field in FIELDS.items()]
+    return resolve_names(load_mapping(path), site, file=str(path))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
@@ -169,7 +178,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    mapping: Mapping = load_mapping(ROOT / "mappings" / "jira-default.toml")
+    mapping = jira_default()
     policy = bench_policy()
     caps = Capabilities(
         actions=frozenset(a.value for a in WorkerAction if mapping.action(a)), labels=True

@@ -28,9 +28,9 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
-from policy_bench import BASE_URL, ROOT, SOURCE, best, raw_issues
+from policy_bench import BASE_URL, SOURCE, best, jira_default, raw_issues
 
-from connector.mapping import load_mapping, normalize
+from connector.mapping import normalize
 from connector.mapping.converters import parse_datetime
 from connector.mapping.markup import wiki_to_text
 from connector.model import Change
@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    mapping = load_mapping(ROOT / "mappings" / "jira-default.toml")
+    mapping = jira_default()
     MAPS.update({attr: spec.map for attr, spec in mapping.fields.items() if spec.map})
     MAPS["status"] = dict(mapping.status.map) if mapping.status else {}
     raws = raw_issues(args.count, args.random_seed)

@@ -31,13 +31,13 @@ from sqlalchemy import create_engine, text
 
 from connector.communications import ReleaseNotesSettings
 from connector.demo import demo_policy, mappings_dir
-from connector.mapping import load_mapping, normalize
+from connector.mapping import load_mapping, normalize, resolve_names
 from connector.model import Change, Source, SystemKind
 from connector.policy import Context, Evaluation, PolicySettings, evaluate
 from connector.reports.answers import answers
 from connector.reports.build import build_report
 from connector.reports.render import FORMATS, render
-from connector.sandbox.jira.fieldset import select
+from connector.sandbox.jira.fieldset import FIELDS, select
 from connector.sandbox.jira.render import View, issue_json
 from connector.sandbox.jira.seed import seed as seed_jira
 from connector.sandbox.jira.store import Store as JiraStore
@@ -52,7 +52,9 @@ T = TypeVar("T")
 def fill_changes(store: Store, count: int) -> None:
     """N scenario changes stored as a sync leaves them: the change, its evaluation and the
     report's answers from it."""
-    mapping = load_mapping(mappings_dir() / "jira-default.toml")
+    path = mappings_dir() / "jira-default.toml"
+    site = [(fid, field.name) for fid, field in FIELDS.items()]
+    mapping = resolve_names(load_mapping(path), site, file=str(path))
     source = Source(instance=SOURCE, kind=SystemKind.JIRA_CLOUD)
     jira = JiraStore()
     seed_jira(jira, generate(count, random_seed=7))

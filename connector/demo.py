@@ -25,7 +25,7 @@ from connector.mapping import load_mapping, normalize
 from connector.model import Change, Source
 from connector.policy import PolicySettings
 from connector.policy.config import Freeze
-from connector.reader import open_adapter, read_all
+from connector.reader import open_adapter, read_all, site_mapping
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
 from connector.sandbox.scenario import FREEZE_END, FREEZE_START
 from connector.settings import Settings, SourceSettings
@@ -76,6 +76,7 @@ def sync_source(name: str, settings: SourceSettings) -> tuple[list[Change], list
     changes: list[Change] = []
     skipped: list[str] = []
     with closing(open_adapter(name, settings)) as adapter:
+        mapping = site_mapping(adapter, mapping, file=str(settings.mapping))
         source = Source(instance=name, kind=adapter.kind)
         for raw in read_all(adapter, mapping):
             try:

@@ -3,7 +3,8 @@
 Items are claimed with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED), so several workers drain
 one inbox without taking the same item. Deliveries for one ticket collapse into one re-read.
 A failed re-read goes back to the inbox with its attempt count; the poller would catch the
-ticket anyway, since a webhook is only a hint.
+ticket anyway, since a webhook is only a hint. A re-read that finds the ticket deleted (a Jira
+delete event, a deleted ServiceNow record) records it as deleted once and is not retried.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, TicketDeleted
 from connector.executor import Outcome
 from connector.poller import PollStats, settle
 from connector.runtime import SourceRuntime
@@ -27,6 +28,7 @@ class DrainStats:
     written: int = 0
     failed: int = 0
     out_of_scope: int = 0  # tickets the webhook named that are not changes in scope
+    deleted: int = 0  # tickets found deleted and recorded as such
 
 
 def drain(
@@ -53,6 +55,13 @@ def drain(
             raw = runtime.fetch(key)
             stats.out_of_scope += raw is None
             result = runtime.pipeline().process([raw] if raw is not None else [])
+        except TicketDeleted as exc:
+            # Gone for good: recorded once, and the delivery has served (never retried).
+            stats.deleted += store.mark_deleted(
+                source=source, change_key=key, reason=exc.message, actor=worker
+            )
+            store.inbox_done(ids)
+            continue
         except ConnectorError as exc:
             stats.failed += len(ids)
             for item_id in ids:

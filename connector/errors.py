@@ -6,6 +6,8 @@ into exit codes) prints that message on one line and exits non-zero, never a tra
 - ConfigError / MappingError: a person must fix a file or an argument; retrying will not help.
 - TransientError: retry later (rate limit, outage); carries the server's Retry-After if any.
 - PermanentError: the remote refused for good (400, 403, 404); skip this item and record why.
+  NotFoundError (404) is one; TicketDeleted, from a re-read of a ticket that is gone, another:
+  record the ticket as deleted, never retry it.
 - SkipRecord: this one ticket cannot be processed (bad content); record it and go on.
 """
 
@@ -53,6 +55,19 @@ class TransientError(ConnectorError):
 
 class PermanentError(ConnectorError):
     """The remote refused for good: skip this item and record why."""
+
+
+class NotFoundError(PermanentError):
+    """The remote answered 404: what was asked for is not there (or not visible to the user)."""
+
+
+class TicketDeleted(PermanentError):
+    """A re-read found the ticket gone (Jira: 404 on the issue, which Jira also answers when the
+    user may no longer see it; ServiceNow: no such record): record it as deleted, never retry."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class SkipRecord(ConnectorError):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TypeVar
 
-from connector.mapping import Mapping, RawTicket
+from connector.mapping import Mapping, RawTicket, has_names, resolve_names
 from connector.settings import SourceSettings
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
@@ -23,6 +23,13 @@ def open_adapter(name: str, settings: SourceSettings) -> Adapter:
     if settings.kind == "jira":
         return JiraAdapter(name, settings)
     return ServiceNowAdapter(name, settings)
+
+
+def site_mapping(adapter: Adapter, mapping: Mapping, *, file: str) -> Mapping:
+    """The mapping with Jira fields named by name resolved against this site's fields."""
+    if isinstance(adapter, JiraAdapter) and has_names(mapping):
+        return resolve_names(mapping, adapter.field_names(), file=file)
+    return mapping
 
 
 def scope_jql(mapping: Mapping, *, order: bool = True, since: str = "") -> str:

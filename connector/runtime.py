@@ -20,7 +20,7 @@ from connector.pipeline import Pipeline, utcnow
 from connector.planner import Capabilities
 from connector.policy import PolicySettings
 from connector.policy.config import ScopeRule
-from connector.reader import Adapter, fetch_in_scope, open_adapter
+from connector.reader import Adapter, fetch_in_scope, open_adapter, site_mapping
 from connector.settings import SourceSettings
 from connector.store import Store
 from connector.systems.jira import JiraAdapter
@@ -107,11 +107,17 @@ def open_runtime(
     policy = policy or PolicySettings()
     if name in policy.scope:
         mapping = scoped(mapping, policy.scope[name], where=f"policy.scope.{name}")
+    adapter = open_adapter(name, settings)
+    try:
+        mapping = site_mapping(adapter, mapping, file=str(settings.mapping))
+    except BaseException:
+        adapter.close()
+        raise
     return SourceRuntime(
         name=name,
         settings=settings,
         mapping=mapping,
-        adapter=open_adapter(name, settings),
+        adapter=adapter,
         store=store,
         policy=policy,
         clock=clock,

@@ -7,7 +7,7 @@ A mapping file says, for one source system, which tickets are changes (`[scope]`
 
 Modules: `schema` (file models and meaning checks), `targets` (mappable Change attributes),
 `converters` and `markup` (raw value -> model value), `loader` (files, `check`, live-check
-helpers), `normalize` (the pure step itself).
+helpers), `names` (Jira fields named by name), `normalize` (the pure step itself).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from connector.mapping.loader import (
     referenced_transitions,
 )
 from connector.mapping.markup import adf_to_text, wiki_to_text
+from connector.mapping.names import has_names, resolve_names
 from connector.mapping.normalize import RawTicket, normalize
 from connector.mapping.schema import (
     ActionSpec,
+    FieldRef,
     FieldSpec,
     Mapping,
     Scope,
@@ -41,6 +43,7 @@ __all__ = [
     "ActionSpec",
     "CheckResult",
     "Converter",
+    "FieldRef",
     "FieldSpec",
     "Mapping",
     "RawTicket",
@@ -51,6 +54,7 @@ __all__ = [
     "adf_to_text",
     "check",
     "check_files",
+    "has_names",
     "load_mapping",
     "load_mappings",
     "normalize",
@@ -58,5 +62,6 @@ __all__ = [
     "referenced_fields",
     "referenced_statuses",
     "referenced_transitions",
+    "resolve_names",
     "wiki_to_text",
 ]

@@ -68,23 +68,53 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class FieldRef(_Frozen):
+    """`source = { name = "Change risk" }`: a Jira field named as admins see it.
+
+    Custom field ids differ on every site, names do not; the worker resolves the name against
+    the site's `GET /field` when it opens the source (`mapping.names`). `path` reaches inside
+    the value as a dotted source path does (`{ name = "Fix versions", path = "0.name" }`).
+    """
+
+    name: str = Field(min_length=1)
+    path: str = ""
+
+
+SourcePath = str | FieldRef
+
+
 class FieldSpec(_Frozen):
     """`[fields.<attribute>]`: where the value comes from and how it is converted."""
 
-    source: str | tuple[str, ...]  # a list means: the first one that has a value
+    source: SourcePath | tuple[SourcePath, ...]  # a list means: the first one that has a value
     converter: str
     map: dict[str, str | bool | int | float] | None = None
     default: Any = None
 
     @property
     def sources(self) -> tuple[str, ...]:
-        return (self.source,) if isinstance(self.source, str) else self.source
+        """The source paths; a field named by name must have been resolved first."""
+        paths = self.source if isinstance(self.source, tuple) else (self.source,)
+        for path in paths:
+            if isinstance(path, FieldRef):
+                raise MappingProblem(
+                    "source", f"field name {path.name!r} was not resolved against the site"
+                )
+        return paths  # type: ignore[return-value]
+
+    @property
+    def named(self) -> tuple[FieldRef, ...]:
+        """The sources named by field name (resolved when the source is opened)."""
+        paths = self.source if isinstance(self.source, tuple) else (self.source,)
+        return tuple(p for p in paths if isinstance(p, FieldRef))
 
     @field_validator("source")
     @classmethod
-    def _not_blank(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
-        paths = (value,) if isinstance(value, str) else value
-        if not paths or any(not p.strip() for p in paths):
+    def _not_blank(
+        cls, value: SourcePath | tuple[SourcePath, ...]
+    ) -> SourcePath | tuple[SourcePath, ...]:
+        paths = value if isinstance(value, tuple) else (value,)
+        if not paths or any(isinstance(p, str) and not p.strip() for p in paths):
             raise ValueError("source must name a field (or a non-empty list of fields)")
         return value
 
@@ -197,6 +227,11 @@ class Mapping(_Frozen):
         target = TARGETS.get(attr)
         if target is None:
             raise MappingProblem(key, _why_not_attribute(attr))
+        if spec.named and self.system != "jira":
+            raise MappingProblem(
+                f"{key}.source",
+                "{ name = ... } names Jira fields; a ServiceNow source is its column name",
+            )
         converter = CONVERTERS.get(spec.converter)
         if converter is None:
             raise MappingProblem(

@@ -125,6 +125,9 @@ changes = Table(
     Column("findings", Text(), nullable=True),
     Column("recheck_at", UTCDateTime(), nullable=True),
     Column("report", Text(), nullable=True),
+    # Set when the ticket was deleted (or vanished from the integration user's view): the
+    # change stays for the audit trail and reports, but drops out of every open list.
+    Column("deleted_at", UTCDateTime(), nullable=True),
     PrimaryKeyConstraint("source", "key"),
     Index(None, "source", "updated"),
     Index(None, "source", "recheck_at"),
@@ -176,7 +179,10 @@ ledger = Table(
     Column("error", Text(), nullable=True),
     # The action itself (JSON), so a planned write survives the process that planned it.
     Column("payload", Text(), nullable=True),
-    CheckConstraint("state IN ('planned', 'claimed', 'applied', 'failed')", name="state"),
+    # dropped: never to be done (the ticket was deleted before it was)
+    CheckConstraint(
+        "state IN ('planned', 'claimed', 'applied', 'failed', 'dropped')", name="state"
+    ),
     Index(None, "source", "ticket_key"),
     Index(None, "state", "source"),
 )

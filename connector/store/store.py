@@ -139,6 +139,19 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
                 recheck_at=recheck_at,
             )
 
+    def mark_deleted(self, *, source: str, change_key: str, reason: str, actor: str) -> bool:
+        """Record once that a ticket is gone (see `Tx.mark_deleted`)."""
+        with self.transaction() as tx:
+            return tx.mark_deleted(source=source, change_key=change_key, reason=reason, actor=actor)
+
+    def is_deleted(self, source: str, key: str) -> bool:
+        """Whether the ticket was recorded as deleted."""
+        with self._read() as conn:
+            query = select(changes.c.deleted_at).where(
+                changes.c.source == source, changes.c.key == key
+            )
+            return conn.execute(query).scalar_one_or_none() is not None
+
     def set_cursor(self, source: str, position: str) -> None:
         with self.transaction() as tx:
             tx.set_cursor(source, position)
@@ -242,8 +255,13 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
 
     def change_keys(self, source: str, *, updated_since: datetime | None = None) -> list[str]:
         """Keys of the stored changes of `source` (updated at or after `updated_since`), in
-        order: for passes over every stored change that read the rows a page at a time."""
-        query = select(changes.c.key).where(changes.c.source == source).order_by(changes.c.key)
+        order, deleted tickets left out: for passes over every stored change that read the rows
+        a page at a time."""
+        query = (
+            select(changes.c.key)
+            .where(changes.c.source == source, changes.c.deleted_at.is_(None))
+            .order_by(changes.c.key)
+        )
         if updated_since is not None:
             query = query.where(changes.c.updated >= self._now(updated_since))
         with self._read() as conn:

@@ -62,6 +62,8 @@ def _upsert_change(dialect: str) -> Any:
             ),
             # The report's answers belong to this version of the change: none given, none kept.
             "report": stmt.excluded.report,
+            # Read again, so it is there again (a ticket moved back into the user's view).
+            "deleted_at": None,
         },
     )
 
@@ -197,6 +199,46 @@ class Tx:
             "b_report": report,
         }
         self._conn.execute(_SET_EVALUATION, params)
+
+    def mark_deleted(self, *, source: str, change_key: str, reason: str, actor: str) -> bool:
+        """Record that the ticket is gone: the stored change stays (reports, audit trail) but
+        leaves every open list, its planned window no longer conflicts, and the actions still
+        to do on it are dropped. True the first time; False if already recorded or never
+        stored (nothing to record)."""
+        at = self._now(None)
+        marked = self._conn.execute(
+            update(changes)
+            .where(
+                changes.c.source == source,
+                changes.c.key == change_key,
+                changes.c.deleted_at.is_(None),
+            )
+            .values(deleted_at=at, recheck_at=None)
+        )
+        if marked.rowcount != 1:
+            return False
+        self._conn.execute(
+            delete(change_windows).where(
+                change_windows.c.source == source, change_windows.c.change_key == change_key
+            )
+        )
+        self._conn.execute(
+            update(ledger)
+            .where(
+                ledger.c.source == source,
+                ledger.c.ticket_key == change_key,
+                ledger.c.state.in_(("planned", "claimed", "failed")),
+            )
+            .values(state="dropped", error="the ticket was deleted", claimed_by=None)
+        )
+        self.append_audit(
+            source=source,
+            ticket_key=change_key,
+            event="ticket.deleted",
+            actor=actor,
+            detail={"reason": reason},
+        )
+        return True
 
     def recheck(self, *, source: str, change_keys: Sequence[str], at: datetime) -> None:
         """Make stored changes due for re-evaluation by `at` (their verdict depends on something

@@ -32,7 +32,13 @@ import requests
 from loguru import logger
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from connector.errors import ConfigError, ConnectorError, PermanentError, TransientError
+from connector.errors import (
+    ConfigError,
+    ConnectorError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+)
 from connector.settings import SourceSettings
 
 T = TypeVar("T")
@@ -114,6 +120,8 @@ def error_for_status(
             status=status,
             maybe_applied=status not in _NOT_APPLIED_STATUSES,
         )
+    if status == 404:
+        return NotFoundError(f"{source}: {what}: {said}{tail}")
     return PermanentError(f"{source}: {what}: {said}{tail}")
 
 

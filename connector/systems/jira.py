@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from jira import JIRA, JIRAError
 
-from connector.errors import PermanentError
+from connector.errors import NotFoundError, PermanentError, TicketDeleted
 from connector.mapping import RawTicket
 from connector.model import SystemKind
 from connector.paging import OffsetPaginator, TokenPaginator
@@ -180,11 +180,22 @@ class JiraAdapter(http.PolicyClient):
         return raw
 
     def fetch(self, key: str) -> RawTicket:
-        """One issue re-read by key (the webhook drain), in the shape `search` yields."""
-        return RawTicket(data=self.issue(key))
+        """One issue re-read by key (the webhook drain), in the shape `search` yields.
+
+        A 404 is `TicketDeleted`: Jira answers it for a deleted issue (the delete webhook is
+        only a hint, this re-read confirms it) and for one the user may no longer see."""
+        try:
+            return RawTicket(data=self.issue(key))
+        except NotFoundError as exc:
+            raise TicketDeleted(exc.message, key=key) from None
 
     def field_ids(self) -> set[str]:
-        return {f["id"] for f in self._call(self.client.fields, "read fields")}
+        return {field_id for field_id, _ in self.field_names()}
+
+    def field_names(self) -> list[tuple[str, str]]:
+        """(id, name) of every field of the site (`GET /field`)."""
+        fields = self._call(self.client.fields, "read fields")
+        return [(f["id"], f.get("name") or "") for f in fields]
 
     def transition_names(self, keys: Iterable[str]) -> set[str]:
         """Names of the transitions available on any of these issues."""

@@ -24,7 +24,7 @@ from pysnc.exceptions import AuthenticationException, RoleException
 from pysnc.exceptions import RequestException as SNRequestException
 from requests.adapters import HTTPAdapter
 
-from connector.errors import ConfigError, PermanentError
+from connector.errors import ConfigError, PermanentError, TicketDeleted
 from connector.mapping import RawTicket
 from connector.model import SystemKind
 from connector.settings import SourceSettings
@@ -219,7 +219,7 @@ class ServiceNowAdapter(http.PolicyClient):
         """One change re-read by number (or sys_id) with its approvals, for the webhook drain."""
         row = self.get_change_by_number(key) or (self.get_change(key) if len(key) == 32 else None)
         if row is None:
-            raise PermanentError(f"{self.name}: {key}: no such change_request")
+            raise TicketDeleted(f"{self.name}: {key}: no such change_request", key=key)
         sys_id = _value(row.get("sys_id"))
         approvals = self.approvals([sys_id], table=approvals_table)
         return RawTicket(data=row, related={approvals_table: approvals.get(sys_id, [])})

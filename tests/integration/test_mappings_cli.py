@@ -83,7 +83,7 @@ def test_live_check_passes_for_defaults_and_names_what_is_missing(
     jira_bad = tmp_path / "jira-bad.toml"
     jira_bad.write_text(
         jira_default.read_text()
-        .replace('"customfield_10105"', '"customfield_19999"')
+        .replace('{ name = "Rollback plan" }', '"customfield_19999"')
         .replace('transition = "Approve"', 'transition = "Rubber-stamp"')
     )
     snow_bad = tmp_path / "snow-bad.toml"
@@ -94,4 +94,14 @@ def test_live_check_passes_for_defaults_and_names_what_is_missing(
     assert "unknown field customfield_19999" in result.stdout
     assert "no transition named 'Rubber-stamp'" in result.stdout
     assert "unknown column u_backout" in result.stdout
+    assert "Traceback" not in result.stderr
+
+    misnamed = tmp_path / "jira-misnamed.toml"
+    misnamed.write_text(
+        jira_default.read_text().replace('{ name = "Test plan" }', '{ name = "Test plans" }')
+    )
+    config = write_config(tmp_path / "misnamed.toml", info, misnamed, snow_default)
+    result = run("mappings", "check", str(misnamed), "--live", str(config))
+    assert result.returncode == 2
+    assert "fields.test_plan.source: the site has no field named 'Test plans'" in result.stdout
     assert "Traceback" not in result.stderr

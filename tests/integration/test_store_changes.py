@@ -168,3 +168,49 @@ def test_change_keys_of_a_source_in_order_and_since_an_update(store: Store) -> N
     since = (T0 + timedelta(hours=1)).astimezone(plus_two)
     assert store.change_keys("jira", updated_since=since) == ["OPS-2", "OPS-3"]
     assert store.change_keys("nope") == []
+
+
+def test_a_deleted_ticket_is_recorded_once_and_leaves_the_open_lists(store: Store) -> None:
+    put(store, "CHG-1", 1)
+    put(store, "CHG-2", 2)
+    start, end = T0 + timedelta(days=1), T0 + timedelta(days=2)
+    with store.transaction() as tx:
+        tx.set_windows(source="jira", change_key="CHG-1", windows=[("db", start, end, True)])
+        tx.recheck(source="jira", change_keys=["CHG-1"], at=T0)
+        for n, state in enumerate(("note-a", "note-b")):
+            tx.plan_action(
+                f"k-{n}",
+                source="jira",
+                ticket_key="CHG-1",
+                action=state,
+                content_fingerprint=fp(n),
+                payload="{}",
+            )
+    claim = {"source": "jira", "ticket_key": "CHG-1", "worker": "w", "lease_seconds": 60}
+    for key in ("k-0", "k-1"):
+        assert store.ledger_claim(
+            key, action="note", content_fingerprint=fp(0), now=datetime.now(UTC), **claim
+        )
+    store.ledger_applied("k-0", remote_ref="10001", worker="w")
+
+    assert store.mark_deleted(source="jira", change_key="CHG-1", reason="404", actor="w")
+    assert not store.mark_deleted(source="jira", change_key="CHG-1", reason="404", actor="w")
+    assert not store.mark_deleted(source="jira", change_key="CHG-9", reason="404", actor="w")
+
+    assert store.is_deleted("jira", "CHG-1") and not store.is_deleted("jira", "CHG-2")
+    assert store.change_keys("jira") == ["CHG-2"]
+    assert store.get_change("jira", "CHG-1") is not None  # kept for reports and the trail
+    assert store.windows_of("jira", ["CHG-1"]) == []
+    assert store.due_for_recheck("jira", now=T0 + timedelta(days=9)) == []
+    assert store.ledger_pending(source="jira", now=T0 + timedelta(days=9)) == []
+    states = {
+        e.idempotency_key: e.state for e in store.ledger_for(source="jira", ticket_key="CHG-1")
+    }
+    assert states == {"k-0": "applied", "k-1": "dropped"}
+    events = [row.event for row in store.audit_for("jira", "CHG-1")]
+    assert events.count("ticket.deleted") == 1
+    assert store.verify_audit() is None
+
+    put(store, "CHG-1", 5)  # read again: it is back in view
+    assert not store.is_deleted("jira", "CHG-1")
+    assert store.change_keys("jira") == ["CHG-1", "CHG-2"]

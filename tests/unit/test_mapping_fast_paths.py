@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import reference_paths
+from site_fields import jira_default_mapping, resolved
 from test_mapping_normalize import CLOUD, DATACENTER, FIXTURES, JIRA_BASE, ROOT, SN, SN_BASE
 
 from connector.mapping import (
@@ -153,13 +154,13 @@ def extra_jira_mapping() -> Mapping:
         {"when": {"status.name": "review", "customfield_10114.value": "Yes"}, "status": "review"},
     ]
     data["status"]["default"] = "draft"
-    return parse_mapping(data)
+    return resolved(parse_mapping(data))
 
 
 @pytest.fixture(scope="module")
 def mappings() -> dict[str, Mapping]:
     return {
-        "jira": load_mapping(ROOT / "mappings" / "jira-default.toml"),
+        "jira": jira_default_mapping(),
         "sn": load_mapping(ROOT / "mappings" / "servicenow-default.toml"),
         "minimal": load_mapping(FIXTURES / "minimal_jira.toml"),
         "adhoc": load_mapping(FIXTURES / "jira_reference_adhoc.toml"),

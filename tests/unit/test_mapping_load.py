@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from site_fields import jira_default_mapping
 
 from connector.errors import MappingError
 from connector.mapping import (
@@ -38,7 +39,7 @@ def test_default_mappings_load() -> None:
 
 
 def test_jira_default_maps_every_sandbox_custom_field() -> None:
-    jira = load_mapping(JIRA_DEFAULT)
+    jira = jira_default_mapping()
     used = referenced_fields(jira)
     assert {f.id for f in catalog.JIRA_CUSTOM_FIELDS} <= used
     assert {"summary", "description", "reporter", "assignee", "labels", "components"} <= used

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from site_fields import jira_default_mapping
 
 from connector.errors import ConfigError, SkipRecord
 from connector.mapping import Mapping, RawTicket, load_mapping, normalize, parse_mapping
@@ -47,7 +48,7 @@ def fixture(name: str) -> Any:
 
 @pytest.fixture(scope="module")
 def jira_mapping() -> Mapping:
-    return load_mapping(ROOT / "mappings" / "jira-default.toml")
+    return jira_default_mapping()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import reference_paths
 from pydantic import BaseModel
-from test_mapping_fast_paths import CLOUD, JIRA_BASE, ROOT, jira_raws
+from site_fields import jira_default_mapping
+from test_mapping_fast_paths import CLOUD, JIRA_BASE, jira_raws
 
-from connector.mapping import load_mapping, normalize
+from connector.mapping import normalize
 from connector.model import (
     FINGERPRINT_EXCLUDED,
     FLOAT_FIELDS,
@@ -50,7 +51,7 @@ def base() -> Change:
 
 
 def test_same_digest_as_the_json_module_on_scenario_changes() -> None:
-    mapping = load_mapping(ROOT / "mappings" / "jira-default.toml")
+    mapping = jira_default_mapping()
     for version in ("2", "3"):
         for raw in jira_raws(200, 3, version=version, cloud=True):
             change = normalize(raw, mapping=mapping, source=CLOUD, base_url=JIRA_BASE)
@@ -163,7 +164,7 @@ def test_every_field_but_updated_and_labels_is_in_the_fingerprint() -> None:
 
 def test_covered_field_digests_are_the_json_modules() -> None:
     """Approval bases recorded earlier must keep matching."""
-    mapping = load_mapping(ROOT / "mappings" / "jira-default.toml")
+    mapping = jira_default_mapping()
     changes = [
         normalize(raw, mapping=mapping, source=CLOUD, base_url=JIRA_BASE)
         for raw in jira_raws(200, 4, version="2", cloud=True)
