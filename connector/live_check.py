@@ -63,7 +63,6 @@ def init_live(
     projects: Sequence[str] = (),
     issue_types: Sequence[str] = (),
     force: bool = False,
-    by_name: bool = False,
 ) -> Written:
     """Read one source's site and write (or return) the mapping for it."""
     settings = load_settings(config)
@@ -72,7 +71,7 @@ def init_live(
         _writable(out, force=force)
     with closing(open_adapter(source, chosen)) as adapter:
         site = read_site(adapter, projects=projects, issue_types=issue_types)
-    rendered = render_mapping(site, by_name=by_name)
+    rendered = render_mapping(site)
     mapping = parse_mapping(tomllib.loads(rendered.text), file=str(out or "<init>"))
     if out is not None:
         _write(out, rendered.text)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.mapping.converters import CONVERTERS
-from connector.mapping.schema import FieldSpec, Mapping, dotted
+from connector.mapping.schema import FieldRef, FieldSpec, Mapping, dotted
 from connector.mapping.site import Site, SiteField
 from connector.model import Status
 
@@ -115,7 +115,11 @@ def _fields(mapping: Mapping, site: Site) -> Found:
         if converter.name == "sn-approvals":
             continue  # its source is the related approvals table, not a column
         fields: list[SiteField] = []
-        for path in spec.sources:
+        for ref in spec.source if isinstance(spec.source, tuple) else (spec.source,):
+            path, problem = _resolve(ref, site)
+            if path is None:
+                yield f"{key}.source", problem, True
+                continue
             field_id = _column(path, site)
             field = site.field(field_id)
             if field is None:
@@ -136,6 +140,18 @@ def _fields(mapping: Mapping, site: Site) -> Found:
         if spec.map is not None and converter.output in ("one", "many"):
             for field in fields:
                 yield from _value_map(key, spec, field)
+
+
+def _resolve(ref: str | FieldRef, site: Site) -> tuple[str | None, str]:
+    """A source path, with a Jira field named by name replaced by its id on this site."""
+    if isinstance(ref, str):
+        return ref, ""
+    named = site.named(ref.name)
+    if len(named) != 1:
+        ids = ", ".join(f.id for f in named)
+        what = f"{len(named)} fields are named so: {ids}" if named else "no field of that name"
+        return None, f"field name {ref.name!r}: {what} on the site (name it by id)"
+    return (f"{named[0].id}.{ref.path}" if ref.path else named[0].id), ""
 
 
 def _column(path: str, site: Site) -> str:

@@ -45,7 +45,7 @@ def q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def render_mapping(site: Site, *, by_name: bool = False) -> Rendered:
+def render_mapping(site: Site, *, by_name: bool = True) -> Rendered:
     """The mapping file for `site`; `by_name` names unique Jira custom fields by display name."""
     out = Rendered("")
     lines = [*_header(site), *_scope(site)]
@@ -171,7 +171,7 @@ def _source_line(site: Site, found: SiteField, *, by_name: bool) -> str:
     about = f"  # {found.name}" if found.name != found.id else ""
     unique = len(site.named(found.name)) == 1
     if by_name and site.system == "jira" and found.id.startswith("customfield_") and unique:
-        return f"source = {{ name = {q(found.name)} }}"
+        return f"source = {{ name = {q(found.name)} }}  # {found.id} on this site"
     note = "" if unique else " (not the only field with this name)"
     return f"source = {q(found.id)}{about}{note}"
 
