@@ -24,6 +24,7 @@ from connector.mapping.vocabulary import (
     DONE_STATUSES,
     JIRA_FIELDS,
     RESOLUTIONS,
+    SERVICENOW_FALLBACKS,
     SERVICENOW_FIELDS,
     STATUSES,
     VALUES,
@@ -103,15 +104,19 @@ def _find(site: Site, candidates: tuple[str, ...]) -> SiteField | None:
     return None
 
 
-def converter_for(site_field: SiteField, target: Target) -> str | None:
+def converter_for(site_field: SiteField, target: Target, *, system: str) -> str | None:
     """The converter that reads this field into this attribute, or None when none fits."""
     kind, wanted = site_field.kind, target.kind
+    # ServiceNow: a string or integer column with a choice list is a choice.
     choice = kind in ("option", "choice", "resolution", "priority") or (
-        kind == "integer" and site_field.options
+        kind in ("integer", "string") and site_field.options is not None
+    )
+    jira_text = system == "jira" and (
+        site_field.custom.endswith(":textarea") or site_field.id in _RICH
     )
     if choice:
         names = ["boolean"] if wanted == "bool" else ["option"]
-    elif kind == "string" and (site_field.custom.endswith(":textarea") or site_field.id in _RICH):
+    elif kind == "string" and jira_text:
         names = ["rich"]
     elif kind in ("reference", "glide_list"):
         names = ["reference"] if wanted == "person" else ["cmdb-ci", "display"]
@@ -158,10 +163,16 @@ def _field(
             todo = f"source = {q('TODO')}  # TODO: no field for {attr}"
             return [head, todo, 'converter = "datetime"', ""]
         return [f"# {head}  (no field named {' or '.join(candidates)} on the site)", ""]
-    converter = converter_for(found, target)
+    converter = converter_for(found, target, system=site.system)
     if converter is None:
         return [f"# {head}  ({found.describe()} is a {found.kind} field: no converter fits)", ""]
-    lines = [head, _source_line(site, found, by_name=by_name), f"converter = {q(converter)}"]
+    source = _source_line(site, found, by_name=by_name)
+    then = [c for c in SERVICENOW_FALLBACKS.get(attr, ()) if site.system == "servicenow"]
+    then = [c for c in then if (f := site.field(c)) is not None and f.kind == found.kind]
+    if then:
+        listed = ", ".join(q(c) for c in (found.id, *then))
+        source = f"source = [{listed}]  # the first one with a value"
+    lines = [head, source, f"converter = {q(converter)}"]
     if target.enum is not None or target.kind == "bool":
         lines += _value_map(attr, found, target, out)
     return [*lines, ""]
@@ -193,6 +204,8 @@ def _value_map(attr: str, found: SiteField, target: Target, out: Rendered) -> li
     if found.options is None:
         if target.kind == "bool":
             return []
+        if target.enum is not None and not target.many and found.kind == "string":
+            return _free_text_map(attr, target)
         out.todos.append(f"fields.{attr}.map")
         return [f"# TODO: the site did not show the options of {found.name}; add a map"]
     lines = ["", f"[fields.{attr}.map]"]
@@ -207,6 +220,16 @@ def _value_map(attr: str, found: SiteField, target: Target, out: Rendered) -> li
             literal = q(value) if isinstance(value, str) else str(value).lower()
             lines.append(f"{q(option)} = {literal}{shown}")
     return lines
+
+
+def _free_text_map(attr: str, target: Target) -> list[str]:
+    """A free-text column read as an enum: the words that mean a value, anything else ignored."""
+    assert target.enum is not None
+    words: dict[str, str | bool] = {str(m.value): str(m.value) for m in target.enum}
+    words.update(VALUES.get(attr, {}))
+    lines = ["", f"[fields.{attr}.map]", "# free text: these words map (any case), the rest: none"]
+    lines += [f"{q(word)} = {q(str(value))}" for word, value in words.items()]
+    return [*lines, '"*" = ""']
 
 
 def _sn_approvals(site: Site) -> list[str]:

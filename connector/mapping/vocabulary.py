@@ -67,21 +67,21 @@ SERVICENOW_FIELDS: dict[str, tuple[str, ...]] = {
     "change_type": ("type",),
     "risk": ("risk",),
     "change_class": ("impact",),
-    "affected_systems": ("Affected systems",),
+    "affected_systems": ("u_affected_systems", "Affected systems"),
     "affected_services": ("cmdb_ci",),
-    "departments": ("Affected departments",),
+    "departments": ("u_affected_departments", "Affected departments"),
     "rollback_plan": ("backout_plan",),
     "implementation_plan": ("implementation_plan",),
     "test_plan": ("test_plan",),
     "justification": ("justification",),
     "operational_impact": ("risk_impact_analysis",),
-    "expected_downtime_minutes": ("Expected downtime",),
-    "security.level": ("Security impact",),
-    "security.categories": ("InfoSec categories",),
-    "security.notes": ("Security notes",),
-    "customer_facing": ("Customer facing",),
-    "audiences": ("Audiences",),
-    "release": ("Release",),
+    "expected_downtime_minutes": ("u_expected_downtime", "Expected downtime"),
+    "security.level": ("u_security_impact", "Security impact"),
+    "security.categories": ("u_infosec_categories", "InfoSec categories"),
+    "security.notes": ("u_security_notes", "Security notes"),
+    "customer_facing": ("u_customer_facing", "Customer facing"),
+    "audiences": ("u_audiences", "Audiences"),
+    "release": ("u_release", "Release"),
     "planned_start": ("start_date",),
     "planned_end": ("end_date",),
     "actual_start": ("work_start",),
@@ -91,11 +91,14 @@ SERVICENOW_FIELDS: dict[str, tuple[str, ...]] = {
     "requester": ("requested_by",),
     "assignee": ("assigned_to",),
     "implementer": ("assigned_to",),
-    "emergency_approver": ("Emergency approver",),
+    "emergency_approver": ("u_emergency_approver", "Emergency approver"),
     "cab_decision": ("cab_recommendation",),
     "standard_template": ("std_change_producer_version",),
     "outcome": ("close_code",),
 }
+
+# ServiceNow columns read when the first one is empty (`source = [first, then]`).
+SERVICENOW_FALLBACKS: dict[str, tuple[str, ...]] = {"requester": ("opened_by",)}
 
 # Change attribute -> option words -> connector value. Words that spell a connector value
 # ("data sharing" -> "data-sharing") need no entry.

@@ -106,7 +106,7 @@ def test_live_check_names_file_and_key_of_each_problem(tmp_path: Path, sandbox: 
         .replace('"Draft" = "draft"', '"Drafted" = "draft"')
         .replace(
             '[fields.standard_template]\nsource = { name = "Standard change template" }',
-            '[fields.standard_template]\nsource = { name = "Planned start" }',
+            '[fields.standard_template]\nsource = "created"',
         )
     )
     config = write_config(tmp_path / "bad.toml", sandbox.info, bad)
@@ -131,7 +131,7 @@ def test_live_check_names_file_and_key_of_each_problem(tmp_path: Path, sandbox: 
         "transition 'Submit for approval' is not offered from 'Approved', where the worker "
         "uses 'scheduled'" in text
     )
-    assert "converter 'text' cannot read Planned start (" in text
+    assert "converter 'text' cannot read Created (created), a datetime field" in text
     assert "no status 'Drafted' in the workflow (site has: Draft, " in text
     assert f"{bad}: status.map: warning: status 'Draft' (new) has no entry" in result.stdout
     assert result.stderr.strip().splitlines()[-1] == (

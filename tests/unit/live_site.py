@@ -221,6 +221,8 @@ _COLUMNS = (  # table, element, internal_type, reference, label
     ("change_request", "type", "string", "", "Type"),
     ("change_request", "risk", "integer", "", "Risk"),
     ("change_request", "requested_by", "reference", "sys_user", "Requested by"),
+    ("task", "opened_by", "reference", "sys_user", "Opened by"),
+    ("change_request", "cab_recommendation", "string", "", "CAB recommendation"),
     ("change_request", "backout_plan", "string", "", "Backout plan"),
     ("change_request", "start_date", "glide_date_time", "", "Planned start date"),
     ("change_request", "end_date", "glide_date_time", "", "Planned end date"),
@@ -233,7 +235,7 @@ _COLUMNS = (  # table, element, internal_type, reference, label
         "reference",
         "std_change_producer_version",
         "Template",
-    ),  # noqa: E501
+    ),
     ("change_request", "u_customer_facing", "boolean", "", "Customer facing"),
 )
 
@@ -255,7 +257,7 @@ _CHOICES = (  # table, element, value, label
     *(
         ("task", "impact", v, label)
         for v, label in (("1", "1 - High"), ("2", "2 - Medium"), ("3", "3 - Low"))
-    ),  # noqa: E501
+    ),
     *(
         ("change_request", "risk", v, label)
         for v, label in (("1", "Very High"), ("2", "High"), ("3", "Moderate"), ("4", "Low"))

@@ -139,6 +139,12 @@ def test_servicenow_init_uses_choice_values_and_passes_the_check() -> None:
     }
     assert mapping.fields["change_class"].map == {"1": "major", "2": "minor", "3": "minor"}
     assert mapping.fields["requester"].converter == "reference"
+    assert mapping.fields["requester"].source == ("requested_by", "opened_by")
+    assert mapping.fields["description"].converter == "text"  # no wiki markup in ServiceNow
+    assert mapping.fields["change_type"].converter == "option"
+    # Free text read as a CAB decision: the words that mean one, anything else no value.
+    cab = mapping.fields["cab_decision"].map
+    assert cab is not None and cab["more information"] == "more-info" and cab["*"] == ""
     assert mapping.fields["affected_services"].converter == "cmdb-ci"
     assert mapping.fields["standard_template"].converter == "display"
     assert mapping.actions["approved"].state == "-3"
