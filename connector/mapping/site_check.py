@@ -208,7 +208,10 @@ def _near(field_id: str, site: Site) -> str:
 
 
 def _jira_statuses(mapping: Mapping, site: Site) -> Found:
-    if mapping.status is None or not site.statuses:
+    if mapping.status is None:
+        return
+    yield from _rules(mapping, site)
+    if not site.statuses:
         return
     names = ", ".join(s.name for s in site.statuses)
     for native in mapping.status.map:
@@ -284,17 +287,23 @@ def _resolution(key: str, fields: dict[str, Any], offered: list[Any]) -> Found:
 # ---- ServiceNow choices --------------------------------------------------------------------
 
 
+def _rules(mapping: Mapping, site: Site) -> Found:
+    """Rule values of a column with known options (choices, Jira resolutions) are options."""
+    assert mapping.status is not None
+    for n, rule in enumerate(mapping.status.rules):
+        for column, want in rule.when.items():
+            for value in [want] if isinstance(want, str) else want:
+                key = dotted("status", "rules", n, "when", column)
+                yield from _choice(key, column, value, site)
+
+
 def _sn_statuses(mapping: Mapping, site: Site) -> Found:
     if mapping.status is None:
         return
     source = mapping.status.source
     for native in mapping.status.map:
         yield from _choice(dotted("status", "map", native), source, native, site)
-    for n, rule in enumerate(mapping.status.rules):
-        for column, want in rule.when.items():
-            for value in [want] if isinstance(want, str) else want:
-                key = dotted("status", "rules", n, "when", column)
-                yield from _choice(key, column, value, site)
+    yield from _rules(mapping, site)
     field = site.field(source)
     if mapping.status.default is None and field is not None and field.options is not None:
         mapped = {n.casefold() for n in mapping.status.map}
@@ -323,7 +332,7 @@ def _choice(key: str, column: str, value: str, site: Site) -> Found:
     field = site.field(column)
     if field is None or field.options is None or field.kind == "boolean":
         return
-    if value not in field.options:
+    if value.casefold() not in {o.casefold() for o in field.options}:
         yield key, f"{value!r} is not a choice of {column} (site has: {_options(field)})", True
 
 

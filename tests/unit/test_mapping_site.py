@@ -259,3 +259,15 @@ def test_a_servicenow_column_that_is_not_in_the_dictionary_is_an_error() -> None
     assert errors(check_site(load(text), servicenow_site(), file=FILE)) == [
         f"{FILE}: fields.rollback_plan.source: no field 'u_backout' on the site"
     ]
+
+
+def test_a_jira_status_rule_on_a_resolution_the_site_lacks_is_an_error() -> None:
+    text = render_mapping(jira_site()).text.replace(
+        "[status.map]",
+        '[[status.rules]]\nwhen = { resolution = ["Won\'t Do", "Abandoned"] }\n'
+        'status = "cancelled"\n\n[status.map]',
+    )
+    assert errors(check_site(load(text), jira_site(), file=FILE)) == [
+        f"{FILE}: status.rules[1].when.resolution: 'Abandoned' is not a choice of resolution "
+        "(site has: 'Done', \"Won't Do\", 'Declined', 'Failed')"
+    ]
