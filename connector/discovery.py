@@ -20,7 +20,6 @@ from connector.systems import site_reads as read
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
 
-SAMPLE_LIMIT = 500  # issues looked at to find one per status
 _OPTION_KINDS = frozenset({"option", "array:option", "option-with-child"})
 
 
@@ -51,29 +50,22 @@ def read_jira(
     adapter: JiraAdapter, *, projects: tuple[str, ...], issue_types: tuple[str, ...], jql: str
 ) -> Site:
     fields = parse.jira_fields(read.jira_fields(adapter))
-    by_project = {
-        key: read.jira_get(adapter, f"project/{key}/statuses")
-        for key in projects or _all_projects(adapter)
-    }
     if not projects:  # init without --project: the projects that have the issue type
-        wanted = {t.casefold() for t in issue_types}
-        projects = tuple(
-            key
-            for key, types in by_project.items()
-            if any(str(t.get("name", "")).casefold() in wanted for t in types)
-        )
+        projects = _projects_with(adapter, issue_types)
     statuses: dict[str, SiteStatus] = {}
     for key in projects:
-        for listed in parse.jira_statuses(by_project[key], issue_types):
-            statuses.setdefault(listed.name, listed)
-    samples = _one_issue_per_status(adapter, _jql(projects, issue_types, jql))
+        listed = read.jira_get(adapter, f"project/{key}/statuses")
+        for found in parse.jira_statuses(listed, issue_types):
+            statuses.setdefault(found.name, found)
+    scope = _jql(projects, issue_types, jql)
+    samples = _one_issue_per_status(adapter, scope, list(statuses))
     seen: list[SiteTransition] = []
     options: dict[str, tuple[str, ...]] = {}
     for status, key in samples.items():
         offered = read.jira_transitions(adapter, key)
         seen += parse.jira_transitions(status, offered)
-        for found in parse.transition_statuses(offered):
-            statuses.setdefault(found.name, found)
+        for target in parse.transition_statuses(offered):
+            statuses.setdefault(target.name, target)
         for field_id, values in parse.editmeta_options(
             read.jira_get(adapter, f"issue/{key}/editmeta")
         ).items():
@@ -91,8 +83,18 @@ def read_jira(
     )
 
 
-def _all_projects(adapter: JiraAdapter) -> list[str]:
-    return [str(p["key"]) for p in read.jira_get(adapter, "project") or []]
+def _projects_with(adapter: JiraAdapter, issue_types: tuple[str, ...]) -> tuple[str, ...]:
+    """Keys of the projects that have one of the issue types (`GET /project?expand=issueTypes`;
+    a project listed without its issue types is asked for its statuses per issue type)."""
+    wanted = {t.casefold() for t in issue_types}
+    keys = []
+    for project in read.jira_get(adapter, "project", {"expand": "issueTypes"}) or []:
+        types = project.get("issueTypes")
+        if types is None:
+            types = read.jira_get(adapter, f"project/{project['key']}/statuses")
+        if any(str(t.get("name", "")).casefold() in wanted for t in types):
+            keys.append(str(project["key"]))
+    return tuple(keys)
 
 
 def _jql(projects: tuple[str, ...], issue_types: tuple[str, ...], jql: str) -> str:
@@ -110,14 +112,17 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _one_issue_per_status(adapter: JiraAdapter, jql: str) -> dict[str, str]:
-    by_status: dict[str, str] = {}
-    for seen, issue in enumerate(adapter.search(jql, fields="status")):
-        status = ((issue.get("fields") or {}).get("status") or {}).get("name", "")
-        by_status.setdefault(str(status), str(issue["key"]))
-        if seen + 1 >= SAMPLE_LIMIT:
-            break
-    return by_status
+def _one_issue_per_status(adapter: JiraAdapter, scope: str, statuses: list[str]) -> dict[str, str]:
+    """Status -> the key of one in-scope issue in it (statuses nobody is in are left out).
+
+    One search per status, so a status with few issues is sampled as surely as a busy one."""
+    out: dict[str, str] = {}
+    for status in statuses:
+        jql = f"{scope} AND status = {_quote(status)}" if scope else f"status = {_quote(status)}"
+        first = next(iter(adapter.search(jql, fields="status")), None)
+        if first is not None:
+            out[status] = str(first["key"])
+    return out
 
 
 def _with_options(
