@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connector.discovery import read_site
-from connector.errors import ConfigError, MappingError
+from connector.errors import ConfigError, ConnectorError, MappingError
 from connector.mapping import load_mapping, parse_mapping
 from connector.mapping.loader import summary
 from connector.mapping.site_check import Problem, check_site
@@ -37,8 +37,12 @@ def check_live(config: Path) -> Iterator[Problem | str]:
         except MappingError as exc:
             yield Problem(exc.file, exc.key, exc.problem)
             continue
-        with closing(open_adapter(name, source)) as adapter:
-            site = read_site(adapter, mapping=mapping)
+        try:
+            with closing(open_adapter(name, source)) as adapter:
+                site = read_site(adapter, mapping=mapping)
+        except ConnectorError as exc:  # this site cannot be read; the others still are
+            yield Problem(file, "(site)", str(exc))
+            continue
         problems = check_site(mapping, site, file=file)
         yield from problems
         errors = sum(p.error for p in problems)

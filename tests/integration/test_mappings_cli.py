@@ -216,3 +216,22 @@ def test_init_with_an_unwritable_out_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path}: --out: is a directory, not a file"
     assert "Traceback" not in result.stderr
+
+
+def test_a_site_that_refuses_the_user_is_one_line_and_the_others_are_still_checked(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox.info, JIRA_DEFAULT)
+    text = config.read_text()
+    refused = text.replace("[sources.sandbox-jira]", "[sources.refused-jira]").replace(
+        f'token = "{sandbox.info.users["connector"]["token"]}"', 'token = "not-the-token-4f1c"'
+    )
+    config.write_text(refused + text)
+    result = run("mappings", "check", "--live", str(config))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[0].startswith(
+        f"{JIRA_DEFAULT}: (site): refused-jira: read serverInfo: Jira refused the credentials"
+    )
+    assert f"sandbox-jira: {JIRA_DEFAULT}: matches the site" in result.stdout
+    assert "not-the-token-4f1c" not in result.stdout + result.stderr
