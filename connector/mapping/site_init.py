@@ -11,13 +11,13 @@ it came from, apart from the TODO lines it names.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from connector.mapping.converters import CONVERTERS
 from connector.mapping.site import Site, SiteField, SiteTransition
 from connector.mapping.site_check import ACTION_FROM, FITS
+from connector.mapping.site_init_sn import q, sn_actions, sn_approvals, sn_rules
 from connector.mapping.targets import TARGETS, Target
 from connector.mapping.vocabulary import (
     ACTION_TO,
@@ -41,11 +41,6 @@ class Rendered:
     todos: list[str] = field(default_factory=list)
 
 
-def q(value: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
 def render_mapping(site: Site, *, by_name: bool = True) -> Rendered:
     """The mapping file for `site`; `by_name` names unique Jira custom fields by display name."""
     out = Rendered("")
@@ -54,13 +49,13 @@ def render_mapping(site: Site, *, by_name: bool = True) -> Rendered:
     for attr, candidates in wants.items():
         lines += _field(site, attr, candidates, out, by_name=by_name)
     if site.system == "servicenow":
-        lines += _sn_approvals(site)
+        lines += sn_approvals()
     statuses = _status_map(site)
     lines += _status_section(site, statuses, out)
     if site.system == "jira":
         lines += _jira_actions(site, statuses, out)
     else:
-        lines += _sn_actions(site, out)
+        lines += sn_actions(site, out.todos)
     out.text = "\n".join(lines).rstrip() + "\n"
     return out
 
@@ -232,16 +227,6 @@ def _free_text_map(attr: str, target: Target) -> list[str]:
     return [*lines, '"*" = ""']
 
 
-def _sn_approvals(site: Site) -> list[str]:
-    return [
-        "[fields.approvals]",
-        'source = "sysapproval_approver"',
-        'converter = "sn-approvals"',
-        'map = { "requested" = "pending", "not requested" = "not-requested" }',
-        "",
-    ]
-
-
 # ---- status --------------------------------------------------------------------------------
 
 
@@ -266,7 +251,7 @@ def _status_section(site: Site, statuses: dict[str, Status | None], out: Rendere
     source = "status" if site.system == "jira" else "state"
     lines = ["[status]", f"source = {q(source)}", ""]
     if site.system == "servicenow":
-        lines += _sn_rules(site)
+        lines += sn_rules(site)
     lines.append("[status.map]")
     state = site.field("state")
     for native, status in statuses.items():
@@ -280,36 +265,6 @@ def _status_section(site: Site, statuses: dict[str, Status | None], out: Rendere
         else:
             lines.append(f"{q(native)} = {q(status.value)}{about}")
     return [*lines, ""]
-
-
-def _sn_rules(site: Site) -> list[str]:
-    lines: list[str] = []
-    approval = site.field("approval")
-    approvals = approval.options or () if approval is not None else ()
-    authorize = _state(site, "authorize")
-    if "rejected" in approvals:
-        lines += ["[[status.rules]]", 'when = { approval = "rejected" }', 'status = "rejected"', ""]
-    if site.field("on_hold") is not None:
-        lines += ["[[status.rules]]", 'when = { on_hold = "true" }', 'status = "awaiting-info"', ""]
-    if authorize and "approved" in approvals:
-        lines += [
-            "[[status.rules]]",
-            f'when = {{ state = {q(authorize)}, approval = "approved" }}',
-            'status = "approved"',
-            "",
-        ]
-    return lines
-
-
-def _state(site: Site, *words: str) -> str | None:
-    state = site.field("state")
-    if state is None or not state.options:
-        return None
-    for word in words:
-        for value in state.options:
-            if normal(state.label_of(value)) == word:
-                return value
-    return None
 
 
 # ---- actions -------------------------------------------------------------------------------
@@ -357,44 +312,3 @@ def _resolution_line(action: str, transition: SiteTransition, out: Rendered) -> 
     out.todos.append(f"actions.{action}.fields")
     shown = ", ".join(transition.resolutions) or "not shown"
     yield f"# TODO fields = {{ resolution = {{ name = ... }} }}  (site has: {shown})"
-
-
-def _sn_actions(site: Site, out: Rendered) -> list[str]:
-    hold = site.field("on_hold") is not None
-    approval = site.field("approval")
-    approvals = (approval.options or ()) if approval is not None else ()
-    close = site.field("close_code")
-    unsuccessful = "unsuccessful" in ((close.options or ()) if close is not None else ())
-    authorize, scheduled = _state(site, "authorize"), _state(site, "scheduled")
-    canceled = _state(site, "canceled", "cancelled")
-
-    def action(name: str, state: str | None, *, needs_state: bool, **fields: str) -> list[str]:
-        body = [f"state = {q(state)}"] if state else []
-        if needs_state and state is None:
-            out.todos.append(f"actions.{name}.state")
-            body = [f"state = {q('TODO')}  # TODO: no such state on the site"]
-        parts = ", ".join(f"{k} = {q(v)}" for k, v in fields.items())
-        return [f"[actions.{name}]", *body, *([f"fields = {{ {parts} }}"] if parts else []), ""]
-
-    off = {"on_hold": "false"} if hold else {}
-    decided = {"approval": "approved"} if "approved" in approvals else {}
-    refused = {"approval": "rejected"} if "rejected" in approvals else {}
-    code = {"close_code": "unsuccessful"} if unsuccessful else {}
-    held = {"on_hold": "true"} if hold else {}
-    lines = action("needs_info", None, needs_state=not hold, **held)
-    if hold:
-        lines += action("resubmit", None, needs_state=False, **off)
-    lines += action("approved", authorize, needs_state=True, **decided, **off)
-    lines += action("scheduled", scheduled, needs_state=True, **off)
-    lines += action(
-        "rejected",
-        canceled,
-        needs_state=True,
-        **refused,
-        **code,
-        close_notes="Rejected by the change advisory board.",
-    )
-    lines += action("cancelled", canceled, needs_state=True, **code, close_notes="Cancelled.")
-    if authorize:
-        lines += action("unauthorized_revert", authorize, needs_state=True)
-    return lines
