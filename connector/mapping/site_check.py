@@ -111,35 +111,46 @@ Found = Iterator[tuple[str, str, bool]]
 def _fields(mapping: Mapping, site: Site) -> Found:
     for attr, spec in mapping.fields.items():
         key = dotted("fields", attr)
-        converter = CONVERTERS[spec.converter]
-        if converter.name == "sn-approvals":
+        if spec.converter == "sn-approvals":
             continue  # its source is the related approvals table, not a column
-        fields: list[SiteField] = []
+        tokens = spec.map is not None and CONVERTERS[spec.converter].output in ("one", "many")
         for ref in spec.source if isinstance(spec.source, tuple) else (spec.source,):
-            path, problem = _resolve(ref, site)
-            if path is None:
-                yield f"{key}.source", problem, True
-                continue
-            field_id = _column(path, site)
-            field = site.field(field_id)
-            if field is None:
-                near = _near(field_id, site)
-                yield f"{key}.source", f"no field {field_id!r} on the site{near}", True
-                continue
-            whole = path == field_id  # a dotted path reaches inside: its kind is not the field's
-            if whole and field.kind in KNOWN_KINDS and field.kind not in FITS[converter.name]:
-                fits = sorted(n for n, kinds in FITS.items() if field.kind in kinds)
-                yield (
-                    f"{key}.converter",
-                    f"converter {spec.converter!r} cannot read {field.describe()}, a "
-                    f"{field.kind} field (site has: {field.kind}; use: {', '.join(fits) or '-'})",
-                    True,
-                )
-            elif whole:
-                fields.append(field)
-        if spec.map is not None and converter.output in ("one", "many"):
-            for field in fields:
+            field, problem = _source(key, spec, ref, site)
+            if problem is not None:
+                yield problem
+            elif field is not None and tokens:
                 yield from _value_map(key, spec, field)
+
+
+def _source(
+    key: str, spec: FieldSpec, ref: str | FieldRef, site: Site
+) -> tuple[SiteField | None, tuple[str, str, bool] | None]:
+    """The site field a source reads (None for a path inside it), or the problem with it."""
+    path, unresolved = _resolve(ref, site)
+    if path is None:
+        return None, (f"{key}.source", unresolved, True)
+    # Jira reaches inside a field with dots (`fixVersions.0`); a ServiceNow dot-walk
+    # (`requested_by.email`) is read through its first column: either way the first part
+    # must exist, and only a whole field has the kind of its schema.
+    field_id = path.split(".", 1)[0]
+    field = site.field(field_id)
+    if field is None:
+        return None, (
+            f"{key}.source",
+            f"no field {field_id!r} on the site{_near(field_id, site)}",
+            True,
+        )
+    if path != field_id:
+        return None, None
+    if field.kind in KNOWN_KINDS and field.kind not in FITS[spec.converter]:
+        fits = ", ".join(sorted(n for n, kinds in FITS.items() if field.kind in kinds)) or "-"
+        return None, (
+            f"{key}.converter",
+            f"converter {spec.converter!r} cannot read {field.describe()}, a {field.kind} "
+            f"field (site has: {field.kind}; use: {fits})",
+            True,
+        )
+    return field, None
 
 
 def _resolve(ref: str | FieldRef, site: Site) -> tuple[str | None, str]:
@@ -152,12 +163,6 @@ def _resolve(ref: str | FieldRef, site: Site) -> tuple[str | None, str]:
         what = f"{len(named)} fields are named so: {ids}" if named else "no field of that name"
         return None, f"field name {ref.name!r}: {what} on the site (name it by id)"
     return (f"{named[0].id}.{ref.path}" if ref.path else named[0].id), ""
-
-
-def _column(path: str, site: Site) -> str:
-    # Jira reaches inside a field with dots (`fixVersions.0`); a ServiceNow dot-walk
-    # (`requested_by.email`) is read through its first column too.
-    return path.split(".", 1)[0]
 
 
 def _value_map(key: str, spec: FieldSpec, field: SiteField) -> Found:
