@@ -137,11 +137,14 @@ class JiraAdapter(http.PolicyClient):
             yield from self._search_datacenter(jql, wanted)
 
     def _search_cloud(self, jql: str, fields: str) -> Iterator[dict[str, Any]]:
-        pages = TokenPaginator()
+        pages = TokenPaginator(where=f"{self.name}: search issues")
         while not pages.finished:
             page = self._call(partial(self._cloud_page, jql, fields, pages.token), "search issues")
-            yield from page.get("issues", [])
-            pages.advance(next_token=page.get("nextPageToken"), is_last=page.get("isLast", True))
+            issues = page.get("issues") or []
+            yield from issues
+            # The documented end is a page without nextPageToken; isLast is optional.
+            first = str(issues[0].get("id")) if issues else None
+            pages.advance(next_token=page.get("nextPageToken"), received=len(issues), first=first)
 
     def _cloud_page(self, jql: str, fields: str, token: str | None) -> dict[str, Any]:
         page = self.client.enhanced_search_issues(
@@ -155,12 +158,15 @@ class JiraAdapter(http.PolicyClient):
         return page
 
     def _search_datacenter(self, jql: str, fields: str) -> Iterator[dict[str, Any]]:
-        pages = OffsetPaginator(page_size=self.settings.page_size)
+        pages = OffsetPaginator(where=f"{self.name}: search issues")
         while not pages.finished:
             page = self._call(partial(self._dc_page, jql, fields, pages.offset), "search issues")
-            issues = page.get("issues", [])
+            issues = page.get("issues") or []
             yield from issues
-            pages.advance(received=len(issues), total=page.get("total"))
+            # A page may be shorter than maxResults (the server's own maximum) while more follow.
+            first = str(issues[0].get("id")) if issues else None
+            total, start_at = page.get("total"), page.get("startAt")
+            pages.advance(received=len(issues), total=total, start_at=start_at, first=first)
 
     def _dc_page(self, jql: str, fields: str, offset: int) -> dict[str, Any]:
         page = self.client.search_issues(

@@ -11,7 +11,13 @@ import pytest
 import requests
 from loguru import logger
 
-from connector.errors import ConfigError, ConnectorError, PermanentError, TransientError
+from connector.errors import (
+    ConfigError,
+    ConnectorError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+)
 from connector.systems import http
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -54,7 +60,7 @@ def fail_then(errors: list[Exception], result: str = "ok") -> tuple[list[int], C
         (500, TransientError),
         (None, TransientError),
         (400, PermanentError),
-        (404, PermanentError),
+        (404, NotFoundError),
         (409, PermanentError),
         (422, PermanentError),
         (401, ConfigError),
