@@ -23,6 +23,7 @@ from connector.mapping.vocabulary import (
     ACTION_TO,
     DONE_STATUSES,
     JIRA_FIELDS,
+    JIRA_KINDS,
     RESOLUTIONS,
     SERVICENOW_FALLBACKS,
     SERVICENOW_FIELDS,
@@ -88,15 +89,24 @@ def _scope(site: Site) -> list[str]:
 # ---- fields --------------------------------------------------------------------------------
 
 
-def _find(site: Site, candidates: tuple[str, ...]) -> SiteField | None:
+def _find(
+    site: Site, attr: str, candidates: tuple[str, ...], target: Target
+) -> tuple[SiteField | None, str | None, list[SiteField]]:
+    """The first candidate field (by id, then display name) that a converter can read into the
+    attribute, then the only field of the attribute's own type (`JIRA_KINDS`): (field,
+    converter), plus the candidates found whose type does not fit."""
+    unfit: list[SiteField] = []
     for candidate in candidates:
-        found = site.field(candidate)
-        if found is not None:
-            return found
-        named = site.named(candidate)
-        if named:
-            return named[0]
-    return None
+        for found in [f] if (f := site.field(candidate)) is not None else site.named(candidate):
+            converter = converter_for(found, target, system=site.system)
+            if converter is not None:
+                return found, converter, unfit
+            unfit.append(found)
+    if site.system == "jira":
+        typed = [f for f in site.fields if f.kind in JIRA_KINDS.get(attr, ())]
+        if len(typed) == 1:
+            return typed[0], converter_for(typed[0], target, system=site.system), unfit
+    return None, None, unfit
 
 
 def converter_for(site_field: SiteField, target: Target, *, system: str) -> str | None:
@@ -151,16 +161,14 @@ def _field(
 ) -> list[str]:
     target = TARGETS[attr]
     head = f"[fields.{attr}]"
-    found = _find(site, candidates)
-    if found is None:
+    found, converter, unfit = _find(site, attr, candidates, target)
+    if found is None or converter is None:
         if attr in ("created", "updated"):
             out.todos.append(f"fields.{attr}")
             todo = f"source = {q('TODO')}  # TODO: no field for {attr}"
             return [head, todo, 'converter = "datetime"', ""]
-        return [f"# {head}  (no field named {' or '.join(candidates)} on the site)", ""]
-    converter = converter_for(found, target, system=site.system)
-    if converter is None:
-        return [f"# {head}  ({found.describe()} is a {found.kind} field: no converter fits)", ""]
+        why = "; ".join(f"{f.describe()} is of type {f.kind}: no converter fits" for f in unfit)
+        return [f"# {head}  ({why or 'no field named ' + ' or '.join(candidates)})", ""]
     source = _source_line(site, found, by_name=by_name)
     then = [c for c in SERVICENOW_FALLBACKS.get(attr, ()) if site.system == "servicenow"]
     then = [c for c in then if (f := site.field(c)) is not None and f.kind == found.kind]

@@ -61,6 +61,9 @@ JIRA_FIELDS: dict[str, tuple[str, ...]] = {
     "outcome": ("resolution",),
 }
 
+# Fields whose type alone says what they are, used when no name matches and the site has one.
+JIRA_KINDS: dict[str, tuple[str, ...]] = {"approvals": ("array:sd-approvals", "sd-approvals")}
+
 SERVICENOW_FIELDS: dict[str, tuple[str, ...]] = {
     "title": ("short_description",),
     "description": ("description",),

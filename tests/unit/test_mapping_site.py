@@ -19,6 +19,7 @@ from live_site import (
 
 from connector.mapping import Mapping, parse_mapping
 from connector.mapping import site_read as parse
+from connector.mapping.site import SiteField
 from connector.mapping.site_check import Problem, check_site
 from connector.mapping.site_init import render_mapping
 
@@ -271,3 +272,36 @@ def test_a_jira_status_rule_on_a_resolution_the_site_lacks_is_an_error() -> None
         f"{FILE}: status.rules[1].when.resolution: 'Abandoned' is not a choice of resolution "
         "(site has: 'Done', \"Won't Do\", 'Declined', 'Failed')"
     ]
+
+
+def test_init_passes_over_a_named_field_whose_type_does_not_fit() -> None:
+    site = jira_site()
+    fields = [
+        f.model_copy(update={"kind": "number"}) if f.name == "Planned start" else f
+        for f in site.fields
+    ]
+    extra = [
+        SiteField(id="customfield_10400", name="Change start date", kind="datetime"),
+        SiteField(id="customfield_10401", name="CAB approvers", kind="array:sd-approvals"),
+    ]
+    rendered = render_mapping(site.model_copy(update={"fields": (*fields, *extra)})).text
+    mapping = load(rendered)
+    start = mapping.fields["planned_start"]
+    assert start.named[0].name == "Change start date" and start.converter == "datetime"
+    # No field is called "Approvals": the only field of JSM's approvals type is.
+    approvals = mapping.fields["approvals"]
+    assert approvals.named[0].name == "CAB approvers" and approvals.converter == "sd-approvals"
+
+
+def test_init_comments_out_an_attribute_no_field_can_fill() -> None:
+    site = jira_site()
+    fields = tuple(
+        f.model_copy(update={"kind": "array:user"}) if f.name == "Rollback plan" else f
+        for f in site.fields
+    )
+    text = render_mapping(site.model_copy(update={"fields": fields})).text
+    assert (
+        "# [fields.rollback_plan]  (Rollback plan (customfield_10320) is of type array:user: "
+        "no converter fits)"
+    ) in text
+    assert "rollback_plan" not in load(text).fields
