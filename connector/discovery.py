@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from connector.errors import ConfigError
 from connector.mapping import Mapping
 from connector.mapping import site_read as parse
 from connector.mapping.site import Site, SiteField, SiteStatus, SiteTransition
@@ -158,6 +159,12 @@ def read_servicenow(adapter: ServiceNowAdapter, *, table: str) -> Site:
         f"nameIN{names}^elementISNOTEMPTY",
         "name,element,internal_type,reference,column_label",
     )
+    if not any(parse.cell(row.get("name")) == table for row in dictionary):
+        # An instance answers a read its ACLs deny with no rows, not with an error.
+        raise ConfigError(
+            f"{adapter.name}: sys_dictionary lists no column of {table!r}: the table does not "
+            "exist, or the integration user may not read sys_dictionary"
+        )
     choices = read.servicenow_rows(
         adapter,
         "sys_choice",
