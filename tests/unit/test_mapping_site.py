@@ -305,3 +305,19 @@ def test_init_comments_out_an_attribute_no_field_can_fill() -> None:
         "no converter fits)"
     ) in text
     assert "rollback_plan" not in load(text).fields
+
+
+def test_options_with_quotes_and_backslashes_round_trip() -> None:
+    site = jira_site()
+    odd = 'Low "ish" \\ C:\\temp'
+    fields = tuple(
+        f.model_copy(update={"options": (odd, 'Very "high"')}) if f.name == "Change risk" else f
+        for f in site.fields
+    )
+    site = site.model_copy(update={"fields": fields})
+    rendered = render_mapping(site)
+    mapping = load(rendered.text)
+    assert mapping.fields["risk"].map == {'Very "high"': "very-high"}
+    assert errors(check_site(mapping, site, file=FILE)) == []
+    assert f"fields.risk.map.{odd}" in rendered.todos
+    assert '# TODO "Low \\"ish\\" \\\\ C:\\\\temp" = ...' in rendered.text
