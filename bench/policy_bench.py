@@ -43,7 +43,7 @@ from connector.policy import Context, PolicySettings, Window, evaluate  # noqa: 
 from connector.policy.config import Freeze, MaintenanceWindow  # noqa: E402
 from connector.sandbox.catalog import INTEGRATION_USER  # noqa: E402
 from connector.sandbox.jira import render  # noqa: E402
-from connector.sandbox.jira.fieldset import select  # noqa: E402
+from connector.sandbox.jira.fieldset import FieldSet  # noqa: E402
 from connector.sandbox.jira.seed import project_of, seed  # noqa: E402
 from connector.sandbox.jira.store import Store  # noqa: E402
 from connector.sandbox.scenario import (  # noqa: E402
@@ -82,14 +82,18 @@ def bench_policy() -> PolicySettings:
     )
 
 
+# The sandbox site the tickets come from (its custom field ids are its own).
+SITE = FieldSet(random_seed=0, cloud=True)
+
+
 def raw_issues(count: int, random_seed: int) -> list[dict[str, Any]]:
     """The scenario's tickets as Jira Cloud's v2 search returns them (fields=*all)."""
     changes = generate(count, random_seed=random_seed)
     store = Store()
-    seed(store, changes)
+    seed(store, changes, SITE, cloud=True)
     tz = ZoneInfo(INTEGRATION_USER.time_zone)
-    view = render.View(base_url=BASE_URL, version="2", cloud=True, tz=tz)
-    fields = select(["*all"], "*all")
+    view = render.View(base_url=BASE_URL, version="2", cloud=True, tz=tz, fs=SITE)
+    fields = SITE.select(["*all"], "*all")
     out = []
     for change, issue in zip(changes, store.issues.values(), strict=True):
         assert issue.project == project_of(change)
@@ -103,7 +107,17 @@ def raw_issues(count: int, random_seed: int) -> list[dict[str, Any]]:
 TEXT_FIELDS = (
     "summary",
     "description",
-    *(f"customfield_{n}" for n in (10105, 10106, 10107, 10108, 10111, 10112)),
+    *(
+        SITE.id_of(name)
+        for name in (
+            "Rollback plan",
+            "Implementation plan",
+            "Test plan",
+            "Justification",
+            "Security notes",
+            "Operational impact",
+        )
+    ),
 )
 
 
@@ -159,10 +173,8 @@ def best(repeat: int, run: Callable[[], object]) -> float:
 
 def jira_default() -> Mapping:
     """The shipped Jira mapping, its field names resolved against the sandbox site's fields."""
-    from connector.sandbox.jira.fieldset import FIELDS
-
     path = ROOT / "mappings" / "jira-default.toml"
-    site = [(fid, field.name) for fid, field in FIELDS.items()]
+    site = [(fid, field.name) for fid, field in SITE.fields.items()]
     return resolve_names(load_mapping(path), site, file=str(path))
 
 

@@ -28,13 +28,15 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
-from policy_bench import BASE_URL, SOURCE, best, jira_default, raw_issues
+from policy_bench import BASE_URL, SITE, SOURCE, best, jira_default, raw_issues
 
 from connector.mapping import normalize
 from connector.mapping.converters import parse_datetime
 from connector.mapping.markup import wiki_to_text
 from connector.model import Change
 
+# The bench site's custom field ids by name (allocated per sandbox site).
+CF = SITE.custom_ids
 BUDGET_US = 1e6 / 20_000  # the target: 20,000 tickets/s for all three steps
 
 # The mapping's value maps (a dict look-up costs the same whether the dict came from a file).
@@ -43,25 +45,25 @@ MAPS: dict[str, dict[str, Any]] = {}
 DECISION = {"approved": "approved", "declined": "rejected", "pending": "pending"}
 TEXTS = {
     "description": "description",
-    "rollback_plan": "customfield_10105",
-    "implementation_plan": "customfield_10106",
-    "test_plan": "customfield_10107",
-    "justification": "customfield_10108",
-    "operational_impact": "customfield_10112",
+    "rollback_plan": CF["Rollback plan"],
+    "implementation_plan": CF["Implementation plan"],
+    "test_plan": CF["Test plan"],
+    "justification": CF["Justification"],
+    "operational_impact": CF["Operational impact"],
 }
 TIMES = {
-    "planned_start": "customfield_10116",
-    "planned_end": "customfield_10117",
-    "actual_start": "customfield_10118",
-    "actual_end": "customfield_10119",
+    "planned_start": CF["Change start date"],
+    "planned_end": CF["Change completion date"],
+    "actual_start": CF["Actual start"],
+    "actual_end": CF["Actual end"],
     "created": "created",
     "updated": "updated",
 }
 PEOPLE = {
     "requester": "reporter",
     "assignee": "assignee",
-    "implementer": "customfield_10120",
-    "emergency_approver": "customfield_10121",
+    "implementer": CF["Implementer"],
+    "emergency_approver": CF["Emergency approver"],
 }
 
 
@@ -126,21 +128,21 @@ def floor(raw: dict[str, Any]) -> dict[str, Any]:
     for name, field in TEXTS.items():
         text = f.get(field)
         out[name] = wiki_to_text(text) if text else ""
-    out["change_type"] = option(f.get("customfield_10100"), "change_type")
-    out["risk"] = option(f.get("customfield_10101"), "risk")
-    out["change_class"] = option(f.get("customfield_10102"), "change_class")
-    out["affected_systems"] = options(f.get("customfield_10103"))
+    out["change_type"] = option(f.get(CF["Change type"]), "change_type")
+    out["risk"] = option(f.get(CF["Change risk"]), "risk")
+    out["change_class"] = option(f.get(CF["Impact"]), "change_class")
+    out["affected_systems"] = options(f.get(CF["Affected systems"]))
     out["affected_services"] = tuple(c["name"] for c in f.get("components") or ())
-    out["departments"] = options(f.get("customfield_10104"))
-    notes = f.get("customfield_10111")
+    out["departments"] = options(f.get(CF["Affected departments"]))
+    notes = f.get(CF["Security notes"])
     out["security"] = {
-        "level": option(f.get("customfield_10109"), "security.level"),
-        "categories": options(f.get("customfield_10110"), "security.categories"),
+        "level": option(f.get(CF["Security impact"]), "security.level"),
+        "categories": options(f.get(CF["InfoSec categories"]), "security.categories"),
         "notes": wiki_to_text(notes) if notes else "",
     }
-    out["expected_downtime_minutes"] = f.get("customfield_10113")
-    out["customer_facing"] = option(f.get("customfield_10114"), "customer_facing") or False
-    out["audiences"] = options(f.get("customfield_10115"), "audiences")
+    out["expected_downtime_minutes"] = f.get(CF["Expected downtime (minutes)"])
+    out["customer_facing"] = option(f.get(CF["Customer facing"]), "customer_facing") or False
+    out["audiences"] = options(f.get(CF["Audiences"]), "audiences")
     versions = f.get("fixVersions")
     out["release"] = versions[0]["name"] if versions else ""
     out["labels"] = tuple(dict.fromkeys(f.get("labels") or ()))
@@ -150,9 +152,9 @@ def floor(raw: dict[str, Any]) -> dict[str, Any]:
         out[name] = parse_datetime(value) if value else None
     for name, field in PEOPLE.items():
         out[name] = person(f.get(field))
-    out["approvals"] = approvals(f.get("customfield_10122"))
-    out["cab_decision"] = option(f.get("customfield_10123"), "cab_decision")
-    out["standard_template"] = f.get("customfield_10124") or ""
+    out["approvals"] = approvals(f.get(CF["Approvals"]))
+    out["cab_decision"] = option(f.get(CF["CAB decision"]), "cab_decision")
+    out["standard_template"] = f.get(CF["Standard change template"]) or ""
     resolution = f.get("resolution")
     out["outcome"] = MAPS["outcome"].get(resolution["name"]) or None if resolution else None
     native = f["status"]["name"]
@@ -162,7 +164,7 @@ def floor(raw: dict[str, Any]) -> dict[str, Any]:
 
 def texts_only(raw: dict[str, Any]) -> None:
     f = raw["fields"]
-    for field in (*TEXTS.values(), "customfield_10111"):
+    for field in (*TEXTS.values(), CF["Security notes"]):
         if text := f.get(field):
             wiki_to_text(text)
 

@@ -37,7 +37,7 @@ from connector.policy import Context, Evaluation, PolicySettings, evaluate
 from connector.reports.answers import answers
 from connector.reports.build import build_report
 from connector.reports.render import FORMATS, render
-from connector.sandbox.jira.fieldset import FIELDS, select
+from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.render import View, issue_json
 from connector.sandbox.jira.seed import seed as seed_jira
 from connector.sandbox.jira.store import Store as JiraStore
@@ -53,17 +53,20 @@ def fill_changes(store: Store, count: int) -> None:
     """N scenario changes stored as a sync leaves them: the change, its evaluation and the
     report's answers from it."""
     path = mappings_dir() / "jira-default.toml"
-    site = [(fid, field.name) for fid, field in FIELDS.items()]
+    fs = FieldSet(random_seed=7, cloud=True)
+    site = [(fid, field.name) for fid, field in fs.fields.items()]
     mapping = resolve_names(load_mapping(path), site, file=str(path))
     source = Source(instance=SOURCE, kind=SystemKind.JIRA_CLOUD)
     jira = JiraStore()
-    seed_jira(jira, generate(count, random_seed=7))
-    view = View(base_url="https://bench.invalid", version="2", cloud=True, tz=ZoneInfo("UTC"))
+    seed_jira(jira, generate(count, random_seed=7), fs, cloud=True)
+    view = View(
+        base_url="https://bench.invalid", version="2", cloud=True, tz=ZoneInfo("UTC"), fs=fs
+    )
     policy = demo_policy()
     now = datetime.now(UTC)
     batch = []
     for issue in jira.issues.values():
-        raw = issue_json(issue, view, select(["*all"], "*all"), set())
+        raw = issue_json(issue, view, fs.select(["*all"], "*all"), set())
         change = normalize(raw, mapping=mapping, source=source, base_url="https://bench.invalid")
         batch.append((change, evaluate(change, Context(now=now, policy=policy))))
         if len(batch) == 1000:

@@ -53,6 +53,12 @@ def sandbox(
         int, typer.Option(help="Seed of the generator (same seed, same tickets).")
     ] = 0,
     mode: Annotated[str, typer.Option(help="Jira deployment: cloud or datacenter.")] = "cloud",
+    max_results: Annotated[
+        int,
+        typer.Option(
+            help="Data Center: the most issues a search page holds (the site's cap).", min=1
+        ),
+    ] = 1000,
     faults: Annotated[
         str, typer.Option(help="Fault spec, e.g. '429:rate=0.1,retry_after=2;503@jira:nth=5'.")
     ] = "",
@@ -79,6 +85,7 @@ def sandbox(
         seed_count=seed,
         random_seed=random_seed,
         mode="cloud" if mode == "cloud" else "datacenter",
+        max_results=max_results,
         faults=faults,
         jira_webhook_url=jira_webhook_url,
         servicenow_webhook_url=servicenow_webhook_url,
@@ -164,12 +171,10 @@ LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to std
 
 @app.command("check-config")
 def check_config(config: ConfigOption = None) -> None:
-    """Validate the configuration; report every error at once with its dotted path."""
-    from connector.settings import load_settings
+    """Load and check everything the worker will use; report every error at once."""
+    from connector.config_check import check_config_file
 
-    settings = load_settings(config)
-    names = ", ".join(f"{n} ({s.kind})" for n, s in settings.sources.items()) or "none"
-    typer.echo(f"ok: sources: {names}")
+    typer.echo(check_config_file(config))
 
 
 @app.command()
@@ -323,11 +328,21 @@ def report_sample(
 
 
 @audit_app.command("verify")
-def audit_verify(config: ConfigOption = None) -> None:
-    """Walk the hash chain; report the first broken link (exit 1) or the chain head."""
+def audit_verify(
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also compare with this anchor: an anchor file, an `audit export` file, "
+            "a head hash or SEQ:HASH (repeatable)."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Walk the chain, compare it with the anchors; report what is broken, deleted or rehashed
+    (exit 1) or the chain head."""
     from connector.report_commands import run_audit_verify
 
-    run_audit_verify(config=config)
+    run_audit_verify(config=config, anchors=anchor or [])
 
 
 @audit_app.command("export")
@@ -402,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except ConnectorError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        _fail(f"error: {exc.message}")
         raise SystemExit(exc.exit_code) from None
     except TyperException as exc:  # usage errors: bad option, unknown command, no arguments
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
@@ -419,11 +434,22 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line for people, the traceback on request
         if os.environ.get("CHANGE_CONNECTOR_DEBUG"):
             raise
-        typer.echo(
+        _fail(
             f"error: unexpected {type(exc).__name__}: {exc} "
-            "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)",
-            err=True,
+            "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)"
         )
         raise SystemExit(1) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)
+
+
+def _fail(line: str) -> None:
+    """The one error line: plain text, or a JSON log line once `--log-json` set logging up."""
+    from connector import log
+
+    if log.json_enabled():
+        from loguru import logger
+
+        logger.error(line)
+    else:
+        typer.echo(line, err=True)

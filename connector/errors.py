@@ -6,8 +6,9 @@ into exit codes) prints that message on one line and exits non-zero, never a tra
 - ConfigError / MappingError: a person must fix a file or an argument; retrying will not help.
 - TransientError: retry later (rate limit, outage); carries the server's Retry-After if any.
 - PermanentError: the remote refused for good (400, 403, 404); skip this item and record why.
-  NotFoundError (404) is one; TicketDeleted, from a re-read of a ticket that is gone, another:
-  record the ticket as deleted, never retry it.
+  NotFoundError (404) is one.
+- TicketDeleted: the ticket is gone from its system (a PermanentError that is no failure):
+  record it as deleted, drop it from the open lists, never retry it.
 - SkipRecord: this one ticket cannot be processed (bad content); record it and go on.
 """
 
@@ -61,14 +62,21 @@ class NotFoundError(PermanentError):
     """The remote answered 404: what was asked for is not there (or not visible to the user)."""
 
 
+class SkipRecord(ConnectorError):
+    """One ticket cannot be processed (bad content): record it and go on with the rest."""
+
+
 class TicketDeleted(PermanentError):
-    """A re-read found the ticket gone (Jira: 404 on the issue, which Jira also answers when the
-    user may no longer see it; ServiceNow: no such record): record it as deleted, never retry."""
+    """The ticket no longer exists in its system: record it as deleted and never retry it.
+
+    Raised by an adapter's re-read when the system answers that the record is gone: a Jira
+    GET of the issue that is 404, a ServiceNow GET by sys_id that is 404, or a query by number
+    that finds nothing. Both systems give an API user the same answer for a ticket deleted,
+    never created, or hidden from it by a permission; with the integration user's read access
+    on the whole scope, the first is what it means. `key` is the ticket key the caller asked
+    for.
+    """
 
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
-
-
-class SkipRecord(ConnectorError):
-    """One ticket cannot be processed (bad content): record it and go on with the rest."""

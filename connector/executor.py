@@ -4,8 +4,9 @@ The pipeline records planned actions in the ledger (the outbox) in the same tran
 changes and the cursor; nothing is written to a ticket while a search is being paged, so the
 connector's own writes cannot shift the pages under it. Then, for every pending action: (1)
 claim its idempotency key in the ledger (compare-and-set with a lease: one worker wins, and a
-dead worker's claim expires); (2) look for the action's marker on the ticket itself (a Jira
-comment property, a tag inside the ServiceNow work note) and write only when it is absent; (3)
+dead worker's claim expires); (2) look for the action's marker on the ticket itself (the Jira
+issue's marker property, read with the ticket; a tag inside the ServiceNow work note) and write
+only when it is absent (a note edited in place: when its content differs); (3)
 record `applied` with the remote reference; (4) append the audit row. A crash between (2) and
 (3) is healed by (2) on the next attempt, and a lost database by the marker: the ledger is the
 fast path, the ticket is the truth.
@@ -33,9 +34,13 @@ class TicketWriter(Protocol):
 
     def find_note(self, ticket: str, *, marker: str) -> Note | None: ...
 
-    def post_note(self, ticket: str, *, body: str, marker: str, internal: bool = True) -> str: ...
+    def post_note(
+        self, ticket: str, *, body: str, marker: str, fingerprint: str, internal: bool = True
+    ) -> str: ...
 
-    def edit_note(self, ticket: str, ref: str, *, body: str) -> None: ...
+    def edit_note(
+        self, ticket: str, ref: str, *, body: str, marker: str, fingerprint: str
+    ) -> None: ...
 
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool: ...
 
@@ -142,14 +147,21 @@ class Executor:
             changed = writer.set_label(ticket, action.label, present=action.present)
             return (Outcome.WRITTEN if changed else Outcome.FOUND), action.label
         marker = note_marker(action, versioned=not (action.edit_in_place and writer.edits_in_place))
+        fingerprint = action.content_fingerprint
         found = writer.find_note(ticket, marker=marker)
         if found is None:
             ref = writer.post_note(
-                ticket, body=action.body, marker=marker, internal=action.internal
+                ticket,
+                body=action.body,
+                marker=marker,
+                fingerprint=fingerprint,
+                internal=action.internal,
             )
             return Outcome.WRITTEN, ref
-        if marker == action.marker and _text(found.body) != _text(action.body):
-            writer.edit_note(ticket, found.ref, body=action.body)
+        if marker == action.marker and _differs(found, action):
+            writer.edit_note(
+                ticket, found.ref, body=action.body, marker=marker, fingerprint=fingerprint
+            )
             return Outcome.WRITTEN, found.ref
         return Outcome.FOUND, found.ref
 
@@ -172,6 +184,14 @@ def note_marker(action: Action, *, versioned: bool = True) -> str:
     """The marker left on the ticket: the purpose alone for a note edited in place; purpose
     plus content where every version is a note of its own."""
     return f"{action.marker}:{action.content_fingerprint[:16]}" if versioned else action.marker
+
+
+def _differs(found: Note, action: Action) -> bool:
+    """Whether a note edited in place says something else than the action: by the fingerprint
+    it was written with where the system keeps one, else by its text."""
+    if found.fingerprint is not None:
+        return found.fingerprint != action.content_fingerprint
+    return _text(found.body) != _text(action.body)
 
 
 def _text(body: str) -> str:

@@ -40,10 +40,14 @@ def _print(info: SandboxInfo) -> None:
     typer.echo(f"ServiceNow:        {info.servicenow_url}")
     typer.echo(f"CA bundle:         {info.ca_bundle}")
     typer.echo(f"Request log:       {info.requests_url}")
+    typer.echo(
+        f"Jira fields:       {len(info.jira_fields)} custom fields, ids from --random-seed "
+        "(names and ids: --json or GET /rest/api/2/field)"
+    )
     typer.echo("Users (Jira user / ServiceNow user / token):")
     for login, user in info.users.items():
         typer.echo(
             f"  {login:<10} {user['jira_user']:<24} {user['servicenow_user']:<10} "
-            f"{user['token']}  [{user['roles']}]"
+            f"{user['token']}  [{user['roles']}] ServiceNow roles: {user['servicenow_roles']}"
         )
     typer.echo("Press Ctrl-C to stop.")

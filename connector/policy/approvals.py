@@ -17,6 +17,7 @@ basis (what the approvers saw) is recorded under it, so a later edit can be dete
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -127,11 +128,25 @@ def board_approvals(board: Sequence[BoardDecision], policy: ApprovalPolicy) -> l
     ]
 
 
+_VERSION = re.compile(r"^(?P<name>.+?) - \d+$")
+
+
+def template_listed(named: str, policy: ApprovalPolicy) -> bool:
+    """Whether a ticket's template is one of the policy's standard templates.
+
+    ServiceNow shows a standard change template version as "<name> - <version>": a listed
+    "<name>" approves every version of it, a listed "<name> - <version>" only that version."""
+    if named in policy.standard_templates:
+        return True
+    match = _VERSION.match(named)
+    return match is not None and match["name"] in policy.standard_templates
+
+
 def needs(change: Change, policy: ApprovalPolicy) -> tuple[str, ...]:
     cls = change.effective_class
     if cls == "standard":
         named = change.standard_template.strip()
-        approved = not policy.standard_templates or named in policy.standard_templates
+        approved = not policy.standard_templates or template_listed(named, policy)
         return () if named and approved else (ONE_APPROVER,)
     if cls == "emergency":
         return (EMERGENCY,)

@@ -1,9 +1,9 @@
 """What the sandbox instances are made of: users, the Jira change fields and workflow, the CIs.
 
 This is the sandbox's equivalent of a Jira Service Management site's field configuration and
-a ServiceNow instance's dictionary. `mappings/jira-default.toml` and
-`mappings/servicenow-default.toml` name the same field ids and transitions, as an admin's
-mapping names those of their own site.
+a ServiceNow instance's dictionary. Jira custom field ids are not here: each sandbox instance
+numbers its fields from its random seed, as every real site numbers its own, so mappings name
+Jira fields by name (`mappings/jira-default.toml`) and tests look ids up by name.
 """
 
 from __future__ import annotations
@@ -63,114 +63,219 @@ USERS: tuple[SandboxUser, ...] = (
 USERS_BY_LOGIN = {u.login: u for u in USERS}
 INTEGRATION_USER = USERS_BY_LOGIN["connector"]
 
+# ServiceNow roles per user (sys_user_has_role), checked by the simulator's ACLs
+# (servicenow/acl.py says which role reads and writes what, with sources). `connector` is the
+# least-privileged integration user: itil reads and updates change requests, their approvals,
+# CIs and standard change templates (and their journal fields); personalize_dictionary reads
+# the change table's dictionary for `mappings init --live`. No admin, no audit_viewer: the
+# sys_journal_field table stays closed to it, as on a real instance.
+SERVICENOW_ROLES: dict[str, tuple[str, ...]] = {
+    "alice": ("itil",),
+    "bob": ("itil",),
+    "carol": ("itil", "approver_user"),
+    "dave": ("itil", "approver_user"),
+    "erin": ("approver_user",),
+    "frank": ("approver_user",),
+    "admin": ("admin",),
+    "connector": ("itil", "personalize_dictionary"),
+}
+
 
 @dataclass(frozen=True)
 class JiraField:
-    id: str
+    """A custom field of the site. Its `customfield_NNNNN` id is allocated per sandbox instance
+    (connector/sandbox/jira/fieldset.py), as every real site numbers its own."""
+
     name: str
     schema_type: str  # FieldDetails.schema.type: string, option, array, user, datetime, number
-    custom: str = ""  # FieldDetails.schema.custom plugin key; empty for system fields
+    custom: str  # FieldDetails.schema.custom plugin key
     items: str = ""  # FieldDetails.schema.items for arrays
     options: tuple[str, ...] = ()
+    deployment: str = ""  # "cloud" / "datacenter": only on that deployment type; "" both
+    editable: bool = True
 
 
 _PLUGIN = "com.atlassian.jira.plugin.system.customfieldtypes"
+_GH = "com.pyxis.greenhopper.jira"
+_SD = "com.atlassian.servicedesk"
 
-JIRA_CUSTOM_FIELDS: tuple[JiraField, ...] = (
+# The change fields of a Jira Service Management project created from the IT service
+# management template, with JSM's own option values.
+JSM_CHANGE_FIELDS: tuple[JiraField, ...] = (
     JiraField(
-        "customfield_10100",
-        "Change type",
-        "option",
-        f"{_PLUGIN}:select",
-        options=("Standard", "Normal", "Emergency"),
+        "Change type", "option", f"{_PLUGIN}:select", options=("Standard", "Normal", "Emergency")
     ),
     JiraField(
-        "customfield_10101",
-        "Change risk",
-        "option",
-        f"{_PLUGIN}:select",
-        options=("Low", "Medium", "High", "Critical"),
+        "Change risk", "option", f"{_PLUGIN}:select", options=("Low", "Medium", "High", "Critical")
     ),
     JiraField(
-        "customfield_10102",
+        "Change reason",
+        "option",
+        f"{_PLUGIN}:select",
+        options=("Repair", "Upgrade", "Maintenance", "New functionality", "Other"),
+    ),
+    JiraField(
         "Impact",
         "option",
         f"{_PLUGIN}:select",
-        options=("Minor", "Moderate", "Significant", "Major"),
+        options=(
+            "Extensive / Widespread",
+            "Significant / Large",
+            "Moderate / Limited",
+            "Minor / Localized",
+        ),
     ),
     JiraField(
-        "customfield_10103",
-        "Affected systems",
-        "array",
-        f"{_PLUGIN}:multicheckboxes",
-        items="option",
-    ),  # options are the CI names in CONFIGURATION_ITEMS
-    JiraField(
-        "customfield_10104",
-        "Affected departments",
-        "array",
-        f"{_PLUGIN}:multiselect",
-        items="option",
+        "Urgency", "option", f"{_PLUGIN}:select", options=("Critical", "High", "Medium", "Low")
     ),
-    JiraField("customfield_10105", "Rollback plan", "string", f"{_PLUGIN}:textarea"),
-    JiraField("customfield_10106", "Implementation plan", "string", f"{_PLUGIN}:textarea"),
-    JiraField("customfield_10107", "Test plan", "string", f"{_PLUGIN}:textarea"),
-    JiraField("customfield_10108", "Justification", "string", f"{_PLUGIN}:textarea"),
+    JiraField("Change start date", "datetime", f"{_PLUGIN}:datetime"),
+    JiraField("Change completion date", "datetime", f"{_PLUGIN}:datetime"),
     JiraField(
-        "customfield_10109",
-        "Security impact",
+        "Affected services",
+        "array",
+        "com.atlassian.jira.plugins.service-entity:service-entity-field-cftype",
+        items="service-entity-field",
+        editable=False,
+    ),
+    JiraField("Approvals", "sd-approvals", f"{_SD}.approvals-plugin:sd-approvals", editable=False),
+    JiraField("Approvers", "array", f"{_PLUGIN}:multiuserpicker", items="user", editable=False),
+    JiraField(
+        "Pending reason",
         "option",
         f"{_PLUGIN}:select",
-        options=("None", "Low", "Medium", "High"),
+        options=(
+            "More info required",
+            "Awaiting approval",
+            "Waiting on vendor",
+            "Pending on change request",
+        ),
+    ),
+    JiraField("Request Type", "sd-customerrequesttype", f"{_SD}:vp-origin", editable=False),
+)
+
+# Fields this site's admin added to the change request type for the change policy.
+ADMIN_CHANGE_FIELDS: tuple[JiraField, ...] = (
+    # options are the CI names in CONFIGURATION_ITEMS
+    JiraField("Affected systems", "array", f"{_PLUGIN}:multicheckboxes", items="option"),
+    # options are DEPARTMENTS
+    JiraField("Affected departments", "array", f"{_PLUGIN}:multiselect", items="option"),
+    JiraField("Rollback plan", "string", f"{_PLUGIN}:textarea"),
+    JiraField("Implementation plan", "string", f"{_PLUGIN}:textarea"),
+    JiraField("Test plan", "string", f"{_PLUGIN}:textarea"),
+    JiraField("Justification", "string", f"{_PLUGIN}:textarea"),
+    JiraField(
+        "Security impact", "option", f"{_PLUGIN}:select", options=("None", "Low", "Medium", "High")
     ),
     JiraField(
-        "customfield_10110",
         "InfoSec categories",
         "array",
         f"{_PLUGIN}:multicheckboxes",
         items="option",
         options=("Data sharing", "Security configuration", "User access", "System usage"),
     ),
-    JiraField("customfield_10111", "Security notes", "string", f"{_PLUGIN}:textarea"),
-    JiraField("customfield_10112", "Operational impact", "string", f"{_PLUGIN}:textarea"),
-    JiraField("customfield_10113", "Expected downtime (minutes)", "number", f"{_PLUGIN}:float"),
+    JiraField("Security notes", "string", f"{_PLUGIN}:textarea"),
+    JiraField("Operational impact", "string", f"{_PLUGIN}:textarea"),
+    JiraField("Expected downtime (minutes)", "number", f"{_PLUGIN}:float"),
+    JiraField("Customer facing", "option", f"{_PLUGIN}:radiobuttons", options=("Yes", "No")),
     JiraField(
-        "customfield_10114",
-        "Customer facing",
-        "option",
-        f"{_PLUGIN}:radiobuttons",
-        options=("Yes", "No"),
-    ),
-    JiraField(
-        "customfield_10115",
         "Audiences",
         "array",
         f"{_PLUGIN}:multicheckboxes",
         items="option",
         options=("All users", "Admins", "Account owners", "Security", "Engineering"),
     ),
-    JiraField("customfield_10116", "Planned start", "datetime", f"{_PLUGIN}:datetime"),
-    JiraField("customfield_10117", "Planned end", "datetime", f"{_PLUGIN}:datetime"),
-    JiraField("customfield_10118", "Actual start", "datetime", f"{_PLUGIN}:datetime"),
-    JiraField("customfield_10119", "Actual end", "datetime", f"{_PLUGIN}:datetime"),
-    JiraField("customfield_10120", "Implementer", "user", f"{_PLUGIN}:userpicker"),
-    JiraField("customfield_10121", "Emergency approver", "user", f"{_PLUGIN}:userpicker"),
+    JiraField("Actual start", "datetime", f"{_PLUGIN}:datetime"),
+    JiraField("Actual end", "datetime", f"{_PLUGIN}:datetime"),
+    JiraField("Implementer", "user", f"{_PLUGIN}:userpicker"),
+    JiraField("Emergency approver", "user", f"{_PLUGIN}:userpicker"),
     JiraField(
-        "customfield_10122",
-        "Approvals",
-        "array",
-        "com.atlassian.servicedesk.approvals-plugin:sd-approvals",
-        items="sd-approvals",
-    ),
-    JiraField(
-        "customfield_10123",
         "CAB decision",
         "option",
         f"{_PLUGIN}:select",
         options=("Approve", "Reject", "Defer", "More information"),
     ),
-    JiraField("customfield_10124", "Standard change template", "string", f"{_PLUGIN}:textfield"),
+    JiraField("Standard change template", "string", f"{_PLUGIN}:textfield"),
 )
+
+# Custom fields every real site carries whatever its projects (Jira Software, Advanced
+# Roadmaps): a mapping that reads the wrong id reads one of these.
+SITE_CUSTOM_FIELDS: tuple[JiraField, ...] = (
+    JiraField("Rank", "string", f"{_GH}:gh-lexo-rank", editable=False),
+    JiraField("Sprint", "array", f"{_GH}:gh-sprint", items="json", editable=False),
+    JiraField("Start date", "date", f"{_PLUGIN}:datepicker"),
+    JiraField(
+        "Team",
+        "team",
+        f"{_PLUGIN}:atlassian-team",
+        deployment="cloud",
+        editable=False,
+    ),
+    JiraField(
+        "Team",
+        "any",
+        "com.atlassian.teams:rm-teams-custom-field-team",
+        deployment="datacenter",
+        editable=False,
+    ),
+    JiraField("Story point estimate", "number", f"{_GH}:jsw-story-points", deployment="cloud"),
+    JiraField("Story Points", "number", f"{_PLUGIN}:float"),
+    JiraField("Epic Link", "any", f"{_GH}:gh-epic-link", deployment="datacenter", editable=False),
+    JiraField(
+        "Flagged", "array", f"{_PLUGIN}:multicheckboxes", items="option", options=("Impediment",)
+    ),
+)
+
+JIRA_CUSTOM_FIELDS: tuple[JiraField, ...] = (
+    *JSM_CHANGE_FIELDS,
+    *ADMIN_CHANGE_FIELDS,
+    *SITE_CUSTOM_FIELDS,
+)
+
+# The change projects' permission scheme (project permissions) plus the global Administer
+# Jira, per user. `connector` is the least-privileged integration user: browse, comment (and
+# edit its own comments), edit, transition and resolve; issue properties come with browse and
+# edit. No create, no delete, no administration.
+INTEGRATION_PERMISSIONS = frozenset(
+    {
+        "BROWSE_PROJECTS",
+        "ADD_COMMENTS",
+        "EDIT_OWN_COMMENTS",
+        "EDIT_ISSUES",
+        "TRANSITION_ISSUES",
+        "RESOLVE_ISSUES",
+    }
+)
+AGENT_PERMISSIONS = INTEGRATION_PERMISSIONS | {"CREATE_ISSUES", "ASSIGN_ISSUES", "LINK_ISSUES"}
+ADMIN_PERMISSIONS = AGENT_PERMISSIONS | {
+    "DELETE_ISSUES",
+    "EDIT_ALL_COMMENTS",
+    "ADMINISTER_PROJECTS",
+    "ADMINISTER",
+}
+PERMISSION_NAMES = {
+    "BROWSE_PROJECTS": "Browse Projects",
+    "ADD_COMMENTS": "Add Comments",
+    "EDIT_OWN_COMMENTS": "Edit Own Comments",
+    "EDIT_ALL_COMMENTS": "Edit All Comments",
+    "EDIT_ISSUES": "Edit Issues",
+    "TRANSITION_ISSUES": "Transition Issues",
+    "RESOLVE_ISSUES": "Resolve Issues",
+    "CREATE_ISSUES": "Create Issues",
+    "DELETE_ISSUES": "Delete Issues",
+    "ASSIGN_ISSUES": "Assign Issues",
+    "LINK_ISSUES": "Link Issues",
+    "ADMINISTER_PROJECTS": "Administer Projects",
+    "ADMINISTER": "Administer Jira",
+}
+
+
+def jira_permissions(user: SandboxUser) -> frozenset[str]:
+    if "admin" in user.roles:
+        return ADMIN_PERMISSIONS
+    if "integration" in user.roles:
+        return INTEGRATION_PERMISSIONS
+    return AGENT_PERMISSIONS
+
 
 JIRA_PROJECTS = (("CHG", "Change Management", "10000"), ("OPS", "Operations", "10001"))
 JIRA_ISSUE_TYPES = (("10200", "Change"),)

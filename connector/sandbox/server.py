@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connector.sandbox.catalog import USERS
+from connector.sandbox.catalog import SERVICENOW_ROLES, USERS
 from connector.sandbox.faults import FaultRule
 from connector.sandbox.jira import JiraSimulator
 from connector.sandbox.scenario import generate
@@ -47,6 +47,15 @@ class SandboxInfo:
     requests_url: str
     webhook_secret: str
     users: dict[str, dict[str, str]]  # login -> jira_user, servicenow_user, token, roles
+    # Jira custom field name -> id: allocated per instance from its random seed
+    jira_fields: dict[str, str]
+
+    def jira_field_id(self, name: str) -> str:
+        """The id of this sandbox's Jira custom field `name` ("Change risk" -> customfield_N)."""
+        try:
+            return self.jira_fields[name]
+        except KeyError:
+            raise KeyError(f"the Jira sandbox has no custom field named {name!r}") from None
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -91,6 +100,14 @@ class Sandbox:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
+    def jira_field_id(self, name: str) -> str:
+        """The id of this sandbox's Jira custom field `name` ("Change risk" -> customfield_N)."""
+        return self.jira.fields.id_of(name)
+
+    def delete_jira_issue(self, key: str, *, actor: str = "admin") -> None:
+        """Delete a Jira issue as the site admin would (issue_deleted webhook, 404 after)."""
+        self.jira.delete(key, actor)
+
     @property
     def info(self) -> SandboxInfo:
         cloud = self.options.mode == "cloud"
@@ -107,9 +124,11 @@ class Sandbox:
                     "servicenow_user": u.login,
                     "token": u.token,
                     "roles": ",".join(u.roles),
+                    "servicenow_roles": ",".join(SERVICENOW_ROLES.get(u.login, ())),
                 }
                 for u in USERS
             },
+            jira_fields=dict(self.jira.fields.custom_ids),
         )
 
     def start(self) -> SandboxInfo:

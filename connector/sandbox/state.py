@@ -38,6 +38,9 @@ class SandboxOptions:
     webhook_secret: str = "sandbox-webhook-secret"
     # Jira re-delivers some webhooks; this is the share delivered twice.
     webhook_duplicate_rate: float = 0.1
+    # Data Center: the most issues one search page holds (jira.search.views.default.max, an
+    # admin setting, 1000 out of the box): a larger `maxResults` gets a shorter page.
+    max_results: int = 1000
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ arrive; nothing here holds more than one page. Construction makes the fixed call
 myself for the API user's time zone); `/field` is read lazily.
 
 Every request runs through `systems.http.call` (the one retry policy); the client's own retries
-are off (`max_retries=0`) and every request has a timeout. Writes are idempotent on the ticket
-itself: a comment is created with the comment property `change-connector` = {"marker": ...} in
-the same POST, so `find_comment` can tell whether an earlier attempt landed; transitions are
-looked up by name at run time and skipped when the issue is already in the target status.
-Bodies are v2 wiki markup.
+are off (`max_retries=0`) and every request has a timeout. Searches and re-reads bring each
+issue's `change-connector` property (the sync markers, see `jira_markers` and `jira_notes`)
+along, so checking a note before writing it costs no call. Transitions are looked up by name at
+run time and skipped when the issue is already in the target status; a label edit is skipped
+when the issue already is as asked. Bodies are v2 wiki markup.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from connector.model import SystemKind
 from connector.paging import OffsetPaginator, TokenPaginator
 from connector.settings import SourceSettings
 from connector.systems import http
+from connector.systems.jira_markers import PROPERTY_KEY
+from connector.systems.jira_notes import JiraNotes
 
 T = TypeVar("T")
 
-PROPERTY_KEY = "change-connector"  # comment property holding {"marker": ...}
 INTERNAL_PROPERTY = "sd.public.comment"  # JSM: {"internal": true} hides a comment from customers
-COMMENT_PAGE = 100
 
 
 def jql_datetime(moment: datetime, tz: str | ZoneInfo) -> str:
@@ -75,6 +75,7 @@ class JiraAdapter(http.PolicyClient):
         me = self._call(self.client.myself, "read the API user")
         self.user_time_zone: str = str(me.get("timeZone") or "UTC")
         self._transition_targets: dict[str, str] = {}  # transition name -> status name, as seen
+        self.notes = JiraNotes(self)  # the markers of the issues read in this cycle
 
     def _client(self) -> JIRA:
         """The client, without I/O: its own retries off, a timeout on every request."""
@@ -129,12 +130,16 @@ class JiraAdapter(http.PolicyClient):
     # -- reads -------------------------------------------------------------------------------
 
     def search(self, jql: str, *, fields: str | Sequence[str] = "*all") -> Iterator[dict[str, Any]]:
-        """Every issue matching `jql`, page by page, as raw v2 JSON."""
+        """Every issue matching `jql`, page by page, as raw v2 JSON, each with its markers."""
         wanted = fields if isinstance(fields, str) else ",".join(fields)
-        if self.kind is SystemKind.JIRA_CLOUD:
-            yield from self._search_cloud(jql, wanted)
-        else:
-            yield from self._search_datacenter(jql, wanted)
+        pages = (
+            self._search_cloud(jql, wanted)
+            if self.kind is SystemKind.JIRA_CLOUD
+            else self._search_datacenter(jql, wanted)
+        )
+        for issue in pages:
+            self.notes.cache.seen(issue)
+            yield issue
 
     def _search_cloud(self, jql: str, fields: str) -> Iterator[dict[str, Any]]:
         pages = TokenPaginator(where=f"{self.name}: search issues")
@@ -152,6 +157,7 @@ class JiraAdapter(http.PolicyClient):
             nextPageToken=token,
             maxResults=self.settings.page_size,
             fields=fields,
+            properties=PROPERTY_KEY,
             json_result=True,
         )
         assert isinstance(page, dict)
@@ -174,15 +180,19 @@ class JiraAdapter(http.PolicyClient):
             startAt=offset,
             maxResults=self.settings.page_size,
             fields=fields,
+            properties=PROPERTY_KEY,
             json_result=True,
         )
         assert isinstance(page, dict)
         return page
 
     def issue(self, key: str, *, fields: str = "*all") -> dict[str, Any]:
+        """One issue by key, with its markers (kept for the checks before writing)."""
+        params = {"fields": fields, "properties": PROPERTY_KEY}
         raw: dict[str, Any] = self._call(
-            lambda: self._rest("GET", f"issue/{key}", params={"fields": fields}), f"read {key}"
+            lambda: self._rest("GET", f"issue/{key}", params=params), f"read {key}"
         )
+        self.notes.cache.seen(raw)
         return raw
 
     def fetch(self, key: str) -> RawTicket:
@@ -222,34 +232,12 @@ class JiraAdapter(http.PolicyClient):
             lambda: str(self._rest("POST", f"issue/{key}/comment", body=payload)["id"]),
             f"comment on {key}",
             idempotent=False,
-            already_done=lambda: self._find_comment_once(key, marker),
+            already_done=lambda: self.notes.find_comment(key, marker),
         )
 
     def find_comment(self, key: str, marker: str) -> str | None:
-        """The id of the comment on `key` that carries `marker`, if any."""
-        return self._call(lambda: self._find_comment_once(key, marker), f"read comments of {key}")
-
-    def comment_with_marker(self, key: str, marker: str) -> tuple[str, Any] | None:
-        """(id, body) of the comment on `key` that carries `marker`, if any."""
-        found = self._call(lambda: self._comment_once(key, marker), f"read comments of {key}")
-        return (str(found["id"]), found.get("body")) if found else None
-
-    def _find_comment_once(self, key: str, marker: str) -> str | None:
-        found = self._comment_once(key, marker)
-        return str(found["id"]) if found else None
-
-    def _comment_once(self, key: str, marker: str) -> dict[str, Any] | None:
-        pages = OffsetPaginator(page_size=COMMENT_PAGE)
-        while not pages.finished:
-            params = {"startAt": pages.offset, "maxResults": COMMENT_PAGE, "expand": "properties"}
-            page = self._rest("GET", f"issue/{key}/comment", params=params)
-            comments = page.get("comments", [])
-            for comment in comments:
-                if _marker_of(comment) == marker:
-                    found: dict[str, Any] = comment
-                    return found
-            pages.advance(received=len(comments), total=page.get("total"))
-        return None
+        """The id of the comment on `key` that carries `marker`, if any (reads its comments)."""
+        return self.notes.find_comment(key, marker)
 
     def edit_comment(self, key: str, comment_id: str, *, body: str) -> None:
         """Replace a comment's body (the marker property stays)."""
@@ -359,12 +347,3 @@ class JiraAdapter(http.PolicyClient):
     def _edit_labels(self, key: str, op: str, label: str) -> None:
         body = {"update": {"labels": [{op: label}]}}
         self._call(lambda: self._rest("PUT", f"issue/{key}", body=body), f"{op} label on {key}")
-
-
-def _marker_of(comment: dict[str, Any]) -> str | None:
-    for prop in comment.get("properties") or []:
-        value = prop.get("value")
-        if prop.get("key") == PROPERTY_KEY and isinstance(value, dict):
-            marker = value.get("marker")
-            return str(marker) if marker is not None else None
-    return None

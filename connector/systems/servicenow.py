@@ -7,8 +7,14 @@ and the configured CA bundle are mounted on its session, since pysnc sets neithe
 runs through `systems.http.call`, the one retry policy; a response hook applies its status table
 where the status and Retry-After are still known (pysnc folds every status into one exception).
 
-Work notes carry their marker inside the journal entry itself: the text ends with `[cc:<marker>]`,
-so `find_work_note` can tell (via sys_journal_field) whether an earlier attempt landed.
+Work notes carry their marker inside the journal entry itself: the text ends with `[cc:<marker>]`.
+`find_work_note` reads the change record's own journal fields (`work_notes`, `comments` as
+display values: the entries as the form shows them, "<time> - <name> (Work notes)\n<text>\n\n"),
+which the itil role reads with the record; `sys_journal_field` is an admin / audit_viewer table
+on a real instance. Every page of changes carries those journal fields already (the Table API
+returns every column), so the adapter remembers which markers each change's journal held when
+it was read, plus the markers of its own confirmed writes: a marker check costs no call. A
+write whose answer is lost forgets what was remembered, so the next check reads the record.
 """
 
 from __future__ import annotations
@@ -29,13 +35,16 @@ from connector.mapping import RawTicket
 from connector.model import SystemKind
 from connector.settings import SourceSettings
 from connector.systems import http
+from connector.systems.servicenow_meta import TableDescriptions, error_detail, value_of
 
 T = TypeVar("T")
 
 CHANGE_TABLE = "change_request"
 APPROVAL_TABLE = "sysapproval_approver"
-JOURNAL_TABLE = "sys_journal_field"
+JOURNAL_FIELDS = ("work_notes", "comments")
 _MARKER = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_TAGS = re.compile(r"\[cc:([A-Za-z0-9._:-]{1,100})\]")
+_REMEMBERED = 10_000  # changes whose journal markers are kept; older ones are read again
 
 
 def marker_tag(marker: str) -> str:
@@ -80,7 +89,7 @@ class _PinnedAdapter(HTTPAdapter):
         )  # fmt: skip
 
 
-class ServiceNowAdapter(http.PolicyClient):
+class ServiceNowAdapter(TableDescriptions):
     system = "ServiceNow"
     kind = SystemKind.SERVICENOW
 
@@ -101,6 +110,9 @@ class ServiceNowAdapter(http.PolicyClient):
             "https://", _PinnedAdapter(timeout=settings.timeout_seconds, verify=settings.verify)
         )
         self.client.session.hooks["response"].append(self._raise_by_status)
+        # change sys_id -> {marker: journal field holding it}, as last read.
+        self._journals: dict[str, dict[str, str]] = {}
+        self._journal_readable = False  # a written note was read back through the record
         self._track_responses(self.client.session)
 
     def _raise_by_status(self, response: requests.Response, **_: Any) -> None:
@@ -115,7 +127,7 @@ class ServiceNowAdapter(http.PolicyClient):
                 source=self.name,
                 what=f"{response.request.method} {_table_of(response.url)}",
                 system="ServiceNow",
-                detail=_error_detail(response),
+                detail=error_detail(response),
                 retry_after=http.parse_retry_after(
                     response.headers.get("Retry-After"), now=self.policy.clock()
                 ),
@@ -147,17 +159,25 @@ class ServiceNowAdapter(http.PolicyClient):
         return [record.serialize(display_value="both") for record in gr]
 
     def _patch(self, sys_id: str, body: dict[str, Any]) -> None:
+        """PATCH one change. Until the instance confirms the write, what was remembered of
+        its journal is forgotten (a write whose answer is lost may or may not have landed);
+        once confirmed, the markers the write added are remembered with the rest."""
+        known = self._journals.pop(sys_id, None)
         url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{sys_id}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
+        if response.status_code == 404:
+            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
         if not response.ok:
             raise http.error_for_status(
                 response.status_code,
                 source=self.name,
                 what=f"update {sys_id}",
                 system="ServiceNow",
-                detail=_error_detail(response),
+                detail=error_detail(response),
             )
+        if known is not None:
+            self._journals[sys_id] = {**known, **journal_markers(body)}
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -174,17 +194,29 @@ class ServiceNowAdapter(http.PolicyClient):
         page = self._page(f"{base}ORDERBYsys_updated_on^ORDERBYsys_id")
         while page:
             yield from page
-            updated, sys_id = _value(page[-1]["sys_updated_on"]), _value(page[-1]["sys_id"])
+            updated, sys_id = value_of(page[-1]["sys_updated_on"]), value_of(page[-1]["sys_id"])
             yield from self._drain_second(base, updated, sys_id)
             page = self._page(f"{base}sys_updated_on>{updated}^ORDERBYsys_updated_on^ORDERBYsys_id")
 
     def _drain_second(self, base: str, updated: str, after_id: str) -> Iterator[dict[str, Any]]:
         while rows := self._page(f"{base}sys_updated_on={updated}^sys_id>{after_id}^ORDERBYsys_id"):
             yield from rows
-            after_id = _value(rows[-1]["sys_id"])
+            after_id = value_of(rows[-1]["sys_id"])
 
     def _page(self, query: str) -> list[dict[str, Any]]:
-        return self._call(lambda: self._query(CHANGE_TABLE, query), "read changes")
+        rows = self._call(lambda: self._query(CHANGE_TABLE, query), "read changes")
+        for row in rows:
+            self._keep_markers(row)
+        return rows
+
+    def _keep_markers(self, row: dict[str, Any]) -> None:
+        """Keep the markers of a change's journal fields, when the row carries them."""
+        sys_id = value_of(row.get("sys_id"))
+        if sys_id and all(f in row for f in JOURNAL_FIELDS):
+            self._journals.pop(sys_id, None)
+            if len(self._journals) >= _REMEMBERED:
+                del self._journals[next(iter(self._journals))]
+            self._journals[sys_id] = journal_markers(row)
 
     def approvals(
         self, sys_ids: list[str], *, table: str = APPROVAL_TABLE
@@ -193,7 +225,7 @@ class ServiceNowAdapter(http.PolicyClient):
         out: dict[str, list[dict[str, Any]]] = {sid: [] for sid in sys_ids}
         if sys_ids:
             for row in self._call(lambda: self._approval_rows(sys_ids, table), "read approvals"):
-                out.setdefault(_value(row.get("sysapproval")), []).append(row)
+                out.setdefault(value_of(row.get("sysapproval")), []).append(row)
         return out
 
     def _approval_rows(self, sys_ids: list[str], table: str) -> list[dict[str, Any]]:
@@ -213,14 +245,19 @@ class ServiceNowAdapter(http.PolicyClient):
 
     def _one(self, query: str, what: str) -> dict[str, Any] | None:
         rows = self._call(lambda: self._query(CHANGE_TABLE, query, limit=1), what)
+        if rows:
+            self._keep_markers(rows[0])
         return rows[0] if rows else None
 
     def fetch(self, key: str, *, approvals_table: str = APPROVAL_TABLE) -> RawTicket:
-        """One change re-read by number (or sys_id) with its approvals, for the webhook drain."""
+        """One change re-read by number (or sys_id) with its approvals, for the webhook drain.
+
+        Raises TicketDeleted when the instance has no such record (any more): a query by
+        number that finds nothing, a sys_id whose GET answers 404."""
         row = self.get_change_by_number(key) or (self.get_change(key) if len(key) == 32 else None)
         if row is None:
-            raise TicketDeleted(f"{self.name}: {key}: no such change_request", key=key)
-        sys_id = _value(row.get("sys_id"))
+            raise TicketDeleted(f"{self.name}: {key}: the change_request is deleted", key=key)
+        sys_id = value_of(row.get("sys_id"))
         approvals = self.approvals([sys_id], table=approvals_table)
         return RawTicket(data=row, related={approvals_table: approvals.get(sys_id, [])})
 
@@ -236,20 +273,25 @@ class ServiceNowAdapter(http.PolicyClient):
     ) -> str:
         """Append a work note (or customer-visible comment) ending with `[cc:<marker>]`.
 
-        Returns the sys_journal_field sys_id of the entry. Never writes twice: after a failed
-        attempt the journal is searched for the marker before writing again.
-        """
+        Returns the note's ref, `<sys_id>/<field>/<marker>` (stable: the same whether this call
+        wrote it or found it). Never writes twice: after a failed attempt the change's journal
+        is read again for the marker before writing again. The first note this adapter writes
+        is read back, which proves the user can read the journal fields the marker check
+        relies on; later ones trust the instance's confirmation."""
         element = "comments" if customer_visible else "work_notes"
         body = {element: f"{text.rstrip()}\n\n{marker_tag(marker)}"}
 
         def write() -> str:
             self._patch(sys_id, body)
+            if self._journal_readable:
+                return _note_ref(sys_id, element, marker)
             found = self._find_note_once(sys_id, marker)
             if found is None:
                 raise PermanentError(
-                    f"{self.name}: {sys_id}: the {element} entry was written but is not in "
-                    f"{JOURNAL_TABLE} (is the journal readable by this user?)"
+                    f"{self.name}: {sys_id}: the {element} entry was written but its journal "
+                    "does not show it (can this user read the change's journal fields?)"
                 )
+            self._journal_readable = True
             return found
 
         return self._call(
@@ -260,23 +302,41 @@ class ServiceNowAdapter(http.PolicyClient):
         )
 
     def find_work_note(self, sys_id: str, marker: str) -> str | None:
-        """The sys_journal_field sys_id of the note on `sys_id` tagged with `marker`, if any."""
+        """The ref of the note on `sys_id` tagged with `marker`, if any: from the journal read
+        with the change's page when nothing was written to it since, else read now."""
+        known = self._journals.get(sys_id)
+        if known is not None:
+            return _note_ref(sys_id, known[marker], marker) if marker in known else None
         return self._call(lambda: self._find_note_once(sys_id, marker), f"read journal {sys_id}")
 
     def _find_note_once(self, sys_id: str, marker: str) -> str | None:
-        query = (
-            f"element_id={sys_id}^elementINwork_notes,comments^valueLIKE{marker_tag(marker)}"
-            "^ORDERBYsys_created_on"
-        )
-        rows = self._query(JOURNAL_TABLE, query, limit=1)
-        return _value(rows[0]["sys_id"]) if rows else None
+        url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{sys_id}"
+        params = {
+            "sysparm_fields": ",".join(("sys_id", *JOURNAL_FIELDS)),
+            "sysparm_display_value": "true",
+            "sysparm_exclude_reference_link": "true",
+        }
+        response = self.client.session.get(url, params=params)
+        if response.status_code == 404:
+            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
+        if not response.ok:
+            raise http.error_for_status(
+                response.status_code,
+                source=self.name,
+                what=f"read journal {sys_id}",
+                system="ServiceNow",
+                detail=error_detail(response),
+            )
+        markers = journal_markers(response.json().get("result") or {})
+        self._journals[sys_id] = markers
+        return _note_ref(sys_id, markers[marker], marker) if marker in markers else None
 
     def set_state(self, sys_id: str, *, state: str, fields: dict[str, Any] | None = None) -> bool:
         """Set `state` (and `fields`); False, writing nothing, when already in that state."""
         row = self.get_change(sys_id)
         if row is None:
-            raise PermanentError(f"{self.name}: {sys_id}: no such change_request")
-        if _value(row.get("state")) == str(state):
+            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
+        if value_of(row.get("state")) == str(state):
             return False
         body = {**(fields or {}), "state": str(state)}
         self._call(lambda: self._patch(sys_id, body), f"set state of {sys_id}")
@@ -286,12 +346,28 @@ class ServiceNowAdapter(http.PolicyClient):
         """PATCH the columns in `values` that differ from the record; False when none differ."""
         row = self.get_change(sys_id)
         if row is None:
-            raise PermanentError(f"{self.name}: {sys_id}: no such change_request")
-        changed = {k: v for k, v in values.items() if _value(row.get(k)) != _text(v)}
+            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
+        changed = {k: v for k, v in values.items() if value_of(row.get(k)) != _text(v)}
         if not changed:
             return False
         self._call(lambda: self._patch(sys_id, changed), f"update {sys_id}")
         return True
+
+
+def journal_markers(row: dict[str, Any]) -> dict[str, str]:
+    """{marker: journal field} of the `[cc:<marker>]` tags in a row's journal fields' display
+    values (the entries, newest first; a value cell carries its display_value)."""
+    out: dict[str, str] = {}
+    for field in JOURNAL_FIELDS:
+        cell = row.get(field)
+        text = cell.get("display_value") if isinstance(cell, dict) else cell
+        for tag in _TAGS.findall(str(text or "")):
+            out.setdefault(tag, field)
+    return out
+
+
+def _note_ref(sys_id: str, field: str, marker: str) -> str:
+    return f"{sys_id}/{field}/{marker}"
 
 
 def _text(value: Any) -> str:
@@ -300,21 +376,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _value(cell: Any) -> str:
-    return str(cell.get("value", "")) if isinstance(cell, dict) else str(cell or "")
-
-
 def _table_of(url: str | None) -> str:
     match = re.search(r"/api/now/(?:v\d+/)?table/([^/?]+)", url or "")
     return match.group(1) if match else "request"
-
-
-def _error_detail(response: requests.Response) -> str:
-    try:
-        error = response.json().get("error") or {}
-    except ValueError:
-        return ""
-    return str(error.get("message") or "") if isinstance(error, dict) else str(error)
 
 
 def _sn_detail(exc: Exception) -> str:

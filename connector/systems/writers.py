@@ -4,6 +4,8 @@ Each writer adapts one adapter to the executor's `TicketWriter` protocol and tur
 worker actions (`[actions.<name>]`: a Jira transition by name, a ServiceNow state and columns)
 into calls. Every write checks the ticket first and reports whether it wrote: a transition to
 the status the issue is already in, a label already there, columns already set, are no writes.
+A Jira note is checked against the markers its issue was read with (no call), a ServiceNow
+note against the record's journal.
 """
 
 from __future__ import annotations
@@ -13,19 +15,23 @@ from typing import Any, NamedTuple
 
 from connector.errors import PermanentError
 from connector.mapping import ActionSpec, Mapping
-from connector.mapping.markup import adf_to_text
 from connector.model import Status
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
 
 
 class Note(NamedTuple):
+    """A note found on a ticket: its reference and, as far as the system tells without another
+    call, what it says (the fingerprint of the content it was written with, or its text)."""
+
     ref: str
-    body: str
+    body: str = ""
+    fingerprint: str | None = None
 
 
 class JiraWriter:
-    """Comments carry their marker in a comment property and are edited in place."""
+    """Notes are comments, edited in place; their markers live in the issue property
+    `change-connector` (see connector/systems/jira_notes.py)."""
 
     edits_in_place = True
 
@@ -34,17 +40,20 @@ class JiraWriter:
         self.mapping = mapping
 
     def find_note(self, ticket: str, *, marker: str) -> Note | None:
-        found = self.adapter.comment_with_marker(ticket, marker)
-        if found is None:
+        found = self.adapter.notes.find(ticket, marker)
+        if found is None or found.ref is None:
             return None
-        ref, body = found
-        return Note(ref, body if isinstance(body, str) else adf_to_text(body))
+        return Note(found.ref, fingerprint=found.fp)
 
-    def post_note(self, ticket: str, *, body: str, marker: str, internal: bool = True) -> str:
-        return self.adapter.post_comment(ticket, body=body, marker=marker, internal=internal)
+    def post_note(
+        self, ticket: str, *, body: str, marker: str, fingerprint: str, internal: bool = True
+    ) -> str:
+        return self.adapter.notes.post(
+            ticket, body=body, marker=marker, fp=fingerprint, internal=internal
+        )
 
-    def edit_note(self, ticket: str, ref: str, *, body: str) -> None:
-        self.adapter.edit_comment(ticket, ref, body=body)
+    def edit_note(self, ticket: str, ref: str, *, body: str, marker: str, fingerprint: str) -> None:
+        self.adapter.notes.edit(ticket, ref, body=body, marker=marker, fp=fingerprint)
 
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:
         """The reason is in the change-control comment; Jira transitions take no notes."""
@@ -87,13 +96,18 @@ class ServiceNowWriter:
         ref = self.adapter.find_work_note(ticket, marker)
         return None if ref is None else Note(ref, "")
 
-    def post_note(self, ticket: str, *, body: str, marker: str, internal: bool = True) -> str:
-        """Internal: a work note; else a customer-visible comment."""
+    def post_note(
+        self, ticket: str, *, body: str, marker: str, fingerprint: str = "", internal: bool = True
+    ) -> str:
+        """Internal: a work note; else a customer-visible comment (the marker names the
+        content: the fingerprint is not kept apart)."""
         return self.adapter.add_work_note(
             ticket, text=body, marker=marker, customer_visible=not internal
         )
 
-    def edit_note(self, ticket: str, ref: str, *, body: str) -> None:
+    def edit_note(
+        self, ticket: str, ref: str, *, body: str, marker: str = "", fingerprint: str = ""
+    ) -> None:
         raise PermanentError(f"{self.adapter.name}: journal entries cannot be edited")
 
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:

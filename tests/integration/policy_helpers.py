@@ -42,6 +42,10 @@ class JiraOps:
     def key(self, seed: SeedChange) -> str:
         return self.keys[seed.index]
 
+    def cf(self, name: str) -> str:
+        """This sandbox's id of the custom field `name` (ids differ between sandboxes)."""
+        return self.sandbox.jira_field_id(name)
+
     def _call(self, method: str, path: str, *, user: str, **kw: Any) -> Any:
         response = requests.request(
             method,
@@ -66,14 +70,38 @@ class JiraOps:
     def labels(self, seed: SeedChange) -> list[str]:
         return list(self.issue(seed)["fields"]["labels"])
 
+    def _comments(self, seed: SeedChange) -> list[dict[str, Any]]:
+        """The ticket's comments with their properties, read as Jira documents it: ids from
+        the issue's comments, properties from `comment/list` (Cloud) or per comment (DC)."""
+        page = self._call("GET", f"/rest/api/2/issue/{self.key(seed)}/comment", user="admin")
+        comments: list[dict[str, Any]] = page["comments"]
+        if not comments:
+            return []
+        if self.info.mode == "cloud":
+            listed = self._call(
+                "POST",
+                "/rest/api/2/comment/list",
+                user="admin",
+                params={"expand": "properties"},
+                json={"ids": [int(c["id"]) for c in comments]},
+            )
+            by_id = {str(c["id"]): c.get("properties", []) for c in listed["values"]}
+        else:
+            by_id = {str(c["id"]): self._comment_properties(str(c["id"])) for c in comments}
+        return [{**c, "properties": by_id.get(str(c["id"]), [])} for c in comments]
+
+    def _comment_properties(self, comment_id: str) -> list[dict[str, Any]]:
+        keys = self._call("GET", f"/rest/api/2/comment/{comment_id}/properties", user="admin")
+        return [
+            self._call(
+                "GET", f"/rest/api/2/comment/{comment_id}/properties/{k['key']}", user="admin"
+            )
+            for k in keys["keys"]
+        ]
+
     def notes(self, seed: SeedChange) -> list[tuple[str, str]]:
         """(id, body) of the worker's comments on the ticket, oldest first."""
-        page = self._call(
-            "GET",
-            f"/rest/api/2/issue/{self.key(seed)}/comment",
-            user="admin",
-            params={"expand": "properties"},
-        )
+        page = self._call("GET", f"/rest/api/2/issue/{self.key(seed)}/comment", user="admin")
         return [
             (str(c["id"]), c["body"])
             for c in page["comments"]
@@ -82,14 +110,8 @@ class JiraOps:
 
     def marked(self, seed: SeedChange, prefix: str) -> list[tuple[str, str, bool]]:
         """(id, body, public) of the comments whose marker starts with `prefix`."""
-        page = self._call(
-            "GET",
-            f"/rest/api/2/issue/{self.key(seed)}/comment",
-            user="admin",
-            params={"expand": "properties"},
-        )
         out = []
-        for c in page["comments"]:
+        for c in self._comments(seed):
             props = {p["key"]: p["value"] for p in c.get("properties", [])}
             marker = str((props.get("change-connector") or {}).get("marker", ""))
             if marker.startswith(prefix):
@@ -104,8 +126,8 @@ class JiraOps:
             user=user,
             json={
                 "fields": {
-                    "customfield_10114": {"value": "Yes"},
-                    "customfield_10115": [{"value": "All users"}, {"value": "Admins"}],
+                    self.cf("Customer facing"): {"value": "Yes"},
+                    self.cf("Audiences"): [{"value": "All users"}, {"value": "Admins"}],
                 }
             },
         )
@@ -127,15 +149,15 @@ class JiraOps:
             user=user,
             json={
                 "fields": {
-                    "customfield_10103": [{"value": "payments-api"}],
-                    "customfield_10105": "Redeploy the previous build.",
-                    "customfield_10106": "Drain, deploy, verify.",
-                    "customfield_10107": "Smoke tests.",
-                    "customfield_10108": "Keeps the platform supported.",
-                    "customfield_10109": {"value": "Low"},
-                    "customfield_10110": [{"value": "System usage"}],
-                    "customfield_10116": start.isoformat(timespec="milliseconds"),
-                    "customfield_10117": (start + timedelta(hours=2)).isoformat(
+                    self.cf("Affected systems"): [{"value": "payments-api"}],
+                    self.cf("Rollback plan"): "Redeploy the previous build.",
+                    self.cf("Implementation plan"): "Drain, deploy, verify.",
+                    self.cf("Test plan"): "Smoke tests.",
+                    self.cf("Justification"): "Keeps the platform supported.",
+                    self.cf("Security impact"): {"value": "Low"},
+                    self.cf("InfoSec categories"): [{"value": "System usage"}],
+                    self.cf("Change start date"): start.isoformat(timespec="milliseconds"),
+                    self.cf("Change completion date"): (start + timedelta(hours=2)).isoformat(
                         timespec="milliseconds"
                     ),
                 }
@@ -147,7 +169,7 @@ class JiraOps:
             "PUT",
             f"/rest/api/2/issue/{self.key(seed)}",
             user=user,
-            json={"fields": {"customfield_10105": text}},
+            json={"fields": {self.cf("Rollback plan"): text}},
         )
 
     def decide_in_field(self, seed: SeedChange, decision: str, *, user: str) -> None:
@@ -156,7 +178,7 @@ class JiraOps:
             "PUT",
             f"/rest/api/2/issue/{self.key(seed)}",
             user=user,
-            json={"fields": {"customfield_10123": {"value": decision}}},
+            json={"fields": {self.cf("CAB decision"): {"value": decision}}},
         )
 
     def approve(self, seed: SeedChange, *, group: str, decision: str = "approve") -> None:
@@ -195,8 +217,8 @@ class JiraOps:
             user=user,
             json={
                 "fields": {
-                    "customfield_10118": start.isoformat(timespec="milliseconds"),
-                    "customfield_10119": end.isoformat(timespec="milliseconds"),
+                    self.cf("Actual start"): start.isoformat(timespec="milliseconds"),
+                    self.cf("Actual end"): end.isoformat(timespec="milliseconds"),
                 }
             },
         )

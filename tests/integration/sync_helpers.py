@@ -81,7 +81,8 @@ def ticket_writes(info: SandboxInfo, *, user: str = "connector") -> list[str]:
 
 
 def jira_markers(sandbox: Sandbox) -> collections.Counter[tuple[str, str]]:
-    """(issue key, marker) -> number of comments carrying it, read from the simulator."""
+    """(issue key, marker) -> number of comments carrying it (in their own comment property,
+    the ground truth of duplicates), read from the simulator."""
     counts: collections.Counter[tuple[str, str]] = collections.Counter()
     with sandbox.state.lock:
         for issue in sandbox.jira.store.issues.values():
@@ -91,6 +92,18 @@ def jira_markers(sandbox: Sandbox) -> collections.Counter[tuple[str, str]]:
                     if prop.get("key") == "change-connector" and isinstance(value, dict):
                         counts[(issue.key, str(value.get("marker")))] += 1
     return counts
+
+
+def jira_marker_property(sandbox: Sandbox) -> dict[tuple[str, str], dict[str, Any]]:
+    """(issue key, marker) -> its entry in the issue's `change-connector` marker property."""
+    with sandbox.state.lock:
+        return {
+            (issue.key, marker): dict(entry)
+            for issue in sandbox.jira.store.issues.values()
+            for marker, entry in (issue.properties.get("change-connector") or {})
+            .get("notes", {})
+            .items()
+        }
 
 
 _TAG = re.compile(r"\[cc:([^\]]+)\]")

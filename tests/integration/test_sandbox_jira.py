@@ -124,7 +124,7 @@ def test_issue_fields_follow_raw_shapes(cloud: JIRA, sandbox: Sandbox) -> None:
     issue = cloud.issue("CHG-1")
     raw = issue.raw["fields"]
     assert issue.key == "CHG-1" and issue.id == "10001"
-    assert raw["customfield_10100"]["value"] == "Normal"
+    assert raw[sandbox.jira_field_id("Change type")]["value"] == "Normal"
     assert raw["reporter"]["timeZone"] and "accountId" in raw["reporter"]
     # Timestamps are in the caller's zone (Los Angeles), with milliseconds.
     assert raw["updated"].endswith(("-0800", "-0700")) and raw["updated"][19] == "."
@@ -164,19 +164,20 @@ def _first_key(client: JIRA, status: str) -> str:
     return str(found[0].key)
 
 
-def test_edits_bump_updated_and_write_history(cloud: JIRA) -> None:
+def test_edits_bump_updated_and_write_history(cloud: JIRA, sandbox: Sandbox) -> None:
     key = _first_key(cloud, "Draft")
     before = cloud.issue(key)
     updated_before = before.fields.updated
+    risk = sandbox.jira_field_id("Change risk")
     before.update(
-        fields={"customfield_10101": {"value": "High"}},
+        fields={risk: {"value": "High"}},
         update={"labels": [{"add": "sandbox-test"}]},
     )
     after = cloud.issue(key, expand="changelog")
     assert after.fields.updated != updated_before
     assert "sandbox-test" in after.fields.labels
     items = after.raw["changelog"]["histories"][-1]["items"]
-    assert {i["fieldId"] for i in items} == {"customfield_10101", "labels"}
+    assert {i["fieldId"] for i in items} == {risk, "labels"}
     with pytest.raises(JIRAError) as caught:
         before.update(fields={"customfield_99999": "x"})
     assert caught.value.status_code == 400

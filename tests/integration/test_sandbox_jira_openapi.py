@@ -52,11 +52,11 @@ def _validate(path: str, method: str, response: requests.Response) -> None:
 
 
 class Api:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, login: str = "connector") -> None:
         info = sandbox.info
         self.base = f"{info.jira_url}"
         self.session = requests.Session()
-        self.session.auth = info.credentials("connector")
+        self.session.auth = info.credentials(login)
         self.ca_bundle = info.ca_bundle  # per request: REQUESTS_CA_BUNDLE beats session.verify
 
     def call(
@@ -74,6 +74,14 @@ class Api:
 def api(sandbox: Sandbox) -> Any:
     _spec()
     client = Api(sandbox)
+    yield client
+    client.session.close()
+
+
+@pytest.fixture(scope="module")
+def admin_api(sandbox: Sandbox) -> Any:
+    _spec()
+    client = Api(sandbox, "admin")
     yield client
     client.session.close()
 
@@ -131,8 +139,45 @@ def test_issue_and_transitions(api: Api) -> None:
         "/rest/api/3/issue/CHG-10/transitions?expand=transitions.fields",
         ISSUE + "/transitions",
     )
-    created = api.call("POST", "/rest/api/3/issue", status=400, json={"fields": {}})
+    # The integration user may not create issues; one who may gets a 400 for missing fields.
+    refused = api.call("POST", "/rest/api/3/issue", status=403, json={"fields": {}})
+    assert refused.json()["errorMessages"]
+
+
+def test_create_and_delete_as_admin(admin_api: Api) -> None:
+    created = admin_api.call("POST", "/rest/api/3/issue", status=400, json={"fields": {}})
     assert created.json()["errors"]
+    admin_api.call("DELETE", "/rest/api/3/issue/CHG-99999", ISSUE, 404)
+
+
+def test_field_metadata(api: Api, admin_api: Api, sandbox: Sandbox) -> None:
+    impact = sandbox.jira_field_id("Impact")
+    context = "/rest/api/3/field/{fieldId}/context"
+    api.call("GET", f"/rest/api/3/field/{impact}/context", context, 403)
+    contexts = admin_api.call("GET", f"/rest/api/3/field/{impact}/context", context).json()
+    options = admin_api.call(
+        "GET",
+        f"/rest/api/3/field/{impact}/context/{contexts['values'][0]['id']}/option",
+        context + "/{contextId}/option",
+    ).json()
+    assert [o["value"] for o in options["values"]] == [
+        "Extensive / Widespread",
+        "Significant / Large",
+        "Moderate / Limited",
+        "Minor / Localized",
+    ]
+    meta = api.call("GET", "/rest/api/3/issue/CHG-10/editmeta", ISSUE + "/editmeta").json()
+    assert meta["fields"][impact]["allowedValues"]
+    createmeta = "/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes"
+    admin_api.call("GET", "/rest/api/3/issue/createmeta/CHG/issuetypes", createmeta)
+    admin_api.call(
+        "GET", "/rest/api/3/issue/createmeta/CHG/issuetypes/10200", createmeta + "/{issueTypeId}"
+    )
+    api.call("GET", "/rest/api/3/issue/createmeta/CHG/issuetypes", createmeta, 400)
+    statuses = "/rest/api/3/project/{projectIdOrKey}/statuses"
+    api.call("GET", "/rest/api/3/project/CHG/statuses", statuses)
+    api.call("GET", "/rest/api/3/mypermissions?permissions=EDIT_ISSUES,DELETE_ISSUES")
+    api.call("GET", "/rest/api/3/mypermissions", status=400)
 
 
 def test_comments(api: Api) -> None:

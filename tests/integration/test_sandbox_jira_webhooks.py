@@ -68,14 +68,16 @@ def hooked(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iter
     sandbox.stop()
 
 
-def _call(sandbox: Sandbox, method: str, path: str, body: Any) -> requests.Response:
+def _call(
+    sandbox: Sandbox, method: str, path: str, body: Any, *, login: str = "connector"
+) -> requests.Response:
     info = sandbox.info
     return requests.request(
         method,
         f"{info.jira_url}/rest/api/2{path}",
         json=body,
         timeout=10,
-        auth=info.credentials("connector"),
+        auth=info.credentials(login),
         verify=info.ca_bundle,
     )
 
@@ -151,15 +153,16 @@ def test_create_and_comment_events(hooked: Sandbox, receiver: Receiver) -> None:
                 "project": {"key": "CHG"},
                 "issuetype": {"name": "Change"},
                 "summary": "Via API",
-                "customfield_10100": {"value": "Standard"},
+                hooked.jira_field_id("Change type"): {"value": "Standard"},
             }
         },
+        login="bob",  # the integration user may not create issues
     )
     assert created.status_code == 201
     key = created.json()["key"]
     events = _events(hooked, receiver, "jira:issue_created")
     body = next(json.loads(b) for _, b in events if json.loads(b)["issue"]["key"] == key)
-    assert body["issue"]["fields"]["customfield_10100"]["value"] == "Standard"
+    assert body["issue"]["fields"][hooked.jira_field_id("Change type")]["value"] == "Standard"
     assert _call(hooked, "POST", f"/issue/{key}/comment", {"body": "Noted"}).status_code == 201
     comments = _events(hooked, receiver, "comment_created")
     body = next(json.loads(b) for _, b in comments if json.loads(b)["issue"]["key"] == key)
@@ -175,3 +178,50 @@ def test_an_edit_that_changes_nothing_fires_nothing(hooked: Sandbox, receiver: R
         _call(hooked, "PUT", f"/issue/{key}", {"fields": {"summary": summary}}).status_code == 204
     )
     assert len(_events(hooked, receiver, "jira:issue_updated")) == before
+
+
+def test_delete_is_admin_only_and_sends_issue_deleted(hooked: Sandbox, receiver: Receiver) -> None:
+    key = _key_of(hooked, "Scheduled")
+    refused = _call(hooked, "DELETE", f"/issue/{key}", None)
+    assert refused.status_code == 403 and refused.json()["errors"] == {}
+    assert _call(hooked, "GET", f"/issue/{key}", None).status_code == 200
+    assert _call(hooked, "DELETE", f"/issue/{key}", None, login="admin").status_code == 204
+    gone = _call(hooked, "GET", f"/issue/{key}", None)
+    assert gone.status_code == 404
+    assert gone.json() == {
+        "errorMessages": ["Issue does not exist or you do not have permission to see it."],
+        "errors": {},
+    }
+    assert _call(hooked, "DELETE", f"/issue/{key}", None, login="admin").status_code == 404
+    found = _call(hooked, "GET", f"/search/jql?jql=key%20%3D%20{key}", None)
+    assert found.status_code == 400 or found.json()["issues"] == []
+    bodies = [
+        json.loads(b)
+        for _, b in _events(hooked, receiver, "jira:issue_deleted")
+        if json.loads(b)["issue"]["key"] == key
+    ]
+    assert len(bodies) == 2  # duplicate_rate=1.0
+    body = bodies[0]
+    assert body["issue_event_type_name"] == "issue_deleted"
+    assert body["user"]["name"] == "admin" and "changelog" not in body
+    assert body["issue"]["fields"]["status"]["name"] == "Scheduled"
+    if not REFERENCE.exists():
+        pytest.skip("shared/reference is not available")
+    ref = json.loads((REFERENCE / "issue_deleted.json").read_text())
+    assert list(body) == list(ref)  # same keys, same order
+    assert body["issue"].keys() == ref["issue"].keys()
+    assert body["user"].keys() >= ref["user"].keys()
+
+
+def test_the_sandbox_control_deletes_as_the_admin(hooked: Sandbox, receiver: Receiver) -> None:
+    key = _key_of(hooked, "Review")
+    hooked.delete_jira_issue(key)
+    assert _call(hooked, "GET", f"/issue/{key}", None).status_code == 404
+    users = [
+        json.loads(b)["user"]["name"]
+        for _, b in _events(hooked, receiver, "jira:issue_deleted")
+        if json.loads(b)["issue"]["key"] == key
+    ]
+    assert users and set(users) == {"admin"}
+    with pytest.raises(KeyError):
+        hooked.delete_jira_issue(key)

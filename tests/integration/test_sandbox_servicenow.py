@@ -114,11 +114,22 @@ def test_pysnc_update_appends_a_work_note(
     assert gr.get_value("sys_updated_by") == "connector"
     assert int(gr.get_value("sys_mod_count")) == mod_count + 1
     assert gr.get_value("work_notes") == ""  # write-only: the value never reads back
-    assert "rollback plan missing" in gr.get_display_value("work_notes")
+    # The record's own journal field shows the entries as the form does, in the caller's zone.
+    assert gr.get_display_value("work_notes") == (
+        "2026-11-20 00:30:15 - Change Connector (Work notes)\n"
+        "[change-connector] findings: rollback plan missing\n\n"
+    )
     query = f"element_id={FIRST}^element=work_notes^ORDERBYsys_created_on"
-    notes = http.get(table_url(info, "sys_journal_field"), params={"sysparm_query": query}).json()[
-        "result"
-    ]
+    journal = table_url(info, "sys_journal_field")
+    refused = http.get(journal, params={"sysparm_query": query})
+    assert refused.status_code == 403  # an itil user does not read the journal table
+    notes = requests.get(
+        journal,
+        params={"sysparm_query": query},
+        auth=info.credentials("admin", "servicenow"),
+        verify=info.ca_bundle,
+        timeout=30,
+    ).json()["result"]
     assert [n["value"] for n in notes] == ["[change-connector] findings: rollback plan missing"]
     assert notes[0]["sys_created_by"] == "connector"
     assert notes[0]["name"] == "change_request"

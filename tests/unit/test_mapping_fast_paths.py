@@ -26,7 +26,7 @@ from connector.mapping import (
 from connector.mapping.markup import tidy
 from connector.model import Change, Source
 from connector.sandbox.jira import render as jira_render
-from connector.sandbox.jira.fieldset import select
+from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.seed import seed as jira_seed
 from connector.sandbox.jira.store import Store as JiraStore
 from connector.sandbox.scenario import generate
@@ -94,12 +94,19 @@ def test_tidy_agrees(text: str) -> None:
 # ---- normalize: the compiled mapping against the per-ticket lookups --------------------------
 
 
+# The sandbox site the raws come from: its field ids are its own, found by name.
+SITE = FieldSet(random_seed=3, cloud=True)
+SITE_FIELDS = [(fid, f.name) for fid, f in SITE.fields.items()]
+
+
 def jira_raws(count: int, seed: int, *, version: str, cloud: bool) -> list[dict[str, Any]]:
     changes = generate(count, random_seed=seed)
     store = JiraStore()
-    jira_seed(store, changes)
-    view = jira_render.View(base_url=JIRA_BASE, version=version, cloud=cloud, tz=ZoneInfo("UTC"))
-    fields = select(["*all"], "*all")
+    jira_seed(store, changes, SITE, cloud=True)
+    view = jira_render.View(
+        base_url=JIRA_BASE, version=version, cloud=cloud, tz=ZoneInfo("UTC"), fs=SITE
+    )
+    fields = SITE.select(["*all"], "*all")
     return [jira_render.issue_json(issue, view, fields, set()) for issue in store.issues.values()]
 
 
@@ -142,25 +149,28 @@ def extra_jira_mapping() -> Mapping:
     fields["customer_facing"]["default"] = False
     fields["expected_downtime_minutes"]["default"] = 0
     fields["outcome"]["default"] = "successful"  # and "Won't Do" maps to no value
-    fields["title"]["source"] = ["customfield_10124", "summary"]
+    fields["title"]["source"] = [SITE.id_of("Standard change template"), "summary"]
     fields["release"] = {"source": "fixVersions.0.name", "converter": "text"}
     fields["standard_template"] = {"source": "project.key", "converter": "text"}
     # One token for a list attribute; a map whose keys differ only in case.
-    fields["affected_services"] = {"source": "customfield_10100", "converter": "option"}
+    fields["affected_services"] = {"source": SITE.id_of("Change type"), "converter": "option"}
     fields["change_type"]["map"] |= {"NORMAL": "emergency", "normal": "standard"}
     fields["approvals"]["map"] = {"ok": "approved", "Nope": "rejected"}
     data["status"]["rules"] = [
         {"when": {"resolution.name": ["Won't Do", "Declined"]}, "status": "cancelled"},
-        {"when": {"status.name": "review", "customfield_10114.value": "Yes"}, "status": "review"},
+        {
+            "when": {"status.name": "review", f"{SITE.id_of('Customer facing')}.value": "Yes"},
+            "status": "review",
+        },
     ]
     data["status"]["default"] = "draft"
-    return resolved(parse_mapping(data))
+    return resolved(parse_mapping(data), SITE_FIELDS)
 
 
 @pytest.fixture(scope="module")
 def mappings() -> dict[str, Mapping]:
     return {
-        "jira": jira_default_mapping(),
+        "jira": jira_default_mapping(SITE_FIELDS),
         "sn": load_mapping(ROOT / "mappings" / "servicenow-default.toml"),
         "minimal": load_mapping(FIXTURES / "minimal_jira.toml"),
         "adhoc": load_mapping(FIXTURES / "jira_reference_adhoc.toml"),
@@ -258,12 +268,13 @@ def test_normalize_agrees_when_identity_or_required_values_are_missing(
     [raw] = jira_raws(1, 10, version="2", cloud=True)
     for change in ({"key": ""}, {"id": None}, {"fields": None}, {"fields": {}}):
         assert_same({**raw, **change}, mappings["jira"], CLOUD, JIRA_BASE)
-    for name in ("created", "updated", "customfield_10116", "status"):
+    start, end = SITE.id_of("Change start date"), SITE.id_of("Change completion date")
+    for name in ("created", "updated", start, "status"):
         assert_same(
             {**raw, "fields": {**raw["fields"], name: None}}, mappings["jira"], CLOUD, JIRA_BASE
         )
-    late = {**raw["fields"], "customfield_10116": "2030-01-02T00:00:00.000+0000"}
-    late["customfield_10117"] = "2030-01-01T00:00:00.000+0000"  # ends before it starts
+    late = {**raw["fields"], start: "2030-01-02T00:00:00.000+0000"}
+    late[end] = "2030-01-01T00:00:00.000+0000"  # ends before it starts
     assert_same({**raw, "fields": late}, mappings["jira"], CLOUD, JIRA_BASE)
     assert_same(raw, mappings["jira"], SN, JIRA_BASE)  # the wrong source for the mapping
     # A flat key with a dot in its name wins over walking the path.

@@ -20,6 +20,7 @@ from connector.mapping import (
 )
 from connector.model import Outcome, Status
 from connector.sandbox import catalog
+from connector.sandbox.jira.fieldset import FieldSet
 
 ROOT = Path(__file__).parents[2]
 MAPPINGS = ROOT / "mappings"
@@ -38,10 +39,30 @@ def test_default_mappings_load() -> None:
     assert sn.scope.approvals_table == "sysapproval_approver"
 
 
+# JSM change fields the connector's model has no attribute for.
+_UNMAPPED_JSM_FIELDS = {
+    "Change reason",
+    "Urgency",
+    "Affected services",
+    "Approvers",
+    "Pending reason",
+    "Request Type",
+}
+
+
 def test_jira_default_maps_every_sandbox_custom_field() -> None:
-    jira = jira_default_mapping()
+    site = FieldSet(random_seed=11, cloud=True)
+    jira = jira_default_mapping([(fid, f.name) for fid, f in site.fields.items()])
     used = referenced_fields(jira)
-    assert {f.id for f in catalog.JIRA_CUSTOM_FIELDS} <= used
+    # Every change field of the sandbox site (JSM's and the admin's) is mapped, by name.
+    change_fields = [*catalog.JSM_CHANGE_FIELDS, *catalog.ADMIN_CHANGE_FIELDS]
+    mapped = {f.name for f in change_fields if f.name not in _UNMAPPED_JSM_FIELDS}
+    assert {site.id_of(name) for name in mapped} <= used
+    # ... and none of the site's other custom fields (Rank, Sprint, story points...).
+    assert (
+        not {site.id_of(f.name) for f in catalog.SITE_CUSTOM_FIELDS if f.deployment != "datacenter"}
+        & used
+    )
     assert {"summary", "description", "reporter", "assignee", "labels", "components"} <= used
     assert {"fixVersions", "issuelinks", "status", "created", "updated"} <= used
 

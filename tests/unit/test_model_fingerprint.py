@@ -11,7 +11,7 @@ import pytest
 import reference_paths
 from pydantic import BaseModel
 from site_fields import jira_default_mapping
-from test_mapping_fast_paths import CLOUD, JIRA_BASE, jira_raws
+from test_mapping_fast_paths import CLOUD, JIRA_BASE, SITE_FIELDS, jira_raws
 
 from connector.mapping import normalize
 from connector.model import (
@@ -51,7 +51,7 @@ def base() -> Change:
 
 
 def test_same_digest_as_the_json_module_on_scenario_changes() -> None:
-    mapping = jira_default_mapping()
+    mapping = jira_default_mapping(SITE_FIELDS)
     for version in ("2", "3"):
         for raw in jira_raws(200, 3, version=version, cloud=True):
             change = normalize(raw, mapping=mapping, source=CLOUD, base_url=JIRA_BASE)
@@ -164,7 +164,7 @@ def test_every_field_but_updated_and_labels_is_in_the_fingerprint() -> None:
 
 def test_covered_field_digests_are_the_json_modules() -> None:
     """Approval bases recorded earlier must keep matching."""
-    mapping = jira_default_mapping()
+    mapping = jira_default_mapping(SITE_FIELDS)
     changes = [
         normalize(raw, mapping=mapping, source=CLOUD, base_url=JIRA_BASE)
         for raw in jira_raws(200, 4, version="2", cloud=True)

@@ -337,3 +337,19 @@ def test_invalidated_state_needs_everything_again() -> None:
     void = s.invalidated()
     assert void.missing == (CAB, SECURITY) and void.counted == () and not void.complete
     assert void.approved_at is None and void.digest == s.digest
+
+
+def test_a_servicenow_template_version_matches_its_listed_name() -> None:
+    """ServiceNow displays a template version as "<name> - <version>"."""
+    by_name = ApprovalPolicy(standard_templates=("SOP-001 Monthly OS patching",))
+    pinned = ApprovalPolicy(standard_templates=("SOP-001 Monthly OS patching - 2",))
+    v2 = change(
+        change_type=ChangeType.STANDARD, standard_template="SOP-001 Monthly OS patching - 2"
+    )
+    v3 = change(
+        change_type=ChangeType.STANDARD, standard_template="SOP-001 Monthly OS patching - 3"
+    )
+    other = change(change_type=ChangeType.STANDARD, standard_template="SOP-001 Monthly OS - 2")
+    assert needs(v2, by_name) == () and needs(v3, by_name) == ()
+    assert needs(v2, pinned) == () and needs(v3, pinned) == (ONE_APPROVER,)
+    assert needs(other, by_name) == (ONE_APPROVER,)

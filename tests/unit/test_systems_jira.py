@@ -163,6 +163,7 @@ class FakeComments:
         self.drop_first = drop_first
         mock.add_callback(responses.POST, f"{API}/issue/{key}/comment", callback=self.post)
         mock.add_callback(responses.GET, f"{API}/issue/{key}/comment", callback=self.list)
+        mock.add_callback(responses.POST, f"{API}/comment/list", callback=self.by_ids)
 
     def post(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         self.posts += 1
@@ -174,9 +175,16 @@ class FakeComments:
         return 201, {}, json.dumps(comment)
 
     def list(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        assert "expand=properties" in str(request.url)
-        page = {"comments": self.comments, "startAt": 0, "total": len(self.comments)}
+        assert "expand" not in str(request.url)  # documented for renderedBody only
+        shown = [{k: v for k, v in c.items() if k != "properties"} for c in self.comments]
+        page = {"comments": shown, "startAt": 0, "total": len(self.comments)}
         return 200, {}, json.dumps(page)
+
+    def by_ids(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        assert "expand=properties" in str(request.url)
+        wanted = set(json.loads(_text(request.body))["ids"])
+        values = [c for c in self.comments if int(c["id"]) in wanted]
+        return 200, {}, json.dumps({"isLast": True, "total": len(values), "values": values})
 
 
 def test_create_whose_answer_is_lost_is_not_repeated(
@@ -261,3 +269,22 @@ def test_properties_and_labels(jira: JiraAdapter, mock: responses.RequestsMock) 
         match=[matchers.json_params_matcher({"update": {"labels": [{"add": "cc-checked"}]}})],
     )
     jira.add_label("CHG-11", "cc-checked")
+
+
+def test_a_refused_note_leaves_no_pending_marker(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    puts: list[Any] = []
+
+    def put(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        puts.append(json.loads(_text(request.body)))
+        return 200, {}, ""
+
+    mock.add_callback(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", callback=put)
+    mock.get(f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=404, json={})
+    mock.post(f"{API}/issue/CHG-9/comment", status=400, json={"errorMessages": ["Bad body."]})
+    with pytest.raises(PermanentError, match="Bad body"):
+        jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False)
+    pending = {"m": {"ref": None, "fp": "f", "state": "pending"}}
+    assert [p["notes"] for p in puts] == [pending, {}]
+    assert jira.notes.find("CHG-9", "m") is None  # from the cache: no call, no marker

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from connector.errors import ConfigError, PermanentError, TransientError
+from connector.errors import ConfigError, PermanentError, TicketDeleted, TransientError
 from connector.settings import SourceSettings
 from connector.systems.http import RetryPolicy
 from connector.systems.servicenow import ServiceNowAdapter, glide_datetime, marker_tag
@@ -108,33 +107,40 @@ def _text(body: object) -> str:
 
 
 class FakeJournal:
-    """change_request PATCH appends to sys_journal_field; the first answer may be lost."""
+    """change_request PATCH appends a journal entry; the record's journal fields read back as
+    display values, newest entry first, in the shape a real instance renders; the first
+    PATCH answer may be lost."""
 
     def __init__(self, mock: responses.RequestsMock, *, drop_first: bool) -> None:
         self.entries: list[dict[str, str]] = []
         self.patches = 0
+        self.reads: list[str] = []
         self.drop_first = drop_first
         mock.add_callback(responses.PATCH, f"{TABLE}/change_request/{SYS_ID}", callback=self.patch)
-        mock.add_callback(responses.GET, f"{TABLE}/sys_journal_field", callback=self.query)
+        mock.add_callback(responses.GET, f"{TABLE}/change_request/{SYS_ID}", callback=self.get)
 
     def patch(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         self.patches += 1
         for element, value in json.loads(_text(request.body)).items():
-            self.entries.append({"sys_id": f"j{len(self.entries)}", "element": element, "v": value})
+            self.entries.append({"element": element, "v": value})
         if self.drop_first and self.patches == 1:
             raise requests.exceptions.ConnectionError("connection reset after apply")
         return 200, {}, json.dumps({"result": {"sys_id": SYS_ID}})
 
-    def query(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        query = unquote(str(request.url))
-        wanted = re.search(r"valueLIKE(\[cc:[^\]]+\])", query)
-        assert wanted and f"element_id={SYS_ID}" in query
-        rows = [
-            {"sys_id": cell(e["sys_id"]), "value": cell(e["v"])}
-            for e in self.entries
-            if wanted.group(1) in e["v"]
-        ][:1]
-        return 200, {"X-Total-Count": str(len(rows))}, json.dumps({"result": rows})
+    def get(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        url = unquote(str(request.url))
+        self.reads.append(url)
+        assert "sysparm_display_value=true" in url
+        assert "sysparm_fields=sys_id,work_notes,comments" in url
+        label = {"work_notes": "Work notes", "comments": "Additional comments"}
+        row = {"sys_id": SYS_ID}
+        for element in ("work_notes", "comments"):
+            row[element] = "".join(
+                f"2026-11-20 0{n}:30:15 - Change Connector ({label[element]})\n{e['v']}\n\n"
+                for n, e in reversed(list(enumerate(self.entries)))
+                if e["element"] == element
+            )
+        return 200, {}, json.dumps({"result": row})
 
 
 def test_work_note_whose_answer_is_lost_is_not_repeated(
@@ -145,17 +151,78 @@ def test_work_note_whose_answer_is_lost_is_not_repeated(
     assert journal.patches == 1 and len(journal.entries) == 1
     assert journal.entries[0]["element"] == "work_notes"
     assert journal.entries[0]["v"].endswith("\n\n[cc:f00d]")
-    assert note_id == "j0"
-    assert snow.find_work_note(SYS_ID, "f00d") == "j0"
+    assert note_id == f"{SYS_ID}/work_notes/f00d"
+    reads = len(journal.reads)
+    assert snow.find_work_note(SYS_ID, "f00d") == note_id
     assert snow.find_work_note(SYS_ID, "beef") is None
+    assert len(journal.reads) == reads  # the journal read after the write answers both
+    assert not [c for c in mock.calls if "sys_journal_field" in str(c.request.url)]
 
 
 def test_customer_visible_note_goes_to_comments(
     snow: ServiceNowAdapter, mock: responses.RequestsMock
 ) -> None:
     journal = FakeJournal(mock, drop_first=False)
-    snow.add_work_note(SYS_ID, text="Scheduled for Friday.", marker="c1", customer_visible=True)
+    ref = snow.add_work_note(
+        SYS_ID, text="Scheduled for Friday.", marker="c1", customer_visible=True
+    )
     assert [e["element"] for e in journal.entries] == ["comments"]
+    assert ref == f"{SYS_ID}/comments/c1"
+
+
+def test_a_page_of_changes_answers_marker_checks_without_a_call(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    """The page carries each change's journal fields; confirmed writes add their markers; a
+    write whose answer is lost makes the next check read the record."""
+    row = {
+        **change(),
+        "sys_updated_on": cell("2026-11-20 08:00:00"),
+        "work_notes": {
+            "value": "",
+            "display_value": "2026-11-20 08:00:00 - Change Connector "
+            "(Work notes)\nFindings\n\n[cc:f-1]\n\n",
+        },
+        "comments": {"value": "", "display_value": ""},
+    }
+    mock.get(f"{TABLE}/change_request", **result([row]))
+    mock.get(f"{TABLE}/change_request", **result([]))
+    assert [r["sys_id"]["value"] for r in snow.changes()] == [SYS_ID]
+    calls = len(mock.calls)
+    assert snow.find_work_note(SYS_ID, "f-1") == f"{SYS_ID}/work_notes/f-1"
+    assert snow.find_work_note(SYS_ID, "f-2") is None
+    assert len(mock.calls) == calls
+    journal = FakeJournal(mock, drop_first=False)
+    mock.get(f"{TABLE}/change_request", **result([row]))
+    assert snow.update_fields(SYS_ID, {"state": "-2"}) is True
+    # The first note is read back (the user can read the journal); its marker is then known.
+    ref = snow.add_work_note(SYS_ID, text="More", marker="f-2")
+    assert snow.find_work_note(SYS_ID, "f-2") == ref and len(journal.reads) == 1
+    snow.add_work_note(SYS_ID, text="Again", marker="f-3")
+    assert snow.find_work_note(SYS_ID, "f-3") is not None and len(journal.reads) == 1
+    journal.drop_first, journal.patches = True, 0  # the next answer is lost: read again
+    snow.add_work_note(SYS_ID, text="Lost", marker="f-4")
+    assert len(journal.reads) == 2  # the lost answer: the journal is read, f-4 found there
+    assert [e["v"] for e in journal.entries].count("Lost\n\n[cc:f-4]") == 1
+
+
+def test_a_deleted_change_is_reported_as_deleted(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    body = {
+        "error": {
+            "message": "No Record found",
+            "detail": "Record doesn't exist or ACL restricts the record retrieval",
+        },
+        "status": "failure",
+    }
+    mock.get(f"{TABLE}/change_request", **result([]))
+    with pytest.raises(TicketDeleted) as info:
+        snow.fetch("CHG0030001")
+    assert info.value.key == "CHG0030001" and isinstance(info.value, PermanentError)
+    mock.get(f"{TABLE}/change_request/{SYS_ID}", status=404, json=body)
+    with pytest.raises(TicketDeleted):
+        snow.find_work_note(SYS_ID, "f-1")
 
 
 def test_marker_must_be_a_plain_token() -> None:

@@ -23,6 +23,7 @@ from connector.sandbox.catalog import (
 )
 from connector.sandbox.jira import adf, render, workflow
 from connector.sandbox.jira.edits import EditError
+from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.http import Handler, endpoint
 from connector.sandbox.jira.seed import seed as seed_store
 from connector.sandbox.jira.store import ChangeItem, Comment, History, Issue, Store
@@ -38,6 +39,7 @@ class JiraSimulator:
             routes_comments,
             routes_issues,
             routes_meta,
+            routes_properties,
             routes_search,
             routes_servicedesk,
         )
@@ -47,16 +49,23 @@ class JiraSimulator:
         self.webhooks = webhooks
         self.cloud = state.options.mode == "cloud"
         self.store = Store()
-        self.hooks = JiraWebhooks(state, webhooks, base_url)
+        self.fields = FieldSet(random_seed=state.options.random_seed, cloud=self.cloud)
+        self.hooks = JiraWebhooks(state, webhooks, base_url, self.fields)
         self.router = APIRouter()
         for version in ("2", "3") if self.cloud else ("2",):
-            for module in (routes_meta, routes_search, routes_issues, routes_comments):
+            for module in (
+                routes_meta,
+                routes_search,
+                routes_issues,
+                routes_comments,
+                routes_properties,
+            ):
                 module.register(self, version)
         routes_servicedesk.register(self)
 
     def seed(self, changes: list[SeedChange]) -> None:
         with self.state.lock:
-            seed_store(self.store, changes)
+            seed_store(self.store, changes, self.fields, cloud=self.cloud)
 
     def index_lag(self, key: str, *, lagging: bool) -> None:
         """Hide an issue from search (the index lags behind) or let the index catch up."""
@@ -70,12 +79,39 @@ class JiraSimulator:
                 self.store.unindexed.discard(issue.id)
             self.store.changed()
 
+    def delete(self, key: str, actor: str = "admin") -> None:
+        """Delete an issue as `actor` would with DELETE /issue/{key} (sandbox control)."""
+        with self.state.lock:
+            issue = self.store.get(key)
+            if issue is None:
+                raise KeyError(key)
+            self.delete_issue(issue, actor)
+
+    def delete_issue(self, issue: Issue, actor: str) -> None:
+        self.hooks.issue_deleted(issue, actor)
+        self.store.remove(issue)
+
     def route(
-        self, method: str, version: str, path: str, handler: Handler, status: int = 200
+        self,
+        method: str,
+        version: str,
+        path: str,
+        handler: Handler,
+        status: int = 200,
+        *,
+        permission: str | None = None,
     ) -> None:
         self.router.add_api_route(
             f"/rest/api/{version}{path}",
-            endpoint(self.state, self.base_url, version, handler, status),
+            endpoint(
+                self.state,
+                self.base_url,
+                version,
+                handler,
+                status,
+                fs=self.fields,
+                permission=permission,
+            ),
             methods=[method],
             include_in_schema=False,
         )
@@ -84,7 +120,7 @@ class JiraSimulator:
         """A route outside /rest/api/{version} (Jira Service Management's own API)."""
         self.router.add_api_route(
             path,
-            endpoint(self.state, self.base_url, "2", handler, status),
+            endpoint(self.state, self.base_url, "2", handler, status, fs=self.fields),
             methods=[method],
             include_in_schema=False,
         )

@@ -8,22 +8,20 @@ suppression relies on that). v3 rich-text fields accept only ADF, v2 only string
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from connector.sandbox.catalog import JIRA_ISSUE_TYPES, USERS, USERS_BY_LOGIN
 from connector.sandbox.jira import adf
 from connector.sandbox.jira.fieldset import (
     DATETIME,
-    FIELDS,
     NUMBER,
     OPTION,
-    OPTION_BY_ID,
-    OPTION_IDS,
     OPTIONS,
     STRING,
     TEXT,
     USER,
+    FieldSet,
 )
 from connector.sandbox.jira.render import RESOLUTION_IDS, VERSION_IDS
 from connector.sandbox.jira.store import ChangeItem, Issue
@@ -61,14 +59,14 @@ def _label(raw: Any) -> str:
     )
 
 
-def _option(fid: str, raw: Any) -> str | None:
+def _option(fid: str, raw: Any, fs: FieldSet) -> str | None:
     if raw is None:
         return None
     if isinstance(raw, dict):
-        if raw.get("value") in OPTION_IDS[fid]:
+        if raw.get("value") in fs.option_ids[fid]:
             return str(raw["value"])
-        if str(raw.get("id")) in OPTION_IDS[fid].values():
-            return OPTION_BY_ID[str(raw["id"])]
+        if str(raw.get("id")) in fs.option_by_id[fid]:
+            return fs.option_by_id[fid][str(raw["id"])]
     raise EditError({fid: f"Option value '{_label(raw)}' is not valid"})
 
 
@@ -104,6 +102,24 @@ def _datetime(fid: str, raw: Any) -> datetime | None:
     )
 
 
+def _string(raw: Any) -> str | None:
+    return None if raw in (None, "") else str(raw)
+
+
+def _date(fid: str, raw: Any) -> str | None:
+    """A date field (`duedate`, date pickers) takes "yyyy-MM-dd" only."""
+    if raw in (None, ""):
+        return None
+    text = str(raw)
+    try:
+        parsed: date | None = date.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or len(text) != 10:
+        raise EditError({fid: f"Error parsing date string: {text}"})
+    return parsed.isoformat()
+
+
 def _text(fid: str, raw: Any, version: str) -> str | None:
     if raw is None:
         return None
@@ -121,8 +137,8 @@ def _text(fid: str, raw: Any, version: str) -> str | None:
     return raw or None
 
 
-def parse_value(fid: str, raw: Any, *, version: str, cloud: bool) -> Any:
-    kind = FIELDS[fid].kind
+def parse_value(fid: str, raw: Any, *, version: str, cloud: bool, fs: FieldSet) -> Any:
+    kind = fs[fid].kind
     special: dict[str, Callable[[], Any]] = {
         "labels": lambda: [str(v) for v in raw or []],
         "fixVersions": lambda: [_named(v, VERSION_IDS, fid, "Version") for v in raw or []],
@@ -135,18 +151,22 @@ def parse_value(fid: str, raw: Any, *, version: str, cloud: bool) -> Any:
     if fid == "summary" and not raw:
         raise EditError({"summary": "You must specify a summary of the issue."})
     parsers: dict[str, Callable[[], Any]] = {
-        OPTION: lambda: _option(fid, raw),
-        OPTIONS: lambda: [_option(fid, v) for v in raw or []],
+        OPTION: lambda: _option(fid, raw, fs),
+        OPTIONS: lambda: [_option(fid, v, fs) for v in raw or []],
         TEXT: lambda: _text(fid, raw, version),
         NUMBER: lambda: None if raw is None else float(raw),
         DATETIME: lambda: _datetime(fid, raw),
         USER: lambda: _user(fid, raw, cloud),
-        STRING: lambda: None if raw in (None, "") else str(raw),
+        STRING: lambda: (
+            _date(fid, raw) if (fs[fid].schema or {}).get("type") == "date" else _string(raw)
+        ),
     }
     return parsers[kind]()
 
 
-def _apply_operations(issue: Issue, fid: str, ops: Any, version: str, cloud: bool) -> Any:
+def _apply_operations(
+    issue: Issue, fid: str, ops: Any, version: str, cloud: bool, fs: FieldSet
+) -> Any:
     """The new value after `update` operations: set, add, remove (lists only)."""
     value = issue.fields.get(fid)
     for op in ops if isinstance(ops, list) else [ops]:
@@ -154,9 +174,9 @@ def _apply_operations(issue: Issue, fid: str, ops: Any, version: str, cloud: boo
             raise EditError({fid: "Operation must be a single {verb: value} object"})
         verb, raw = next(iter(op.items()))
         if verb == "set":
-            value = parse_value(fid, raw, version=version, cloud=cloud)
+            value = parse_value(fid, raw, version=version, cloud=cloud, fs=fs)
         elif verb in ("add", "remove") and isinstance(value, list | type(None)):
-            item = parse_value(fid, [raw], version=version, cloud=cloud)[0]
+            item = parse_value(fid, [raw], version=version, cloud=cloud, fs=fs)[0]
             current = list(value or [])
             if verb == "add" and item not in current:
                 current.append(item)
@@ -174,6 +194,7 @@ def plan_edit(
     *,
     version: str,
     cloud: bool,
+    fs: FieldSet,
     allowed: set[str] | None = None,
 ) -> dict[str, Any]:
     """New canonical values per field id, validated; nothing is written yet."""
@@ -182,9 +203,7 @@ def plan_edit(
     unknown = {
         fid: _not_settable(fid)
         for fid in [*fields, *update]
-        if fid not in FIELDS
-        or not FIELDS[fid].editable
-        or (allowed is not None and fid not in allowed)
+        if fid not in fs or not fs[fid].editable or (allowed is not None and fid not in allowed)
     }
     if unknown:
         raise EditError(unknown)
@@ -192,12 +211,12 @@ def plan_edit(
     errors: dict[str, str] = {}
     for fid, raw in fields.items():
         try:
-            new[fid] = parse_value(fid, raw, version=version, cloud=cloud)
+            new[fid] = parse_value(fid, raw, version=version, cloud=cloud, fs=fs)
         except EditError as exc:
             errors.update(exc.errors)
     for fid, ops in update.items():
         try:
-            new[fid] = _apply_operations(issue, fid, ops, version, cloud)
+            new[fid] = _apply_operations(issue, fid, ops, version, cloud, fs)
         except EditError as exc:
             errors.update(exc.errors)
     if errors:
@@ -205,14 +224,14 @@ def plan_edit(
     return new
 
 
-def apply(issue: Issue, new: dict[str, Any], *, cloud: bool) -> list[ChangeItem]:
+def apply(issue: Issue, new: dict[str, Any], *, cloud: bool, fs: FieldSet) -> list[ChangeItem]:
     """Write the values that differ; the changelog items describing what changed."""
     items = []
     for fid, value in new.items():
         old = issue.fields.get(fid)
         if _same(old, value):
             continue
-        items.append(change_item(fid, old, value, cloud=cloud))
+        items.append(change_item(fid, old, value, cloud=cloud, fs=fs))
         issue.fields[fid] = value
     return items
 
@@ -221,21 +240,21 @@ def _same(old: Any, new: Any) -> bool:
     return (old or None) == (new or None) if isinstance(old, list | type(None)) else old == new
 
 
-def change_item(fid: str, old: Any, new: Any, *, cloud: bool) -> ChangeItem:
-    field = FIELDS[fid]
+def change_item(fid: str, old: Any, new: Any, *, cloud: bool, fs: FieldSet) -> ChangeItem:
+    field = fs[fid]
     name = field.name if field.custom else {"fixVersions": "Fix Version"}.get(fid, fid)
-    from_id, from_string = _describe(fid, old, cloud)
-    to_id, to_string = _describe(fid, new, cloud)
+    from_id, from_string = _describe(fid, old, cloud, fs)
+    to_id, to_string = _describe(fid, new, cloud, fs)
     return ChangeItem(
         name, fid, "custom" if field.custom else "jira", from_id, from_string, to_id, to_string
     )
 
 
-def _describe(fid: str, value: Any, cloud: bool) -> tuple[str | None, str | None]:
+def _describe(fid: str, value: Any, cloud: bool, fs: FieldSet) -> tuple[str | None, str | None]:
     """(`from`/`to`, `fromString`/`toString`) of a value in a changelog item."""
     if value is None or value == []:
         return None, None
-    kind = FIELDS[fid].kind
+    kind = fs[fid].kind
     if fid == "labels":
         return None, " ".join(value)
     if fid == "status":
@@ -245,9 +264,9 @@ def _describe(fid: str, value: Any, cloud: bool) -> tuple[str | None, str | None
     if fid == "resolution":
         return RESOLUTION_IDS[value], value
     if kind == OPTION:
-        return OPTION_IDS[fid][value], value
+        return fs.option_ids[fid][value], value
     if kind == OPTIONS:
-        return ", ".join(OPTION_IDS[fid][v] for v in value), ", ".join(value)
+        return ", ".join(fs.option_ids[fid][v] for v in value), ", ".join(value)
     if kind == USER:
         u = USERS_BY_LOGIN[value]
         return (u.account_id if cloud else u.login), u.display_name

@@ -18,13 +18,24 @@ from zoneinfo import ZoneInfo
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from connector.sandbox.catalog import SandboxUser
+from connector.sandbox.catalog import SandboxUser, jira_permissions
 from connector.sandbox.jira.edits import EditError
+from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.render import View
 from connector.sandbox.state import SandboxState, basic_auth_user
 
 NOT_AUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
 NO_ISSUE = "Issue does not exist or you do not have permission to see it."
+# What Jira answers a caller that lacks the permission a route needs (403).
+REFUSED = {
+    "ADMINISTER": "You are not authorized to perform this operation. Administer Jira global "
+    "permission is required.",
+    "CREATE_ISSUES": "You do not have permission to create issues in this project.",
+    "DELETE_ISSUES": "You do not have permission to delete issues in this project.",
+    "EDIT_ISSUES": "You do not have permission to edit issues in this project.",
+    "TRANSITION_ISSUES": "You do not have permission to transition this issue.",
+    "ADD_COMMENTS": "You do not have permission to comment on this issue.",
+}
 
 
 class JiraError(Exception):
@@ -55,6 +66,13 @@ class Ctx:
     def params(self, name: str) -> list[str]:
         return self.request.query_params.getlist(name)
 
+    def allowed(self, permission: str) -> bool:
+        return permission in jira_permissions(self.user)
+
+    def require(self, permission: str) -> None:
+        if not self.allowed(permission):
+            raise JiraError(403, [REFUSED[permission]])
+
     def int_param(self, name: str, default: int) -> int:
         raw = self.param(name)
         try:
@@ -67,8 +85,16 @@ Handler = Callable[[Ctx], Any]
 
 
 def endpoint(
-    state: SandboxState, base_url: str, version: str, handler: Handler, status: int = 200
+    state: SandboxState,
+    base_url: str,
+    version: str,
+    handler: Handler,
+    status: int = 200,
+    *,
+    fs: FieldSet,
+    permission: str | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
+    """The route; `permission` is the one the caller must hold (403 otherwise, as in Jira)."""
     cloud = state.options.mode == "cloud"
 
     async def run(request: Request) -> Response:
@@ -80,7 +106,10 @@ def endpoint(
         request.state.sandbox_user = user.login
         try:
             body = await _body(request)
-            ctx = Ctx(request, user, View(base_url, version, cloud, ZoneInfo(user.time_zone)), body)
+            view = View(base_url, version, cloud, ZoneInfo(user.time_zone), fs)
+            ctx = Ctx(request, user, view, body)
+            if permission is not None:
+                ctx.require(permission)
             with state.lock:
                 result = handler(ctx)
         except JiraError as exc:

@@ -25,13 +25,12 @@ from connector.sandbox.jira import adf
 from connector.sandbox.jira.fieldset import (
     APPROVALS,
     DATETIME,
-    FIELDS,
     NUMBER,
     OPTION,
-    OPTION_IDS,
     OPTIONS,
     TEXT,
     USER,
+    FieldSet,
 )
 from connector.sandbox.jira.store import Approval, Comment, History, Issue
 
@@ -55,6 +54,7 @@ class View:
     version: str  # "2" | "3"
     cloud: bool
     tz: ZoneInfo
+    fs: FieldSet  # the site's fields
 
     @property
     def api(self) -> str:
@@ -169,7 +169,7 @@ def version(name: str, view: View) -> dict[str, Any]:
 def option(field_id: str, value: str | None, view: View) -> dict[str, Any] | None:
     if value is None:
         return None
-    oid = OPTION_IDS[field_id][value]
+    oid = view.fs.option_ids[field_id][value]
     return {"self": f"{view.api}/customFieldOption/{oid}", "value": value, "id": oid}
 
 
@@ -204,7 +204,7 @@ def approval(a: Approval, view: View) -> dict[str, Any]:
 def field_value(issue: Issue, fid: str, view: View) -> Any:
     """One field of an issue, in the shape the API serves it."""
     value = issue.fields.get(fid)
-    kind = FIELDS[fid].kind
+    kind = view.fs[fid].kind
     if fid in _SYSTEM_RENDERERS:
         return _SYSTEM_RENDERERS[fid](issue, view)
     if kind == OPTION:
@@ -265,22 +265,31 @@ def issue_json(issue: Issue, view: View, fields: list[str], expand: set[str]) ->
     if "renderedFields" in expand:
         out["renderedFields"] = {
             fid: adf.to_html(issue.fields.get(fid))
-            if FIELDS[fid].kind == TEXT
+            if view.fs[fid].kind == TEXT
             else out["fields"][fid]
             for fid in fields
         }
     if "names" in expand:
-        out["names"] = {fid: FIELDS[fid].name for fid in fields}
+        out["names"] = names(fields, view.fs)
     if "schema" in expand:
-        out["schema"] = {fid: FIELDS[fid].schema for fid in fields if FIELDS[fid].schema}
+        out["schema"] = schemas(fields, view.fs)
     if "changelog" in expand:
         out["changelog"] = changelog_page(issue, view)
     return out
 
 
+def names(fields: list[str], fs: FieldSet) -> dict[str, str]:
+    return {fid: fs[fid].name for fid in fields}
+
+
+def schemas(fields: list[str], fs: FieldSet) -> dict[str, Any]:
+    return {fid: fs[fid].schema for fid in fields if fs[fid].schema}
+
+
 def comment_json(
-    issue: Issue, c: Comment, view: View, *, properties: bool = False
+    issue: Issue, c: Comment, view: View, *, rendered: bool = False, properties: bool = False
 ) -> dict[str, Any]:
+    """A comment; `properties` only where Jira documents them (POST /comment/list)."""
     out: dict[str, Any] = {
         "self": f"{view.api}/issue/{issue.id}/comment/{c.id}",
         "id": str(c.id),
@@ -291,19 +300,21 @@ def comment_json(
         "updated": timestamp(c.updated, view.tz),
         "jsdPublic": c.jsd_public,
     }
+    if rendered:  # `expand=renderedBody`, the one expand the comment endpoints document
+        out["renderedBody"] = adf.to_html(c.body)
     if c.visibility:
         out["visibility"] = c.visibility
-    if properties:  # `expand=properties`: the comment's entity properties, as set on create
+    if properties:
         out["properties"] = [{"key": p.get("key"), "value": p.get("value")} for p in c.properties]
     return out
 
 
 def comment_page(
-    issue: Issue, view: View, start: int, limit: int, *, properties: bool = False
+    issue: Issue, view: View, start: int, limit: int, *, rendered: bool = False
 ) -> dict[str, Any]:
     page = issue.comments[start : start + limit]
     return {
-        "comments": [comment_json(issue, c, view, properties=properties) for c in page],
+        "comments": [comment_json(issue, c, view, rendered=rendered) for c in page],
         "maxResults": limit,
         "total": len(issue.comments),
         "startAt": start,

@@ -26,21 +26,37 @@ PROPERTY_MAX_BYTES = 32768
 def register(sim: JiraSimulator, version: str) -> None:
     base = "/issue/{issueIdOrKey}"
     sim.route("GET", version, base + "/comment", lambda ctx: list_comments(sim, ctx))
-    sim.route("POST", version, base + "/comment", lambda ctx: add_comment(sim, ctx), status=201)
+    sim.route(
+        "POST",
+        version,
+        base + "/comment",
+        lambda ctx: add_comment(sim, ctx),
+        status=201,
+        permission="ADD_COMMENTS",
+    )
     sim.route("GET", version, base + "/comment/{id}", lambda ctx: get_comment(sim, ctx))
     sim.route("PUT", version, base + "/comment/{id}", lambda ctx: edit_comment(sim, ctx))
     sim.route("GET", version, base + "/properties", lambda ctx: property_keys(sim, ctx))
     prop = base + "/properties/{propertyKey}"
     sim.route("GET", version, prop, lambda ctx: get_property(sim, ctx))
-    sim.route("PUT", version, prop, lambda ctx: put_property(sim, ctx))
-    sim.route("DELETE", version, prop, lambda ctx: delete_property(sim, ctx))
+    # Setting or deleting an issue property needs Edit issues (Browse is enough to read).
+    sim.route("PUT", version, prop, lambda ctx: put_property(sim, ctx), permission="EDIT_ISSUES")
+    sim.route(
+        "DELETE",
+        version,
+        prop,
+        lambda ctx: delete_property(sim, ctx),
+        permission="EDIT_ISSUES",
+    )
 
 
 def list_comments(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     issue = find(sim, ctx)
     start = max(ctx.int_param("startAt", 0), 0)
     limit = min(max(ctx.int_param("maxResults", 5000), 0), 5000)
-    return render.comment_page(issue, ctx.view, start, limit, properties=_expand_properties(ctx))
+    # `expand` documents only `renderedBody` here: comment properties are not served (they
+    # are read with POST /comment/list), whatever the caller asks for.
+    return render.comment_page(issue, ctx.view, start, limit, rendered=_rendered(ctx))
 
 
 def add_comment(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
@@ -61,15 +77,18 @@ def _comment(sim: JiraSimulator, ctx: Ctx) -> tuple[Any, Any]:
 
 def get_comment(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     issue, comment = _comment(sim, ctx)
-    return render.comment_json(issue, comment, ctx.view, properties=_expand_properties(ctx))
+    return render.comment_json(issue, comment, ctx.view, rendered=_rendered(ctx))
 
 
-def _expand_properties(ctx: Ctx) -> bool:
-    return "properties" in (ctx.param("expand") or "").split(",")
+def _rendered(ctx: Ctx) -> bool:
+    return "renderedBody" in (ctx.param("expand") or "").split(",")
 
 
 def edit_comment(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     issue, comment = _comment(sim, ctx)
+    own = comment.author == ctx.user.login and ctx.allowed("EDIT_OWN_COMMENTS")
+    if not own and not ctx.allowed("EDIT_ALL_COMMENTS"):
+        raise JiraError(403, ["You do not have the permission to edit this comment."])
     body = ctx.body if isinstance(ctx.body, dict) else {}
     sim.edit_comment(issue, comment, ctx.user.login, body, ctx.view.version)
     return render.comment_json(issue, comment, ctx.view)

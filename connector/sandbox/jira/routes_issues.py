@@ -1,19 +1,26 @@
-"""Issue routes: get, edit, create, editmeta and workflow transitions.
+"""Issue routes: get, edit, create, delete, edit/create metadata and workflow transitions.
 
 Every write that changes something bumps `updated` (ms precision, the sandbox clock),
 appends a changelog history authored by the caller and fires a webhook; a write that
-changes nothing does none of these, as in Jira.
+changes nothing does none of these, as in Jira. Each write route needs its project permission
+(catalog.jira_permissions): the integration user may edit and transition, not create or delete.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connector.sandbox.catalog import JIRA_PROJECTS
+from connector.sandbox.catalog import JIRA_ISSUE_TYPES, JIRA_PROJECTS
 from connector.sandbox.jira import render, workflow
 from connector.sandbox.jira.edits import EditError, apply, parse_value, plan_edit
-from connector.sandbox.jira.fieldset import FIELDS, select
+from connector.sandbox.jira.fieldset import OPTION, OPTIONS, FieldSet
 from connector.sandbox.jira.http import NO_ISSUE, Ctx, JiraError
+from connector.sandbox.jira.routes_properties import (
+    body_properties,
+    issue_properties,
+    requested,
+    set_properties,
+)
 from connector.sandbox.jira.store import Issue
 
 if TYPE_CHECKING:
@@ -25,11 +32,28 @@ _CREATE_REQUIRED = ("project", "issuetype", "summary")
 def register(sim: JiraSimulator, version: str) -> None:
     key = "/issue/{issueIdOrKey}"
     sim.route("GET", version, key, lambda ctx: get_issue(sim, ctx))
-    sim.route("PUT", version, key, lambda ctx: edit_issue(sim, ctx))
-    sim.route("POST", version, "/issue", lambda ctx: create_issue(sim, ctx), status=201)
+    sim.route("PUT", version, key, lambda ctx: edit_issue(sim, ctx), permission="EDIT_ISSUES")
+    sim.route("DELETE", version, key, lambda ctx: delete_issue(sim, ctx))
+    sim.route(
+        "POST",
+        version,
+        "/issue",
+        lambda ctx: create_issue(sim, ctx),
+        status=201,
+        permission="CREATE_ISSUES",
+    )
     sim.route("GET", version, key + "/editmeta", lambda ctx: editmeta(sim, ctx))
+    meta = "/issue/createmeta/{projectIdOrKey}/issuetypes"
+    sim.route("GET", version, meta, create_issue_types)
+    sim.route("GET", version, meta + "/{issueTypeId}", create_fields)
     sim.route("GET", version, key + "/transitions", lambda ctx: get_transitions(sim, ctx))
-    sim.route("POST", version, key + "/transitions", lambda ctx: do_transition(sim, ctx))
+    sim.route(
+        "POST",
+        version,
+        key + "/transitions",
+        lambda ctx: do_transition(sim, ctx),
+        permission="TRANSITION_ISSUES",
+    )
 
 
 def find(sim: JiraSimulator, ctx: Ctx) -> Issue:
@@ -46,12 +70,14 @@ def _expand(ctx: Ctx) -> set[str]:
 def get_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     issue = find(sim, ctx)
     expand = _expand(ctx)
-    out = render.issue_json(issue, ctx.view, select(ctx.params("fields"), "*all"), expand)
+    out = render.issue_json(
+        issue, ctx.view, ctx.view.fs.select(ctx.params("fields"), "*all"), expand
+    )
     if "transitions" in expand:
         out["transitions"] = sim.transitions_json(issue, ctx.view, with_fields=False)
-    properties = [p for raw in ctx.params("properties") for p in raw.split(",") if p]
+    properties = requested(ctx.params("properties"))
     if properties:
-        out["properties"] = {k: issue.properties[k] for k in properties if k in issue.properties}
+        out["properties"] = issue_properties(issue, properties)
     return out
 
 
@@ -64,6 +90,7 @@ def _body(ctx: Ctx) -> dict[str, Any]:
 def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
     issue = find(sim, ctx)
     body = _body(ctx)
+    properties = body_properties(body)
     update = dict(body.get("update") or {})
     comment_ops = update.pop("comment", [])
     new = plan_edit(
@@ -71,18 +98,30 @@ def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
         {"fields": body.get("fields"), "update": update},
         version=ctx.view.version,
         cloud=ctx.view.cloud,
+        fs=ctx.view.fs,
     )
-    items = apply(issue, new, cloud=ctx.view.cloud)
+    if comment_ops:
+        ctx.require("ADD_COMMENTS")
+    items = apply(issue, new, cloud=ctx.view.cloud, fs=ctx.view.fs)
+    set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_updated")
     for op in comment_ops:
         sim.add_comment(issue, ctx.user.login, (op.get("add") or {}), ctx.view.version)
 
 
+def delete_issue(sim: JiraSimulator, ctx: Ctx) -> None:
+    """Browse + Delete issues; the issue is gone (404 on every read) and issue_deleted fires."""
+    issue = find(sim, ctx)
+    ctx.require("DELETE_ISSUES")
+    sim.delete_issue(issue, ctx.user.login)
+
+
 def create_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     body = _body(ctx)
     raw = dict(body.get("fields") or {})
+    fs = ctx.view.fs
     missing = {
-        f: f"{FIELDS[f].name} is required." if f in FIELDS else f"{f} is required."
+        f: f"{fs[f].name} is required." if f in fs else f"{f} is required."
         for f in _CREATE_REQUIRED
         if not raw.get(f)
     }
@@ -92,7 +131,7 @@ def create_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     unknown = {
         f: f"Field '{f}' cannot be set. It is not on the appropriate screen, or unknown."
         for f in raw
-        if f not in FIELDS or not FIELDS[f].editable
+        if f not in fs or not fs[f].editable
     }
     if unknown:
         raise EditError(unknown)
@@ -106,14 +145,16 @@ def create_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
         "resolutiondate": None,
         "reporter": ctx.user.login,
         "assignee": None,
-        "customfield_10122": [],
+        fs.id_of("Approvals"): [],
         "created": now,
         "updated": now,
     }
     errors: dict[str, str] = {}
     for fid, value in raw.items():
         try:
-            fields[fid] = parse_value(fid, value, version=ctx.view.version, cloud=ctx.view.cloud)
+            fields[fid] = parse_value(
+                fid, value, version=ctx.view.version, cloud=ctx.view.cloud, fs=fs
+            )
         except EditError as exc:
             errors.update(exc.errors)
     if errors:
@@ -132,22 +173,75 @@ def _project_key(raw: Any) -> str:
     raise EditError({"project": "valid project is required"})
 
 
+def _field_meta(fid: str, fs: FieldSet, view: render.View) -> dict[str, Any]:
+    """`FieldMetadata`: how to set the field, with its options when it has some."""
+    f = fs[fid]
+    out: dict[str, Any] = {
+        "required": fid == "summary",
+        "schema": f.schema,
+        "name": f.name,
+        "key": fid,
+        "operations": ["set", "add", "remove"]
+        if f.kind == OPTIONS or fid in ("labels", "fixVersions")
+        else ["set"],
+    }
+    if f.kind in (OPTION, OPTIONS):
+        out["allowedValues"] = [render.option(fid, value, view) for value in f.options]
+    elif fid == "resolution":
+        out["allowedValues"] = workflow.resolution_values(view)
+    elif fid == "fixVersions":
+        out["allowedValues"] = [render.version(name, view) for name in render.VERSION_IDS]
+    return out
+
+
+def _editable(fs: FieldSet) -> list[str]:
+    return [fid for fid, f in fs.fields.items() if f.editable and f.schema is not None]
+
+
 def editmeta(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
+    """The edit screen's fields for a caller who may edit the issue (Browse + Edit issues)."""
     find(sim, ctx)
+    if not ctx.allowed("EDIT_ISSUES"):
+        return {"fields": {}}
     return {
-        "fields": {
-            fid: {
-                "required": fid == "summary",
-                "schema": f.schema,
-                "name": f.name,
-                "key": fid,
-                "operations": ["set", "add", "remove"]
-                if f.kind == "options" or fid in ("labels", "fixVersions")
-                else ["set"],
-            }
-            for fid, f in FIELDS.items()
-            if f.editable and f.schema is not None
-        }
+        "fields": {fid: _field_meta(fid, ctx.view.fs, ctx.view) for fid in _editable(ctx.view.fs)}
+    }
+
+
+def _creatable(ctx: Ctx) -> None:
+    """Create metadata lists what the caller may create: without Create issues, nothing."""
+    from connector.sandbox.jira.routes_meta import project_key
+
+    project_key(ctx)
+    if not ctx.allowed("CREATE_ISSUES"):
+        raise JiraError(400, ["You do not have permission to create issues in this project."])
+
+
+def create_issue_types(ctx: Ctx) -> dict[str, Any]:
+    _creatable(ctx)
+    types = [render.issuetype(name, ctx.view) for _, name in JIRA_ISSUE_TYPES]
+    return {"maxResults": 50, "startAt": 0, "total": len(types), "issueTypes": types}
+
+
+def create_fields(ctx: Ctx) -> dict[str, Any]:
+    _creatable(ctx)
+    wanted = str(ctx.request.path_params["issueTypeId"])
+    if wanted not in {tid for tid, _ in JIRA_ISSUE_TYPES}:
+        raise JiraError(400, [f"The issue type with id '{wanted}' does not exist."])
+    fs = ctx.view.fs
+    fields = [
+        {**_field_meta(fid, fs, ctx.view), "fieldId": fid, "hasDefaultValue": False}
+        for fid in ("project", "issuetype", *_editable(fs))
+    ]
+    for meta in fields:
+        meta["required"] = meta["fieldId"] in _CREATE_REQUIRED
+    start = max(ctx.int_param("startAt", 0), 0)
+    limit = min(max(ctx.int_param("maxResults", 50), 1), 200)
+    return {
+        "maxResults": limit,
+        "startAt": start,
+        "total": len(fields),
+        "fields": fields[start : start + limit],
     }
 
 
@@ -164,9 +258,17 @@ def get_transitions(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
 def do_transition(sim: JiraSimulator, ctx: Ctx) -> None:
     issue = find(sim, ctx)
     body = _body(ctx)
-    transition, new = workflow.plan(issue, body, version=ctx.view.version, cloud=ctx.view.cloud)
+    properties = body_properties(body)
+    transition, new = workflow.plan(
+        issue, body, version=ctx.view.version, cloud=ctx.view.cloud, fs=ctx.view.fs
+    )
     values = workflow.target_values(transition, new, sim.state.now())
-    items = apply(issue, values, cloud=ctx.view.cloud)
+    if (body.get("update") or {}).get("comment"):
+        ctx.require("ADD_COMMENTS")
+    if transition.requires_resolution and not ctx.allowed("RESOLVE_ISSUES"):
+        raise EditError({"resolution": "Field 'resolution' cannot be set."})
+    items = apply(issue, values, cloud=ctx.view.cloud, fs=ctx.view.fs)
+    set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_generic")
     for op in (body.get("update") or {}).get("comment") or []:
         sim.add_comment(issue, ctx.user.login, (op.get("add") or {}), ctx.view.version)

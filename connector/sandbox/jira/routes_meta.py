@@ -1,12 +1,18 @@
-"""Site routes: serverInfo (how jira 3.10 picks Cloud vs Data Center), myself, field, project."""
+"""Site routes: serverInfo (how jira 3.10 picks Cloud vs Data Center), myself, mypermissions,
+field (+ Cloud field contexts and their options, Administer Jira only), project, statuses."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connector.sandbox.catalog import JIRA_PROJECTS, JIRA_STATUSES, RELEASES
+from connector.sandbox.catalog import (
+    JIRA_PROJECTS,
+    JIRA_STATUSES,
+    PERMISSION_NAMES,
+    RELEASES,
+    jira_permissions,
+)
 from connector.sandbox.jira import render
-from connector.sandbox.jira.fieldset import FIELDS, field_details
 from connector.sandbox.jira.http import Ctx, JiraError
 
 if TYPE_CHECKING:
@@ -19,7 +25,20 @@ DC_VERSION = ("9.12.0", [9, 12, 0])
 def register(sim: JiraSimulator, version: str) -> None:
     sim.route("GET", version, "/serverInfo", lambda ctx: server_info(sim, ctx))
     sim.route("GET", version, "/myself", myself)
-    sim.route("GET", version, "/field", lambda ctx: [field_details(fid) for fid in FIELDS])
+    sim.route("GET", version, "/mypermissions", my_permissions)
+    sim.route(
+        "GET", version, "/field", lambda ctx: [ctx.view.fs.details(f) for f in ctx.view.fs.fields]
+    )
+    if sim.cloud:
+        context = "/field/{fieldId}/context"
+        sim.route("GET", version, context, field_contexts, permission="ADMINISTER")
+        sim.route(
+            "GET",
+            version,
+            context + "/{contextId}/option",
+            context_options,
+            permission="ADMINISTER",
+        )
     sim.route(
         "GET",
         version,
@@ -90,21 +109,99 @@ def project(key: str, view: render.View, *, full: bool) -> dict[str, Any]:
     return out
 
 
-def get_project(ctx: Ctx) -> dict[str, Any]:
-    return project(_project_key(ctx), ctx.view, full=True)
-
-
-def project_statuses(ctx: Ctx) -> list[dict[str, Any]]:
-    """`IssueTypeWithStatus` per issue type of the project (Browse projects)."""
-    _project_key(ctx)
-    change = render.issuetype("Change", ctx.view)
-    statuses = [render.status(name, ctx.view) for name in JIRA_STATUSES]
-    return [{k: change[k] for k in ("self", "id", "name", "subtask")} | {"statuses": statuses}]
-
-
-def _project_key(ctx: Ctx) -> str:
+def project_key(ctx: Ctx) -> str:
     wanted = str(ctx.request.path_params["projectIdOrKey"])
     for key, _, pid in JIRA_PROJECTS:
         if wanted.upper() == key or wanted == pid:
             return key
     raise JiraError(404, [f"No project could be found with key '{wanted}'."])
+
+
+def get_project(ctx: Ctx) -> dict[str, Any]:
+    return project(project_key(ctx), ctx.view, full=True)
+
+
+def project_statuses(ctx: Ctx) -> list[dict[str, Any]]:
+    """`IssueTypeWithStatus` per issue type: its workflow's statuses with their categories."""
+    project_key(ctx)
+    change = render.issuetype("Change", ctx.view)
+    return [
+        {
+            "self": change["self"],
+            "id": change["id"],
+            "name": change["name"],
+            "subtask": False,
+            "statuses": [render.status(name, ctx.view) for name in JIRA_STATUSES],
+        }
+    ]
+
+
+def my_permissions(ctx: Ctx) -> dict[str, Any]:
+    """Which of the asked `permissions` the caller holds (Cloud requires the parameter)."""
+    raw = ctx.param("permissions")
+    keys = [k.strip() for k in (raw or "").split(",") if k.strip()]
+    if not keys and ctx.view.cloud:
+        raise JiraError(400, ["The permissions parameter is required."])
+    keys = keys or list(PERMISSION_NAMES)
+    unknown = [k for k in keys if k not in PERMISSION_NAMES]
+    if unknown:
+        raise JiraError(400, [f"No project permissions found for permission keys: {unknown[0]}"])
+    held = jira_permissions(ctx.user)
+    return {
+        "permissions": {
+            k: {
+                "id": str(10 + sorted(PERMISSION_NAMES).index(k)),
+                "key": k,
+                "name": PERMISSION_NAMES[k],
+                "type": "GLOBAL" if k == "ADMINISTER" else "PROJECT",
+                "description": "",
+                "havePermission": k in held,
+            }
+            for k in keys
+        }
+    }
+
+
+def _custom_field(ctx: Ctx) -> str:
+    fid = str(ctx.request.path_params["fieldId"])
+    if fid not in ctx.view.fs or not ctx.view.fs[fid].custom:
+        raise JiraError(404, ["The custom field was not found."])
+    return fid
+
+
+def _page(values: list[dict[str, Any]], ctx: Ctx) -> dict[str, Any]:
+    start = max(ctx.int_param("startAt", 0), 0)
+    limit = min(max(ctx.int_param("maxResults", 100), 1), 1000)
+    page = values[start : start + limit]
+    return {
+        "maxResults": limit,
+        "startAt": start,
+        "total": len(values),
+        "isLast": start + limit >= len(values),
+        "values": page,
+    }
+
+
+def field_contexts(ctx: Ctx) -> dict[str, Any]:
+    """Each field has one global context for every issue type, as a field added by JSM has."""
+    fid = _custom_field(ctx)
+    context = {
+        "id": ctx.view.fs.context_id(fid),
+        "name": f"Default Configuration Scheme for {ctx.view.fs[fid].name}",
+        "description": "Default configuration scheme generated by Jira",
+        "isGlobalContext": True,
+        "isAnyIssueType": True,
+    }
+    return _page([context], ctx)
+
+
+def context_options(ctx: Ctx) -> dict[str, Any]:
+    fid = _custom_field(ctx)
+    if str(ctx.request.path_params["contextId"]) != ctx.view.fs.context_id(fid):
+        raise JiraError(404, ["The context was not found."])
+    options = ctx.view.fs.option_ids[fid]
+    if not options:
+        raise JiraError(400, ["The custom field doesn't support options."])
+    return _page(
+        [{"id": oid, "value": value, "disabled": False} for value, oid in options.items()], ctx
+    )

@@ -14,9 +14,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from connector.sandbox.jira import render
-from connector.sandbox.jira.fieldset import select
 from connector.sandbox.jira.http import Ctx, JiraError
 from connector.sandbox.jira.jql import JqlError, Query, parse
+from connector.sandbox.jira.routes_properties import (
+    SEARCH_PROPERTIES_MAX,
+    issue_properties,
+    requested,
+)
 
 if TYPE_CHECKING:
     from connector.sandbox.jira import JiraSimulator
@@ -32,7 +36,6 @@ UNBOUNDED = (
 BAD_TOKEN = "The provided next page token is invalid or does not match the query."
 CLOUD_PAGE_MAX = 100  # pages carrying fields; id/key-only pages may hold up to 5000
 ID_ONLY_PAGE_MAX = 5000
-DC_PAGE_MAX = 1000  # jira.search.views.default.max
 
 
 def register(sim: JiraSimulator, version: str) -> None:
@@ -79,6 +82,10 @@ class _Params:
         raw = self.body.get("fields")
         return [raw] if isinstance(raw, str) else [str(f) for f in raw or []]
 
+    def properties(self) -> list[str]:
+        raw = self.body.get("properties") if self.post else self.ctx.params("properties")
+        return requested(raw, limit=SEARCH_PROPERTIES_MAX)
+
     def expand(self) -> set[str]:
         raw = self.get("expand")
         parts = raw if isinstance(raw, list) else str(raw or "").split(",")
@@ -123,20 +130,21 @@ def search_jql(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     token = params.text("nextPageToken")
     offset = _offset(token, query_hash) if token else 0
     tokens = params.fields()
-    fields = select(tokens, "id")
+    fields = ctx.view.fs.select(tokens, "id")
     cap = ID_ONLY_PAGE_MAX if not fields else CLOUD_PAGE_MAX
     limit = min(max(params.integer("maxResults", 50), 0) or 50, cap)
     ids = sim.store.search(_cache_key(sim, ctx, jql), query)
     page = ids[offset : offset + limit]
     expand = params.expand()
     keys_only = "key" in {t.strip() for tok in tokens for t in tok.split(",")}
+    props = params.properties()
     out: dict[str, Any] = {
-        "issues": [_issue(sim, i, ctx.view, fields, expand, keys_only) for i in page]
+        "issues": [_issue(sim, i, ctx.view, fields, expand, keys_only, props) for i in page]
     }
     if offset + limit < len(ids):
         out["nextPageToken"] = _token(offset + limit, query_hash)
     out["isLast"] = "nextPageToken" not in out
-    _add_names(out, fields, expand)
+    _add_names(out, fields, expand, ctx.view)
     return out
 
 
@@ -147,23 +155,27 @@ def _issue(
     fields: list[str],
     expand: set[str],
     keys_only: bool,
+    properties: list[str],
 ) -> dict[str, Any]:
     issue = sim.store.issues[issue_id]
     if not fields and not expand:
-        return {"id": str(issue.id), "key": issue.key} if keys_only else {"id": str(issue.id)}
-    out = render.issue_json(issue, view, fields, expand - {"names", "schema"})
+        out: dict[str, Any] = {"id": str(issue.id)}
+        if keys_only:
+            out["key"] = issue.key
+    else:
+        out = render.issue_json(issue, view, fields, expand - {"names", "schema"})
     if "transitions" in expand:
         out["transitions"] = sim.transitions_json(issue, view, with_fields=False)
+    if properties:
+        out["properties"] = issue_properties(issue, properties)
     return out
 
 
-def _add_names(out: dict[str, Any], fields: list[str], expand: set[str]) -> None:
-    from connector.sandbox.jira.fieldset import FIELDS
-
+def _add_names(out: dict[str, Any], fields: list[str], expand: set[str], view: render.View) -> None:
     if "names" in expand:
-        out["names"] = {fid: FIELDS[fid].name for fid in fields}
+        out["names"] = render.names(fields, view.fs)
     if "schema" in expand:
-        out["schema"] = {fid: FIELDS[fid].schema for fid in fields if FIELDS[fid].schema}
+        out["schema"] = render.schemas(fields, view.fs)
 
 
 def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
@@ -171,9 +183,12 @@ def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     jql = params.text("jql")
     query = _compile(sim, ctx, jql)
     start = max(params.integer("startAt", 0), 0)
-    limit = min(max(params.integer("maxResults", 50), 0), DC_PAGE_MAX)
-    fields = select(params.fields(), "*navigable")
+    # The site's maximum (jira.search.views.default.max) caps the page whatever was asked;
+    # `maxResults` in the answer says what was applied and `total` still counts every match.
+    limit = min(max(params.integer("maxResults", 50), 0), sim.state.options.max_results)
+    fields = ctx.view.fs.select(params.fields(), "*navigable")
     expand = params.expand()
+    props = params.properties()
     ids = sim.store.search(_cache_key(sim, ctx, jql), query)
     out: dict[str, Any] = {
         "expand": "schema,names",
@@ -181,8 +196,9 @@ def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
         "maxResults": limit,
         "total": len(ids),
         "issues": [
-            _issue(sim, i, ctx.view, fields, expand, False) for i in ids[start : start + limit]
+            _issue(sim, i, ctx.view, fields, expand, False, props)
+            for i in ids[start : start + limit]
         ],
     }
-    _add_names(out, fields, expand)
+    _add_names(out, fields, expand, ctx.view)
     return out

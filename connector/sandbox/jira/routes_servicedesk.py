@@ -20,7 +20,6 @@ from connector.sandbox.jira.store import ChangeItem
 if TYPE_CHECKING:
     from connector.sandbox.jira import JiraSimulator
 
-APPROVALS_FIELD = "customfield_10122"
 DECISIONS = {"approve": "approved", "decline": "declined"}
 
 
@@ -32,7 +31,8 @@ def register(sim: JiraSimulator) -> None:
 
 def list_approvals(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     issue = find(sim, ctx)
-    values = [render.approval(a, ctx.view) for a in issue.fields.get(APPROVALS_FIELD) or []]
+    field = ctx.view.fs.id_of("Approvals")
+    values = [render.approval(a, ctx.view) for a in issue.fields.get(field) or []]
     return {
         "size": len(values),
         "start": 0,
@@ -45,7 +45,8 @@ def list_approvals(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
 def answer(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     issue = find(sim, ctx)
     wanted = str(ctx.request.path_params["approvalId"])
-    approvals = issue.fields.get(APPROVALS_FIELD) or []
+    field = ctx.view.fs.id_of("Approvals")
+    approvals = issue.fields.get(field) or []
     approval = next((a for a in approvals if str(a.id) == wanted), None)
     if approval is None:
         raise JiraError(404, [f"The approval with id {wanted} does not exist."])
@@ -58,8 +59,6 @@ def answer(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
         raise JiraError(400, ["The decision must be 'approve' or 'decline'."])
     approval.decision = decision
     approval.completed = sim.state.now()
-    item = ChangeItem(
-        "Approvals", APPROVALS_FIELD, "custom", None, "pending", str(approval.id), decision
-    )
+    item = ChangeItem("Approvals", field, "custom", None, "pending", str(approval.id), decision)
     sim.commit(issue, ctx.user.login, [item], "issue_generic")
     return render.approval(approval, ctx.view)

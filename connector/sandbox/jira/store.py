@@ -137,6 +137,13 @@ class Store:
         self.revision += 1
         return issue
 
+    def remove(self, issue: Issue) -> None:
+        """Delete an issue: gone from reads and searches; its key is not reused."""
+        del self.issues[issue.id]
+        del self.by_key[issue.key]
+        self.unindexed.discard(issue.id)
+        self.revision += 1
+
     def get(self, id_or_key: str) -> Issue | None:
         if id_or_key.isdigit():
             return self.issues.get(int(id_or_key))

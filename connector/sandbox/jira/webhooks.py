@@ -2,9 +2,9 @@
 
 Bodies follow Jira's admin webhooks (shared/reference/jira-webhooks): `jira:issue_created`,
 `jira:issue_updated` (issue_event_type_name issue_updated, issue_generic for transitions,
-issue_commented), `comment_created` and `comment_updated`. The issue is the v2 shape with all
-fields, timestamps in the site's zone (UTC). Signed like Jira does with a secret:
-`X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`; each event gets its own
+issue_commented), `jira:issue_deleted`, `comment_created` and `comment_updated`. The issue
+is the v2 shape with all fields, timestamps in the site's zone (UTC). Signed like Jira does
+with a secret: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`; each event gets its own
 `X-Atlassian-Webhook-Identifier` (the dispatcher repeats it on duplicates).
 """
 
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from connector.sandbox.catalog import USERS_BY_LOGIN
 from connector.sandbox.jira import render
-from connector.sandbox.jira.fieldset import RENDERED_FIELDS
+from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.store import Comment, History, Issue
 from connector.sandbox.state import SandboxState
 from connector.sandbox.webhooks_out import Delivery, WebhookDispatcher
@@ -29,10 +29,12 @@ _SITE_TZ = ZoneInfo("UTC")
 
 
 class JiraWebhooks:
-    def __init__(self, state: SandboxState, dispatcher: WebhookDispatcher, base_url: str) -> None:
+    def __init__(
+        self, state: SandboxState, dispatcher: WebhookDispatcher, base_url: str, fs: FieldSet
+    ) -> None:
         self.state = state
         self.dispatcher = dispatcher
-        self.view = render.View(base_url, "2", state.options.mode == "cloud", _SITE_TZ)
+        self.view = render.View(base_url, "2", state.options.mode == "cloud", _SITE_TZ, fs)
 
     def issue_event(
         self,
@@ -60,6 +62,20 @@ class JiraWebhooks:
         if comment is not None:
             body["comment"] = render.comment_json(issue, comment, self.view)
         self._send(body)
+
+    def issue_deleted(self, issue: Issue, actor: str) -> None:
+        """`jira:issue_deleted`: the issue as it was, no changelog (issue_deleted.json)."""
+        if not self.state.options.jira_webhook_url:
+            return
+        self._send(
+            {
+                "webhookEvent": "jira:issue_deleted",
+                "issue_event_type_name": "issue_deleted",
+                "timestamp": self._now_ms(),
+                "user": self.user(actor),
+                "issue": self.issue(issue),
+            }
+        )
 
     def comment_event(self, event: str, issue: Issue, comment: Comment) -> None:
         if not self.state.options.jira_webhook_url:
@@ -93,7 +109,7 @@ class JiraWebhooks:
         }
 
     def issue(self, issue: Issue) -> dict[str, Any]:
-        out = render.issue_json(issue, self.view, list(RENDERED_FIELDS), set())
+        out = render.issue_json(issue, self.view, list(self.view.fs.rendered), set())
         out.pop("expand")
         return out
 

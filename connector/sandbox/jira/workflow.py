@@ -13,6 +13,7 @@ from typing import Any
 from connector.sandbox.catalog import JIRA_RESOLUTIONS, JIRA_STATUSES, JIRA_WORKFLOW, Transition
 from connector.sandbox.jira import render
 from connector.sandbox.jira.edits import EditError, plan_edit
+from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.store import Issue
 
 
@@ -49,15 +50,19 @@ def _resolution_meta(view: render.View) -> dict[str, Any]:
         "key": "resolution",
         "hasDefaultValue": False,
         "operations": ["set"],
-        "allowedValues": [
-            {"self": f"{view.api}/resolution/{rid}", "id": rid, "name": name}
-            for rid, name in JIRA_RESOLUTIONS
-        ],
+        "allowedValues": resolution_values(view),
     }
 
 
+def resolution_values(view: render.View) -> list[dict[str, Any]]:
+    return [
+        {"self": f"{view.api}/resolution/{rid}", "id": rid, "name": name}
+        for rid, name in JIRA_RESOLUTIONS
+    ]
+
+
 def plan(
-    issue: Issue, body: dict[str, Any], *, version: str, cloud: bool
+    issue: Issue, body: dict[str, Any], *, version: str, cloud: bool, fs: FieldSet
 ) -> tuple[Transition, dict[str, Any]]:
     """The transition asked for and the field values it writes; raises EditError (400)."""
     raw_id = str((body.get("transition") or {}).get("id", ""))
@@ -69,7 +74,7 @@ def plan(
         "fields": body.get("fields") or {},
         "update": {k: v for k, v in (body.get("update") or {}).items() if k != "comment"},
     }
-    new = plan_edit(issue, edit, version=version, cloud=cloud, allowed=allowed)
+    new = plan_edit(issue, edit, version=version, cloud=cloud, fs=fs, allowed=allowed)
     if transition.requires_resolution and not new.get("resolution"):
         raise EditError({"resolution": "Resolution is required."})
     return transition, new

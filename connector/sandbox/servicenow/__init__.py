@@ -9,9 +9,12 @@ and plain `requests` use:
     GET    /api/now/table/{table}/{sys_id}    one record
     POST   /api/now/table/{table}             insert (201)
     PATCH  /api/now/table/{table}/{sys_id}    update the given columns (PUT is the same)
-    DELETE /api/now/table/{table}/{sys_id}    delete (204)
+    DELETE /api/now/table/{table}/{sys_id}    delete (204; change_request: admin only)
 
 (`/api/now/v1/table/...` too.) Callers authenticate with HTTP Basic: sandbox user name and token.
+Each call is checked against the ACLs of `acl.py` for the caller's roles
+(`catalog.SERVICENOW_ROLES`): 403 for a table the user may not read or write, rows a row rule
+hides left out. `sys_dictionary` and `sys_choice` describe the tables (`meta.py`).
 Records live in `store.py`, queries in `query.py`, response shapes in `present.py`, the seed in
 `render.py` and the outbound business-rule webhook in `webhooks.py`. Each request runs under the
 sandbox lock, so it is atomic with respect to every other request.
@@ -29,9 +32,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from connector.sandbox.catalog import SandboxUser
+from connector.sandbox.catalog import SERVICENOW_ROLES, SandboxUser
 from connector.sandbox.scenario import SeedChange
-from connector.sandbox.servicenow import render, webhooks
+from connector.sandbox.servicenow import acl, render, webhooks
 from connector.sandbox.servicenow.present import DisplayMode, View, present
 from connector.sandbox.servicenow.store import Row, Store, Table
 from connector.sandbox.state import SandboxState, basic_auth_user
@@ -59,6 +62,23 @@ def _no_record() -> JSONResponse:
     return _error(
         404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval"
     )
+
+
+def _not_authorized(name: str) -> JSONResponse:
+    return _error(403, "User Not Authorized", f"User is unauthorized to access table: {name}")
+
+
+_REFUSED = {"write": "Update", "create": "Insert", "delete": "Delete"}
+
+
+def _acl_refused(op: acl.Operation) -> JSONResponse:
+    return _error(
+        403, "Operation Failed", f"ACL Exception {_REFUSED[op]} Failed due to security constraints"
+    )
+
+
+def roles_of(user: SandboxUser) -> frozenset[str]:
+    return acl.effective(SERVICENOW_ROLES.get(user.login, ()))
 
 
 class ServiceNowSimulator:
@@ -128,7 +148,7 @@ class ServiceNowSimulator:
         user = self._authenticate(request)
         if user is None:
             return _unauthorized()
-        return await run_in_threadpool(self._locked, self._delete_row, table, sys_id)
+        return await run_in_threadpool(self._locked, self._delete_row, table, sys_id, user)
 
     # -- the work, under the sandbox lock ----------------------------------------------------
 
@@ -144,7 +164,15 @@ class ServiceNowSimulator:
         table = self.store.table(name)
         if table is None:
             return _no_table(name)
+        roles = roles_of(user)
+        if not acl.table_allowed(roles, table.name, "read"):
+            return _not_authorized(name)
         rows = self.store.query(table, params.get("sysparm_query", ""))
+        # Rows a row rule hides are left out before paging, as the instance's query does.
+        if acl.rows_filtered(roles, table.name):
+            rows = [
+                r for r in rows if acl.row_readable(roles, table.name, r, user_sys_id=user.sys_id)
+            ]
         limit = _int(params.get("sysparm_limit"), DEFAULT_LIMIT, minimum=1)
         offset = _int(params.get("sysparm_offset"), 0, minimum=0)
         view = self._view(params, user)
@@ -160,8 +188,11 @@ class ServiceNowSimulator:
         table = self.store.table(name)
         if table is None:
             return _no_table(name)
+        roles = roles_of(user)
+        if not acl.table_allowed(roles, table.name, "read"):
+            return _not_authorized(name)
         row = table.rows.get(sys_id)
-        if row is None:
+        if row is None or not acl.row_readable(roles, table.name, row, user_sys_id=user.sys_id):
             return _no_record()
         return JSONResponse({"result": present(self.store, table, row, self._view(params, user))})
 
@@ -171,6 +202,8 @@ class ServiceNowSimulator:
         table = self.store.table(name)
         if table is None:
             return _no_table(name)
+        if not acl.table_allowed(roles_of(user), table.name, "create"):
+            return _acl_refused("create")
         row, changed = self.store.insert(table, body, user=user.login, now=self.state.now())
         self._notify(table, row, inserted=True, changed=changed)
         view = self._view(params, user)
@@ -187,9 +220,14 @@ class ServiceNowSimulator:
         table = self.store.table(name)
         if table is None:
             return _no_table(name)
+        roles = roles_of(user)
         row = table.rows.get(sys_id)
-        if row is None:
+        if row is None or not acl.row_readable(roles, table.name, row, user_sys_id=user.sys_id):
             return _no_record()
+        if not acl.table_allowed(roles, table.name, "write") or not acl.row_writable(
+            roles, table.name, row, user_sys_id=user.sys_id
+        ):
+            return _acl_refused("write")
         changed = self.store.write(table, row, body, user=user.login, now=self.state.now())
         self._notify(table, row, inserted=False, changed=changed)
         if name == "sysapproval_approver" and "state" in changed:
@@ -228,13 +266,29 @@ class ServiceNowSimulator:
         changed = self.store.write(tasks, task, values, user=user.login, now=self.state.now())
         self._notify(tasks, task, inserted=False, changed=changed)
 
-    def _delete_row(self, name: str, sys_id: str) -> Response:
+    def _delete_row(self, name: str, sys_id: str, user: SandboxUser) -> Response:
         table = self.store.table(name)
         if table is None:
             return _no_table(name)
-        if not self.store.delete(table, sys_id):
+        if sys_id not in table.rows:
             return _no_record()
+        if not acl.table_allowed(roles_of(user), table.name, "delete"):
+            return _acl_refused("delete")
+        self.store.delete(table, sys_id)
         return Response(status_code=204)
+
+    def delete_change(self, number: str) -> str:
+        """Test control: delete a change_request as an admin would (its approvals go with it,
+        by the task's cascade rule). Returns its sys_id; later reads answer 404."""
+        with self.state.lock:
+            changes = self.store.tables["change_request"]
+            sys_id = next(
+                (k for k, r in changes.rows.items() if changes.get(r, "number") == number), None
+            )
+            if sys_id is None:
+                raise KeyError(number)
+            self.store.delete(changes, sys_id)
+            return sys_id
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 from connector.sandbox.catalog import (
     CI_BY_NAME,
     CONFIGURATION_ITEMS,
+    SERVICENOW_ROLES,
     STANDARD_TEMPLATES,
     USERS,
     USERS_BY_LOGIN,
     sys_id_for,
 )
 from connector.sandbox.scenario import Planted, SeedApproval, SeedChange
+from connector.sandbox.servicenow import meta
 from connector.sandbox.servicenow.store import Row, Store, change_number, glide_time
 
 GROUPS = ("CAB", "Security", "Emergency", "Change approvers")
@@ -101,7 +103,7 @@ def reference_rows(stamp: str) -> Iterator[tuple[str, Row]]:
                 "last_name": last,
                 "email": u.email,
                 "time_zone": u.time_zone,
-                "roles": ",".join(u.roles),
+                "roles": ",".join(SERVICENOW_ROLES.get(u.login, ())),
             },
         )
     for name in GROUPS:
@@ -126,8 +128,23 @@ def reference_rows(stamp: str) -> Iterator[tuple[str, Row]]:
                 "u_departments": ",".join(ci.departments),
             },
         )
-    for name in STANDARD_TEMPLATES:
-        yield "std_change_producer_version", {**audit, "sys_id": template_id(name), "name": name}
+    for k, name in enumerate(STANDARD_TEMPLATES):
+        # A template version's name is "<template> - <version>", and that is what a change's
+        # std_change_producer_version displays; some templates have moved past version 1.
+        version = str(k % 3 + 1)
+        yield (
+            "std_change_producer_version",
+            {
+                **audit,
+                "sys_id": template_id(name),
+                "name": f"{name} - {version}",
+                "version": version,
+            },
+        )
+    for row in meta.dictionary_rows(stamp):
+        yield "sys_dictionary", row
+    for row in meta.choice_rows(stamp):
+        yield "sys_choice", row
 
 
 def change_row(c: SeedChange) -> Row:

@@ -355,6 +355,47 @@ TABLES: dict[str, TableSchema] = {
         "name",
         {"version": "1", "sys_mod_count": "0"},
     ),
+    "sys_choice": TableSchema(
+        "sys_choice",
+        {
+            **_SYS,
+            "name": Column(),
+            "element": Column(),
+            "language": Column(),
+            "value": Column(),
+            "label": Column(),
+            "sequence": _c(Kind.INTEGER),
+            "inactive": _c(Kind.BOOLEAN),
+            "dependent_value": Column(),
+        },
+        "label",
+        {"language": "en", "inactive": "false", "sys_mod_count": "0"},
+    ),
+    "sys_dictionary": TableSchema(
+        "sys_dictionary",
+        {
+            **_SYS,
+            "name": Column(),
+            "element": Column(),
+            "column_label": Column(),
+            "internal_type": Column(),
+            "reference": Column(),
+            "choice": _c(
+                Kind.INT_CHOICE,
+                {
+                    "0": "-- None --",
+                    "1": "Dropdown with -- None --",
+                    "3": "Dropdown without -- None --",
+                },
+            ),
+            "max_length": _c(Kind.INTEGER),
+            "mandatory": _c(Kind.BOOLEAN),
+            "read_only": _c(Kind.BOOLEAN),
+            "active": _c(Kind.BOOLEAN),
+        },
+        "column_label",
+        {"choice": "0", "mandatory": "false", "read_only": "false", "active": "true"},
+    ),
 }
 # `task` is the parent of change_request: a reference to task reads through to the change.
 TABLE_ALIASES = {"task": "change_request"}

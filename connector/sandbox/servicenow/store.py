@@ -197,6 +197,10 @@ class Store:
         if table.name == JOURNAL:
             entries = self._journal.get(row["element_id"], [])
             entries[:] = [e for e in entries if e["sys_id"] != sys_id]
+        if table.name == "change_request":  # the task's cascade rule deletes its approvals
+            approvals = self.tables["sysapproval_approver"]
+            for key in [k for k, r in approvals.rows.items() if r.get("sysapproval") == sys_id]:
+                del approvals.rows[key]
         return True
 
     def add_journal(

@@ -1,0 +1,139 @@
+"""Jira sync markers in the issue property, on Cloud and Data Center, SQLite and PostgreSQL.
+
+Checking markers costs no call (they come with each search page), and a worker that dies
+between the marker writes and the comment POST, whose database is then lost, leaves exactly
+one comment per note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from store_fixtures import fixture_store_url  # noqa: F401
+from sync_helpers import (
+    jira_marker_property,
+    jira_markers,
+    request_log,
+    reset_log,
+    running_sandbox,
+    ticket_writes,
+)
+
+from connector.demo import sandbox_sources
+from connector.sandbox import Sandbox
+from connector.settings import Settings
+from connector.store import Store
+from connector.systems.jira import JiraAdapter
+from connector.worker import Worker
+
+COUNT = 30
+
+
+@pytest.fixture(params=["cloud", "datacenter"])
+def sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sandbox]:
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=12, mode=request.param) as box:
+        yield box
+
+
+def jira_worker(sandbox: Sandbox, store: Store) -> Worker:
+    sources = {"sandbox-jira": sandbox_sources(sandbox.info)["sandbox-jira"]}
+    return Worker(Settings(sources=sources), store, name="marker-test").open()
+
+
+def assert_property_matches_comments(sandbox: Sandbox) -> None:
+    """Every worker comment is named, done, by its issue's marker property, and only once."""
+    comments = jira_markers(sandbox)
+    assert comments and set(comments.values()) == {1}
+    marks = jira_marker_property(sandbox)
+    with sandbox.state.lock:
+        refs = {
+            (issue.key, str(p["value"]["marker"])): str(c.id)
+            for issue in sandbox.jira.store.issues.values()
+            for c in issue.comments
+            for p in c.properties
+            if p.get("key") == "change-connector"
+        }
+    assert {k: (m["state"], m["ref"]) for k, m in marks.items()} == {
+        k: ("done", ref) for k, ref in refs.items()
+    }
+
+
+def test_checking_markers_on_a_synced_page_costs_no_call(
+    sandbox: Sandbox, store_url: str, tmp_path: Path
+) -> None:
+    info = sandbox.info
+    with closing(Store.open(store_url)) as store, closing(jira_worker(sandbox, store)) as worker:
+        assert sum(s.written for s in worker.sync_once()) > 0
+    assert_property_matches_comments(sandbox)
+    before = jira_markers(sandbox)
+    reset_log(info)
+    # A new, empty database: every note is planned again and checked against the ticket.
+    fresh = Store.default_url(tmp_path / "rebuilt")
+    with closing(Store.open(fresh)) as store, closing(jira_worker(sandbox, store)) as worker:
+        stats = worker.sync_once()
+    assert sum(s.written for s in stats) == 0 and sum(s.planned for s in stats) > 0
+    assert ticket_writes(info) == []
+    reads = [r["path"] for r in request_log(info) if r["system"] == "jira"]
+    assert [p for p in reads if "/comment" in p or "/properties" in p] == []
+    assert jira_markers(sandbox) == before
+
+
+class Crash(BaseException):
+    """The worker process dies here (not an Exception: nothing may catch and carry on)."""
+
+
+def crash_once(
+    monkeypatch: pytest.MonkeyPatch, *, after_post: bool
+) -> Callable[[], list[tuple[str, str]]]:
+    """The first comment POST kills the worker, before or after the POST reaches Jira; the
+    (issue, marker) it was posting is recorded."""
+    posted: list[tuple[str, str]] = []
+    original = JiraAdapter.post_comment
+
+    def post_comment(self: JiraAdapter, key: str, **kwargs: Any) -> str:
+        if posted:
+            return original(self, key, **kwargs)
+        posted.append((key, str(kwargs["marker"])))
+        if after_post:
+            original(self, key, **kwargs)
+        raise Crash
+
+    monkeypatch.setattr(JiraAdapter, "post_comment", post_comment)
+    return lambda: posted
+
+
+@pytest.mark.parametrize("after_post", [False, True], ids=["before-post", "after-post"])
+def test_lost_database_after_a_crash_around_the_comment_post_writes_no_duplicate(
+    sandbox: Sandbox,
+    store_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    after_post: bool,
+) -> None:
+    crashed = crash_once(monkeypatch, after_post=after_post)
+    with (
+        closing(Store.open(store_url)) as store,
+        closing(jira_worker(sandbox, store)) as worker,
+        pytest.raises(Crash),
+    ):
+        worker.sync_once()
+    [(issue_id, marker)] = crashed()
+    key = sandbox.jira.store.issues[int(issue_id)].key  # the worker names issues by id
+    assert jira_marker_property(sandbox)[(key, marker)]["state"] == "pending"
+    assert jira_markers(sandbox).get((key, marker), 0) == (1 if after_post else 0)
+    monkeypatch.undo()
+
+    fresh = Store.default_url(tmp_path / "rebuilt")  # the database is lost with the worker
+    with closing(Store.open(fresh)) as store, closing(jira_worker(sandbox, store)) as worker:
+        worker.sync_once()
+    assert jira_markers(sandbox)[(key, marker)] == 1
+    assert_property_matches_comments(sandbox)
+
+    reset_log(sandbox.info)  # and a replay writes nothing
+    with closing(Store.open(fresh)) as store, closing(jira_worker(sandbox, store)) as worker:
+        worker.sync_once()
+    assert ticket_writes(sandbox.info) == []

@@ -1,0 +1,139 @@
+"""The Jira marker property as values: reading it, pending -> done, pruning under 32 KB."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from connector.systems import jira_markers
+from connector.systems.jira_markers import NoteMark
+from connector.systems.jira_notes import MarkerCache
+
+FP = "f" * 64
+
+
+def _size(value: dict[str, Any]) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def test_a_new_note_goes_pending_then_done_with_its_comment() -> None:
+    notes = jira_markers.pending({}, "change-connector:notes", fp=FP)
+    assert notes["change-connector:notes"] == NoteMark(ref=None, fp=FP, state="pending")
+    assert notes["change-connector:notes"].pending
+    notes = jira_markers.done(notes, "change-connector:notes", ref="10042", fp=FP)
+    value = jira_markers.value(notes, keep="change-connector:notes")
+    assert value == {
+        "v": 1,
+        "notes": {"change-connector:notes": {"ref": "10042", "fp": FP, "state": "done"}},
+    }
+    assert jira_markers.parse(value) == notes
+
+
+def test_the_property_round_trips_and_keeps_other_notes() -> None:
+    notes = jira_markers.done({}, "a", ref="1", fp="x")
+    notes = jira_markers.pending(notes, "b", fp="y")
+    parsed = jira_markers.parse(jira_markers.value(notes, keep="b"))
+    assert parsed == {
+        "a": NoteMark(ref="1", fp="x", state="done"),
+        "b": NoteMark(ref=None, fp="y", state="pending"),
+    }
+    assert not parsed["a"].pending
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "text",
+        {"notes": {}},  # no version
+        {"v": 2, "notes": {"a": {"ref": "1", "fp": "x", "state": "done"}}},  # a later format
+        {"v": 1, "notes": []},
+    ],
+)
+def test_a_missing_or_foreign_property_holds_no_markers(raw: Any) -> None:
+    assert jira_markers.parse(raw) == {}
+
+
+def test_entries_that_cannot_be_read_are_no_markers() -> None:
+    raw = {
+        "v": 1,
+        "notes": {
+            "ok": {"ref": 7, "fp": "x", "state": "done"},
+            "no-state": {"ref": "1", "fp": "x"},
+            "odd-state": {"ref": "1", "fp": "x", "state": "gone"},
+            "done-without-ref": {"ref": None, "fp": "x", "state": "done"},
+            "not-a-dict": "done",
+        },
+    }
+    assert jira_markers.parse(raw) == {"ok": NoteMark(ref="7", fp="x", state="done")}
+
+
+def _versioned(n: int) -> str:
+    return f"change-connector:comms:{n:016x}"
+
+
+def test_pruning_drops_the_oldest_versioned_markers_first() -> None:
+    notes: dict[str, NoteMark] = {"change-connector:notes": NoteMark("5", FP, "done")}
+    for n in range(400):  # newer versions have newer (larger) comment ids
+        notes[_versioned(n)] = NoteMark(str(1000 + n), FP, "done")
+    notes = jira_markers.pending(notes, "change-connector:new", fp=FP)
+    value = jira_markers.value(notes, keep="change-connector:new")
+    assert _size(value) <= jira_markers.LIMIT_BYTES
+    kept = jira_markers.parse(value)
+    assert "change-connector:notes" in kept  # a note edited in place outlives old versions
+    assert kept["change-connector:new"].pending
+    versions = sorted(
+        int(m.rsplit(":", 1)[1], 16) for m in kept if m.startswith("change-connector:comms")
+    )
+    assert versions and versions == list(range(400 - len(versions), 400))  # the newest stay
+
+
+def test_pending_markers_and_the_one_written_are_never_pruned() -> None:
+    notes = {f"p{n}": NoteMark(None, FP, "pending") for n in range(3)}
+    notes["old"] = NoteMark("1", FP, "done")
+    notes["kept"] = NoteMark("2", FP, "done")
+    value = jira_markers.value(
+        notes, keep="kept", limit=_size(jira_markers.value(notes, keep="kept")) - 1
+    )
+    assert set(jira_markers.parse(value)) == {"p0", "p1", "p2", "kept"}
+    with pytest.raises(ValueError, match="under 100 bytes"):
+        jira_markers.value(notes, keep="kept", limit=100)
+
+
+def test_non_numeric_refs_are_pruned_before_numeric_ones() -> None:
+    notes = {
+        _versioned(1): NoteMark("20", FP, "done"),
+        _versioned(2): NoteMark("legacy", FP, "done"),
+        "keep": NoteMark("30", FP, "done"),
+    }
+    full = _size(jira_markers.value(notes, keep="keep"))
+    value = jira_markers.value(notes, keep="keep", limit=full - 1)
+    assert set(jira_markers.parse(value)) == {_versioned(1), "keep"}
+
+
+def test_the_marker_cache_is_bounded_and_refreshed_by_each_read() -> None:
+    cache = MarkerCache(size=2)
+    done = jira_markers.value(jira_markers.done({}, "m", ref="9", fp="x"), keep="m")
+    cache.seen({"key": "CHG-1", "properties": {jira_markers.PROPERTY_KEY: done}})
+    cache.seen({"key": "CHG-2", "properties": {}})
+    assert cache.get("CHG-1") == {"m": NoteMark("9", "x", "done")}
+    assert cache.get("CHG-2") == {}  # read with its properties: known to carry no marker
+    cache.seen({"key": "CHG-1", "properties": {}})  # read again: the newer state wins
+    assert cache.get("CHG-1") == {}
+    cache.seen({"key": "CHG-3", "properties": {}})
+    assert cache.get("CHG-2") is None  # the least recently read one made room
+    cache.seen({"key": "CHG-4", "fields": {}})  # read without properties: nothing known
+    assert cache.get("CHG-4") is None
+
+
+def test_an_issue_is_known_in_the_cache_by_id_and_by_key() -> None:
+    cache = MarkerCache(size=1)
+    cache.seen({"id": "10001", "key": "CHG-1", "properties": {}})
+    cache.put("10001", {"m": NoteMark("9", "x", "done")})  # a write names the issue by id
+    assert cache.get("CHG-1") == cache.get("10001") == {"m": NoteMark("9", "x", "done")}
+    cache.put("CHG-1", {})
+    assert cache.get("10001") == {}
+    cache.seen({"id": "10002", "key": "CHG-2", "properties": {}})
+    assert cache.get("CHG-1") is None and cache.get("10001") is None
