@@ -20,6 +20,7 @@ from connector.mapping.site import Site, SiteField, SiteStatus, SiteTransition
 from connector.systems import site_reads as read
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
+from connector.systems.servicenow_meta import TABLE_PARENTS
 
 _OPTION_KINDS = frozenset({"option", "array:option", "option-with-child"})
 
@@ -151,26 +152,21 @@ def _with_options(
 
 
 def read_servicenow(adapter: ServiceNowAdapter, *, table: str) -> Site:
-    tables = (table,) if table == "task" else (table, "task")
-    names = ",".join(tables)
-    dictionary = read.servicenow_rows(
-        adapter,
-        "sys_dictionary",
-        f"nameIN{names}^elementISNOTEMPTY",
-        "name,element,internal_type,reference,column_label",
-    )
-    if not any(parse.cell(row.get("name")) == table for row in dictionary):
+    """The table's columns and choice lists, through the adapter's dictionary and choice reads
+    (the table's own definitions first, then its parents')."""
+    dictionary = adapter.dictionary(table)
+    if not dictionary:
         # An instance answers a read its ACLs deny with no rows, not with an error.
         raise ConfigError(
             f"{adapter.name}: sys_dictionary lists no column of {table!r}: the table does not "
             "exist, or the integration user may not read sys_dictionary"
         )
-    choices = read.servicenow_rows(
-        adapter,
-        "sys_choice",
-        f"nameIN{names}^inactive=false^language=en^ORDERBYsequence",
-        "name,element,value,label,inactive,sequence",
-    )
+    choices = [
+        {"name": table, "element": element, **choice, "inactive": str(choice["inactive"]).lower()}
+        for element, listed in adapter.choices(table).items()
+        for choice in listed
+    ]
+    tables = (table, *TABLE_PARENTS.get(table, ()))
     return Site(
         system="servicenow",
         source=adapter.name,

@@ -1,4 +1,4 @@
-"""Reads of a site's own description (fields, options, workflow, dictionary) for `mappings init`
+"""Reads of a Jira site's own description (fields, options, workflow) for `mappings init`
 and `mappings check --live`, on the adapters' sessions and retry policy.
 
 Only endpoints a least-privileged integration user may call are required. Jira: `GET /field`,
@@ -6,26 +6,18 @@ Only endpoints a least-privileged integration user may call are required. Jira: 
 (Browse + Edit issues) and `GET /issue/{key}/transitions?expand=transitions.fields`. Field
 contexts and their options (`GET /field/{id}/context[/{ctx}/option]`) are administrator reads:
 they are tried once and, when refused (403) or absent (404, Data Center), left out.
-ServiceNow: `sys_dictionary` and `sys_choice` through the Table API, offset-paged to the end
-that `X-Total-Count` announces.
-
-(Kept apart from the adapters' sync paths; these are one-off reads of the site's setup.)
+(ServiceNow's dictionary and choices are read by the adapter itself: `servicenow_meta`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from jira import JIRAError
 
-from connector.errors import ConfigError, PermanentError
-from connector.systems import http
 from connector.systems.jira import JiraAdapter
-from connector.systems.servicenow import ServiceNowAdapter
 
 _CONTEXT_PAGE = 50
-_TABLE_PAGE = 500
 
 
 # ---- Jira ----------------------------------------------------------------------------------
@@ -91,50 +83,3 @@ def _context_pages(adapter: JiraAdapter, path: str) -> list[dict[str, Any]] | No
         # PageBean: the end is `isLast`; a page without it ends when `total` is reached.
         if not values or page.get("isLast", start >= int(page.get("total", start))):
             return out
-
-
-# ---- ServiceNow ----------------------------------------------------------------------------
-
-
-def servicenow_rows(
-    adapter: ServiceNowAdapter, table: str, query: str, fields: str
-) -> list[dict[str, Any]]:
-    """Every row of `table` matching `query`, plain values; ConfigError if it is not readable."""
-    return adapter._call(lambda: list(_rows(adapter, table, query, fields)), f"read {table}")
-
-
-def _rows(adapter: ServiceNowAdapter, table: str, query: str, fields: str) -> Iterator[Any]:
-    offset = 0
-    while True:
-        params = {
-            "sysparm_query": query,
-            "sysparm_fields": fields,
-            "sysparm_limit": str(_TABLE_PAGE),
-            "sysparm_offset": str(offset),
-            "sysparm_display_value": "false",
-            "sysparm_exclude_reference_link": "true",
-        }
-        url = f"{adapter.base_url}/api/now/table/{table}"
-        response = adapter.client.session.get(url, params=params)
-        if not response.ok:
-            raise _refused(adapter, table, response.status_code, response.text)
-        rows = list(response.json().get("result") or [])
-        yield from rows
-        offset += len(rows)
-        total = response.headers.get("X-Total-Count")
-        if not rows or (total is not None and offset >= int(total)):
-            return
-
-
-def _refused(adapter: ServiceNowAdapter, table: str, status: int, text: str) -> Exception:
-    if status == 400 and "Invalid table" in text:
-        return ConfigError(f"{adapter.name}: read {table}: ServiceNow has no table {table!r}")
-    error = http.error_for_status(
-        status, source=adapter.name, what=f"read {table}", system="ServiceNow", detail=text
-    )
-    if isinstance(error, PermanentError | ConfigError):
-        return ConfigError(
-            f"{adapter.name}: read {table}: ServiceNow answered {status}; the integration user "
-            "needs read access to sys_dictionary and sys_choice"
-        )
-    return error
