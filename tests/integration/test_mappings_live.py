@@ -4,16 +4,22 @@ load, pass the live check, and a value map that does not fit the site fails it i
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
-from test_mappings_cli import run, write_config
+from test_mappings_cli import JIRA_DEFAULT, ROOT, run, write_config
 
 from connector.mapping import load_mapping
 from connector.sandbox import Sandbox, SandboxOptions
+from connector.store import Store
+
+SEED_COUNT = 40
+SNOW_DEFAULT = ROOT / "mappings/servicenow-default.toml"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +28,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     print(f"sandbox random seed: {seed}")  # shown with a failure, to replay it
     sandbox = Sandbox(
         SandboxOptions(
-            data_dir=tmp_path_factory.mktemp("sandbox-seeded"), seed_count=40, random_seed=seed
+            data_dir=tmp_path_factory.mktemp("sandbox-seeded"),
+            seed_count=SEED_COUNT,
+            random_seed=seed,
         )
     )
     sandbox.start()
@@ -104,3 +112,46 @@ def test_a_value_map_that_does_not_fit_the_site_fails_in_one_line_each(
         in result.stdout
     )
     assert f"{bad_snow}: fields.risk.map: warning: option '4' (Low) of Risk" in result.stdout
+
+
+def test_written_mappings_give_the_shipped_mappings_findings_and_sync_with_no_skip(
+    seeded: Sandbox, written: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The issue's acceptance path: init -> check -> plan and sync as the integration user."""
+    jira, snow = written
+    plans = {}
+    for name, files in {"written": (jira, snow), "shipped": (JIRA_DEFAULT, SNOW_DEFAULT)}.items():
+        config = with_store(write_config(tmp_path / f"{name}.toml", seeded.info, *files), tmp_path)
+        result = run("plan", "--config", str(config), "--json")
+        assert result.returncode == 0, result.stderr
+        plans[name] = {
+            (entry["source"], entry["key"]): [(f["rule"], f["message"]) for f in entry["findings"]]
+            for entry in json.loads(result.stdout)
+        }
+    seeded_count = SEED_COUNT  # every seeded change of each system, none skipped
+    assert plans["written"].keys() == plans["shipped"].keys()
+    for source in ("sandbox-jira", "sandbox-servicenow"):
+        assert sum(1 for s, _ in plans["written"] if s == source) == seeded_count
+    assert plans["written"] == plans["shipped"]
+    assert sum(len(found) for found in plans["written"].values()) > 0
+
+    config = with_store(write_config(tmp_path / "sync.toml", seeded.info, jira, snow), tmp_path)
+    result = run("sync", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    with closing(Store.open(f"sqlite:///{tmp_path / 'sync.db'}")) as store:
+        for source in ("sandbox-jira", "sandbox-servicenow"):
+            assert store.count_changes(source) == seeded_count
+            failed = [
+                e
+                for key in store.change_keys(source)
+                for e in store.ledger_for(source=source, ticket_key=key)
+                if e.state == "failed"
+            ]
+            assert failed == []
+
+
+def with_store(config: Path, where: Path) -> Path:
+    """The config with its own SQLite store beside it (named after the config)."""
+    store = where / f"{config.stem}.db"
+    config.write_text(f'store_url = "sqlite:///{store}"\n' + config.read_text())
+    return config
