@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-mappings_app = typer.Typer(help="Validate field mapping files.", no_args_is_help=True)
+mappings_app = typer.Typer(help="Write and validate field mapping files.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 cab_app = typer.Typer(help="Change advisory board: decisions and agenda.", no_args_is_help=True)
 app.add_typer(cab_app, name="cab")
@@ -96,34 +96,70 @@ def sandbox(
 @mappings_app.command("check")
 def mappings_check(
     files: Annotated[
-        list[Path] | None, typer.Argument(help="Mapping files (default: mappings/*.toml).")
+        list[Path] | None,
+        typer.Argument(help="Mapping files (default: mappings/*.toml; none with --live)."),
     ] = None,
     live: Annotated[
         Path | None,
         typer.Option(
-            help="Also ask every source in this config "
-            "whether the mapped fields and transitions "
-            "exist."
+            help="Check the mapping file of every source in this config against its site: "
+            "field types, option values, statuses, transitions, ServiceNow choices."
         ),
     ] = None,
 ) -> None:
-    """Validate mapping files; with --live, check them against the live sources too."""
+    """Validate mapping files; with --live, the config's mappings against their live sites."""
     from connector.mapping import check_files
 
-    results = check_files(files or None)
-    for result in results:
-        typer.echo(result.line, err=not result.ok)
-    if not all(result.ok for result in results):
-        raise SystemExit(ConfigError.exit_code)
+    if files or live is None:
+        results = check_files(files or None)
+        for result in results:
+            typer.echo(result.line, err=not result.ok)
+        if not all(result.ok for result in results):
+            raise SystemExit(ConfigError.exit_code)
     if live is not None:
         from connector.live_check import check_live
 
-        problems = 0
-        for line, ok in check_live(live):
-            typer.echo(line)
-            problems += not ok
-        if problems:
-            raise ConfigError(f"{live}: {problems} source(s) do not match their mappings")
+        errors = 0
+        for item in check_live(live):
+            if isinstance(item, str):
+                typer.echo(item)
+            else:
+                typer.echo(item.line, err=item.error)
+                errors += item.error
+        if errors:
+            raise ConfigError(f"{live}: {errors} mapping error(s) against the live sites")
+
+
+@mappings_app.command("init")
+def mappings_init(
+    live: Annotated[Path, typer.Option(help="Config whose source is read.")],
+    source: Annotated[str, typer.Option(help="The source (of the config) to map.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the mapping here (default: standard output).")
+    ] = None,
+    project: Annotated[
+        list[str] | None,
+        typer.Option(help="Jira project key (repeat; default: projects with the issue type)."),
+    ] = None,
+    issue_type: Annotated[
+        list[str] | None, typer.Option(help="Jira issue type of changes (default: Change).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Write a commented mapping for a live site: fields, value maps, statuses, transitions."""
+    from connector.live_check import init_live
+
+    written = init_live(
+        live,
+        source=source,
+        out=out,
+        projects=project or (),
+        issue_types=issue_type or (),
+        force=force,
+    )
+    if out is None:
+        typer.echo(written.text, nl=False)
+    typer.echo(written.line, err=True)
 
 
 ConfigOption = Annotated[
@@ -135,12 +171,10 @@ LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to std
 
 @app.command("check-config")
 def check_config(config: ConfigOption = None) -> None:
-    """Validate the configuration; report every error at once with its dotted path."""
-    from connector.settings import load_settings
+    """Load and check everything the worker will use; report every error at once."""
+    from connector.config_check import check_config_file
 
-    settings = load_settings(config)
-    names = ", ".join(f"{n} ({s.kind})" for n, s in settings.sources.items()) or "none"
-    typer.echo(f"ok: sources: {names}")
+    typer.echo(check_config_file(config))
 
 
 @app.command()
@@ -243,11 +277,21 @@ def policy_backtest(
 
 
 @audit_app.command("verify")
-def audit_verify(config: ConfigOption = None) -> None:
-    """Walk the hash chain; report the first broken link (exit 1) or the chain head."""
+def audit_verify(
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also compare with this anchor: an anchor file, an `audit export` file, "
+            "a head hash or SEQ:HASH (repeatable)."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Walk the chain, compare it with the anchors; report what is broken, deleted or rehashed
+    (exit 1) or the chain head."""
     from connector.report_commands import run_audit_verify
 
-    run_audit_verify(config=config)
+    run_audit_verify(config=config, anchors=anchor or [])
 
 
 @audit_app.command("export")
@@ -322,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except ConnectorError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        _fail(f"error: {exc.message}")
         raise SystemExit(exc.exit_code) from None
     except TyperException as exc:  # usage errors: bad option, unknown command, no arguments
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
@@ -339,11 +383,22 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line for people, the traceback on request
         if os.environ.get("CHANGE_CONNECTOR_DEBUG"):
             raise
-        typer.echo(
+        _fail(
             f"error: unexpected {type(exc).__name__}: {exc} "
-            "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)",
-            err=True,
+            "(set CHANGE_CONNECTOR_DEBUG=1 for the traceback)"
         )
         raise SystemExit(1) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)
+
+
+def _fail(line: str) -> None:
+    """The one error line: plain text, or a JSON log line once `--log-json` set logging up."""
+    from connector import log
+
+    if log.json_enabled():
+        from loguru import logger
+
+        logger.error(line)
+    else:
+        typer.echo(line, err=True)

@@ -17,6 +17,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from connector import log
+from connector.anchors import newest, stored_anchors
 from connector.cursor import Cursor
 from connector.errors import ConfigError
 from connector.pipeline import PageResult
@@ -24,14 +25,33 @@ from connector.planner import Action, ActionKind
 from connector.poller import PollStats
 from connector.settings import Settings, load_settings
 from connector.store import Store
+from connector.store.audit import AuditKeying
 from connector.worker import Worker
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, *, appends: bool = True) -> Store:
+    """The configured store, its audit links keyed with `audit.hmac_key`. A store that will
+    append audit links (`appends`) is refused when its chain is shorter than, or differs from,
+    the newest anchor in `audit.anchor_file`."""
     if settings.store_url is not None:
-        return Store.open(settings.store_url.get_secret_value())
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Store.open(Store.default_url(settings.data_dir))
+        store = Store.open(settings.store_url.get_secret_value())
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store.open(Store.default_url(settings.data_dir))
+    try:
+        store.use_audit_keying(audit_keying(settings, floor=appends))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def audit_keying(settings: Settings, *, floor: bool = True) -> AuditKeying:
+    key = settings.audit.hmac_key
+    newest_anchor = newest(stored_anchors(settings.audit.anchor_file)) if floor else None
+    return AuditKeying(
+        key=key.get_secret_value().encode() if key is not None else None, floor=newest_anchor
+    )
 
 
 def run_sync(
@@ -44,7 +64,10 @@ def run_sync(
         if not once:
             worker.run(serve=False)
             return
-        stats = sync_with_progress(worker, dry_run=dry_run)
+        try:
+            stats = sync_with_progress(worker, dry_run=dry_run)
+        finally:
+            worker.final_anchor()
     console = Console()
     if dry_run:
         for poll in stats:
@@ -95,7 +118,7 @@ def run_worker(*, config: Path | None, log_json: bool) -> None:
 def show_status(*, config: Path | None) -> None:
     settings = load_settings(config)
     console = Console()
-    with closing(open_store(settings)) as store:
+    with closing(open_store(settings, appends=False)) as store:
         table = Table(title="Sources")
         for column in ("source", "cursor", "changes stored"):
             table.add_column(column)
@@ -141,7 +164,10 @@ def run_plan(*, config: Path | None, source: str | None, as_json: bool) -> None:
 
     settings = load_settings(config)
     console = Console()
-    with closing(open_store(settings)) as store, closing(Worker(settings, store)) as worker:
+    with (
+        closing(open_store(settings, appends=False)) as store,
+        closing(Worker(settings, store)) as worker,
+    ):
         worker.open(source)
         evaluated = list(plan_all(worker))
     if as_json:
@@ -225,7 +251,7 @@ def run_cab_agenda(
         raise ConfigError(f"--format: {fmt!r} is not one of md, json")
     settings = load_settings(config)
     day = parse_date(meeting, "--for") if meeting else datetime.now(settings.policy.zone()).date()
-    with closing(open_store(settings)) as store:
+    with closing(open_store(settings, appends=False)) as store:
         items = agenda(settings, store, meeting=day, sources=[source] if source else [])
     text = agenda_json(items, meeting=day) if fmt == "json" else agenda_markdown(items, meeting=day)
     write_or_print(text, out)
@@ -239,7 +265,7 @@ def run_backtest(
     settings = load_settings(config)
     policy = load_policy(policy_file) if policy_file else settings.policy
     start = datetime.combine(parse_date(since, "--since"), datetime.min.time(), policy.zone())
-    with closing(open_store(settings)) as store:
+    with closing(open_store(settings, appends=False)) as store:
         result = backtest(settings, store, policy=policy, since=start)
     if as_json:
         typer_echo(

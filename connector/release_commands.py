@@ -139,7 +139,7 @@ def run_release_notes(
     start = end = None
     if since is not None:
         start, end = period(since, until, settings.policy.zone())
-    with closing(open_store(settings)) as store:
+    with closing(open_store(settings, appends=post)) as store:
         changes = select(store, settings, release=release, since=start, until=end, sources=sources)
         if notice:
             write_or_print(notice_table(changes, settings=settings, store=store), out)

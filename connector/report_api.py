@@ -13,6 +13,7 @@ from datetime import datetime, tzinfo
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from connector import secret_rules
 from connector.errors import ConnectorError
 from connector.reports.summary import day_span
 from connector.settings import Settings
@@ -52,12 +53,18 @@ def add_report_routes(app: FastAPI, settings: Settings, store: Store) -> None:
 
 def _refused(request: Request, settings: Settings) -> Response | None:
     token = settings.server.report_token
-    if token is None:
+    if token is None or not secret_rules.usable(token.get_secret_value()):
         return _error(403, "the report API is off: set server.report_token to turn it on")
     given = request.headers.get("authorization", "")
     scheme, _, value = given.partition(" ")
     expected = token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), expected):
+    given_token = value.strip().encode()
+    # An empty `Bearer ` never matches, whatever the configured token.
+    if (
+        scheme.lower() != "bearer"
+        or not given_token
+        or not hmac.compare_digest(given_token, expected)
+    ):
         response = _error(401, "a bearer token is required")
         response.headers["WWW-Authenticate"] = "Bearer"
         return response

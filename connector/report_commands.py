@@ -55,7 +55,7 @@ def run_report(
     if unknown:
         raise ConfigError(f"--source: no source named {unknown[0]!r}")
     start, end = period(since, until, settings.policy.zone())
-    with closing(open_store(settings)) as store:
+    with closing(open_store(settings, appends=False)) as store:
         rows, summary = build_report(
             settings, store, since=start, until=end, sources=sources, types=types
         )
@@ -92,7 +92,7 @@ def run_sample(
     if settings.reports.pack_key is None:
         raise ConfigError("reports.pack_key: set a key (16+ characters) to sign sample packs")
     start, end = period(since, until, settings.policy.zone())
-    with closing(open_store(settings)) as store:
+    with closing(open_store(settings, appends=False)) as store:
         chosen = write_sample(
             settings,
             store,
@@ -117,24 +117,54 @@ def run_verify_pack(*, config: Path | None, pack: Path) -> None:
     sys.stdout.write(f"sample pack intact: {checked} file(s) match the signed manifest\n")
 
 
-def run_audit_verify(*, config: Path | None) -> None:
+def run_audit_verify(*, config: Path | None, anchors: list[str] | None = None) -> None:
+    """Walk the chain with the configured key; compare it with the stored anchors and the
+    `--anchor` ones. Broken, truncated, deleted or rehashed: one line, exit 1."""
+    from connector.anchors import parse_anchor_argument, stored_anchors
+
     settings = load_settings(config)
-    with closing(open_store(settings)) as store:
-        broken = store.verify_audit()
-        head = store.audit_head()
-    if broken is not None:
-        raise BrokenChain(f"audit chain broken at link {broken}: it or the one before was altered")
-    if head is None:
+    given = [anchor for text in anchors or [] for anchor in parse_anchor_argument(text)]
+    anchor_file = settings.audit.anchor_file
+    every = stored_anchors(anchor_file) + given
+    with closing(open_store(settings, appends=False)) as store:
+        verdict = store.audit_verdict(every)
+    keyed = settings.audit.hmac_key is not None
+    problems = verdict.problems()
+    if verdict.broken is not None:
+        # (A keyed chain checked without audit.hmac_key breaks at its first keyed link.)
+        others = "".join(f"; {p}" for p in problems[1:])
+        raise BrokenChain(
+            f"audit chain broken at link {verdict.broken}: it or the one before was altered{others}"
+        )
+    if problems:
+        raise BrokenChain(f"audit chain broken: {'; '.join(problems)}")
+    notes: list[str] = []
+    if not keyed:
+        notes.append(
+            "note: audit.hmac_key is not set: links are plain SHA-256, which anyone who can "
+            "write to the database can recompute after editing a row"
+        )
+    if anchor_file is None and not given:
+        notes.append(
+            "note: no anchors (audit.anchor_file is not set, no --anchor): deleting the "
+            "newest links cannot be detected"
+        )
+    if verdict.head is None:
         sys.stdout.write("audit chain empty\n")
-        return
-    sys.stdout.write(f"audit chain intact: {head.seq} links, head {head.hash}\n")
+    else:
+        sys.stdout.write(
+            f"audit chain intact: {verdict.links} links ({verdict.keyed} keyed), "
+            f"head {verdict.head}; {verdict.anchors} anchors agree\n"
+        )
+    for note in notes:
+        sys.stdout.write(note + "\n")
 
 
 def run_audit_export(*, config: Path | None, out: Path | None) -> None:
     """JSON Lines, one link per line, then the chain head, to archive elsewhere."""
     settings = load_settings(config)
     lines: list[str] = []
-    with closing(open_store(settings)) as store:
+    with closing(open_store(settings, appends=False)) as store:
         count = 0
         for row in store.audit_rows():
             count += 1
@@ -162,3 +192,8 @@ def run_audit_export(*, config: Path | None, out: Path | None) -> None:
         )
     )
     write_or_print("\n".join(lines) + "\n", out)
+    if head is not None and settings.audit.anchor_file is not None:
+        from connector.anchors import write_anchor
+
+        keyed = settings.audit.hmac_key is not None
+        write_anchor(settings.audit.anchor_file, head, keyed=keyed, by="audit export")

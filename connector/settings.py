@@ -8,19 +8,32 @@
     mapping = "mappings/jira-default.toml"
 
 Several sources may live in one file (an MSP running the worker for several clients). Secrets are
-SecretStr, so they never print; unknown keys are errors. `load_settings` reports every problem at
-once, each with its dotted path, as one `ConfigError`.
+SecretStr, so they never print; unknown keys are errors; a secret that is empty, blank, a
+placeholder or too short is refused (secret_rules.py). `load_settings` reports every problem at
+once as one `ConfigError`, each with its dotted path and where it came from: the file, or the
+environment variable that set it (`load_config` also returns those origins for `check-config`).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from connector import secret_rules
 from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
 from connector.policy.config import PolicySettings
@@ -55,6 +68,20 @@ class SourceSettings(_Section):
     max_retry_wait_seconds: Annotated[float, Field(ge=0)] = 120.0
     # The first backoff step; later ones double (with full jitter), never below Retry-After.
     retry_base_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
+
+    @field_validator("url")
+    @classmethod
+    def _https_with_host(cls, url: str) -> str:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in url):
+            raise ValueError("not an https URL with a host (https://host[:port][/path])")
+        if parts.query or parts.fragment:
+            raise ValueError("the base URL takes no query or fragment")
+        return url
 
     @property
     def verify(self) -> str | bool:
@@ -92,6 +119,17 @@ class ReportsSettings(_Section):
     pack_key: Annotated[SecretStr, Field(min_length=16)] | None = None
 
 
+class AuditSettings(_Section):
+    # HMAC-SHA256 key of the audit chain's links: without it anyone who can write to the
+    # database can rewrite the chain and rehash it. At least 16 characters.
+    hmac_key: SecretStr | None = None
+    # Anchors of the chain head (count + hash), one JSON line appended per anchor: keep the file
+    # outside the database (append-only storage, another host). Empty: no anchors.
+    anchor_file: Path | None = None
+    # The worker anchors the head at most this often (and when it stops, and on export).
+    anchor_interval_seconds: Annotated[float, Field(gt=0)] = 300.0
+
+
 class Settings(_Section):
     data_dir: Path = Path(".change-connector")
     # SQLAlchemy URL; empty: SQLite in data_dir. PostgreSQL: postgresql+psycopg://user@host/db
@@ -101,7 +139,14 @@ class Settings(_Section):
     policy: PolicySettings = PolicySettings()
     release_notes: ReleaseNotesSettings = ReleaseNotesSettings()
     reports: ReportsSettings = ReportsSettings()
+    audit: AuditSettings = AuditSettings()
     sources: dict[str, SourceSettings] = {}
+
+    @model_validator(mode="after")
+    def _source_names_unique(self) -> Settings:
+        for loc, message in duplicate_sources(self.sources):
+            raise ValueError(f"{'.'.join(loc)}: {message}")
+        return self
 
     @model_validator(mode="after")
     def _policy_scopes_name_sources(self) -> Settings:
@@ -112,20 +157,107 @@ class Settings(_Section):
         return self
 
 
+def duplicate_sources(names: Any) -> list[tuple[tuple[str, ...], str]]:
+    """Source names that differ only in case or "-" / "_": environment variables match names
+    that way, so such sources would share every override (and confuse reports)."""
+    seen: dict[str, str] = {}
+    out: list[tuple[tuple[str, ...], str]] = []
+    for name in names:
+        folded = str(name).lower().replace("-", "_")
+        if folded in seen:
+            message = f"same name as sources.{seen[folded]} (names must differ in more than case)"
+            out.append((("sources", str(name)), message))
+        else:
+            seen[folded] = str(name)
+    return out
+
+
+#: Where each overridden setting came from: dotted path -> environment variable name.
+Origins = dict[tuple[str, ...], str]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    settings: Settings
+    path: Path
+    origins: Origins = field(default_factory=dict)
+
+    def where(self, *loc: str) -> str:
+        """`CHANGE_CONNECTOR__X__Y` if the environment set `loc` (or a table above it),
+        else `<file>: dotted.key`."""
+        return where(self.path, self.origins, tuple(loc))
+
+
 def load_settings(path: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:
     """Read the TOML file (if it exists or was named) and apply environment overrides."""
+    return load_config(path, environ=environ).settings
+
+
+def load_config(path: Path | None = None, *, environ: dict[str, str] | None = None) -> LoadedConfig:
+    """`load_settings`, keeping which settings the environment set (for error messages)."""
     env = dict(os.environ if environ is None else environ)
     config_path = path or DEFAULT_CONFIG
     data: dict[str, Any] = {}
     if path is not None or config_path.exists():
         data = _read_toml(config_path)
-    _apply_env(data, env)
+    origins = _apply_env(data, env)
     base = config_path.resolve().parent
+    errors = secret_rules.problems(data)
+    sources = data.get("sources")
+    if isinstance(sources, dict):
+        errors += duplicate_sources(sources)
+    settings = None
+    shape: list[tuple[tuple[str, ...], str]] = []
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{config_path}: " + "; ".join(_lines(exc))) from None
-    return _resolve_paths(settings, base)
+        shape = _errors(exc)
+        errors += shape
+    if errors:
+        lines = [f"{where(config_path, origins, loc)}: {message}" for loc, message in errors]
+        partial = _partial(data, shape) if shape else settings
+        raise SettingsError(
+            "; ".join(dict.fromkeys(lines)),
+            partial=None
+            if partial is None
+            else LoadedConfig(_resolve_paths(partial, base), config_path, origins),
+        )
+    assert settings is not None
+    return LoadedConfig(_resolve_paths(settings, base), config_path, origins)
+
+
+class SettingsError(ConfigError):
+    """The config does not load; `partial` holds the parts that do (sources and sections
+    without a shape error), so `check-config` can check their files too, in the same run."""
+
+    def __init__(self, message: str, *, partial: LoadedConfig | None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def _partial(data: dict[str, Any], errors: list[tuple[tuple[str, ...], str]]) -> Settings | None:
+    bad_sections = {loc[0] for loc, _ in errors if loc and loc[0] != "sources"}
+    bad_sources = {loc[1] for loc, _ in errors if len(loc) > 1 and loc[0] == "sources"}
+    kept = {k: v for k, v in data.items() if k not in bad_sections and k != "policy"}
+    sources = data.get("sources")
+    if isinstance(sources, dict):
+        kept["sources"] = {
+            name: value
+            for name, value in sources.items()
+            if name not in bad_sources and isinstance(value, dict)
+        }
+    try:
+        return Settings.model_validate(kept)
+    except ValidationError:
+        return None
+
+
+def where(config_path: Path, origins: Origins, loc: tuple[str, ...]) -> str:
+    dotted = ".".join(loc)
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in origins:
+            return f"{origins[loc[:n]]} ({dotted})"
+    return f"{config_path}: {dotted}" if dotted else str(config_path)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -137,23 +269,31 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> Origins:
     """`CHANGE_CONNECTOR__SOURCES__ACME_JIRA__TOKEN=x` sets sources.<acme-jira>.token = x.
 
     Source names are matched case-insensitively with `-` and `_` treated alike, since
     environment variable names cannot hold dashes.
     """
-    for name, value in env.items():
+    origins: Origins = {}
+    for name, value in sorted(env.items()):
         if not name.startswith(ENV_PREFIX):
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
+        if not all(path):
+            raise ConfigError(f"{name}: empty name part (use __ only between keys)")
         node = data
+        keys: list[str] = []
         for part in path[:-1]:
             key = _match_key(node, part)
+            keys.append(key)
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"{name}: {key} is not a table")
-        node[_match_key(node, path[-1])] = value
+                raise ConfigError(f"{name}: {'.'.join(keys)} is not a table")
+        last = _match_key(node, path[-1])
+        node[last] = value
+        origins[(*keys, last)] = name
+    return origins
 
 
 def _match_key(node: dict[str, Any], part: str) -> str:
@@ -163,12 +303,18 @@ def _match_key(node: dict[str, Any], part: str) -> str:
     return part
 
 
-def _lines(exc: ValidationError) -> list[str]:
+def _errors(exc: ValidationError) -> list[tuple[tuple[str, ...], str]]:
     out = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
+        loc = tuple(str(p) for p in err["loc"])
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        out.append(f"{where}: {message}")
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        # A model validator names its own key ("sources.x: ..."): keep it, not a blank path.
+        head, sep, rest = message.partition(": ")
+        if sep and not loc and "." in head and " " not in head:
+            loc, message = tuple(head.split(".")), rest
+        out.append((loc, message))
     return out
 
 
@@ -190,6 +336,14 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     notes = settings.release_notes
     if notes.templates_dir is not None:
         notes = notes.model_copy(update={"templates_dir": fix(notes.templates_dir)})
+    audit = settings.audit
+    if audit.anchor_file is not None:
+        audit = audit.model_copy(update={"anchor_file": fix(audit.anchor_file)})
     return settings.model_copy(
-        update={"sources": sources, "data_dir": fix(settings.data_dir), "release_notes": notes}
+        update={
+            "sources": sources,
+            "data_dir": fix(settings.data_dir),
+            "release_notes": notes,
+            "audit": audit,
+        }
     )

@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse, Response
 from loguru import logger
 from starlette.types import Receive, Scope, Send
 
+from connector import secret_rules
 from connector.errors import ConfigError, ConnectorError, TransientError
 from connector.metrics import Metrics
 from connector.settings import Settings, SourceSettings
@@ -66,7 +67,11 @@ class Refused(Exception):
 
 
 def check_secrets(settings: Settings) -> None:
-    """Serving unsigned webhooks needs the explicit insecure flag."""
+    """Serving unsigned webhooks needs the explicit insecure flag; a blank secret is no secret."""
+    for name, source in settings.sources.items():
+        secret = source.webhook_secret
+        if secret is not None and not secret_rules.usable(secret.get_secret_value()):
+            raise ConfigError(f"sources.{name}.webhook_secret: empty: set a secret value")
     if settings.server.insecure_unsigned_webhooks:
         return
     unsigned = sorted(n for n, s in settings.sources.items() if s.webhook_secret is None)
@@ -342,6 +347,8 @@ def _verify(system: str, config: SourceSettings, headers: Mapping[str, str], bod
     if config.webhook_secret is None:
         return  # allowed only with server.insecure_unsigned_webhooks (checked at start)
     key = config.webhook_secret.get_secret_value().encode()
+    if not secret_rules.usable(key.decode()):
+        raise Refused(401, "bad signature")  # a blank key signs nothing (refused at start too)
     mac = hmac.new(key, body, hashlib.sha256)
     if system == "jira":
         given = headers.get(JIRA_SIGNATURE, "")

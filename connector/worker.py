@@ -23,6 +23,7 @@ import schedule
 import uvicorn
 from loguru import logger
 
+from connector.anchors import write_anchor
 from connector.drain import DrainStats, drain
 from connector.errors import ConfigError, ConnectorError
 from connector.pipeline import PageResult
@@ -30,6 +31,7 @@ from connector.poller import PollStats, poll
 from connector.runtime import SourceRuntime, open_runtime
 from connector.settings import Settings
 from connector.store import Store
+from connector.store.audit import Anchor
 
 
 def worker_id() -> str:
@@ -43,6 +45,7 @@ class Worker:
     name: str = field(default_factory=worker_id)
     runtimes: dict[str, SourceRuntime] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
@@ -63,6 +66,26 @@ class Worker:
     def close(self) -> None:
         for runtime in self.runtimes.values():
             runtime.close()
+
+    def final_anchor(self) -> None:
+        """`anchor` when a run ends; never hides the error that ended it."""
+        try:
+            self.anchor()
+        except Exception as exc:
+            logger.error("audit anchor not written: {}", getattr(exc, "message", None) or exc)
+
+    def anchor(self) -> None:
+        """Append the audit chain's head to `audit.anchor_file` if it moved since the last."""
+        path = self.settings.audit.anchor_file
+        if path is None:
+            return
+        head = self.store.audit_head()
+        if head is None or self._anchored == (head.seq, head.hash):
+            return
+        write_anchor(path, head, keyed=self.settings.audit.hmac_key is not None, by=self.name)
+        self._anchored = (head.seq, head.hash)
+        # Deleting links behind a running worker's back is refused at its next append.
+        self.store.raise_audit_floor(Anchor(head.seq, head.hash, origin=path.name))
 
     def sync_once(
         self,
@@ -146,12 +169,16 @@ class Worker:
         jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
             self._guarded, "drain", self.drain_once
         )
+        if self.settings.audit.anchor_file is not None:
+            every = max(1, round(self.settings.audit.anchor_interval_seconds))
+            jobs.every(every).seconds.do(self._guarded, "audit anchor", self.anchor)
         jobs.run_all()
         while not stop.is_set():
             jobs.run_pending()
             stop.wait(min(1.0, max(0.05, jobs.idle_seconds or 1.0)))
         if server is not None:
             server.should_exit = True
+        self.final_anchor()
 
     def _poll_one(self, name: str) -> None:
         stats = self.poll_source(name)
@@ -183,6 +210,9 @@ class Worker:
             host=self.settings.server.host,
             port=self.settings.server.port,
             log_level="warning",
+            # uvicorn logs through the standard library, which log.setup routes into loguru
+            # (JSON lines with --log-json); its own handlers would print plain text.
+            log_config=None,
             access_log=False,
             lifespan="off",
         )

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from connector.errors import TransientError
+from connector.store.audit import AuditKeying
 from connector.store.engine import is_sqlite, write_options
 
 STREAM_BATCH = 500  # rows fetched per round trip when a query is streamed
@@ -57,6 +58,7 @@ class StoreBase:
         self._namespace = namespace
         self._clock = clock
         self._memory_locks: dict[str, threading.Lock] = {}  # in-memory SQLite only
+        self._audit_keying = AuditKeying()
 
     @property
     def dialect(self) -> str:

@@ -18,6 +18,7 @@ migrates, the others wait and then find the schema at head.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -140,3 +141,47 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def probe(url: str) -> str | None:
+    """Why the store at `url` cannot be used, or None: connects once, creates and migrates
+    nothing (`check-config`). A SQLite file and its directory need not exist yet (`create`
+    makes them), but the nearest existing ancestor must be a writable directory."""
+    try:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+    except Exception as exc:  # SQLAlchemy raises several types for a bad URL
+        return f"not a database URL: {' '.join(str(exc).split())}"
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            return "an in-memory SQLite store keeps nothing: name a file"
+        return _sqlite_path_problem(Path(database).expanduser())
+    if backend != "postgresql":
+        return f"{backend} is not supported (sqlite or postgresql+psycopg)"
+    try:
+        engine = create_engine(parsed, connect_args={"connect_timeout": 5})
+    except Exception as exc:  # unknown driver, bad options
+        return f"not usable: {' '.join(str(exc).split())}"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any connection failure is the answer
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return f"cannot connect: {reason}"
+    finally:
+        engine.dispose()
+    return None
+
+
+def _sqlite_path_problem(path: Path) -> str | None:
+    if path.exists():
+        return None if path.is_file() else f"{path} is not a file"
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"directory {existing} is not writable"
+    return None

@@ -14,6 +14,7 @@ stream (server-side cursor on PostgreSQL).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -120,7 +121,7 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
     def transaction(self) -> Iterator[Tx]:
         """One atomic write transaction: all of it commits when the block ends, or none of it."""
         with self._write() as conn:
-            yield Tx(conn, namespace=self._namespace, now=self._now)
+            yield Tx(conn, namespace=self._namespace, now=self._now, audit=self._audit_keying)
 
     def upsert_change(
         self,
@@ -309,8 +310,39 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
             row = conn.execute(select(audit).order_by(audit.c.seq.desc()).limit(1)).first()
         return None if row is None else audit_log.to_row(row)
 
+    def use_audit_keying(self, keying: audit_log.AuditKeying) -> None:
+        """Key new links with `keying.key`; refuse appends while the chain is shorter than
+        `keying.floor`, and refuse now if it is shorter or its anchored link differs."""
+        floor = keying.floor
+        if floor is not None and floor.seq is not None:
+            with self._read() as conn:
+                query = select(func.max(audit.c.seq))
+                links = int(conn.execute(query).scalar_one() or 0)
+                anchored = conn.execute(
+                    select(audit.c.hash).where(audit.c.seq == floor.seq)
+                ).scalar_one_or_none()
+            if links < floor.seq:
+                raise audit_log.AuditTruncated(audit_log.truncated_message(links, floor))
+            if anchored != floor.hash:
+                raise audit_log.AuditTruncated(
+                    f"audit link {floor.seq} differs from the anchor in {floor.origin}: the "
+                    "chain was altered; refusing to append to it (run `change-connector audit "
+                    "verify`)"
+                )
+        self._audit_keying = keying
+
+    def raise_audit_floor(self, anchor: audit_log.Anchor) -> None:
+        """An anchor this process just wrote: appends now need the chain to reach it."""
+        floor = self._audit_keying.floor
+        if anchor.seq is not None and (floor is None or (floor.seq or 0) < anchor.seq):
+            self._audit_keying = dataclasses.replace(self._audit_keying, floor=anchor)
+
     def verify_audit(self) -> int | None:
         """The seq of the first link that does not verify, or None if the chain is intact."""
+        return self.audit_verdict().broken
+
+    def audit_verdict(self, anchors: Sequence[audit_log.Anchor] = ()) -> audit_log.Verdict:
+        """Walk the chain (with the configured key) and compare it with `anchors`."""
         # Plain SQL: the values as stored, without type processing per row (a million rows).
         # PostgreSQL writes each time as the link's UTC ISO text itself (SQLite stores that).
         at = (
@@ -323,4 +355,4 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
             "FROM audit ORDER BY seq"
         )
         with closing(self._stream(query)) as rows:
-            return audit_log.verify(rows)
+            return audit_log.verify(rows, key=self._audit_keying.key, anchors=anchors)

@@ -128,11 +128,17 @@ class Tx:
     """Writes inside one open transaction; obtain it from `Store.transaction()`."""
 
     def __init__(
-        self, conn: Connection, *, namespace: str, now: Callable[[datetime | None], datetime]
+        self,
+        conn: Connection,
+        *,
+        namespace: str,
+        now: Callable[[datetime | None], datetime],
+        audit: audit_log.AuditKeying | None = None,
     ) -> None:
         self._conn = conn
         self._namespace = namespace
         self._now = now
+        self._audit = audit or audit_log.AuditKeying()
 
     def upsert_change(
         self,
@@ -398,4 +404,5 @@ class Tx:
             event=event,
             actor=actor,
             detail=detail,
+            keying=self._audit,
         )

@@ -5,6 +5,8 @@ failure means for the caller (see connector/errors.py):
 
     429, 502, 503, 504, other 5xx, connection errors, timeouts  -> TransientError: retried
     401, 403                                                     -> ConfigError: fix credentials
+    TLS certificate verification failed                         -> CertificateNotTrusted (never
+                                                                   retried: set `ca_bundle`)
     400, 404, 409, 422, other 4xx                                -> PermanentError: skip, record
 
 Retries use exponential backoff with full jitter, never waiting less than the server's
@@ -21,6 +23,7 @@ The client libraries' own retries stay off; this module is the only retry owner.
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +51,12 @@ CONFIG_STATUSES = frozenset({401, 403})
 PERMANENT_STATUSES = frozenset({400, 404, 409, 422})
 # Statuses after which the request certainly did not take effect.
 _NOT_APPLIED_STATUSES = frozenset({429})
+
+
+class CertificateNotTrusted(PermanentError):
+    """The site's certificate did not verify: retrying cannot help, the config must change."""
+
+    exit_code = 2
 
 
 class RemoteTransientError(TransientError):
@@ -125,12 +134,36 @@ def error_for_status(
     return PermanentError(f"{source}: {what}: {said}{tail}")
 
 
-def transport_error(exc: BaseException, *, source: str, what: str, system: str) -> TransientError:
-    """A connection error or timeout: retryable; only a connect timeout proves nothing was sent."""
+def transport_error(exc: BaseException, *, source: str, what: str, system: str) -> ConnectorError:
+    """A connection error or timeout: retryable; only a connect timeout proves nothing was sent.
+    A certificate that does not verify is permanent and says which setting to fix."""
+    if isinstance(exc, requests.exceptions.SSLError) and _verification_failed(exc):
+        return CertificateNotTrusted(
+            f"{source}: {what}: the TLS certificate of {system} is not trusted; set "
+            f"sources.{source}.ca_bundle to a PEM bundle with the CA that issued it "
+            "(verification is never switched off)"
+        )
     return RemoteTransientError(
         f"{source}: {what}: cannot reach {system} ({type(exc).__name__})",
         maybe_applied=not isinstance(exc, requests.exceptions.ConnectTimeout),
     )
+
+
+def _verification_failed(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):  # requests -> urllib3 -> ssl: the cause sits a few levels down
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(seen) or "certificate verify failed" in str(seen):
+            return True
+        seen = (
+            seen.__cause__
+            or seen.__context__
+            or next((a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)), None)
+        )
+    return False
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

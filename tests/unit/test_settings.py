@@ -26,6 +26,16 @@ mapping = "/abs/servicenow.toml"
 """
 
 
+EXAMPLE_SECRETS = {
+    "CHANGE_CONNECTOR__SOURCES__ACME_JIRA__TOKEN": "jira-api-token-1",
+    "CHANGE_CONNECTOR__SOURCES__ACME_JIRA__WEBHOOK_SECRET": "0123456789abcdef-jira",
+    "CHANGE_CONNECTOR__SOURCES__ACME_SERVICENOW__TOKEN": "sn-password-1",
+    "CHANGE_CONNECTOR__SOURCES__ACME_SERVICENOW__WEBHOOK_SECRET": "0123456789abcdef-snow",
+    "CHANGE_CONNECTOR__SERVER__REPORT_TOKEN": "0123456789abcdef-report",
+    "CHANGE_CONNECTOR__AUDIT__HMAC_KEY": "0123456789abcdef-audit",
+}
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "change-connector.toml"
     path.write_text(text)
@@ -84,15 +94,24 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         RequiredFields,
         ScopeRule,
     )
-    from connector.settings import ServerSettings, Settings, SourceSettings, WorkerSettings
+    from connector.settings import (
+        AuditSettings,
+        ServerSettings,
+        Settings,
+        SourceSettings,
+        WorkerSettings,
+    )
 
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
-    settings = load_settings(example, environ={})
+    with pytest.raises(ConfigError, match="placeholder, not a secret"):
+        load_settings(example, environ={})  # its secrets are placeholders until set
+    settings = load_settings(example, environ=EXAMPLE_SECRETS)
     assert settings.sources
+    assert settings.audit.hmac_key is not None
     text = example.read_text()
     models = (Settings, ServerSettings, WorkerSettings, SourceSettings, PolicySettings)
     models += (RequiredFields, ApprovalPolicy, Freeze, MaintenanceWindow, ScopeRule)
-    models += (ReleaseNotesSettings, Route)
+    models += (ReleaseNotesSettings, Route, AuditSettings)
     for model in models:
         for name in model.model_fields:
             documented = (f"{name} =", f"[{name}", f"{name}.", f".{name}]", f".{name}.")

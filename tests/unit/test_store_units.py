@@ -87,22 +87,22 @@ def stored(rows: list[SimpleNamespace]) -> list[tuple[object, ...]]:
 
 def test_verify_accepts_a_good_chain_and_finds_the_first_bad_link() -> None:
     rows = _chain(4)
-    assert verify(stored(rows)) is None
-    assert verify([]) is None
+    assert verify(stored(rows)).broken is None
+    assert verify([]).broken is None
     rows[2].actor = "mallory"
-    assert verify(stored(rows)) == 3
+    assert verify(stored(rows)).broken == 3
     rows = _chain(4)
     rows[1] = _row(2, rows[0].hash, actor="mallory")  # rehashed, but row 3 still links the old
-    assert verify(stored(rows)) == 3
+    assert verify(stored(rows)).broken == 3
     rows = _chain(3)
     rows[0].detail = "not json"
-    assert verify(stored(rows)) == 1
+    assert verify(stored(rows)).broken == 1
     rows = _chain(3)
     rows[1].detail = rows[1].detail.replace(":", ": ")  # same JSON, other bytes
-    assert verify(stored(rows)) == 2
+    assert verify(stored(rows)).broken == 2
     rows = _chain(3)  # SQLite hands `at` over as its stored UTC text: the same link
     text_at = [(r[0], r[1].isoformat(timespec="microseconds"), *r[2:]) for r in stored(rows)]
-    assert verify(text_at) is None
+    assert verify(text_at).broken is None
 
 
 def test_link_hash_is_canonical() -> None:
@@ -141,4 +141,4 @@ def test_verify_writes_a_link_s_fixed_columns_as_canonical_json_does(text: str) 
     values = [2**40, "2024-01-01T00:00:00.000001+00:00", text, None, text, text]
     assert head_json(values) == canonical_json(values)
     row = _row(1, GENESIS, source=text, ticket_key=text or None, event=text, actor=text)
-    assert verify(stored([row])) is None
+    assert verify(stored([row])).broken is None
