@@ -49,7 +49,10 @@ def build_report(
     # The audit chain is verified beside the build: its reads wait on the database, not on
     # the interpreter, so the two overlap. (An in-memory SQLite store is one connection's.)
     with ThreadPoolExecutor(max_workers=1) as pool, collector_paused():
-        verified = pool.submit(audit_state, store) if store.shared_between_threads else None
+        anchors = settings.audit.anchor_file
+        verified = (
+            pool.submit(audit_state, store, anchors) if store.shared_between_threads else None
+        )
         for name in names:
             rows += _source_rows(
                 settings,

@@ -47,8 +47,11 @@ class PolicyInForce:
 class AuditState:
     links: int
     head_hash: str
-    intact: bool
+    intact: bool  # every link verified and every anchor agrees
     broken_at: int | None = None  # the first link that did not verify
+    keyed: int = 0  # links keyed with the audit HMAC key
+    anchors: int = 0  # anchors (audit.anchor_file) the chain was compared with
+    problems: list[str] = field(default_factory=list)  # what the verify found, in words
 
 
 @dataclass(frozen=True)

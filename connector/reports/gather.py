@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from connector import __version__
 from connector.errors import ConnectorError
@@ -62,7 +63,7 @@ def gather(
         population=population,
         policy=policy_in_force(settings.policy),
         sources=[_source(store, n, settings.sources[n], settings.policy) for n in names],
-        audit=audit if audit is not None else audit_state(store),
+        audit=audit if audit is not None else audit_state(store, settings.audit.anchor_file),
         tool_version=f"change-connector {__version__}",
         filters=filters,
     )
@@ -101,14 +102,22 @@ def _local(at: datetime, policy: PolicySettings, zone: str) -> str:
     return at.isoformat()
 
 
-def audit_state(store: Store) -> AuditState:
-    broken = store.verify_audit()
+def audit_state(store: Store, anchor_file: Path | None = None) -> AuditState:
+    """The chain walked with the store's audit key and compared with the anchors of
+    `anchor_file` (audit.anchor_file)."""
+    from connector.anchors import stored_anchors
+
+    verdict = store.audit_verdict(stored_anchors(anchor_file))
     head = store.audit_head()
+    problems = verdict.problems()
     return AuditState(
         links=head.seq if head else 0,
         head_hash=head.hash if head else "",
-        intact=broken is None,
-        broken_at=broken,
+        intact=not problems,
+        broken_at=verdict.broken,
+        keyed=verdict.keyed,
+        anchors=verdict.anchors,
+        problems=problems,
     )
 
 

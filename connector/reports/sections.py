@@ -66,13 +66,14 @@ def context_lines(c: ReportContext, zone: str) -> list[str]:
         )
         lines.append(f"  - scope: {md_cell(src.scope)}")
     au = c.audit
-    verdict = "intact" if au.intact else f"BROKEN at link {au.broken_at}"
+    verdict = "intact" if au.intact else "BROKEN: " + "; ".join(au.problems)
     lines += [
         "",
         "## Audit chain",
         "",
         f"- Verified when the report was made: {verdict}",
         f"- Head: link {au.links}, hash `{au.head_hash or '-'}`",
+        f"- Keyed links (audit HMAC key): {au.keyed} of {au.links}; anchors compared: {au.anchors}",
     ]
     return lines
 
