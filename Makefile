@@ -20,12 +20,17 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed chromium
 	$(BIN)/pytest -q
 
-# The HTML report's test renders it in a real headless Chromium (Debian's package).
+# The HTML report's tests render it in a real headless Chromium (Debian's package), which also
+# prints `report --format pdf`; the PDF's tests read it back with poppler's pdftotext / pdfinfo.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
 		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
 		{ echo "install Chromium (Debian: apt-get install chromium)" >&2; exit 1; }
+	@command -v pdftotext >/dev/null 2>&1 || \
+		{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; } || \
+		{ echo "install poppler-utils (Debian: apt-get install poppler-utils)" >&2; exit 1; }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check connector tests bench

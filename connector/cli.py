@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from connector import __version__
 from connector.errors import ConfigError, ConnectorError
+from connector.report_cli import report_app
 
 app = typer.Typer(
     name="change-connector",
@@ -23,13 +24,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-mappings_app = typer.Typer(help="Validate field mapping files.", no_args_is_help=True)
+mappings_app = typer.Typer(help="Write and validate field mapping files.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 cab_app = typer.Typer(help="Change advisory board: decisions and agenda.", no_args_is_help=True)
 app.add_typer(cab_app, name="cab")
 policy_app = typer.Typer(help="Try the change-control policy.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
-report_app = typer.Typer(help="Compliance reports from the store.", invoke_without_command=True)
 app.add_typer(report_app, name="report")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -98,34 +98,70 @@ def sandbox(
 @mappings_app.command("check")
 def mappings_check(
     files: Annotated[
-        list[Path] | None, typer.Argument(help="Mapping files (default: mappings/*.toml).")
+        list[Path] | None,
+        typer.Argument(help="Mapping files (default: mappings/*.toml; none with --live)."),
     ] = None,
     live: Annotated[
         Path | None,
         typer.Option(
-            help="Also ask every source in this config "
-            "whether the mapped fields and transitions "
-            "exist."
+            help="Check the mapping file of every source in this config against its site: "
+            "field types, option values, statuses, transitions, ServiceNow choices."
         ),
     ] = None,
 ) -> None:
-    """Validate mapping files; with --live, check them against the live sources too."""
+    """Validate mapping files; with --live, the config's mappings against their live sites."""
     from connector.mapping import check_files
 
-    results = check_files(files or None)
-    for result in results:
-        typer.echo(result.line, err=not result.ok)
-    if not all(result.ok for result in results):
-        raise SystemExit(ConfigError.exit_code)
+    if files or live is None:
+        results = check_files(files or None)
+        for result in results:
+            typer.echo(result.line, err=not result.ok)
+        if not all(result.ok for result in results):
+            raise SystemExit(ConfigError.exit_code)
     if live is not None:
         from connector.live_check import check_live
 
-        problems = 0
-        for line, ok in check_live(live):
-            typer.echo(line)
-            problems += not ok
-        if problems:
-            raise ConfigError(f"{live}: {problems} source(s) do not match their mappings")
+        errors = 0
+        for item in check_live(live):
+            if isinstance(item, str):
+                typer.echo(item)
+            else:
+                typer.echo(item.line, err=item.error)
+                errors += item.error
+        if errors:
+            raise ConfigError(f"{live}: {errors} mapping error(s) against the live sites")
+
+
+@mappings_app.command("init")
+def mappings_init(
+    live: Annotated[Path, typer.Option(help="Config whose source is read.")],
+    source: Annotated[str, typer.Option(help="The source (of the config) to map.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the mapping here (default: standard output).")
+    ] = None,
+    project: Annotated[
+        list[str] | None,
+        typer.Option(help="Jira project key (repeat; default: projects with the issue type)."),
+    ] = None,
+    issue_type: Annotated[
+        list[str] | None, typer.Option(help="Jira issue type of changes (default: Change).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Write a commented mapping for a live site: fields, value maps, statuses, transitions."""
+    from connector.live_check import init_live
+
+    written = init_live(
+        live,
+        source=source,
+        out=out,
+        projects=project or (),
+        issue_types=issue_type or (),
+        force=force,
+    )
+    if out is None:
+        typer.echo(written.text, nl=False)
+    typer.echo(written.line, err=True)
 
 
 ConfigOption = Annotated[
@@ -240,57 +276,6 @@ def policy_backtest(
     from connector.commands import run_backtest
 
     run_backtest(config=config, since=since, policy_file=policy, as_json=as_json)
-
-
-@report_app.callback()
-def report(
-    ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Last day, YYYY-MM-DD (default: today).")
-    ] = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
-    change_type: Annotated[
-        list[str] | None,
-        typer.Option("--type", help="Only these types or classes (standard, emergency, major...)."),
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv, json, md or html.")] = "md",
-    out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """One report across every source: each change, whether it was authorized, the exceptions."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if since is None:
-        raise ConfigError("--since: name the first day of the period (YYYY-MM-DD)")
-    from connector.report_commands import run_report
-
-    run_report(
-        config=config,
-        since=since,
-        until=until,
-        sources=source or [],
-        types=change_type or [],
-        fmt=fmt,
-        out=out,
-    )
-
-
-@report_app.command("sample")
-def report_sample(
-    since: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
-    out: Annotated[Path, typer.Option(help="The directory to write the pack to.")],
-    size: Annotated[int, typer.Option(help="How many changes.", min=1, max=100_000)] = 25,
-    seed: Annotated[str, typer.Option(help="Seed of the draw (same seed, same sample).")] = "0",
-    until: Annotated[
-        str | None, typer.Option(help="Last day, YYYY-MM-DD (default: today).")
-    ] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Draw a reproducible sample of changes and write each one's evidence chain."""
-    from connector.report_commands import run_sample
-
-    run_sample(config=config, size=size, seed=seed, since=since, until=until, out=out)
 
 
 @audit_app.command("verify")

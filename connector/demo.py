@@ -127,13 +127,17 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
 
 
 def write_reports(settings: Settings, store: Store, out: Path) -> list[Path]:
-    """The compliance report over everything stored, as JSON, Markdown and HTML."""
-    from datetime import UTC, datetime
+    """The compliance report over everything stored (2000-01-01 to 2099-12-31 in the policy's
+    time zone), as JSON, Markdown and HTML."""
+    from datetime import date
 
     from connector.reports.build import build_report
     from connector.reports.render import render
+    from connector.reports.summary import day_span
 
-    since, until = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    span = day_span(date(2000, 1, 1), date(2099, 12, 31), settings.policy.zone())
+    assert span is not None
+    since, until = span
     rows, summary = build_report(settings, store, since=since, until=until)
     paths = []
     for fmt, name in (("json", "report.json"), ("md", "report.md"), ("html", "report.html")):

@@ -1,73 +1,117 @@
-"""`mappings check --live`: ask each configured source whether its mapping matches the site.
+"""`mappings check --live CONFIG` and `mappings init --live CONFIG`: the shell around the pure
+`mapping.site_check` / `mapping.site_init`.
 
-Jira: every mapped field id must be in `GET /field`, and every action's transition name must be
-offered on at least one in-scope issue (transitions are workflow-bound, so one issue per status
-is sampled). ServiceNow: every mapped column must exist on the table (the Table API returns
-every column of a record). Each source gives one line and whether it matched.
+Check: for every source of the config, its mapping file (the one the config names) is loaded,
+the site is read (`discovery.read_site`) and compared; each problem is one line
+`<file>: <key>: <what is wrong (site has: ...)>`, warnings marked. Init: the site of one source
+is read and rendered as a mapping file, which must load before it is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import tempfile
+import tomllib
+from collections.abc import Iterator, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
-from connector.errors import MappingError
-from connector.mapping import Mapping, load_mapping, referenced_fields, referenced_transitions
-from connector.reader import open_adapter, scope_jql, site_mapping
-from connector.settings import load_settings
-from connector.systems.jira import JiraAdapter
-from connector.systems.servicenow import ServiceNowAdapter
+from connector.discovery import read_site
+from connector.errors import ConfigError, ConnectorError, MappingError
+from connector.mapping import load_mapping, parse_mapping
+from connector.mapping.loader import summary
+from connector.mapping.site_check import Problem, check_site
+from connector.mapping.site_init import render_mapping
+from connector.reader import open_adapter
+from connector.settings import SourceSettings, load_settings
 
-_SAMPLE_LIMIT = 500
 
-
-def check_live(config: Path) -> Iterator[tuple[str, bool]]:
+def check_live(config: Path) -> Iterator[Problem | str]:
+    """Per source: its problems, then one summary line (a str)."""
     settings = load_settings(config)
     for name, source in settings.sources.items():
-        mapping = load_mapping(source.mapping)
-        with closing(open_adapter(name, source)) as adapter:
-            try:
-                mapping = site_mapping(adapter, mapping, file=str(source.mapping))
-            except MappingError as exc:
-                yield f"{name}: {exc}", False
-                continue
-            if isinstance(adapter, JiraAdapter):
-                missing = _jira_missing(adapter, mapping)
-            else:
-                missing = _servicenow_missing(adapter, mapping)
-        if missing:
-            yield f"{name}: {source.mapping}: " + "; ".join(missing), False
-        else:
-            yield f"{name}: {source.mapping}: every mapped field and transition exists", True
+        file = str(source.mapping)
+        try:
+            mapping = load_mapping(source.mapping)
+        except MappingError as exc:
+            yield Problem(exc.file, exc.key, exc.problem)
+            continue
+        try:
+            with closing(open_adapter(name, source)) as adapter:
+                site = read_site(adapter, mapping=mapping)
+        except ConnectorError as exc:  # this site cannot be read; the others still are
+            yield Problem(file, "(site)", str(exc))
+            continue
+        problems = check_site(mapping, site, file=file)
+        yield from problems
+        errors = sum(p.error for p in problems)
+        warnings = len(problems) - errors
+        verdict = f"{errors} error(s)" if errors else "matches the site"
+        yield f"{name}: {file}: {verdict}" + (f", {warnings} warning(s)" if warnings else "")
 
 
-def _jira_missing(adapter: JiraAdapter, mapping: Mapping) -> list[str]:
-    known = adapter.field_ids()
-    # Writes may name fields that only exist on transition screens (resolution); those are
-    # checked through the transitions, not the field list.
-    fields = sorted(f for f in referenced_fields(mapping) if f not in known and f != "resolution")
-    wanted = referenced_transitions(mapping)
-    missing = [f"unknown field {f}" for f in fields]
-    if wanted:
-        offered = adapter.transition_names(_one_issue_per_status(adapter, mapping))
-        missing += [f"no transition named {t!r}" for t in sorted(wanted - offered)]
-    return missing
+@dataclass(frozen=True)
+class Written:
+    path: Path | None
+    text: str
+    line: str  # what to tell the admin
+    todos: tuple[str, ...]
 
 
-def _one_issue_per_status(adapter: JiraAdapter, mapping: Mapping) -> list[str]:
-    by_status: dict[str, str] = {}
-    for seen, issue in enumerate(adapter.search(scope_jql(mapping, order=False), fields="status")):
-        status = issue.get("fields", {}).get("status", {}).get("name", "")
-        by_status.setdefault(status, issue["key"])
-        if seen >= _SAMPLE_LIMIT:
-            break
-    return list(by_status.values())
+def init_live(
+    config: Path,
+    *,
+    source: str,
+    out: Path | None,
+    projects: Sequence[str] = (),
+    issue_types: Sequence[str] = (),
+    force: bool = False,
+) -> Written:
+    """Read one source's site and write (or return) the mapping for it."""
+    settings = load_settings(config)
+    chosen = _source(settings.sources, source, config)
+    if out is not None:
+        _writable(out, force=force)
+    with closing(open_adapter(source, chosen)) as adapter:
+        site = read_site(adapter, projects=projects, issue_types=issue_types)
+    rendered = render_mapping(site)
+    mapping = parse_mapping(tomllib.loads(rendered.text), file=str(out or "<init>"))
+    if out is not None:
+        _write(out, rendered.text)
+    todo = f"; {len(rendered.todos)} TODO line(s) to decide" if rendered.todos else ""
+    line = f"{out or '<stdout>'}: written ({summary(mapping)}){todo}"
+    return Written(out, rendered.text, line, tuple(rendered.todos))
 
 
-def _servicenow_missing(adapter: ServiceNowAdapter, mapping: Mapping) -> list[str]:
-    columns = adapter.columns()
-    wanted = {f.split(".", 1)[0] for f in referenced_fields(mapping)}
-    # Journal columns are write-only and do not come back on reads.
-    wanted -= {"work_notes", "comments"}
-    return [f"unknown column {c}" for c in sorted(wanted - columns)]
+def _source(sources: dict[str, SourceSettings], name: str, config: Path) -> SourceSettings:
+    if name not in sources:
+        known = ", ".join(sources) or "none"
+        raise ConfigError(f"{config}: --source: no source named {name!r} (known: {known})")
+    return sources[name]
+
+
+def _writable(out: Path, *, force: bool) -> None:
+    if out.is_dir():
+        raise ConfigError(f"{out}: --out: is a directory, not a file")
+    if out.exists() and not force:
+        raise ConfigError(f"{out}: --out: exists already (add --force to replace it)")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{out}: --out: no such directory {str(parent)!r}")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ConfigError(f"{out}: --out: not writable")
+
+
+def _write(out: Path, text: str) -> None:
+    """Write through a temporary file beside it, so a failed write leaves no half file."""
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, out)
+    except OSError as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise ConfigError(f"{out}: --out: cannot write: {exc.strerror or exc}") from None

@@ -8,14 +8,14 @@ report`, and answers in the same formats.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from connector import secret_rules
 from connector.errors import ConnectorError
-from connector.reports.model import day_span
+from connector.reports.summary import day_span
 from connector.settings import Settings
 from connector.store import Store
 from connector.user_input import parse_day
@@ -39,7 +39,7 @@ def add_report_routes(app: FastAPI, settings: Settings, store: Store) -> None:
         if fmt not in MEDIA:
             return _error(400, f"format: {fmt!r} is not one of {', '.join(MEDIA)}")
         try:
-            since, until = _period(params.get("since"), params.get("until"))
+            since, until = _period(params.get("since"), params.get("until"), settings.policy.zone())
         except ValueError as exc:
             return _error(400, str(exc))
         from connector.reports.build import build_report
@@ -72,12 +72,13 @@ def _refused(request: Request, settings: Settings) -> Response | None:
     return None
 
 
-def _period(since: str | None, until: str | None) -> tuple[datetime, datetime]:
+def _period(since: str | None, until: str | None, zone: tzinfo) -> tuple[datetime, datetime]:
+    """[since 00:00, until 24:00) in the policy's time zone, as the CLI applies it."""
     if not since:
         raise ValueError("since: required (YYYY-MM-DD)")
     first = parse_day(since, "since")
-    last = parse_day(until, "until") if until else datetime.now(UTC).date()
-    span = day_span(first, last, UTC)
+    last = parse_day(until, "until") if until else datetime.now(zone).date()
+    span = day_span(first, last, zone)
     if span is None:
         raise ValueError("until: before since")
     return span

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from connector.commands import open_store, parse_date, write_or_print
 from connector.errors import ConfigError, ConnectorError
-from connector.reports.model import day_span
+from connector.reports.summary import day_span
 from connector.settings import load_settings
 
 
@@ -45,8 +45,11 @@ def run_report(
     from connector.reports.build import build_report
     from connector.reports.render import FORMATS, render
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    formats = (*FORMATS, "pdf")
+    if fmt not in formats:
+        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(formats)}")
+    if fmt == "pdf" and out is None:
+        raise ConfigError("--format pdf: name the file to write with --out")
     settings = load_settings(config)
     unknown = [s for s in sources if s not in settings.sources]
     if unknown:
@@ -56,21 +59,62 @@ def run_report(
         rows, summary = build_report(
             settings, store, since=start, until=end, sources=sources, types=types
         )
+    if fmt == "pdf" and out is not None:
+        from connector.reports.pdf import to_pdf
+
+        write_bytes(to_pdf(rows, summary), out)
+        return
     write_or_print(render(fmt, rows, summary), out)
 
 
+def write_bytes(data: bytes, out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot write {out}: {exc.strerror}") from None
+    sys.stdout.write(f"wrote {out}\n")
+
+
 def run_sample(
-    *, config: Path | None, size: int, seed: str, since: str, until: str | None, out: Path
+    *,
+    config: Path | None,
+    size: int,
+    seed: str,
+    since: str,
+    until: str | None,
+    out: Path,
+    all_exceptions: bool = False,
 ) -> None:
     from connector.reports.sample import write_sample
 
     settings = load_settings(config)
+    if settings.reports.pack_key is None:
+        raise ConfigError("reports.pack_key: set a key (16+ characters) to sign sample packs")
     start, end = period(since, until, settings.policy.zone())
     with closing(open_store(settings, appends=False)) as store:
         chosen = write_sample(
-            settings, store, size=size, seed=seed, since=start, until=end, out=out
+            settings,
+            store,
+            size=size,
+            seed=seed,
+            since=start,
+            until=end,
+            out=out,
+            all_exceptions=all_exceptions,
         )
     sys.stdout.write(f"wrote {len(chosen)} change(s) with their evidence to {out}\n")
+
+
+def run_verify_pack(*, config: Path | None, pack: Path) -> None:
+    from connector.reports.pack import verify_pack
+
+    settings = load_settings(config)
+    key = settings.reports.pack_key
+    if key is None:
+        raise ConfigError("reports.pack_key: the key the pack was signed with is not configured")
+    checked = verify_pack(pack, key.get_secret_value())
+    sys.stdout.write(f"sample pack intact: {checked} file(s) match the signed manifest\n")
 
 
 def run_audit_verify(*, config: Path | None, anchors: list[str] | None = None) -> None:

@@ -120,6 +120,19 @@ class WorkerSettings(_Section):
     purge_interval_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
 
 
+class ReportsSettings(_Section):
+    """`[reports]`: the change success score's points per recorded outcome (by default
+    ServiceNow's +3 successful, -5 unsuccessful), and the key that signs sample packs."""
+
+    success_score: dict[Literal["successful", "failed", "rolled-back"], float] = {
+        "successful": 3.0,
+        "rolled-back": -5.0,
+        "failed": -5.0,
+    }
+    # HMAC-SHA256 key of the sample pack's manifest (at least 16 characters).
+    pack_key: Annotated[SecretStr, Field(min_length=16)] | None = None
+
+
 class AuditSettings(_Section):
     # HMAC-SHA256 key of the audit chain's links: without it anyone who can write to the
     # database can rewrite the chain and rehash it. At least 16 characters.
@@ -139,6 +152,7 @@ class Settings(_Section):
     worker: WorkerSettings = WorkerSettings()
     policy: PolicySettings = PolicySettings()
     release_notes: ReleaseNotesSettings = ReleaseNotesSettings()
+    reports: ReportsSettings = ReportsSettings()
     audit: AuditSettings = AuditSettings()
     sources: dict[str, SourceSettings] = {}
 

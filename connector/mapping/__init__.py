@@ -8,6 +8,9 @@ A mapping file says, for one source system, which tickets are changes (`[scope]`
 Modules: `schema` (file models and meaning checks), `targets` (mappable Change attributes),
 `converters` and `markup` (raw value -> model value), `loader` (files, `check`, live-check
 helpers), `names` (Jira fields named by name), `normalize` (the pure step itself).
+A live site's description for `mappings init` / `check --live`: `site` (the model), `site_read`
+(documented response bodies -> site), `site_init` (site -> mapping text, with `vocabulary`),
+`site_check` (mapping vs site -> one problem per line).
 """
 
 from __future__ import annotations

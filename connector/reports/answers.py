@@ -36,7 +36,7 @@ from connector.reports.model import (
     row_for,
 )
 
-VERSION = 3  # of the stored layout (part of `basis`): answers of another layout are taken again
+VERSION = 4  # of the stored layout (part of `basis`): answers of another layout are taken again
 # Stored: [basis, evaluated at, [[audience, notice deadline], ...], *the row's values in field
 # order]. Positional, because a report parses 100,000 of them: half the text of an object, and
 # the values zip straight onto the row's fields. The two ledger answers are stored as null.
@@ -78,10 +78,16 @@ class Answers(NamedTuple):
 
     def wanted(self, *, until: datetime, types: set[str]) -> bool:
         """Created before `until`, and of one of `types` (a type or a class) if any given."""
+        return self.left_out(until=until, types=types) is None
+
+    def left_out(self, *, until: datetime, types: set[str]) -> str | None:
+        """Why the change is not in a report up to `until` of `types` (None: it is)."""
         v = self.values
-        if v[_CREATED] > until:
-            return False
-        return not types or v[_CLASS] in types or v[_TYPE] in types
+        if v[_CREATED] >= until:
+            return "created after the period"
+        if types and v[_CLASS] not in types and v[_TYPE] not in types:
+            return "other types (--type)"
+        return None
 
 
 def basis(policy: PolicySettings, release_notes: ReleaseNotesSettings) -> str:

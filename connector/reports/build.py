@@ -11,8 +11,10 @@ backtest` does, and read through the same answers. The result is the view model 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from connector.communications import INTERNAL, PUBLIC
@@ -21,7 +23,10 @@ from connector.pipeline import utcnow
 from connector.reader import batched
 from connector.reports.answers import Answers, answers, approved_view, basis, current, finish, loads
 from connector.reports.bulk import collector_paused
-from connector.reports.model import ReportRow, Summary, summarize
+from connector.reports.gather import audit_state, gather
+from connector.reports.metrics import delivery_metrics
+from connector.reports.model import ReportRow
+from connector.reports.summary import Summary, summarize
 from connector.runtime import offline_pipeline
 from connector.settings import Settings, SourceSettings
 from connector.store import Store
@@ -39,15 +44,48 @@ def build_report(
 ) -> tuple[list[ReportRow], Summary]:
     rows: list[ReportRow] = []
     now = clock()
-    with collector_paused():
-        for name, source in settings.sources.items():
-            if sources and name not in sources:
-                continue
+    names = [n for n in settings.sources if not sources or n in sources]
+    left_out = {"created after the period": 0, "other types (--type)": 0, "deleted": 0}
+    # The audit chain is verified beside the build: its reads wait on the database, not on
+    # the interpreter, so the two overlap. (An in-memory SQLite store is one connection's.)
+    with ThreadPoolExecutor(max_workers=1) as pool, collector_paused():
+        anchors = settings.audit.anchor_file
+        verified = (
+            pool.submit(audit_state, store, anchors) if store.shared_between_threads else None
+        )
+        for name in names:
             rows += _source_rows(
-                settings, store, name, source, period=(since, until), types=set(types), now=now
+                settings,
+                store,
+                name,
+                settings.sources[name],
+                period=(since, until),
+                types=set(types),
+                now=now,
+                left_out=left_out,
             )
         rows.sort(key=attrgetter("created", "source", "key"))
-        return rows, summarize(rows, since=since, until=until, generated_at=now)
+        zone = settings.policy.time_zone
+        summary = summarize(rows, since=since, until=until, generated_at=now, time_zone=zone)
+        offset = since.astimezone(settings.policy.zone()).utcoffset() or timedelta(0)
+        context = gather(
+            settings,
+            store,
+            since=since,
+            until=until,
+            names=names,
+            in_scope=len(rows),
+            deleted=left_out.pop("deleted"),
+            out_of_scope=left_out,
+            filters={"source": list(sources), "type": list(types)},
+            audit=verified.result() if verified is not None else None,
+        )
+        metrics = delivery_metrics(
+            rows,
+            utc_offset=offset,
+            weights={str(k): v for k, v in settings.reports.success_score.items()},
+        )
+        return rows, dataclasses.replace(summary, context=context, metrics=metrics)
 
 
 def _source_rows(
@@ -59,7 +97,10 @@ def _source_rows(
     period: tuple[datetime, datetime],
     types: set[str],
     now: datetime,
+    left_out: dict[str, int],
 ) -> list[ReportRow]:
+    """`left_out`: counts, by rule, of the changes read but not reported, and of those
+    recorded as deleted (added to)."""
     since, until = period
     under = basis(settings.policy, settings.release_notes)
     posted = _posted(store, name)
@@ -70,15 +111,22 @@ def _source_rows(
     )
     out: list[ReportRow] = []
     stale: list[str] = []
-    for key, report, recheck_at in store.report_answers(name, updated_since=since):
+    for key, report, recheck_at, deleted in store.report_answers_all(name, updated_since=since):
+        if deleted:
+            left_out["deleted"] += 1
+            continue
         taken = current(report, basis_now=under, recheck_at=recheck_at, now=now)
         if taken is None:
             stale.append(key)
-        elif taken.wanted(until=until, types=types):
+        elif (why := taken.left_out(until=until, types=types)) is None:
             out.append(_finish(taken, posted, told, now=now))
+        else:
+            left_out[why] += 1
     for taken in _taken_again(settings, store, name, source, stale, now=now):
-        if taken.wanted(until=until, types=types):
+        if (why := taken.left_out(until=until, types=types)) is None:
             out.append(_finish(taken, posted, told, now=now))
+        else:
+            left_out[why] += 1
     return out
 
 

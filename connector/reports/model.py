@@ -8,15 +8,13 @@ row gives is "yes", "no" or "n.a." so spreadsheets and GRC tools can filter on i
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from connector.model import Change, ChangeType, Status
 from connector.policy import Evaluation, Severity
-from connector.policy.approvals import EMERGENCY
+from connector.policy.approvals import EMERGENCY, ApprovalState, same_person
 
 YES, NO, NA = "yes", "no", "n.a."
 IMPLEMENTED = {Status.IMPLEMENTING, Status.REVIEW, Status.CLOSED}
@@ -30,8 +28,8 @@ class ApproverLine:
     decided_at: datetime | None
 
     def text(self) -> str:
-        # str() of a datetime is its ISO form with a space: "YYYY-MM-DD HH:MM" is its head.
-        when = f" {str(self.decided_at)[:16]}" if self.decided_at else ""
+        # ISO 8601 to the minute with its offset: every time says its zone.
+        when = f" {self.decided_at.isoformat(timespec='minutes')}" if self.decided_at else ""
         group = f" ({self.group})" if self.group else ""
         return f"{self.name}{group} {self.decision}{when}"
 
@@ -53,11 +51,16 @@ class ReportRow(NamedTuple):
     implementer: str
     approvers: tuple[ApproverLine, ...]
     created: datetime
+    # Emergency changes: the named emergency approver's approval (the board reviews later).
     approved_at: datetime | None
     implemented_at: datetime | None
+    implemented_end: datetime | None
+    board_reviewed_at: datetime | None  # emergency changes: the board's retroactive review
     approved_before_implemented: str
     separation_of_duties: str
     required_complete_at_approval: str
+    affected_systems: tuple[str, ...]
+    affected_services: tuple[str, ...]
     security_impact: str
     infosec_categories: tuple[str, ...]
     rollback_plan: str
@@ -68,8 +71,12 @@ class ReportRow(NamedTuple):
     notice_met: str
     release_notes_posted: str
     open_findings: tuple[str, ...]
+    finding_messages: tuple[str, ...]  # "rule: message" per open finding
+    incidents: tuple[str, ...]  # linked incidents (link targets)
     hours_request_to_approval: float | None
     hours_approval_to_implementation: float | None
+    hours_implementation_to_board_review: float | None
+    hours_to_restore: float | None  # failed or rolled back, with an incident or rollback
 
     def flat(self) -> dict[str, Any]:
         """Every field, lists joined with "; " and times in ISO 8601 (CSV)."""
@@ -92,36 +99,23 @@ class ReportRow(NamedTuple):
 
 # Field names in order; a shallow read of them is what renderers need (no deep copies).
 ROW_FIELDS: tuple[str, ...] = ReportRow._fields
-ROW_LISTS = ("infosec_categories", "freeze_findings", "conflicts_with", "open_findings")
-ROW_TIMES = ("created", "approved_at", "implemented_at")
-_OPTIONAL = ("hours_request_to_approval", "hours_approval_to_implementation")
-
-
-@dataclass(frozen=True)
-class Summary:
-    since: datetime
-    until: datetime
-    generated_at: datetime
-    total: int
-    by_source: dict[str, int]
-    by_type: dict[str, int]
-    by_status: dict[str, int]
-    exceptions: dict[str, list[str]]  # kind -> "source:key"
-    median_hours_request_to_approval: float | None
-    median_hours_approval_to_implementation: float | None
-    outcomes: dict[str, int]  # closed changes: successful, failed, rolled-back, not recorded
-    weekly: dict[str, dict[str, int]] = field(default_factory=dict)  # week -> type -> count
-
-
-EXCEPTIONS = (
-    "unauthorized",
-    "self-approved",
-    "missing rollback plan",
-    "freeze violation",
-    "overdue emergency review",
-    "late notice",
+ROW_LISTS = (
+    "affected_systems",
+    "affected_services",
+    "infosec_categories",
+    "freeze_findings",
+    "conflicts_with",
+    "open_findings",
+    "finding_messages",
+    "incidents",
 )
-APPROVED_OR_LATER = {"approved", "scheduled", "implementing", "review", "closed"}
+ROW_TIMES = ("created", "approved_at", "implemented_at", "implemented_end", "board_reviewed_at")
+_OPTIONAL = (
+    "hours_request_to_approval",
+    "hours_approval_to_implementation",
+    "hours_implementation_to_board_review",
+    "hours_to_restore",
+)
 
 
 def row_for(
@@ -136,8 +130,13 @@ def row_for(
     """`notice`: yes / no / pending from the notes actually posted (None: judge by the
     policy's notice finding)."""
     state = evaluation.approvals
-    approved_at = state.approved_at if state.complete else None
+    emergency_at, reviewed_at = _emergency_times(change, state)
+    if change.change_type is ChangeType.EMERGENCY:
+        approved_at = emergency_at if state.complete else None
+    else:
+        approved_at = state.approved_at if state.complete else None
     rules = sorted({f.rule for f in evaluation.findings})
+    incidents = tuple(link.target for link in change.links if _incident(link.relation, link.target))
     return ReportRow(
         source=change.source.instance,
         key=change.key,
@@ -154,11 +153,15 @@ def row_for(
         created=change.created,
         approved_at=approved_at,
         implemented_at=change.actual_start,
-        approved_before_implemented=_before(change, evaluation),
+        implemented_end=change.actual_end,
+        board_reviewed_at=reviewed_at,
+        approved_before_implemented=_before(change, evaluation, approved_at),
         separation_of_duties=NO if state.self_approved else (YES if state.counted else NA),
         required_complete_at_approval=_complete_at_approval(
             approved_snapshot, snapshot_evaluation, evaluation
         ),
+        affected_systems=change.affected_systems,
+        affected_services=change.affected_services,
         security_impact=change.security.level.value if change.security.level else "",
         infosec_categories=tuple(c.value for c in change.security.categories),
         rollback_plan=YES if change.rollback_plan.strip() else NO,
@@ -173,9 +176,46 @@ def row_for(
         notice_met=notice if notice is not None else _notice(change, evaluation),
         release_notes_posted=NA if notes_posted is None else (YES if notes_posted else NO),
         open_findings=tuple(rules),
+        finding_messages=tuple(f"{f.rule}: {f.message}" for f in evaluation.findings),
+        incidents=incidents,
         hours_request_to_approval=_hours(change.created, approved_at),
         hours_approval_to_implementation=_hours(approved_at, change.actual_start),
+        hours_implementation_to_board_review=_hours(change.actual_start, reviewed_at),
+        hours_to_restore=_restore(change, incidents),
     )
+
+
+def _emergency_times(
+    change: Change, state: ApprovalState
+) -> tuple[datetime | None, datetime | None]:
+    """An emergency change's two approvals: the named emergency approver's (the earliest of
+    theirs) and the board's retroactive review (the latest counted approval by anyone else)."""
+    if change.change_type is not ChangeType.EMERGENCY:
+        return None, None
+    named: list[datetime] = []
+    board: list[datetime] = []
+    for a in state.counted:
+        if a.decided_at is not None:
+            mine = same_person(change.emergency_approver, a.approver)
+            (named if mine else board).append(a.decided_at)
+    return (min(named) if named else None), (max(board) if board else None)
+
+
+_FAILED = frozenset({"failed", "rolled-back"})
+
+
+def _incident(relation: str, target: str) -> bool:
+    text = f"{relation} {target}".casefold()
+    return "incident" in text or target.upper().startswith("INC")
+
+
+def _restore(change: Change, incidents: tuple[str, ...]) -> float | None:
+    """Hours from the start of a failed change to the end of its recovery (its recorded end),
+    when a rollback or an incident is linked to it; None otherwise."""
+    outcome = change.outcome.value if change.outcome else ""
+    if outcome not in _FAILED or (outcome != "rolled-back" and not incidents):
+        return None
+    return _hours(change.actual_start, change.actual_end)
 
 
 def _name(person: Any) -> str:
@@ -194,18 +234,17 @@ def _approvers(change: Change, ev: Evaluation) -> tuple[ApproverLine, ...]:
     )
 
 
-def _before(change: Change, ev: Evaluation) -> str:
+def _before(change: Change, ev: Evaluation, approved_at: datetime | None) -> str:
+    """`approved_at`: the approval that let the change go ahead (for an emergency, its named
+    approver's, not the board's review afterwards)."""
     if change.status not in IMPLEMENTED and change.actual_start is None:
         return NA
     if ev.has("unauthorized") or not ev.approvals.complete:
         return NO
-    at, start = ev.approvals.approved_at, change.actual_start
-    if at is None or start is None:
+    start = change.actual_start
+    if approved_at is None or start is None:
         return YES if not ev.approvals.needs else NA  # pre-approved, or no start recorded
-    # An emergency goes ahead on its approver's word: the policy reviews it afterwards, and
-    # the report agrees with the policy.
-    emergency = change.change_type is ChangeType.EMERGENCY
-    return YES if at <= start or emergency else NO
+    return YES if approved_at <= start else NO
 
 
 def _complete_at_approval(
@@ -242,88 +281,3 @@ def _hours(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None or end < start:
         return None
     return round((end - start).total_seconds() / 3600, 1)
-
-
-def summarize(
-    rows: Sequence[ReportRow], *, since: datetime, until: datetime, generated_at: datetime
-) -> Summary:
-    """Counts, exceptions, medians and the weekly series, in one pass over the rows."""
-    exceptions: dict[str, list[str]] = {kind: [] for kind in EXCEPTIONS}
-    by_source: dict[str, int] = {}
-    by_type: dict[str, int] = {}
-    by_status: dict[str, int] = {}
-    outcomes: dict[str, int] = {}
-    weekly: dict[tuple[int, str], int] = {}  # (ordinal of the week's Monday, type) -> count
-    closed = Status.CLOSED.value
-    for r in rows:
-        if (
-            r.approved_before_implemented == NO
-            or r.separation_of_duties == NO
-            or r.rollback_plan == NO
-            or r.freeze_violation
-            or r.emergency_review == "overdue"
-            or r.notice_met == NO
-        ):
-            ref = f"{r.source}:{r.key}"
-            for kind in _exceptions(r):
-                exceptions[kind].append(ref)
-        kind = r.change_type or "unknown"
-        by_source[r.source] = by_source.get(r.source, 0) + 1
-        by_type[kind] = by_type.get(kind, 0) + 1
-        by_status[r.status] = by_status.get(r.status, 0) + 1
-        if r.status == closed:
-            outcome = r.outcome or "not recorded"
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        day = r.created.toordinal()
-        week = (day - (day + 6) % 7, kind)
-        weekly[week] = weekly.get(week, 0) + 1
-    weeks: dict[str, dict[str, int]] = {}
-    for (monday, kind), n in sorted(weekly.items()):
-        weeks.setdefault(date.fromordinal(monday).isoformat(), {})[kind] = n
-    return Summary(
-        since=since,
-        until=until,
-        generated_at=generated_at,
-        total=len(rows),
-        by_source=by_source,
-        by_type=by_type,
-        by_status=by_status,
-        exceptions=exceptions,
-        median_hours_request_to_approval=_median([r.hours_request_to_approval for r in rows]),
-        median_hours_approval_to_implementation=_median(
-            [r.hours_approval_to_implementation for r in rows]
-        ),
-        outcomes=outcomes,
-        weekly=weeks,
-    )
-
-
-def _exceptions(r: ReportRow) -> list[str]:
-    """The exception kinds (of `EXCEPTIONS`) one row shows."""
-    out = []
-    if r.approved_before_implemented == NO:
-        out.append("unauthorized")
-    if r.separation_of_duties == NO:
-        out.append("self-approved")
-    if r.rollback_plan == NO and r.status in APPROVED_OR_LATER:
-        out.append("missing rollback plan")
-    if r.freeze_violation:
-        out.append("freeze violation")
-    if r.emergency_review == "overdue":
-        out.append("overdue emergency review")
-    if r.notice_met == NO:
-        out.append("late notice")
-    return out
-
-
-def day_span(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime] | None:
-    """A report period: [first 00:00, the day after last 00:00) in `zone`, in UTC; None when
-    the last day comes before the first."""
-    start = datetime.combine(first, time(0, 0), zone)
-    end = datetime.combine(last, time(0, 0), zone) + timedelta(days=1)
-    return None if end <= start else (start.astimezone(UTC), end.astimezone(UTC))
-
-
-def _median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(statistics.median(present), 1) if present else None

@@ -16,7 +16,12 @@ from typing import Any
 import orjson
 
 from connector.reports.bulk import collector_paused
-from connector.reports.model import ROW_FIELDS, ReportRow, Summary
+from connector.reports.context import stamp
+from connector.reports.model import ROW_FIELDS, ReportRow
+from connector.reports.sections import context_lines, heading, md_cell, metrics_lines
+from connector.reports.summary import Summary
+
+__all__ = ["FORMATS", "md_cell", "render"]
 
 FORMATS = ("csv", "json", "md", "html")
 
@@ -24,7 +29,7 @@ FORMATS = ("csv", "json", "md", "html")
 def render(fmt: str, rows: Sequence[ReportRow], summary: Summary) -> str:
     with collector_paused():
         if fmt == "csv":
-            return to_csv(rows)
+            return to_csv(rows, summary)
         if fmt == "json":
             return to_json(rows, summary)
         if fmt == "md":
@@ -34,8 +39,12 @@ def render(fmt: str, rows: Sequence[ReportRow], summary: Summary) -> str:
         return to_html(rows, summary)
 
 
-def to_csv(rows: Sequence[ReportRow]) -> str:
+def to_csv(rows: Sequence[ReportRow], summary: Summary | None = None) -> str:
+    """One line per change under a header; above it, when a summary is given, its context as
+    `#` comment lines (read with e.g. pandas' `comment="#"`)."""
     out = io.StringIO()
+    if summary is not None:
+        out.write("".join(f"# {line}\n" for line in csv_preamble(summary)))
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(ROW_FIELDS)
     writer.writerows(csv_values(row) for row in rows)
@@ -66,10 +75,26 @@ def csv_values(row: ReportRow) -> list[Any]:
     return values
 
 
+def csv_preamble(summary: Summary) -> list[str]:
+    """The summary's heading, context and metrics as plain lines (empty ones left out)."""
+    lines = ["Change report", *heading(summary)]
+    if summary.context is not None:
+        lines += context_lines(summary.context, summary.time_zone)
+    if summary.metrics is not None:
+        lines += metrics_lines(summary.metrics)
+    return [line for line in lines if line]
+
+
 def summary_dict(summary: Summary) -> dict[str, Any]:
     data = asdict(summary)
     for key in ("since", "until", "generated_at"):
         data[key] = getattr(summary, key).isoformat()
+    data["period"] = {
+        "first_day": summary.first_day.isoformat(),
+        "last_day": summary.last_day.isoformat(),
+        "time_zone": summary.time_zone,
+        "applied_as": "[first_day 00:00, the day after last_day 00:00) in time_zone",
+    }
     return data
 
 
@@ -84,10 +109,9 @@ def to_json(rows: Sequence[ReportRow], summary: Summary) -> str:
 def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:
     s = summary
     lines = [
-        f"# Change report {s.since:%Y-%m-%d} to {s.until:%Y-%m-%d}",
+        f"# Change report {s.first_day} to {s.last_day} ({s.time_zone})",
         "",
-        f"Generated {s.generated_at:%Y-%m-%d %H:%M} UTC from the connector's store; "
-        f"{s.total} change(s).",
+        *heading(s),
         "",
         "## Summary",
         "",
@@ -104,14 +128,20 @@ def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:
     ]
     for kind, refs in s.exceptions.items():
         lines.append(f"- {kind}: {len(refs)}" + (f" ({', '.join(refs)})" if refs else ""))
+    if s.context is not None:
+        lines += ["", *context_lines(s.context, s.time_zone)]
+    if s.metrics is not None:
+        lines += ["", *metrics_lines(s.metrics)]
     lines += [
         "",
         "## Changes",
         "",
-        "| source | key | type | status | approvers | approved before implemented | "
-        "separation of duties | rollback plan | security | emergency review | findings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| source | key | type | status | approvers | approved | implemented | "
+        "approved before implemented | board review | separation of duties | rollback plan | "
+        "security | emergency review | findings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    zone = s.time_zone
     for r in rows:
         key = f"[{md_cell(r.key)}]({r.url})" if r.url else md_cell(r.key)
         lines.append(
@@ -123,12 +153,15 @@ def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:
                     md_cell(f"{r.change_type} / {r.change_class}"),
                     r.status,
                     md_cell("; ".join(a.text() for a in r.approvers)) or "-",
+                    stamp(r.approved_at, zone) or "-",
+                    stamp(r.implemented_at, zone) or "-",
                     r.approved_before_implemented,
+                    stamp(r.board_reviewed_at, zone) or "-",
                     r.separation_of_duties,
                     r.rollback_plan,
                     md_cell(r.security_impact or "not assessed"),
                     r.emergency_review,
-                    md_cell(", ".join(r.open_findings)) or "-",
+                    md_cell("; ".join(r.finding_messages)) or "-",
                 ]
             )
             + " |"
@@ -142,11 +175,3 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _h(hours: float | None) -> str:
     return "n.a." if hours is None else f"{hours:g} h"
-
-
-_MD_ESCAPES = str.maketrans({ch: "\\" + ch for ch in "\\`*_{}[]<>()#+!|"})
-
-
-def md_cell(text: str) -> str:
-    """Ticket text inside a Markdown line or table cell: markup characters escaped, one line."""
-    return " ".join(text.split()).translate(_MD_ESCAPES)

@@ -267,9 +267,11 @@ def _compliant(c: SeedChange, outcome_roll: float) -> SeedChange:
         end = start + (end - c.planned_start if end and c.planned_start else timedelta(hours=2))
     started = c.status in ("implementing", "review", "closed")
     status = "closed" if c.change_type == "emergency" and started else c.status
+    # Approved before it started; an emergency too (by its named approver), the board's
+    # review of it comes after.
     approvals = tuple(
         replace(a, decided_at=min(a.decided_at, start - timedelta(hours=1)))
-        if a.decided_at is not None and started and c.change_type != "emergency"
+        if a.decided_at is not None and started
         else a
         for a in c.approvals
     )

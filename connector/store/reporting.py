@@ -5,13 +5,14 @@ in one streamed query per source, never one per change (the ledger's release not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
 from connector.store.base import StoreBase
-from connector.store.schema import changes, policy_state
+from connector.store.schema import audit, changes, policy_state, runs
 
 
 class ReportingMixin(StoreBase):
@@ -19,12 +20,61 @@ class ReportingMixin(StoreBase):
         self, source: str, *, updated_since: datetime
     ) -> Generator[tuple[str, str | None, datetime | None], None, None]:
         """(key, stored answers or None, recheck_at) of the changes of `source` updated at or
-        after `updated_since`, streamed in no particular order (the report sorts its rows):
-        plain tuples, a report reads 100,000 of them."""
+        after `updated_since`, deleted tickets left out, streamed in no particular order (the
+        report sorts its rows): plain tuples, a report reads 100,000 of them."""
         query = select(changes.c.key, changes.c.report, changes.c.recheck_at).where(
-            changes.c.source == source, changes.c.updated >= self._now(updated_since)
+            changes.c.source == source,
+            changes.c.updated >= self._now(updated_since),
+            changes.c.deleted_at.is_(None),
         )
         yield from self._stream(query)
+
+    def report_answers_all(
+        self, source: str, *, updated_since: datetime
+    ) -> Generator[tuple[str, str | None, datetime | None, bool], None, None]:
+        """`report_answers` with the deleted tickets too, each tuple ending in whether it was
+        recorded as deleted (a report counts them from the same read)."""
+        query = select(
+            changes.c.key,
+            changes.c.report,
+            changes.c.recheck_at,
+            changes.c.deleted_at.is_not(None),
+        ).where(changes.c.source == source, changes.c.updated >= self._now(updated_since))
+        for key, report, recheck_at, deleted in self._stream(query):
+            yield key, report, recheck_at, bool(deleted)
+
+    def skipped_reasons(self, source: str, *, since: datetime, until: datetime) -> list[str]:
+        """The reasons recorded (audit `ticket.skipped`) for tickets of `source` that could not
+        be read as changes in [since, until), one per record."""
+        # A skip names no ticket the store knows: its links have no ticket key, which the
+        # (source, ticket_key, seq) index finds without reading the whole trail.
+        query = select(audit.c.detail).where(
+            audit.c.source == source,
+            audit.c.ticket_key.is_(None),
+            audit.c.event == "ticket.skipped",
+            audit.c.at >= self._now(since),
+            audit.c.at < self._now(until),
+        )
+        with self._read() as conn:
+            details = [json.loads(text) for text in conn.execute(query).scalars()]
+        return [str(d.get("reason", "")) for d in details if isinstance(d, dict)]
+
+    def last_success(self, source: str) -> datetime | None:
+        """When the last poll or sync of `source` that finished without error ended."""
+        query = (
+            select(runs.c.finished_at)
+            .where(
+                runs.c.source == source,
+                runs.c.status == "ok",
+                runs.c.kind.in_(("poll", "sync")),
+                runs.c.finished_at.is_not(None),
+            )
+            .order_by(runs.c.finished_at.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            value: datetime | None = conn.execute(query).scalar_one_or_none()
+            return value
 
     def answers_basis(self, source: str) -> str | None:
         """The settings every stored change of `source` has its answers taken under, or None."""

@@ -108,6 +108,13 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
         """The database URL with any password masked."""
         return self._engine.url.render_as_string(hide_password=True)
 
+    @property
+    def shared_between_threads(self) -> bool:
+        """Whether a connection another thread opens sees the same database (not so for an
+        in-memory SQLite database: each connection has its own)."""
+        url = self._engine.url
+        return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+
     # -- writes -------------------------------------------------------------------------------
 
     @contextmanager

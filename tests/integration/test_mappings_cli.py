@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+from connector.mapping import load_mapping
 from connector.sandbox import Sandbox, SandboxInfo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +48,14 @@ def test_wrong_mapping_fails_with_one_line(tmp_path: Path) -> None:
     )
 
 
-def write_config(path: Path, info: SandboxInfo, jira_mapping: Path, snow_mapping: Path) -> Path:
+def write_config(
+    path: Path, info: SandboxInfo, jira_mapping: Path | None, snow_mapping: Path | None = None
+) -> Path:
+    """A config with a source per given mapping, as the least-privileged `connector` user."""
     user = info.users["connector"]
-    path.write_text(f"""
+    text = ""
+    if jira_mapping is not None:
+        text += f"""
 [sources.sandbox-jira]
 kind = "jira"
 url = "{info.jira_url}"
@@ -56,7 +63,9 @@ username = "{user["jira_user"]}"
 token = "{user["token"]}"
 mapping = "{jira_mapping}"
 ca_bundle = "{info.ca_bundle}"
-
+"""
+    if snow_mapping is not None:
+        text += f"""
 [sources.sandbox-servicenow]
 kind = "servicenow"
 url = "{info.servicenow_url}"
@@ -64,44 +73,165 @@ username = "{user["servicenow_user"]}"
 token = "{user["token"]}"
 mapping = "{snow_mapping}"
 ca_bundle = "{info.ca_bundle}"
-""")
+"""
+    path.write_text(text)
     return path
 
 
-def test_live_check_passes_for_defaults_and_names_what_is_missing(
+JIRA_DEFAULT = ROOT / "mappings/jira-default.toml"
+
+
+def test_live_check_of_the_default_jira_mapping_checks_only_the_configured_file(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    info = sandbox.info
-    jira_default = ROOT / "mappings/jira-default.toml"
-    snow_default = ROOT / "mappings/servicenow-default.toml"
-    good = write_config(tmp_path / "good.toml", info, jira_default, snow_default)
-    result = run("mappings", "check", str(jira_default), "--live", str(good))
+    # A broken file in ./mappings is not what the config names: --live leaves it alone.
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "broken.toml").write_text("system = 'jira'\n[fields.x]\n")
+    config = write_config(tmp_path / "good.toml", sandbox.info, JIRA_DEFAULT)
+    result = run("mappings", "check", "--live", str(config), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("every mapped field and transition exists") == 2
-    assert info.users["connector"]["token"] not in result.stdout + result.stderr
+    assert f"sandbox-jira: {JIRA_DEFAULT}: matches the site" in result.stdout
+    assert "broken.toml" not in result.stdout + result.stderr
+    assert sandbox.info.users["connector"]["token"] not in result.stdout + result.stderr
 
-    jira_bad = tmp_path / "jira-bad.toml"
-    jira_bad.write_text(
-        jira_default.read_text()
+
+def test_live_check_names_file_and_key_of_each_problem(tmp_path: Path, sandbox: Sandbox) -> None:
+    bad = tmp_path / "jira-bad.toml"
+    bad.write_text(
+        JIRA_DEFAULT.read_text()
         .replace('{ name = "Rollback plan" }', '"customfield_19999"')
+        .replace('{ name = "Test plan" }', '{ name = "Test plans" }')
         .replace('transition = "Approve"', 'transition = "Rubber-stamp"')
+        .replace('transition = "Schedule"', 'transition = "Submit for approval"')
+        .replace('"Draft" = "draft"', '"Drafted" = "draft"')
+        .replace(
+            '[fields.standard_template]\nsource = { name = "Standard change template" }',
+            '[fields.standard_template]\nsource = "created"',
+        )
     )
-    snow_bad = tmp_path / "snow-bad.toml"
-    snow_bad.write_text(snow_default.read_text().replace('"backout_plan"', '"u_backout"'))
-    bad = write_config(tmp_path / "bad.toml", info, jira_bad, snow_bad)
-    result = run("mappings", "check", str(jira_bad), "--live", str(bad))
+    config = write_config(tmp_path / "bad.toml", sandbox.info, bad)
+    result = run("mappings", "check", "--live", str(config))
     assert result.returncode == 2
-    assert "unknown field customfield_19999" in result.stdout
-    assert "no transition named 'Rubber-stamp'" in result.stdout
-    assert "unknown column u_backout" in result.stdout
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("error: ")]
+    assert sorted(line.split(": ")[1] for line in errors) == [
+        "actions.approved.transition",
+        "actions.scheduled.transition",
+        "fields.rollback_plan.source",
+        "fields.standard_template.converter",
+        "fields.test_plan.source",
+        "status.map.Drafted",
+    ]
+    assert all(line.startswith(f"{bad}: ") for line in errors)
+    text = "\n".join(errors)
+    assert "no field 'customfield_19999' on the site" in text
+    assert "field name 'Test plans': no field of that name on the site" in text
+    assert "no transition named 'Rubber-stamp' (site has: " in text
+    assert (
+        "transition 'Submit for approval' is not offered from 'Approved', where the worker "
+        "uses 'scheduled'" in text
+    )
+    assert "converter 'text' cannot read Created (created), a datetime field" in text
+    assert "no status 'Drafted' in the workflow (site has: Draft, " in text
+    assert f"{bad}: status.map: warning: status 'Draft' (new) has no entry" in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {config}: 6 mapping error(s) against the live sites"
+    )
+
+
+def test_init_live_writes_a_jira_mapping_that_passes_the_live_check_and_loads(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config = write_config(tmp_path / "init.toml", sandbox.info, JIRA_DEFAULT)
+    out = tmp_path / "jira-site.toml"
+    result = run(
+        "mappings", "init", "--live", str(config), "--source", "sandbox-jira", "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"{out}: written (jira, ")
+    text = out.read_text()
+    assert 'source = { name = "Change risk" }' in text
+    assert 'transition = "Request information"' in text
+    mapping = load_mapping(out)
+    assert mapping.scope.projects == ("CHG", "OPS")
+    assert mapping.status is not None and mapping.status.map["Declined"] == "rejected"
+    assert mapping.actions["rejected"].fields == {"resolution": {"name": "Declined"}}
+
+    written = write_config(tmp_path / "written.toml", sandbox.info, out)
+    result = run("mappings", "check", "--live", str(written))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"sandbox-jira: {out}: matches the site" in result.stdout
+
+
+def test_init_to_standard_output_writes_nothing_else(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = write_config(tmp_path / "init.toml", sandbox.info, JIRA_DEFAULT)
+    result = run("mappings", "init", "--live", str(config), "--source", "sandbox-jira")
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(result.stdout)["system"] == "jira"
+    assert result.stderr.startswith("<stdout>: written (jira, ")
+
+
+def offline_config(tmp_path: Path) -> Path:
+    """A config whose sources are never reached: argument errors come first."""
+    config = tmp_path / "offline.toml"
+    config.write_text(f"""
+[sources.acme-jira]
+kind = "jira"
+url = "https://127.0.0.1:9"
+username = "u"
+token = "t"
+mapping = "{JIRA_DEFAULT}"
+""")
+    return config
+
+
+def test_init_with_an_unknown_source_is_one_line(tmp_path: Path) -> None:
+    config = offline_config(tmp_path)
+    result = run("mappings", "init", "--live", str(config), "--source", "nope")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        f"error: {config}: --source: no source named 'nope' (known: acme-jira)"
+    )
+
+
+def test_init_with_an_unwritable_out_is_one_line(tmp_path: Path) -> None:
+    config = offline_config(tmp_path)
+    args = ("mappings", "init", "--live", str(config), "--source", "acme-jira", "--out")
+    missing = tmp_path / "no-such-dir" / "m.toml"
+    result = run(*args, str(missing))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {missing}: --out: no such directory {str(missing.parent)!r}"
+    )
+    existing = tmp_path / "m.toml"
+    existing.write_text("keep me")
+    result = run(*args, str(existing))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {existing}: --out: exists already (add --force to replace it)"
+    )
+    assert existing.read_text() == "keep me"
+    result = run(*args, str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path}: --out: is a directory, not a file"
     assert "Traceback" not in result.stderr
 
-    misnamed = tmp_path / "jira-misnamed.toml"
-    misnamed.write_text(
-        jira_default.read_text().replace('{ name = "Test plan" }', '{ name = "Test plans" }')
+
+def test_a_site_that_refuses_the_user_is_one_line_and_the_others_are_still_checked(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox.info, JIRA_DEFAULT)
+    text = config.read_text()
+    refused = text.replace("[sources.sandbox-jira]", "[sources.refused-jira]").replace(
+        f'token = "{sandbox.info.users["connector"]["token"]}"', 'token = "not-the-token-4f1c"'
     )
-    config = write_config(tmp_path / "misnamed.toml", info, misnamed, snow_default)
-    result = run("mappings", "check", str(misnamed), "--live", str(config))
+    config.write_text(refused + text)
+    result = run("mappings", "check", "--live", str(config))
     assert result.returncode == 2
-    assert "fields.test_plan.source: the site has no field named 'Test plans'" in result.stdout
     assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[0].startswith(
+        f"{JIRA_DEFAULT}: (site): refused-jira: read serverInfo: Jira refused the credentials"
+    )
+    assert f"sandbox-jira: {JIRA_DEFAULT}: matches the site" in result.stdout
+    assert "not-the-token-4f1c" not in result.stdout + result.stderr

@@ -5,14 +5,13 @@ auditor's sample pack, the audit chain's verify / export, and the report API's b
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,6 +56,12 @@ def filled(tmp_path: Path, store_url: str) -> Iterator[tuple[Settings, Store, Pa
             with closing(Worker(settings, store, name="report-test").open()) as worker:
                 worker.sync_once()
             yield settings, store, config
+
+
+def csv_table(text: str) -> list[dict[str, str]]:
+    """The CSV report's rows, its `#` context lines above the header left out."""
+    body = "".join(line for line in text.splitlines(True) if not line.startswith("#"))
+    return list(csv.DictReader(io.StringIO(body)))
 
 
 def planted_refs(kind: Planted) -> set[str]:
@@ -207,7 +212,7 @@ def test_answers_missing_or_taken_under_other_routes_are_taken_again_at_the_next
 def test_every_format_keeps_every_change(filled: tuple[Settings, Store, Path]) -> None:
     settings, store, _ = filled
     rows, summary = build_report(settings, store, since=SINCE, until=UNTIL)
-    table = list(csv.DictReader(io.StringIO(render("csv", rows, summary))))
+    table = csv_table(render("csv", rows, summary))
     assert len(table) == len(rows)
     assert set(table[0]) == set(ReportRow._fields)
     data = json.loads(render("json", rows, summary))
@@ -215,7 +220,7 @@ def test_every_format_keeps_every_change(filled: tuple[Settings, Store, Path]) -
     md = render("md", rows, summary)
     assert "## Exceptions" in md and all(r.key in md for r in rows)
     html = render("html", rows, summary)
-    assert html.count("<svg") == 3 and "<script" not in html and all(r.key in html for r in rows)
+    assert html.count("<svg") == 5 and "<script" not in html and all(r.key in html for r in rows)
 
 
 def test_report_command_writes_the_file_and_rejects_bad_input(
@@ -226,10 +231,18 @@ def test_report_command_writes_the_file_and_rejects_bad_input(
     c = ("--config", str(config))
     result = cli("report", "--since", "2026-01-01", "--format", "csv", "--out", str(out), *c)
     assert result.returncode == 0, result.stderr
-    assert len(list(csv.DictReader(io.StringIO(out.read_text())))) == 2 * COUNT
+    assert len(csv_table(out.read_text())) == 2 * COUNT
+    pdf = tmp_path / "report.pdf"
+    printed = cli("report", "--since", "2026-01-01", "--format", "pdf", "--out", str(pdf), *c)
+    assert printed.returncode == 0, printed.stderr
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "page 1 of " in text and "Change report 2026-01-01 to " in text
+    no_out = cli("report", "--since", "2026-01-01", "--format", "pdf", *c)
+    assert no_out.returncode == 2 and "--out" in no_out.stderr
     for args, needle in (
         (("--since", "yesterday"), "--since"),
-        (("--since", "2026-01-01", "--format", "pdf"), "--format"),
+        (("--since", "2026-01-01", "--format", "docx"), "--format"),
         (("--since", "2026-05-01", "--until", "2026-04-01"), "--until"),
         (("--since", "2026-01-01", "--source", "nope"), "nope"),
         ((), "--since"),
@@ -240,10 +253,14 @@ def test_report_command_writes_the_file_and_rejects_bad_input(
         assert len(line.splitlines()) == 1 and needle in line and "Traceback" not in line
 
 
-def test_sample_pack_is_reproducible_and_its_manifest_checks(
+PACK_KEY = "pack-key-for-the-tests"
+
+
+def test_sample_pack_is_reproducible_signed_and_drawn_from_implemented_changes(
     filled: tuple[Settings, Store, Path], tmp_path: Path
 ) -> None:
-    _, _, config = filled
+    settings, store, config = filled
+    config.write_text(config.read_text() + f'\n[reports]\npack_key = "{PACK_KEY}"\n')
     packs = []
     for name, seed in (("a", "audit-2026"), ("b", "audit-2026"), ("c", "other")):
         out = tmp_path / name
@@ -251,22 +268,98 @@ def test_sample_pack_is_reproducible_and_its_manifest_checks(
         result = cli("report", "sample", *args, "--config", str(config))
         assert result.returncode == 0, result.stderr
         packs.append(out)
-    sampled = [json.loads((p / "sample.json").read_text())["sampled"] for p in packs]
+    facts = [json.loads((p / "sample.json").read_text()) for p in packs]
+    sampled = [f["sampled"] for f in facts]
     assert len(sampled[0]) == 5 and sampled[0] == sampled[1] != sampled[2]
-    assert (packs[0] / "MANIFEST.sha256").read_text() == (packs[1] / "MANIFEST.sha256").read_text()
-    manifest = (packs[0] / "MANIFEST.sha256").read_text().splitlines()
-    files = {p.relative_to(packs[0]).as_posix() for p in packs[0].rglob("*") if p.is_file()}
-    assert {line.split("  ", 1)[1] for line in manifest} == files - {"MANIFEST.sha256"}
-    for line in manifest:
-        digest, name = line.split("  ", 1)
-        assert hashlib.sha256((packs[0] / name).read_bytes()).hexdigest() == digest
+    assert facts[0]["seed"] == "audit-2026" and facts[0]["period"]["first_day"] == "2026-01-01"
+    for name in ("MANIFEST.sha256", "MANIFEST.sig", "population.csv", "index.md"):
+        assert (packs[0] / name).read_bytes() == (packs[1] / name).read_bytes(), name
+    # The population: exactly the changes implemented (or closed) in the period.
+    end = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(0), UTC)
+    rows, _ = build_report(settings, store, since=SINCE, until=end)
+
+    def inside(at: datetime | None) -> bool:
+        return at is not None and SINCE <= at < end
+
+    implemented = {
+        f"{r.source}:{r.key}"
+        for r in rows
+        if inside(r.implemented_at) or (r.status == "closed" and inside(r.implemented_end))
+    }
+    listed = list(csv.DictReader(io.StringIO((packs[0] / "population.csv").read_text())))
+    refs = [f"{x['source']}:{x['key']}" for x in listed]
+    assert refs == sorted(refs) and set(refs) == implemented
+    assert facts[0]["population"] == len(implemented) and set(sampled[0]) <= implemented
+    assert all(x["implemented_at"] or x["status"] == "closed" for x in listed)
+    assert not {r.key for r in rows if r.status in ("draft", "awaiting-info")} & {
+        x["key"] for x in listed
+    }
     index = json.loads((packs[0] / "index.json").read_text())
     assert [item["change"] for item in index] == sampled[0]
     for item in index:
-        assert all(points for points in item["files"].values())
-        audit_file = next(f for f in item["files"] if f.endswith("audit.jsonl"))
-        links = [json.loads(x) for x in (packs[0] / audit_file).read_text().splitlines()]
+        whys = [what["why"] for what in item["files"].values()]
+        assert len(set(whys)) == len(whys)  # each file says what it evidences
+        folder = packs[0] / next(iter(item["files"])).rsplit("/", 1)[0]
+        sheet = (folder / "evidence.html").read_text()
+        assert item["change"].split(":", 1)[1] in sheet and "Who approved, when" in sheet
+        links = [json.loads(x) for x in (folder / "audit.jsonl").read_text().splitlines()]
         assert links and all(len(link["hash"]) == 64 for link in links)
+    assert "CC8.1" in (packs[0] / "index.md").read_text()
+    # verify-pack: intact; an edited file fails; another key fails.
+    c = ("--config", str(config))
+    ok = cli("report", "verify-pack", str(packs[0]), *c)
+    assert ok.returncode == 0 and "sample pack intact" in ok.stdout, ok.stderr
+    edited = next(packs[1].rglob("report-row.json"))
+    edited.write_text(edited.read_text().replace('"yes"', '"no"', 1))
+    bad = cli("report", "verify-pack", str(packs[1]), *c)
+    assert bad.returncode == 1 and "edited" in bad.stderr and len(bad.stderr.splitlines()) == 1
+    config.write_text(config.read_text().replace(PACK_KEY, "another-key-entirely"))
+    wrong = cli("report", "verify-pack", str(packs[0]), *c)
+    assert wrong.returncode == 1 and "signature does not match" in wrong.stderr
+    # Every exception of the population joins the sample with --all-exceptions.
+    out = tmp_path / "d"
+    args = ("--since", "2026-01-01", "--size", "1", "--all-exceptions", "--out", str(out))
+    assert cli("report", "sample", *args, *c).returncode == 0
+    flagged = {f"{x['source']}:{x['key']}" for x in listed if x["exceptions"]}
+    assert flagged and flagged <= set(json.loads((out / "sample.json").read_text())["sampled"])
+
+
+def test_a_deleted_ticket_leaves_the_rows_and_is_counted(
+    filled: tuple[Settings, Store, Path],
+) -> None:
+    settings, store, _ = filled
+    rows, _ = build_report(settings, store, since=SINCE, until=UNTIL)
+    gone = rows[0]
+    assert store.mark_deleted(source=gone.source, change_key=gone.key, reason="404", actor="t")
+    for key in ("CHG-901", "CHG-902", "CHG-901"):  # as the pipeline records a skip, per poll
+        store.append_audit(
+            source="sandbox-jira",
+            ticket_key=None,
+            event="ticket.skipped",
+            actor="worker",
+            detail={"reason": f"{key}: status (status): 'Limbo' is not mapped"},
+        )
+    after, summary = build_report(
+        settings, store, since=SINCE, until=datetime.now(UTC) + timedelta(days=1)
+    )
+    assert summary.context is not None
+    assert summary.context.population.skipped == {"status (status): 'Limbo' is not mapped": 2}
+    after, summary = build_report(settings, store, since=SINCE, until=UNTIL)
+    assert len(after) == len(rows) - 1 and gone.key not in {
+        r.key for r in after if r.source == gone.source
+    }
+    assert summary.context is not None
+    population = summary.context.population
+    assert (population.in_scope, population.stored, population.deleted) == (
+        2 * COUNT - 1,
+        2 * COUNT,
+        1,
+    )
+    narrow, summary = build_report(settings, store, since=SINCE, until=UNTIL, types=["emergency"])
+    assert summary.context is not None
+    assert summary.context.population.out_of_scope["other types (--type)"] == (
+        2 * COUNT - 1 - len(narrow)
+    )
 
 
 def test_audit_verify_and_export(filled: tuple[Settings, Store, Path], tmp_path: Path) -> None:

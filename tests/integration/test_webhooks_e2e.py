@@ -156,3 +156,49 @@ def test_sandbox_webhooks_drain_each_ticket_once(
         assert (echo.failed, echo.changed, echo.written) == (0, 0, 0)
         assert store.count_changes() == len(tickets)
         assert store.inbox_depth() == 0
+
+
+def test_a_deleted_ticket_is_recorded_once_and_its_delivery_is_not_retried(
+    wired: tuple[Sandbox, Settings, Running, Metrics], store: Store, raw_engine: Engine
+) -> None:
+    sandbox, settings, _, _ = wired
+    info = sandbox.info
+    key = sorted(issue.key for issue in sandbox.jira.store.issues.values())[0]
+    record = _snow(info, "GET", "", params={"sysparm_limit": "1"}).json()["result"][0]
+    number = record["number"]
+    _jira(info, "PUT", f"/issue/{key}", json={"fields": {"summary": f"{key} edited"}})
+    _snow(info, "PATCH", f"/{record['sys_id']}", json={"short_description": "edited"})
+    assert sandbox.webhooks.wait_idle(30)
+    with closing(Worker(settings, store, name="e2e").open()) as worker:
+        worker.drain_once()
+        assert sandbox.webhooks.wait_idle(30)
+        worker.drain_once()
+        assert store.get_change_info(JIRA, key) is not None
+        assert store.get_change_info(SNOW, number) is not None
+
+        # An admin deletes both: Jira sends jira:issue_deleted; ServiceNow has no standard
+        # outbound event, so a customer's business rule posts the record's number.
+        sandbox.delete_jira_issue(key)
+        sandbox.servicenow.delete_change(number)
+        assert sandbox.webhooks.wait_idle(30)
+        with raw_engine.connect() as conn:
+            query = text("SELECT body FROM inbox WHERE state = 'pending' AND ticket_key = :k")
+            bodies = [str(b) for b in conn.execute(query, {"k": key}).scalars()]
+        assert any('"jira:issue_deleted"' in body for body in bodies)
+        store.inbox_add(source=SNOW, delivery_id="br-1", ticket_key=number, body="{}")
+
+        stats = worker.drain_once()
+        assert (stats.deleted, stats.failed) == (2, 0)
+        assert store.inbox_depth() == 0  # done, not waiting for a retry
+        for source, ticket in ((JIRA, key), (SNOW, number)):
+            assert store.is_deleted(source, ticket)
+            assert ticket not in store.change_keys(source)
+            events = [row.event for row in store.audit_for(source, ticket)]
+            assert events.count("ticket.deleted") == 1
+
+        # The sender repeats the delete event: recorded already, nothing more happens.
+        store.inbox_add(source=JIRA, delivery_id="again", ticket_key=key, body="{}")
+        again = worker.drain_once()
+        assert (again.deleted, again.failed, again.claimed) == (0, 0, 1)
+        assert [row.event for row in store.audit_for(JIRA, key)].count("ticket.deleted") == 1
+        assert _states(raw_engine)["pending"] == 0

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from connector.reports.html import (
-    COLUMNS,
+from connector.reports.charts import (
     EMPTY,
     exceptions_chart,
     lead_time_buckets,
     lead_time_chart,
-    safe_url,
-    to_html,
     weekly_chart,
 )
-from connector.reports.model import ApproverLine, ReportRow, Summary, summarize
+from connector.reports.html import COLUMNS, safe_url, to_html
+from connector.reports.model import ApproverLine, ReportRow
 from connector.reports.render import render
+from connector.reports.summary import Summary, exception_messages, summarize
+from connector.reports.table import ANSWER_CLASS
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
@@ -48,6 +48,10 @@ def make_row(**changes: Any) -> ReportRow:
         "created": T0,
         "approved_at": T0 + timedelta(hours=5),
         "implemented_at": T0 + DAY,
+        "implemented_end": T0 + DAY + timedelta(hours=1),
+        "board_reviewed_at": None,
+        "affected_systems": ("edge-lb",),
+        "affected_services": ("checkout",),
         "approved_before_implemented": "yes",
         "separation_of_duties": "yes",
         "required_complete_at_approval": "yes",
@@ -61,8 +65,12 @@ def make_row(**changes: Any) -> ReportRow:
         "notice_met": "n.a.",
         "release_notes_posted": "yes",
         "open_findings": (),
+        "finding_messages": (),
+        "incidents": (),
         "hours_request_to_approval": 5.0,
         "hours_approval_to_implementation": 19.0,
+        "hours_implementation_to_board_review": None,
+        "hours_to_restore": None,
     }
     values.update(changes)
     return ReportRow(**values)
@@ -175,9 +183,9 @@ def test_every_change_key_and_column(rows: list[ReportRow]) -> None:
         assert row.key in document
     header = document[document.index('<section class="changes">') :]
     for name in COLUMNS:
-        assert f'<th scope="col">{name.replace("_", " ")}</th>' in header
+        assert f'<span class="c" role="columnheader">{name}</span>' in header
     assert "carry every field of every change" in header
-    assert "Carol Approver (CAB) approved 2026-11-02 14:00" in document
+    assert "Carol Approver (CAB) approved 2026-11-02T14:00+00:00" in document
 
 
 def test_key_links_to_its_url_only_when_http(rows: list[ReportRow]) -> None:
@@ -188,7 +196,7 @@ def test_key_links_to_its_url_only_when_http(rows: list[ReportRow]) -> None:
     assert "http://snow.example.com/change_request.do?sys_id=3&amp;a=b" in document
     assert not any(h and "javascript" in h.lower() for h in hrefs)
     assert 'href="javascript' not in document.lower()
-    assert '<td class="key">CHG-2</td>' in document  # still shown, as text
+    assert '<span class="c key">CHG-2</span>' in document  # still shown, as text
 
 
 @pytest.mark.parametrize(
@@ -246,11 +254,11 @@ def test_exceptions_counts_and_refs(rows: list[ReportRow]) -> None:
 
 def test_answer_cells_are_coloured(rows: list[ReportRow]) -> None:
     document = to_html(rows, summary_of(rows))
-    assert '<td class="yes">yes</td>' in document
-    assert '<td class="no">no</td>' in document
-    assert '<td class="na">n.a.</td>' in document
-    assert '<td class="no">overdue</td>' in document
-    assert '<td class="yes">Alice Example</td>' not in document
+    assert '<span class="c answer yes">yes</span>' in document
+    assert '<span class="c answer no">no</span>' in document
+    assert '<span class="c answer na">n.a.</span>' in document
+    assert "<dt>emergency review</dt><dd>overdue</dd>" in document
+    assert 'class="c answer yes">Alice Example' not in document
 
 
 def test_zero_rows_empty_state() -> None:
@@ -323,57 +331,76 @@ def test_environment_built_once() -> None:
     assert environment.cache_info().currsize == 1
 
 
-class _Table(HTMLParser):
-    """The change table: its header texts and, per row, each cell's (text, class)."""
+class _Rows(HTMLParser):
+    """The change list: its header texts and, per change, each closed cell's (text, class) and
+    the text of its evidence."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.head: list[str] = []
         self.rows: list[list[tuple[str, str]]] = []
-        self._in: str | None = None
-        self._css = ""
-        self._section = False
+        self.evidence: list[str] = []
+        self._cell: str | None = None
+        self._depth = 0
+        self._where = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "section" and ("class", "changes") in attrs:
-            self._section = True
-        if not self._section:
-            return
-        if tag == "tr" and any(k == "id" for k, _ in attrs):
+        css = dict(attrs).get("class") or ""
+        if tag == "span" and dict(attrs).get("role") == "columnheader":
+            self.head.append("")
+            self._where = "head"
+        elif tag == "details":
             self.rows.append([])
-        if tag in ("th", "td"):
-            self._in, self._css = tag, dict(attrs).get("class") or ""
-            if tag == "th":
-                self.head.append("")
-            else:
-                self.rows[-1].append(("", self._css))
+            self.evidence.append("")
+        elif tag == "summary":
+            self._where = "summary"
+        elif tag == "span" and self._where == "summary" and css.startswith("c "):
+            self.rows[-1].append(("", css.split()[-1]))
+            self._where = "cell"
+        elif tag == "div" and css == "evidence":
+            self._where = "evidence"
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("th", "td"):
-            self._in = None
-        if tag == "section":
-            self._section = False
+        if tag == "span" and self._where == "head":
+            self._where = ""
+        elif tag == "span" and self._where == "cell":
+            self._where = "summary"
+        elif tag in ("summary", "details"):
+            self._where = ""
 
     def handle_data(self, data: str) -> None:
-        if self._in == "th":
+        if self._where == "head":
             self.head[-1] += data
-        elif self._in == "td":
+        elif self._where == "cell":
             text, css = self.rows[-1][-1]
             self.rows[-1][-1] = (text + data, css)
+        elif self._where == "evidence":
+            self.evidence[-1] += data + " "
 
 
-def test_each_change_cell_holds_its_column_s_value(rows: list[ReportRow]) -> None:
-    table = _Table()
+def test_each_change_row_shows_its_key_columns_and_expands_to_its_evidence(
+    rows: list[ReportRow],
+) -> None:
+    table = _Rows()
     table.feed(to_html(rows, summary_of(rows)))
-    assert table.head == [name.replace("_", " ") for name in COLUMNS]
-    assert set(COLUMNS) <= set(ReportRow._fields)
-    assert len(table.rows) == len(rows)
-    for row, cells in zip(rows, table.rows, strict=True):
-        assert len(cells) == len(COLUMNS)
-        flat = row.flat()
-        for name, (text, css) in zip(COLUMNS, cells, strict=True):
-            assert text == str(flat[name]), name
-            if name == "key":
-                assert css == "key"
-            elif flat[name] in ("yes", "no", "overdue") and name != "title":
-                assert css in ("yes", "no"), name
+    assert table.head == list(COLUMNS)
+    assert len(table.rows) == len(table.evidence) == len(rows)
+    for row, cells, evidence in zip(rows, table.rows, table.evidence, strict=True):
+        texts = [text for text, _ in cells]
+        assert texts[:7] == [
+            row.key,
+            row.source,
+            row.title,
+            f"{row.change_type} / {row.change_class}",
+            row.status,
+            row.approved_before_implemented,
+            row.separation_of_duties,
+        ]
+        assert cells[0][1] == "key"
+        assert cells[5][1] == ANSWER_CLASS.get(row.approved_before_implemented, "answer")
+        for kind, message in exception_messages(row):
+            assert kind in texts[7] and message in evidence
+        for message in row.finding_messages:
+            assert message in evidence
+        for approver in row.approvers:
+            assert approver.name in evidence

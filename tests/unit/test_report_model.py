@@ -26,7 +26,8 @@ from connector.model import (
 )
 from connector.policy import Context, Evaluation, PolicySettings, Window, evaluate
 from connector.policy.config import Freeze
-from connector.reports.model import NA, NO, YES, ApproverLine, ReportRow, row_for, summarize
+from connector.reports.model import NA, NO, YES, ApproverLine, ReportRow, row_for
+from connector.reports.summary import summarize
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
@@ -218,8 +219,8 @@ def test_approver_lines_list_counted_self_approved_rejected_and_pending() -> Non
     )
     lines = row(c).approvers
     assert [line.text() for line in lines] == [
-        "Carol Approver (Change approvers) approved 2026-11-15 09:00",
-        "Alice Example approved 2026-11-14 09:00",
+        "Carol Approver (Change approvers) approved 2026-11-15T09:00+00:00",
+        "Alice Example approved 2026-11-14T09:00+00:00",
         "Erin Board (CAB) pending",
     ]
 
@@ -490,9 +491,13 @@ BASE = ReportRow(
     created=NOW,
     approved_at=None,
     implemented_at=None,
+    implemented_end=None,
+    board_reviewed_at=None,
     approved_before_implemented=YES,
     separation_of_duties=YES,
     required_complete_at_approval=YES,
+    affected_systems=(),
+    affected_services=(),
     security_impact="none",
     infosec_categories=(),
     rollback_plan=YES,
@@ -503,8 +508,12 @@ BASE = ReportRow(
     notice_met=NA,
     release_notes_posted=NA,
     open_findings=(),
+    finding_messages=(),
+    incidents=(),
     hours_request_to_approval=None,
     hours_approval_to_implementation=None,
+    hours_implementation_to_board_review=None,
+    hours_to_restore=None,
 )
 
 
@@ -653,7 +662,7 @@ def test_flat_joins_lists_writes_iso_times_and_blanks_none() -> None:
         hours_approval_to_implementation=2.5,
     )
     flat = r.flat()
-    assert flat["approvers"] == "Carol (CAB) approved 2026-11-15 09:00; Erin pending"
+    assert flat["approvers"] == "Carol (CAB) approved 2026-11-15T09:00+00:00; Erin pending"
     assert flat["infosec_categories"] == "user-access; data-sharing"
     assert flat["freeze_findings"] == "Year-end freeze"
     assert flat["conflicts_with"] == ""
@@ -668,14 +677,35 @@ def test_flat_joins_lists_writes_iso_times_and_blanks_none() -> None:
     assert all(isinstance(v, str | float | int) for v in flat.values())
 
 
-def test_an_emergency_approved_after_it_started_is_authorized_as_the_policy_says() -> None:
+def test_an_emergency_approved_only_after_it_started_was_not_approved_before() -> None:
     c = emergency(
         approvals=(approval(FRANK, at=NOW - DAY, group="Emergency"),),
         actual_start=NOW - 2 * DAY,
     )
-    evaluation = ev(c)
-    assert not evaluation.has("unauthorized")
-    assert row(c, evaluation).approved_before_implemented == "yes"
+    r = row(c, ev(c))
+    assert r.approved_at == NOW - DAY
+    assert r.approved_before_implemented == "no"
+
+
+def test_an_emergency_carries_its_approval_and_the_boards_later_review_apart() -> None:
+    """The named approver's approval lets it go ahead (and times its lead time); the board's
+    retroactive review has its own time and is not the approval."""
+    c = emergency(
+        created=NOW - 10 * DAY - 2 * HOUR,
+        approvals=(
+            approval(FRANK, at=NOW - 10 * DAY, group="Emergency"),
+            approval(CAROL, at=NOW - DAY, group="CAB"),
+        ),
+        actual_start=NOW - 10 * DAY + HOUR,
+        status=Status.CLOSED,
+    )
+    r = row(c, ev(c))
+    assert r.approved_at == NOW - 10 * DAY
+    assert r.board_reviewed_at == NOW - DAY
+    assert r.approved_before_implemented == "yes"
+    assert r.hours_request_to_approval == 2.0
+    assert r.hours_approval_to_implementation == 1.0
+    assert r.hours_implementation_to_board_review == 9 * 24 - 1
 
 
 def test_an_open_emergency_without_recorded_times_is_still_pending_its_reviews() -> None:

@@ -10,8 +10,9 @@ import json
 
 from test_report_html import DAY, T0, make_row
 
-from connector.reports.model import ROW_FIELDS, ApproverLine, summarize
+from connector.reports.model import ROW_FIELDS, ApproverLine
 from connector.reports.render import md_cell, render
+from connector.reports.summary import summarize
 
 
 def test_csv_keeps_every_field_and_neutralises_formulas() -> None:
@@ -27,7 +28,12 @@ def test_csv_keeps_every_field_and_neutralises_formulas() -> None:
         ),
     ]
     summary = summarize(rows, since=T0, until=T0 + DAY, generated_at=T0 + DAY)
-    table = list(csv.reader(io.StringIO(render("csv", rows, summary))))
+    text = render("csv", rows, summary)
+    preamble = [line for line in text.splitlines() if line.startswith("#")]
+    assert preamble[0] == "# Change report"
+    assert any("Period 2026-11-02 to 2026-11-03 (UTC)" in line for line in preamble)
+    body = "".join(line + "\n" for line in text.splitlines() if not line.startswith("#"))
+    table = list(csv.reader(io.StringIO(body)))
     assert table[0] == list(ROW_FIELDS)
     plain, hostile = (dict(zip(ROW_FIELDS, line, strict=True)) for line in table[1:])
     assert plain == {k: str(v) for k, v in rows[0].flat().items()}

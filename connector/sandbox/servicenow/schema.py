@@ -130,9 +130,7 @@ _STRINGS = (
     "time_worked",
     "user_input",
     "u_affected_departments",
-    "u_infosec_categories",
     "u_security_notes",
-    "u_audiences",
     "u_release",
     "order",
 )
@@ -220,6 +218,27 @@ CHANGE_COLUMNS: dict[str, Column] = {
     ),
     "upon_reject": _c(
         Kind.CHOICE, {"cancel": "Cancel all future Tasks", "goto": "Go to a previous Task"}
+    ),
+    # Several choices in one string column (comma-separated values), as a form's slush bucket
+    # keeps them; the choice list says which values there are.
+    "u_infosec_categories": Column(
+        Kind.STRING,
+        choices={
+            "data_sharing": "Data sharing",
+            "security_configuration": "Security configuration",
+            "user_access": "User access",
+            "system_usage": "System usage",
+        },
+    ),
+    "u_audiences": Column(
+        Kind.STRING,
+        choices={
+            "all_users": "All users",
+            "admins": "Admins",
+            "account_owners": "Account owners",
+            "security": "Security",
+            "engineering": "Engineering",
+        },
     ),
     "u_security_impact": _c(
         Kind.CHOICE, {"none": "None", "low": "Low", "medium": "Medium", "high": "High"}
