@@ -36,7 +36,12 @@ from connector.model import SystemKind
 from connector.settings import SourceSettings
 from connector.systems import http
 from connector.systems.paths import query_value, segment
-from connector.systems.servicenow_meta import TableDescriptions, error_detail, value_of
+from connector.systems.servicenow_meta import (
+    TableDescriptions,
+    error_detail,
+    raise_unless_ok,
+    value_of,
+)
 
 T = TypeVar("T")
 
@@ -167,16 +172,7 @@ class ServiceNowAdapter(TableDescriptions):
         url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{segment(sys_id)}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
-        if response.status_code == 404:
-            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
-        if not response.ok:
-            raise http.error_for_status(
-                response.status_code,
-                source=self.name,
-                what=f"update {sys_id}",
-                system="ServiceNow",
-                detail=error_detail(response),
-            )
+        raise_unless_ok(response, source=self.name, what=f"update {sys_id}", deleted=sys_id)
         if known is not None:
             self._journals[sys_id] = {**known, **journal_markers(body)}
 
@@ -322,16 +318,7 @@ class ServiceNowAdapter(TableDescriptions):
             "sysparm_exclude_reference_link": "true",
         }
         response = self.client.session.get(url, params=params)
-        if response.status_code == 404:
-            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
-        if not response.ok:
-            raise http.error_for_status(
-                response.status_code,
-                source=self.name,
-                what=f"read journal {sys_id}",
-                system="ServiceNow",
-                detail=error_detail(response),
-            )
+        raise_unless_ok(response, source=self.name, what=f"read journal {sys_id}", deleted=sys_id)
         markers = journal_markers(response.json().get("result") or {})
         self._journals[sys_id] = markers
         return _note_ref(sys_id, markers[marker], marker) if marker in markers else None

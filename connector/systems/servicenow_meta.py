@@ -15,6 +15,7 @@ from typing import Any
 import requests
 from pysnc import ServiceNowClient
 
+from connector.errors import TicketDeleted
 from connector.systems import http
 from connector.systems.paths import query_value, segment
 
@@ -89,14 +90,7 @@ class TableDescriptions(http.PolicyClient):
                 "sysparm_offset": str(len(rows)),
             }
             response = self.client.session.get(url, params=params)
-            if not response.ok:
-                raise http.error_for_status(
-                    response.status_code,
-                    source=self.name,
-                    what=f"read {table}",
-                    system="ServiceNow",
-                    detail=error_detail(response),
-                )
+            raise_unless_ok(response, source=self.name, what=f"read {table}")
             page = response.json().get("result") or []
             rows.extend({f: value_of(row.get(f)) for f in fields.split(",")} for row in page)
             if not page or 'rel="next"' not in response.headers.get("Link", ""):
@@ -125,6 +119,23 @@ def _int(text: str) -> int:
 def value_of(cell: Any) -> str:
     """A Table API cell's stored value, whether plain or `{value, display_value, link}`."""
     return str(cell.get("value", "")) if isinstance(cell, dict) else str(cell or "")
+
+
+def raise_unless_ok(
+    response: requests.Response, *, source: str, what: str, deleted: str | None = None
+) -> None:
+    """The error a failed Table API answer means; with `deleted` (the record asked for), a 404
+    is `TicketDeleted`: the record is gone."""
+    if deleted is not None and response.status_code == 404:
+        raise TicketDeleted(f"{source}: {deleted}: the change_request is deleted", key=deleted)
+    if not response.ok:
+        raise http.error_for_status(
+            response.status_code,
+            source=source,
+            what=what,
+            system="ServiceNow",
+            detail=error_detail(response),
+        )
 
 
 def error_detail(response: requests.Response) -> str:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from connector.errors import PermanentError
 from connector.mapping import ActionSpec, Mapping
-from connector.model import Status
+from connector.mapping.vocabulary import ACTION_TO
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
 
@@ -70,7 +70,7 @@ class JiraWriter:
 
     def _target(self, step: str) -> str | None:
         """The Jira status a worker action leads to, read backwards off the status map."""
-        status = STEP_STATUS.get(step)
+        status = ACTION_TO.get(step)  # where the step takes a change: is it done already?
         names = (
             [k for k, v in self.mapping.status.map.items() if v == status]
             if (self.mapping.status and status)
@@ -133,16 +133,6 @@ class ServiceNowWriter:
 
 
 TicketWriters = JiraWriter | ServiceNowWriter
-
-# Where each worker action takes a change, to tell whether a step is already done.
-STEP_STATUS = {
-    "needs_info": Status.AWAITING_INFO,
-    "resubmit": Status.AWAITING_APPROVAL,
-    "approved": Status.APPROVED,
-    "scheduled": Status.SCHEDULED,
-    "rejected": Status.REJECTED,
-    "cancelled": Status.CANCELLED,
-}
 
 
 def remaining(
