@@ -145,8 +145,9 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
 
 
-def run(url: str, changes: int, links: int, *, repeat: int, pdf_rows: int) -> dict[str, object]:
-    settings = Settings(
+def bench_settings() -> Settings:
+    """The settings the benchmark's reports are built with (one Jira source, the demo policy)."""
+    return Settings(
         sources={
             SOURCE: SourceSettings(
                 kind="jira",
@@ -158,6 +159,10 @@ def run(url: str, changes: int, links: int, *, repeat: int, pdf_rows: int) -> di
         },
         policy=demo_policy(),
     )
+
+
+def run(url: str, changes: int, links: int, *, repeat: int, pdf_rows: int) -> dict[str, object]:
+    settings = bench_settings()
     with Store.open(url) as store:
         started = time.perf_counter()
         if store.count_changes(SOURCE) == 0:

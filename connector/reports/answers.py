@@ -169,8 +169,9 @@ def finish(
     (None: none was planned) and when customers were first told (None: not yet)."""
     values = taken.values
     values[_POSTED] = NA if posted is None else (YES if posted else NO)
-    values[_NOTICE] = notice_met(taken.deadlines, told_at=told_at, now=now)
-    return ReportRow._make(values)
+    deadlines = taken.deadlines
+    values[_NOTICE] = notice_met(deadlines, told_at=told_at, now=now) if deadlines else NA
+    return _row(ReportRow, values)
 
 
 def notice_met(
@@ -186,19 +187,29 @@ def notice_met(
 
 
 def _decode(data: list[Any], evaluated_at: datetime) -> Answers:
+    # 100,000 of these per report: the loops are written out, no generator per row.
     fromiso = datetime.fromisoformat
     values = data[_HEAD:]
     for i in _TIMES:
-        if (value := values[i]) is not None:
+        value = values[i]
+        if value is not None:
             values[i] = fromiso(value)
     for i in _LISTS:
         values[i] = tuple(values[i])
-    values[_APPROVERS] = tuple(
-        ApproverLine(name, group, decision, fromiso(at) if at else None)
-        for name, group, decision, at in values[_APPROVERS]
-    )
-    deadlines = tuple((Audience(a), fromiso(at)) for a, at in data[2])
+    approvers = values[_APPROVERS]
+    if approvers:
+        values[_APPROVERS] = tuple(
+            [
+                ApproverLine(name, group, decision, fromiso(at) if at else None)
+                for name, group, decision, at in approvers
+            ]
+        )
+    else:
+        values[_APPROVERS] = ()
+    owed = data[2]
+    deadlines = tuple([(Audience(a), fromiso(at)) for a, at in owed]) if owed else ()
     return Answers(values, deadlines, evaluated_at)
 
 
 _SIZE = _HEAD + len(ROW_FIELDS)
+_row = tuple.__new__  # `ReportRow._make` without its length check (`current` checked it)

@@ -22,8 +22,9 @@ from connector.model import Change
 from connector.pipeline import utcnow
 from connector.reader import batched
 from connector.reports.answers import Answers, answers, approved_view, basis, current, finish, loads
+from connector.reports.apart import verify_beside
 from connector.reports.bulk import collector_paused
-from connector.reports.gather import audit_state, gather
+from connector.reports.gather import gather
 from connector.reports.metrics import delivery_metrics
 from connector.reports.model import ReportRow
 from connector.reports.summary import Summary, summarize
@@ -46,13 +47,11 @@ def build_report(
     now = clock()
     names = [n for n in settings.sources if not sources or n in sources]
     left_out = {"created after the period": 0, "other types (--type)": 0, "deleted": 0}
-    # The audit chain is verified beside the build: its reads wait on the database, not on
-    # the interpreter, so the two overlap. (An in-memory SQLite store is one connection's.)
+    # The audit chain is verified beside the build (in a child process where it can be: see
+    # `apart.py`). An in-memory SQLite store is one connection's: verified after the build.
     with ThreadPoolExecutor(max_workers=1) as pool, collector_paused():
         anchors = settings.audit.anchor_file
-        verified = (
-            pool.submit(audit_state, store, anchors) if store.shared_between_threads else None
-        )
+        verified = verify_beside(store, anchors, pool) if store.shared_between_threads else None
         for name in names:
             rows += _source_rows(
                 settings,
@@ -78,7 +77,7 @@ def build_report(
             deleted=left_out.pop("deleted"),
             out_of_scope=left_out,
             filters={"source": list(sources), "type": list(types)},
-            audit=verified.result() if verified is not None else None,
+            audit=verified() if verified is not None else None,
         )
         metrics = delivery_metrics(
             rows,

@@ -87,7 +87,7 @@ class ReportRow(NamedTuple):
         for name in ROW_TIMES:
             value = out[name]
             out[name] = "" if value is None else value.isoformat()
-        for name in _OPTIONAL:
+        for name in OPTIONAL:
             if out[name] is None:
                 out[name] = ""
         return out
@@ -110,7 +110,7 @@ ROW_LISTS = (
     "incidents",
 )
 ROW_TIMES = ("created", "approved_at", "implemented_at", "implemented_end", "board_reviewed_at")
-_OPTIONAL = (
+OPTIONAL = (
     "hours_request_to_approval",
     "hours_approval_to_implementation",
     "hours_implementation_to_board_review",

@@ -8,6 +8,7 @@ formula are prefixed with a quote; Markdown markup characters are backslash-esca
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -17,7 +18,7 @@ import orjson
 
 from connector.reports.bulk import collector_paused
 from connector.reports.context import stamp
-from connector.reports.model import ROW_FIELDS, ReportRow
+from connector.reports.model import OPTIONAL, ROW_FIELDS, ROW_LISTS, ROW_TIMES, ReportRow
 from connector.reports.sections import context_lines, heading, md_cell, metrics_lines
 from connector.reports.summary import Summary
 
@@ -66,13 +67,29 @@ _FREE_TEXT = tuple(
 
 def csv_values(row: ReportRow) -> list[Any]:
     """The row's `flat()` values in field order, free text that a spreadsheet would run as a
-    formula prefixed with a quote."""
-    values = list(row.flat().values())
+    formula prefixed with a quote. (`flat()`'s values, made in place in a list: no dict per
+    row at 100,000 rows.)"""
+    values: list[Any] = list(row)
+    values[_APPROVERS] = "; ".join([a.text() for a in row.approvers])
+    for i in _LISTS:
+        values[i] = "; ".join(values[i])
+    for i in _TIMES:
+        value = values[i]
+        values[i] = "" if value is None else value.isoformat()
+    for i in _OPTIONAL_AT:
+        if values[i] is None:
+            values[i] = ""
     for i in _FREE_TEXT:
         text = values[i]
         if text and text[0] in _FORMULA:
             values[i] = "'" + text
     return values
+
+
+_APPROVERS = ROW_FIELDS.index("approvers")
+_LISTS = tuple(ROW_FIELDS.index(name) for name in ROW_LISTS)
+_TIMES = tuple(ROW_FIELDS.index(name) for name in ROW_TIMES)
+_OPTIONAL_AT = tuple(ROW_FIELDS.index(name) for name in OPTIONAL)
 
 
 def csv_preamble(summary: Summary) -> list[str]:
@@ -142,26 +159,29 @@ def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     zone = s.time_zone
+    # Cells repeat from change to change (sources, types, people, finding messages): each
+    # distinct text is escaped once per report.
+    cell = functools.lru_cache(maxsize=None)(md_cell)
     for r in rows:
         key = f"[{md_cell(r.key)}]({r.url})" if r.url else md_cell(r.key)
         lines.append(
             "| "
             + " | ".join(
                 [
-                    md_cell(r.source),
+                    cell(r.source),
                     key,
-                    md_cell(f"{r.change_type} / {r.change_class}"),
+                    cell(f"{r.change_type} / {r.change_class}"),
                     r.status,
-                    md_cell("; ".join(a.text() for a in r.approvers)) or "-",
+                    cell("; ".join([a.text() for a in r.approvers])) or "-",
                     stamp(r.approved_at, zone) or "-",
                     stamp(r.implemented_at, zone) or "-",
                     r.approved_before_implemented,
                     stamp(r.board_reviewed_at, zone) or "-",
                     r.separation_of_duties,
                     r.rollback_plan,
-                    md_cell(r.security_impact or "not assessed"),
+                    cell(r.security_impact or "not assessed"),
                     r.emergency_review,
-                    md_cell("; ".join(r.finding_messages)) or "-",
+                    cell("; ".join(r.finding_messages)) or "-",
                 ]
             )
             + " |"

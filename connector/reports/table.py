@@ -173,7 +173,16 @@ def _h(hours: float | None) -> str:
 
 def html_text(text: str) -> str:
     """`markupsafe.escape` as a plain string: the same five characters, the same entities,
-    without a Markup object per cell."""
+    without a Markup object per cell (and most cells have none of them: given back as they
+    are)."""
+    if (
+        "&" not in text
+        and "<" not in text
+        and ">" not in text
+        and '"' not in text
+        and "'" not in text
+    ):
+        return text
     return (
         text.replace("&", "&amp;")
         .replace("<", "&lt;")

@@ -97,6 +97,11 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
         """Release every pooled connection."""
         self._engine.dispose()
 
+    def forget_connections(self) -> None:
+        """In a forked child: drop the pooled connections inherited from the parent without
+        closing them (they stay the parent's); the child opens its own."""
+        self._engine.dispose(close=False)
+
     def __enter__(self) -> Store:
         return self
 

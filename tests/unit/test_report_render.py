@@ -8,11 +8,14 @@ import csv
 import io
 import json
 
+import pytest
+from markupsafe import escape
 from test_report_html import DAY, T0, make_row
 
 from connector.reports.model import ROW_FIELDS, ApproverLine
-from connector.reports.render import md_cell, render
+from connector.reports.render import csv_values, md_cell, render
 from connector.reports.summary import summarize
+from connector.reports.table import html_text
 
 
 def test_csv_keeps_every_field_and_neutralises_formulas() -> None:
@@ -67,3 +70,38 @@ def test_json_keeps_every_field_in_order() -> None:
 def test_markdown_cells_escape_markup_on_one_line() -> None:
     assert md_cell("a | b\n*c* [d](e) `f` <g>") == r"a \| b \*c\* \[d\]\(e\) \`f\` \<g\>"
     assert md_cell("back\\slash") == "back\\\\slash"
+
+
+def test_csv_values_are_the_flat_row_with_formulas_neutralised() -> None:
+    """The CSV writes each row's values straight from the tuple; they are `flat()`'s."""
+    rows = [
+        make_row(),
+        make_row(key="CHG-2", approved_at=None, implemented_at=None, approvers=()),
+        make_row(
+            key="-CHG-3",
+            title="@x",
+            approvers=(
+                ApproverLine("a", "CAB", "approved", T0),
+                ApproverLine("b", "", "pending", None),
+            ),
+            conflicts_with=("+y", "z"),
+            hours_to_restore=None,
+        ),
+    ]
+    for row in rows:
+        expected = list(row.flat().values())
+        for name in (
+            *("source", "key", "title", "url", "requester", "implementer", "approvers"),
+            *("freeze_findings", "conflicts_with"),
+        ):
+            i = ROW_FIELDS.index(name)
+            if expected[i] and expected[i][0] in "=+-@\t\r":
+                expected[i] = "'" + expected[i]
+        assert csv_values(row) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "plain", "a & b", "<script>", "\"q\" 'a'", "&amp;", "x>y<z", "ü & ß"]
+)
+def test_html_text_is_markupsafe_escape(text: str) -> None:
+    assert html_text(text) == str(escape(text))
