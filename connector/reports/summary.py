@@ -79,14 +79,7 @@ def summarize(
     # Weeks start on Monday in the report's zone (its offset at the start of the period).
     offset = since.astimezone(zone_info(time_zone)).utcoffset() or timedelta(0)
     for r in rows:
-        if (
-            r.approved_before_implemented == NO
-            or r.separation_of_duties == NO
-            or r.rollback_plan == NO
-            or r.freeze_violation
-            or r.emergency_review == "overdue"
-            or r.notice_met == NO
-        ):
+        if may_raise(r):
             ref = f"{r.source}:{r.key}"
             for kind in exception_kinds(r):
                 exceptions[kind].append(ref)
@@ -187,3 +180,15 @@ def exception_messages(r: ReportRow) -> list[tuple[str, str]]:
             ]
         out += [(kind, message) for message in found or [EXCEPTION_TEXT[kind]]]
     return out
+
+
+def may_raise(r: ReportRow) -> bool:
+    """A cheap test before `exception_kinds` (most rows raise nothing)."""
+    return (
+        r.approved_before_implemented == NO
+        or r.separation_of_duties == NO
+        or r.rollback_plan == NO
+        or r.freeze_violation
+        or r.emergency_review == "overdue"
+        or r.notice_met == NO
+    )

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from connector.policy.config import zone_info
 from connector.reports.model import NA, NO, YES, ReportRow
-from connector.reports.summary import exception_messages
+from connector.reports.summary import exception_messages, may_raise
 
 ANSWER_CLASS = {YES: "yes", NO: "no", NA: "na", "done": "yes", "overdue": "no", "pending": "warn"}
 # The columns a row shows closed (the rest is in its evidence, and in the CSV and JSON reports).
@@ -74,7 +74,7 @@ class Rows:
         classes = self._classes.get(slot)
         if classes is None:
             classes = self._classes[slot] = self.filters.of(r)
-        raised = exception_messages(r) if _may_raise(r) else []
+        raised = exception_messages(r) if may_raise(r) else []
         if raised:
             classes += " x"
             kinds = html_text(", ".join(dict.fromkeys(kind for kind, _ in raised)))
@@ -137,18 +137,6 @@ class Rows:
         if at is None:
             return ""
         return (at if self._zone is None else at.astimezone(self._zone)).isoformat("T", "minutes")
-
-
-def _may_raise(r: ReportRow) -> bool:
-    """A cheap test before `exception_messages` (most rows raise nothing)."""
-    return (
-        r.approved_before_implemented == NO
-        or r.separation_of_duties == NO
-        or r.rollback_plan == NO
-        or r.freeze_violation
-        or r.emergency_review == "overdue"
-        or r.notice_met == NO
-    )
 
 
 # Values that repeat from change to change (answers, options, people): each made once.
