@@ -9,8 +9,10 @@ named by the CHANGE_CONNECTOR_CHROMIUM environment variable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -56,18 +58,37 @@ def to_pdf(rows: Sequence[ReportRow], summary: Summary) -> bytes:
             "--disable-gpu",
             "--disable-dev-shm-usage",
             "--no-first-run",
+            "--disable-breakpad",
+            "--disable-crash-reporter",
             f"--user-data-dir={Path(tmp) / 'profile'}",
             "--no-pdf-header-footer",
             f"--print-to-pdf={target}",
             source.as_uri(),
         ]
         try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
-            )
+            done = _print(command)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise PrintFailed(f"--format pdf: {browser} did not print: {exc}") from None
         if done.returncode != 0 or not target.is_file() or target.stat().st_size == 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise PrintFailed(f"--format pdf: {browser} exited {done.returncode}: {last}")
         return target.read_bytes()
+
+
+def _print(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """The browser run in a process group of its own, ended whole afterwards: a child process
+    left behind would keep writing into the profile while the temporary folder is removed."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=TIMEOUT_SECONDS)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return subprocess.CompletedProcess(command, process.returncode, out, err)

@@ -7,11 +7,14 @@ a person sees (layout, scrolling, expanded rows), which `--dump-dom` cannot tell
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +48,17 @@ class Browser:
                 "--disable-dev-shm-usage",
                 "--no-first-run",
                 "--hide-scrollbars",
+                "--disable-breakpad",
+                "--disable-crash-reporter",
                 f"--user-data-dir={self._tmp.name}",
                 "--remote-debugging-pipe",
                 "about:blank",
             ],
             pass_fds=(3, 4),
             preexec_fn=wire,
+            # Its own process group: the renderer and utility processes go with it on close,
+            # so none is left writing into the profile while it is removed.
+            start_new_session=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -124,15 +132,18 @@ class Browser:
         return parsed
 
     def close(self) -> None:
+        # Asked to close first; if it is already gone, its process group is ended below anyway.
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            self.call("Browser.close")
         try:
             self._out.close()
             self._in.close()
         finally:
-            self._proc.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+            _end_group(self._proc.pid)
+            self._proc.wait()
+            _remove(Path(self._tmp.name))
             self._tmp.cleanup()
 
     def __enter__(self) -> Browser:
@@ -140,6 +151,25 @@ class Browser:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _end_group(pid: int) -> None:
+    """Every process left in Chromium's group killed (its children can outlive the browser)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _remove(profile: Path) -> None:
+    """The profile removed, retried while a dying child process still writes into it."""
+    for _ in range(50):
+        try:
+            shutil.rmtree(profile)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    shutil.rmtree(profile)
 
 
 def _high(fds: tuple[int, int]) -> tuple[int, int]:
