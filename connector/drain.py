@@ -9,9 +9,9 @@ delete event, a deleted ServiceNow record) records it as deleted once and is not
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from connector.errors import ConnectorError, TicketDeleted
@@ -19,6 +19,7 @@ from connector.executor import Outcome
 from connector.keys import is_key
 from connector.poller import PollStats, settle
 from connector.runtime import SourceRuntime
+from connector.skips import DELETED, DROPPED, OUT_OF_SCOPE, reason_of
 
 
 @dataclass
@@ -30,6 +31,9 @@ class DrainStats:
     failed: int = 0
     out_of_scope: int = 0  # tickets the webhook named that are not changes in scope
     deleted: int = 0  # tickets found deleted and recorded as such
+    # per source, for the counters: (source, changed|unchanged) and (source, skip reason)
+    synced: Counter[tuple[str, str]] = field(default_factory=Counter)
+    skips: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def drain(
@@ -56,6 +60,7 @@ def drain(
             # a source removed from the config since, or a key the intake of an older version
             # let in: never put into a request
             store.inbox_done([item.id])
+            stats.skips[(item.source, DROPPED)] += 1
     touched: set[str] = set()
     for (source, key), ids in by_ticket.items():
         runtime = runtimes[source]
@@ -68,6 +73,7 @@ def drain(
             stats.deleted += store.mark_deleted(
                 source=source, change_key=key, reason=exc.message, actor=worker
             )
+            stats.skips[(source, DELETED)] += 1
             store.inbox_done(ids)
             continue
         except ConnectorError as exc:
@@ -78,6 +84,12 @@ def drain(
         store.inbox_done(ids)  # recorded with its planned actions: the hint has served
         stats.tickets += 1
         stats.changed += len(result.changed)
+        if raw is None:
+            stats.skips[(source, OUT_OF_SCOPE)] += 1
+        for message in result.skipped:
+            stats.skips[(source, reason_of(message))] += 1
+        if raw is not None and not result.skipped:
+            stats.synced[(source, "changed" if result.changed else "unchanged")] += 1
         if result.planned:
             touched.add(source)
     for source in sorted(touched):

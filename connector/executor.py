@@ -70,6 +70,9 @@ class Executor:
     lease_seconds: float = 300.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     moved: set[str] = field(default_factory=set)  # tickets whose workflow state this wrote
+    # Told of every action tried, with its outcome (an Outcome value, or "error": a transient
+    # failure, left pending): the running worker's log line and counters per write.
+    observe: Callable[[Action, str], None] | None = None
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
@@ -98,15 +101,18 @@ class Executor:
             now=self.clock(),
         )
         if claim is None:
+            self._observe(action, Outcome.HELD)
             return Applied(action, Outcome.HELD)
         try:
             newer = self._newer(action)
             outcome, ref = (Outcome.SUPERSEDED, newer) if newer else self._write(action)
         except PermanentError as exc:
             self._failed(action, exc.message)
+            self._observe(action, Outcome.FAILED)
             return Applied(action, Outcome.FAILED)
         except Exception as exc:  # transient or unexpected: release the claim, stop this round
             self._failed(action, str(exc))
+            self._observe(action, "error")
             raise
         if outcome is Outcome.WRITTEN and action.kind is ActionKind.TRANSITION:
             self.moved.add(action.ticket_key)
@@ -123,7 +129,12 @@ class Executor:
                 "content_fingerprint": action.content_fingerprint,
             },
         )
+        self._observe(action, outcome)
         return Applied(action, outcome, ref)
+
+    def _observe(self, action: Action, outcome: str) -> None:
+        if self.observe is not None:
+            self.observe(action, str(outcome))
 
     def _newer(self, action: Action) -> str | None:
         """The key of a newer planned version of this note, if any: writing an outdated text

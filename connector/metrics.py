@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from connector.errors import ConnectorError
@@ -22,10 +22,11 @@ class Metrics:
     def __init__(self, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.clock = clock
         self.registry = CollectorRegistry()
+        # path: poll or webhook (the drain); outcome: changed or unchanged since last recorded
         self.tickets = Counter(
             "change_connector_tickets_synced",
             "Tickets read and recorded",
-            ["source", "outcome"],
+            ["source", "path", "outcome"],
             registry=self.registry,
         )
         self.actions = Counter(
@@ -55,6 +56,45 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self._drain_and_poll_metrics()
+
+    def _drain_and_poll_metrics(self) -> None:
+        # reason: one of connector.skips.REASONS (a bounded set, never a message)
+        self.skips = Counter(
+            "change_connector_tickets_skipped",
+            "Tickets not recorded, by reason",
+            ["source", "path", "reason"],
+            registry=self.registry,
+        )
+        self.inbox_oldest_age = Gauge(
+            "change_connector_inbox_oldest_age_seconds",
+            "Age of the oldest webhook delivery waiting (0 when none waits)",
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "change_connector_deliveries_drained",
+            "Webhook deliveries taken from the inbox, by result",
+            ["result"],
+            registry=self.registry,
+        )
+        self.drain_seconds = Histogram(
+            "change_connector_drain_seconds",
+            "Duration of drain batches that claimed deliveries",
+            registry=self.registry,
+        )
+        self.polls = Counter(
+            "change_connector_polls",
+            "Poll cycles by result (ok, failed, busy: another worker polled)",
+            ["source", "result"],
+            registry=self.registry,
+        )
+        self.poll_seconds = Histogram(
+            "change_connector_poll_seconds",
+            "Duration of poll cycles",
+            ["source"],
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800),
+            registry=self.registry,
+        )
 
     def webhook(self, *, source: str, result: str) -> None:
         self.webhooks.labels(source=source, result=result).inc()
@@ -66,6 +106,9 @@ class Metrics:
 
         try:
             self.inbox_depth.set(store.inbox_depth())
+            oldest = store.inbox_oldest_pending()
+            age = 0.0 if oldest is None else (self.clock() - oldest).total_seconds()
+            self.inbox_oldest_age.set(max(0.0, age))
             positions = store.cursors()
         except ConnectorError:
             self.errors.labels(source="store", kind="unavailable").inc()

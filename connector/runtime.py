@@ -17,7 +17,7 @@ from connector.executor import Executor, TicketWriter
 from connector.mapping import Mapping, RawTicket, WorkerAction, load_mapping
 from connector.model import Source, SystemKind
 from connector.pipeline import Pipeline, utcnow
-from connector.planner import Capabilities
+from connector.planner import Action, Capabilities
 from connector.policy import PolicySettings
 from connector.policy.config import ScopeRule
 from connector.reader import Adapter, fetch_in_scope, open_adapter, site_mapping
@@ -37,6 +37,7 @@ class SourceRuntime:
     policy: PolicySettings = field(default_factory=PolicySettings)
     clock: Callable[[], datetime] = utcnow
     release_notes: ReleaseNotesSettings = field(default_factory=ReleaseNotesSettings)
+    observe: Callable[[Action, str], None] | None = None  # see Executor.observe
 
     @property
     def is_jira(self) -> bool:
@@ -88,6 +89,7 @@ class SourceRuntime:
             worker=worker,
             lease_seconds=lease_seconds,
             clock=self.clock,
+            observe=self.observe,
         )
 
     def close(self) -> None:

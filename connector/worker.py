@@ -32,6 +32,7 @@ from connector.runtime import SourceRuntime, open_runtime
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.audit import Anchor
+from connector.telemetry import Telemetry, bound_address, startup_line
 
 
 def worker_id() -> str:
@@ -45,6 +46,8 @@ class Worker:
     name: str = field(default_factory=worker_id)
     runtimes: dict[str, SourceRuntime] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # the counters the jobs move and the /metrics endpoint renders: one set per worker
+    telemetry: Telemetry = field(default_factory=Telemetry)
     _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
@@ -142,13 +145,23 @@ class Worker:
 
     def drain_once(self) -> DrainStats:
         lease = self.settings.worker.lease_seconds
-        return drain(
+        started, writes = time.monotonic(), self.telemetry.writes.copy()
+        stats = drain(
             self.runtimes,
             worker=self.name,
             batch=self.settings.worker.drain_batch,
             lease_seconds=lease,
             clock=self.clock,
         )
+        seconds = time.monotonic() - started
+        self.telemetry.drained(stats, seconds=seconds, writes_before=writes)
+        return stats
+
+    def instrument(self) -> None:
+        """Count and log every write of the open sources (the running service does)."""
+        self.telemetry.prime(self.runtimes)
+        for runtime in self.runtimes.values():
+            runtime.observe = self.telemetry.write
 
     def purge_once(self) -> int:
         """Delete inbox rows processed longer ago than the retention; how many went."""
@@ -168,7 +181,10 @@ class Worker:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        self.instrument()
         server = self._serve() if serve else None
+        address = _address(server) if server is not None else None
+        logger.info(startup_line(address=address, runtimes=self.runtimes, store_url=self.store.url))
         jobs = schedule.Scheduler()
         for name, runtime in self.runtimes.items():
             jobs.every(max(1, round(runtime.settings.poll_interval_minutes * 60))).seconds.do(
@@ -192,30 +208,29 @@ class Worker:
         self.final_anchor()
 
     def _poll_one(self, name: str) -> None:
-        stats = self.poll_source(name)
-        logger.info(
-            "poll {}: {} seen, {} changed, {} written",
-            name,
-            stats.seen,
-            stats.changed,
-            stats.written,
-        )
+        started = time.monotonic()
+        try:
+            stats = self.poll_source(name)
+        except Exception:
+            self.telemetry.poll_failed(name, seconds=time.monotonic() - started)
+            raise
+        self.telemetry.polled(stats, seconds=time.monotonic() - started)
 
-    @staticmethod
-    def _guarded(what: str, job: Callable[[], object]) -> None:
+    def _guarded(self, what: str, job: Callable[[], object]) -> None:
         """One exception boundary per job: log it, keep the schedule running."""
         try:
             job()
         except ConnectorError as exc:
+            self.telemetry.job_failed(what)
             logger.warning("{} failed: {}", what, exc.message)
         except Exception as exc:  # a bug must not stop the other jobs
+            self.telemetry.job_failed(what)
             logger.exception("{} failed unexpectedly: {}", what, type(exc).__name__)
 
     def _serve(self) -> uvicorn.Server:
-        from connector.metrics import Metrics
         from connector.webhooks import build_app
 
-        app = build_app(self.settings, self.store, Metrics())
+        app = build_app(self.settings, self.store, self.telemetry.metrics)
         config = uvicorn.Config(
             app,
             host=self.settings.server.host,
@@ -234,3 +249,12 @@ class Worker:
             while not server.started and thread.is_alive():
                 time.sleep(0.01)
         return server
+
+
+def _address(server: uvicorn.Server) -> str | None:
+    """The host:port the server actually bound (port 0 in the config: the one the OS chose)."""
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets:
+            host, port = sock.getsockname()[:2]
+            return bound_address(str(host), int(port))
+    return None

@@ -351,3 +351,16 @@ class InboxMixin(StoreBase):
         with self._read() as conn:
             query = select(func.count()).select_from(inbox).where(inbox.c.state == "pending")
             return int(conn.execute(query).scalar_one())
+
+    def inbox_oldest_pending(self) -> datetime | None:
+        """When the oldest pending delivery was received (None: nothing waits); ids grow with
+        arrival, so the (state, id) index finds it without a scan."""
+        with self._read() as conn:
+            query = (
+                select(inbox.c.received_at)
+                .where(inbox.c.state == "pending")
+                .order_by(inbox.c.id)
+                .limit(1)
+            )
+            received: datetime | None = conn.execute(query).scalar_one_or_none()
+            return received

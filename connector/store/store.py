@@ -45,6 +45,9 @@ from connector.store.schema import (
 )
 from connector.store.tx import Tx
 
+# Query parameters of a database URL that carry a secret (libpq and driver spellings).
+_SECRET_PARAMS = ("password", "passwd", "secret", "token")
+
 DB_FILE_NAME = "change-connector.db"
 _STORED_COLUMNS = (
     changes.c.source,
@@ -110,8 +113,14 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
 
     @property
     def url(self) -> str:
-        """The database URL with any password masked."""
-        return self._engine.url.render_as_string(hide_password=True)
+        """The database URL with any password masked, in the user part or in the query (the
+        drivers take `?password=` too)."""
+        url = self._engine.url
+        query = {
+            key: ("***" if any(word in key.lower() for word in _SECRET_PARAMS) else value)
+            for key, value in url.query.items()
+        }
+        return url.set(query=query).render_as_string(hide_password=True)
 
     @property
     def shared_between_threads(self) -> bool:
