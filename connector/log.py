@@ -97,10 +97,34 @@ def secrets_of(settings: object) -> list[str]:
             out.append(node.get_secret_value())
         elif isinstance(node, BaseModel):
             for name in type(node).model_fields:
-                walk(getattr(node, name))
+                value = getattr(node, name)
+                if name == "store_url" and isinstance(value, SecretStr):
+                    out.extend(url_secrets(value.get_secret_value()))
+                else:
+                    walk(value)
         elif isinstance(node, dict):
             for value in node.values():
                 walk(value)
 
     walk(settings)
     return out
+
+
+_SECRET_PARAMS = ("password", "passwd", "secret", "token")
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets of a database URL: its password and password-like query values (raw and
+    percent-decoded). The rest (driver, user, host, database, file) is what the start-up line
+    and errors show, so it is not masked; a URL that does not parse is a secret as a whole."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        query = parse_qsl(parts.query)
+    except ValueError:
+        return [url]
+    found = [password] if password else []
+    found += [v for k, v in query if v and any(w in k.lower() for w in _SECRET_PARAMS)]
+    return [form for value in found for form in {value, unquote(value)}]

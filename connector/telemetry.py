@@ -46,16 +46,12 @@ class Telemetry:
         kind = action.kind.value
         self.metrics.actions.labels(source=action.source, kind=kind, result=outcome).inc()
         self.writes[outcome] += 1
+        # a move names its worker actions (the mapping's names), never any ticket text
+        what = ",".join(action.steps) if action.steps else action.purpose
         # "held": another worker has it, nothing was done here
         level = "DEBUG" if outcome == "held" else "INFO"
         logger.log(
-            level,
-            "write {} {}: {} {} -> {}",
-            action.source,
-            action.ticket_key,
-            kind,
-            action.purpose,
-            outcome,
+            level, "write {} {}: {} {} -> {}", action.source, action.ticket_key, kind, what, outcome
         )
 
     def polled(self, stats: PollStats, *, seconds: float) -> None:
@@ -101,16 +97,15 @@ class Telemetry:
         tried = sum(n for outcome, n in writes.items() if outcome != "held")
         logger.info(
             "drain: {} deliveries, {} tickets ({} changed, {} skipped), {} actions "
-            "({} written), {} failures ({} deliveries, {} actions) in {:.2f}s",
+            "({} written, {} failed), {} deliveries failed, in {:.2f}s",
             stats.claimed,
             stats.tickets + stats.deleted,
             stats.changed,
             sum(stats.skips.values()),
             tried,
             writes["written"],
-            stats.failed + writes["failed"] + writes["error"],
-            stats.failed,
             writes["failed"] + writes["error"],
+            stats.failed,
             seconds,
         )
 
