@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test chromium lint typecheck bench clean
+.PHONY: demo test chromium systemd lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/change-connector demo
 
-test: $(BIN)/.installed chromium
+test: $(BIN)/.installed chromium systemd
 	$(BIN)/pytest -q
 
 # The HTML report's tests render it in a real headless Chromium (Debian's package), which also
@@ -31,6 +31,14 @@ chromium:
 		{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
 		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; } || \
 		{ echo "install poppler-utils (Debian: apt-get install poppler-utils)" >&2; exit 1; }
+
+# The service unit's tests run `systemd-analyze verify` (Debian's systemd package; nothing is
+# started: the tool only reads the unit).
+systemd:
+	@command -v systemd-analyze >/dev/null 2>&1 || \
+		{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; } || \
+		{ echo "install systemd-analyze (Debian: apt-get install systemd)" >&2; exit 1; }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check connector tests bench
