@@ -146,3 +146,25 @@ def test_retry_at_delays_the_next_claim(store: Store) -> None:
     store.inbox_failed(item.id, error="429", retry_at=T0 + timedelta(minutes=5))
     assert store.inbox_claim("w1", limit=5, lease_seconds=30, now=T0 + timedelta(minutes=4)) == []
     assert store.inbox_claim("w1", limit=5, lease_seconds=30, now=T0 + timedelta(minutes=6))
+
+
+def test_oldest_pending_delivery_is_the_earliest_still_waiting(store: Store) -> None:
+    assert store.inbox_oldest_pending() is None
+    for minutes, delivery in ((0, "d-1"), (5, "d-2"), (9, "d-3")):
+        body = f'{{"n": "{delivery}"}}'
+        store.inbox_add(
+            source="jira",
+            delivery_id=delivery,
+            ticket_key="OPS-1",
+            body=body,
+            now=T0 + timedelta(minutes=minutes),
+        )
+    assert store.inbox_oldest_pending() == T0
+    first, second, _ = store.inbox_claim("w", limit=3, lease_seconds=30, now=T0)
+    assert store.inbox_oldest_pending() == T0  # claimed is still waiting to be done
+    store.inbox_done([first.id])
+    oldest = store.inbox_oldest_pending()
+    assert oldest == T0 + timedelta(minutes=5)
+    assert oldest is not None and oldest.tzinfo is not None
+    store.inbox_failed(second.id, error="re-read failed")  # back to pending: still waiting
+    assert store.inbox_oldest_pending() == T0 + timedelta(minutes=5)
