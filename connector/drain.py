@@ -44,6 +44,8 @@ def drain(
     lease_seconds: float,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> DrainStats:
+    if not runtimes:
+        return DrainStats()  # no source configured: nothing could be re-read
     store = next(iter(runtimes.values())).store
     items = store.inbox_claim(worker, limit=batch, lease_seconds=lease_seconds, now=clock())
     stats = DrainStats(claimed=len(items))

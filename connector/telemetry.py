@@ -134,11 +134,13 @@ def startup_line(
 def source_label(name: str, runtime: SourceRuntime) -> str:
     """One source as the start-up line names it: name, system and deployment.
 
-    The single place to extend when a source gains settings worth a line (its mode)."""
+    The single place to extend when a source gains settings worth a line: a source's `mode`
+    (observe / enforce) is appended to `facts` here, from `runtime.settings`."""
     system, _, deployment = runtime.adapter.kind.value.partition("-")
     facts = [f"system={system}"]
     if deployment:
         facts.append(f"deployment={deployment}")
+    # facts.append(f"mode={runtime.settings.mode}")  <- the per-source mode goes here
     return f"{name} ({', '.join(facts)})"
 
 

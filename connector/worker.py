@@ -248,6 +248,10 @@ class Worker:
         with suppress(Exception):
             while not server.started and thread.is_alive():
                 time.sleep(0.01)
+        if not server.started:
+            # a worker without its webhook intake would only look healthy: stop, and say why
+            where = f"{self.settings.server.host}:{self.settings.server.port}"
+            raise ConfigError(f"server: cannot listen on {where} (the reason is logged above)")
         return server
 
 

@@ -273,3 +273,24 @@ def test_start_up_line_names_address_sources_and_store_masked(
     assert f"sources: {JIRA} (system=jira, deployment=cloud); {SNOW} (system=servicenow);" in line
     assert "store: postgresql+psycopg://postgres:***@127.0.0.1:5432/test?options=" in line
     assert PASSWORD not in err
+
+
+def test_a_port_in_use_stops_run_with_one_line(tmp_path: Path) -> None:
+    """Without its webhook intake the worker would only look healthy: it stops and says why."""
+    config = tmp_path / "c.toml"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config.write_text(f'store_url = "sqlite:///{tmp_path / "s.db"}"\n[server]\nport = {port}\n')
+        result = subprocess.run(
+            [sys.executable, "-m", "connector", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"error: server: cannot listen on 127.0.0.1:{port} (the reason is logged above)"
+    assert "address already in use" in result.stderr

@@ -188,3 +188,9 @@ def test_counters_of_one_worker_do_not_leak_into_another() -> None:
     assert first.metrics.registry.get_sample_value(name, labels) == 1
     assert second.metrics.registry.get_sample_value(name, labels) is None
     assert Counter(first.writes) == {"written": 1}
+
+
+def test_a_drain_without_sources_takes_nothing() -> None:
+    from connector.drain import drain
+
+    assert drain({}, worker="w", batch=10, lease_seconds=30) == DrainStats()
