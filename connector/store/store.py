@@ -120,7 +120,8 @@ class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin
             key: ("***" if any(word in key.lower() for word in _SECRET_PARAMS) else value)
             for key, value in url.query.items()
         }
-        return url.set(query=query).render_as_string(hide_password=True)
+        shown = url.set(query=query).render_as_string(hide_password=True)
+        return shown.replace("=%2A%2A%2A", "=***")  # the mask as the password's, not encoded
 
     @property
     def shared_between_threads(self) -> bool:

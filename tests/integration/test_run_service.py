@@ -294,3 +294,14 @@ def test_a_port_in_use_stops_run_with_one_line(tmp_path: Path) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert last == f"error: server: cannot listen on 127.0.0.1:{port} (the reason is logged above)"
     assert "address already in use" in result.stderr
+
+
+def test_store_url_masks_a_password_given_as_a_query_parameter(pg_url_with_password: str) -> None:
+    from connector.store import Store
+
+    plain = pg_url_with_password.replace(f":{PASSWORD}@", "@", 1)
+    with Store.open(f"{plain}&password={PASSWORD}") as store:
+        shown = store.url
+    assert PASSWORD not in shown
+    assert shown.startswith("postgresql+psycopg://postgres@127.0.0.1:5432/test?")
+    assert "password=***" in shown
