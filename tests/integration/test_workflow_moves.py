@@ -91,3 +91,67 @@ def test_a_standard_change_in_authorize_gets_its_approval_and_plan_agrees(
         reset_log(sandbox.info)
         w.sync_once()
         assert ticket_writes(sandbox.info) == []
+
+
+def test_approval_drift_moves_the_ticket_back_as_the_mapping_says(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ops = snow_ops(sandbox)
+    (seed,) = pick(
+        ops.seeds,
+        lambda s: (
+            s.change_type == "normal"
+            and s.change_class == "minor"
+            and s.status == "awaiting-approval"
+            and s.planned_start is not None
+            and bool(s.rollback_plan)
+            and bool(s.affected_systems)
+            and s.security_level == "none"
+        ),
+    )
+    with (
+        closing(Store.open(Store.default_url(tmp_path / "data"))) as store,
+        closing(worker(sandbox, store, ops)) as w,
+    ):
+        ops.approve(seed, group="Change approvers")
+        w.sync_once()
+        assert (ops.record(seed)["state"], ops.record(seed)["approval"]) == ("-2", "approved")
+        ops.edit_rollback(seed, "Restore from last night's backup instead.", user=seed.requester)
+        assert [s for k, s in planned(w, ops, seed) if k == "transition"] == [("drift",)]
+        w.sync_once()
+        row = ops.record(seed)  # back in Authorize, the approval asked for again
+        assert (row["state"], row["approval"], row["on_hold"]) == ("-3", "requested", "false")
+        assert planned(w, ops, seed) == []
+        reset_log(sandbox.info)
+        w.sync_once()
+        assert ticket_writes(sandbox.info) == []
+
+
+def test_without_a_drift_action_a_drifted_ticket_stays(sandbox: Sandbox, tmp_path: Path) -> None:
+    ops = snow_ops(sandbox)
+    text = (Path(__file__).parents[2] / "mappings/servicenow-default.toml").read_text()
+    head = text.index("[actions.drift]")
+    without = tmp_path / "no-drift.toml"
+    without.write_text(text[:head])  # the drift action is the file's last table
+    (seed,) = pick(
+        ops.seeds,
+        lambda s: (
+            s.change_type == "normal"
+            and s.change_class == "minor"
+            and s.status == "awaiting-approval"
+            and s.planned_start is not None
+            and bool(s.rollback_plan)
+            and bool(s.affected_systems)
+            and s.security_level == "none"
+        ),
+    )
+    with (
+        closing(Store.open(Store.default_url(tmp_path / "data"))) as store,
+        closing(worker(sandbox, store, ops, mapping=without)) as w,
+    ):
+        ops.approve(seed, group="Change approvers")
+        w.sync_once()
+        ops.edit_rollback(seed, "Restore from last night's backup instead.", user=seed.requester)
+        w.sync_once()
+        assert ops.record(seed)["state"] == "-2"  # only the change-control note says why
+        assert [k for k, _ in planned(w, ops, seed)] == []
