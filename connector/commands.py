@@ -216,7 +216,7 @@ def describe(action: Action) -> str:
 def run_cab_decide(
     *, config: Path | None, key: str, decision: str, by: str, note: str, source: str | None
 ) -> None:
-    from connector.cab import decide, pick_source
+    from connector.cab import check_board_member, decide, pick_source
     from connector.model import CabDecision
 
     try:
@@ -241,6 +241,7 @@ def run_cab_decide(
         problem = key_problem(kind, key)
         if problem is not None:
             raise ConfigError(f"KEY: {problem} (source {name} is {kind})")
+        check_board_member(settings.policy.approvals, by.strip())
         with closing(Worker(settings, store)) as worker:
             worker.open(name)
             result = decide(
