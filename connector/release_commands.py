@@ -192,7 +192,8 @@ def unknown_release(
 
 
 def release_of(data: str) -> str:
-    return Change.from_json(data).release or ""
+    """A stored change's release name on one line (names come from the tickets)."""
+    return " ".join((Change.from_json(data).release or "").split())[:100]
 
 
 def release_tickets(settings: Settings, store: Store, source: str, release: str) -> list[Change]:
