@@ -21,6 +21,7 @@ from connector.executor import Outcome
 from connector.model import CabDecision, Change, Status
 from connector.planner import digest, note
 from connector.policy.approvals import CAB
+from connector.policy.config import ApprovalPolicy
 from connector.poller import PollStats, settle
 from connector.reader import batched
 from connector.recording import Evaluated, record_action
@@ -42,6 +43,22 @@ class DecideResult:
     status_after: str
     written: int
     findings: tuple[str, ...]
+
+
+def check_board_member(policy: ApprovalPolicy, by: str) -> None:
+    """`--by` must be one of the board's members the policy names: a decision recorded in the
+    board's name by anyone else would count as the CAB's approval."""
+    if not policy.cab_members:
+        raise ConfigError(
+            f"--by: {by!r} is not a board member: no members are configured "
+            "(list them in policy.approvals.cab_members)"
+        )
+    if by.casefold() not in {m.casefold() for m in policy.cab_members}:
+        groups = ", ".join(policy.cab_groups) or "CAB"
+        raise ConfigError(
+            f"--by: {by!r} is not a member of {groups} "
+            f"(policy.approvals.cab_members: {', '.join(policy.cab_members)})"
+        )
 
 
 def pick_source(settings: Settings, store: Store, key: str, source: str | None) -> str:

@@ -22,7 +22,6 @@ from connector.cursor import Cursor
 from connector.errors import ConfigError
 from connector.keys import is_any_key, key_problem
 from connector.pipeline import PageResult
-from connector.planner import Action, ActionKind
 from connector.poller import PollStats
 from connector.settings import Settings, load_settings
 from connector.store import Store
@@ -70,18 +69,17 @@ def run_sync(
             stats = sync_with_progress(worker, dry_run=dry_run)
         finally:
             worker.final_anchor()
-    console = Console()
-    if dry_run:
-        for poll in stats:
-            for plan in poll.plans:
-                console.print(
-                    plan.model_dump_json(indent=2) if hasattr(plan, "model_dump_json") else plan
-                )
-    console.print(poll_table(stats, title="Dry run: nothing written" if dry_run else "Sync"))
+    if dry_run:  # the plans are machine output, raw on stdout; people read the table on stderr
+        from connector.plan_output import dry_run_json
+
+        typer_echo(dry_run_json(plan for poll in stats for plan in poll.plans))
+        Console(stderr=True).print(poll_table(stats, title="Dry run: nothing written"))
+        return
+    Console().print(poll_table(stats, title="Sync"))
 
 
 def sync_with_progress(worker: Worker, *, dry_run: bool = False) -> list[PollStats]:
-    with Progress(transient=True) as progress:
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
         tasks = {name: progress.add_task(name, total=None) for name in worker.runtimes}
 
         def advance(source: str, page: PageResult) -> None:
@@ -162,6 +160,7 @@ def show_status(*, config: Path | None) -> None:
 
 
 def run_plan(*, config: Path | None, source: str | None, as_json: bool) -> None:
+    from connector.plan_output import plan_json, plan_rows
     from connector.planning import plan_all
 
     settings = load_settings(config)
@@ -172,51 +171,24 @@ def run_plan(*, config: Path | None, source: str | None, as_json: bool) -> None:
     ):
         worker.open(source)
         evaluated = list(plan_all(worker))
-    if as_json:
-        rows = [
-            {
-                "source": e.change.source.instance,
-                "key": e.change.key,
-                "status": e.change.status.value,
-                "findings": [f.model_dump(mode="json") for f in e.evaluation.findings],
-                "actions": [a.model_dump(mode="json") for a in e.plan.actions],
-            }
-            for e in evaluated
-        ]
-        typer_echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    if as_json:  # raw: never wrapped at the terminal's width
+        typer_echo(plan_json(evaluated, settings.policy))
         return
     table = Table(title="Plan: what the policy would do now (nothing written)")
-    for column in ("source", "ticket", "status", "findings", "would do"):
+    for column in ("source", "ticket", "status", "would do", "rule"):
         table.add_column(column)
-    for e in evaluated:
-        if e.plan.empty and not e.evaluation.findings:
-            continue
-        table.add_row(
-            e.change.source.instance,
-            e.change.key,
-            e.change.status.value,
-            "\n".join(f"[{f.rule}] {f.message}" for f in e.evaluation.findings) or "-",
-            "\n".join(describe(a) for a in e.plan.actions) or "-",
-        )
+    for row in plan_rows(evaluated, settings.policy):
+        table.add_row(*row)
     console.print(table)
     blocked = sum(e.evaluation.blocked for e in evaluated)
     actions = sum(len(e.plan.actions) for e in evaluated)
     console.print(f"{len(evaluated)} tickets, {blocked} blocked, {actions} actions would run")
 
 
-def describe(action: Action) -> str:
-    if action.kind is ActionKind.TRANSITION:
-        return "move: " + " -> ".join(action.steps)
-    if action.kind is ActionKind.LABEL:
-        return f"{'add' if action.present else 'remove'} label {action.label}"
-    first = action.body.splitlines()[0] if action.body else ""
-    return f"{'update' if action.edit_in_place else 'post'} note: {first}"
-
-
 def run_cab_decide(
     *, config: Path | None, key: str, decision: str, by: str, note: str, source: str | None
 ) -> None:
-    from connector.cab import decide, pick_source
+    from connector.cab import check_board_member, decide, pick_source
     from connector.model import CabDecision
 
     try:
@@ -241,6 +213,7 @@ def run_cab_decide(
         problem = key_problem(kind, key)
         if problem is not None:
             raise ConfigError(f"KEY: {problem} (source {name} is {kind})")
+        check_board_member(settings.policy.approvals, by.strip())
         with closing(Worker(settings, store)) as worker:
             worker.open(name)
             result = decide(

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from connector.model import Audience, Change, Status
 from connector.notes.guidance import Route, route
@@ -51,6 +52,29 @@ class ReleaseNotesSettings(BaseModel):
     routes: tuple[Route, ...] = ()
     # Per source, a ticket that gets the per-release notes (else every ticket of the release).
     release_tickets: dict[str, str] = {}
+    # How the release's own tickets are found (`release-notes --post`): their title, with
+    # "{release}" standing for the release's name, e.g. "Release {release}" (ignoring case).
+    # A source with neither this nor `release_tickets` gets a short note on each change of the
+    # release that names (and, with release_note_url, links to) the full note.
+    release_ticket_title: str = ""
+    # Where people read the full release note, "{release}" standing for its name (https).
+    release_note_url: str = ""
+
+    @field_validator("release_ticket_title")
+    @classmethod
+    def _names_the_release(cls, value: str) -> str:
+        if value.strip() and "{release}" not in value:
+            raise ValueError('must contain "{release}" (e.g. "Release {release}")')
+        return value.strip()
+
+    @field_validator("release_note_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value.replace("{release}", "x"))
+        if value and (parts.scheme != "https" or not parts.hostname):
+            raise ValueError(f"{value!r} is not an https URL with a host")
+        return value
 
 
 def audiences(change: Change, settings: ReleaseNotesSettings) -> tuple[Audience, ...]:

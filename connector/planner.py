@@ -11,7 +11,8 @@ What the policy does to a ticket:
   saying "resolved" once none are left; on Jira also a label while findings are open;
 - workflow moves, as worker actions named in the mapping: back to "needs information" when
   required fields are missing, on to approved (and scheduled) when the approvals are complete
-  and nothing blocks, to rejected on a rejection, and (optionally) back on an unauthorized start;
+  and nothing blocks, to rejected on a rejection, (optionally) back on an unauthorized start and
+  (optionally, `drift`) back to the approvers when an approved change is edited after approval;
 - a flag label on an unauthorized change.
 Each move is planned only when the ticket is not already where it should be, so a second pass
 over the same tickets plans nothing.
@@ -141,6 +142,8 @@ def steps(change: Change, ev: Evaluation, caps: Capabilities) -> tuple[str, ...]
     elif status is Status.AWAITING_INFO and not (missing_info or board_waits):
         if "resubmit" in caps.actions:
             out = ["resubmit"] + (onward if approvals.complete and not ev.blocked else [])
+    elif status in (Status.APPROVED, Status.SCHEDULED) and ev.has("approval-drift"):
+        out = ["drift"]  # edited after approval: back to the approvers, where the mapping can
     elif status is Status.APPROVED and approvals.complete and not ev.blocked:
         out = onward[1:]
     elif status is Status.IMPLEMENTING and ev.has("unauthorized"):

@@ -21,10 +21,12 @@ from connector.errors import ConfigError
 from connector.executor import Outcome
 from connector.model import Audience, Change
 from connector.notes.guidance import GUIDANCE, route
+from connector.notes.pointer import release_pointer, release_url
 from connector.notes.render import is_internal, render_release
 from connector.planner import digest, note
 from connector.recording import record_action
 from connector.report_commands import period
+from connector.runtime import SourceRuntime
 from connector.settings import Settings, load_settings
 from connector.store import Store
 from connector.worker import Worker
@@ -141,6 +143,8 @@ def run_release_notes(
         start, end = period(since, until, settings.policy.zone())
     with closing(open_store(settings, appends=post)) as store:
         changes = select(store, settings, release=release, since=start, until=end, sources=sources)
+        if release is not None and not changes:
+            raise ConfigError(unknown_release(store, settings, release=release, sources=sources))
         if notice:
             write_or_print(notice_table(changes, settings=settings, store=store), out)
             return
@@ -166,36 +170,71 @@ def run_release_notes(
     write_or_print(text, out)
 
 
+def unknown_release(
+    store: Store, settings: Settings, *, release: str, sources: Sequence[str]
+) -> str:
+    """The one line for a release no stored change is in: the releases there are."""
+    names: set[str] = set()
+    for name in settings.sources:
+        if not sources or name in sources:
+            names |= {r for row in store.iter_stored(name) if (r := release_of(row.data))}
+    if not names:
+        return (
+            f"--release: no stored change is in release {release!r}, and none names a release "
+            "(sync first, and check that the mapping fills `release`)"
+        )
+    shown = sorted(names, reverse=True)
+    more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+    return (
+        f"--release: no stored change is in release {release!r} (releases: "
+        f"{', '.join(shown[:10])}{more})"
+    )
+
+
+def release_of(data: str) -> str:
+    """A stored change's release name on one line (names come from the tickets)."""
+    return " ".join((Change.from_json(data).release or "").split())[:100]
+
+
+def release_tickets(settings: Settings, store: Store, source: str, release: str) -> list[Change]:
+    """The release's own tickets in `source`: its `release_tickets` key, or the stored changes
+    titled as `release_ticket_title` says for this release; none when neither is configured."""
+    notes = settings.release_notes
+    ticket = notes.release_tickets.get(source)
+    if ticket:
+        stored = store.stored_changes(source, [ticket])
+        if ticket not in stored:
+            raise ConfigError(f"release_notes.release_tickets.{source}: {ticket} not synced")
+        return [Change.from_json(stored[ticket].data)]
+    if not notes.release_ticket_title:
+        return []
+    title = " ".join(notes.release_ticket_title.replace("{release}", release).split()).casefold()
+    found = []
+    for row in store.iter_stored(source):
+        change = Change.from_json(row.data)
+        if " ".join(change.title.split()).casefold() == title:
+            found.append(change)
+    return sorted(found, key=lambda c: c.key)
+
+
 def post_release(
     settings: Settings, store: Store, *, release: str, audience: Audience, changes: list[Change]
 ) -> int:
-    """The release note on every ticket of the release (or the source's release ticket), once
-    per ticket and audience, edited in place when the release changes."""
+    """The release note on the release's own tickets where a source has them; else a short note
+    naming the full one on each change of the release for `audience`. Once per ticket and
+    audience, edited in place when it changes."""
     written = 0
     with closing(Worker(settings, store)) as worker:
         for name in sorted({c.source.instance for c in changes}):
             worker.open(name)
             rt = worker.runtimes[name]
             own = [c for c in changes if c.source.instance == name]
-            targets = own
-            ticket = settings.release_notes.release_tickets.get(name)
-            if ticket:
-                stored = store.stored_changes(name, [ticket])
-                if ticket not in stored:
-                    raise ConfigError(f"release_notes.release_tickets.{name}: {ticket} not synced")
-                targets = [Change.from_json(stored[ticket].data)]
             fmt = rt.capabilities.note_format
-            body = render_release(
-                release,
-                own,
-                audience=audience,
-                fmt=fmt,
-                templates=settings.release_notes.templates_dir,
-                routes=settings.release_notes.routes,
-            )
             purpose = f"release:{release}:{audience.value}"
             with store.transaction() as tx:
-                for target in targets:
+                for target, body in release_posts(
+                    settings, store, rt=rt, release=release, audience=audience, own=own, fmt=fmt
+                ):
                     action = note(
                         target, purpose=purpose, body=body, content=digest(body), edit=True
                     ).model_copy(update={"internal": is_internal(audience)})
@@ -203,3 +242,33 @@ def post_release(
             executor = rt.executor(worker=worker.name)
             written += executor.apply_pending(name)[Outcome.WRITTEN]
     return written
+
+
+def release_posts(
+    settings: Settings,
+    store: Store,
+    *,
+    rt: SourceRuntime,
+    release: str,
+    audience: Audience,
+    own: list[Change],
+    fmt: str,
+) -> list[tuple[Change, str]]:
+    """(ticket, body) of one source: the full note on its release tickets, else the short note
+    on each of its changes in the release that the audience's note lists."""
+    notes = settings.release_notes
+    targets = release_tickets(settings, store, rt.name, release)
+    if targets:
+        keys = {t.key for t in targets}
+        body = render_release(
+            release,
+            [c for c in own if c.key not in keys],
+            audience=audience,
+            fmt=fmt,
+            templates=notes.templates_dir,
+            routes=notes.routes,
+        )
+        return [(t, body) for t in targets]
+    url = release_url(notes.release_note_url, release)
+    short = release_pointer(release, audience=audience, fmt=fmt, url=url)
+    return [(c, short) for c in own if audience in route(c, notes.routes)]

@@ -39,9 +39,12 @@ class WorkerAction(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     UNAUTHORIZED_REVERT = "unauthorized_revert"
+    DRIFT = "drift"  # an approved change edited after approval: back to the approvers
 
 
-OPTIONAL_ACTIONS = frozenset({WorkerAction.RESUBMIT, WorkerAction.UNAUTHORIZED_REVERT})
+OPTIONAL_ACTIONS = frozenset(
+    {WorkerAction.RESUBMIT, WorkerAction.UNAUTHORIZED_REVERT, WorkerAction.DRIFT}
+)
 
 
 def _token(value: Any) -> Any:

@@ -42,6 +42,7 @@ ACTION_FROM: dict[str, tuple[Status, ...]] = {
     "rejected": (Status.AWAITING_APPROVAL, Status.AWAITING_INFO),
     "cancelled": _OPEN,
     "unauthorized_revert": (Status.IMPLEMENTING,),
+    "drift": (Status.APPROVED, Status.SCHEDULED),
 }
 
 # Which field kinds each converter reads correctly. Jira kinds are `schema.type` (arrays as

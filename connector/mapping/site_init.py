@@ -24,6 +24,7 @@ from connector.mapping.vocabulary import (
     DONE_STATUSES,
     JIRA_FIELDS,
     JIRA_KINDS,
+    OPTIONAL_MOVES,
     RESOLUTIONS,
     SERVICENOW_FALLBACKS,
     SERVICENOW_FIELDS,
@@ -282,10 +283,13 @@ def _jira_actions(site: Site, statuses: dict[str, Status | None], out: Rendered)
     lines: list[str] = []
     for action, target in ACTION_TO.items():
         best = _best_transition(site, statuses, action, target)
+        if action == "drift" and best is not None and not _offered(site, statuses, action, best):
+            best = None  # a way back that the approved statuses do not offer is no way back
         head = f"[actions.{action}]"
         if best is None:
-            if action == "resubmit":
-                lines += [f"# {head}  (no transition into a {target.value} status)", ""]
+            if action in OPTIONAL_MOVES:
+                back = " offered from approved or scheduled" if action == "drift" else ""
+                lines += [f"# {head}  (no transition into a {target.value} status{back})", ""]
                 continue
             out.todos.append(f"actions.{action}")
             lines += [head, f"transition = {q('TODO')}  # TODO: no transition into {target.value}"]
@@ -307,6 +311,13 @@ def _best_transition(
         return (sum(t.offered_from(s) for s in froms), not t.is_global, t.name)
 
     return max(into, key=reach, default=None)
+
+
+def _offered(
+    site: Site, statuses: dict[str, Status | None], action: str, transition: SiteTransition
+) -> bool:
+    froms = [n for n, s in statuses.items() if s in ACTION_FROM[action] and site.was_sampled(n)]
+    return any(transition.offered_from(s) for s in froms)
 
 
 def _resolution_line(action: str, transition: SiteTransition, out: Rendered) -> Iterator[str]:

@@ -96,4 +96,7 @@ def sn_actions(site: Site, todos: list[str]) -> list[str]:
     lines += action("cancelled", canceled, needs_state=True, **code, close_notes="Cancelled.")
     if authorize:
         lines += action("unauthorized_revert", authorize, needs_state=True)
+        # Approval drift: back to Authorize, the approval asked for again.
+        again = {"approval": "requested"} if "requested" in approvals else {}
+        lines += action("drift", authorize, needs_state=True, **again, **off)
     return lines

@@ -179,7 +179,10 @@ ACTION_TO: dict[str, Status] = {
     "scheduled": Status.SCHEDULED,
     "rejected": Status.REJECTED,
     "cancelled": Status.CANCELLED,
+    "drift": Status.AWAITING_APPROVAL,
 }
+# Actions a site's workflow may not offer at all: a mapping leaves them out (nothing moves).
+OPTIONAL_MOVES = frozenset({"resubmit", "drift"})
 # Resolutions a transition into a done status may need, per action, in order of preference.
 RESOLUTIONS: dict[str, tuple[str, ...]] = {
     "rejected": ("declined", "rejected", "won't do"),

@@ -136,6 +136,9 @@ class ApprovalPolicy(_Section):
 
     cab_groups: tuple[str, ...] = ("CAB",)
     security_groups: tuple[str, ...] = ("Security",)
+    # Who may record a board decision (`cab decide --by`): the members of cab_groups, by user
+    # name, e-mail or id, matched ignoring case. Empty: nobody may.
+    cab_members: tuple[str, ...] = ()
     # Standard changes need no approval when they name a template; empty: any template name.
     standard_templates: tuple[str, ...] = ()
     # Emergency changes: retroactive CAB review and post-implementation review within N days.
@@ -203,5 +206,7 @@ class PolicySettings(_Section):
         return zone_info(name or self.time_zone)
 
     def digest(self) -> str:
-        """Identifies this policy: a different digest means every change is evaluated again."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        """Identifies this policy: a different digest means every change is evaluated again.
+        The board's members decide nothing in an evaluation, so they are left out."""
+        dumped = self.model_dump_json(exclude={"approvals": {"cab_members"}})
+        return hashlib.sha256(dumped.encode()).hexdigest()

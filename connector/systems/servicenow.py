@@ -324,15 +324,9 @@ class ServiceNowAdapter(TableDescriptions):
         return _note_ref(sys_id, markers[marker], marker) if marker in markers else None
 
     def set_state(self, sys_id: str, *, state: str, fields: dict[str, Any] | None = None) -> bool:
-        """Set `state` (and `fields`); False, writing nothing, when already in that state."""
-        row = self.get_change(sys_id)
-        if row is None:
-            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
-        if value_of(row.get("state")) == str(state):
-            return False
-        body = {**(fields or {}), "state": str(state)}
-        self._call(lambda: self._patch(sys_id, body), f"set state of {sys_id}")
-        return True
+        """Set `state` and `fields`, each checked apart (a record already in that state may still
+        lack a field); False, writing nothing, when every one is set already."""
+        return self.update_fields(sys_id, {**(fields or {}), "state": str(state)})
 
     def update_fields(self, sys_id: str, values: dict[str, Any]) -> bool:
         """PATCH the columns in `values` that differ from the record; False when none differ."""

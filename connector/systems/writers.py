@@ -114,7 +114,9 @@ class ServiceNowWriter:
         """A reason replaces the mapping's fixed `close_notes`, so the record says why."""
         row = self.adapter.get_change(ticket) or {}
         wrote = False
-        for step in remaining(steps, _cell(row.get("state")), self._target):
+        # The step whose state the record is in already is applied again: its other columns
+        # (an approval on a change that is in Authorize already) are checked one by one.
+        for step in remaining(steps, _cell(row.get("state")), self._target, inclusive=True):
             spec = _spec(self.mapping, step, self.adapter.name)
             values: dict[str, Any] = dict(spec.fields)
             if reason and "close_notes" in values:
@@ -136,14 +138,19 @@ TicketWriters = JiraWriter | ServiceNowWriter
 
 
 def remaining(
-    steps: Sequence[str], current: str, target: Callable[[str], str | None]
+    steps: Sequence[str],
+    current: str,
+    target: Callable[[str], str | None],
+    *,
+    inclusive: bool = False,
 ) -> Sequence[str]:
     """The steps still to do: those after the last one whose target is the current state
-    (after a crash between two steps, the first is not tried again from the second's state)."""
+    (after a crash between two steps, the first is not tried again from the second's state).
+    `inclusive`: that last step too, for systems whose step sets more than the state."""
     for i in range(len(steps) - 1, -1, -1):
         reached = target(steps[i])
         if reached is not None and reached.casefold() == current.casefold():
-            return steps[i + 1 :]
+            return steps[i if inclusive else i + 1 :]
     return steps
 
 

@@ -3,6 +3,7 @@ and `run` stopping cleanly on SIGTERM. Secrets never reach the output."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def test_dry_run_writes_nothing_then_sync_and_status(sandbox: Sandbox, tmp_path:
 
     dry = cli("sync", "--once", "--dry-run", "--config", str(config))
     assert dry.returncode == 0, dry.stderr
-    assert "Dry run: nothing written" in dry.stdout and '"idempotency_key"' in dry.stdout
+    assert "Dry run: nothing written" in dry.stderr and '"idempotency_key"' in dry.stdout
+    assert all(p["actions"] for p in json.loads(dry.stdout))  # the plans: raw JSON on stdout
     assert ticket_writes(info) == []
 
     real = cli("sync", "--once", "--config", str(config))

@@ -34,6 +34,8 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, 
         config = write_config(
             tmp / "config.toml", box.info, store_url=f"sqlite:///{tmp / 'store.db'}"
         )
+        with config.open("a") as f:
+            f.write('\n[policy.approvals]\ncab_members = ["carol", "dave@example.com"]\n')
         result = cli("sync", "--once", "--config", str(config))
         assert result.returncode == 0, result.stderr
         yield box, config
@@ -185,3 +187,22 @@ def test_bad_input_is_one_line_with_exit_code_2(
     broken = tmp_path / "broken.toml"
     broken.write_text(config.read_text() + '\n[policy]\ntime_zone = "Mars/Olympus"\n')
     one_line_error(cli("check-config", "--config", str(broken)), "policy.time_zone", "Mars")
+
+
+def test_cab_decide_by_someone_not_on_the_board_is_refused(synced: tuple[Sandbox, Path]) -> None:
+    sandbox, config = synced
+    reset_log(sandbox.info)
+    decide = ("cab", "decide", "CHG-1", "--decision", "approve", "--source", "sandbox-jira")
+    one_line_error(
+        cli(*decide, "--by", "nobody-at-all", "--config", str(config)),
+        "--by: 'nobody-at-all' is not a member of CAB",
+        "cab_members",
+    )
+    bare = config.with_name("no-members.toml")
+    bare.write_text(config.read_text().replace('cab_members = ["carol", "dave@example.com"]', ""))
+    one_line_error(
+        cli(*decide, "--by", "carol", "--config", str(bare)),
+        "--by: 'carol' is not a board member",
+        "policy.approvals.cab_members",
+    )
+    assert ticket_writes(sandbox.info) == []

@@ -467,6 +467,8 @@ def test_an_edit_after_a_board_approval_in_the_decision_field_voids_it_until_cab
         for_the_board,
     )
     config = write_config(tmp_path / "config.toml", sandbox.info, store_url=store_url)
+    with config.open("a") as f:
+        f.write('\n[policy.approvals]\ncab_members = ["Carol"]\n')
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
         ops.decide_in_field(seed, "Approve", user="carol")  # no approval record: the field only
         w.sync_once()
@@ -494,6 +496,8 @@ def test_cab_decide_moves_a_ticket_as_an_approval_in_the_tool_does(
         n=2,
     )
     config = write_config(tmp_path / "config.toml", sandbox.info, store_url=store_url)
+    with config.open("a") as f:
+        f.write('\n[policy.approvals]\ncab_members = ["Carol"]\n')
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
         w.sync_once()
         assert state(ops, in_tool) == state(ops, by_board) == "awaiting"

@@ -94,6 +94,10 @@ def test_servicenow_default_actions_and_columns() -> None:
     assert rejected.fields["close_code"] == "unsuccessful"
     revert = sn.action("unauthorized_revert")
     assert revert is not None and revert.state == "-3"
+    drift = sn.action(WorkerAction.DRIFT)  # back to Authorize, the approval asked again
+    assert drift is not None and drift.state == "-3"
+    assert drift.fields["approval"] == "requested"
+    assert load_mapping(JIRA_DEFAULT).action("drift") is None  # the workflow has no way back
     columns = referenced_fields(sn)
     assert {"number", "sys_id", "state", "approval", "on_hold", "u_affected_systems"} <= columns
     assert "sysapproval_approver" not in columns  # a related table, not a column
@@ -135,6 +139,7 @@ BAD = [
     ("bad_status_value.toml", "status.map.Done", "'finished'"),
     ("bad_missing_action.toml", "actions.scheduled", "required action missing"),
     ("bad_jira_action_state.toml", "actions.unauthorized_revert", "transition"),
+    ("bad_jira_drift_state.toml", "actions.drift", "transition"),
     ("bad_scope_key.toml", "scope.table", "not used by jira"),
     ("bad_system.toml", "system", "'remedy'"),
     ("bad_nested_whole.toml", "fields.security", "security.level"),

@@ -321,3 +321,24 @@ def test_options_with_quotes_and_backslashes_round_trip() -> None:
     assert errors(check_site(mapping, site, file=FILE)) == []
     assert f"fields.risk.map.{odd}" in rendered.todos
     assert '# TODO "Low \\"ish\\" \\\\ C:\\\\temp" = ...' in rendered.text
+
+
+def test_drift_is_written_only_where_the_workflow_goes_back_and_is_checked() -> None:
+    # This Jira workflow offers no way from Approved or Scheduled back to the approvers.
+    text = render_mapping(jira_site()).text
+    assert "# [actions.drift]" in text and "drift" not in load(text).actions
+    drifting = load(text + '\n[actions.drift]\ntransition = "Submit"\n')
+    assert errors(check_site(drifting, jira_site(), file=FILE)) == [
+        f"{FILE}: actions.drift.transition: transition 'Submit' is not offered from 'Approved', "
+        "'Scheduled', where the worker uses 'drift' (site has it from: Needs information, Open)"
+    ]
+    site = servicenow_site()
+    mapping = load(render_mapping(site).text)
+    drift = mapping.actions["drift"]
+    assert drift.state == "-3" and drift.fields["approval"] == "requested"
+    assert errors(check_site(mapping, site, file=FILE)) == []
+    wrong = render_mapping(site).text.replace(
+        '[actions.drift]\nstate = "-3"', '[actions.drift]\nstate = "9"'
+    )
+    [problem] = errors(check_site(load(wrong), site, file=FILE))
+    assert problem.startswith(f"{FILE}: actions.drift.state: '9' is not a choice of state")

@@ -29,6 +29,7 @@ from connector.planner import (
     Plan,
     digest,
     plan,
+    steps,
 )
 from connector.policy import Context, Evaluation, PolicySettings, evaluate
 from connector.policy.config import Freeze
@@ -324,3 +325,20 @@ def test_a_move_asked_again_on_a_changed_ticket_is_a_new_action() -> None:
     assert move_key(change()) == move_key(change())
     assert move_key(change()) != move_key(change(title="Edited"))
     assert move_key(change()) == move_key(change(labels=("unrelated",)))  # labels: not essence
+
+
+@pytest.mark.parametrize("status", [Status.APPROVED, Status.SCHEDULED])
+def test_approval_drift_moves_back_only_where_the_mapping_says(status: Status) -> None:
+    given = complete(status=status, approvals=(approved(),), **WINDOW)
+    basis = ev(given).new_basis
+    assert basis is not None
+    edited = given.model_copy(update={"rollback_plan": "Restore the snapshot instead."})
+    later = evaluate(edited, Context(now=NOW + HOUR, policy=POLICY, bases=[basis]))
+    assert later.has("approval-drift")
+    with_drift = Capabilities(actions=ALL | {"drift"}, labels=True)
+    assert steps(edited, later, with_drift) == ("drift",)
+    assert steps(edited, later, JIRA) == ()  # no `drift` in the mapping: nothing moves
+    # Back with the approvers, the drifted change is not moved again.
+    waiting = edited.model_copy(update={"status": Status.AWAITING_APPROVAL})
+    again = evaluate(waiting, Context(now=NOW + HOUR, policy=POLICY, bases=[basis]))
+    assert steps(waiting, again, with_drift) == ()

@@ -231,12 +231,22 @@ def test_marker_must_be_a_plain_token() -> None:
         marker_tag("x^ORvalue!=")
 
 
-def test_set_state_is_a_no_op_in_that_state(
+def test_set_state_checks_each_field_apart(
     snow: ServiceNowAdapter, mock: responses.RequestsMock
 ) -> None:
-    mock.get(f"{TABLE}/change_request", **result([change(state="-3")]))
+    approved = {**change(state="-3"), "approval": cell("approved")}
+    mock.get(f"{TABLE}/change_request", **result([approved]))
     assert snow.set_state(SYS_ID, state="-3", fields={"approval": "approved"}) is False
     assert not [c for c in mock.calls if c.request.method == "PATCH"]
+    mock.replace(responses.GET, f"{TABLE}/change_request", **result([change(state="-3")]))
+    mock.patch(
+        f"{TABLE}/change_request/{SYS_ID}",
+        json={"result": {}},
+        match=[responses.matchers.json_params_matcher({"approval": "approved"})],
+    )
+    # Already in Authorize, not yet approved: the approval is written, the state is not.
+    assert snow.set_state(SYS_ID, state="-3", fields={"approval": "approved"}) is True
+    mock.replace(responses.GET, f"{TABLE}/change_request", **result([change(state="-3")]))
     mock.patch(
         f"{TABLE}/change_request/{SYS_ID}",
         json={"result": {}},
