@@ -101,6 +101,9 @@ def secrets_of(settings: object) -> list[str]:
         elif isinstance(node, dict):
             for value in node.values():
                 walk(value)
+        elif isinstance(node, list | tuple):  # `[[notify]]` channels
+            for value in node:
+                walk(value)
 
     walk(settings)
     return out

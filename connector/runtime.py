@@ -13,9 +13,10 @@ from datetime import datetime
 
 from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
-from connector.executor import Executor, TicketWriter
+from connector.executor import Executor, Notifier, TicketWriter
 from connector.mapping import Mapping, RawTicket, WorkerAction, load_mapping
 from connector.model import Source, SystemKind
+from connector.notify_settings import NotifyChannel
 from connector.pipeline import Pipeline, utcnow
 from connector.planner import Capabilities
 from connector.policy import PolicySettings
@@ -37,6 +38,15 @@ class SourceRuntime:
     policy: PolicySettings = field(default_factory=PolicySettings)
     clock: Callable[[], datetime] = utcnow
     release_notes: ReleaseNotesSettings = field(default_factory=ReleaseNotesSettings)
+    # Chat notifications: the channels, the client that posts to them, and the switch that
+    # turns both planning and posting off for this source (e.g. while it is only observed).
+    notify: tuple[NotifyChannel, ...] = ()
+    chat: Notifier | None = None
+    notify_enabled: bool = True
+
+    @property
+    def posts_notifications(self) -> bool:
+        return self.notify_enabled and bool(self.notify) and self.chat is not None
 
     @property
     def is_jira(self) -> bool:
@@ -79,6 +89,7 @@ class SourceRuntime:
             clock=self.clock,
             dry_run=dry_run,
             release_notes=self.release_notes,
+            notify=self.notify if self.posts_notifications else (),
         )
 
     def executor(self, *, worker: str, lease_seconds: float = 300.0) -> Executor:
@@ -88,6 +99,7 @@ class SourceRuntime:
             worker=worker,
             lease_seconds=lease_seconds,
             clock=self.clock,
+            notifier=self.chat if self.posts_notifications else None,
         )
 
     def close(self) -> None:
@@ -102,6 +114,8 @@ def open_runtime(
     policy: PolicySettings | None = None,
     clock: Callable[[], datetime] = utcnow,
     release_notes: ReleaseNotesSettings | None = None,
+    notify: tuple[NotifyChannel, ...] = (),
+    chat: Notifier | None = None,
 ) -> SourceRuntime:
     mapping = load_mapping(settings.mapping)
     policy = policy or PolicySettings()
@@ -122,6 +136,8 @@ def open_runtime(
         policy=policy,
         clock=clock,
         release_notes=release_notes or ReleaseNotesSettings(),
+        notify=notify,
+        chat=chat,
     )
 
 
