@@ -88,7 +88,9 @@ mapping = "m.toml"
 
 
 def test_channels_load_and_their_urls_are_secrets(tmp_path: Path) -> None:
-    config = SOURCE + f"""
+    config = (
+        SOURCE
+        + f"""
 [[notify]]
 name = "ops-slack"
 kind = "slack"
@@ -103,6 +105,7 @@ kind = "teams"
 url = "{TEAMS_URL}"
 events = ["change-blocked"]
 """
+    )
     settings = load_settings(write(tmp_path, config), environ={})
     assert [c.name for c in settings.notify] == ["ops-slack", "cab"]
     assert settings.notify[1].rate == 4.0 and settings.notify[0].rate == 1.0
@@ -156,7 +159,8 @@ def test_unknown_events_and_duplicate_names_are_refused(tmp_path: Path) -> None:
     one = f'[[notify]]\nname = "ops"\nkind = "slack"\nurl = "{SLACK_URL}"\nevents = ["party"]\n'
     with pytest.raises(ConfigError, match=r"notify\.0\.events\.0"):
         load_settings(write(tmp_path, SOURCE + one), environ={})
-    ok = f'[[notify]]\nname = "ops"\nkind = "slack"\nurl = "{SLACK_URL}"\nevents = ["unauthorized"]\n'
+    ok = f'[[notify]]\nname = "ops"\nkind = "slack"\nurl = "{SLACK_URL}"\n'
+    ok += 'events = ["unauthorized"]\n'
     with pytest.raises(ConfigError, match=r"notify\.1\.name: same name as notify\[0\]"):
         load_settings(write(tmp_path, SOURCE + ok + ok), environ={})
     empty = f'[[notify]]\nname = "ops"\nkind = "slack"\nurl = "{SLACK_URL}"\nevents = []\n'
