@@ -74,8 +74,10 @@ class ChatSimulator:
             return list(self.log)
 
     def reset(self) -> None:
+        """Empty the log (and the rate windows: a test starts from a quiet second)."""
         with self._lock:
             self.log.clear()
+            self._teams_times.clear()
 
     def _record(
         self, service: str, status: int, error: str, raw: bytes, headers: dict[str, str]

@@ -313,4 +313,4 @@ def test_rate_limit_spaces_posts() -> None:
     limit = RateLimit(4.0, clock=lambda: now[0], sleep=sleep)
     for _ in range(5):
         limit.wait()
-    assert slept == [0.25, 0.5, 0.75, 1.0]
+    assert slept == [0.2625, 0.525, 0.7875, 1.05]
