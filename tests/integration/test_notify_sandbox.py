@@ -105,11 +105,13 @@ def test_connector_bodies_are_accepted_by_each_receiver(sandbox: Sandbox) -> Non
 def test_slack_refuses_bad_bodies_like_slack(sandbox: Sandbox) -> None:
     url = sandbox.chat_urls["slack"]
     section = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
+    md = {"type": "section", "text": {"type": "md", "text": "x"}}
+    long = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
     cases = [
         ({"blocks": [section]}, "no_text"),
         ({"text": "t", "blocks": [section] * 51}, "invalid_blocks"),
-        ({"text": "t", "blocks": [{"type": "section", "text": {"type": "md", "text": "x"}}]}, "invalid_blocks"),
-        ({"text": "t", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]}, "invalid_blocks"),
+        ({"text": "t", "blocks": [md]}, "invalid_blocks"),
+        ({"text": "t", "blocks": [long]}, "invalid_blocks"),
         ({"text": "t", "blocks": [{"type": "context", "elements": []}]}, "invalid_blocks"),
         ({"text": "t", "blocks": [{"type": "sparkle"}]}, "invalid_blocks"),
         (["not", "an", "object"], "invalid_payload"),
