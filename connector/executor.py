@@ -13,12 +13,14 @@ fast path, the ticket is the truth.
 
 Chat notifications (kind NOTIFY) follow the same claim / record / audit steps, but a chat
 channel cannot be asked what it already shows, so there is no step (2): the claim is marked
-"sending" before the request goes out and the post is at most once. Whoever takes over a claim
-still marked "sending" (the worker died mid-post), or gets an answer that does not prove the
-post failed (a timeout, a 5xx), records the action as `uncertain` and never posts it again; a
-refusal that proves nothing was posted (4xx, 429 after the retries, no connection) is
-recorded as failed and retried later like any other action. Without a notifier (notifications
-switched off for this runtime) NOTIFY actions are left pending.
+"sending" just before each request goes out (after any rate-limit wait, and unmarked when the
+answer proves nothing was posted, e.g. a 429 before its retry), so the post is at most
+once. Whoever takes over a claim still marked "sending" (the worker died mid-post), or gets
+an answer that does not prove the post failed (a timeout, a 5xx), records the action as
+`uncertain` and never posts it again; a refusal that proves nothing was posted (4xx, 429
+after the retries, no connection) is recorded as failed and retried later like any other
+action. Without a notifier (notifications switched off for this runtime) NOTIFY actions are
+left pending.
 """
 
 from __future__ import annotations
@@ -61,7 +63,11 @@ class TicketWriter(Protocol):
 class Notifier(Protocol):
     """What the executor needs to post a chat notification (connector/systems/chat.py)."""
 
-    def post(self, name: str, body: str, *, delivery: str) -> str: ...
+    def post(self, name: str, body: str, *, delivery: str, mark: Callable[[bool], None]) -> str: ...
+
+
+class ClaimLost(ConnectorError):
+    """Another worker took the claim over (this one outlived its lease): do not post."""
 
 
 #: A chat post's ledger reference while its request is under way, and once its fate is unknown.
@@ -166,14 +172,20 @@ class Executor:
         if sending:
             why = "an earlier attempt stopped while posting it; not posted again"
             return self._uncertain(action, why)
-        if not self.store.ledger_mark(key, worker=self.worker, remote_ref=SENDING):
-            return Applied(action, Outcome.HELD)  # the claim was taken over meanwhile
+
+        def mark(on: bool) -> None:
+            ref = SENDING if on else None
+            if not self.store.ledger_mark(key, worker=self.worker, remote_ref=ref) and on:
+                raise ClaimLost(f"{action.ticket_key} {action.purpose}: claim taken over")
+
         try:
-            ref = notifier.post(action.channel, action.body, delivery=key)
+            ref = notifier.post(action.channel, action.body, delivery=key, mark=mark)
+        except ClaimLost:
+            return Applied(action, Outcome.HELD)
         except ConnectorError as exc:
             if getattr(exc, "maybe_applied", False):
                 return self._uncertain(action, exc.message)
-            self.store.ledger_mark(key, worker=self.worker, remote_ref=None)
+            mark(False)
             logger.warning("{} {}: not posted: {}", action.ticket_key, action.purpose, exc.message)
             self._failed(action, exc.message)
             return Applied(action, Outcome.FAILED)

@@ -73,8 +73,18 @@ class ChatClient:
     def close(self) -> None:
         self.session.close()
 
-    def post(self, name: str, body: str, *, delivery: str) -> str:
-        """POST `body` to channel `name`; a short reference of the answer ("200 ok")."""
+    def post(
+        self,
+        name: str,
+        body: str,
+        *,
+        delivery: str,
+        mark: Callable[[bool], None] = lambda sending: None,
+    ) -> str:
+        """POST `body` to channel `name`; a short reference of the answer ("200 ok").
+
+        `mark(True)` runs right before each request goes out (after the rate-limit wait),
+        `mark(False)` when its answer proves nothing was posted (before any retry wait)."""
         channel = self._by_name.get(name)
         if channel is None:
             raise PermanentError(f"notify.{name}: no such channel in the config (any more)")
@@ -89,19 +99,29 @@ class ChatClient:
 
         def once() -> str:
             self._limits[name].wait()
-            response = self.session.post(
-                url,
-                data=data,
-                headers=headers,
-                timeout=(min(5.0, channel.timeout_seconds), channel.timeout_seconds),
-                verify=channel.verify,
-                allow_redirects=False,
-            )
+            mark(True)
+            try:
+                response = self.session.post(
+                    url,
+                    data=data,
+                    headers=headers,
+                    timeout=(min(5.0, channel.timeout_seconds), channel.timeout_seconds),
+                    verify=channel.verify,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                mapped = _transport(exc, where=f"notify.{name}", system=system)
+                if not getattr(mapped, "maybe_applied", False):
+                    mark(False)
+                raise mapped from None
             try:
                 text = response.text[:200].replace(url, "********")
                 if 200 <= response.status_code < 300:
                     return f"{response.status_code} {text.strip()}".strip()
-                raise _refused(response.status_code, text, channel, system, response)
+                error = _refused(response.status_code, text, channel, system, response)
+                if not getattr(error, "maybe_applied", False):
+                    mark(False)
+                raise error
             finally:
                 response.close()
 
@@ -112,7 +132,6 @@ class ChatClient:
             system=system,
             idempotent=False,
             policy=self.policy,
-            translate=lambda exc, what: _transport(exc, where=f"notify.{name}", system=system),
         )
 
 
@@ -138,12 +157,10 @@ def _refused(
     )
 
 
-def _transport(exc: BaseException, *, where: str, system: str) -> BaseException | None:
+def _transport(exc: requests.RequestException, *, where: str, system: str) -> ConnectorError:
     """Transport errors, without the URL: a certificate that does not verify is for the config;
     a connection never made (refused, DNS, connect timeout) proves nothing was posted; anything
     else (a timeout or a cut after sending) may have posted it."""
-    if not isinstance(exc, requests.RequestException):
-        return None
     kind = type(exc).__name__
     if isinstance(exc, requests.exceptions.SSLError):
         return PermanentError(

@@ -32,7 +32,8 @@ class FakeChat:
         self.posts: list[tuple[str, str]] = []
         self.fail = list(fail or [])
 
-    def post(self, name: str, body: str, *, delivery: str) -> str:
+    def post(self, name: str, body: str, *, delivery: str, mark: Callable[[bool], None]) -> str:
+        mark(True)
         if self.fail:
             raise self.fail.pop(0)
         self.posts.append((name, delivery))
@@ -159,3 +160,27 @@ def test_without_a_notifier_posts_stay_pending(open_store: Callable[[], Store]) 
     assert entry is not None and entry.state == "planned"
     chat = FakeChat()
     assert executor(store, chat).apply_pending("acme-jira") == {Outcome.WRITTEN: 1}
+
+
+def test_a_claim_taken_over_meanwhile_is_not_posted(store: Store) -> None:
+    action = planned(store)
+
+    class SlowChat(FakeChat):
+        def post(self, name: str, body: str, *, delivery: str, mark: Callable[[bool], None]) -> str:
+            # This worker outlived its lease while waiting: another one took the claim.
+            taken = store.ledger_claim(
+                action.idempotency_key,
+                source="acme-jira",
+                ticket_key="CHG-9",
+                action=action.purpose,
+                content_fingerprint=action.content_fingerprint,
+                worker="w2",
+                lease_seconds=60,
+                now=NOW + timedelta(minutes=5),
+            )
+            assert taken is not None
+            return super().post(name, body, delivery=delivery, mark=mark)
+
+    chat = SlowChat()
+    assert executor(store, chat).apply_pending("acme-jira") == {Outcome.HELD: 1}
+    assert chat.posts == []

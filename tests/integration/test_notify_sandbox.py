@@ -161,8 +161,12 @@ def test_teams_rate_limit_is_kept_and_retry_after_is_honoured(sandbox: Sandbox) 
 
     client = ChatClient([channel(sandbox, "teams")], policy=RetryPolicy(attempts=3, sleep=sleep))
     try:
-        # The window is still full from the burst: the first post gets 429 and waits it out.
-        for n in range(8):
+        # The window is still full from the burst: the first post gets 429 and waits it out,
+        # unmarked as "sending" while it waits (the 429 proves nothing was posted).
+        marks: list[bool] = []
+        first = client.post("teams-chan", text_for("teams"), delivery="d", mark=marks.append)
+        assert first == "202" and marks == [True, False, True]
+        for n in range(1, 8):
             assert client.post("teams-chan", text_for("teams", n), delivery=f"d{n}") == "202"
     finally:
         client.close()
