@@ -21,7 +21,7 @@ import random
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import uvicorn
@@ -53,6 +53,8 @@ class SandboxInfo:
     users: dict[str, dict[str, str]]  # login -> jira_user, servicenow_user, token, roles
     # Jira custom field name -> id: allocated per instance from its random seed
     jira_fields: dict[str, str]
+    # The chat receivers: slack, teams and webhook URLs, webhook_secret, the log's URL
+    chat: dict[str, str] = field(default_factory=dict)
 
     def jira_field_id(self, name: str) -> str:
         """The id of this sandbox's Jira custom field `name` ("Change risk" -> customfield_N)."""
@@ -139,6 +141,7 @@ class Sandbox:
                 for u in USERS
             },
             jira_fields=dict(self.jira.fields.custom_ids),
+            chat=self.chat_urls,
         )
 
     def start(self) -> SandboxInfo:
