@@ -223,7 +223,10 @@ class Worker:
         from connector.metrics import Metrics
         from connector.webhooks import build_app
 
-        app = build_app(self.settings, self.store, Metrics())
+        metrics = Metrics()
+        if self.chat is not None:
+            self.chat.observe = metrics.notification
+        app = build_app(self.settings, self.store, metrics)
         config = uvicorn.Config(
             app,
             host=self.settings.server.host,

@@ -63,6 +63,8 @@ class ChatClient:
     policy: RetryPolicy = DEFAULT_POLICY
     session: requests.Session = field(default_factory=requests.Session)
     sleep: Callable[[float], None] = time.sleep
+    # Told (channel kind, outcome) after each post: posted, refused (nothing posted), uncertain.
+    observe: Callable[[str, str], None] = lambda kind, outcome: None
     _limits: dict[str, RateLimit] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,14 +127,21 @@ class ChatClient:
             finally:
                 response.close()
 
-        return call(
-            once,
-            source=f"notify.{name}",
-            what="post",
-            system=system,
-            idempotent=False,
-            policy=self.policy,
-        )
+        try:
+            ref = call(
+                once,
+                source=f"notify.{name}",
+                what="post",
+                system=system,
+                idempotent=False,
+                policy=self.policy,
+            )
+        except ConnectorError as exc:
+            maybe = getattr(exc, "maybe_applied", False)
+            self.observe(channel.kind, "uncertain" if maybe else "refused")
+            raise
+        self.observe(channel.kind, "posted")
+        return ref
 
 
 def _refused(

@@ -17,6 +17,7 @@ import requests
 from pydantic import SecretStr
 
 from connector.errors import ConfigError, ConnectorError
+from connector.metrics import Metrics
 from connector.model import Change, ChangeType, Source, Status, SystemKind
 from connector.notify_bodies import body
 from connector.notify_events import Event
@@ -83,12 +84,16 @@ def raw_post(url: str, sandbox: Sandbox, data: Any, **kw: Any) -> requests.Respo
 
 def test_connector_bodies_are_accepted_by_each_receiver(sandbox: Sandbox) -> None:
     chats = [channel(sandbox, k) for k in ("slack", "teams", "webhook")]
-    client = ChatClient(chats)
+    metrics = Metrics()
+    client = ChatClient(chats, observe=metrics.notification)
     try:
         refs = [client.post(c.name, text_for(c.kind), delivery="cc1-test-0") for c in chats]
     finally:
         client.close()
     assert refs == ["200 ok", "202", '200 {"ok":true,"error":null}']
+    for kind in ("slack", "teams", "webhook"):
+        posted = metrics.notifications.labels(channel_kind=kind, outcome="posted")
+        assert posted._value.get() == 1
     log = sandbox.chat.entries()
     assert [(e["service"], e["status"], e["error"]) for e in log] == [
         ("slack", 200, ""),
@@ -179,7 +184,12 @@ def test_refusals_name_the_channel_never_the_url(sandbox: Sandbox) -> None:
     urls = sandbox.chat_urls
     revoked = channel(sandbox, "slack", url=urls["slack"].rsplit("/", 1)[0] + "/revokedtoken1")
     unsigned = channel(sandbox, "webhook", secret=SecretStr("another-secret-0123456789"))
-    client = ChatClient([revoked, unsigned], policy=RetryPolicy(attempts=2, sleep=lambda s: None))
+    seen: list[tuple[str, str]] = []
+    client = ChatClient(
+        [revoked, unsigned],
+        policy=RetryPolicy(attempts=2, sleep=lambda s: None),
+        observe=lambda kind, outcome: seen.append((kind, outcome)),
+    )
     try:
         with pytest.raises(ConfigError) as caught:
             client.post("slack-chan", text_for("slack"), delivery="d")
@@ -189,6 +199,7 @@ def test_refusals_name_the_channel_never_the_url(sandbox: Sandbox) -> None:
         assert "401" in refused.value.message
         for message in (caught.value.message, refused.value.message):
             assert "revokedtoken1" not in message and urls["webhook"] not in message
+        assert seen == [("slack", "refused"), ("webhook", "refused")]
     finally:
         client.close()
 
