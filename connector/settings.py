@@ -395,11 +395,16 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     audit = settings.audit
     if audit.anchor_file is not None:
         audit = audit.model_copy(update={"anchor_file": fix(audit.anchor_file)})
+    channels = tuple(
+        c.model_copy(update={"ca_bundle": fix(c.ca_bundle)}) if c.ca_bundle else c
+        for c in settings.notify
+    )
     return settings.model_copy(
         update={
             "sources": sources,
             "data_dir": fix(settings.data_dir),
             "release_notes": notes,
             "audit": audit,
+            "notify": channels,
         }
     )

@@ -95,6 +95,7 @@ def test_channels_load_and_their_urls_are_secrets(tmp_path: Path) -> None:
 name = "ops-slack"
 kind = "slack"
 url = "{SLACK_URL}"
+ca_bundle = "certs/ca.pem"
 events = ["emergency-created", "unauthorized"]
 sources = ["acme-jira"]
 change_types = ["emergency"]
@@ -111,6 +112,7 @@ events = ["change-blocked"]
     assert settings.notify[1].rate == 4.0 and settings.notify[0].rate == 1.0
     assert SLACK_URL in secrets_of(settings) and TEAMS_URL in secrets_of(settings)
     assert SLACK_URL not in repr(settings)
+    assert settings.notify[0].ca_bundle == tmp_path / "certs/ca.pem"  # next to the config
 
 
 def test_a_channel_url_comes_from_the_environment_by_channel_name(tmp_path: Path) -> None:
@@ -314,3 +316,13 @@ def test_rate_limit_spaces_posts() -> None:
     for _ in range(5):
         limit.wait()
     assert slept == [0.2625, 0.525, 0.7875, 1.05]
+
+
+def test_plan_describes_a_notification() -> None:
+    from connector.commands import describe
+
+    c = change(status=Status.IMPLEMENTING)
+    (action,) = notify_actions(
+        c, evaluation(c), [channel(name="ops", events=["emergency-implemented"])]
+    )
+    assert describe(action) == "notify ops: emergency-implemented"
