@@ -213,3 +213,30 @@ def test_an_untrusted_certificate_is_a_config_problem(sandbox: Sandbox) -> None:
     finally:
         client.close()
     assert sandbox.chat.entries() == []
+
+
+def test_check_config_checks_a_channel_ca_bundle_without_showing_its_url(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from sync_helpers import write_config
+
+    urls = sandbox.chat_urls
+    path = write_config(tmp_path / "c.toml", sandbox.info, store_url=f"sqlite:///{tmp_path}/s.db")
+    with path.open("a") as fh:
+        fh.write(
+            f'\n[[notify]]\nname = "ops"\nkind = "slack"\nurl = "{urls["slack"]}"\n'
+            'events = ["unauthorized"]\nca_bundle = "missing.pem"\n'
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "connector", "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert f"{path}: notify.0.ca_bundle" in line and len(line.splitlines()) == 1
+    assert urls["slack"] not in result.stdout + result.stderr
