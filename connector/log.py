@@ -94,7 +94,12 @@ def secrets_of(settings: object) -> list[str]:
 
     def walk(node: object) -> None:
         if isinstance(node, SecretStr):
-            out.append(node.get_secret_value())
+            value = node.get_secret_value()
+            out.append(value)
+            # A webhook URL's credential is its path (and query): HTTP libraries log the
+            # request line without the host.
+            if value.startswith("https://") and len(tail := _path_of(value)) >= 16:
+                out.append(tail)
         elif isinstance(node, BaseModel):
             for name in type(node).model_fields:
                 walk(getattr(node, name))
@@ -107,3 +112,10 @@ def secrets_of(settings: object) -> list[str]:
 
     walk(settings)
     return out
+
+
+def _path_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")

@@ -111,6 +111,8 @@ events = ["change-blocked"]
     assert [c.name for c in settings.notify] == ["ops-slack", "cab"]
     assert settings.notify[1].rate == 4.0 and settings.notify[0].rate == 1.0
     assert SLACK_URL in secrets_of(settings) and TEAMS_URL in secrets_of(settings)
+    # HTTP libraries log request lines without the host: the path is masked too.
+    assert "/services/T0AB12CD3/B0EF45GH6/q8ZkR2vN7xLmP4tW9sYc1uHd" in secrets_of(settings)
     assert SLACK_URL not in repr(settings)
     assert settings.notify[0].ca_bundle == tmp_path / "certs/ca.pem"  # next to the config
 
