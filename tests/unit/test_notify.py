@@ -328,3 +328,20 @@ def test_plan_describes_a_notification() -> None:
         c, evaluation(c), [channel(name="ops", events=["emergency-implemented"])]
     )
     assert describe(action) == "notify ops: emergency-implemented"
+
+
+def test_the_example_channels_uncommented_hold_no_working_secret(tmp_path: Path) -> None:
+    from test_settings import EXAMPLE_SECRETS
+
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    lines = example.read_text().splitlines()
+    start = lines.index("# [[notify]]")
+    uncommented = [line[2:] if line.startswith("# ") else line for line in lines[start:]]
+    path = tmp_path / "example.toml"
+    path.write_text("\n".join(lines[:start] + uncommented) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=EXAMPLE_SECRETS)
+    message = caught.value.message
+    assert "notify.0.url: holds a placeholder" in message
+    assert "notify.1.url: holds a placeholder" in message
+    assert "notify.2.secret: a placeholder, not a secret" in message
