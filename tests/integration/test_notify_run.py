@@ -6,6 +6,7 @@ restarted (and the tickets are edited again): nothing is posted twice."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -205,3 +206,14 @@ def test_emergency_and_unauthorized_changes_post_once_to_slack_and_teams(tmp_pat
         assert len(log) > before
         for secret in (sandbox.chat_urls["slack"], sandbox.chat.teams_sig):
             assert secret not in err
+
+        # Posted facts are not planned again: `plan` lists no notification.
+        plan = subprocess.run(
+            [sys.executable, "-m", "connector", "plan", "--json", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert plan.returncode == 0, plan.stderr
+        rows = json.loads(plan.stdout)
+        assert rows and not [a for r in rows for a in r["actions"] if a["kind"] == "notify"]
