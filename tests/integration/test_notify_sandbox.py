@@ -105,6 +105,10 @@ def test_connector_bodies_are_accepted_by_each_receiver(sandbox: Sandbox) -> Non
     assert teams_body["attachments"][0]["content"]["type"] == "AdaptiveCard"
     assert hook_body["id"] == "cc1-test-0"
     assert {e["delivery"] for e in log} == {"cc1-test-0"}
+    over_http = requests.get(sandbox.chat_urls["log"], verify=sandbox.info.ca_bundle, timeout=10)
+    assert over_http.json()["messages"] == log
+    requests.delete(sandbox.chat_urls["log"], verify=sandbox.info.ca_bundle, timeout=10)
+    assert sandbox.chat.entries() == []
 
 
 def test_slack_refuses_bad_bodies_like_slack(sandbox: Sandbox) -> None:
