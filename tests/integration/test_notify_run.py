@@ -85,8 +85,8 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, every: float 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def settled(sandbox: Sandbox, quiet: float = 4.0) -> Callable[[], bool]:
-    """True once the chat log has not grown for `quiet` seconds."""
+def settled(sandbox: Sandbox, quiet: float = 4.0, least: int = 1) -> Callable[[], bool]:
+    """True once the chat log holds `least` posts and has not grown for `quiet` seconds."""
     seen = [-1, time.monotonic()]
 
     def check() -> bool:
@@ -94,7 +94,7 @@ def settled(sandbox: Sandbox, quiet: float = 4.0) -> Callable[[], bool]:
         if n != seen[0]:
             seen[0], seen[1] = n, time.monotonic()
             return False
-        return time.monotonic() - seen[1] >= quiet
+        return n >= least and time.monotonic() - seen[1] >= quiet
 
     return check
 
