@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 
@@ -118,6 +119,8 @@ class ChatClient:
                 raise mapped from None
             try:
                 text = response.text[:200].replace(url, "********")
+                if len(path := urlsplit(url).path) > 1:  # the path holds the credential
+                    text = text.replace(path, "********")
                 if 200 <= response.status_code < 300:
                     return f"{response.status_code} {text.strip()}".strip()
                 error = _refused(response.status_code, text, channel, system, response)
