@@ -28,6 +28,9 @@ def problems(loaded: LoadedConfig) -> list[str]:
     out: list[str] = []
     for name, source in settings.sources.items():
         out += _source_problems(loaded, name, source)
+    for i, channel in enumerate(settings.notify):
+        if channel.ca_bundle is not None and (found := ca_bundle_problem(channel.ca_bundle)):
+            out.append(f"{loaded.where('notify', str(i), 'ca_bundle')}: {found}")
     templates = settings.release_notes.templates_dir
     if templates is not None and not templates.is_dir():
         out.append(

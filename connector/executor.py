@@ -10,6 +10,17 @@ only when it is absent (a note edited in place: when its content differs); (3)
 record `applied` with the remote reference; (4) append the audit row. A crash between (2) and
 (3) is healed by (2) on the next attempt, and a lost database by the marker: the ledger is the
 fast path, the ticket is the truth.
+
+Chat notifications (kind NOTIFY) follow the same claim / record / audit steps, but a chat
+channel cannot be asked what it already shows, so there is no step (2): the claim is marked
+"sending" just before each request goes out (after any rate-limit wait, and unmarked when the
+answer proves nothing was posted, e.g. a 429 before its retry), so the post is at most
+once. Whoever takes over a claim still marked "sending" (the worker died mid-post), or gets
+an answer that does not prove the post failed (a timeout, a 5xx), records the action as
+`uncertain` and never posts it again; a refusal that proves nothing was posted (4xx, 429
+after the retries, no connection) is recorded as failed and retried later like any other
+action. Without a notifier (notifications switched off for this runtime) NOTIFY actions are
+left pending.
 """
 
 from __future__ import annotations
@@ -21,7 +32,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from connector.errors import PermanentError
+from loguru import logger
+
+from connector.errors import ConnectorError, PermanentError
 from connector.planner import Action, ActionKind
 from connector.store import Store
 from connector.systems.writers import Note
@@ -47,12 +60,29 @@ class TicketWriter(Protocol):
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool: ...
 
 
+class Notifier(Protocol):
+    """What the executor needs to post a chat notification (connector/systems/chat.py)."""
+
+    def post(self, name: str, body: str, *, delivery: str, mark: Callable[[bool], None]) -> str: ...
+
+
+class ClaimLost(ConnectorError):
+    """Another worker took the claim over (this one outlived its lease): do not post."""
+
+
+#: A chat post's ledger reference while its request is under way, and once its fate is unknown.
+SENDING = "sending"
+UNCERTAIN = "uncertain"
+
+
 class Outcome(StrEnum):
     WRITTEN = "written"  # this worker wrote it now
     FOUND = "found"  # the marker was already on the ticket: recorded, nothing written
     HELD = "held"  # another worker holds the claim
     SUPERSEDED = "superseded"  # a newer version of this note was planned: nothing written
     FAILED = "failed"  # refused for good (recorded in the ledger and the audit trail)
+    UNCERTAIN = "uncertain"  # a chat post that may have landed: recorded, never posted again
+    DEFERRED = "deferred"  # a chat post while notifications are off here: left pending
 
 
 @dataclass(frozen=True)
@@ -73,6 +103,7 @@ class Executor:
     # Told of every action tried, with its outcome (an Outcome value, or "error": a transient
     # failure, left pending): the running worker's log line and counters per write.
     observe: Callable[[Action, str], None] | None = None
+    notifier: Notifier | None = None  # posts NOTIFY actions; None: they stay pending
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
@@ -89,6 +120,8 @@ class Executor:
         return outcomes
 
     def _apply(self, action: Action) -> Applied:
+        if action.kind is ActionKind.NOTIFY and self.notifier is None:
+            return Applied(action, Outcome.DEFERRED)
         key = action.idempotency_key
         claim = self.store.ledger_claim(
             key,
@@ -103,6 +136,8 @@ class Executor:
         if claim is None:
             self._observe(action, Outcome.HELD)
             return Applied(action, Outcome.HELD)
+        if action.kind is ActionKind.NOTIFY:
+            return self._notify(action, sending=claim.remote_ref == SENDING)
         try:
             newer = self._newer(action)
             outcome, ref = (Outcome.SUPERSEDED, newer) if newer else self._write(action)
@@ -116,6 +151,10 @@ class Executor:
             raise
         if outcome is Outcome.WRITTEN and action.kind is ActionKind.TRANSITION:
             self.moved.add(action.ticket_key)
+        return self._applied(action, outcome, ref)
+
+    def _applied(self, action: Action, outcome: Outcome, ref: str, **detail: str) -> Applied:
+        key = action.idempotency_key
         self.store.ledger_applied(key, remote_ref=ref, worker=self.worker)
         self.store.append_audit(
             source=action.source,
@@ -127,6 +166,7 @@ class Executor:
                 "idempotency_key": key,
                 "remote_ref": ref,
                 "content_fingerprint": action.content_fingerprint,
+                **detail,
             },
         )
         self._observe(action, outcome)
@@ -135,6 +175,46 @@ class Executor:
     def _observe(self, action: Action, outcome: str) -> None:
         if self.observe is not None:
             self.observe(action, str(outcome))
+
+    def _notify(self, action: Action, *, sending: bool) -> Applied:
+        """Post a chat notification at most once (see the module docstring)."""
+        key, notifier = action.idempotency_key, self.notifier
+        assert notifier is not None  # checked by _apply before claiming
+        if sending:
+            why = "an earlier attempt stopped while posting it; not posted again"
+            return self._uncertain(action, why)
+
+        def mark(on: bool) -> None:
+            ref = SENDING if on else None
+            if not self.store.ledger_mark(key, worker=self.worker, remote_ref=ref) and on:
+                raise ClaimLost(f"{action.ticket_key} {action.purpose}: claim taken over")
+
+        try:
+            ref = notifier.post(action.channel, action.body, delivery=key, mark=mark)
+        except ClaimLost:
+            return Applied(action, Outcome.HELD)
+        except ConnectorError as exc:
+            if getattr(exc, "maybe_applied", False):
+                return self._uncertain(action, exc.message)
+            mark(False)
+            logger.warning("{} {}: not posted: {}", action.ticket_key, action.purpose, exc.message)
+            self._failed(action, exc.message)
+            self._observe(action, Outcome.FAILED)
+            return Applied(action, Outcome.FAILED)
+        except Exception as exc:  # a bug after the request may have gone out: keep the mark
+            self._failed(action, f"unexpected {type(exc).__name__}")
+            raise
+        logger.info("{} {}: posted", action.ticket_key, action.purpose)
+        return self._applied(action, Outcome.WRITTEN, ref)
+
+    def _uncertain(self, action: Action, why: str) -> Applied:
+        logger.warning(
+            "{} {}: may or may not have been posted ({}); not posted again",
+            action.ticket_key,
+            action.purpose,
+            why,
+        )
+        return self._applied(action, Outcome.UNCERTAIN, UNCERTAIN, error=why[:500])
 
     def _newer(self, action: Action) -> str | None:
         """The key of a newer planned version of this note, if any: writing an outdated text
@@ -157,6 +237,8 @@ class Executor:
         if action.kind is ActionKind.LABEL:
             changed = writer.set_label(ticket, action.label, present=action.present)
             return (Outcome.WRITTEN if changed else Outcome.FOUND), action.label
+        if action.kind is ActionKind.NOTIFY:  # pragma: no cover - _apply routes these
+            raise AssertionError("chat notifications are posted by _notify")
         marker = note_marker(action, versioned=not (action.edit_in_place and writer.edits_in_place))
         fingerprint = action.content_fingerprint
         found = writer.find_note(ticket, marker=marker)

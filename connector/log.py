@@ -94,7 +94,12 @@ def secrets_of(settings: object) -> list[str]:
 
     def walk(node: object) -> None:
         if isinstance(node, SecretStr):
-            out.append(node.get_secret_value())
+            value = node.get_secret_value()
+            out.append(value)
+            # A webhook URL's credential is its path (and query): HTTP libraries log the
+            # request line without the host.
+            if value.startswith("https://") and len(tail := _path_of(value)) >= 16:
+                out.append(tail)
         elif isinstance(node, BaseModel):
             for name in type(node).model_fields:
                 value = getattr(node, name)
@@ -104,6 +109,9 @@ def secrets_of(settings: object) -> list[str]:
                     walk(value)
         elif isinstance(node, dict):
             for value in node.values():
+                walk(value)
+        elif isinstance(node, list | tuple):  # `[[notify]]` channels
+            for value in node:
                 walk(value)
 
     walk(settings)
@@ -128,3 +136,10 @@ def url_secrets(url: str) -> list[str]:
     found = [password] if password else []
     found += [v for k, v in query if v and any(w in k.lower() for w in _SECRET_PARAMS)]
     return [form for value in found for form in {value, unquote(value)}]
+
+
+def _path_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")

@@ -47,6 +47,12 @@ class Metrics:
             ["source", "result"],
             registry=self.registry,
         )
+        self.notifications = Counter(
+            "change_connector_notifications",
+            "Chat posts by channel kind and outcome (posted, refused, uncertain)",
+            ["channel_kind", "outcome"],
+            registry=self.registry,
+        )
         self.inbox_depth = Gauge(
             "change_connector_inbox_depth", "Webhook deliveries waiting", registry=self.registry
         )
@@ -98,6 +104,9 @@ class Metrics:
 
     def webhook(self, *, source: str, result: str) -> None:
         self.webhooks.labels(source=source, result=result).inc()
+
+    def notification(self, channel_kind: str, outcome: str) -> None:
+        self.notifications.labels(channel_kind=channel_kind, outcome=outcome).inc()
 
     def render(self, store: Store) -> bytes:
         """The text exposition; the store-read gauges keep their last value (and the scrape

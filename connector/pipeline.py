@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from connector.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
@@ -25,6 +25,8 @@ from connector.errors import SkipRecord
 from connector.mapping import Mapping as FieldMapping
 from connector.mapping import RawTicket, normalize
 from connector.model import CabDecision, Change, Source
+from connector.notify_plan import notify_actions
+from connector.notify_settings import NotifyChannel
 from connector.planner import FINDINGS, Capabilities, Plan, plan
 from connector.policy import (
     ApprovalBasis,
@@ -73,6 +75,8 @@ class Pipeline:
     clock: Callable[[], datetime] = utcnow
     dry_run: bool = False  # plan only: record nothing
     release_notes: ReleaseNotesSettings = field(default_factory=ReleaseNotesSettings)
+    # Chat channels to plan notifications for (empty: none; see runtime.posts_notifications).
+    notify: tuple[NotifyChannel, ...] = ()
 
     def process(
         self,
@@ -242,6 +246,7 @@ class Pipeline:
             communications = note_actions(
                 change, settings=self.release_notes, fmt=self.caps.note_format, last=told
             )
+            communications += notify_actions(change, evaluation, self.notify)
             result.evaluated.append(
                 Evaluated(
                     change=change,
@@ -266,6 +271,22 @@ class Pipeline:
                     evaluated_at=now,
                 )
             )
+        if self.notify:
+            self._drop_posted(result, start=len(result.evaluated) - len(changes))
+
+    def _drop_posted(self, result: PageResult, *, start: int) -> None:
+        """Leave out of the plans the notifications the ledger already holds (posted, or to
+        be posted): each fact is planned once, and a second pass plans nothing."""
+        items = result.evaluated[start:]
+        alerts = [a.idempotency_key for e in items for a in e.plan.actions if a.channel]
+        known = self.store.ledger_known(alerts) if alerts else set()
+        if not known:
+            return
+        for i, item in enumerate(items, start):
+            kept = tuple(a for a in item.plan.actions if a.idempotency_key not in known)
+            if len(kept) != len(item.plan.actions):
+                plan_ = item.plan.model_copy(update={"actions": kept})
+                result.evaluated[i] = replace(item, plan=plan_)
 
     def _windows(self, changes: Sequence[Change]) -> list[Window]:
         """Stored windows that may overlap these changes, with the changes' own (newer) ones."""

@@ -38,6 +38,8 @@ def describe(action: Action) -> str:
         return "move: " + " -> ".join(action.steps)
     if action.kind is ActionKind.LABEL:
         return f"{'add' if action.present else 'remove'} label {action.label}"
+    if action.kind is ActionKind.NOTIFY:  # purpose: notify:<channel>:<event>
+        return f"notify {action.channel}: {action.purpose.rsplit(':', 1)[-1]}"
     first = action.body.splitlines()[0] if action.body else ""
     return f"{'update' if action.edit_in_place else 'post'} note: {first}"
 

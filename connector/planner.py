@@ -34,6 +34,7 @@ class ActionKind(StrEnum):
     NOTE = "note"  # a comment (Jira) / work note (ServiceNow) carrying a marker
     TRANSITION = "transition"  # worker actions of the mapping, performed in order
     LABEL = "label"  # add or remove a Jira label
+    NOTIFY = "notify"  # a chat post (notify_plan.py): `body` is the JSON to post to `channel`
 
 
 class Action(Frozen):
@@ -54,6 +55,7 @@ class Action(Frozen):
     reason: str = ""  # TRANSITION: why (a rejection's comment), for close notes
     label: str = ""  # LABEL: which label
     present: bool = True  # LABEL: add (True) or remove (False)
+    channel: str = ""  # NOTIFY: the `[[notify]]` channel's name
 
 
 class Plan(Frozen):

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
-from connector.executor import Executor, TicketWriter
+from connector.executor import Executor, Notifier, TicketWriter
 from connector.mapping import Mapping, RawTicket, WorkerAction, load_mapping
 from connector.model import Source, SystemKind
+from connector.notify_settings import NotifyChannel
 from connector.pipeline import Pipeline, utcnow
 from connector.planner import Action, Capabilities
 from connector.policy import PolicySettings
@@ -38,6 +39,15 @@ class SourceRuntime:
     clock: Callable[[], datetime] = utcnow
     release_notes: ReleaseNotesSettings = field(default_factory=ReleaseNotesSettings)
     observe: Callable[[Action, str], None] | None = None  # see Executor.observe
+    # Chat notifications: the channels, the client that posts to them, and the switch that
+    # turns both planning and posting off for this source (e.g. while it is only observed).
+    notify: tuple[NotifyChannel, ...] = ()
+    chat: Notifier | None = None
+    notify_enabled: bool = True
+
+    @property
+    def posts_notifications(self) -> bool:
+        return self.notify_enabled and bool(self.notify) and self.chat is not None
 
     @property
     def is_jira(self) -> bool:
@@ -80,6 +90,7 @@ class SourceRuntime:
             clock=self.clock,
             dry_run=dry_run,
             release_notes=self.release_notes,
+            notify=self.notify if self.posts_notifications else (),
         )
 
     def executor(self, *, worker: str, lease_seconds: float = 300.0) -> Executor:
@@ -90,6 +101,7 @@ class SourceRuntime:
             lease_seconds=lease_seconds,
             clock=self.clock,
             observe=self.observe,
+            notifier=self.chat if self.posts_notifications else None,
         )
 
     def close(self) -> None:
@@ -104,6 +116,8 @@ def open_runtime(
     policy: PolicySettings | None = None,
     clock: Callable[[], datetime] = utcnow,
     release_notes: ReleaseNotesSettings | None = None,
+    notify: tuple[NotifyChannel, ...] = (),
+    chat: Notifier | None = None,
 ) -> SourceRuntime:
     mapping = load_mapping(settings.mapping)
     policy = policy or PolicySettings()
@@ -124,6 +138,8 @@ def open_runtime(
         policy=policy,
         clock=clock,
         release_notes=release_notes or ReleaseNotesSettings(),
+        notify=notify,
+        chat=chat,
     )
 
 

@@ -53,6 +53,9 @@ SECRET_KEYS: tuple[tuple[tuple[str, ...], int], ...] = (
     (("server", "report_token"), MIN_GENERATED_LENGTH),
     (("audit", "hmac_key"), MIN_GENERATED_LENGTH),
     (("store_url",), 1),
+    # A Slack / Teams webhook URL is its own credential; a webhook channel's signing key.
+    (("notify", "*", "url"), 1),
+    (("notify", "*", "secret"), MIN_GENERATED_LENGTH),
 )
 
 
@@ -94,9 +97,14 @@ Found = list[tuple[tuple[str, ...], Any]]
 def _walk(node: Any, pattern: tuple[str, ...], at: tuple[str, ...]) -> Found:
     if not pattern:
         return [(at, node)]
+    head, rest = pattern[0], pattern[1:]
+    if isinstance(node, list) and head == "*":  # an array of tables (`[[notify]]`)
+        found_: Found = []
+        for i, item in enumerate(node):
+            found_ += _walk(item, rest, (*at, str(i)))
+        return found_
     if not isinstance(node, dict):
         return []
-    head, rest = pattern[0], pattern[1:]
     keys = list(node) if head == "*" else [head] if head in node else []
     found: Found = []
     for key in keys:

@@ -37,6 +37,7 @@ from connector import secret_rules
 from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
 from connector.keys import key_problem
+from connector.notify_settings import NotifyChannel, channel_problems
 from connector.policy.config import PolicySettings
 
 ENV_PREFIX = "CHANGE_CONNECTOR__"
@@ -155,6 +156,14 @@ class Settings(_Section):
     reports: ReportsSettings = ReportsSettings()
     audit: AuditSettings = AuditSettings()
     sources: dict[str, SourceSettings] = {}
+    # `[[notify]]`: chat channels (notify_settings.py).
+    notify: tuple[NotifyChannel, ...] = ()
+
+    @model_validator(mode="after")
+    def _notify_channels_fit(self) -> Settings:
+        for loc, message in channel_problems(self.notify, set(self.sources)):
+            raise ValueError(f"{'.'.join(loc)}: {message}")
+        return self
 
     @model_validator(mode="after")
     def _source_names_unique(self) -> Settings:
@@ -318,15 +327,29 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> Origins:
         node = data
         keys: list[str] = []
         for part in path[:-1]:
+            if isinstance(node, list):  # `[[notify]]`: an entry is named by its `name`
+                key, node = _match_entry(node, part, name)
+                keys.append(key)
+                continue
             key = _match_key(node, part)
             keys.append(key)
             node = node.setdefault(key, {})
-            if not isinstance(node, dict):
+            if not isinstance(node, dict | list):
                 raise ConfigError(f"{name}: {'.'.join(keys)} is not a table")
+        if not isinstance(node, dict):
+            raise ConfigError(f"{name}: {'.'.join(keys)} is not a table")
         last = _match_key(node, path[-1])
         node[last] = value
         origins[(*keys, last)] = name
     return origins
+
+
+def _match_entry(node: list[Any], part: str, var: str) -> tuple[str, dict[str, Any]]:
+    """The entry of an array of tables whose `name` matches `part` (as source names match)."""
+    for i, entry in enumerate(node):
+        if isinstance(entry, dict) and str(entry.get("name", "")).lower().replace("-", "_") == part:
+            return str(i), entry
+    raise ConfigError(f"{var}: no entry named {part!r} in the config file")
 
 
 def _match_key(node: dict[str, Any], part: str) -> str:
@@ -372,11 +395,16 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     audit = settings.audit
     if audit.anchor_file is not None:
         audit = audit.model_copy(update={"anchor_file": fix(audit.anchor_file)})
+    channels = tuple(
+        c.model_copy(update={"ca_bundle": fix(c.ca_bundle)}) if c.ca_bundle else c
+        for c in settings.notify
+    )
     return settings.model_copy(
         update={
             "sources": sources,
             "data_dir": fix(settings.data_dir),
             "release_notes": notes,
             "audit": audit,
+            "notify": channels,
         }
     )

@@ -32,6 +32,7 @@ from connector.runtime import SourceRuntime, open_runtime
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.audit import Anchor
+from connector.systems.chat import ChatClient
 from connector.telemetry import Telemetry, bound_address, startup_line
 
 
@@ -49,11 +50,14 @@ class Worker:
     # the counters the jobs move and the /metrics endpoint renders: one set per worker
     telemetry: Telemetry = field(default_factory=Telemetry)
     _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
+    chat: ChatClient | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
             known = ", ".join(sorted(self.settings.sources)) or "none configured"
             raise ConfigError(f"--source: no source named {only!r} (known: {known})")
+        if self.settings.notify and self.chat is None:
+            self.chat = ChatClient(self.settings.notify)
         for name, source in self.settings.sources.items():
             if only in (None, name):
                 self.runtimes[name] = open_runtime(
@@ -63,12 +67,16 @@ class Worker:
                     policy=self.settings.policy,
                     clock=self.clock,
                     release_notes=self.settings.release_notes,
+                    notify=self.settings.notify,
+                    chat=self.chat,
                 )
         return self
 
     def close(self) -> None:
         for runtime in self.runtimes.values():
             runtime.close()
+        if self.chat is not None:
+            self.chat.close()
 
     def final_anchor(self) -> None:
         """`anchor` when a run ends; never hides the error that ended it."""
@@ -230,6 +238,8 @@ class Worker:
     def _serve(self) -> uvicorn.Server:
         from connector.webhooks import build_app
 
+        if self.chat is not None:
+            self.chat.observe = self.telemetry.metrics.notification
         app = build_app(self.settings, self.store, self.telemetry.metrics)
         config = uvicorn.Config(
             app,

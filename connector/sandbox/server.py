@@ -3,6 +3,8 @@
     https://127.0.0.1:PORT/jira         Jira REST API (Cloud or Data Center, per mode)
     https://127.0.0.1:PORT/servicenow   ServiceNow Table API
     https://127.0.0.1:PORT/_sandbox/requests   the request log (GET) and its reset (DELETE)
+    https://127.0.0.1:PORT/chat/...     Slack / Teams / signed chat webhooks (sandbox/chat.py),
+                                        their log at /_sandbox/chat; `Sandbox.chat_urls`
 
 `Sandbox` starts it in-process (tests, the demo, benchmarks) on a free port unless one is given;
 `change-connector sandbox` runs it in the foreground. The ASGI middleware here is the one place
@@ -12,13 +14,14 @@ that applies switchable faults and records every request served.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import uvicorn
@@ -27,6 +30,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.sandbox.catalog import SERVICENOW_ROLES, USERS
+from connector.sandbox.chat import ChatSimulator
 from connector.sandbox.faults import FaultRule
 from connector.sandbox.jira import JiraSimulator
 from connector.sandbox.scenario import generate
@@ -49,6 +53,8 @@ class SandboxInfo:
     users: dict[str, dict[str, str]]  # login -> jira_user, servicenow_user, token, roles
     # Jira custom field name -> id: allocated per instance from its random seed
     jira_fields: dict[str, str]
+    # The chat receivers: slack, teams and webhook URLs, webhook_secret, the log's URL
+    chat: dict[str, str] = field(default_factory=dict)
 
     def jira_field_id(self, name: str) -> str:
         """The id of this sandbox's Jira custom field `name` ("Change risk" -> customfield_N)."""
@@ -96,13 +102,19 @@ class Sandbox:
                 options.seed_count, random_seed=options.random_seed + 1, base_time=options.base_time
             )
         )
-        self.app = build_app(self.state, jira=self.jira, servicenow=self.servicenow)
+        self.chat = _chat(options.random_seed)
+        self.app = build_app(self.state, jira=self.jira, servicenow=self.servicenow, chat=self.chat)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def jira_field_id(self, name: str) -> str:
         """The id of this sandbox's Jira custom field `name` ("Change risk" -> customfield_N)."""
         return self.jira.fields.id_of(name)
+
+    @property
+    def chat_urls(self) -> dict[str, str]:
+        """The chat webhooks' URLs (slack, teams, webhook), webhook_secret, and the log's URL."""
+        return self.chat.urls(self.base_url)
 
     def delete_jira_issue(self, key: str, *, actor: str = "admin") -> None:
         """Delete a Jira issue as the site admin would (issue_deleted webhook, 404 after)."""
@@ -129,6 +141,7 @@ class Sandbox:
                 for u in USERS
             },
             jira_fields=dict(self.jira.fields.custom_ids),
+            chat=self.chat_urls,
         )
 
     def start(self) -> SandboxInfo:
@@ -220,12 +233,39 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
+def _chat(seed: int) -> ChatSimulator:
+    def token(what: str, n: int) -> str:
+        return hashlib.sha256(f"sandbox-chat:{what}:{seed}".encode()).hexdigest()[:n]
+
+    return ChatSimulator(
+        slack_path=f"services/T{token('team', 8).upper()}/B{token('bot', 10).upper()}/"
+        f"{token('slack', 24)}",
+        teams_flow=token("flow", 32),
+        teams_sig=token("sig", 43),
+        webhook_secret=token("webhook", 32),
+    )
+
+
 def build_app(
-    state: SandboxState, *, jira: JiraSimulator, servicenow: ServiceNowSimulator
+    state: SandboxState,
+    *,
+    jira: JiraSimulator,
+    servicenow: ServiceNowSimulator,
+    chat: ChatSimulator | None = None,
 ) -> ASGIApp:
     app = FastAPI(title="change-connector sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(jira.router, prefix="/jira")
     app.include_router(servicenow.router, prefix="/servicenow")
+    if chat is not None:
+        app.include_router(chat.router, prefix="/chat")
+
+        @app.get("/_sandbox/chat")
+        def chat_log() -> dict[str, Any]:
+            return {"messages": chat.entries()}
+
+        @app.delete("/_sandbox/chat", status_code=204)
+        def reset_chat_log() -> None:
+            chat.reset()
 
     @app.get("/_sandbox/requests")
     def request_log() -> dict[str, Any]:

@@ -146,6 +146,31 @@ class LedgerMixin(StoreBase):
         with self._write() as conn:
             return conn.execute(stmt.returning(ledger.c.idempotency_key)).first() is not None
 
+    def ledger_mark(self, key: str, *, worker: str, remote_ref: str | None) -> bool:
+        """Set the remote reference of an action `worker` holds, before it is settled: a chat
+        post is marked as being sent before the request goes out, so whoever takes the claim
+        over after a crash knows the post may have landed (False: the claim is not held)."""
+        stmt = (
+            update(ledger)
+            .where(
+                ledger.c.idempotency_key == key,
+                ledger.c.state == "claimed",
+                ledger.c.claimed_by == worker,
+            )
+            .values(remote_ref=remote_ref)
+        )
+        with self._write() as conn:
+            return conn.execute(stmt.returning(ledger.c.idempotency_key)).first() is not None
+
+    def ledger_known(self, keys: Sequence[str]) -> set[str]:
+        """Which of these idempotency keys the ledger holds, in any state."""
+        out: set[str] = set()
+        with self._read() as conn:
+            for chunk in chunks(keys):
+                query = select(ledger.c.idempotency_key).where(ledger.c.idempotency_key.in_(chunk))
+                out.update(conn.execute(query).scalars())
+        return out
+
     def ledger_latest(
         self, *, source: str, ticket_keys: Sequence[str] | None, action: str
     ) -> dict[str, LedgerEntry]:

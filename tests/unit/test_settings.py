@@ -86,6 +86,7 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
 def test_example_config_is_valid_and_documents_every_key() -> None:
     from connector.communications import ReleaseNotesSettings
     from connector.notes.guidance import Route
+    from connector.notify_settings import NotifyChannel
     from connector.policy.config import (
         ApprovalPolicy,
         Freeze,
@@ -111,7 +112,7 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     text = example.read_text()
     models = (Settings, ServerSettings, WorkerSettings, SourceSettings, PolicySettings)
     models += (RequiredFields, ApprovalPolicy, Freeze, MaintenanceWindow, ScopeRule)
-    models += (ReleaseNotesSettings, Route, AuditSettings)
+    models += (ReleaseNotesSettings, Route, AuditSettings, NotifyChannel)
     for model in models:
         for name in model.model_fields:
             documented = (f"{name} =", f"[{name}", f"{name}.", f".{name}]", f".{name}.")
