@@ -18,8 +18,7 @@ from rich.table import Table
 
 from connector import log
 from connector.anchors import newest, stored_anchors
-from connector.cursor import Cursor
-from connector.errors import ConfigError
+from connector.errors import ConfigError, WriteFailed
 from connector.keys import is_any_key, key_problem
 from connector.pipeline import PageResult
 from connector.planner import Action, ActionKind
@@ -70,6 +69,7 @@ def run_sync(
             stats = sync_with_progress(worker, dry_run=dry_run)
         finally:
             worker.final_anchor()
+        notes = sync_notes(worker, stats)
     console = Console()
     if dry_run:
         for poll in stats:
@@ -78,6 +78,30 @@ def run_sync(
                     plan.model_dump_json(indent=2) if hasattr(plan, "model_dump_json") else plan
                 )
     console.print(poll_table(stats, title="Dry run: nothing written" if dry_run else "Sync"))
+    for line in notes:
+        sys.stderr.write(line + "\n")
+    failures = [line for s in stats for line in s.write_failures]
+    failures += [f"{s.source}: writes stopped: {s.failed}" for s in stats if s.failed]
+    if failures:
+        raise WriteFailed.of(failures)
+
+
+def sync_notes(worker: Worker, stats: list[PollStats]) -> list[str]:
+    """One line per source in observe mode (what was withheld) and per source whose scope
+    matched no ticket (nothing read now, nothing stored before, nothing skipped)."""
+    from connector.status_view import empty_scope_warning
+
+    out = []
+    for s in stats:
+        rt = worker.runtimes[s.source]
+        if rt.gate.observing and s.withheld:
+            out.append(
+                f"sources.{s.source}: mode = observe: {s.withheld} planned write(s) withheld, "
+                'nothing written to tickets (set mode = "enforce" to act)'
+            )
+        if s.polled and not s.seen and not s.skipped and not worker.store.count_changes(s.source):
+            out.append(empty_scope_warning(s.source, rt.mapping))
+    return out
 
 
 def sync_with_progress(worker: Worker, *, dry_run: bool = False) -> list[PollStats]:
@@ -92,7 +116,8 @@ def sync_with_progress(worker: Worker, *, dry_run: bool = False) -> list[PollSta
 
 def poll_table(stats: list[PollStats], *, title: str) -> Table:
     table = Table(title=title)
-    for column in ("source", "seen", "changed", "planned", "written", "skipped", "stopped at"):
+    columns = ("source", "seen", "changed", "planned", "withheld", "written", "skipped")
+    for column in (*columns, "stopped at"):
         table.add_column(column)
     for s in stats:
         table.add_row(
@@ -100,6 +125,7 @@ def poll_table(stats: list[PollStats], *, title: str) -> Table:
             str(s.seen),
             str(s.changed),
             str(s.planned),
+            str(s.withheld),
             str(s.written),
             str(len(s.skipped)),
             s.failed or ("(another worker)" if not s.polled else "-"),
@@ -117,45 +143,71 @@ def run_worker(*, config: Path | None, log_json: bool) -> None:
         worker.open().run()
 
 
-def show_status(*, config: Path | None) -> None:
+def show_status(*, config: Path | None, as_json: bool = False) -> None:
+    from connector.status_view import status_data
+
     settings = load_settings(config)
-    console = Console()
     with closing(open_store(settings, appends=False)) as store:
-        table = Table(title="Sources")
-        for column in ("source", "cursor", "changes stored"):
+        data = status_data(settings, store)
+    if as_json:
+        typer_echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    table = Table(title="Sources")
+    for column in ("source", "mode", "cursor", "changes stored", "scope"):
+        table.add_column(column)
+    for s in data["sources"]:
+        mode = s["mode"]
+        if s["act_on_changes_updated_after"]:
+            mode += f" (changes updated after {s['act_on_changes_updated_after']})"
+        cursor = s["cursor"] or "(never polled)"
+        table.add_row(s["source"], mode, cursor, str(s["changes_stored"]), s["scope"])
+    console.print(table)
+    console.print(f"Inbox depth: {data['inbox_depth']}")
+    runs = Table(title="Last runs")
+    for column in ("kind", "source", "started", "status", "seen", "changed", "written", "error"):
+        runs.add_column(column)
+    for r in data["runs"]:
+        runs.add_row(
+            r["kind"],
+            r["source"] or "-",
+            r["started_at"],
+            r["status"],
+            str(r["seen"]),
+            str(r["changed"]),
+            str(r["written"]),
+            r["error"] or "",
+        )
+    console.print(runs)
+    _print_problems(console, data)
+    for line in data["warnings"]:
+        sys.stderr.write(line + "\n")
+
+
+def _print_problems(console: Console, data: dict[str, object]) -> None:
+    actions = data["actions"]
+    skipped = data["skipped"]
+    assert isinstance(actions, list) and isinstance(skipped, list)
+    if actions:
+        table = Table(title=f"Actions not applied ({len(actions)})")
+        for column in ("source", "ticket", "action", "state", "attempts", "reason"):
             table.add_column(column)
-        cursors = store.cursors()
-        for name in settings.sources:
-            mark = Cursor.loads(cursors.get(name)).high_water
+        for a in actions:
             table.add_row(
-                name, mark.isoformat() if mark else "(never polled)", str(store.count_changes(name))
+                a["source"], a["ticket"], a["action"], a["state"], str(a["attempts"]), a["reason"]
             )
         console.print(table)
-        console.print(f"Inbox depth: {store.inbox_depth()}")
-        runs = Table(title="Last runs")
-        for column in (
-            "kind",
-            "source",
-            "started",
-            "status",
-            "seen",
-            "changed",
-            "written",
-            "error",
-        ):
-            runs.add_column(column)
-        for r in store.last_runs(10):
-            runs.add_row(
-                r.kind,
-                r.source or "-",
-                r.started_at.isoformat(timespec="seconds"),
-                r.status,
-                str(r.tickets_seen),
-                str(r.tickets_changed),
-                str(r.actions_applied),
-                r.error or "",
-            )
-        console.print(runs)
+    else:
+        console.print("Actions not applied: none")
+    if skipped:
+        table = Table(title=f"Skipped tickets ({len(skipped)})")
+        for column in ("source", "ticket", "reason"):
+            table.add_column(column)
+        for item in skipped:
+            table.add_row(item["source"], item["ticket"], item["reason"])
+        console.print(table)
+    else:
+        console.print("Skipped tickets: none")
 
 
 # -- policy: plan, CAB, back-testing -------------------------------------------------------------
@@ -180,6 +232,8 @@ def run_plan(*, config: Path | None, source: str | None, as_json: bool) -> None:
                 "status": e.change.status.value,
                 "findings": [f.model_dump(mode="json") for f in e.evaluation.findings],
                 "actions": [a.model_dump(mode="json") for a in e.plan.actions],
+                # what the source's mode or act_on_changes_updated_after holds back, and why
+                "withheld": [w.model_dump(mode="json") for w in e.plan.withheld],
             }
             for e in evaluated
         ]
@@ -189,19 +243,27 @@ def run_plan(*, config: Path | None, source: str | None, as_json: bool) -> None:
     for column in ("source", "ticket", "status", "findings", "would do"):
         table.add_column(column)
     for e in evaluated:
-        if e.plan.empty and not e.evaluation.findings:
+        if e.plan.empty and not e.plan.withheld and not e.evaluation.findings:
             continue
         table.add_row(
             e.change.source.instance,
             e.change.key,
             e.change.status.value,
             "\n".join(f"[{f.rule}] {f.message}" for f in e.evaluation.findings) or "-",
-            "\n".join(describe(a) for a in e.plan.actions) or "-",
+            "\n".join(
+                [describe(a) for a in e.plan.actions]
+                + [f"(withheld: {w.reason}) {describe(w.action)}" for w in e.plan.withheld]
+            )
+            or "-",
         )
     console.print(table)
     blocked = sum(e.evaluation.blocked for e in evaluated)
     actions = sum(len(e.plan.actions) for e in evaluated)
-    console.print(f"{len(evaluated)} tickets, {blocked} blocked, {actions} actions would run")
+    withheld = sum(len(e.plan.withheld) for e in evaluated)
+    held = f", {withheld} withheld" if withheld else ""
+    console.print(
+        f"{len(evaluated)} tickets, {blocked} blocked, {actions} actions would run{held}"
+    )
 
 
 def describe(action: Action) -> str:
@@ -253,6 +315,10 @@ def run_cab_decide(
     )
     for line in result.findings:
         typer_echo(f"  open finding: {line}")
+    if result.withheld:
+        typer_echo(f"  nothing written to the ticket: {result.withheld}")
+    if result.failures:
+        raise WriteFailed.of(list(result.failures))
 
 
 def run_cab_agenda(
