@@ -77,6 +77,17 @@ class SourceSettings(_Section):
     # time zone) are recorded and reported but get no notes, moves or labels.
     act_on_changes_updated_after: datetime | date | None = None
 
+    @field_validator("act_on_changes_updated_after", mode="before")
+    @classmethod
+    def _date_or_datetime(cls, value: Any) -> Any:
+        # A string (the environment, a quoted TOML value): a date unless it has a time part.
+        if isinstance(value, str) and len(value.strip()) == 10:
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                return value
+        return value
+
     @field_validator("act_on_changes_updated_after")
     @classmethod
     def _aware(cls, value: datetime | date | None) -> datetime | date | None:
