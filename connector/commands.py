@@ -261,9 +261,7 @@ def run_plan(*, config: Path | None, source: str | None, as_json: bool) -> None:
     actions = sum(len(e.plan.actions) for e in evaluated)
     withheld = sum(len(e.plan.withheld) for e in evaluated)
     held = f", {withheld} withheld" if withheld else ""
-    console.print(
-        f"{len(evaluated)} tickets, {blocked} blocked, {actions} actions would run{held}"
-    )
+    console.print(f"{len(evaluated)} tickets, {blocked} blocked, {actions} actions would run{held}")
 
 
 def describe(action: Action) -> str:

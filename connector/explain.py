@@ -52,12 +52,16 @@ def explain(settings: Settings, store: Store, *, source: str, key: str) -> dict[
         ),
     )
     item = pipeline.reevaluate([key]).evaluated[0]
+    history = [
+        {"at": a.at.isoformat(), "event": a.event, "actor": a.actor, "detail": a.detail}
+        for a in store.audit_for(source, key)
+    ]
     return {
         "source": source,
         "key": key,
         "mode": source_settings.mode,
         "change": json.loads(item.change.to_json()),
-        "rules": rules(item, settings),
+        "rules": rules(item, settings, history),
         "approvals": approvals(item),
         "planned": [_action(a) for a in item.plan.actions],
         "withheld": [_action(w.action) | {"reason": w.reason} for w in item.plan.withheld],
@@ -71,27 +75,48 @@ def explain(settings: Settings, store: Store, *, source: str, key: str) -> dict[
             }
             for e in store.ledger_for(source=source, ticket_key=key)
         ],
-        "history": [
-            {"at": a.at.isoformat(), "event": a.event, "actor": a.actor, "detail": a.detail}
-            for a in store.audit_for(source, key)
-        ],
+        "history": history,
     }
 
 
-def rules(item: Evaluated, settings: Settings) -> list[dict[str, str]]:
-    """Every rule's verdict: off (disabled), pass, or each finding's severity and message."""
+def rules(
+    item: Evaluated, settings: Settings, history: list[dict[str, Any]]
+) -> list[dict[str, str]]:
+    """Every rule's verdict: off (disabled), each open finding's severity and message,
+    resolved (a finding raised earlier, resolved since: when, and what it said), or pass."""
     disabled = settings.policy.disabled_rules
+    resolved = _resolved(history)
     out = []
     for rule_id in RULES:
-        found = [
-            f for f in item.evaluation.findings if f.rule == rule_id or f.rule.startswith(rule_id)
-        ]
+
+        def mine(rule: str, rule_id: str = rule_id) -> bool:
+            return rule == rule_id or rule.startswith(rule_id + "-")
+
+        found = [f for f in item.evaluation.findings if mine(f.rule)]
+        done = [(rule, why) for rule, why in resolved.items() if mine(rule)]
         if rule_id in disabled:
             out.append({"rule": rule_id, "verdict": "off", "reason": "in policy.disabled_rules"})
-        elif not found:
+        elif found:
+            out += [
+                {"rule": f.rule, "verdict": f.severity.value, "reason": f.message} for f in found
+            ]
+        elif done:
+            out += [{"rule": rule, "verdict": "resolved", "reason": why} for rule, why in done]
+        else:
             out.append({"rule": rule_id, "verdict": "pass", "reason": "no finding"})
-        for f in found:
-            out.append({"rule": f.rule, "verdict": f.severity.value, "reason": f.message})
+    return out
+
+
+def _resolved(history: list[dict[str, Any]]) -> dict[str, str]:
+    """Per rule, the finding resolved last (and not raised again since), from the audit trail."""
+    out: dict[str, str] = {}
+    for link in history:
+        detail = link["detail"] if isinstance(link["detail"], dict) else {}
+        rule = str(detail.get("rule", ""))
+        if link["event"] == "finding.raised":
+            out.pop(rule, None)
+        elif link["event"] == "finding.resolved" and rule:
+            out[rule] = f"resolved {link['at'][:16]}: {detail.get('message', '')}"
     return out
 
 

@@ -75,7 +75,8 @@ def poll(
         _apply(executor, rt.name, stats)
         if executor is not None:
             settle(rt, pipeline, executor, stats)
-            stats.write_failures = [f.line for f in executor.failures]
+            # A failed write is tried again in the same cycle: say it once.
+            stats.write_failures = list(dict.fromkeys(f.line for f in executor.failures))
     return stats
 
 

@@ -103,6 +103,10 @@ def test_observe_writes_nothing_on_any_path_then_enforce_acts_once(tmp_path: Pat
             ("sandbox-servicenow", "observe", COUNT),
         ]
         assert data["actions"] == [] and data["warnings"] == []
+        report = cli("report", "--since", "2026-01-01", "--format", "json", "--config", str(config))
+        assert report.returncode == 0, report.stderr
+        changes = json.loads(report.stdout)["changes"]
+        assert len(changes) == 2 * COUNT
 
         # cab decide: the decision is recorded; its note and the moves are withheld.
         before = stored_status(config, "sandbox-jira")
