@@ -146,3 +146,32 @@ def test_explain_of_an_unknown_ticket_is_one_line(synced: tuple[Sandbox, Path]) 
     assert result.stderr.strip() == (
         "error: CHG-999: not in the store of source sandbox-jira (run `sync` first)"
     )
+
+
+def test_status_lists_skipped_tickets_with_their_reasons(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    mapping = tmp_path / "jira.toml"
+    text = (root / "mappings/jira-default.toml").read_text()
+    assert ', "Declined" = "rejected"' in text
+    mapping.write_text(text.replace(', "Declined" = "rejected"', ""))
+    seeds = generate(COUNT, random_seed=RANDOM_SEED)
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
+        ops = JiraOps(box, seeds)
+        declined = sorted(ops.key(s) for s in seeds if s.status == "rejected")
+        assert declined
+        config = write_config(
+            tmp_path / "c.toml", box.info, store_url=f"sqlite:///{tmp_path / 'store.db'}"
+        )
+        config.write_text(
+            config.read_text().replace(str(root / "mappings/jira-default.toml"), str(mapping), 1)
+        )
+        sync = cli("sync", "--once", "--config", str(config))
+        assert sync.returncode == 0, sync.stderr
+        status = cli("status", "--config", str(config))
+        assert status.returncode == 0, status.stderr
+        assert f"Skipped tickets ({len(declined)})" in status.stdout
+        data = json.loads(cli("status", "--json", "--config", str(config)).stdout)
+        reason = "status (status): value 'Declined' is not in the map (add it to status.map)"
+        assert sorted((s["ticket"], s["reason"]) for s in data["skipped"]) == [
+            (key, reason) for key in declined
+        ]

@@ -109,9 +109,7 @@ def test_mode_defaults_to_enforce_and_act_after_reads_a_date_or_an_aware_datetim
         ),
     ],
 )
-def test_bad_onboarding_settings_are_one_clear_line(
-    tmp_path: Path, line: str, needle: str
-) -> None:
+def test_bad_onboarding_settings_are_one_clear_line(tmp_path: Path, line: str, needle: str) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
         '[sources.a]\nkind = "jira"\nurl = "https://a.example"\nusername = "u"\n'
