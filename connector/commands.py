@@ -144,70 +144,11 @@ def run_worker(*, config: Path | None, log_json: bool) -> None:
 
 
 def show_status(*, config: Path | None, as_json: bool = False) -> None:
-    from connector.status_view import status_data
+    from connector.status_view import print_status
 
     settings = load_settings(config)
     with closing(open_store(settings, appends=False)) as store:
-        data = status_data(settings, store)
-    if as_json:
-        typer_echo(json.dumps(data, indent=2, ensure_ascii=False))
-        return
-    console = Console()
-    table = Table(title="Sources")
-    for column in ("source", "mode", "cursor", "changes stored", "scope"):
-        table.add_column(column)
-    for s in data["sources"]:
-        mode = s["mode"]
-        if s["act_on_changes_updated_after"]:
-            mode += f" (changes updated after {s['act_on_changes_updated_after']})"
-        cursor = s["cursor"] or "(never polled)"
-        table.add_row(s["source"], mode, cursor, str(s["changes_stored"]), s["scope"])
-    console.print(table)
-    console.print(f"Inbox depth: {data['inbox_depth']}")
-    runs = Table(title="Last runs")
-    for column in ("kind", "source", "started", "status", "seen", "changed", "written", "error"):
-        runs.add_column(column)
-    for r in data["runs"]:
-        runs.add_row(
-            r["kind"],
-            r["source"] or "-",
-            r["started_at"],
-            r["status"],
-            str(r["seen"]),
-            str(r["changed"]),
-            str(r["written"]),
-            r["error"] or "",
-        )
-    console.print(runs)
-    _print_problems(console, data)
-    for line in data["warnings"]:
-        sys.stderr.write(line + "\n")
-
-
-def _print_problems(console: Console, data: dict[str, object]) -> None:
-    actions = data["actions"]
-    skipped = data["skipped"]
-    assert isinstance(actions, list) and isinstance(skipped, list)
-    if actions:
-        table = Table(title=f"Actions not applied ({len(actions)})")
-        for column in ("source", "ticket", "action", "state", "attempts", "reason"):
-            table.add_column(column)
-        for a in actions:
-            table.add_row(
-                a["source"], a["ticket"], a["action"], a["state"], str(a["attempts"]), a["reason"]
-            )
-        console.print(table)
-    else:
-        console.print("Actions not applied: none")
-    if skipped:
-        table = Table(title=f"Skipped tickets ({len(skipped)})")
-        for column in ("source", "ticket", "reason"):
-            table.add_column(column)
-        for item in skipped:
-            table.add_row(item["source"], item["ticket"], item["reason"])
-        console.print(table)
-    else:
-        console.print("Skipped tickets: none")
+        print_status(settings, store, as_json=as_json)
 
 
 # -- policy: plan, CAB, back-testing -------------------------------------------------------------

@@ -3,13 +3,19 @@ action not applied (failed or pending: ticket, action, reason, attempts); every 
 with its one-line reason; and a warning per source whose scope matched no ticket.
 
 `status_data` reads the store and the mapping files (no ticket system); `status --json` prints
-it as it is, the table view renders the same dict. `scope_text` and `empty_scope_warning` are
-shared with `sync`, which warns the same way after a poll that found nothing.
+it as it is, `print_status` renders the same dict as tables. `scope_text` and
+`empty_scope_warning` are shared with `sync`, which warns the same way after a poll that found
+nothing.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from connector.cursor import Cursor
 from connector.errors import ConfigError
@@ -108,3 +114,67 @@ def status_data(settings: Settings, store: Store) -> dict[str, Any]:
         "skipped": skipped,
         "warnings": warnings,
     }
+
+
+def print_status(settings: Settings, store: Store, *, as_json: bool) -> None:
+    """`status`: the tables (warnings on stderr), or with `as_json` the data as it is."""
+    data = status_data(settings, store)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    console = Console()
+    table = Table(title="Sources")
+    for column in ("source", "mode", "cursor", "changes stored", "scope"):
+        table.add_column(column)
+    for s in data["sources"]:
+        mode = s["mode"]
+        if s["act_on_changes_updated_after"]:
+            mode += f" (changes updated after {s['act_on_changes_updated_after']})"
+        cursor = s["cursor"] or "(never polled)"
+        table.add_row(s["source"], mode, cursor, str(s["changes_stored"]), s["scope"])
+    console.print(table)
+    console.print(f"Inbox depth: {data['inbox_depth']}")
+    runs = Table(title="Last runs")
+    for column in ("kind", "source", "started", "status", "seen", "changed", "written", "error"):
+        runs.add_column(column)
+    for r in data["runs"]:
+        runs.add_row(
+            r["kind"],
+            r["source"] or "-",
+            r["started_at"],
+            r["status"],
+            str(r["seen"]),
+            str(r["changed"]),
+            str(r["written"]),
+            r["error"] or "",
+        )
+    console.print(runs)
+    _print_problems(console, data)
+    for line in data["warnings"]:
+        sys.stderr.write(line + "\n")
+
+
+def _print_problems(console: Console, data: dict[str, object]) -> None:
+    actions = data["actions"]
+    skipped = data["skipped"]
+    assert isinstance(actions, list) and isinstance(skipped, list)
+    if actions:
+        table = Table(title=f"Actions not applied ({len(actions)})")
+        for column in ("source", "ticket", "action", "state", "attempts", "reason"):
+            table.add_column(column)
+        for a in actions:
+            table.add_row(
+                a["source"], a["ticket"], a["action"], a["state"], str(a["attempts"]), a["reason"]
+            )
+        console.print(table)
+    else:
+        console.print("Actions not applied: none")
+    if skipped:
+        table = Table(title=f"Skipped tickets ({len(skipped)})")
+        for column in ("source", "ticket", "reason"):
+            table.add_column(column)
+        for item in skipped:
+            table.add_row(item["source"], item["ticket"], item["reason"])
+        console.print(table)
+    else:
+        console.print("Skipped tickets: none")
