@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from connector.errors import ConfigError
-from connector.executor import Outcome
+from connector.executor import Failure, Outcome
 from connector.model import CabDecision, Change, Status
 from connector.planner import digest, note
 from connector.policy.approvals import CAB
@@ -43,6 +43,8 @@ class DecideResult:
     status_after: str
     written: int
     findings: tuple[str, ...]
+    withheld: str | None = None  # why the writes were withheld (observe mode, an old change)
+    failures: tuple[str, ...] = ()  # the writes that failed: ticket, what, why
 
 
 def check_board_member(policy: ApprovalPolicy, by: str) -> None:
@@ -127,13 +129,34 @@ def decide(
             content=digest(f"{decision_id}\x1f{body}"),
             edit=False,
         )
-        record_action(tx, action)
+        # The gate holds the board's note as it holds the policy's writes (observe mode).
+        kept, held = rt.gate.split(before, (action,))
+        for planned in kept:
+            record_action(tx, planned)
+        if held:
+            tx.append_audit(
+                source=source,
+                ticket_key=before.key,
+                event="actions.withheld",
+                actor="worker",
+                detail={"reason": held[0].reason, "purposes": [DECISION_NOTE]},
+            )
     extra = ("needs_info",) if decision is CabDecision.MORE_INFO else ()
     evaluated = pipeline.reevaluate([before.key], extra_steps={before.key: extra})
     executor = rt.executor(worker=worker.name, lease_seconds=worker.settings.worker.lease_seconds)
     written = executor.apply_pending(source)[Outcome.WRITTEN]
     stats = PollStats(source=source)
     settle(rt, pipeline, executor, stats)
+    if stats.failed:
+        executor.failures.append(
+            Failure(
+                source=source,
+                ticket_key=before.key,
+                kind="apply",
+                purpose="apply",
+                error=stats.failed,
+            )
+        )
     after = _stored(rt, key)
     findings = tuple(f.message for e in evaluated.evaluated for f in e.evaluation.findings)
     return DecideResult(
@@ -144,6 +167,8 @@ def decide(
         status_after=after.status.value,
         written=written + stats.written,
         findings=findings,
+        withheld=rt.gate.reason(before) if held or evaluated.withheld else None,
+        failures=tuple(f.line for f in executor.failures),
     )
 
 

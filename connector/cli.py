@@ -229,11 +229,28 @@ def run(config: ConfigOption = None, log_json: LogJson = False) -> None:
 
 
 @app.command()
-def status(config: ConfigOption = None) -> None:
-    """Cursors, inbox depth, last runs and their errors."""
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Sources (mode, cursor, scope), last runs, failed and pending actions, skipped tickets."""
     from connector.commands import show_status
 
-    show_status(config=config)
+    show_status(config=config, as_json=as_json)
+
+
+@app.command()
+def explain(
+    key: Annotated[str, typer.Argument(help="The ticket: a Jira key or a ServiceNow number.")],
+    source: Annotated[str | None, typer.Option(help="The ticket's source.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Why a change stands where it does: the change, each rule's verdict, the approvals
+    counted and not, the planned actions and the ticket's audit history (from the store)."""
+    from connector.explain import run_explain
+
+    run_explain(config=config, key=key, source=source, as_json=as_json)
 
 
 @app.command("plan")

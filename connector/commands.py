@@ -18,8 +18,7 @@ from rich.table import Table
 
 from connector import log
 from connector.anchors import newest, stored_anchors
-from connector.cursor import Cursor
-from connector.errors import ConfigError
+from connector.errors import ConfigError, WriteFailed
 from connector.keys import is_any_key, key_problem
 from connector.pipeline import PageResult
 from connector.poller import PollStats
@@ -69,13 +68,38 @@ def run_sync(
             stats = sync_with_progress(worker, dry_run=dry_run)
         finally:
             worker.final_anchor()
+        notes = sync_notes(worker, stats)
     if dry_run:  # the plans are machine output, raw on stdout; people read the table on stderr
         from connector.plan_output import dry_run_json
 
         typer_echo(dry_run_json(plan for poll in stats for plan in poll.plans))
         Console(stderr=True).print(poll_table(stats, title="Dry run: nothing written"))
-        return
-    Console().print(poll_table(stats, title="Sync"))
+    else:
+        Console().print(poll_table(stats, title="Sync"))
+    for line in notes:
+        sys.stderr.write(line + "\n")
+    failures = [line for s in stats for line in s.write_failures]
+    failures += [f"{s.source}: writes stopped: {s.failed}" for s in stats if s.failed]
+    if failures:
+        raise WriteFailed.of(failures)
+
+
+def sync_notes(worker: Worker, stats: list[PollStats]) -> list[str]:
+    """One line per source in observe mode (what was withheld) and per source whose scope
+    matched no ticket (nothing read now, nothing stored before, nothing skipped)."""
+    from connector.status_view import empty_scope_warning
+
+    out = []
+    for s in stats:
+        rt = worker.runtimes[s.source]
+        if rt.gate.observing and s.withheld:
+            out.append(
+                f"sources.{s.source}: mode = observe: {s.withheld} planned write(s) withheld, "
+                'nothing written to tickets (set mode = "enforce" to act)'
+            )
+        if s.polled and not s.seen and not s.skipped and not worker.store.count_changes(s.source):
+            out.append(empty_scope_warning(s.source, rt.mapping))
+    return out
 
 
 def sync_with_progress(worker: Worker, *, dry_run: bool = False) -> list[PollStats]:
@@ -90,7 +114,8 @@ def sync_with_progress(worker: Worker, *, dry_run: bool = False) -> list[PollSta
 
 def poll_table(stats: list[PollStats], *, title: str) -> Table:
     table = Table(title=title)
-    for column in ("source", "seen", "changed", "planned", "written", "skipped", "stopped at"):
+    columns = ("source", "seen", "changed", "planned", "withheld", "written", "skipped")
+    for column in (*columns, "stopped at"):
         table.add_column(column)
     for s in stats:
         table.add_row(
@@ -98,6 +123,7 @@ def poll_table(stats: list[PollStats], *, title: str) -> Table:
             str(s.seen),
             str(s.changed),
             str(s.planned),
+            str(s.withheld),
             str(s.written),
             str(len(s.skipped)),
             s.failed or ("(another worker)" if not s.polled else "-"),
@@ -115,45 +141,12 @@ def run_worker(*, config: Path | None, log_json: bool) -> None:
         worker.open().run()
 
 
-def show_status(*, config: Path | None) -> None:
+def show_status(*, config: Path | None, as_json: bool = False) -> None:
+    from connector.status_view import print_status
+
     settings = load_settings(config)
-    console = Console()
     with closing(open_store(settings, appends=False)) as store:
-        table = Table(title="Sources")
-        for column in ("source", "cursor", "changes stored"):
-            table.add_column(column)
-        cursors = store.cursors()
-        for name in settings.sources:
-            mark = Cursor.loads(cursors.get(name)).high_water
-            table.add_row(
-                name, mark.isoformat() if mark else "(never polled)", str(store.count_changes(name))
-            )
-        console.print(table)
-        console.print(f"Inbox depth: {store.inbox_depth()}")
-        runs = Table(title="Last runs")
-        for column in (
-            "kind",
-            "source",
-            "started",
-            "status",
-            "seen",
-            "changed",
-            "written",
-            "error",
-        ):
-            runs.add_column(column)
-        for r in store.last_runs(10):
-            runs.add_row(
-                r.kind,
-                r.source or "-",
-                r.started_at.isoformat(timespec="seconds"),
-                r.status,
-                str(r.tickets_seen),
-                str(r.tickets_changed),
-                str(r.actions_applied),
-                r.error or "",
-            )
-        console.print(runs)
+        print_status(settings, store, as_json=as_json)
 
 
 # -- policy: plan, CAB, back-testing -------------------------------------------------------------
@@ -182,7 +175,9 @@ def run_plan(*, config: Path | None, source: str | None, as_json: bool) -> None:
     console.print(table)
     blocked = sum(e.evaluation.blocked for e in evaluated)
     actions = sum(len(e.plan.actions) for e in evaluated)
-    console.print(f"{len(evaluated)} tickets, {blocked} blocked, {actions} actions would run")
+    withheld = sum(len(e.plan.withheld) for e in evaluated)
+    held = f", {withheld} withheld" if withheld else ""
+    console.print(f"{len(evaluated)} tickets, {blocked} blocked, {actions} actions would run{held}")
 
 
 def run_cab_decide(
@@ -226,6 +221,10 @@ def run_cab_decide(
     )
     for line in result.findings:
         typer_echo(f"  open finding: {line}")
+    if result.withheld:
+        typer_echo(f"  nothing written to the ticket: {result.withheld}")
+    if result.failures:
+        raise WriteFailed.of(list(result.failures))
 
 
 def run_cab_agenda(

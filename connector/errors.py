@@ -10,6 +10,8 @@ into exit codes) prints that message on one line and exits non-zero, never a tra
 - TicketDeleted: the ticket is gone from its system (a PermanentError that is no failure):
   record it as deleted, drop it from the open lists, never retry it.
 - SkipRecord: this one ticket cannot be processed (bad content); record it and go on.
+- WriteFailed: a command finished, but writes to tickets failed (each recorded in the ledger
+  with its reason): the message says which and why, the exit status is non-zero.
 """
 
 from __future__ import annotations
@@ -80,3 +82,15 @@ class TicketDeleted(PermanentError):
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+class WriteFailed(ConnectorError):
+    """Writes to tickets failed: the rest of the command's work is done and recorded."""
+
+    @classmethod
+    def of(cls, lines: list[str]) -> WriteFailed:
+        """One line for people: the first failure, and how many more `status` lists."""
+        more = (
+            f" (and {len(lines) - 1} more: see `change-connector status`)" if len(lines) > 1 else ""
+        )
+        return cls(f"{len(lines)} write(s) to tickets failed: {lines[0]}{more}")

@@ -92,6 +92,22 @@ class Applied:
     remote_ref: str | None = None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A write that failed: which ticket, which action, and the system's reason."""
+
+    source: str
+    ticket_key: str
+    kind: str
+    purpose: str
+    error: str
+
+    @property
+    def line(self) -> str:
+        what = self.kind if self.purpose == self.kind else f"{self.kind} ({self.purpose})"
+        return f"{self.source} {self.ticket_key}: {what} failed: {self.error}"
+
+
 @dataclass
 class Executor:
     store: Store
@@ -104,11 +120,16 @@ class Executor:
     # failure, left pending): the running worker's log line and counters per write.
     observe: Callable[[Action, str], None] | None = None
     notifier: Notifier | None = None  # posts NOTIFY actions; None: they stay pending
+    # Why nothing may be written at all (observe mode): pending actions stay in the ledger.
+    hold: str | None = None
+    failures: list[Failure] = field(default_factory=list)  # the writes that failed, in order
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
         outcomes. Stops early (raising) on a transient error: the rest stays pending."""
         outcomes: Counter[Outcome] = Counter()
+        if self.hold is not None:
+            return outcomes
         after = None
         while batch := self.store.ledger_pending(
             source=source, now=self.clock(), limit=limit, after=after
@@ -259,6 +280,15 @@ class Executor:
         return Outcome.FOUND, found.ref
 
     def _failed(self, action: Action, error: str) -> None:
+        self.failures.append(
+            Failure(
+                source=action.source,
+                ticket_key=action.ticket_key,
+                kind=action.kind.value,
+                purpose=action.purpose,
+                error=error[:500],
+            )
+        )
         self.store.ledger_failed(action.idempotency_key, error=error[:500], worker=self.worker)
         self.store.append_audit(
             source=action.source,

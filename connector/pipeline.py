@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from connector.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
 from connector.errors import SkipRecord
+from connector.gate import Gate
 from connector.mapping import Mapping as FieldMapping
 from connector.mapping import RawTicket, normalize
 from connector.model import CabDecision, Change, Source
@@ -59,6 +60,10 @@ class PageResult:
     def planned(self) -> int:
         return sum(len(e.plan.actions) for e in self.evaluated)
 
+    @property
+    def withheld(self) -> int:
+        return sum(len(e.plan.withheld) for e in self.evaluated)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -77,6 +82,9 @@ class Pipeline:
     release_notes: ReleaseNotesSettings = field(default_factory=ReleaseNotesSettings)
     # Chat channels to plan notifications for (empty: none; see runtime.posts_notifications).
     notify: tuple[NotifyChannel, ...] = ()
+    # Which planned writes the source may make (observe mode, old changes): the rest are
+    # withheld in the plan, never recorded in the ledger.
+    gate: Gate = field(default_factory=Gate)
 
     def process(
         self,
@@ -247,20 +255,21 @@ class Pipeline:
                 change, settings=self.release_notes, fmt=self.caps.note_format, last=told
             )
             communications += notify_actions(change, evaluation, self.notify)
+            planned = plan(
+                change,
+                evaluation,
+                last_note=last.content_fingerprint if last else None,
+                caps=self.caps,
+                policy=self.policy,
+                extra_steps=(extra_steps or {}).get(change.key, ()),
+                extra_actions=communications,
+                fingerprint=prints[change.key],
+            )
             result.evaluated.append(
                 Evaluated(
                     change=change,
                     evaluation=evaluation,
-                    plan=plan(
-                        change,
-                        evaluation,
-                        last_note=last.content_fingerprint if last else None,
-                        caps=self.caps,
-                        policy=self.policy,
-                        extra_steps=(extra_steps or {}).get(change.key, ()),
-                        extra_actions=communications,
-                        fingerprint=prints[change.key],
-                    ),
+                    plan=self.gate.apply(change, planned),
                     synced=synced,
                     previous=row.data if row else None,
                     previous_findings=row.findings if row else None,

@@ -76,6 +76,8 @@ def plan_json(evaluated: Iterable[Evaluated], policy: PolicySettings) -> str:
                 a.model_dump(mode="json") | {"rules": list(action_rules(a, e.evaluation, policy))}
                 for a in sorted_actions(e.plan.actions)
             ],
+            # what the source's mode or act_on_changes_updated_after holds back, and why
+            "withheld": [w.model_dump(mode="json") for w in e.plan.withheld],
         }
         for e in ordered(evaluated)
     ]
@@ -90,7 +92,10 @@ def plan_rows(evaluated: Iterable[Evaluated], policy: PolicySettings) -> list[tu
         head = (e.change.source.instance, e.change.key, e.change.status.value)
         for a in sorted_actions(e.plan.actions):
             rows.append((*head, describe(a), ", ".join(action_rules(a, e.evaluation, policy))))
-        if not e.plan.actions and e.evaluation.findings:
+        for w in sorted(e.plan.withheld, key=lambda w: (describe(w.action), w.reason)):
+            rules = ", ".join(action_rules(w.action, e.evaluation, policy))
+            rows.append((*head, f"(withheld: {w.reason}) {describe(w.action)}", rules))
+        if not e.plan.actions and not e.plan.withheld and e.evaluation.findings:
             found = dict.fromkeys(f.rule for f in e.evaluation.findings)
             rows.append((*head, "-", ", ".join(found)))
     return rows

@@ -58,10 +58,19 @@ class Action(Frozen):
     channel: str = ""  # NOTIFY: the `[[notify]]` channel's name
 
 
+class Withheld(Frozen):
+    """A planned action the source may not write now (observe mode, or an old change): kept in
+    the plan for people to see, never put in the ledger."""
+
+    action: Action
+    reason: str
+
+
 class Plan(Frozen):
     source: str
     ticket_key: str
     actions: tuple[Action, ...] = ()
+    withheld: tuple[Withheld, ...] = ()  # see connector/gate.py
 
     @property
     def empty(self) -> bool:

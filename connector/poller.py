@@ -40,6 +40,8 @@ class PollStats:
     reevaluated: int = 0  # stored changes evaluated again (policy changed, review due, answers)
     moved: int = 0  # tickets re-read after this cycle moved them in their workflow
     failed: str | None = None  # why applying stopped early (the actions stay pending)
+    write_failures: list[str] = field(default_factory=list)  # writes refused: ticket, what, why
+    withheld: int = 0  # planned writes withheld (observe mode, changes before the cut-off)
     plans: list[Plan] = field(default_factory=list)  # kept only in a dry run, for printing
 
 
@@ -73,17 +75,21 @@ def poll(
         _apply(executor, rt.name, stats)
         if executor is not None:
             settle(rt, pipeline, executor, stats)
+            # A failed write is tried again in the same cycle: say it once.
+            stats.write_failures = list(dict.fromkeys(f.line for f in executor.failures))
     return stats
 
 
 def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
     """Evaluate stored changes again when the policy changed, and those whose verdict falls
     due by now (a review deadline, a notice date), without reading their tickets."""
-    digest = rt.policy.digest()
+    digest = rt.policy_digest()
     if rt.store.policy_digest(rt.name) != digest:
         for chunk in batched(rt.store.change_keys(rt.name), rt.settings.page_size):
             stats.reevaluated += len(chunk)
-            stats.planned += pipeline.reevaluate(list(chunk)).planned
+            result = pipeline.reevaluate(list(chunk))
+            stats.planned += result.planned
+            stats.withheld += result.withheld
         with rt.store.transaction() as tx:
             tx.set_policy_digest(rt.name, digest)
     for _ in range(MAX_RECHECK_ROUNDS):
@@ -91,7 +97,9 @@ def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
         if not due:
             break
         stats.reevaluated += len(due)
-        stats.planned += pipeline.reevaluate(due).planned
+        result = pipeline.reevaluate(due)
+        stats.planned += result.planned
+        stats.withheld += result.withheld
     refresh_answers(rt, pipeline, stats)
 
 
@@ -164,8 +172,9 @@ def _scan(
         stats.changed += len(result.changed)
         stats.planned += result.planned
         stats.skipped += result.skipped
+        stats.withheld += result.withheld
         if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
-            stats.plans += [p for p in result.plans if not p.empty]
+            stats.plans += [p for p in result.plans if p.actions or p.withheld]
         on_page(result)
     if not pipeline.dry_run:
         done = cursor.completed(cycle_start=cycle_start, lookback=lookback)

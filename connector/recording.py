@@ -70,6 +70,14 @@ class Recorder:
             )
             if recorded:
                 self.audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
+        if item.plan.withheld:
+            self.audit(
+                tx,
+                change.key,
+                "actions.withheld",
+                reason=item.plan.withheld[0].reason,
+                purposes=[w.action.purpose for w in item.plan.withheld],
+            )
         for action in item.plan.actions:
             if record_action(tx, action):
                 self.audit(

@@ -11,13 +11,14 @@ import json
 import sys
 from collections.abc import Sequence
 from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from connector.commands import open_store, write_or_print
 from connector.communications import PUBLIC, notices
-from connector.errors import ConfigError
+from connector.errors import ConfigError, WriteFailed
 from connector.executor import Outcome
 from connector.model import Audience, Change
 from connector.notes.guidance import GUIDANCE, route
@@ -152,8 +153,14 @@ def run_release_notes(
         if post:
             if release is None:
                 raise ConfigError("--post: only a named --release is posted to its tickets")
-            written = post_release(settings, store, release=release, audience=who, changes=changes)
-            sys.stdout.write(f"release note for {who.value}: {written} write(s) to tickets\n")
+            posted = post_release(settings, store, release=release, audience=who, changes=changes)
+            sys.stdout.write(
+                f"release note for {who.value}: {posted.written} write(s) to tickets\n"
+            )
+            for line in posted.withheld:
+                sys.stdout.write(f"  not written: {line}\n")
+            if posted.failures:
+                raise WriteFailed.of(posted.failures)
             return
     if fmt == "json":
         text = feed(changes, audience=who, settings=settings)
@@ -217,13 +224,21 @@ def release_tickets(settings: Settings, store: Store, source: str, release: str)
     return sorted(found, key=lambda c: c.key)
 
 
+@dataclass
+class Posted:
+    written: int = 0
+    withheld: list[str] = field(default_factory=list)  # "source KEY: why" (the source's gate)
+    failures: list[str] = field(default_factory=list)  # the writes that failed, and why
+
+
 def post_release(
     settings: Settings, store: Store, *, release: str, audience: Audience, changes: list[Change]
-) -> int:
+) -> Posted:
     """The release note on the release's own tickets where a source has them; else a short note
     naming the full one on each change of the release for `audience`. Once per ticket and
-    audience, edited in place when it changes."""
-    written = 0
+    audience, edited in place when it changes; nothing on a source in observe mode or a ticket
+    its `act_on_changes_updated_after` holds."""
+    posted = Posted()
     with closing(Worker(settings, store)) as worker:
         for name in sorted({c.source.instance for c in changes}):
             worker.open(name)
@@ -238,10 +253,14 @@ def post_release(
                     action = note(
                         target, purpose=purpose, body=body, content=digest(body), edit=True
                     ).model_copy(update={"internal": is_internal(audience)})
-                    record_action(tx, action)
+                    kept, held = rt.gate.split(target, (action,))
+                    for planned in kept:
+                        record_action(tx, planned)
+                    posted.withheld += [f"{name} {target.key}: {h.reason}" for h in held]
             executor = rt.executor(worker=worker.name)
-            written += executor.apply_pending(name)[Outcome.WRITTEN]
-    return written
+            posted.written += executor.apply_pending(name)[Outcome.WRITTEN]
+            posted.failures += [f.line for f in executor.failures]
+    return posted
 
 
 def release_posts(

@@ -14,6 +14,7 @@ from datetime import datetime
 from connector.communications import ReleaseNotesSettings
 from connector.errors import ConfigError
 from connector.executor import Executor, Notifier, TicketWriter
+from connector.gate import OBSERVE_REASON, Gate
 from connector.mapping import Mapping, RawTicket, WorkerAction, load_mapping
 from connector.model import Source, SystemKind
 from connector.notify_settings import NotifyChannel
@@ -75,6 +76,15 @@ class SourceRuntime:
             note_format="wiki" if self.is_jira else "sn",
         )
 
+    @property
+    def gate(self) -> Gate:
+        """Which planned writes this source may make (connector/gate.py)."""
+        return Gate(mode=self.settings.mode, act_after=self.settings.act_after(self.policy.zone()))
+
+    def policy_digest(self) -> str:
+        """The digest the stored evaluations were reached under: the policy's and the gate's."""
+        return self.gate.digest(self.policy.digest())
+
     def fetch(self, key: str) -> RawTicket | None:
         """One ticket re-read by key, in the shape polling yields; None when out of scope."""
         return fetch_in_scope(self.adapter, self.mapping, key)
@@ -91,6 +101,7 @@ class SourceRuntime:
             dry_run=dry_run,
             release_notes=self.release_notes,
             notify=self.notify if self.posts_notifications else (),
+            gate=self.gate,
         )
 
     def executor(self, *, worker: str, lease_seconds: float = 300.0) -> Executor:
@@ -102,6 +113,7 @@ class SourceRuntime:
             clock=self.clock,
             observe=self.observe,
             notifier=self.chat if self.posts_notifications else None,
+            hold=OBSERVE_REASON if self.gate.observing else None,
         )
 
     def close(self) -> None:

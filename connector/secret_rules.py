@@ -52,6 +52,7 @@ SECRET_KEYS: tuple[tuple[tuple[str, ...], int], ...] = (
     (("sources", "*", "webhook_secret"), MIN_GENERATED_LENGTH),
     (("server", "report_token"), MIN_GENERATED_LENGTH),
     (("audit", "hmac_key"), MIN_GENERATED_LENGTH),
+    (("reports", "pack_key"), MIN_GENERATED_LENGTH),
     (("store_url",), 1),
     # A Slack / Teams webhook URL is its own credential; a webhook channel's signing key.
     (("notify", "*", "url"), 1),

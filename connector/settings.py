@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -70,6 +71,39 @@ class SourceSettings(_Section):
     max_retry_wait_seconds: Annotated[float, Field(ge=0)] = 120.0
     # The first backoff step; later ones double (with full jitter), never below Retry-After.
     retry_base_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
+    # Onboarding (connector/gate.py): "observe" reads, evaluates, records, reports and plans but
+    # writes nothing to tickets; "enforce" writes what the policy plans.
+    mode: Literal["observe", "enforce"] = "enforce"
+    # Changes last updated before this (an aware datetime, or a date: midnight in the policy's
+    # time zone) are recorded and reported but get no notes, moves or labels.
+    act_on_changes_updated_after: datetime | date | None = None
+
+    @field_validator("act_on_changes_updated_after", mode="before")
+    @classmethod
+    def _date_or_datetime(cls, value: Any) -> Any:
+        # A string (the environment, a quoted TOML value): a date unless it has a time part.
+        if isinstance(value, str) and len(value.strip()) == 10:
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                return value
+        return value
+
+    @field_validator("act_on_changes_updated_after")
+    @classmethod
+    def _aware(cls, value: datetime | date | None) -> datetime | date | None:
+        if isinstance(value, datetime) and value.utcoffset() is None:
+            raise ValueError(
+                "a date-time needs an offset (e.g. 2026-12-06T00:00:00Z) or use a date"
+            )
+        return value
+
+    def act_after(self, zone: tzinfo) -> datetime | None:
+        """`act_on_changes_updated_after` as an aware datetime (a date: midnight in `zone`)."""
+        value = self.act_on_changes_updated_after
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.combine(value, time(0, 0), tzinfo=zone)
 
     @field_validator("url")
     @classmethod

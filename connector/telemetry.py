@@ -132,15 +132,15 @@ def startup_line(
 
 
 def source_label(name: str, runtime: SourceRuntime) -> str:
-    """One source as the start-up line names it: name, system and deployment.
-
-    The single place to extend when a source gains settings worth a line: a source's `mode`
-    (observe / enforce) is appended to `facts` here, from `runtime.settings`."""
+    """One source as the start-up line names it: name, system, deployment and mode (observe
+    writes nothing to tickets), and the cut-off before which changes are left alone."""
     system, _, deployment = runtime.adapter.kind.value.partition("-")
     facts = [f"system={system}"]
     if deployment:
         facts.append(f"deployment={deployment}")
-    # facts.append(f"mode={runtime.settings.mode}")  <- the per-source mode goes here
+    facts.append(f"mode={runtime.gate.mode}")
+    if runtime.gate.act_after is not None:
+        facts.append(f"act_after={runtime.gate.act_after.isoformat(timespec='seconds')}")
     return f"{name} ({', '.join(facts)})"
 
 

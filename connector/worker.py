@@ -141,13 +141,14 @@ class Worker:
                 )
             raise
         if run_id is not None:
+            error = stats.failed or next(iter(stats.write_failures), None)
             self.store.run_finish(
                 run_id,
-                status="failed" if stats.failed else "ok",
+                status="failed" if error else "ok",
                 tickets_seen=stats.seen,
                 tickets_changed=stats.changed,
                 actions_applied=stats.written,
-                error=stats.failed,
+                error=error,
             )
         return stats
 

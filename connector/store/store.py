@@ -31,6 +31,7 @@ from connector.store.base import chunks, transient_errors, utcnow
 from connector.store.inbox import InboxMixin
 from connector.store.ledger import LedgerMixin
 from connector.store.policy_reads import PolicyReadsMixin
+from connector.store.problems import ProblemsMixin
 from connector.store.records import (
     AuditRow,
     StoredChange,
@@ -72,7 +73,7 @@ def _stored(row: Any) -> StoredRow:
     )
 
 
-class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ReportingMixin, RunsMixin):
+class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ProblemsMixin, ReportingMixin, RunsMixin):
     """Durable state: changes, cursors, webhook inbox, action ledger, audit trail and runs."""
 
     @staticmethod

@@ -270,7 +270,10 @@ def test_start_up_line_names_address_sources_and_store_masked(
             code = stop_run(proc)
     err = log_path.read_text()
     assert code == 0, err
-    assert f"sources: {JIRA} (system=jira, deployment=cloud); {SNOW} (system=servicenow);" in line
+    assert (
+        f"sources: {JIRA} (system=jira, deployment=cloud, mode=enforce); "
+        f"{SNOW} (system=servicenow, mode=enforce);"
+    ) in line
     assert "store: postgresql+psycopg://postgres:***@127.0.0.1:5432/test?options=" in line
     assert PASSWORD not in err
 

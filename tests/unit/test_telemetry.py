@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,6 +19,7 @@ from site_fields import jira_default_mapping
 from connector import log
 from connector.drain import DrainStats
 from connector.errors import SkipRecord
+from connector.gate import Gate
 from connector.mapping import normalize
 from connector.model import Source, SystemKind
 from connector.planner import Action, ActionKind
@@ -139,19 +141,28 @@ def test_a_write_is_counted_and_logged_without_its_content(
     assert "hunter2" not in err and "Customer data" not in err
 
 
-def runtime(kind: SystemKind) -> SourceRuntime:
-    return cast(SourceRuntime, SimpleNamespace(adapter=SimpleNamespace(kind=kind)))
+def runtime(kind: SystemKind, gate: Gate | None = None) -> SourceRuntime:
+    return cast(
+        SourceRuntime, SimpleNamespace(adapter=SimpleNamespace(kind=kind), gate=gate or Gate())
+    )
 
 
 def test_start_up_line() -> None:
     line = startup_line(
         address=bound_address("::1", 8443),
-        runtimes={"a": runtime(SystemKind.JIRA_DATACENTER), "b": runtime(SystemKind.SERVICENOW)},
+        runtimes={
+            "a": runtime(SystemKind.JIRA_DATACENTER),
+            "b": runtime(
+                SystemKind.SERVICENOW,
+                Gate(mode="observe", act_after=datetime(2026, 12, 1, tzinfo=UTC)),
+            ),
+        },
         store_url="postgresql+psycopg://cc:***@db:5432/cc",
     )
     assert line == (
         "change-connector run: listening on http://[::1]:8443; sources: "
-        "a (system=jira, deployment=datacenter); b (system=servicenow); "
+        "a (system=jira, deployment=datacenter, mode=enforce); "
+        "b (system=servicenow, mode=observe, act_after=2026-12-01T00:00:00+00:00); "
         "store: postgresql+psycopg://cc:***@db:5432/cc"
     )
     assert "webhooks not served" in startup_line(address=None, runtimes={}, store_url="x")
