@@ -236,7 +236,8 @@ def rows_from(
             if value is not None:
                 data[i] = fromiso(value)
         for i in lists:
-            data[i] = tuple(data[i])
+            value = data[i]
+            data[i] = tuple(value) if value else ()
         approvers = data[approvers_at]
         data[approvers_at] = (
             tuple(

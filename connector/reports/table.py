@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from operator import attrgetter
 from urllib.parse import urlsplit
 
 from connector.policy.config import zone_info
@@ -53,10 +54,12 @@ class Filters:
 
 
 def filters(rows: Sequence[ReportRow]) -> Filters:
+    # Each set made in C over one field (100,000 rows), the type's "" named once afterwards.
+    types = {t or "unknown" for t in set(map(attrgetter("change_type"), rows))}
     return Filters(
-        sources=tuple(sorted({r.source for r in rows})),
-        types=tuple(sorted({r.change_type or "unknown" for r in rows})),
-        statuses=tuple(sorted({r.status for r in rows})),
+        sources=tuple(sorted(set(map(attrgetter("source"), rows)))),
+        types=tuple(sorted(types)),
+        statuses=tuple(sorted(set(map(attrgetter("status"), rows)))),
     )
 
 
