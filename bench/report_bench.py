@@ -41,6 +41,7 @@ from connector.model import Change, Source, SystemKind
 from connector.policy import Context, Evaluation, PolicySettings, evaluate
 from connector.reports.answers import answers
 from connector.reports.build import build_report
+from connector.reports.bulk import collector_paused
 from connector.reports.render import FORMATS, render
 from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.render import View, issue_json
@@ -172,18 +173,24 @@ def run(url: str, changes: int, links: int, *, repeat: int, pdf_rows: int) -> di
         head = store.audit_head()
         links = head.seq if head else 0
         since, until = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
-        built, (rows, summary) = _timed(
-            lambda: build_report(settings, store, since=since, until=until), repeat, name="build"
-        )
-        rendered: dict[str, float] = {}
-        sizes: dict[str, int] = {}
-        for fmt in FORMATS:
-            rendered[fmt], text = _timed(
-                lambda: render(fmt, rows, summary),  # noqa: B023
+        # As `change-connector report` runs them: the collector paused from the build to the
+        # written text (the report command's `collector_paused`).
+        with collector_paused():
+            built, (rows, summary) = _timed(
+                lambda: build_report(settings, store, since=since, until=until),
                 repeat,
-                name=fmt,
+                name="build",
             )
-            sizes[fmt] = len(text.encode())
+            rendered: dict[str, float] = {}
+            sizes: dict[str, int] = {}
+            for fmt in FORMATS:
+                rendered[fmt], text = _timed(
+                    lambda: render(fmt, rows, summary),  # noqa: B023
+                    repeat,
+                    name=fmt,
+                )
+                sizes[fmt] = len(text.encode())
+            del text
         verified, broken = _timed(store.verify_audit, repeat, name="verify")
         printed, pdf_bytes = 0.0, 0
         if pdf_rows:

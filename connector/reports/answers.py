@@ -15,7 +15,7 @@ Pure: JSON text in and out, no store, no clock.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -174,6 +174,103 @@ def finish(
     return _row(ReportRow, values)
 
 
+class Stored(NamedTuple):
+    """One change's stored answers as the store reads them for a report."""
+
+    key: str
+    text: str | None
+    due: bool  # a recheck fell due by the report's clock
+    deleted: bool  # recorded as deleted in the ticket system
+
+
+def rows_from(
+    stored: Iterable[tuple[str, str | None, bool, bool]],
+    *,
+    basis_now: str,
+    now: datetime,
+    until: datetime,
+    types: set[str],
+    posted: dict[str, bool],
+    told: dict[str, datetime] | None,
+    left_out: dict[str, int],
+) -> tuple[list[ReportRow], list[str]]:
+    """The rows of the stored answers that hold at `now` (`current`), wanted up to `until` of
+    `types` (`Answers.left_out`), finished with the ledger's answers (`finish`), and the keys
+    of the changes whose answers do not hold (to be evaluated again). `stored`: `Stored`
+    tuples; `posted` / `told`: as `finish` takes them, per ticket (`told` None: customers
+    are told at the approval). Counts what it leaves out into `left_out` ("deleted" and the
+    reasons of `Answers.left_out`).
+
+    The same as those three calls per change, written as one loop: a report reads 100,000
+    stored answers, and a call, a generator or an object less per change is measurable."""
+    rows: list[ReportRow] = []
+    stale: list[str] = []
+    parse, fromiso, make, append = orjson.loads, datetime.fromisoformat, _row, rows.append
+    size, times, lists = _SIZE, _TIMES_STORED, _LISTS_STORED
+    created_at, class_at, type_at = _HEAD + _CREATED, _HEAD + _CLASS, _HEAD + _TYPE
+    approvers_at = _HEAD + _APPROVERS
+    created_out = other_types = deleted = 0
+    for key, text, due, gone in stored:
+        if gone:
+            deleted += 1
+            continue
+        if not text or due:
+            stale.append(key)
+            continue
+        data = parse(text)
+        if type(data) is not list or len(data) != size or data[0] != basis_now:
+            stale.append(key)
+            continue
+        if now < fromiso(data[1]):
+            stale.append(key)
+            continue
+        created = data[created_at] = fromiso(data[created_at])
+        if created >= until:
+            created_out += 1
+            continue
+        if types and data[class_at] not in types and data[type_at] not in types:
+            other_types += 1
+            continue
+        for i in times:
+            value = data[i]
+            if value is not None:
+                data[i] = fromiso(value)
+        for i in lists:
+            value = data[i]
+            data[i] = tuple(value) if value else ()
+        approvers = data[approvers_at]
+        data[approvers_at] = (
+            tuple(
+                [
+                    ApproverLine(name, group, decision, fromiso(at) if at else None)
+                    for name, group, decision, at in approvers
+                ]
+            )
+            if approvers
+            else ()
+        )
+        values = data[_HEAD:]
+        key = values[_KEY]
+        mark = posted.get(key)
+        values[_POSTED] = NA if mark is None else (YES if mark else NO)
+        owed = data[2]
+        if owed:
+            told_at = values[_APPROVED_AT] if told is None else told.get(key)
+            deadlines = [(Audience(a), fromiso(at)) for a, at in owed]
+            values[_NOTICE] = notice_met(deadlines, told_at=told_at, now=now)
+        else:
+            values[_NOTICE] = NA
+        append(make(ReportRow, values))
+    left_out["deleted"] = left_out.get("deleted", 0) + deleted
+    for why, n in (
+        ("created after the period", created_out),
+        ("other types (--type)", other_types),
+    ):
+        if n:
+            left_out[why] = left_out.get(why, 0) + n
+    return rows, stale
+
+
 def notice_met(
     deadlines: Sequence[tuple[Audience, datetime]], *, told_at: datetime | None, now: datetime
 ) -> str:
@@ -212,4 +309,7 @@ def _decode(data: list[Any], evaluated_at: datetime) -> Answers:
 
 
 _SIZE = _HEAD + len(ROW_FIELDS)
+# The same indexes in the stored list (after its head); `created` is read first, apart.
+_TIMES_STORED = tuple(_HEAD + i for i in _TIMES if i != _CREATED)
+_LISTS_STORED = tuple(_HEAD + i for i in _LISTS)
 _row = tuple.__new__  # `ReportRow._make` without its length check (`current` checked it)

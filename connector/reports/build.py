@@ -21,7 +21,15 @@ from connector.communications import INTERNAL, PUBLIC
 from connector.model import Change
 from connector.pipeline import utcnow
 from connector.reader import batched
-from connector.reports.answers import Answers, answers, approved_view, basis, current, finish, loads
+from connector.reports.answers import (
+    Answers,
+    answers,
+    approved_view,
+    basis,
+    finish,
+    loads,
+    rows_from,
+)
 from connector.reports.apart import verify_beside
 from connector.reports.bulk import collector_paused
 from connector.reports.gather import gather
@@ -108,19 +116,17 @@ def _source_rows(
         if settings.release_notes.enabled
         else None
     )
-    out: list[ReportRow] = []
-    stale: list[str] = []
-    for key, report, recheck_at, deleted in store.report_answers_all(name, updated_since=since):
-        if deleted:
-            left_out["deleted"] += 1
-            continue
-        taken = current(report, basis_now=under, recheck_at=recheck_at, now=now)
-        if taken is None:
-            stale.append(key)
-        elif (why := taken.left_out(until=until, types=types)) is None:
-            out.append(_finish(taken, posted, told, now=now))
-        else:
-            left_out[why] += 1
+    stored = store.report_answers_all(name, updated_since=since, now=now)
+    out, stale = rows_from(
+        stored,
+        basis_now=under,
+        now=now,
+        until=until,
+        types=types,
+        posted=posted,
+        told=told,
+        left_out=left_out,
+    )
     for taken in _taken_again(settings, store, name, source, stale, now=now):
         if (why := taken.left_out(until=until, types=types)) is None:
             out.append(_finish(taken, posted, told, now=now))

@@ -120,7 +120,8 @@ def to_json(rows: Sequence[ReportRow], summary: Summary) -> str:
     times in ISO 8601 (orjson writes a row's fields in their order, times as `isoformat`
     does), in one call: at 100,000 changes one buffer beats a string per change."""
     changes = [row.as_json() for row in rows]
-    return orjson.dumps({"summary": summary_dict(summary), "changes": changes}).decode() + "\n"
+    data = {"summary": summary_dict(summary), "changes": changes}
+    return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE).decode()
 
 
 def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:

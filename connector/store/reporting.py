@@ -9,7 +9,7 @@ import json
 from collections.abc import Generator
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from connector.store.base import StoreBase
 from connector.store.schema import audit, changes, policy_state, runs
@@ -30,18 +30,22 @@ class ReportingMixin(StoreBase):
         yield from self._stream(query)
 
     def report_answers_all(
-        self, source: str, *, updated_since: datetime
-    ) -> Generator[tuple[str, str | None, datetime | None, bool], None, None]:
-        """`report_answers` with the deleted tickets too, each tuple ending in whether it was
-        recorded as deleted (a report counts them from the same read)."""
+        self, source: str, *, updated_since: datetime, now: datetime
+    ) -> Generator[tuple[str, str | None, bool, bool], None, None]:
+        """(key, stored answers or None, whether a recheck fell due by `now`, whether recorded
+        as deleted) of every change of `source` updated at or after `updated_since`, deleted
+        ones included (a report counts them from the same read), streamed in no particular
+        order, as read (a report reads 100,000: no tuple made again). The recheck is compared
+        in SQL, so no stored time is read back into a datetime."""
+        due = and_(changes.c.recheck_at.is_not(None), changes.c.recheck_at <= self._now(now))
         query = select(
             changes.c.key,
             changes.c.report,
-            changes.c.recheck_at,
+            due,
             changes.c.deleted_at.is_not(None),
         ).where(changes.c.source == source, changes.c.updated >= self._now(updated_since))
-        for key, report, recheck_at, deleted in self._stream(query):
-            yield key, report, recheck_at, bool(deleted)
+        # Both flags come back as bool (SQLAlchemy's Boolean on SQLite too): rows passed as read.
+        yield from self._stream(query)
 
     def skipped_reasons(self, source: str, *, since: datetime, until: datetime) -> list[str]:
         """The reasons recorded (audit `ticket.skipped`) for tickets of `source` that could not

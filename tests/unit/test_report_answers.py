@@ -24,6 +24,7 @@ from connector.reports.answers import (
     finish,
     loads,
     notice_met,
+    rows_from,
     stored_prefix,
 )
 from connector.reports.model import NA, NO, ROW_FIELDS, YES, row_for
@@ -137,3 +138,113 @@ def test_answers_that_no_longer_hold_are_refused() -> None:
     assert read(orjson.dumps({"key": "CHG-1"}).decode()) is None
     with pytest.raises(ValueError, match="values"):
         loads(orjson.dumps(layout[:-1]).decode())
+
+
+def _one_by_one(
+    stored_rows: list[tuple[str, str | None, bool, bool]],
+    *,
+    until: datetime,
+    types: set[str],
+    posted: dict[str, bool],
+    told: dict[str, datetime] | None,
+) -> tuple[list[object], list[str], dict[str, int]]:
+    """What `rows_from` does, through `current`, `Answers.left_out` and `finish` per change."""
+    rows: list[object] = []
+    stale: list[str] = []
+    left_out = {"created after the period": 0, "other types (--type)": 0, "deleted": 0}
+    for key, text, due, deleted in stored_rows:
+        if deleted:
+            left_out["deleted"] += 1
+            continue
+        taken = current(
+            text, basis_now=basis(POLICY, NOTES), recheck_at=NOW if due else None, now=NOW
+        )
+        if taken is None:
+            stale.append(key)
+        elif (why := taken.left_out(until=until, types=types)) is None:
+            told_at = taken.approved_at if told is None else told.get(taken.key)
+            rows.append(finish(taken, posted=posted.get(taken.key), told_at=told_at, now=NOW))
+        else:
+            left_out[why] += 1
+    return rows, stale, left_out
+
+
+@pytest.mark.parametrize(
+    ("until", "types"),
+    [(NOW + DAY, set()), (NOW - 5 * DAY, set()), (NOW + DAY, {"emergency"}), (NOW, {"minor"})],
+)
+@pytest.mark.parametrize("told_known", [True, False])
+def test_rows_from_gives_what_current_and_finish_give_one_by_one(
+    until: datetime, types: set[str], told_known: bool
+) -> None:
+    """The report's loop over 100,000 stored answers, written as one function, against the
+    calls it stands for: rows, stale keys and the counts left out, for answers that hold,
+    answers of another policy, another layout, none, a recheck fallen due, deleted changes."""
+    told_when_approved = CHANGES["customer-facing"].model_copy(
+        update={"status": Status.APPROVED, "approvals": (approval(at=NOW - 6 * DAY),)}
+    )
+    every = {**CHANGES, "told when approved": told_when_approved}
+    changes = {
+        name: c.model_copy(update={"key": f"CHG-{n}"})
+        for n, (name, c) in enumerate(sorted(every.items()), 1)
+    }
+    texts = {name: stored(c) for name, c in changes.items()}
+    other = answers(
+        CHANGES["awaiting"],
+        ev(CHANGES["awaiting"], POLICY),
+        approved=None,
+        policy=PolicySettings(disabled_rules=("freeze",)),
+        release_notes=NOTES,
+        now=NOW,
+    )
+    short = orjson.dumps(orjson.loads(texts["emergency"])[:-1]).decode()
+    later = answers(
+        CHANGES["implemented"],
+        ev(CHANGES["implemented"], POLICY),
+        approved=None,
+        policy=POLICY,
+        release_notes=NOTES,
+        now=NOW + DAY,  # evaluated after the report's clock
+    )
+    stored_rows: list[tuple[str, str | None, bool, bool]] = [
+        *((f"K-{name}", text, False, False) for name, text in texts.items()),
+        ("K-other-policy", other, False, False),
+        ("K-short", short, False, False),
+        ("K-object", orjson.dumps({"key": "x"}).decode(), False, False),
+        ("K-none", None, False, False),
+        ("K-empty", "", False, False),
+        ("K-due", texts["emergency"], True, False),
+        ("K-later", later, False, False),
+        ("K-deleted", texts["implemented"], False, True),
+    ]
+    keys = [c.key for c in changes.values()]
+    posted = {keys[0]: True, keys[1]: False, keys[3]: True}
+    told = {key: NOW - 6 * DAY for key in keys[:3]} if told_known else None
+    left_out = {"created after the period": 0, "other types (--type)": 0, "deleted": 0}
+    rows, stale = rows_from(
+        stored_rows,
+        basis_now=basis(POLICY, NOTES),
+        now=NOW,
+        until=until,
+        types=types,
+        posted=posted,
+        told=told,
+        left_out=left_out,
+    )
+    want_rows, want_stale, want_left_out = _one_by_one(
+        stored_rows, until=until, types=types, posted=posted, told=told
+    )
+    assert rows == want_rows
+    assert [type(r) for r in rows] == [type(r) for r in want_rows]
+    assert stale == want_stale
+    assert left_out == want_left_out
+    assert stale == [
+        "K-other-policy",
+        "K-short",
+        "K-object",
+        "K-none",
+        "K-empty",
+        "K-due",
+        "K-later",
+    ]
+    assert left_out["deleted"] == 1
