@@ -81,13 +81,18 @@ class SourceSettings(_Section):
     @field_validator("act_on_changes_updated_after", mode="before")
     @classmethod
     def _date_or_datetime(cls, value: Any) -> Any:
-        # A string (the environment, a quoted TOML value): a date unless it has a time part.
-        if isinstance(value, str) and len(value.strip()) == 10:
+        # Only ISO dates and date-times: pydantic would read a number (or a string of digits)
+        # as seconds since 1970, a cut-off that silently lets every change be acted on.
+        if isinstance(value, date) or value is None:
+            return value
+        if isinstance(value, str):
+            text = value.strip()
             try:
-                return date.fromisoformat(value.strip())
+                # A string (the environment, a quoted TOML value): a date unless it has a time.
+                return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
             except ValueError:
-                return value
-        return value
+                pass
+        raise ValueError("not a date (2026-12-07) or a date-time with an offset")
 
     @field_validator("act_on_changes_updated_after")
     @classmethod

@@ -107,6 +107,16 @@ def test_mode_defaults_to_enforce_and_act_after_reads_a_date_or_an_aware_datetim
             "act_on_changes_updated_after = 2026-12-06T08:00:00",
             "sources.a.act_on_changes_updated_after: a date-time needs an offset",
         ),
+        # A number would read as seconds since 1970: every change acted on, silently.
+        ("act_on_changes_updated_after = 12", "sources.a.act_on_changes_updated_after: not a date"),
+        (
+            'act_on_changes_updated_after = "1765000000"',
+            "sources.a.act_on_changes_updated_after: not a date",
+        ),
+        (
+            'act_on_changes_updated_after = "soon"',
+            "sources.a.act_on_changes_updated_after: not a date",
+        ),
     ],
 )
 def test_bad_onboarding_settings_are_one_clear_line(tmp_path: Path, line: str, needle: str) -> None:
