@@ -44,3 +44,11 @@ def test_every_secret_placeholder_of_the_example_is_refused() -> None:
     # (the commented-out chat channels are checked uncommented by the notification tests).
     live = [line for line in EXAMPLE.read_text().splitlines() if not line.lstrip().startswith("#")]
     assert sum("set-me-in-the-environment" in line for line in live) == len(placeholders)
+
+
+def test_example_release_tickets_are_in_the_example_scope() -> None:
+    # `release-notes --post` needs each release ticket stored, and only in-scope tickets are.
+    settings = load_settings(EXAMPLE, environ=EXAMPLE_SECRETS)
+    for source, ticket in settings.release_notes.release_tickets.items():
+        projects = settings.policy.scope[source].projects
+        assert ticket.split("-")[0] in projects, (source, ticket, projects)
