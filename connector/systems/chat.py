@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 
@@ -118,9 +118,7 @@ class ChatClient:
                     mark(False)
                 raise mapped from None
             try:
-                text = response.text[:200].replace(url, "********")
-                if len(path := urlsplit(url).path) > 1:  # the path holds the credential
-                    text = text.replace(path, "********")
+                text = masked(response.text[:200], url)
                 if 200 <= response.status_code < 300:
                     return f"{response.status_code} {text.strip()}".strip()
                 error = _refused(response.status_code, text, channel, system, response)
@@ -145,6 +143,19 @@ class ChatClient:
             raise
         self.observe(channel.kind, "posted")
         return ref
+
+
+def masked(text: str, url: str) -> str:
+    """`text` without the URL or its credential parts: the path (Slack), the query and each
+    query value (Teams' `sig`), raw and percent-encoded, longest first."""
+    parts = urlsplit(url)
+    pieces = {url, parts.query} | {v for _, v in parse_qsl(parts.query) if len(v) >= 6}
+    if len(parts.path) > 1:
+        pieces.add(parts.path)
+    pieces |= {quote(p, safe="") for p in pieces}
+    for piece in sorted((p for p in pieces if p), key=len, reverse=True):
+        text = text.replace(piece, "********")
+    return text
 
 
 def _refused(

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
-from connector.errors import ConfigError
+from connector.errors import ConfigError, ConnectorError
 from connector.log import secrets_of
 from connector.model import Change, ChangeType, Person, Source, Status, SystemKind
 from connector.notify_bodies import SLACK_SECTION_TEXT, TEAMS_MAX_BYTES, body, slack, teams
@@ -23,7 +24,7 @@ from connector.planner import ActionKind
 from connector.policy import Context, Evaluation, Finding, PolicySettings, Severity, evaluate
 from connector.sandbox.chat_formats import adaptive_card_problem, blocks_problem
 from connector.settings import load_settings
-from connector.systems.chat import RateLimit
+from connector.systems.chat import ChatClient, RateLimit
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 SLACK_URL = "https://hooks.slack.com/services/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"
@@ -345,3 +346,37 @@ def test_the_example_channels_uncommented_hold_no_working_secret(tmp_path: Path)
     assert "notify.0.url: holds a placeholder" in message
     assert "notify.1.url: holds a placeholder" in message
     assert "notify.2.secret: a placeholder, not a secret" in message
+
+
+class _Answering(requests.Session):
+    """A session whose every POST gets the same answer (no network)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__()
+        self.status, self.text = status, text
+
+    def post(self, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        answer = requests.Response()
+        answer.status_code, answer._content, answer.encoding = (
+            self.status,
+            self.text.encode(),
+            "utf-8",
+        )
+        return answer
+
+
+@pytest.mark.parametrize("status", [200, 400, 401])
+def test_an_answer_quoting_the_url_signature_never_reaches_an_error_or_the_ledger(
+    status: int,
+) -> None:
+    # The Teams URL's credential is its `sig` query value; an answer may quote it alone.
+    channel = NotifyChannel.model_validate(
+        {"name": "cab", "kind": "teams", "url": TEAMS_URL, "events": ["unauthorized"]}
+    )
+    text = "invalid signature 'Zx81kQ0pLm' for " + TEAMS_URL.split("?")[1]
+    client = ChatClient([channel], session=_Answering(status, text), sleep=lambda s: None)
+    try:
+        said = client.post("cab", "{}", delivery="d1")
+    except ConnectorError as exc:
+        said = exc.message
+    assert "invalid signature" in said and "Zx81kQ0pLm" not in said
