@@ -144,6 +144,9 @@ def decide(
     extra = ("needs_info",) if decision is CabDecision.MORE_INFO else ()
     evaluated = pipeline.reevaluate([before.key], extra_steps={before.key: extra})
     executor = rt.executor(worker=worker.name, lease_seconds=worker.settings.worker.lease_seconds)
+    # This ticket's writes only: other tickets' pending or failed ones are the worker's, and
+    # their failures are not this decision's.
+    executor.only = frozenset({before.key})
     written = executor.apply_pending(source)[Outcome.WRITTEN]
     stats = PollStats(source=source)
     settle(rt, pipeline, executor, stats)

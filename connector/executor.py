@@ -123,6 +123,8 @@ class Executor:
     # Why nothing may be written at all (observe mode): pending actions stay in the ledger.
     hold: str | None = None
     failures: list[Failure] = field(default_factory=list)  # the writes that failed, in order
+    # Only these tickets' actions (a command about one ticket: `cab decide`); None: every one.
+    only: frozenset[str] | None = None
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
@@ -135,6 +137,8 @@ class Executor:
             source=source, now=self.clock(), limit=limit, after=after
         ):
             for entry in batch:
+                if self.only is not None and entry.ticket_key not in self.only:
+                    continue
                 if entry.payload is not None:
                     outcomes[self._apply(Action.model_validate_json(entry.payload)).outcome] += 1
             after = (batch[-1].created_at, batch[-1].idempotency_key)

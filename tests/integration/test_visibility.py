@@ -102,6 +102,12 @@ def test_a_failed_transition_in_cab_decide_exits_non_zero_and_status_lists_it(
         failed["reason"]
     ]
 
+    # A decision on another ticket that writes fine succeeds: the failure is not its own.
+    other = sorted(c.key for c in changes if c.key != key)[0]
+    decided = cli("cab", "decide", other, "--decision", "defer", "--by", "carol", *c)
+    assert decided.returncode == 0, decided.stdout + decided.stderr
+    assert key not in decided.stdout + decided.stderr
+
 
 def test_explain_gives_the_rule_and_reason_of_every_planted_exception(
     synced: tuple[Sandbox, Path],
