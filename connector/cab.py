@@ -146,7 +146,7 @@ def decide(
     executor = rt.executor(worker=worker.name, lease_seconds=worker.settings.worker.lease_seconds)
     # This ticket's writes only: other tickets' pending or failed ones are the worker's, and
     # their failures are not this decision's.
-    executor.only = frozenset({before.key})
+    executor.only = lambda ticket, _: ticket == before.key
     written = executor.apply_pending(source)[Outcome.WRITTEN]
     stats = PollStats(source=source)
     settle(rt, pipeline, executor, stats)

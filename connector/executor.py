@@ -123,8 +123,9 @@ class Executor:
     # Why nothing may be written at all (observe mode): pending actions stay in the ledger.
     hold: str | None = None
     failures: list[Failure] = field(default_factory=list)  # the writes that failed, in order
-    # Only these tickets' actions (a command about one ticket: `cab decide`); None: every one.
-    only: frozenset[str] | None = None
+    # Which ledger rows (ticket, action) this executor applies: a command about one ticket or
+    # one release applies its own writes only, not the worker's other pending or failed ones.
+    only: Callable[[str, str], bool] | None = None
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
@@ -137,7 +138,7 @@ class Executor:
             source=source, now=self.clock(), limit=limit, after=after
         ):
             for entry in batch:
-                if self.only is not None and entry.ticket_key not in self.only:
+                if self.only is not None and not self.only(entry.ticket_key, entry.action):
                     continue
                 if entry.payload is not None:
                     outcomes[self._apply(Action.model_validate_json(entry.payload)).outcome] += 1

@@ -258,6 +258,8 @@ def post_release(
                         record_action(tx, planned)
                     posted.withheld += [f"{name} {target.key}: {h.reason}" for h in held]
             executor = rt.executor(worker=worker.name)
+            # The release's notes only: other pending or failed writes are the worker's.
+            executor.only = lambda _, action, purpose=purpose: action == purpose
             posted.written += executor.apply_pending(name)[Outcome.WRITTEN]
             posted.failures += [f.line for f in executor.failures]
     return posted

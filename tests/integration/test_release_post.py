@@ -8,14 +8,18 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from policy_helpers import JiraOps, ServiceNowOps
 from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
 
+from connector.commands import open_store
+from connector.model import Change
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import generate
+from connector.settings import load_settings
 
 COUNT = 60
 RANDOM_SEED = 34  # ServiceNow is seeded with RANDOM_SEED + 1
@@ -119,3 +123,21 @@ def test_release_tickets_found_by_title_get_the_full_note_and_nothing_else(
     reset_log(sandbox.info)
     assert "0 write(s)" in post(config).stdout
     assert ticket_writes(sandbox.info) == []
+
+
+def test_post_neither_retries_nor_reports_another_writes_failure(
+    synced: tuple[Sandbox, Path, JiraOps, ServiceNowOps],
+) -> None:
+    _, config, _, _ = synced
+    with config.open("a") as f:
+        f.write('\n[policy.approvals]\ncab_members = ["carol"]\n')
+    sync(config)
+    with closing(open_store(load_settings(config), appends=False)) as store:
+        changes = [Change.from_json(row.data) for row in store.iter_stored("sandbox-jira")]
+    key = sorted(c.key for c in changes if c.status.value == "awaiting-approval")[0]
+    c = ("--source", "sandbox-jira", "--config", str(config))
+    assert cli("cab", "decide", key, "--decision", "more-info", "--by", "carol", *c).returncode == 0
+    reject = cli("cab", "decide", key, "--decision", "reject", "--by", "carol", *c)
+    assert reject.returncode == 1, reject.stdout + reject.stderr  # a failed transition, pending
+    posted = post(config)  # exit 0: that failure is not the release note's
+    assert key not in posted.stderr and "failed" not in posted.stdout + posted.stderr
