@@ -139,6 +139,9 @@ def run_release_notes(
     if (release is None) == (since is None):
         raise ConfigError("--release or --since: name a release, or a period (not both)")
     settings = load_settings(config)
+    if unknown := [s for s in sources if s not in settings.sources]:
+        known = ", ".join(settings.sources)
+        raise ConfigError(f"--source: no source named {unknown[0]!r} (known: {known})")
     start = end = None
     if since is not None:
         start, end = period(since, until, settings.policy.zone())

@@ -74,6 +74,11 @@ def test_an_unknown_release_is_one_line_naming_the_releases_there_are(
         assert result.stdout == ""
     known = sorted({s.release for s in jira.seeds if s.release}, reverse=True)[0]
     assert cli("release-notes", "--release", known, "--config", str(config)).returncode == 0
+    # A source that does not exist is named as such (not "no stored change"), also for --since.
+    for which in (("--release", known), ("--since", "2026-01-01")):
+        result = cli("release-notes", *which, "--source", "nope", "--config", str(config))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.startswith("error: --source: no source named 'nope'"), result.stderr
 
 
 def test_without_release_tickets_each_change_gets_a_short_note_once(
