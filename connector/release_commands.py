@@ -214,7 +214,11 @@ def release_tickets(settings: Settings, store: Store, source: str, release: str)
     if ticket:
         stored = store.stored_changes(source, [ticket])
         if ticket not in stored:
-            raise ConfigError(f"release_notes.release_tickets.{source}: {ticket} not synced")
+            raise ConfigError(
+                f"release_notes.release_tickets.{source}: {ticket} is not in the store: a release "
+                "ticket must be in the source's scope (its mapping's [scope], policy.scope) and "
+                "synced"
+            )
         return [Change.from_json(stored[ticket].data)]
     if not notes.release_ticket_title:
         return []

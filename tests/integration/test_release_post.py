@@ -146,3 +146,18 @@ def test_post_neither_retries_nor_reports_another_writes_failure(
     assert reject.returncode == 1, reject.stdout + reject.stderr  # a failed transition, pending
     posted = post(config)  # exit 0: that failure is not the release note's
     assert key not in posted.stderr and "failed" not in posted.stdout + posted.stderr
+
+
+def test_a_release_ticket_outside_the_scope_is_one_line_saying_so(
+    synced: tuple[Sandbox, Path, JiraOps, ServiceNowOps],
+) -> None:
+    _, config, _, _ = synced
+    with config.open("a") as f:
+        f.write('\n[release_notes]\nrelease_tickets = { "sandbox-jira" = "OPS-100" }\n')
+    sync(config)
+    result = cli("release-notes", "--release", RELEASE, "--post", "--config", str(config))
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line, line
+    assert "release_notes.release_tickets.sandbox-jira: OPS-100 is not in the store" in line
+    assert "scope" in line
