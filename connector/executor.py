@@ -126,6 +126,9 @@ class Executor:
     # Which ledger rows (ticket, action) this executor applies: a command about one ticket or
     # one release applies its own writes only, not the worker's other pending or failed ones.
     only: Callable[[str, str], bool] | None = None
+    # The writes that failed through this executor: one cycle applies pending actions after
+    # each of its steps, and a refused write is tried once per cycle, not once per step.
+    tried: set[str] = field(default_factory=set)
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
@@ -139,6 +142,8 @@ class Executor:
         ):
             for entry in batch:
                 if self.only is not None and not self.only(entry.ticket_key, entry.action):
+                    continue
+                if entry.idempotency_key in self.tried:
                     continue
                 if entry.payload is not None:
                     outcomes[self._apply(Action.model_validate_json(entry.payload)).outcome] += 1
@@ -285,6 +290,7 @@ class Executor:
         return Outcome.FOUND, found.ref
 
     def _failed(self, action: Action, error: str) -> None:
+        self.tried.add(action.idempotency_key)
         self.failures.append(
             Failure(
                 source=action.source,
