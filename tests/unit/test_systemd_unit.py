@@ -111,7 +111,17 @@ def test_the_example_environment_file_names_settings_that_exist(tmp_path: Path) 
     assert len(names) >= 5 and "CHANGE_CONNECTOR__SOURCES__ACME_JIRA__TOKEN" in names
     values = {name: f"value-{i:02d}-long-enough-for-any-secret" for i, name in enumerate(names)}
     values["CHANGE_CONNECTOR__STORE_URL"] = f"sqlite:///{tmp_path / 'store.db'}"
-    loaded = load_config(ROOT / "config.example.toml", environ=values)
+    for name in names:
+        if name.endswith("__URL") and "__NOTIFY__" in name:
+            values[name] = f"https://hooks.example.net/{name.lower()}/{values[name]}"
+    # The example's chat channels are commented out: uncommented, as an admin would.
+    lines = (ROOT / "config.example.toml").read_text().splitlines()
+    start = lines.index("# [[notify]]")
+    example = tmp_path / "config.example.toml"
+    example.write_text(
+        "\n".join(lines[:start] + [line.removeprefix("# ") for line in lines[start:]]) + "\n"
+    )
+    loaded = load_config(example, environ=values)
     # every variable set a setting of the example config (a misspelt one would add a key,
     # which the settings refuse as unknown)
     assert sorted(loaded.origins.values()) == sorted(names)
