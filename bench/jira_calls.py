@@ -21,11 +21,11 @@ from typing import Any, Literal
 
 import requests
 
-from connector.demo import sandbox_sources
+from connector.commands.demo import sandbox_sources
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
+from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
-from connector.worker import Worker
 
 
 def _kind(entry: dict[str, Any]) -> str:

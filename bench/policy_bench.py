@@ -35,12 +35,13 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connector.mapping import Mapping, load_mapping, normalize, resolve_names  # noqa: E402
-from connector.mapping.schema import WorkerAction  # noqa: E402
-from connector.model import Change, Source, SystemKind  # noqa: E402
-from connector.planner import Capabilities, plan  # noqa: E402
-from connector.policy import Context, PolicySettings, Window, evaluate  # noqa: E402
-from connector.policy.config import Freeze, MaintenanceWindow  # noqa: E402
+from connector.core.mapping import Mapping, load_mapping, normalize, resolve_names  # noqa: E402
+from connector.core.mapping.schema import WorkerAction  # noqa: E402
+from connector.core.model import Change, Source, SystemKind  # noqa: E402
+from connector.core.planner import Capabilities, plan  # noqa: E402
+from connector.core.policy import Context, PolicySettings, Window, evaluate  # noqa: E402
+from connector.core.policy.config import Freeze, MaintenanceWindow  # noqa: E402
+from connector.core.windows import HOLDS_WINDOW, NO_WINDOW  # noqa: E402
 from connector.sandbox.catalog import INTEGRATION_USER  # noqa: E402
 from connector.sandbox.jira import render  # noqa: E402
 from connector.sandbox.jira.fieldset import FieldSet  # noqa: E402
@@ -52,7 +53,6 @@ from connector.sandbox.scenario import (  # noqa: E402
     FREEZE_START,
     generate,
 )
-from connector.windows import HOLDS_WINDOW, NO_WINDOW  # noqa: E402
 
 BASE_URL = "https://jira.example.com"
 SOURCE = Source(instance="bench-jira", kind=SystemKind.JIRA_CLOUD)

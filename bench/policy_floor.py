@@ -30,10 +30,10 @@ from typing import Any
 
 from policy_bench import BASE_URL, SITE, SOURCE, best, jira_default, raw_issues
 
-from connector.mapping import normalize
-from connector.mapping.converters import parse_datetime
-from connector.mapping.markup import wiki_to_text
-from connector.model import Change
+from connector.core.mapping import normalize
+from connector.core.mapping.converters import parse_datetime
+from connector.core.mapping.markup import wiki_to_text
+from connector.core.model import Change
 
 # The bench site's custom field ids by name (allocated per sandbox site).
 CF = SITE.custom_ids

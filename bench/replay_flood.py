@@ -3,7 +3,7 @@
     .venv/bin/python bench/replay_flood.py                         # SQLite in a temp dir
     .venv/bin/python bench/replay_flood.py --store-url 'postgresql+psycopg://postgres@127.0.0.1:5432/test'
 
-The intake app (connector.webhooks.build_app) runs under uvicorn in a thread on a free port,
+The intake app (connector.serve.webhooks.build_app) runs under uvicorn in a thread on a free port,
 with a SQLite store in a temp dir unless --store-url is given (PostgreSQL: a fresh schema,
 dropped at the end). Two runs, each printed as one JSON object:
 
@@ -42,10 +42,10 @@ from loguru import logger  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from connector.metrics import Metrics  # noqa: E402
+from connector.serve.metrics import Metrics  # noqa: E402
+from connector.serve.webhooks import build_app, server_options  # noqa: E402
 from connector.settings import ServerSettings, Settings, SourceSettings  # noqa: E402
 from connector.store import Store  # noqa: E402
-from connector.webhooks import build_app, server_options  # noqa: E402
 
 SECRET = "bench-replay-secret"
 PATH = "/webhooks/jira/bench-jira"

@@ -34,11 +34,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
 
-from connector.communications import ReleaseNotesSettings
-from connector.demo import demo_policy, mappings_dir
-from connector.mapping import load_mapping, normalize, resolve_names
-from connector.model import Change, Source, SystemKind
-from connector.policy import Context, Evaluation, PolicySettings, evaluate
+from connector.commands.demo import demo_policy, mappings_dir
+from connector.core.communications import ReleaseNotesSettings
+from connector.core.mapping import load_mapping, normalize, resolve_names
+from connector.core.model import Change, Source, SystemKind
+from connector.core.policy import Context, Evaluation, PolicySettings, evaluate
 from connector.reports.answers import answers
 from connector.reports.build import build_report
 from connector.reports.bulk import collector_paused

@@ -5,7 +5,7 @@
     .venv/bin/python bench/webhook_bench.py \\
         --store-url 'postgresql+psycopg://postgres@127.0.0.1:5432/test'
 
-The intake app (connector.webhooks.build_app) runs under uvicorn in a child process on a free
+The intake app (connector.serve.webhooks.build_app) runs under uvicorn in a child process on a free
 port of 127.0.0.1, exactly as `change-connector run` serves it, with a SQLite store in a temp
 dir unless --store-url is given (PostgreSQL: a fresh schema, dropped at the end). The client is
 this process: --connections keep-alive HTTP/1.1 connections on raw sockets (the cheapest
@@ -53,10 +53,10 @@ def serve(port: int, store_url: str) -> None:
     import uvicorn
     from pydantic import SecretStr
 
-    from connector.metrics import Metrics
+    from connector.serve.metrics import Metrics
+    from connector.serve.webhooks import build_app, server_options
     from connector.settings import Settings, SourceSettings
     from connector.store import Store
-    from connector.webhooks import build_app, server_options
 
     common: dict[str, Any] = {
         "url": "https://bench.invalid",

@@ -1,5 +1,5 @@
 """`python -m connector` runs the same CLI as the `change-connector` script."""
 
-from connector.cli import main
+from connector.commands.cli import main
 
 main()

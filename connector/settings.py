@@ -34,12 +34,12 @@ from pydantic import (
     model_validator,
 )
 
-from connector import secret_rules
-from connector.communications import ReleaseNotesSettings
-from connector.errors import ConfigError
-from connector.keys import key_problem
-from connector.notify_settings import NotifyChannel, channel_problems
-from connector.policy.config import PolicySettings
+from connector.core import secret_rules
+from connector.core.communications import ReleaseNotesSettings
+from connector.core.errors import ConfigError
+from connector.core.keys import key_problem
+from connector.core.notify.settings import NotifyChannel, channel_problems
+from connector.core.policy.config import PolicySettings
 
 ENV_PREFIX = "CHANGE_CONNECTOR__"
 DEFAULT_CONFIG = Path("change-connector.toml")
@@ -71,8 +71,8 @@ class SourceSettings(_Section):
     max_retry_wait_seconds: Annotated[float, Field(ge=0)] = 120.0
     # The first backoff step; later ones double (with full jitter), never below Retry-After.
     retry_base_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
-    # Onboarding (connector/gate.py): "observe" reads, evaluates, records, reports and plans but
-    # writes nothing to tickets; "enforce" writes what the policy plans.
+    # Onboarding (connector/core/gate.py): "observe" reads, evaluates, records, reports and plans
+    # but writes nothing to tickets; "enforce" writes what the policy plans.
     mode: Literal["observe", "enforce"] = "enforce"
     # Changes last updated before this (an aware datetime, or a date: midnight in the policy's
     # time zone) are recorded and reported but get no notes, moves or labels.
@@ -195,7 +195,7 @@ class Settings(_Section):
     reports: ReportsSettings = ReportsSettings()
     audit: AuditSettings = AuditSettings()
     sources: dict[str, SourceSettings] = {}
-    # `[[notify]]`: chat channels (notify_settings.py).
+    # `[[notify]]`: chat channels (core/notify/settings.py).
     notify: tuple[NotifyChannel, ...] = ()
 
     @model_validator(mode="after")

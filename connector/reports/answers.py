@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from connector.communications import Notice, ReleaseNotesSettings, notices
-from connector.model import Audience, Change
-from connector.policy import Context, Evaluation, PolicySettings, evaluate
+from connector.core.communications import Notice, ReleaseNotesSettings, notices
+from connector.core.model import Audience, Change
+from connector.core.policy import Context, Evaluation, PolicySettings, evaluate
 from connector.reports.model import (
     NA,
     NO,

@@ -17,10 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from operator import attrgetter
 
-from connector.communications import INTERNAL, PUBLIC
-from connector.model import Change
-from connector.pipeline import utcnow
-from connector.reader import batched
+from connector.core.communications import INTERNAL, PUBLIC
+from connector.core.model import Change
 from connector.reports.answers import (
     Answers,
     answers,
@@ -36,9 +34,11 @@ from connector.reports.gather import gather
 from connector.reports.metrics import delivery_metrics
 from connector.reports.model import ReportRow
 from connector.reports.summary import Summary, summarize
-from connector.runtime import offline_pipeline
 from connector.settings import Settings, SourceSettings
 from connector.store import Store
+from connector.sync.pipeline import utcnow
+from connector.sync.reader import batched
+from connector.sync.runtime import offline_pipeline
 
 
 def build_report(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connector.policy.config import zone_info
+from connector.core.policy.config import zone_info
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 from connector import __version__
-from connector.errors import ConnectorError
-from connector.mapping import load_mapping
-from connector.policy import PolicySettings
+from connector.core.errors import ConnectorError
+from connector.core.mapping import load_mapping
+from connector.core.policy import PolicySettings
 from connector.reports.context import (
     AuditState,
     PolicyInForce,
@@ -105,7 +105,7 @@ def _local(at: datetime, policy: PolicySettings, zone: str) -> str:
 def audit_state(store: Store, anchor_file: Path | None = None) -> AuditState:
     """The chain walked with the store's audit key and compared with the anchors of
     `anchor_file` (audit.anchor_file)."""
-    from connector.anchors import stored_anchors
+    from connector.store.anchors import stored_anchors
 
     verdict = store.audit_verdict(stored_anchors(anchor_file))
     head = store.audit_head()
@@ -133,8 +133,8 @@ def _source(store: Store, name: str, source: SourceSettings, policy: PolicySetti
 
 def _scope(name: str, source: SourceSettings, policy: PolicySettings) -> str:
     """The scope the worker reads with, as one line (the mapping's, with the policy's rule)."""
-    from connector.reader import scope_jql
-    from connector.runtime import scoped
+    from connector.sync.reader import scope_jql
+    from connector.sync.runtime import scoped
 
     try:
         mapping = load_mapping(source.mapping)

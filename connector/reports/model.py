@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from connector.model import Change, ChangeType, Status
-from connector.policy import Evaluation, Severity
-from connector.policy.approvals import EMERGENCY, ApprovalState, same_person
+from connector.core.model import Change, ChangeType, Status
+from connector.core.policy import Evaluation, Severity
+from connector.core.policy.approvals import EMERGENCY, ApprovalState, same_person
 
 YES, NO, NA = "yes", "no", "n.a."
 IMPLEMENTED = {Status.IMPLEMENTING, Status.REVIEW, Status.CLOSED}

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from connector.errors import ConnectorError
+from connector.core.errors import ConnectorError
 
 MANIFEST = "MANIFEST.sha256"
 SIGNATURE = "MANIFEST.sig"

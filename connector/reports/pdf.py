@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from connector.errors import ConfigError, ConnectorError
+from connector.core.errors import ConfigError, ConnectorError
 from connector.reports.html import to_html
 from connector.reports.model import ReportRow
 from connector.reports.summary import Summary

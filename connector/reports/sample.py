@@ -28,8 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connector.errors import ConfigError
-from connector.pipeline import utcnow
+from connector.core.errors import ConfigError
 from connector.reports.build import build_report
 from connector.reports.model import ReportRow
 from connector.reports.pack import MANIFEST, SIGNATURE, sign_pack
@@ -38,6 +37,7 @@ from connector.reports.sheet import evidence_sheet
 from connector.reports.summary import Summary, exception_kinds
 from connector.settings import Settings
 from connector.store import Store
+from connector.sync.pipeline import utcnow
 
 # SOC 2 (2017 TSC, revised points of focus 2022) CC8.1: per evidence file, the points of focus
 # it evidences and why.

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from connector.model import Status
-from connector.policy.config import zone_info
+from connector.core.model import Status
+from connector.core.policy.config import zone_info
 from connector.reports.context import ReportContext
 from connector.reports.metrics import Metrics
 from connector.reports.model import NO, ReportRow

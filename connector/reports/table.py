@@ -20,7 +20,7 @@ from datetime import datetime, tzinfo
 from operator import attrgetter
 from urllib.parse import urlsplit
 
-from connector.policy.config import zone_info
+from connector.core.policy.config import zone_info
 from connector.reports.model import NA, NO, YES, ReportRow
 from connector.reports.summary import exception_messages, may_raise
 

@@ -21,7 +21,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from connector.errors import ConfigError
+from connector.core.errors import ConfigError
 
 KINDS = ("429", "500", "502", "503", "504", "slow", "drop")
 SCOPES = ("jira", "servicenow")

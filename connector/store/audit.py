@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select
 
-from connector.errors import ConnectorError
+from connector.core.errors import ConnectorError
 from connector.store.engine import begin_write
 from connector.store.records import AuditRow
 from connector.store.schema import audit

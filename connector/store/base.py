@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from connector.errors import TransientError
+from connector.core.errors import TransientError
 from connector.store.audit import AuditKeying
 from connector.store.engine import is_sqlite, write_options
 

@@ -32,7 +32,7 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connector.errors import TransientError
+from connector.core.errors import TransientError
 from connector.store.base import StoreBase
 from connector.store.records import INBOX_MAX_ATTEMPTS, InboxItem
 from connector.store.schema import UTCDateTime, inbox

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from connector.errors import ConfigError
+from connector.core.errors import ConfigError
 from connector.store import audit as audit_log
 from connector.store import engine as engines
 from connector.store.base import chunks, transient_errors, utcnow

@@ -23,8 +23,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 
-from connector.errors import ConfigError, ConnectorError, PermanentError
-from connector.notify_settings import NotifyChannel
+from connector.core.errors import ConfigError, ConnectorError, PermanentError
+from connector.core.notify.settings import NotifyChannel
 from connector.systems.http import (
     RemoteTransientError,
     RetryPolicy,

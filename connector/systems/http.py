@@ -1,7 +1,7 @@
 """The one retry policy of the connector: HTTP status -> error, and bounded, jittered retries.
 
 Every adapter call to Jira or ServiceNow runs through `call()`. The status table decides what a
-failure means for the caller (see connector/errors.py):
+failure means for the caller (see connector/core/errors.py):
 
     429, 502, 503, 504, other 5xx, connection errors, timeouts  -> TransientError: retried
     401, 403                                                     -> ConfigError: fix credentials
@@ -35,7 +35,7 @@ import requests
 from loguru import logger
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from connector.errors import (
+from connector.core.errors import (
     ConfigError,
     ConnectorError,
     NotFoundError,

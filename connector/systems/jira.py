@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 
 from jira import JIRA, JIRAError
 
-from connector.errors import NotFoundError, PermanentError, TicketDeleted
-from connector.mapping import RawTicket
-from connector.model import SystemKind
-from connector.paging import OffsetPaginator, TokenPaginator
+from connector.core.errors import NotFoundError, PermanentError, TicketDeleted
+from connector.core.mapping import RawTicket
+from connector.core.model import SystemKind
+from connector.core.paging import OffsetPaginator, TokenPaginator
 from connector.settings import SourceSettings
 from connector.systems import http
 from connector.systems.jira_markers import PROPERTY_KEY

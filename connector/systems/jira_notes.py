@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from jira import JIRAError
 
-from connector.errors import PermanentError
-from connector.model import SystemKind
-from connector.paging import OffsetPaginator
+from connector.core.errors import PermanentError
+from connector.core.model import SystemKind
+from connector.core.paging import OffsetPaginator
 from connector.systems import jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY, NoteMark
 from connector.systems.paths import segment

@@ -1,6 +1,6 @@
 """Values put into request paths and ServiceNow encoded queries, made unable to change either.
 
-Keys are checked at intake (connector.keys), but the adapters quote every value they place in a
+Keys are checked at intake (connector.core.keys), but the adapters quote every value they place in a
 URL anyway, so that nothing read from a ticket, a config or an old inbox row can reach another
 endpoint of the same host:
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from connector.errors import PermanentError
+from connector.core.errors import PermanentError
 
 _UNSAFE_QUERY = ("^", ",", "\n", "\r", "\x00")
 

@@ -30,9 +30,9 @@ from pysnc.exceptions import AuthenticationException, RoleException
 from pysnc.exceptions import RequestException as SNRequestException
 from requests.adapters import HTTPAdapter
 
-from connector.errors import ConfigError, PermanentError, TicketDeleted
-from connector.mapping import RawTicket
-from connector.model import SystemKind
+from connector.core.errors import ConfigError, PermanentError, TicketDeleted
+from connector.core.mapping import RawTicket
+from connector.core.model import SystemKind
 from connector.settings import SourceSettings
 from connector.systems import http
 from connector.systems.paths import query_value, segment

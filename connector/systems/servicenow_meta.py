@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from pysnc import ServiceNowClient
 
-from connector.errors import TicketDeleted
+from connector.core.errors import TicketDeleted
 from connector.systems import http
 from connector.systems.paths import query_value, segment
 

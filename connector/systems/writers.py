@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from connector.errors import PermanentError
-from connector.mapping import ActionSpec, Mapping
-from connector.mapping.vocabulary import ACTION_TO
+from connector.core.errors import PermanentError
+from connector.core.mapping import ActionSpec, Mapping
+from connector.core.mapping.vocabulary import ACTION_TO
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
 

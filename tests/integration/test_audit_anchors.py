@@ -18,9 +18,9 @@ from store_fixtures import (  # noqa: F401 (fixtures)
     fixture_store_url,
 )
 
-from connector.anchors import read_anchors, write_anchor
-from connector.cli import main
+from connector.commands.cli import main
 from connector.store import Store
+from connector.store.anchors import read_anchors, write_anchor
 from connector.store.audit import Anchor, AuditKeying, AuditTruncated, canonical_json, link_hash
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
@@ -256,8 +256,8 @@ def test_verify_without_key_or_anchors_says_what_it_cannot_see(
 def test_the_worker_anchors_the_head_when_it_moved(
     store: Store, raw_engine: Engine, tmp_path: Path
 ) -> None:
+    from connector.serve.worker import Worker
     from connector.settings import AuditSettings, Settings
-    from connector.worker import Worker
 
     anchor_file = tmp_path / "anchors" / "audit.jsonl"
     settings = Settings(audit=AuditSettings(anchor_file=anchor_file))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.cli import main
+from connector.commands.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_DOWN = "postgresql+psycopg://nobody@127.0.0.1:1/none"

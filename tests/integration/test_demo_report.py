@@ -253,7 +253,7 @@ def test_the_pdf_has_page_numbers_and_every_planted_exception(demo_out: Path) ->
     from contextlib import closing
     from datetime import date
 
-    from connector.demo import demo_policy, mappings_dir
+    from connector.commands.demo import demo_policy, mappings_dir
     from connector.reports.build import build_report
     from connector.reports.pdf import to_pdf
     from connector.reports.summary import day_span

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sync_helpers import running_sandbox, ticket_writes, write_config
 
-from connector.plan_output import natural
+from connector.commands.plan_output import natural
 from connector.sandbox import Sandbox
 
 COUNT = 40

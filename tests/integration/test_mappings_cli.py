@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from connector.mapping import load_mapping
+from connector.core.mapping import load_mapping
 from connector.sandbox import Sandbox, SandboxInfo
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_mappings_cli import JIRA_DEFAULT, ROOT, run, write_config
 
-from connector.mapping import load_mapping
+from connector.core.mapping import load_mapping
 from connector.sandbox import Sandbox, SandboxOptions
 from connector.store import Store
 

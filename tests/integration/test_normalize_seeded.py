@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.demo import sandbox_sources, sync_source
-from connector.model import Change, Decision, Outcome
+from connector.commands.demo import sandbox_sources, sync_source
+from connector.core.model import Change, Decision, Outcome
 from connector.sandbox import Sandbox, SandboxOptions
 from connector.sandbox.catalog import USERS_BY_LOGIN
 from connector.sandbox.scenario import SeedChange, generate
@@ -113,7 +113,7 @@ def test_normalized_changes_round_trip_and_fingerprint(
 
 
 def test_demo_writes_every_change(tmp_path: Path) -> None:
-    from connector.demo import run_demo
+    from connector.commands.demo import run_demo
 
     run_demo(seed=20, random_seed=2, mode="cloud", out=tmp_path)
     lines = (tmp_path / "changes.jsonl").read_text().splitlines()

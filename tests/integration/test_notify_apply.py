@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from store_fixtures import fixture_open_store, fixture_store, fixture_store_url  # noqa: F401
 
-from connector.errors import ConfigError, ConnectorError
-from connector.executor import SENDING, UNCERTAIN, Executor, Outcome
-from connector.model import Change, ChangeType, Source, Status, SystemKind
-from connector.notify_plan import notify_actions
-from connector.notify_settings import NotifyChannel
-from connector.planner import Action
-from connector.policy import Context, Finding, PolicySettings, Severity, evaluate
-from connector.recording import record_action
+from connector.core.errors import ConfigError, ConnectorError
+from connector.core.model import Change, ChangeType, Source, Status, SystemKind
+from connector.core.notify.plan import notify_actions
+from connector.core.notify.settings import NotifyChannel
+from connector.core.planner import Action
+from connector.core.policy import Context, Finding, PolicySettings, Severity, evaluate
 from connector.store import Store
+from connector.sync.executor import SENDING, UNCERTAIN, Executor, Outcome
+from connector.sync.recording import record_action
 from connector.systems.http import RemoteTransientError
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)

@@ -16,13 +16,13 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from connector.errors import ConfigError, ConnectorError
-from connector.metrics import Metrics
-from connector.model import Change, ChangeType, Source, Status, SystemKind
-from connector.notify_bodies import body
-from connector.notify_events import Event
-from connector.notify_settings import EventKind, NotifyChannel
+from connector.core.errors import ConfigError, ConnectorError
+from connector.core.model import Change, ChangeType, Source, Status, SystemKind
+from connector.core.notify.bodies import body
+from connector.core.notify.events import Event
+from connector.core.notify.settings import EventKind, NotifyChannel
 from connector.sandbox import Sandbox, SandboxOptions
+from connector.serve.metrics import Metrics
 from connector.systems.chat import ChatClient
 from connector.systems.http import RetryPolicy
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from policy_helpers import JiraOps
 from sync_helpers import WRITE_METHODS, request_log, reset_log, running_sandbox, write_config
 
-from connector.commands import open_store
-from connector.model import Change
+from connector.commands.worker_commands import open_store
+from connector.core.model import Change
 from connector.sandbox import SandboxInfo
 from connector.sandbox.scenario import Planted, generate
+from connector.serve.worker import Worker
 from connector.settings import load_settings
-from connector.worker import Worker
 
 COUNT = 30
 RANDOM_SEED = 2

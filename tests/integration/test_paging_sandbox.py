@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.demo import sandbox_sources
+from connector.commands.demo import sandbox_sources
 from connector.sandbox import Sandbox
 from connector.systems.jira import JiraAdapter
 

@@ -19,20 +19,20 @@ from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
 from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
 
-from connector.cli import main
-from connector.demo import sandbox_sources
-from connector.mapping import RawTicket
-from connector.pipeline import PageResult, Pipeline
-from connector.policy import PolicySettings
-from connector.policy.config import Freeze, ScopeRule
-from connector.poller import PollStats, revisit
-from connector.reader import read_all
-from connector.runtime import SourceRuntime
+from connector.commands.cli import main
+from connector.commands.demo import sandbox_sources
+from connector.core.mapping import RawTicket
+from connector.core.policy import PolicySettings
+from connector.core.policy.config import Freeze, ScopeRule
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import Planted, SeedChange, generate
+from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
-from connector.worker import Worker
+from connector.sync.pipeline import PageResult, Pipeline
+from connector.sync.poller import PollStats, revisit
+from connector.sync.reader import read_all
+from connector.sync.runtime import SourceRuntime
 
 COUNT = 120
 RANDOM_SEED = 34  # the sandbox seeds ServiceNow with RANDOM_SEED + 1

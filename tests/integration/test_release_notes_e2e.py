@@ -18,15 +18,15 @@ from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
 from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
 
-from connector.demo import sandbox_sources
-from connector.model import Audience
-from connector.policy import PolicySettings
+from connector.commands.demo import sandbox_sources
+from connector.core.model import Audience
+from connector.core.policy import PolicySettings
 from connector.reports.build import build_report
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import SeedChange, generate
+from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
-from connector.worker import Worker
 
 COUNT = 120
 RANDOM_SEED = 34  # ServiceNow is seeded with RANDOM_SEED + 1

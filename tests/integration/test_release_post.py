@@ -15,8 +15,8 @@ import pytest
 from policy_helpers import JiraOps, ServiceNowOps
 from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
 
-from connector.commands import open_store
-from connector.model import Change
+from connector.commands.worker_commands import open_store
+from connector.core.model import Change
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import generate
 from connector.settings import load_settings

@@ -22,17 +22,17 @@ from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import running_sandbox, write_config
 from test_webhooks import Running
 
-from connector.demo import demo_policy, sandbox_sources
-from connector.model import Audience
-from connector.notes.guidance import Route
+from connector.commands.demo import demo_policy, sandbox_sources
+from connector.core.model import Audience
+from connector.core.notes.guidance import Route
 from connector.reports.answers import basis, stored_prefix
 from connector.reports.build import build_report
 from connector.reports.model import ReportRow
 from connector.reports.render import render
 from connector.sandbox.scenario import Planted, generate
+from connector.serve.worker import Worker
 from connector.settings import ServerSettings, Settings
 from connector.store import Store
-from connector.worker import Worker
 
 COUNT = 30
 RANDOM_SEED = 9
@@ -413,8 +413,8 @@ def test_altering_any_field_of_an_audit_row_breaks_the_chain_at_that_row(
 def test_report_api_needs_the_bearer_token(filled: tuple[Settings, Store, Path]) -> None:
     from test_webhooks import serve_app, stop
 
-    from connector.metrics import Metrics
-    from connector.webhooks import build_app
+    from connector.serve.metrics import Metrics
+    from connector.serve.webhooks import build_app
 
     settings, store, _ = filled
 

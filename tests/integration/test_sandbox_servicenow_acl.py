@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from connector.demo import sandbox_sources
-from connector.errors import TicketDeleted
+from connector.commands.demo import sandbox_sources
+from connector.core.errors import TicketDeleted
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
 from connector.sandbox.catalog import SERVICENOW_ROLES, USERS_BY_LOGIN, sys_id_for
 from connector.systems.servicenow import ServiceNowAdapter

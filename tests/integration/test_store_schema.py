@@ -19,7 +19,7 @@ from store_fixtures import (  # noqa: F401 (fixtures)
     fixture_store_url,
 )
 
-from connector.errors import ConfigError, TransientError
+from connector.core.errors import ConfigError, TransientError
 from connector.store import Store
 from connector.store.engine import head_revision
 from connector.store.schema import TABLES, metadata

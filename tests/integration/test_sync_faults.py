@@ -11,10 +11,10 @@ from pathlib import Path
 from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import jira_markers, request_log, running_sandbox, servicenow_markers
 
-from connector.demo import sandbox_sources
+from connector.commands.demo import sandbox_sources
+from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
-from connector.worker import Worker
 
 FAULTS = "429:rate=0.08,retry_after=0.05;503:rate=0.05;502:rate=0.03;drop:rate=0.04"
 COUNT = 1000  # per system

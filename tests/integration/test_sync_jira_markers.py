@@ -23,12 +23,12 @@ from sync_helpers import (
     ticket_writes,
 )
 
-from connector.demo import sandbox_sources
+from connector.commands.demo import sandbox_sources
 from connector.sandbox import Sandbox
+from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
 from connector.systems.jira import JiraAdapter
-from connector.worker import Worker
 
 COUNT = 30
 

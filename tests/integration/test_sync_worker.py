@@ -21,11 +21,11 @@ from sync_helpers import (
     ticket_writes,
 )
 
-from connector.demo import sandbox_sources
+from connector.commands.demo import sandbox_sources
 from connector.sandbox import Sandbox
+from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
-from connector.worker import Worker
 
 COUNT = 40
 
@@ -75,7 +75,7 @@ def jira_edit(sandbox: Sandbox, key: str, summary: str) -> None:
 
 
 def stored_title(store: Store, key: str) -> str | None:
-    from connector.model import Change
+    from connector.core.model import Change
 
     text = store.get_change("sandbox-jira", key)
     return None if text is None else Change.from_json(text).title

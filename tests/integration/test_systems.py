@@ -17,8 +17,8 @@ from typing import Literal
 import pytest
 from loguru import logger
 
-from connector.demo import sandbox_sources
-from connector.errors import PermanentError
+from connector.commands.demo import sandbox_sources
+from connector.core.errors import PermanentError
 from connector.sandbox import Sandbox, SandboxOptions
 from connector.sandbox.faults import FaultRule
 from connector.sandbox.jira.store import Issue

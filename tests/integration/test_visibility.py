@@ -16,8 +16,8 @@ import pytest
 from policy_helpers import JiraOps, ServiceNowOps
 from sync_helpers import running_sandbox, write_config
 
-from connector.commands import open_store
-from connector.model import Change
+from connector.commands.worker_commands import open_store
+from connector.core.model import Change
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import FREEZE_END, FREEZE_START, Planted, generate
 from connector.settings import load_settings

@@ -30,11 +30,11 @@ from store_fixtures import (  # noqa: F401
     fixture_store_url,
 )
 
-from connector.errors import ConfigError
-from connector.metrics import Metrics
+from connector.core.errors import ConfigError
+from connector.serve.metrics import Metrics
+from connector.serve.webhooks import build_app, server_options
 from connector.settings import ServerSettings, Settings, SourceSettings
 from connector.store import Store
-from connector.webhooks import build_app, server_options
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
 SECRET = "s3cret-for-tests"

@@ -12,14 +12,14 @@ import pytest
 from policy_helpers import Ops, ServiceNowOps, pick
 from sync_helpers import reset_log, running_sandbox, ticket_writes
 
-from connector.demo import sandbox_sources
-from connector.planning import plan_all
-from connector.policy import PolicySettings
+from connector.commands.demo import sandbox_sources
+from connector.commands.planning import plan_all
+from connector.core.policy import PolicySettings
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import SeedChange, generate
+from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
-from connector.worker import Worker
 
 COUNT = 40
 RANDOM_SEED = 3  # the sandbox seeds ServiceNow with RANDOM_SEED + 1

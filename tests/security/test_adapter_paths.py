@@ -14,7 +14,7 @@ import pytest
 import responses
 from pydantic import SecretStr
 
-from connector.errors import ConnectorError
+from connector.core.errors import ConnectorError
 from connector.settings import SourceSettings
 from connector.systems.http import RetryPolicy
 from connector.systems.jira import JiraAdapter

@@ -23,14 +23,14 @@ from store_fixtures import (  # noqa: F401
 )
 from test_webhooks import rows, serve_app, stop
 
-from connector.demo import sandbox_sources
-from connector.metrics import Metrics
+from connector.commands.demo import sandbox_sources
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
 from connector.sandbox.servicenow.webhooks import sign
+from connector.serve.metrics import Metrics
+from connector.serve.webhooks import build_app
+from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
-from connector.webhooks import build_app
-from connector.worker import Worker
 
 JIRA = "sandbox-jira"
 SNOW = "sandbox-servicenow"

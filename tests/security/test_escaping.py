@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from connector.notes.escape import ZWSP, html, markdown, servicenow, wiki
+from connector.core.notes.escape import ZWSP, html, markdown, servicenow, wiki
 
 HOSTILE = (
     "see https://evil.example/login?next=/ or HTTP://EVIL.example, www.evil.example/x, "

@@ -21,10 +21,10 @@ from store_fixtures import (  # noqa: F401
 )
 from test_webhooks import SNOW_HEADER, Running, rows, serve_app, signed, source, stop
 
-from connector.metrics import Metrics
+from connector.serve.metrics import Metrics
+from connector.serve.webhooks import build_app
 from connector.settings import ServerSettings, Settings
 from connector.store import Store
-from connector.webhooks import build_app
 
 JIRA = "/webhooks/jira/acme-jira"
 SNOW = "/webhooks/servicenow/acme-snow"

@@ -14,11 +14,11 @@ from store_fixtures import (  # noqa: F401
     fixture_store_url,
 )
 
-from connector.errors import ConfigError
+from connector.core.errors import ConfigError
+from connector.serve.worker import Worker
 from connector.settings import Settings, load_settings
 from connector.store import Store
 from connector.store.inbox import IntakeLimits, NewDelivery
-from connector.worker import Worker
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 WINDOW = IntakeLimits(replay_window=timedelta(hours=1))

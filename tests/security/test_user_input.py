@@ -15,14 +15,14 @@ from store_fixtures import (  # noqa: F401
     fixture_store_url,
 )
 
-from connector.cli import main
-from connector.keys import is_key, key_problem
-from connector.metrics import Metrics
+from connector.commands.cli import main
+from connector.core.keys import is_key, key_problem
+from connector.core.user_input import FIRST_DAY, LAST_DAY, BadInput, parse_day
+from connector.serve.metrics import Metrics
+from connector.serve.webhooks import build_app
 from connector.settings import ServerSettings, Settings
 from connector.store import Store
 from connector.systems.paths import UnsafeValue, query_value, segment
-from connector.user_input import FIRST_DAY, LAST_DAY, BadInput, parse_day
-from connector.webhooks import build_app
 
 TOKEN = "report-token-for-the-security-tests"
 
@@ -187,7 +187,7 @@ def test_report_api_refuses_with_400(store: Store, query: str, fragment: str) ->
 
 
 def test_release_ticket_in_the_config_must_be_a_key(tmp_path: Path) -> None:
-    from connector.errors import ConfigError
+    from connector.core.errors import ConfigError
     from connector.settings import load_settings
 
     config = _config(tmp_path)

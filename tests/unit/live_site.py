@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.mapping import site_read
-from connector.mapping.site import Site
+from connector.core.mapping import site_read
+from connector.core.mapping.site import Site
 
 _PLUGIN = "com.atlassian.jira.plugin.system.customfieldtypes"
 

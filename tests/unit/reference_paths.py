@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connector.errors import ConfigError, SkipRecord
-from connector.mapping import markup
-from connector.mapping.converters import (
+from connector.core.errors import ConfigError, SkipRecord
+from connector.core.mapping import markup
+from connector.core.mapping.converters import (
     CONVERTERS,
     Context,
     ConvertError,
@@ -22,11 +22,11 @@ from connector.mapping.converters import (
     scalar,
     shown,
 )
-from connector.mapping.normalize import RawTicket, _identity, resolve
-from connector.mapping.schema import FieldSpec, Mapping, StatusSpec
-from connector.mapping.targets import TARGETS
-from connector.model import FINGERPRINT_EXCLUDED, Change, Source, Status, SystemKind
-from connector.policy.engine import COVERED
+from connector.core.mapping.normalize import RawTicket, _identity, resolve
+from connector.core.mapping.schema import FieldSpec, Mapping, StatusSpec
+from connector.core.mapping.targets import TARGETS
+from connector.core.model import FINGERPRINT_EXCLUDED, Change, Source, Status, SystemKind
+from connector.core.policy.engine import COVERED
 
 _UNSET: Any = object()
 

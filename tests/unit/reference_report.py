@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from connector.policy.config import zone_info
+from connector.core.policy.config import zone_info
 from connector.reports.model import ReportRow
 from connector.reports.summary import exception_messages, may_raise
 from connector.reports.table import (

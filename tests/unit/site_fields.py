@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connector.mapping import Mapping, load_mapping, resolve_names
+from connector.core.mapping import Mapping, load_mapping, resolve_names
 
 ROOT = Path(__file__).resolve().parents[2]
 JIRA_DEFAULT = ROOT / "mappings" / "jira-default.toml"

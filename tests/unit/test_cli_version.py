@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector import __version__
-from connector.cli import main
+from connector.commands.cli import main
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["version"]])

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connector.communications import (
+from connector.core.communications import (
     AFTER_APPROVAL,
     INTERNAL,
     PUBLIC,
@@ -18,7 +18,7 @@ from connector.communications import (
     notices,
     public_audience,
 )
-from connector.model import (
+from connector.core.model import (
     Audience,
     Change,
     InfoSecCategory,
@@ -29,9 +29,9 @@ from connector.model import (
     Status,
     SystemKind,
 )
-from connector.notes.guidance import Route
-from connector.notes.render import render_change
-from connector.planner import ActionKind, digest
+from connector.core.notes.guidance import Route
+from connector.core.notes.render import render_change
+from connector.core.planner import ActionKind, digest
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from test_settings import EXAMPLE_SECRETS
 
-from connector import secret_rules
+from connector.core import secret_rules
 from connector.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"

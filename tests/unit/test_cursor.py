@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connector.cursor import Cursor, jql_since, servicenow_since
+from connector.core.cursor import Cursor, jql_since, servicenow_since
 
 T0 = datetime(2026, 11, 21, 10, 0, 30, tzinfo=UTC)
 LOOKBACK = timedelta(minutes=5)

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connector.errors import ConfigError
-from connector.gate import OBSERVE_REASON, Gate
-from connector.model import Change, Person, Source, Status, SystemKind
-from connector.planner import Capabilities, plan
-from connector.policy import Context, PolicySettings, evaluate
+from connector.core.errors import ConfigError
+from connector.core.gate import OBSERVE_REASON, Gate
+from connector.core.model import Change, Person, Source, Status, SystemKind
+from connector.core.planner import Capabilities, plan
+from connector.core.policy import Context, PolicySettings, evaluate
 from connector.settings import SourceSettings, load_settings
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import ssl
 import pytest
 import requests
 
-from connector.errors import PermanentError, TransientError
+from connector.core.errors import PermanentError, TransientError
 from connector.systems.http import CertificateNotTrusted, RetryPolicy, call
 
 

@@ -15,7 +15,7 @@ import reference_paths
 from site_fields import jira_default_mapping, resolved
 from test_mapping_normalize import CLOUD, DATACENTER, FIXTURES, JIRA_BASE, ROOT, SN, SN_BASE
 
-from connector.mapping import (
+from connector.core.mapping import (
     Mapping,
     RawTicket,
     load_mapping,
@@ -23,8 +23,8 @@ from connector.mapping import (
     parse_mapping,
     wiki_to_text,
 )
-from connector.mapping.markup import tidy
-from connector.model import Change, Source
+from connector.core.mapping.markup import tidy
+from connector.core.model import Change, Source
 from connector.sandbox.jira import render as jira_render
 from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.seed import seed as jira_seed

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from site_fields import jira_default_mapping
 
-from connector.errors import MappingError
-from connector.mapping import (
+from connector.core.errors import MappingError
+from connector.core.mapping import (
     WorkerAction,
     check,
     check_files,
@@ -18,7 +18,7 @@ from connector.mapping import (
     referenced_fields,
     referenced_transitions,
 )
-from connector.model import Outcome, Status
+from connector.core.model import Outcome, Status
 from connector.sandbox import catalog
 from connector.sandbox.jira.fieldset import FieldSet
 

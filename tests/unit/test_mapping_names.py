@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from connector.errors import MappingError
-from connector.mapping import FieldRef, has_names, parse_mapping, resolve_names
-from connector.mapping.normalize import RawTicket, normalize
-from connector.model import Source, SystemKind
+from connector.core.errors import MappingError
+from connector.core.mapping import FieldRef, has_names, parse_mapping, resolve_names
+from connector.core.mapping.normalize import RawTicket, normalize
+from connector.core.model import Source, SystemKind
 
 SITE = [
     ("summary", "Summary"),

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from site_fields import jira_default_mapping
 
-from connector.errors import ConfigError, SkipRecord
-from connector.mapping import Mapping, RawTicket, load_mapping, normalize, parse_mapping
-from connector.model import (
+from connector.core.errors import ConfigError, SkipRecord
+from connector.core.mapping import Mapping, RawTicket, load_mapping, normalize, parse_mapping
+from connector.core.model import (
     Approval,
     Audience,
     CabDecision,

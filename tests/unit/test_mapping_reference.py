@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connector.mapping import load_mapping, normalize
-from connector.model import ChangeClass, ChangeType, Person, Risk, Source, Status, SystemKind
+from connector.core.mapping import load_mapping, normalize
+from connector.core.model import ChangeClass, ChangeType, Person, Risk, Source, Status, SystemKind
 
 ROOT = Path(__file__).parents[2]
 REFERENCE = Path(__file__).parents[3] / "shared" / "reference"

@@ -17,11 +17,11 @@ from live_site import (
     servicenow_site,
 )
 
-from connector.mapping import Mapping, parse_mapping
-from connector.mapping import site_read as parse
-from connector.mapping.site import SiteField
-from connector.mapping.site_check import Problem, check_site
-from connector.mapping.site_init import render_mapping
+from connector.core.mapping import Mapping, parse_mapping
+from connector.core.mapping import site_read as parse
+from connector.core.mapping.site import SiteField
+from connector.core.mapping.site_check import Problem, check_site
+from connector.core.mapping.site_init import render_mapping
 
 FILE = "mappings/site.toml"
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from site_fields import jira_default_mapping
 from test_mapping_fast_paths import CLOUD, JIRA_BASE, SITE_FIELDS, jira_raws
 
-from connector.mapping import normalize
-from connector.model import (
+from connector.core.mapping import normalize
+from connector.core.model import (
     FINGERPRINT_EXCLUDED,
     FLOAT_FIELDS,
     Approval,
@@ -34,7 +34,7 @@ from connector.model import (
     Status,
     SystemKind,
 )
-from connector.policy.engine import covered_fields
+from connector.core.policy.engine import covered_fields
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

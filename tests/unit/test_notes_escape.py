@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connector.mapping.markup import wiki_to_text
-from connector.notes.escape import ZWSP, clean, markdown, plain, servicenow, wiki
+from connector.core.mapping.markup import wiki_to_text
+from connector.core.notes.escape import ZWSP, clean, markdown, plain, servicenow, wiki
 
 
 def test_clean_drops_control_and_bidi_characters_only() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from connector.model import (
+from connector.core.model import (
     Audience,
     Change,
     InfoSecCategory,
@@ -17,7 +17,7 @@ from connector.model import (
     Source,
     SystemKind,
 )
-from connector.notes.guidance import GUIDANCE, Route, default_audiences, route
+from connector.core.notes.guidance import GUIDANCE, Route, default_audiences, route
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 A = Audience

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from connector.model import (
+from connector.core.model import (
     Audience,
     Change,
     ChangeType,
@@ -29,8 +29,8 @@ from connector.model import (
     Source,
     SystemKind,
 )
-from connector.notes.escape import ZWSP
-from connector.notes.render import (
+from connector.core.notes.escape import ZWSP
+from connector.core.notes.render import (
     FORMATS,
     is_internal,
     render_change,

@@ -9,9 +9,15 @@ import jinja2
 import pytest
 from test_notes_render import CLEANUP, HARDENING, HOSTILE, RELEASE, make_change
 
-from connector.model import Audience, SecurityImpact, SecurityLevel
-from connector.notes.guidance import Route
-from connector.notes.render import FORMATS, NO_CHANGES, environment, render_change, render_release
+from connector.core.model import Audience, SecurityImpact, SecurityLevel
+from connector.core.notes.guidance import Route
+from connector.core.notes.render import (
+    FORMATS,
+    NO_CHANGES,
+    environment,
+    render_change,
+    render_release,
+)
 
 # --- content -----------------------------------------------------------------------------
 

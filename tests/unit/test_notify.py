@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import requests
 
-from connector.errors import ConfigError, ConnectorError
-from connector.log import secrets_of
-from connector.model import Change, ChangeType, Person, Source, Status, SystemKind
-from connector.notify_bodies import SLACK_SECTION_TEXT, TEAMS_MAX_BYTES, body, slack, teams
-from connector.notify_events import Event, events_of, routes
-from connector.notify_plan import notify_actions
-from connector.notify_settings import EventKind, NotifyChannel
-from connector.planner import ActionKind
-from connector.policy import Context, Evaluation, Finding, PolicySettings, Severity, evaluate
+from connector.commands.log import secrets_of
+from connector.core.errors import ConfigError, ConnectorError
+from connector.core.model import Change, ChangeType, Person, Source, Status, SystemKind
+from connector.core.notify.bodies import SLACK_SECTION_TEXT, TEAMS_MAX_BYTES, body, slack, teams
+from connector.core.notify.events import Event, events_of, routes
+from connector.core.notify.plan import notify_actions
+from connector.core.notify.settings import EventKind, NotifyChannel
+from connector.core.planner import ActionKind
+from connector.core.policy import Context, Evaluation, Finding, PolicySettings, Severity, evaluate
 from connector.sandbox.chat_formats import adaptive_card_problem, blocks_problem
 from connector.settings import load_settings
 from connector.systems.chat import ChatClient, RateLimit
@@ -322,7 +322,7 @@ def test_rate_limit_spaces_posts() -> None:
 
 
 def test_plan_describes_a_notification() -> None:
-    from connector.plan_output import describe
+    from connector.commands.plan_output import describe
 
     c = change(status=Status.IMPLEMENTING)
     (action,) = notify_actions(

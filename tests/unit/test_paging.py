@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connector.errors import PermanentError
-from connector.paging import EMPTY_PAGES_ALLOWED, OffsetPaginator, TokenPaginator
+from connector.core.errors import PermanentError
+from connector.core.paging import EMPTY_PAGES_ALLOWED, OffsetPaginator, TokenPaginator
 
 
 def test_token_paginator_follows_tokens_until_a_page_has_none() -> None:

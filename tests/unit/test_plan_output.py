@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from test_planner import ALL, NOW, POLICY, WINDOW, complete, ev, planned
 
-from connector.model import Status
-from connector.plan_output import action_rules, natural, plan_rows
-from connector.planner import Capabilities
-from connector.policy import Context, evaluate
+from connector.commands.plan_output import action_rules, natural, plan_rows
+from connector.core.model import Status
+from connector.core.planner import Capabilities
+from connector.core.policy import Context, evaluate
 
 
 def test_keys_sort_in_natural_order() -> None:
@@ -43,7 +43,7 @@ def test_moves_that_follow_the_approvals_name_no_rule() -> None:
 
 
 def test_plan_rows_are_one_per_action_in_order() -> None:
-    from connector.recording import Evaluated
+    from connector.sync.recording import Evaluated
 
     def evaluated(key: str) -> Evaluated:
         c = complete(rollback_plan="", key=key)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector.model import (
+from connector.core.model import (
     Approval,
     CabDecision,
     Change,
@@ -20,7 +20,7 @@ from connector.model import (
     Status,
     SystemKind,
 )
-from connector.planner import (
+from connector.core.planner import (
     FINDINGS,
     RESOLVED_BODY,
     TRANSITION,
@@ -31,8 +31,8 @@ from connector.planner import (
     plan,
     steps,
 )
-from connector.policy import Context, Evaluation, PolicySettings, evaluate
-from connector.policy.config import Freeze
+from connector.core.policy import Context, Evaluation, PolicySettings, evaluate
+from connector.core.policy.config import Freeze
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector.model import (
+from connector.core.model import (
     Approval,
     CabDecision,
     Change,
@@ -22,8 +22,15 @@ from connector.model import (
     Status,
     SystemKind,
 )
-from connector.policy import BoardDecision, Context, Evaluation, PolicySettings, Severity, evaluate
-from connector.policy.approvals import (
+from connector.core.policy import (
+    BoardDecision,
+    Context,
+    Evaluation,
+    PolicySettings,
+    Severity,
+    evaluate,
+)
+from connector.core.policy.approvals import (
     CAB,
     EMERGENCY,
     ONE_APPROVER,
@@ -33,7 +40,7 @@ from connector.policy.approvals import (
     needs,
     same_person,
 )
-from connector.policy.config import ApprovalPolicy
+from connector.core.policy.config import ApprovalPolicy
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connector.policy.calendar import fits_maintenance, freeze_overlap, occurrences
-from connector.policy.config import Freeze, MaintenanceWindow, Weekday
+from connector.core.policy.calendar import fits_maintenance, freeze_overlap, occurrences
+from connector.core.policy.config import Freeze, MaintenanceWindow, Weekday
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOUR = timedelta(hours=1)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connector.model import (
+from connector.core.model import (
     Audience,
     Change,
     ChangeType,
@@ -19,15 +19,15 @@ from connector.model import (
     Status,
     SystemKind,
 )
-from connector.policy import Context, PolicySettings, Severity, evaluate
-from connector.policy.config import (
+from connector.core.policy import Context, PolicySettings, Severity, evaluate
+from connector.core.policy.config import (
     ApprovalPolicy,
     Freeze,
     MaintenanceWindow,
     RequiredFields,
     Requirement,
 )
-from connector.policy.rules import RULE_IDS, RULES
+from connector.core.policy.rules import RULE_IDS, RULES
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connector.model import (
+from connector.core.model import (
     Approval,
     Audience,
     CabDecision,
@@ -26,7 +26,7 @@ from connector.model import (
     Status,
     SystemKind,
 )
-from connector.policy import (
+from connector.core.policy import (
     BoardDecision,
     Context,
     Evaluation,
@@ -35,7 +35,13 @@ from connector.policy import (
     Window,
     evaluate,
 )
-from connector.policy.config import Freeze, MaintenanceWindow, RequiredFields, Requirement, Weekday
+from connector.core.policy.config import (
+    Freeze,
+    MaintenanceWindow,
+    RequiredFields,
+    Requirement,
+    Weekday,
+)
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -669,7 +675,7 @@ def test_emergency_review_is_due_then_overdue() -> None:
 
 
 def test_the_review_period_is_configurable() -> None:
-    from connector.policy.config import ApprovalPolicy
+    from connector.core.policy.config import ApprovalPolicy
 
     policy = PolicySettings(approvals=ApprovalPolicy(emergency_review_days=2))
     c = emergency(approvals=(approval(FRANK, "Emergency", at=NOW - 3 * DAY),))

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from connector.errors import SkipRecord
-from connector.mapping import load_mapping, normalize
-from connector.model import ChangeClass, ChangeType, Person, Risk, Source, Status, SystemKind
-from connector.paging import OffsetPaginator, TokenPaginator
+from connector.core.errors import SkipRecord
+from connector.core.mapping import load_mapping, normalize
+from connector.core.model import ChangeClass, ChangeType, Person, Risk, Source, Status, SystemKind
+from connector.core.paging import OffsetPaginator, TokenPaginator
 
 ROOT = Path(__file__).parents[2]
 REAL = ROOT / "tests" / "fixtures" / "real"

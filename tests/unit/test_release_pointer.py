@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from connector.communications import ReleaseNotesSettings
-from connector.model import Audience
-from connector.notes.pointer import release_pointer, release_url
+from connector.core.communications import ReleaseNotesSettings
+from connector.core.model import Audience
+from connector.core.notes.pointer import release_pointer, release_url
 
 
 def test_the_short_note_names_the_release_and_where_its_note_is() -> None:

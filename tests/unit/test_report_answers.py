@@ -11,10 +11,10 @@ import orjson
 import pytest
 from test_report_model import ALICE, BOB, CAROL, DAY, NOW, approval, change, ev
 
-from connector.communications import ReleaseNotesSettings
-from connector.model import Audience, Change, ChangeType, Status
-from connector.notes.guidance import Route
-from connector.policy import PolicySettings
+from connector.core.communications import ReleaseNotesSettings
+from connector.core.model import Audience, Change, ChangeType, Status
+from connector.core.notes.guidance import Route
+from connector.core.policy import PolicySettings
 from connector.reports.answers import (
     Answers,
     answers,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connector.model import (
+from connector.core.model import (
     Approval,
     Audience,
     Change,
@@ -24,8 +24,8 @@ from connector.model import (
     Status,
     SystemKind,
 )
-from connector.policy import Context, Evaluation, PolicySettings, Window, evaluate
-from connector.policy.config import Freeze
+from connector.core.policy import Context, Evaluation, PolicySettings, Window, evaluate
+from connector.core.policy.config import Freeze
 from connector.reports.model import NA, NO, YES, ApproverLine, ReportRow, row_for
 from connector.reports.summary import summarize
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from test_report_html import make_row
 
-from connector.policy.config import zone_info
+from connector.core.policy.config import zone_info
 from connector.reports.answers import Answers
 from connector.reports.context import count_skips, stamp
 from connector.reports.model import ROW_FIELDS

@@ -11,7 +11,7 @@ import pytest
 import requests
 from loguru import logger
 
-from connector.errors import (
+from connector.core.errors import (
     ConfigError,
     ConnectorError,
     NotFoundError,

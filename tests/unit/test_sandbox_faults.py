@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.errors import ConfigError
+from connector.core.errors import ConfigError
 from connector.sandbox.faults import parse_faults
 
 

@@ -10,11 +10,11 @@ import pytest
 from pydantic import SecretStr
 from starlette.requests import Request
 
-from connector import secret_rules
-from connector.errors import ConfigError
-from connector.report_api import _refused
+from connector.core import secret_rules
+from connector.core.errors import ConfigError
+from connector.serve.report_api import _refused
+from connector.serve.webhooks import check_secrets
 from connector.settings import ServerSettings, Settings, SourceSettings, load_settings
-from connector.webhooks import check_secrets
 
 BASE = """
 [server]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.errors import ConfigError
+from connector.core.errors import ConfigError
 from connector.settings import load_settings
 
 GOOD = """
@@ -85,10 +85,10 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_example_config_is_valid_and_documents_every_key() -> None:
-    from connector.communications import ReleaseNotesSettings
-    from connector.notes.guidance import Route
-    from connector.notify_settings import NotifyChannel
-    from connector.policy.config import (
+    from connector.core.communications import ReleaseNotesSettings
+    from connector.core.notes.guidance import Route
+    from connector.core.notify.settings import NotifyChannel
+    from connector.core.policy.config import (
         ApprovalPolicy,
         Freeze,
         MaintenanceWindow,

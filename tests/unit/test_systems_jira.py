@@ -18,7 +18,7 @@ from loguru import logger
 from pydantic import SecretStr
 from responses import matchers
 
-from connector.errors import ConfigError, PermanentError
+from connector.core.errors import ConfigError, PermanentError
 from connector.settings import SourceSettings
 from connector.systems.http import RetryPolicy
 from connector.systems.jira import PROPERTY_KEY, JiraAdapter, jql_datetime

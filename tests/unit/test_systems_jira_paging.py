@@ -18,7 +18,7 @@ import responses
 from pydantic import SecretStr
 from responses import matchers
 
-from connector.errors import PermanentError
+from connector.core.errors import PermanentError
 from connector.settings import SourceSettings
 from connector.systems.http import RetryPolicy
 from connector.systems.jira import JiraAdapter

@@ -14,7 +14,7 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from connector.errors import ConfigError, PermanentError, TicketDeleted, TransientError
+from connector.core.errors import ConfigError, PermanentError, TicketDeleted, TransientError
 from connector.settings import SourceSettings
 from connector.systems.http import RetryPolicy
 from connector.systems.servicenow import ServiceNowAdapter, glide_datetime, marker_tag

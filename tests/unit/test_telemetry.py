@@ -16,18 +16,18 @@ from loguru import logger
 from pydantic import SecretStr
 from site_fields import jira_default_mapping
 
-from connector import log
-from connector.drain import DrainStats
-from connector.errors import SkipRecord
-from connector.gate import Gate
-from connector.mapping import normalize
-from connector.model import Source, SystemKind
-from connector.planner import Action, ActionKind
-from connector.poller import PollStats
-from connector.runtime import SourceRuntime
+from connector.commands import log
+from connector.core.errors import SkipRecord
+from connector.core.gate import Gate
+from connector.core.mapping import normalize
+from connector.core.model import Source, SystemKind
+from connector.core.planner import Action, ActionKind
+from connector.core.skips import FIELD, INVALID, NO_IDENTITY, REASONS, STATUS, reason_of
+from connector.serve.telemetry import Telemetry, bound_address, startup_line
 from connector.settings import Settings
-from connector.skips import FIELD, INVALID, NO_IDENTITY, REASONS, STATUS, reason_of
-from connector.telemetry import Telemetry, bound_address, startup_line
+from connector.sync.drain import DrainStats
+from connector.sync.poller import PollStats
+from connector.sync.runtime import SourceRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUE = ROOT / "tests" / "fixtures" / "mapping" / "jira_issue_v2.json"
@@ -202,6 +202,6 @@ def test_counters_of_one_worker_do_not_leak_into_another() -> None:
 
 
 def test_a_drain_without_sources_takes_nothing() -> None:
-    from connector.drain import drain
+    from connector.sync.drain import drain
 
     assert drain({}, worker="w", batch=10, lease_seconds=30) == DrainStats()

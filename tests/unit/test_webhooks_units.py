@@ -15,11 +15,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connector.errors import ConfigError, TransientError
-from connector.metrics import Metrics
+from connector.core.errors import ConfigError, TransientError
+from connector.serve.metrics import Metrics
+from connector.serve.webhooks import (
+    MAX_ID_LENGTH,
+    InboxWriter,
+    _delivery_id,
+    build_app,
+    check_secrets,
+)
 from connector.settings import Settings, SourceSettings
 from connector.store.inbox import NewDelivery
-from connector.webhooks import MAX_ID_LENGTH, InboxWriter, _delivery_id, build_app, check_secrets
 
 SECRET = "k"
 BREAKS = "AB-66"  # a valid key the fake store cannot write

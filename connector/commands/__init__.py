@@ -1,0 +1,4 @@
+"""The command line: `cli` parses arguments and is the one place errors become exit codes;
+each command's shell lives beside it (worker, report, release notes, CAB, planning, mappings
+init / check against a live site, config check, sandbox, demo) and drives the layers below.
+"""

@@ -1,0 +1,275 @@
+"""The worker process: one runtime per source, poll and drain jobs, the webhook server.
+
+`sync_once` is one poll cycle per source (the `sync --once` command and the demo); `run` serves
+webhooks and runs `schedule` jobs (poll each source every N minutes, drain the inbox every few
+seconds) until SIGTERM / SIGINT, each job inside its own exception boundary so one failing
+source never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+import schedule
+import uvicorn
+from loguru import logger
+
+from connector.core.errors import ConfigError, ConnectorError
+from connector.serve.telemetry import Telemetry, bound_address, startup_line
+from connector.settings import Settings
+from connector.store import Store
+from connector.store.anchors import write_anchor
+from connector.store.audit import Anchor
+from connector.sync.drain import DrainStats, drain
+from connector.sync.pipeline import PageResult
+from connector.sync.poller import PollStats, poll
+from connector.sync.runtime import SourceRuntime, open_runtime
+from connector.systems.chat import ChatClient
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    store: Store
+    name: str = field(default_factory=worker_id)
+    runtimes: dict[str, SourceRuntime] = field(default_factory=dict)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # the counters the jobs move and the /metrics endpoint renders: one set per worker
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
+    chat: ChatClient | None = field(default=None, init=False, repr=False)
+
+    def open(self, only: str | None = None) -> Worker:
+        if only is not None and only not in self.settings.sources:
+            known = ", ".join(sorted(self.settings.sources)) or "none configured"
+            raise ConfigError(f"--source: no source named {only!r} (known: {known})")
+        if self.settings.notify and self.chat is None:
+            self.chat = ChatClient(self.settings.notify)
+        for name, source in self.settings.sources.items():
+            if only in (None, name):
+                self.runtimes[name] = open_runtime(
+                    name,
+                    source,
+                    self.store,
+                    policy=self.settings.policy,
+                    clock=self.clock,
+                    release_notes=self.settings.release_notes,
+                    notify=self.settings.notify,
+                    chat=self.chat,
+                )
+        return self
+
+    def close(self) -> None:
+        for runtime in self.runtimes.values():
+            runtime.close()
+        if self.chat is not None:
+            self.chat.close()
+
+    def final_anchor(self) -> None:
+        """`anchor` when a run ends; never hides the error that ended it."""
+        try:
+            self.anchor()
+        except Exception as exc:
+            logger.error("audit anchor not written: {}", getattr(exc, "message", None) or exc)
+
+    def anchor(self) -> None:
+        """Append the audit chain's head to `audit.anchor_file` if it moved since the last."""
+        path = self.settings.audit.anchor_file
+        if path is None:
+            return
+        head = self.store.audit_head()
+        if head is None or self._anchored == (head.seq, head.hash):
+            return
+        write_anchor(path, head, keyed=self.settings.audit.hmac_key is not None, by=self.name)
+        self._anchored = (head.seq, head.hash)
+        # Deleting links behind a running worker's back is refused at its next append.
+        self.store.raise_audit_floor(Anchor(head.seq, head.hash, origin=path.name))
+
+    def sync_once(
+        self,
+        *,
+        dry_run: bool = False,
+        on_page: Callable[[str, PageResult], None] = lambda source, page: None,
+    ) -> list[PollStats]:
+        """One poll cycle per source, in order."""
+        return [self.poll_source(name, dry_run=dry_run, on_page=on_page) for name in self.runtimes]
+
+    def poll_source(
+        self,
+        name: str,
+        *,
+        dry_run: bool = False,
+        on_page: Callable[[str, PageResult], None] = lambda source, page: None,
+    ) -> PollStats:
+        """One poll cycle of one source, recorded in the runs table (unless a dry run)."""
+        runtime = self.runtimes[name]
+        pipeline = runtime.pipeline(dry_run=dry_run)
+        lease = self.settings.worker.lease_seconds
+        executor = None if dry_run else runtime.executor(worker=self.name, lease_seconds=lease)
+        run_id = (
+            None if dry_run else self.store.run_start(kind="poll", source=name, worker=self.name)
+        )
+        try:
+            stats = poll(
+                runtime,
+                pipeline=pipeline,
+                executor=executor,
+                on_page=lambda page: on_page(name, page),
+            )
+        except ConnectorError as exc:
+            if run_id is not None:
+                self.store.run_finish(
+                    run_id,
+                    status="failed",
+                    tickets_seen=0,
+                    tickets_changed=0,
+                    actions_applied=0,
+                    error=exc.message,
+                )
+            raise
+        if run_id is not None:
+            error = stats.failed or next(iter(stats.write_failures), None)
+            self.store.run_finish(
+                run_id,
+                status="failed" if error else "ok",
+                tickets_seen=stats.seen,
+                tickets_changed=stats.changed,
+                actions_applied=stats.written,
+                error=error,
+            )
+        return stats
+
+    def drain_once(self) -> DrainStats:
+        lease = self.settings.worker.lease_seconds
+        started, writes = time.monotonic(), self.telemetry.writes.copy()
+        stats = drain(
+            self.runtimes,
+            worker=self.name,
+            batch=self.settings.worker.drain_batch,
+            lease_seconds=lease,
+            clock=self.clock,
+        )
+        seconds = time.monotonic() - started
+        self.telemetry.drained(stats, seconds=seconds, writes_before=writes)
+        return stats
+
+    def instrument(self) -> None:
+        """Count and log every write of the open sources (the running service does)."""
+        self.telemetry.prime(self.runtimes)
+        for runtime in self.runtimes.values():
+            runtime.observe = self.telemetry.write
+
+    def purge_once(self) -> int:
+        """Delete inbox rows processed longer ago than the retention; how many went."""
+        retention = timedelta(hours=self.settings.worker.inbox_retention_hours)
+        purged = self.store.inbox_purge(older_than=self.clock() - retention)
+        if purged:
+            logger.info("inbox: {} processed deliveries purged", purged)
+        return purged
+
+    def run(self, *, serve: bool = True) -> None:
+        """Serve webhooks and run the jobs until SIGTERM or SIGINT."""
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            logger.info("signal {}: finishing the current job, then stopping", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.instrument()
+        server = self._serve() if serve else None
+        address = _address(server) if server is not None else None
+        logger.info(startup_line(address=address, runtimes=self.runtimes, store_url=self.store.url))
+        jobs = schedule.Scheduler()
+        for name, runtime in self.runtimes.items():
+            jobs.every(max(1, round(runtime.settings.poll_interval_minutes * 60))).seconds.do(
+                self._guarded, f"poll {name}", lambda n=name: self._poll_one(n)
+            )
+        jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
+            self._guarded, "drain", self.drain_once
+        )
+        jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
+            self._guarded, "inbox purge", self.purge_once
+        )
+        if self.settings.audit.anchor_file is not None:
+            every = max(1, round(self.settings.audit.anchor_interval_seconds))
+            jobs.every(every).seconds.do(self._guarded, "audit anchor", self.anchor)
+        jobs.run_all()
+        while not stop.is_set():
+            jobs.run_pending()
+            stop.wait(min(1.0, max(0.05, jobs.idle_seconds or 1.0)))
+        if server is not None:
+            server.should_exit = True
+        self.final_anchor()
+
+    def _poll_one(self, name: str) -> None:
+        started = time.monotonic()
+        try:
+            stats = self.poll_source(name)
+        except Exception:
+            self.telemetry.poll_failed(name, seconds=time.monotonic() - started)
+            raise
+        self.telemetry.polled(stats, seconds=time.monotonic() - started)
+
+    def _guarded(self, what: str, job: Callable[[], object]) -> None:
+        """One exception boundary per job: log it, keep the schedule running."""
+        try:
+            job()
+        except ConnectorError as exc:
+            self.telemetry.job_failed(what)
+            logger.warning("{} failed: {}", what, exc.message)
+        except Exception as exc:  # a bug must not stop the other jobs
+            self.telemetry.job_failed(what)
+            logger.exception("{} failed unexpectedly: {}", what, type(exc).__name__)
+
+    def _serve(self) -> uvicorn.Server:
+        from connector.serve.webhooks import build_app
+
+        if self.chat is not None:
+            self.chat.observe = self.telemetry.metrics.notification
+        app = build_app(self.settings, self.store, self.telemetry.metrics)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.server.host,
+            port=self.settings.server.port,
+            log_level="warning",
+            # uvicorn logs through the standard library, which log.setup routes into loguru
+            # (JSON lines with --log-json); its own handlers would print plain text.
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="webhooks", daemon=True)
+        thread.start()
+        with suppress(Exception):
+            while not server.started and thread.is_alive():
+                time.sleep(0.01)
+        if not server.started:
+            # a worker without its webhook intake would only look healthy: stop, and say why
+            where = f"{self.settings.server.host}:{self.settings.server.port}"
+            raise ConfigError(f"server: cannot listen on {where} (the reason is logged above)")
+        return server
+
+
+def _address(server: uvicorn.Server) -> str | None:
+    """The host:port the server actually bound (port 0 in the config: the one the OS chose)."""
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets:
+            host, port = sock.getsockname()[:2]
+            return bound_address(str(host), int(port))
+    return None

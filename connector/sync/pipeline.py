@@ -1,0 +1,382 @@
+"""Process tickets: normalize -> unchanged? -> evaluate -> plan -> record (then apply, audit).
+
+Polling and the webhook drain both hand pages of raw tickets to `Pipeline.process`, so the two
+paths converge. A ticket whose fingerprint equals the stored one stops at step 2: that is what
+keeps the connector's own comments and labels from re-triggering it, and what makes a second
+pass over the same batch plan nothing and write nothing. The changes, their evaluation (open
+findings, the next time the verdict may change by itself, the window index, approval bases),
+their planned actions (the ledger is the outbox) and, for polling, the advanced cursor are
+recorded in one transaction; the executor applies the planned actions afterwards. A crash
+anywhere therefore means "do it again" (or "apply what was planned"), never "skip it".
+
+`reevaluate` runs stored changes through the policy again without reading the ticket: when a
+review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
+from connector.core.errors import SkipRecord
+from connector.core.gate import Gate
+from connector.core.mapping import Mapping as FieldMapping
+from connector.core.mapping import RawTicket, normalize
+from connector.core.model import CabDecision, Change, Source
+from connector.core.notify.plan import notify_actions
+from connector.core.notify.settings import NotifyChannel
+from connector.core.planner import FINDINGS, Capabilities, Plan, plan
+from connector.core.policy import (
+    ApprovalBasis,
+    BoardDecision,
+    Context,
+    PolicySettings,
+    Window,
+    evaluate,
+)
+from connector.core.windows import Entry, entries, overlaps, windows_of
+from connector.store import Store, StoredRow, Tx
+from connector.sync.recording import Evaluated, Recorder, findings_json, record_action
+
+__all__ = ["Evaluated", "PageResult", "Pipeline", "record_action", "utcnow"]
+
+
+@dataclass
+class PageResult:
+    seen: int = 0
+    changed: list[Change] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    evaluated: list[Evaluated] = field(default_factory=list)
+    max_updated: datetime | None = None
+
+    @property
+    def plans(self) -> list[Plan]:
+        return [e.plan for e in self.evaluated]
+
+    @property
+    def planned(self) -> int:
+        return sum(len(e.plan.actions) for e in self.evaluated)
+
+    @property
+    def withheld(self) -> int:
+        return sum(len(e.plan.withheld) for e in self.evaluated)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Pipeline:
+    store: Store
+    source: Source
+    mapping: FieldMapping
+    base_url: str
+    policy: PolicySettings
+    caps: Capabilities
+    clock: Callable[[], datetime] = utcnow
+    dry_run: bool = False  # plan only: record nothing
+    release_notes: ReleaseNotesSettings = field(default_factory=ReleaseNotesSettings)
+    # Chat channels to plan notifications for (empty: none; see runtime.posts_notifications).
+    notify: tuple[NotifyChannel, ...] = ()
+    # Which planned writes the source may make (observe mode, old changes): the rest are
+    # withheld in the plan, never recorded in the ledger.
+    gate: Gate = field(default_factory=Gate)
+
+    def process(
+        self,
+        raws: Sequence[RawTicket],
+        *,
+        record_cursor: Callable[[Tx, PageResult], None] | None = None,
+        force: bool = False,
+    ) -> PageResult:
+        """Normalize a page; evaluate and plan the tickets that changed (all when `force`)."""
+        result = PageResult(seen=len(raws))
+        changes = self._normalize(raws, result)
+        stored = self.store.stored_changes(self.source.instance, [c.key for c in changes])
+        for change in changes:
+            if result.max_updated is None or change.updated > result.max_updated:
+                result.max_updated = change.updated
+        prints = {c.key: c.fingerprint() for c in changes}
+        fresh = [
+            c
+            for c in changes
+            if force or (row := stored.get(c.key)) is None or row.fingerprint != prints[c.key]
+        ]
+        result.changed = fresh
+        before = self._window_keys(fresh)
+        self._evaluate(fresh, stored, result, synced=True, prints=prints)
+        if not self.dry_run:
+            moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
+            partners = self._partners([c for c in fresh if c.key in moved], before)
+            # Their conflict findings depend on these windows. They are made due in the same
+            # transaction, so a crash before they are evaluated below leaves them to the next
+            # cycle's rechecks instead of losing them. A partner on this page but unchanged (read
+            # again after a crash or in the look-back window) was not evaluated with it.
+            others = sorted(partners - {c.key for c in fresh})
+            self._record(result, record_cursor, recheck=others)
+            if others:
+                result.evaluated += self.reevaluate(others).evaluated
+        return result
+
+    def reevaluate(
+        self, keys: Sequence[str], *, extra_steps: Mapping[str, Sequence[str]] | None = None
+    ) -> PageResult:
+        """Evaluate stored changes again; `extra_steps`: moves asked for per ticket key."""
+        return self.reevaluate_rows(*self._read_stored(keys), extra_steps=extra_steps)
+
+    def reevaluate_rows(
+        self,
+        stored: Mapping[str, StoredRow],
+        changes: Sequence[Change],
+        *,
+        extra_steps: Mapping[str, Sequence[str]] | None = None,
+    ) -> PageResult:
+        """The same, for stored rows the caller has already read and parsed."""
+        result = self._evaluate_stored(stored, changes, extra_steps=extra_steps or {})
+        if not self.dry_run:
+            self._record(result, None)
+        return result
+
+    def refresh_answers(self, keys: Sequence[str]) -> PageResult:
+        """Take the report's answers of stored changes again under the current settings. Where
+        the evaluation comes out as stored, only the answers are written; a change whose
+        findings or recheck time differ is recorded in full, as a recheck would."""
+        stored, changes = self._read_stored(keys)
+        result = self._evaluate_stored(stored, changes)
+        if self.dry_run:
+            return result
+        same: list[Evaluated] = []
+        differ: list[Evaluated] = []
+        for item in result.evaluated:
+            (same if _as_stored(item, stored[item.change.key]) else differ).append(item)
+        recorder = self._recorder()
+        with self.store.transaction() as tx:
+            tx.set_reports(
+                source=self.source.instance,
+                reports={item.change.key: recorder.answers(item) for item in same},
+            )
+        result.evaluated = differ
+        if differ:
+            self._record(result, None)
+        return result
+
+    # -- evaluate and plan (no writes) ---------------------------------------------------------
+
+    def _read_stored(self, keys: Sequence[str]) -> tuple[dict[str, StoredRow], list[Change]]:
+        """The stored rows of these keys, and their changes parsed (keys not stored: none)."""
+        stored = self.store.stored_changes(self.source.instance, keys)
+        return stored, [Change.from_json(stored[k].data) for k in keys if k in stored]
+
+    def _evaluate_stored(
+        self,
+        stored: Mapping[str, StoredRow],
+        changes: Sequence[Change],
+        *,
+        extra_steps: Mapping[str, Sequence[str]] | None = None,
+    ) -> PageResult:
+        result = PageResult(seen=len(changes))
+        prints = {key: row.fingerprint for key, row in stored.items()}
+        self._evaluate(
+            changes, stored, result, synced=False, prints=prints, extra_steps=extra_steps
+        )
+        return result
+
+    def _normalize(self, raws: Sequence[RawTicket], result: PageResult) -> list[Change]:
+        out = []
+        for raw in raws:
+            try:
+                out.append(
+                    normalize(raw, mapping=self.mapping, source=self.source, base_url=self.base_url)
+                )
+            except SkipRecord as exc:
+                result.skipped.append(exc.message)
+        return out
+
+    def _evaluate(
+        self,
+        changes: Sequence[Change],
+        stored: Mapping[str, StoredRow],
+        result: PageResult,
+        *,
+        synced: bool,
+        prints: Mapping[str, str],
+        extra_steps: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        if not changes:
+            return
+        instance, keys, now = self.source.instance, [c.key for c in changes], self.clock()
+        notes = self.store.ledger_latest(source=instance, ticket_keys=keys, action=FINDINGS)
+        comms = (
+            {
+                purpose: self.store.ledger_latest(source=instance, ticket_keys=keys, action=purpose)
+                for purpose in (INTERNAL, PUBLIC)
+            }
+            if self.release_notes.enabled
+            else {}
+        )
+        board = self.store.board_decisions(instance, keys)
+        bases = self.store.approval_bases(instance, keys)
+        by_system: dict[str, list[Window]] = {}
+        for window in self._windows(changes):
+            by_system.setdefault(window.system, []).append(window)
+        for change in changes:
+            ctx = Context(
+                now=now,
+                policy=self.policy,
+                # Only the windows on this change's systems can conflict with it.
+                windows=[w for s in change.affected_systems for w in by_system.get(s, ())],
+                board=[
+                    BoardDecision(
+                        decision=CabDecision(b.decision),
+                        by=b.decided_by,
+                        note=b.note,
+                        decided_at=b.decided_at,
+                    )
+                    for b in board.get(change.key, [])
+                ],
+                bases=[
+                    ApprovalBasis(
+                        approvals=b.approvals_digest,
+                        covered=json.loads(b.covered),
+                        recorded_at=b.recorded_at,
+                    )
+                    for b in bases.get(change.key, [])
+                ],
+            )
+            evaluation = evaluate(change, ctx)
+            last = notes.get(change.key)
+            row = stored.get(change.key)
+            told = {p: e.content_fingerprint for p, d in comms.items() if (e := d.get(change.key))}
+            communications = note_actions(
+                change, settings=self.release_notes, fmt=self.caps.note_format, last=told
+            )
+            communications += notify_actions(change, evaluation, self.notify)
+            planned = plan(
+                change,
+                evaluation,
+                last_note=last.content_fingerprint if last else None,
+                caps=self.caps,
+                policy=self.policy,
+                extra_steps=(extra_steps or {}).get(change.key, ()),
+                extra_actions=communications,
+                fingerprint=prints[change.key],
+            )
+            result.evaluated.append(
+                Evaluated(
+                    change=change,
+                    evaluation=evaluation,
+                    plan=self.gate.apply(change, planned),
+                    synced=synced,
+                    previous=row.data if row else None,
+                    previous_findings=row.findings if row else None,
+                    fingerprint=prints[change.key],
+                    approved=next(
+                        (b for b in reversed(bases.get(change.key, [])) if b.snapshot), None
+                    ),
+                    evaluated_at=now,
+                )
+            )
+        if self.notify:
+            self._drop_posted(result, start=len(result.evaluated) - len(changes))
+
+    def _drop_posted(self, result: PageResult, *, start: int) -> None:
+        """Leave out of the plans the notifications the ledger already holds (posted, or to
+        be posted): each fact is planned once, and a second pass plans nothing."""
+        items = result.evaluated[start:]
+        alerts = [a.idempotency_key for e in items for a in e.plan.actions if a.channel]
+        known = self.store.ledger_known(alerts) if alerts else set()
+        if not known:
+            return
+        for i, item in enumerate(items, start):
+            kept = tuple(a for a in item.plan.actions if a.idempotency_key not in known)
+            if len(kept) != len(item.plan.actions):
+                plan_ = item.plan.model_copy(update={"actions": kept})
+                result.evaluated[i] = replace(item, plan=plan_)
+
+    def _windows(self, changes: Sequence[Change]) -> list[Window]:
+        """Stored windows that may overlap these changes, with the changes' own (newer) ones."""
+        spans = [(c.planned_start, c.planned_end) for c in changes if entries(c)]
+        systems = {s for c in changes for s in c.affected_systems}
+        own = {c.key for c in changes}
+        out = [w for c in changes for w in windows_of(c)]
+        if spans and systems:
+            start = min(s for s, _ in spans if s is not None)
+            end = max(e for _, e in spans if e is not None)
+            rows = self.store.windows_overlapping(
+                self.source.instance, systems=systems, start=start, end=end
+            )
+            out += [
+                Window(
+                    key=r.change_key,
+                    system=r.system,
+                    start=r.starts_at,
+                    end=r.ends_at,
+                    approved=r.approved,
+                )
+                for r in rows
+                if r.change_key not in own
+            ]
+        return out
+
+    def _window_keys(self, changes: Sequence[Change]) -> dict[str, set[Entry]]:
+        rows = self.store.windows_of(self.source.instance, [c.key for c in changes])
+        out: dict[str, set[Entry]] = {}
+        for r in rows:
+            out.setdefault(r.change_key, set()).add((r.system, r.starts_at, r.ends_at, r.approved))
+        return out
+
+    def _partners(self, moved: Sequence[Change], before: Mapping[str, set[Entry]]) -> set[str]:
+        """Changes whose window overlaps the old or new window of a change that moved."""
+        spans: list[Entry] = []
+        for change in moved:
+            spans += [*entries(change), *before.get(change.key, set())]
+        if not spans:
+            return set()
+        rows = self.store.windows_overlapping(
+            self.source.instance,
+            systems={s[0] for s in spans},
+            start=min(s[1] for s in spans),
+            end=max(s[2] for s in spans),
+        )
+        partners = {
+            r.change_key
+            for r in rows
+            if overlaps((r.system, r.starts_at, r.ends_at, r.approved), spans)
+        }
+        return partners - {c.key for c in moved}
+
+    # -- record ----------------------------------------------------------------------------------
+
+    def _recorder(self) -> Recorder:
+        return Recorder(
+            source=self.source.instance,
+            policy=self.policy,
+            release_notes=self.release_notes,
+            clock=self.clock,
+        )
+
+    def _record(
+        self,
+        result: PageResult,
+        record_cursor: Callable[[Tx, PageResult], None] | None,
+        *,
+        recheck: Sequence[str] = (),
+    ) -> None:
+        with self.store.transaction() as tx:
+            tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
+            recorder = self._recorder()
+            for item in result.evaluated:
+                recorder.record(tx, item)
+            for line in result.skipped:
+                recorder.audit(tx, None, "ticket.skipped", reason=line)
+            if record_cursor is not None:
+                record_cursor(tx, result)
+
+
+def _as_stored(item: Evaluated, row: StoredRow) -> bool:
+    """Whether an evaluation of a stored change comes out as the one stored with it."""
+    return row.findings == findings_json(item) and row.recheck_at == item.evaluation.recheck_at

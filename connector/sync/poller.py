@@ -1,0 +1,182 @@
+"""One poll cycle of one source: cursor window -> pages -> pipeline -> records + cursor.
+
+The window starts a look-back before the stored cursor (Jira: a minute-precision JQL literal in
+the API user's time zone; ServiceNow: seconds in UTC) and results arrive ordered by (updated,
+key). Each page is processed and recorded with the advanced cursor in one transaction; the
+cursor never passes the cycle's start. Planned actions are applied after the scan (and any left
+by an earlier, interrupted cycle before it). Only one worker polls a source at a time (the
+store's source lock); actions are claimed one by one in the ledger, so workers share safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from connector.core.cursor import Cursor, jql_since, servicenow_since
+from connector.core.errors import ConnectorError
+from connector.core.planner import Plan
+from connector.reports.answers import basis, stored_prefix
+from connector.store import Tx
+from connector.sync.executor import Executor, Outcome
+from connector.sync.pipeline import PageResult, Pipeline
+from connector.sync.reader import batched, read_all
+from connector.sync.runtime import SourceRuntime
+
+MAX_RECHECK_ROUNDS = 100  # of page_size changes each: a bound, not an expected figure
+MAX_SETTLE_ROUNDS = 3  # needs info -> resubmitted -> approved -> scheduled at most
+
+
+@dataclass
+class PollStats:
+    source: str
+    polled: bool = True  # False: another worker holds this source
+    seen: int = 0
+    changed: int = 0
+    planned: int = 0
+    written: int = 0
+    skipped: list[str] = field(default_factory=list)
+    reevaluated: int = 0  # stored changes evaluated again (policy changed, review due, answers)
+    moved: int = 0  # tickets re-read after this cycle moved them in their workflow
+    failed: str | None = None  # why applying stopped early (the actions stay pending)
+    write_failures: list[str] = field(default_factory=list)  # writes refused: ticket, what, why
+    withheld: int = 0  # planned writes withheld (observe mode, changes before the cut-off)
+    plans: list[Plan] = field(default_factory=list)  # kept only in a dry run, for printing
+
+
+def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
+    start = cursor.window_start()
+    if start is None:
+        return ""
+    if rt.is_jira:
+        return jql_since(start, rt.user_time_zone)
+    return servicenow_since(start)
+
+
+def poll(
+    rt: SourceRuntime,
+    *,
+    pipeline: Pipeline,
+    executor: Executor | None,
+    on_page: Callable[[PageResult], None] = lambda page: None,
+) -> PollStats:
+    """Resume what an earlier cycle planned, evaluate again what is due, scan the window, apply
+    what it planned, then re-read the tickets it moved until they are where they belong."""
+    stats = PollStats(source=rt.name)
+    with rt.store.try_source_lock(rt.name) as mine:
+        if not mine:
+            stats.polled = False
+            return stats
+        _apply(executor, rt.name, stats)
+        if executor is not None:
+            revisit(rt, pipeline, stats)
+        _scan(rt, pipeline, rt.clock(), stats, on_page)
+        _apply(executor, rt.name, stats)
+        if executor is not None:
+            settle(rt, pipeline, executor, stats)
+            # A failed write is tried again in the same cycle: say it once.
+            stats.write_failures = list(dict.fromkeys(f.line for f in executor.failures))
+    return stats
+
+
+def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
+    """Evaluate stored changes again when the policy changed, and those whose verdict falls
+    due by now (a review deadline, a notice date), without reading their tickets."""
+    digest = rt.policy_digest()
+    if rt.store.policy_digest(rt.name) != digest:
+        for chunk in batched(rt.store.change_keys(rt.name), rt.settings.page_size):
+            stats.reevaluated += len(chunk)
+            result = pipeline.reevaluate(list(chunk))
+            stats.planned += result.planned
+            stats.withheld += result.withheld
+        with rt.store.transaction() as tx:
+            tx.set_policy_digest(rt.name, digest)
+    for _ in range(MAX_RECHECK_ROUNDS):
+        due = rt.store.due_for_recheck(rt.name, now=rt.clock(), limit=rt.settings.page_size)
+        if not due:
+            break
+        stats.reevaluated += len(due)
+        result = pipeline.reevaluate(due)
+        stats.planned += result.planned
+        stats.withheld += result.withheld
+    refresh_answers(rt, pipeline, stats)
+
+
+def refresh_answers(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
+    """Take the report's answers again where they were taken under other settings (the
+    release-note routes changed) or never (changes stored by an older version), once: a report
+    reads stored answers, and evaluates every change without current ones again."""
+    current = basis(rt.policy, rt.release_notes)
+    if pipeline.dry_run or rt.store.answers_basis(rt.name) == current:
+        return
+    prefix, after = stored_prefix(current), ""
+    while keys := rt.store.stale_answers(
+        rt.name, prefix=prefix, after=after, limit=rt.settings.page_size
+    ):
+        stats.reevaluated += len(keys)
+        stats.planned += pipeline.refresh_answers(keys).planned
+        after = keys[-1]
+    with rt.store.transaction() as tx:
+        tx.set_answers_basis(rt.name, current)
+
+
+def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: PollStats) -> None:
+    """Re-read the tickets this cycle moved, so the store holds where they are now and a
+    next move (approved -> scheduled) happens in this cycle, not the next."""
+    for _ in range(MAX_SETTLE_ROUNDS):
+        keys = sorted(executor.moved)
+        executor.moved.clear()
+        if not keys or stats.failed:
+            return
+        try:
+            raws = [raw for key in keys if (raw := rt.fetch(key)) is not None]
+        except ConnectorError as exc:
+            stats.failed = exc.message
+            return
+        stats.moved += len(raws)
+        stats.planned += pipeline.process(raws).planned
+        _apply(executor, rt.name, stats)
+
+
+def _apply(executor: Executor | None, source: str, stats: PollStats) -> None:
+    if executor is None or stats.failed:
+        return
+    try:
+        applied = executor.apply_pending(source)
+    except ConnectorError as exc:
+        stats.failed = exc.message
+        return
+    stats.written += applied[Outcome.WRITTEN]
+
+
+def _scan(
+    rt: SourceRuntime,
+    pipeline: Pipeline,
+    cycle_start: datetime,
+    stats: PollStats,
+    on_page: Callable[[PageResult], None],
+) -> None:
+    cursor = Cursor.loads(rt.store.cursor(rt.name))
+    lookback = timedelta(minutes=rt.settings.lookback_minutes)
+
+    def record_cursor(tx: Tx, page: PageResult) -> None:
+        nonlocal cursor
+        cursor = cursor.advanced(seen=page.max_updated, cycle_start=cycle_start, lookback=lookback)
+        tx.set_cursor(rt.name, cursor.dumps())
+
+    raws = read_all(rt.adapter, rt.mapping, since=since_clause(rt, cursor))
+    for page in batched(raws, rt.settings.page_size):
+        result = pipeline.process(page, record_cursor=record_cursor)
+        stats.seen += result.seen
+        stats.changed += len(result.changed)
+        stats.planned += result.planned
+        stats.skipped += result.skipped
+        stats.withheld += result.withheld
+        if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
+            stats.plans += [p for p in result.plans if p.actions or p.withheld]
+        on_page(result)
+    if not pipeline.dry_run:
+        done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
+        if done != cursor:
+            rt.store.set_cursor(rt.name, done.dumps())

@@ -1,0 +1,162 @@
+"""Pipeline step 5, record: one evaluated change into the store, inside the page's transaction.
+
+What is written together: the change (when read from the ticket) or its new evaluation, its
+window index rows, the audit links for what changed (fields, approvals, findings), a newly
+complete approval basis with a snapshot of what was approved, the compliance report's answers
+from this evaluation, and the planned actions into the ledger (the outbox; an action whose
+idempotency key is already there is not planned again).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from connector.core.audit_detail import changed_fields, finding_set, new_decisions
+from connector.core.communications import ReleaseNotesSettings
+from connector.core.model import Change
+from connector.core.planner import Action, Plan
+from connector.core.policy import Evaluation, PolicySettings
+from connector.core.windows import entries
+from connector.reports.answers import answers, approved_view
+from connector.store import BasisRow, Tx
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    change: Change
+    evaluation: Evaluation
+    plan: Plan
+    synced: bool  # read from the ticket now (else: a stored change evaluated again)
+    previous: str | None  # the stored change JSON, if any
+    previous_findings: str | None
+    fingerprint: str  # of `change`, computed once
+    approved: BasisRow | None = None  # the newest approval basis with the change as approved
+    evaluated_at: datetime | None = None  # the evaluation's clock
+
+
+@dataclass(frozen=True)
+class Recorder:
+    source: str  # the source instance's name
+    policy: PolicySettings
+    release_notes: ReleaseNotesSettings
+    clock: Callable[[], datetime]
+
+    def record(self, tx: Tx, item: Evaluated) -> None:
+        change, ev = item.change, item.evaluation
+        findings = findings_json(item)
+        if item.synced:
+            self._synced(tx, item, findings=findings)
+        else:
+            tx.set_evaluation(
+                source=self.source,
+                change_key=change.key,
+                findings=findings,
+                recheck_at=ev.recheck_at,
+                report=self.answers(item),
+            )
+        tx.set_windows(source=self.source, change_key=change.key, windows=sorted(entries(change)))
+        self._audit_findings(tx, change.key, item.previous_findings, findings)
+        if ev.new_basis is not None:
+            recorded = tx.record_basis(
+                source=self.source,
+                change_key=change.key,
+                approvals_digest=ev.new_basis.approvals,
+                covered=json.dumps(ev.new_basis.covered, sort_keys=True),
+                recorded_at=ev.new_basis.recorded_at,
+                snapshot=change.to_json(),
+            )
+            if recorded:
+                self.audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
+        if item.plan.withheld:
+            self.audit(
+                tx,
+                change.key,
+                "actions.withheld",
+                reason=item.plan.withheld[0].reason,
+                purposes=[w.action.purpose for w in item.plan.withheld],
+            )
+        for action in item.plan.actions:
+            if record_action(tx, action):
+                self.audit(
+                    tx,
+                    action.ticket_key,
+                    f"action.{action.kind.value}.planned",
+                    purpose=action.purpose,
+                    idempotency_key=action.idempotency_key,
+                )
+
+    def audit(self, tx: Tx, key: str | None, event: str, **detail: object) -> None:
+        tx.append_audit(
+            source=self.source, ticket_key=key, event=event, actor="worker", detail=detail
+        )
+
+    def _synced(self, tx: Tx, item: Evaluated, *, findings: str) -> None:
+        change = item.change
+        tx.upsert_change(
+            source=self.source,
+            change_key=change.key,
+            native_id=change.native_id,
+            fingerprint=item.fingerprint,
+            updated=change.updated,
+            data=change.to_json(),
+            findings=findings,
+            recheck_at=item.evaluation.recheck_at,
+            report=self.answers(item),
+        )
+        old = Change.from_json(item.previous) if item.previous else None
+        self.audit(
+            tx,
+            change.key,
+            "ticket.synced",
+            fingerprint=item.fingerprint,
+            status=change.status.value,
+            status_before=old.status.value if old else None,
+            changed=changed_fields(old, change),
+        )
+        for approval in new_decisions(change, old):
+            self.audit(tx, change.key, "approval.recorded", **approval)
+
+    def answers(self, item: Evaluated) -> str:
+        """The compliance report's answers from this evaluation, stored with it."""
+        change, ev, basis = item.change, item.evaluation, item.approved
+        if ev.new_basis is not None:  # approved now: the snapshot is this change
+            approved = approved_view(change, at=ev.new_basis.recorded_at, policy=self.policy)
+        elif basis is not None and basis.snapshot:
+            approved = approved_view(basis.snapshot, at=basis.recorded_at, policy=self.policy)
+        else:
+            approved = None
+        return answers(
+            change,
+            ev,
+            approved=approved,
+            policy=self.policy,
+            release_notes=self.release_notes,
+            now=item.evaluated_at or self.clock(),
+        )
+
+    def _audit_findings(self, tx: Tx, key: str, before: str | None, after: str) -> None:
+        old, new = finding_set(before), finding_set(after)
+        for rule, subject, message in sorted(new - old):
+            self.audit(tx, key, "finding.raised", rule=rule, subject=subject, message=message)
+        for rule, subject, message in sorted(old - new):
+            self.audit(tx, key, "finding.resolved", rule=rule, subject=subject, message=message)
+
+
+def findings_json(item: Evaluated) -> str:
+    """The evaluation's findings as the store keeps them."""
+    return json.dumps([f.model_dump(mode="json") for f in item.evaluation.findings])
+
+
+def record_action(tx: Tx, action: Action) -> bool:
+    """Put a planned action in the ledger (the outbox); False if its key is already there."""
+    return tx.plan_action(
+        action.idempotency_key,
+        source=action.source,
+        ticket_key=action.ticket_key,
+        action=action.purpose,
+        content_fingerprint=action.content_fingerprint,
+        payload=action.model_dump_json(),
+    )
