@@ -26,7 +26,7 @@ from connector.core.mapping.normalize import RawTicket, _identity, resolve
 from connector.core.mapping.schema import FieldSpec, Mapping, StatusSpec
 from connector.core.mapping.targets import TARGETS
 from connector.core.model import FINGERPRINT_EXCLUDED, Change, Source, Status, SystemKind
-from connector.core.policy.engine import COVERED
+from connector.core.policy.facts import COVERED
 
 _UNSET: Any = object()
 

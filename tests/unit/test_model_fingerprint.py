@@ -34,7 +34,7 @@ from connector.core.model import (
     Status,
     SystemKind,
 )
-from connector.core.policy.engine import covered_fields
+from connector.core.policy.facts import covered_fields
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

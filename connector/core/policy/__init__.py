@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from connector.core.policy.approvals import ApprovalState, BoardDecision
 from connector.core.policy.config import PolicySettings
-from connector.core.policy.engine import ApprovalBasis, Context, Evaluation, Window, evaluate
+from connector.core.policy.engine import Evaluation, evaluate
+from connector.core.policy.facts import ApprovalBasis, Context, Window
 from connector.core.policy.findings import Finding, Severity
 
 __all__ = [

@@ -23,7 +23,7 @@ from connector.core.policy.config import (
     RequiredFields,
     Requirement,
 )
-from connector.core.policy.engine import COVERED, Facts
+from connector.core.policy.facts import COVERED, Facts
 from connector.core.policy.findings import Finding, Severity
 
 Rule = Callable[[Change, Facts], list[Finding]]
