@@ -27,7 +27,8 @@ from connector.core.policy.config import (
     RequiredFields,
     Requirement,
 )
-from connector.core.policy.rules import RULE_IDS, RULES
+from connector.core.policy.findings import RULE_IDS
+from connector.core.policy.rules import RULES
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -85,6 +86,7 @@ def test_every_rule_id_may_be_named() -> None:
     policy = PolicySettings(disabled_rules=RULE_IDS, severity=dict.fromkeys(RULE_IDS, "warn"))
     assert set(RULES) <= set(policy.disabled_rules)
     assert {"emergency-review-due", "emergency-review-overdue"} <= set(RULE_IDS)
+    assert RULE_IDS[: len(RULES)] == tuple(RULES)  # the ids the config knows are the rules'
 
 
 def test_a_bad_severity_is_an_error() -> None:

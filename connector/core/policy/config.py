@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from connector.core.model import Audience
+from connector.core.policy.findings import RULE_IDS
 
 
 class _Section(BaseModel):
@@ -195,8 +196,6 @@ class PolicySettings(_Section):
 
     @model_validator(mode="after")
     def _known_rules(self) -> PolicySettings:
-        from connector.core.policy.rules import RULE_IDS
-
         for name in (*self.disabled_rules, *self.severity):
             if name not in RULE_IDS:
                 raise ValueError(f"unknown rule id {name!r} (known: {', '.join(RULE_IDS)})")

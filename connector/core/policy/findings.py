@@ -1,4 +1,5 @@
-"""A finding: what one rule says about one change, with a message that says what to do."""
+"""A finding: what one rule says about one change, with a message that says what to do; and
+the rule ids a policy file may name (the config checks them without importing the rules)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,22 @@ class Finding(Frozen):
 
     def with_severity(self, severity: str) -> Finding:
         return self.model_copy(update={"severity": Severity(severity)})
+
+
+# Ids a config may name: each rule of `rules.RULES` (in its order; a unit test holds the two
+# together), then the ids a rule emits besides its own (emergency-review-due / -overdue).
+RULE_IDS = (
+    "required-fields",
+    "infosec-categories",
+    "standard-template",
+    "separation-of-duties",
+    "approval-drift",
+    "freeze",
+    "schedule-conflict",
+    "maintenance-window",
+    "notice-lead-time",
+    "unauthorized",
+    "emergency-review",
+    "emergency-review-due",
+    "emergency-review-overdue",
+)

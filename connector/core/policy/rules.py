@@ -405,5 +405,3 @@ RULES: dict[str, Rule] = {
     "unauthorized": unauthorized,
     "emergency-review": emergency_review,
 }
-# Ids a config may name (a rule may emit more than one id, e.g. emergency-review-due / -overdue).
-RULE_IDS = (*RULES, "emergency-review-due", "emergency-review-overdue")
