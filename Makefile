@@ -43,6 +43,7 @@ systemd:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check connector tests bench
 	$(BIN)/ruff format --check connector tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
