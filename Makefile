@@ -1,11 +1,13 @@
 # Two commands set everything up on a fresh machine with Python >= 3.11:
 #   make demo   the worker against the embedded sandbox
-#   make test   the whole test suite (unit + integration)
+#   make test   the whole test suite (unit + integration), in parallel; prints the slowest tests
+# and before every commit:
+#   make check  lint, import contracts, types and the unit tests (about a minute)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test chromium systemd lint typecheck bench clean
+.PHONY: demo test check chromium systemd lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -17,8 +19,16 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/change-connector demo
 
+# Test processes (pytest-xdist). The integration tests mostly wait on HTTP, subprocesses and
+# the databases, so more processes than cores pay; each has its own sandboxes, ports (0: free),
+# temporary data directories and PostgreSQL schemas.
+TEST_WORKERS ?= 4
+
 test: $(BIN)/.installed chromium systemd
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=15
+
+check: lint typecheck
+	$(BIN)/pytest -q -n 2 tests/unit
 
 # The HTML report's tests render it in a real headless Chromium (Debian's package), which also
 # prints `report --format pdf`; the PDF's tests read it back with poppler's pdftotext / pdfinfo.

@@ -7,7 +7,9 @@ Import them into a test module with `from store_fixtures import fixture_store  #
 - SQLite: a new file under the test's tmp_path.
 - PostgreSQL (the real server at 127.0.0.1:5432, database `test`): a uniquely named schema,
   selected with `options=-csearch_path=<schema>` in the URL and dropped afterwards, so parallel
-  runs never collide. Override the server with CHANGE_CONNECTOR_TEST_PG_URL.
+  runs never collide; its name carries the pytest-xdist worker (`t_store_gw1_...`), so a schema
+  left by a killed run says where it came from. Override the server with
+  CHANGE_CONNECTOR_TEST_PG_URL.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ PG_URL = os.environ.get(
     "CHANGE_CONNECTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ["sqlite", "postgresql"]
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under `pytest -n`
 
 
 def _sqlite_url(tmp_path: Path) -> str:
@@ -39,7 +42,7 @@ def fixture_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
     if request.param == "sqlite":
         yield _sqlite_url(tmp_path)
         return
-    schema = f"t_store_{uuid.uuid4().hex[:16]}"
+    schema = f"t_store_{WORKER}_{uuid.uuid4().hex[:16]}"
     admin = create_engine(PG_URL)
     try:
         with admin.begin() as conn:
