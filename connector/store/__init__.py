@@ -7,7 +7,8 @@ the run log. Reports read it; they never call Jira or ServiceNow.
 
 Persisted schema: tables `changes`, `cursors`, `inbox`, `ledger`, `audit`, `runs`, and for the
 change-control policy `change_windows`, `approval_bases`, `board_decisions`, `policy_state`;
-columns in `schema.py`, migrations (Alembic, run by `Store.open`) in `migrations/`.
+columns in `schema.py`, migrations (Alembic, run by `Store.open`) in `migrations/`. Beside the
+database, `anchors` keeps anchors of the audit chain in a file outside it (audit.anchor_file).
 
     store = Store.open(Store.default_url(data_dir))      # or postgresql+psycopg://...
     with store.transaction() as tx:                      # one atomic batch
