@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,10 +37,10 @@ def _sqlite_url(tmp_path: Path) -> str:
     return Store.default_url(tmp_path / "data")
 
 
-@pytest.fixture(name="store_url", params=BACKENDS)
-def fixture_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database (schema not yet migrated)."""
-    if request.param == "sqlite":
+@contextmanager
+def database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database (schema not yet migrated) on `backend`, dropped afterwards."""
+    if backend == "sqlite":
         yield _sqlite_url(tmp_path)
         return
     schema = f"t_store_{WORKER}_{uuid.uuid4().hex[:16]}"
@@ -53,6 +54,13 @@ def fixture_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(name="store_url", params=BACKENDS)
+def fixture_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database (schema not yet migrated)."""
+    with database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(name="open_store")

@@ -1,6 +1,10 @@
 """Compliance reports over a store the worker filled from the sandbox (SQLite and PostgreSQL):
 one row per change across both systems, the planted exceptions found, every format, the
-auditor's sample pack, the audit chain's verify / export, and the report API's bearer token."""
+auditor's sample pack, the audit chain's verify / export, and the report API's bearer token.
+
+Filling a store takes a sandbox and a sync: the tests that only read it (or put back what they
+alter) share one per backend and module (`shared`); those that change it get their own
+(`filled`)."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
-from store_fixtures import fixture_store_url  # noqa: F401
+from store_fixtures import BACKENDS, database, fixture_store_url  # noqa: F401
 from sync_helpers import running_sandbox, write_config
 from test_webhooks import Running
 
@@ -29,6 +33,7 @@ from connector.reports.answers import basis, stored_prefix
 from connector.reports.build import build_report
 from connector.reports.model import ReportRow
 from connector.reports.render import render
+from connector.sandbox import Sandbox
 from connector.sandbox.scenario import Planted, generate
 from connector.serve.worker import Worker
 from connector.settings import ServerSettings, Settings
@@ -58,6 +63,37 @@ def filled(tmp_path: Path, store_url: str) -> Iterator[tuple[Settings, Store, Pa
             yield settings, store, config
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with database(request.param, tmp_path_factory.mktemp("reports-db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def synced(
+    tmp_path_factory: pytest.TempPathFactory, shared_url: str
+) -> Iterator[tuple[Settings, Store, Sandbox]]:
+    """`filled`, once per backend for the module's tests that leave the store as they found it."""
+    tmp = tmp_path_factory.mktemp("reports")
+    with running_sandbox(tmp, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
+        settings = Settings(sources=sandbox_sources(box.info), policy=demo_policy())
+        with closing(Store.open(shared_url)) as store:
+            with closing(Worker(settings, store, name="report-test").open()) as worker:
+                worker.sync_once()
+            yield settings, store, box
+
+
+@pytest.fixture
+def shared(
+    synced: tuple[Settings, Store, Sandbox], shared_url: str, tmp_path: Path
+) -> tuple[Settings, Store, Path]:
+    """The shared store, with a config file (and data directory) of the test's own."""
+    settings, store, box = synced
+    return settings, store, write_config(tmp_path / "config.toml", box.info, store_url=shared_url)
+
+
 def csv_table(text: str) -> list[dict[str, str]]:
     """The CSV report's rows, its `#` context lines above the header left out."""
     body = "".join(line for line in text.splitlines(True) if not line.startswith("#"))
@@ -75,9 +111,9 @@ def planted_refs(kind: Planted) -> set[str]:
 
 
 def test_one_row_per_change_across_both_systems_with_the_exceptions(
-    filled: tuple[Settings, Store, Path],
+    shared: tuple[Settings, Store, Path],
 ) -> None:
-    settings, store, _ = filled
+    settings, store, _ = shared
     rows, summary = build_report(settings, store, since=SINCE, until=UNTIL)
     assert summary.total == len(rows) == 2 * COUNT
     assert summary.by_source == {"sandbox-jira": COUNT, "sandbox-servicenow": COUNT}
@@ -209,8 +245,8 @@ def test_answers_missing_or_taken_under_other_routes_are_taken_again_at_the_next
     engine.dispose()
 
 
-def test_every_format_keeps_every_change(filled: tuple[Settings, Store, Path]) -> None:
-    settings, store, _ = filled
+def test_every_format_keeps_every_change(shared: tuple[Settings, Store, Path]) -> None:
+    settings, store, _ = shared
     rows, summary = build_report(settings, store, since=SINCE, until=UNTIL)
     table = csv_table(render("csv", rows, summary))
     assert len(table) == len(rows)
@@ -224,9 +260,9 @@ def test_every_format_keeps_every_change(filled: tuple[Settings, Store, Path]) -
 
 
 def test_report_command_writes_the_file_and_rejects_bad_input(
-    filled: tuple[Settings, Store, Path], tmp_path: Path
+    shared: tuple[Settings, Store, Path], tmp_path: Path
 ) -> None:
-    _, _, config = filled
+    _, _, config = shared
     out = tmp_path / "report.csv"
     c = ("--config", str(config))
     result = cli("report", "--since", "2026-01-01", "--format", "csv", "--out", str(out), *c)
@@ -257,9 +293,9 @@ PACK_KEY = "pack-key-for-the-tests"
 
 
 def test_sample_pack_is_reproducible_signed_and_drawn_from_implemented_changes(
-    filled: tuple[Settings, Store, Path], tmp_path: Path
+    shared: tuple[Settings, Store, Path], tmp_path: Path
 ) -> None:
-    settings, store, config = filled
+    settings, store, config = shared
     config.write_text(config.read_text() + f'\n[reports]\npack_key = "{PACK_KEY}"\n')
     packs = []
     for name, seed in (("a", "audit-2026"), ("b", "audit-2026"), ("c", "other")):
@@ -362,8 +398,8 @@ def test_a_deleted_ticket_leaves_the_rows_and_is_counted(
     )
 
 
-def test_audit_verify_and_export(filled: tuple[Settings, Store, Path], tmp_path: Path) -> None:
-    _, store, config = filled
+def test_audit_verify_and_export(shared: tuple[Settings, Store, Path], tmp_path: Path) -> None:
+    _, store, config = shared
     c = ("--config", str(config))
     ok = cli("audit", "verify", *c)
     assert ok.returncode == 0 and "audit chain intact" in ok.stdout
@@ -390,33 +426,41 @@ TAMPER = {
 
 @pytest.mark.parametrize("column", sorted(TAMPER))
 def test_altering_any_field_of_an_audit_row_breaks_the_chain_at_that_row(
-    filled: tuple[Settings, Store, Path], store_url: str, column: str
+    shared: tuple[Settings, Store, Path], shared_url: str, column: str
 ) -> None:
-    _, store, config = filled
+    _, store, config = shared
     head = store.audit_head()
     assert head is not None and head.seq > 10
     seq = head.seq // 2
-    engine = create_engine(store_url)
+    engine = create_engine(shared_url)
     change = TAMPER[column]
     if column == "at" and engine.dialect.name == "postgresql":
         change = "at = at - interval '1 second'"
+    row = text(f"SELECT {', '.join(TAMPER)} FROM audit WHERE seq = {seq}")
     with engine.begin() as conn:
+        original = conn.execute(row).one()._asdict()
         conn.execute(text(f"UPDATE audit SET {change} WHERE seq = {seq}"))
-    engine.dispose()
-    broken = cli("audit", "verify", "--config", str(config))
+    try:
+        broken = cli("audit", "verify", "--config", str(config))
+    finally:  # the store is shared: the row as it was, for the tests after this one
+        put_back = ", ".join(f"{name} = :{name}" for name in TAMPER)
+        with engine.begin() as conn:
+            conn.execute(text(f"UPDATE audit SET {put_back} WHERE seq = {seq}"), original)
+            assert conn.execute(row).one()._asdict() == original
+        engine.dispose()
     assert broken.returncode == 1
     assert broken.stderr.strip() == (
         f"error: audit chain broken at link {seq}: it or the one before was altered"
     )
 
 
-def test_report_api_needs_the_bearer_token(filled: tuple[Settings, Store, Path]) -> None:
+def test_report_api_needs_the_bearer_token(shared: tuple[Settings, Store, Path]) -> None:
     from test_webhooks import serve_app, stop
 
     from connector.serve.metrics import Metrics
     from connector.serve.webhooks import build_app
 
-    settings, store, _ = filled
+    settings, store, _ = shared
 
     def served(**server: object) -> Running:
         update = {"server": ServerSettings(insecure_unsigned_webhooks=True, **server)}
