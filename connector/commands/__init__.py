@@ -1,4 +1,5 @@
 """The command line: `cli` parses arguments and is the one place errors become exit codes;
 each command's shell lives beside it (worker, report, release notes, CAB, planning, mappings
-init / check against a live site, config check, sandbox, demo) and drives the layers below.
+init / check against a live site, config check, sandbox, demo) and drives the layers below;
+`plan_output` is what `plan` and `sync --dry-run` print.
 """
