@@ -21,11 +21,13 @@ demo: $(BIN)/.installed
 
 # Test processes (pytest-xdist). The integration tests mostly wait on HTTP, subprocesses and
 # the databases, so more processes than cores pay; each has its own sandboxes, ports (0: free),
-# temporary data directories and PostgreSQL schemas.
+# temporary data directories and PostgreSQL schemas. Tests are handed out a few at a time
+# (--maxschedchunk), so the slow ones that tests/conftest.py puts first spread over the
+# processes instead of queueing in the first one.
 TEST_WORKERS ?= 4
 
 test: $(BIN)/.installed chromium systemd
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --maxschedchunk 2 --durations=15
 
 check: lint typecheck
 	$(BIN)/pytest -q -n 2 tests/unit
