@@ -45,15 +45,6 @@ class PollStats:
     plans: list[Plan] = field(default_factory=list)  # kept only in a dry run, for printing
 
 
-def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
-    start = cursor.window_start()
-    if start is None:
-        return ""
-    if rt.is_jira:
-        return jql_since(start, rt.user_time_zone)
-    return servicenow_since(start)
-
-
 def poll(
     rt: SourceRuntime,
     *,
@@ -61,8 +52,18 @@ def poll(
     executor: Executor | None,
     on_page: Callable[[PageResult], None] = lambda page: None,
 ) -> PollStats:
-    """Resume what an earlier cycle planned, evaluate again what is due, scan the window, apply
-    what it planned, then re-read the tickets it moved until they are where they belong."""
+    """One cycle of one source, top-down; the steps follow this function in this order.
+
+    1. resume   apply what an earlier, interrupted cycle planned           `_apply` (executor)
+    2. revisit  evaluate stored changes again: all when the policy changed, those whose
+                verdict falls due by now, those without current answers   (pipeline.reevaluate)
+    3. scan     read the cursor window page by page (reader); each page goes through
+                `pipeline.process`: normalize -> unchanged? -> evaluate -> plan -> record,
+                the advanced cursor in the same transaction (recording, cursor)
+    4. apply    the actions this cycle planned                             `_apply` (executor)
+    5. settle   re-read the tickets this cycle moved; process and apply them again
+    A dry run (no executor) does 3 only, and records nothing.
+    """
     stats = PollStats(source=rt.name)
     with rt.store.try_source_lock(rt.name) as mine:
         if not mine:
@@ -78,6 +79,17 @@ def poll(
             # A failed write is tried again in the same cycle: say it once.
             stats.write_failures = list(dict.fromkeys(f.line for f in executor.failures))
     return stats
+
+
+def _apply(executor: Executor | None, source: str, stats: PollStats) -> None:
+    if executor is None or stats.failed:
+        return
+    try:
+        applied = executor.apply_pending(source)
+    except ConnectorError as exc:
+        stats.failed = exc.message
+        return
+    stats.written += applied[Outcome.WRITTEN]
 
 
 def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
@@ -121,35 +133,6 @@ def refresh_answers(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> 
         tx.set_answers_basis(rt.name, current)
 
 
-def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: PollStats) -> None:
-    """Re-read the tickets this cycle moved, so the store holds where they are now and a
-    next move (approved -> scheduled) happens in this cycle, not the next."""
-    for _ in range(MAX_SETTLE_ROUNDS):
-        keys = sorted(executor.moved)
-        executor.moved.clear()
-        if not keys or stats.failed:
-            return
-        try:
-            raws = [raw for key in keys if (raw := rt.fetch(key)) is not None]
-        except ConnectorError as exc:
-            stats.failed = exc.message
-            return
-        stats.moved += len(raws)
-        stats.planned += pipeline.process(raws).planned
-        _apply(executor, rt.name, stats)
-
-
-def _apply(executor: Executor | None, source: str, stats: PollStats) -> None:
-    if executor is None or stats.failed:
-        return
-    try:
-        applied = executor.apply_pending(source)
-    except ConnectorError as exc:
-        stats.failed = exc.message
-        return
-    stats.written += applied[Outcome.WRITTEN]
-
-
 def _scan(
     rt: SourceRuntime,
     pipeline: Pipeline,
@@ -180,3 +163,30 @@ def _scan(
         done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
         if done != cursor:
             rt.store.set_cursor(rt.name, done.dumps())
+
+
+def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
+    start = cursor.window_start()
+    if start is None:
+        return ""
+    if rt.is_jira:
+        return jql_since(start, rt.user_time_zone)
+    return servicenow_since(start)
+
+
+def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: PollStats) -> None:
+    """Re-read the tickets this cycle moved, so the store holds where they are now and a
+    next move (approved -> scheduled) happens in this cycle, not the next."""
+    for _ in range(MAX_SETTLE_ROUNDS):
+        keys = sorted(executor.moved)
+        executor.moved.clear()
+        if not keys or stats.failed:
+            return
+        try:
+            raws = [raw for key in keys if (raw := rt.fetch(key)) is not None]
+        except ConnectorError as exc:
+            stats.failed = exc.message
+            return
+        stats.moved += len(raws)
+        stats.planned += pipeline.process(raws).planned
+        _apply(executor, rt.name, stats)
