@@ -14,6 +14,7 @@ import typer
 from typer.exceptions import TyperException
 
 from connector import __version__
+from connector.commands.mappings_cli import mappings_app
 from connector.commands.report_cli import report_app
 from connector.core.errors import ConfigError, ConnectorError
 
@@ -24,7 +25,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-mappings_app = typer.Typer(help="Write and validate field mapping files.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 cab_app = typer.Typer(help="Change advisory board: decisions and agenda.", no_args_is_help=True)
 app.add_typer(cab_app, name="cab")
@@ -111,75 +111,6 @@ def sandbox(
         servicenow_webhook_url=servicenow_webhook_url,
     )
     serve(options, as_json=as_json)
-
-
-@mappings_app.command("check")
-def mappings_check(
-    files: Annotated[
-        list[Path] | None,
-        typer.Argument(help="Mapping files (default: mappings/*.toml; none with --live)."),
-    ] = None,
-    live: Annotated[
-        Path | None,
-        typer.Option(
-            help="Check the mapping file of every source in this config against its site: "
-            "field types, option values, statuses, transitions, ServiceNow choices."
-        ),
-    ] = None,
-) -> None:
-    """Validate mapping files; with --live, the config's mappings against their live sites."""
-    from connector.core.mapping import check_files
-
-    if files or live is None:
-        results = check_files(files or None)
-        for result in results:
-            typer.echo(result.line, err=not result.ok)
-        if not all(result.ok for result in results):
-            raise SystemExit(ConfigError.exit_code)
-    if live is not None:
-        from connector.commands.live_check import check_live
-
-        errors = 0
-        for item in check_live(live):
-            if isinstance(item, str):
-                typer.echo(item)
-            else:
-                typer.echo(item.line, err=item.error)
-                errors += item.error
-        if errors:
-            raise ConfigError(f"{live}: {errors} mapping error(s) against the live sites")
-
-
-@mappings_app.command("init")
-def mappings_init(
-    live: Annotated[Path, typer.Option(help="Config whose source is read.")],
-    source: Annotated[str, typer.Option(help="The source (of the config) to map.")],
-    out: Annotated[
-        Path | None, typer.Option(help="Write the mapping here (default: standard output).")
-    ] = None,
-    project: Annotated[
-        list[str] | None,
-        typer.Option(help="Jira project key (repeat; default: projects with the issue type)."),
-    ] = None,
-    issue_type: Annotated[
-        list[str] | None, typer.Option(help="Jira issue type of changes (default: Change).")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
-) -> None:
-    """Write a commented mapping for a live site: fields, value maps, statuses, transitions."""
-    from connector.commands.live_check import init_live
-
-    written = init_live(
-        live,
-        source=source,
-        out=out,
-        projects=project or (),
-        issue_types=issue_type or (),
-        force=force,
-    )
-    if out is None:
-        typer.echo(written.text, nl=False)
-    typer.echo(written.line, err=True)
 
 
 ConfigOption = Annotated[

@@ -17,7 +17,6 @@ environment variable that set it (`load_config` also returns those origins for `
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
@@ -40,8 +39,8 @@ from connector.core.errors import ConfigError
 from connector.core.keys import key_problem
 from connector.core.notify.settings import NotifyChannel, channel_problems
 from connector.core.policy.config import PolicySettings
+from connector.settings.file import Origins, apply_env, read_toml
 
-ENV_PREFIX = "CHANGE_CONNECTOR__"
 DEFAULT_CONFIG = Path("change-connector.toml")
 
 
@@ -254,7 +253,6 @@ def duplicate_sources(names: Any) -> list[tuple[tuple[str, ...], str]]:
 
 
 #: Where each overridden setting came from: dotted path -> environment variable name.
-Origins = dict[tuple[str, ...], str]
 
 
 @dataclass(frozen=True)
@@ -280,8 +278,8 @@ def load_config(path: Path | None = None, *, environ: dict[str, str] | None = No
     config_path = path or DEFAULT_CONFIG
     data: dict[str, Any] = {}
     if path is not None or config_path.exists():
-        data = _read_toml(config_path)
-    origins = _apply_env(data, env)
+        data = read_toml(config_path)
+    origins = apply_env(data, env)
     base = config_path.resolve().parent
     errors = secret_rules.problems(data)
     sources = data.get("sources")
@@ -339,63 +337,6 @@ def where(config_path: Path, origins: Origins, loc: tuple[str, ...]) -> str:
         if loc[:n] in origins:
             return f"{origins[loc[:n]]} ({dotted})"
     return f"{config_path}: {dotted}" if dotted else str(config_path)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
-def _apply_env(data: dict[str, Any], env: dict[str, str]) -> Origins:
-    """`CHANGE_CONNECTOR__SOURCES__ACME_JIRA__TOKEN=x` sets sources.<acme-jira>.token = x.
-
-    Source names are matched case-insensitively with `-` and `_` treated alike, since
-    environment variable names cannot hold dashes.
-    """
-    origins: Origins = {}
-    for name, value in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = name[len(ENV_PREFIX) :].lower().split("__")
-        if not all(path):
-            raise ConfigError(f"{name}: empty name part (use __ only between keys)")
-        node = data
-        keys: list[str] = []
-        for part in path[:-1]:
-            if isinstance(node, list):  # `[[notify]]`: an entry is named by its `name`
-                key, node = _match_entry(node, part, name)
-                keys.append(key)
-                continue
-            key = _match_key(node, part)
-            keys.append(key)
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict | list):
-                raise ConfigError(f"{name}: {'.'.join(keys)} is not a table")
-        if not isinstance(node, dict):
-            raise ConfigError(f"{name}: {'.'.join(keys)} is not a table")
-        last = _match_key(node, path[-1])
-        node[last] = value
-        origins[(*keys, last)] = name
-    return origins
-
-
-def _match_entry(node: list[Any], part: str, var: str) -> tuple[str, dict[str, Any]]:
-    """The entry of an array of tables whose `name` matches `part` (as source names match)."""
-    for i, entry in enumerate(node):
-        if isinstance(entry, dict) and str(entry.get("name", "")).lower().replace("-", "_") == part:
-            return str(i), entry
-    raise ConfigError(f"{var}: no entry named {part!r} in the config file")
-
-
-def _match_key(node: dict[str, Any], part: str) -> str:
-    for key in node:
-        if key.lower().replace("-", "_") == part:
-            return key
-    return part
 
 
 def _errors(exc: ValidationError) -> list[tuple[tuple[str, ...], str]]:
