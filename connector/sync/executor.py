@@ -185,20 +185,13 @@ class Executor:
         return self._applied(action, outcome, ref)
 
     def _applied(self, action: Action, outcome: Outcome, ref: str, **detail: str) -> Applied:
-        key = action.idempotency_key
-        self.store.ledger_applied(key, remote_ref=ref, worker=self.worker)
-        self.store.append_audit(
-            source=action.source,
-            ticket_key=action.ticket_key,
-            event=f"action.{action.kind.value}.{outcome.value}",
-            actor=self.worker,
-            detail={
-                "purpose": action.purpose,
-                "idempotency_key": key,
-                "remote_ref": ref,
-                "content_fingerprint": action.content_fingerprint,
-                **detail,
-            },
+        self.store.ledger_applied(action.idempotency_key, remote_ref=ref, worker=self.worker)
+        self._audit(
+            action,
+            outcome.value,
+            remote_ref=ref,
+            content_fingerprint=action.content_fingerprint,
+            **detail,
         )
         self._observe(action, outcome)
         return Applied(action, outcome, ref)
@@ -301,15 +294,19 @@ class Executor:
             )
         )
         self.store.ledger_failed(action.idempotency_key, error=error[:500], worker=self.worker)
+        self._audit(action, "failed", error=error[:500])
+
+    def _audit(self, action: Action, outcome: str, **detail: str) -> None:
+        """The audit link of an action's outcome: what it was for, its key, and `detail`."""
         self.store.append_audit(
             source=action.source,
             ticket_key=action.ticket_key,
-            event=f"action.{action.kind.value}.failed",
+            event=f"action.{action.kind.value}.{outcome}",
             actor=self.worker,
             detail={
                 "purpose": action.purpose,
                 "idempotency_key": action.idempotency_key,
-                "error": error[:500],
+                **detail,
             },
         )
 
