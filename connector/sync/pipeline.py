@@ -64,6 +64,11 @@ class PageResult:
     def withheld(self) -> int:
         return sum(len(e.plan.withheld) for e in self.evaluated)
 
+    @property
+    def withheld_by_ticket(self) -> dict[str, int]:
+        """Writes withheld per ticket key (by the source's gate), as this page planned them."""
+        return {e.change.key: len(e.plan.withheld) for e in self.evaluated}
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

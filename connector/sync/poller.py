@@ -41,8 +41,14 @@ class PollStats:
     moved: int = 0  # tickets re-read after this cycle moved them in their workflow
     failed: str | None = None  # why applying stopped early (the actions stay pending)
     write_failures: list[str] = field(default_factory=list)  # writes refused: ticket, what, why
-    withheld: int = 0  # planned writes withheld (observe mode, changes before the cut-off)
+    # Planned writes withheld (observe mode, changes before the cut-off) per ticket, as the
+    # ticket's last evaluation in the cycle planned them: one evaluated twice counts once.
+    withheld_by_ticket: dict[str, int] = field(default_factory=dict)
     plans: list[Plan] = field(default_factory=list)  # kept only in a dry run, for printing
+
+    @property
+    def withheld(self) -> int:
+        return sum(self.withheld_by_ticket.values())
 
 
 def poll(
@@ -101,7 +107,7 @@ def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
             stats.reevaluated += len(chunk)
             result = pipeline.reevaluate(list(chunk))
             stats.planned += result.planned
-            stats.withheld += result.withheld
+            stats.withheld_by_ticket.update(result.withheld_by_ticket)
         with rt.store.transaction() as tx:
             tx.set_policy_digest(rt.name, digest)
     for _ in range(MAX_RECHECK_ROUNDS):
@@ -111,7 +117,7 @@ def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
         stats.reevaluated += len(due)
         result = pipeline.reevaluate(due)
         stats.planned += result.planned
-        stats.withheld += result.withheld
+        stats.withheld_by_ticket.update(result.withheld_by_ticket)
     refresh_answers(rt, pipeline, stats)
 
 
@@ -155,7 +161,7 @@ def _scan(
         stats.changed += len(result.changed)
         stats.planned += result.planned
         stats.skipped += result.skipped
-        stats.withheld += result.withheld
+        stats.withheld_by_ticket.update(result.withheld_by_ticket)
         if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
             stats.plans += [p for p in result.plans if p.actions or p.withheld]
         on_page(result)

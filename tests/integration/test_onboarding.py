@@ -7,6 +7,7 @@ is warned about by `sync` and `status`."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from contextlib import closing
@@ -96,6 +97,12 @@ def test_observe_writes_nothing_on_any_path_then_enforce_acts_once(tmp_path: Pat
         )
         withheld_total = sum(len(ws) for ws in held.values())
         assert withheld_total > COUNT
+        # The sync's line counts each ticket's withheld writes once, however often the cycle
+        # evaluated it (the webhook drain's ticket, evaluated again by the scan, among them).
+        for source in ("sandbox-jira", "sandbox-servicenow"):
+            said = re.search(rf"sources\.{source}: mode = observe: (\d+) planned", sync.stderr)
+            assert said, sync.stderr
+            assert int(said.group(1)) == sum(len(ws) for (s, _), ws in held.items() if s == source)
 
         status = cli("status", "--json", "--config", str(config))
         assert status.returncode == 0, status.stderr
