@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import collections
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,3 +125,10 @@ def servicenow_markers(sandbox: Sandbox, info: SandboxInfo) -> collections.Count
         for tag in _TAG.findall(row["value"]):
             counts[(row["element_id"], tag)] += 1
     return counts
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`change-connector ARGS` in a process of its own, as a person or a job runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout
+    )

@@ -12,15 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_helpers import running_sandbox, ticket_writes, write_config
+from sync_helpers import cli, running_sandbox, ticket_writes, write_config
 
 from connector.sandbox import Sandbox
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")

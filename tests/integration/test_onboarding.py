@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 from policy_helpers import JiraOps
-from sync_helpers import WRITE_METHODS, request_log, reset_log, running_sandbox, write_config
+from sync_helpers import WRITE_METHODS, cli, request_log, reset_log, running_sandbox, write_config
 
 from connector.commands.worker_commands import open_store
 from connector.core.model import Change
@@ -26,12 +24,6 @@ from connector.settings import load_settings
 
 COUNT = 30
 RANDOM_SEED = 2
-
-
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout
-    )
 
 
 def writes(info: SandboxInfo) -> list[str]:

@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
+from sync_helpers import cli, reset_log, running_sandbox, ticket_writes, write_config
 
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import FREEZE_END, FREEZE_START, Planted, generate
 
 COUNT = 40
 RANDOM_SEED = 3
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")

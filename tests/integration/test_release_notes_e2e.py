@@ -6,8 +6,6 @@ gets one note per audience with the right changes; a late notice is reported as 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -16,7 +14,7 @@ from pathlib import Path
 import pytest
 from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
 from store_fixtures import fixture_store_url  # noqa: F401
-from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
+from sync_helpers import cli, reset_log, running_sandbox, ticket_writes, write_config
 
 from connector.commands.demo import sandbox_sources
 from connector.core.model import Audience
@@ -124,12 +122,6 @@ def sections(note: str) -> list[tuple[str, str]]:
         end = heads[n + 1] if n + 1 < len(heads) else len(lines)
         out.append((lines[start], "\n".join(lines[start:end])))
     return out
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 def test_a_release_gets_one_note_per_audience_with_the_right_changes(

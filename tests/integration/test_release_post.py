@@ -6,14 +6,13 @@ of the release; a second `--post` writes nothing."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from policy_helpers import JiraOps, ServiceNowOps
-from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
+from sync_helpers import cli, reset_log, running_sandbox, ticket_writes, write_config
 
 from connector.commands.worker_commands import open_store
 from connector.core.model import Change
@@ -26,12 +25,6 @@ RANDOM_SEED = 34  # ServiceNow is seeded with RANDOM_SEED + 1
 RELEASE = "2026.11.2"  # 20 changes across both systems with COUNT and RANDOM_SEED
 MARKER = f"change-connector:release:{RELEASE}:engineering"
 SHORT = 400  # characters: a short note, whatever the release holds
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, time, timedelta
@@ -23,7 +22,7 @@ import requests
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from store_fixtures import BACKENDS, database, fixture_store_url  # noqa: F401
-from sync_helpers import running_sandbox, write_config
+from sync_helpers import cli, running_sandbox, write_config
 from test_webhooks import Running
 
 from connector.commands.demo import demo_policy, sandbox_sources
@@ -43,12 +42,6 @@ COUNT = 30
 RANDOM_SEED = 9
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 UNTIL = datetime(2028, 1, 1, tzinfo=UTC)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture

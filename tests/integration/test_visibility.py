@@ -6,15 +6,13 @@ the rule and the reason of every planted exception of the sandbox scenario on on
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from policy_helpers import JiraOps, ServiceNowOps
-from sync_helpers import running_sandbox, write_config
+from sync_helpers import cli, running_sandbox, write_config
 
 from connector.commands.worker_commands import open_store
 from connector.core.model import Change
@@ -36,12 +34,6 @@ EXPECTED = {
     Planted.CONFLICT_B: "schedule-conflict",
 }
 DECLINE = "transition 'Decline' is not available from status 'Needs Information'"
-
-
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")

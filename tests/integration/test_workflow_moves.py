@@ -93,22 +93,24 @@ def test_a_standard_change_in_authorize_gets_its_approval_and_plan_agrees(
         assert ticket_writes(sandbox.info) == []
 
 
+def drift_candidate(s: SeedChange) -> bool:
+    """A minor normal change awaiting approval that the policy lets through once approved."""
+    return (
+        s.change_type == "normal"
+        and s.change_class == "minor"
+        and s.status == "awaiting-approval"
+        and s.planned_start is not None
+        and bool(s.rollback_plan)
+        and bool(s.affected_systems)
+        and s.security_level == "none"
+    )
+
+
 def test_approval_drift_moves_the_ticket_back_as_the_mapping_says(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     ops = snow_ops(sandbox)
-    (seed,) = pick(
-        ops.seeds,
-        lambda s: (
-            s.change_type == "normal"
-            and s.change_class == "minor"
-            and s.status == "awaiting-approval"
-            and s.planned_start is not None
-            and bool(s.rollback_plan)
-            and bool(s.affected_systems)
-            and s.security_level == "none"
-        ),
-    )
+    (seed,) = pick(ops.seeds, drift_candidate)
     with (
         closing(Store.open(Store.default_url(tmp_path / "data"))) as store,
         closing(worker(sandbox, store, ops)) as w,
@@ -133,18 +135,7 @@ def test_without_a_drift_action_a_drifted_ticket_stays(sandbox: Sandbox, tmp_pat
     head = text.index("[actions.drift]")
     without = tmp_path / "no-drift.toml"
     without.write_text(text[:head])  # the drift action is the file's last table
-    (seed,) = pick(
-        ops.seeds,
-        lambda s: (
-            s.change_type == "normal"
-            and s.change_class == "minor"
-            and s.status == "awaiting-approval"
-            and s.planned_start is not None
-            and bool(s.rollback_plan)
-            and bool(s.affected_systems)
-            and s.security_level == "none"
-        ),
-    )
+    (seed,) = pick(ops.seeds, drift_candidate)
     with (
         closing(Store.open(Store.default_url(tmp_path / "data"))) as store,
         closing(worker(sandbox, store, ops, mapping=without)) as w,
