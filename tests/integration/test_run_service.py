@@ -179,7 +179,11 @@ def test_run_drains_webhooks_and_its_counters_move(
                 settled = last and last[-1] == moving
                 last.append(moving)
                 depth = total(samples, "change_connector_inbox_depth")
-                return samples if settled and depth == 0 else None
+                # A delivery a drain has claimed is no longer pending (depth 0) until that drain
+                # ends: wait until every accepted delivery has been drained one way or another.
+                accepted = total(samples, "change_connector_webhooks_total", result="accepted")
+                ended = total(samples, "change_connector_deliveries_drained_total")
+                return samples if settled and depth == 0 and ended >= accepted else None
 
             samples = wait_for("the inbox drained", drained)
         finally:
