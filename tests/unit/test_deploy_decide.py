@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.core.deploy import (
-    DeploySettings,
     Deployment,
+    DeploySettings,
     GateDecision,
     Verdict,
     decide,

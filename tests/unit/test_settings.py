@@ -86,8 +86,8 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
 
 def test_example_config_is_valid_and_documents_every_key() -> None:
     from connector.core.communications import ReleaseNotesSettings
-    from connector.core.notes.guidance import Route
     from connector.core.deploy.config import DeploySettings
+    from connector.core.notes.guidance import Route
     from connector.core.notify.settings import NotifyChannel
     from connector.core.policy.config import (
         ApprovalPolicy,
