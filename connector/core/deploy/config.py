@@ -55,9 +55,6 @@ class DeploySettings(_Section):
     emergency_in_freeze: Literal["allow", "deny"] = "allow"
     # How long a long-polling POST /gates?wait= may hold a request at most.
     max_wait_seconds: Annotated[float, Field(gt=0, le=3600)] = 900.0
-    # A successful deploy moves its change to this status's transition when the mapping has one
-    # ("implementing" | "review"); empty: deploys never move the change.
-    move_on_success: Literal["", "implementing", "review"] = ""
     github: GithubDeploySettings | None = None
     gitlab: GitlabDeploySettings | None = None
 
