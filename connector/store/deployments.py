@@ -239,50 +239,7 @@ class DeploymentsMixin(StoreBase):
         query = query.order_by(deployments.c.started_at, deployments.c.id)
         return [_deployment(row) for row in self._stream(query)]
 
-    # -- finding the change of a deployment ----------------------------------------------------
-
-    def changes_on_systems(self, systems: Sequence[str]) -> list[tuple[str, str]]:
-        """(source, key) of the live (not deleted) changes with a planned window on any of
-        `systems`, from the window index."""
-        if not systems:
-            return []
-        query = (
-            select(change_windows.c.source, change_windows.c.change_key)
-            .join(
-                changes,
-                and_(
-                    changes.c.source == change_windows.c.source,
-                    changes.c.key == change_windows.c.change_key,
-                ),
-            )
-            .where(change_windows.c.system.in_(list(systems)), changes.c.deleted_at.is_(None))
-            .distinct()
-        )
-        with self._read() as conn:
-            return sorted((str(s), str(k)) for s, k in conn.execute(query))
-
-    def changes_by_key(self, key: str) -> list[tuple[str, str]]:
-        """(source, Change JSON) of the live changes with this key, in any source."""
-        query = (
-            select(changes.c.source, changes.c.data)
-            .where(changes.c.key == key, changes.c.deleted_at.is_(None))
-            .order_by(changes.c.source)
-        )
-        with self._read() as conn:
-            return [(str(s), str(d)) for s, d in conn.execute(query)]
-
-    def changes_data(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        """(source, Change JSON) of the given (source, key) pairs that are stored."""
-        out: list[tuple[str, str]] = []
-        with self._read() as conn:
-            for source, key in pairs:
-                query = select(changes.c.data).where(
-                    changes.c.source == source, changes.c.key == key
-                )
-                value = conn.execute(query).scalar_one_or_none()
-                if value is not None:
-                    out.append((source, str(value)))
-        return out
+    # -- the gate's reads ---------------------------------------------------------------------
 
     def gate_candidates(self, *, key: str | None, systems: Sequence[str]) -> list[tuple[str, str]]:
         """(source, Change JSON) of the live changes a deployment may belong to: those with
