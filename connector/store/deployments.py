@@ -15,7 +15,7 @@ leaves a lease that expires, so another worker takes the answer over.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -109,6 +109,16 @@ def _wait(row: Any) -> WaitRow:
         reasons=tuple(json.loads(row.reasons)) if row.reasons else (),
         answered_at=row.answered_at,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class GateTarget:
+    """The change a deployment belongs to, as the gate's reads need it."""
+
+    source: str
+    key: str
+    systems: tuple[str, ...]  # its affected systems
+    window: tuple[datetime, datetime] | None  # its planned window
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,38 +251,35 @@ class DeploymentsMixin(StoreBase):
 
     # -- the gate's reads ---------------------------------------------------------------------
 
-    def gate_candidates(self, *, key: str | None, systems: Sequence[str]) -> list[tuple[str, str]]:
-        """(source, Change JSON) of the live changes a deployment may belong to: those with
-        `key` in any source, else those with a planned window on one of `systems`."""
+    def gate_read(
+        self,
+        *,
+        key: str | None,
+        systems: Sequence[str],
+        choose: Callable[[list[tuple[str, str]]], GateTarget | None],
+    ) -> GateContext | None:
+        """Everything a gate decision reads, in one transaction: the live changes a deployment
+        may belong to ((source, Change JSON): those with `key` in any source, else those with a
+        planned window on one of `systems`), handed to `choose`, and the policy's inputs of the
+        change it chose (None: it chose none)."""
         with self._read() as conn:
             if key:
                 rows = conn.execute(_BY_KEY, {"key": key})
             elif systems:
                 rows = conn.execute(_ON_SYSTEMS, {"systems": list(systems)})
             else:
-                return []
-            return [(str(s), str(d)) for s, d in rows]
-
-    def gate_context(
-        self,
-        *,
-        source: str,
-        key: str,
-        systems: Sequence[str],
-        window: tuple[datetime, datetime] | None,
-    ) -> GateContext:
-        """The policy's inputs of one change, read in one transaction."""
-        params: dict[str, Any] = {"source": source, "key": key}
-        with self._read() as conn:
+                rows = None
+            target = choose([(str(s), str(d)) for s, d in rows] if rows is not None else [])
+            if target is None:
+                return None
+            params: dict[str, Any] = {"source": target.source, "key": target.key}
             board = [_board(r) for r in conn.execute(_BOARD, params)]
             bases = [_basis(r) for r in conn.execute(_BASES, params)]
             windows: list[WindowRow] = []
-            if window is not None and systems:
-                start, end = (self._now(t) for t in window)
-                found = conn.execute(
-                    _WINDOWS, {**params, "systems": list(systems), "start": start, "end": end}
-                )
-                windows = [_window(r) for r in found]
+            if target.window is not None and target.systems:
+                start, end = (self._now(t) for t in target.window)
+                params |= {"systems": list(target.systems), "start": start, "end": end}
+                windows = [_window(r) for r in conn.execute(_WINDOWS, params)]
         return GateContext(board=board, bases=bases, windows=windows)
 
     # -- held deploys --------------------------------------------------------------------------
