@@ -197,6 +197,11 @@ def test_the_gate_api_needs_the_token_and_a_good_body(served: Running, store: St
         assert (answer.status_code, answer.json()) == (400, {"error": message})
     answer = requests.post(url, json=body, params={"wait": "x"}, headers=AUTH, timeout=30)
     assert answer.status_code == 400
+    big = b" " * (SETTINGS.server.max_body_bytes + 1)
+    assert requests.post(url, data=big, headers=AUTH, timeout=30).status_code == 413
+    deep = b"[" * 50_000 + b"]" * 50_000
+    answer = requests.post(url, data=deep, headers=AUTH, timeout=30)
+    assert (answer.status_code, answer.json()) == (400, {"error": "the body is not JSON"})
     denied = requests.post(url, json=body, headers=AUTH, timeout=30).json()
     assert denied == {
         "verdict": "deny",
