@@ -275,3 +275,29 @@ def test_an_unauthorized_deployment_is_an_exception_in_the_report(
         "acme-jira:CHG-1",
     ]
     assert data["summary"]["deployments"][0]["reference"] == "jenkins-77"
+
+
+def test_the_server_reuses_an_answer_for_answer_cache_seconds(store: Store) -> None:
+    body = {"change": "CHG-7", "env": "production", "service": "checkout"}
+
+    def ask(running: Running) -> str:
+        answer = requests.post(f"{running.url}/gates", json=body, headers=AUTH, timeout=30)
+        verdict: str = answer.json()["verdict"]
+        return verdict
+
+    deploy = SETTINGS.deploy
+    held = SETTINGS.model_copy(
+        update={"deploy": deploy.model_copy(update={"answer_cache_seconds": 60.0})}
+    )
+    fresh = SETTINGS.model_copy(
+        update={"deploy": deploy.model_copy(update={"answer_cache_seconds": 0.0})}
+    )
+    cached, uncached = (serve_app(build_app(s, store, Metrics())) for s in (held, fresh))
+    try:
+        assert ask(cached) == ask(uncached) == "deny"  # no such change yet
+        put(store, change("CHG-7"))
+        assert ask(uncached) == "allow"
+        assert ask(cached) == "deny"  # the same question within the minute: the same answer
+    finally:
+        stop(cached)
+        stop(uncached)
