@@ -60,9 +60,10 @@ def build_calendar(
     for freeze in policy.freezes:
         if period.system is None or not freeze.systems or period.system in freeze.systems:
             events.extend(_freeze_events(freeze, policy, period, stamp, zones))
-    for number, window in enumerate(policy.maintenance_windows):
+    # A window's UID is its content's digest (a window listed twice is one event).
+    for window in dict.fromkeys(policy.maintenance_windows):
         if period.system is None or period.system in window.systems:
-            events.extend(_maintenance_event(number, window, policy, period, stamp, zones))
+            events.extend(_maintenance_event(window, policy, period, stamp, zones))
     head = [
         ical.prop("BEGIN", "VCALENDAR"),
         ical.prop("VERSION", "2.0"),
@@ -199,7 +200,6 @@ def _start(first: datetime, zones: dict[str, tuple[ZoneInfo, datetime]]) -> str:
 
 
 def _maintenance_event(
-    number: int,
     window: MaintenanceWindow,
     policy: PolicySettings,
     period: Period,
@@ -220,7 +220,7 @@ def _maintenance_event(
     digest = hashlib.sha256(window.model_dump_json().encode()).hexdigest()[:12]
     byday = ",".join(_RRULE_DAYS[n] for n in numbers)
     yield ical.prop("BEGIN", "VEVENT")
-    yield ical.text("UID", f"maintenance-{number}-{digest}@{UID_DOMAIN}")
+    yield ical.text("UID", f"maintenance-{digest}@{UID_DOMAIN}")
     yield ical.prop("DTSTAMP", ical.utc(stamp))
     yield _start(opens, zones)
     yield ical.prop("DURATION", ical.duration(length))

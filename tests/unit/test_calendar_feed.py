@@ -223,3 +223,35 @@ def test_maintenance_window_is_a_weekly_rrule_the_policy_agrees_with() -> None:
 @pytest.mark.parametrize("status", [Status.REJECTED, Status.CANCELLED, Status.DRAFT])
 def test_changes_without_an_approval_never_appear(status: Status) -> None:
     assert "BEGIN:VEVENT\r\nUID:change-" not in build([change("OPS-1", status=status)])
+
+
+def test_a_maintenance_window_keeps_its_uid_wherever_it_is_listed() -> None:
+    other = MaintenanceWindow(systems=("web",), days=("mon",), start=time(1), end=time(2))
+    twice = POLICY.model_copy(update={"maintenance_windows": (NIGHTS, other, NIGHTS)})
+    reordered = POLICY.model_copy(update={"maintenance_windows": (other, NIGHTS)})
+    uids = [u for u in parse(build([], policy=twice)) if u.startswith("maintenance-")]
+    assert len(uids) == 2
+    assert sorted(uids) == sorted(
+        u for u in parse(build([], policy=reordered)) if u.startswith("maintenance-")
+    )
+
+
+def test_calendar_period_defaults_and_checks() -> None:
+    from connector.core.user_input import BadInput
+    from connector.reports.calendar import calendar_period
+    from connector.settings import Settings
+
+    settings = Settings(policy=POLICY)
+    now = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)  # 7 December in Berlin
+    period = calendar_period(settings, now=now)
+    assert period.since == datetime(2026, 11, 7, tzinfo=BERLIN)
+    assert period.until == datetime(2027, 12, 8, tzinfo=BERLIN)
+    given = calendar_period(settings, now=now, first="2027-01-01", last="2027-01-31")
+    assert (given.since, given.until) == (
+        datetime(2027, 1, 1, tzinfo=BERLIN),
+        datetime(2027, 2, 1, tzinfo=BERLIN),
+    )
+    with pytest.raises(BadInput, match="--until: 2026-12-01 is before --from 2027-01-01"):
+        calendar_period(settings, now=now, first="2027-01-01", last="2026-12-01")
+    with pytest.raises(BadInput, match="source: no source named 'x' \\(known: none configured\\)"):
+        calendar_period(settings, now=now, source="x", names=("from", "until", "source", "system"))
