@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jsonschema
 import pytest
 import yaml
 from croniter import croniter
@@ -161,3 +163,41 @@ def test_go_duration() -> None:
 def test_targets_must_name_something(config: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="name applications, namespaces or clusters"):
         ArgoCdExport.model_validate(config)
+
+
+# -- against the documents Argo CD and GitLab publish (tests/fixtures/real) --------------------
+
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
+
+
+def sync_window_schema() -> dict[str, Any]:
+    """The AppProject CRD's schema of one sync window, closed to other keys: a structural schema
+    would silently drop a misspelt one, which is what this catches."""
+    crd = yaml.safe_load((REAL / "argocd" / "appproject-crd.yaml").read_text(encoding="utf-8"))
+    [version] = crd["spec"]["versions"]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    schema: dict[str, Any] = spec["properties"]["syncWindows"]["items"]
+    return {**schema, "additionalProperties": False}
+
+
+def test_argocd_windows_validate_against_the_appproject_crd() -> None:
+    schema = sync_window_schema()
+    real = yaml.safe_load((REAL / "argocd" / "project.yaml").read_text(encoding="utf-8"))
+    for window in real["spec"]["syncWindows"]:  # the check accepts Argo CD's own example
+        jsonschema.validate(window, schema)
+    doc = argocd()
+    assert (doc["apiVersion"], doc["kind"]) == (real["apiVersion"], real["kind"])
+    assert set(doc["metadata"]) <= set(real["metadata"])
+    for window in doc["spec"]["syncWindows"]:
+        jsonschema.validate(window, schema)
+    misspelt = {**doc["spec"]["syncWindows"][0], "timezone": "UTC"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(misspelt, schema)
+
+
+def test_gitlab_periods_are_what_the_documented_request_holds() -> None:
+    request = json.loads((REAL / "gitlab" / "freeze_period_create_request.json").read_text())
+    listed = json.loads((REAL / "gitlab" / "freeze_periods_list.json").read_text())
+    for period in gitlab():
+        assert set(period) == set(request) and set(period) <= set(listed[0])
+        assert all(isinstance(v, str) for v in period.values())
