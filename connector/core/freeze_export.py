@@ -7,7 +7,9 @@ Periods API takes) and notes about freezes a cron schedule cannot say exactly.
 Both tools repeat a cron schedule for ever and cron has no year: a one-off freeze becomes a
 yearly one there, so one-off freezes that have already ended are left out and the others carry
 their end in the notes (Argo CD: also in the window's description). Times are the freeze's
-wall-clock times in its zone (`timeZone` / `cron_timezone`), as the policy reads them.
+wall-clock times in its zone (`timeZone` / `cron_timezone`), as the policy reads them. Argo CD's
+`duration` is elapsed time: a window that spans a daylight saving change ends an hour early or
+late there; GitLab's `freeze_end` is a wall-clock time and has no such drift.
 
     [freeze_export.argocd]
     project = "payments"
