@@ -10,6 +10,7 @@ days ahead, which is what a subscribed calendar app wants.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
@@ -59,6 +60,13 @@ def calendar_ics(settings: Settings, store: Store, *, period: Period, now: datet
     """The VCALENDAR text of the stored changes and the configured policy."""
     changes = _stored(settings, store, period.source)
     return build_calendar(changes, settings.policy, period=period, stamp=now)
+
+
+def calendar_etag(text: str) -> str:
+    """The HTTP entity tag of a calendar: its text without the DTSTAMP lines (the policy's
+    events are stamped with the moment of the build), so an unchanged calendar keeps its tag."""
+    kept = "\r\n".join(line for line in text.split("\r\n") if not line.startswith("DTSTAMP:"))
+    return '"' + hashlib.sha256(kept.encode()).hexdigest()[:32] + '"'
 
 
 def _stored(settings: Settings, store: Store, source: str | None) -> Iterator[Change]:

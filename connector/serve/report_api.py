@@ -57,7 +57,7 @@ def add_report_routes(app: FastAPI, settings: Settings, store: Store) -> None:
         refused = _refused(request, settings, what="the calendar")
         if refused is not None:
             return refused
-        from connector.reports.calendar import calendar_ics, calendar_period
+        from connector.reports.calendar import calendar_etag, calendar_ics, calendar_period
 
         params = request.query_params
         now = datetime.now(UTC)
@@ -77,7 +77,11 @@ def add_report_routes(app: FastAPI, settings: Settings, store: Store) -> None:
             text = calendar_ics(settings, store, period=period, now=now)
         except ConnectorError as exc:
             return _error(503, exc.message)
-        return Response(text, media_type="text/calendar; charset=utf-8")
+        # Calendar apps poll a subscription: an unchanged calendar is a 304 without a body.
+        etag = calendar_etag(text)
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(text, media_type="text/calendar; charset=utf-8", headers={"ETag": etag})
 
 
 def _refused(

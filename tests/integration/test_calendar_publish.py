@@ -186,6 +186,13 @@ def test_calendar_ics_needs_the_bearer_token(filled: Filled) -> None:
         assert response.status_code == 200, response.text
         assert response.headers["content-type"] == "text/calendar; charset=utf-8"
         assert_holds_the_scenario(response.text, filled.approved)
+        etag = response.headers["etag"]
+        again = requests.get(
+            f"{running.url}/calendar.ics?{period}",  # type: ignore[attr-defined]
+            headers={"Authorization": f"Bearer {TOKEN}", "If-None-Match": etag},
+            timeout=60,
+        )
+        assert again.status_code == 304 and not again.content and again.headers["etag"] == etag
         jira = get(running, period + "&source=sandbox-jira&system=payments", TOKEN)
         assert jira.status_code == 200
         found = events(jira.text)

@@ -255,3 +255,16 @@ def test_calendar_period_defaults_and_checks() -> None:
         calendar_period(settings, now=now, first="2027-01-01", last="2026-12-01")
     with pytest.raises(BadInput, match="source: no source named 'x' \\(known: none configured\\)"):
         calendar_period(settings, now=now, source="x", names=("from", "until", "source", "system"))
+
+
+def test_the_entity_tag_ignores_the_moment_of_the_build() -> None:
+    from connector.reports.calendar import calendar_etag
+
+    one = build_calendar([change("OPS-1")], POLICY, period=PERIOD, stamp=STAMP)
+    later = build_calendar(
+        [change("OPS-1")], POLICY, period=PERIOD, stamp=STAMP + timedelta(hours=1)
+    )
+    assert one != later and calendar_etag(one) == calendar_etag(later)
+    moved = change("OPS-1", planned_end=datetime(2026, 12, 11, 2, tzinfo=UTC))
+    other = build_calendar([moved], POLICY, period=PERIOD, stamp=STAMP)
+    assert calendar_etag(other) != calendar_etag(one)
