@@ -26,7 +26,8 @@ from connector.core.model import CabDecision, Change
 from connector.core.policy import ApprovalBasis, BoardDecision, Context, Window
 from connector.settings import Settings
 from connector.store import Store
-from connector.store.deployments import DeploymentRow, GateContext, GateTarget, WaitRow
+from connector.store.deployments import DeploymentRow, WaitRow
+from connector.store.gate_reads import GateContext, GateTarget
 
 Outcome = Literal["success", "failure", "in_progress"]
 #: How long one worker holds the answer of a held deploy before another may take it over.
@@ -161,11 +162,18 @@ def recheck_waits(
         except ConnectorError:
             store.release_wait(wait.provider, wait.reference)
             continue
+        change = (
+            (decision.source, decision.change_key)
+            if decision.source and decision.change_key
+            else None
+        )
         store.finish_wait(
             wait.provider,
             wait.reference,
             verdict=decision.verdict.value,
             reasons=decision.reasons,
+            change=change,
+            actor=worker,
             now=now,
         )
         out.append(Answered(wait=wait, decision=decision))

@@ -136,6 +136,10 @@ def test_a_held_deploy_is_answered_once_when_its_change_is_approved(store: Store
     assert recorder.sent == [("acme/shop#42:production", "allow")]
     row = store.gate_wait("github", "acme/shop#42:production")
     assert row is not None and row.state == "answered" and row.verdict == "allow"
+    links = [r for r in store.audit_for("acme-jira", "CHG-1") if r.event == "gate.answered"]
+    assert [(r.detail["verdict"], r.detail["reference"]) for r in links] == [
+        ("allow", "acme/shop#42:production")
+    ]
 
 
 def test_a_claimed_answer_is_taken_over_only_after_its_lease(store: Store) -> None:
