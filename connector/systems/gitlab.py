@@ -25,7 +25,8 @@ import requests
 from gitlab.exceptions import GitlabError
 from pydantic import BaseModel, ConfigDict
 
-from connector.settings.gitlab import GitLabDeploySettings
+from connector.core.deploy.config import GitlabDeploySettings
+from connector.core.errors import ConfigError
 from connector.systems import http
 
 #: GitLab's limit on an approval comment (longer ones are refused with 400).
@@ -91,11 +92,13 @@ class GitLabClient(http.PolicyClient):
 
     def __init__(
         self,
-        settings: GitLabDeploySettings,
+        settings: GitlabDeploySettings,
         *,
         name: str = "deploy.gitlab",
         policy: http.RetryPolicy | None = None,
     ) -> None:
+        if settings.token is None or not settings.token.get_secret_value().strip():
+            raise ConfigError(f"{name}.token: not set; the gate cannot read or approve deployments")
         self.name = name
         self.settings = settings
         self.policy = policy or http.RetryPolicy(
