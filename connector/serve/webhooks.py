@@ -43,7 +43,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from loguru import logger
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.core import secret_rules
 from connector.core.errors import ConfigError, ConnectorError, TransientError
@@ -200,8 +200,16 @@ def _settle(future: asyncio.Future[Intake], outcome: Intake | BaseException) -> 
         future.set_result(outcome)
 
 
-def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
-    """The ASGI app `change-connector run` serves: webhook intake, health, metrics, reports."""
+def build_app(
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    *,
+    hooks: Mapping[str, ASGIApp] | None = None,
+) -> WebhookApp:
+    """The ASGI app `change-connector run` serves: webhook intake, health, metrics, reports;
+    `hooks` are the deployment providers' own webhook handlers by exact path
+    (`POST /webhooks/gitlab`: serve/gitlab_hook.py)."""
     check_secrets(settings)
     limits = IntakeLimits(
         replay_window=timedelta(hours=settings.server.replay_window_hours),
@@ -237,7 +245,7 @@ def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
     from connector.serve.report_api import add_report_routes
 
     add_report_routes(app, settings, store)
-    return WebhookApp(settings, writer, metrics, fallback=app)
+    return WebhookApp(settings, writer, metrics, fallback=app, hooks=hooks)
 
 
 class WebhookApp:
@@ -248,9 +256,16 @@ class WebhookApp:
     """
 
     def __init__(
-        self, settings: Settings, writer: InboxWriter, metrics: Metrics, *, fallback: FastAPI
+        self,
+        settings: Settings,
+        writer: InboxWriter,
+        metrics: Metrics,
+        *,
+        fallback: FastAPI,
+        hooks: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         self.settings = settings
+        self.hooks = dict(hooks or {})
         self.writer = writer
         self.metrics = metrics
         self.fallback = fallback
@@ -258,7 +273,10 @@ class WebhookApp:
         self._full_logged = -FULL_LOG_SECONDS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+        hook = self.hooks.get(scope["path"]) if scope["type"] == "http" else None
+        if hook is not None:
+            await hook(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith(PREFIX):
             await self.intake(scope, receive, send)
         else:
             await self.fallback(scope, receive, send)

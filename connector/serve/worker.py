@@ -22,6 +22,7 @@ from types import FrameType
 import schedule
 import uvicorn
 from loguru import logger
+from starlette.types import ASGIApp
 
 from connector.core.errors import ConfigError, ConnectorError
 from connector.serve.telemetry import Telemetry, bound_address, startup_line
@@ -30,10 +31,12 @@ from connector.store import Store
 from connector.store.anchors import write_anchor
 from connector.store.audit import Anchor
 from connector.sync.drain import DrainStats, drain
+from connector.sync.gitlab_gate import GitLabGate
 from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
+from connector.systems.gitlab import GitLabClient
 
 
 def worker_id() -> str:
@@ -51,6 +54,8 @@ class Worker:
     telemetry: Telemetry = field(default_factory=Telemetry)
     _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
     chat: ChatClient | None = field(default=None, init=False, repr=False)
+    # `[deploy.gitlab]`: blocked deployments approved or rejected (sync/gitlab_gate.py)
+    gitlab: GitLabGate | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
@@ -58,6 +63,14 @@ class Worker:
             raise ConfigError(f"--source: no source named {only!r} (known: {known})")
         if self.settings.notify and self.chat is None:
             self.chat = ChatClient(self.settings.notify)
+        if self.settings.deploy.gitlab is not None and self.gitlab is None:
+            self.gitlab = GitLabGate(
+                self.settings,
+                self.store,
+                GitLabClient(self.settings.deploy.gitlab),
+                clock=self.clock,
+                worker=self.name,
+            )
         for name, source in self.settings.sources.items():
             if only in (None, name):
                 self.runtimes[name] = open_runtime(
@@ -77,6 +90,8 @@ class Worker:
             runtime.close()
         if self.chat is not None:
             self.chat.close()
+        if self.gitlab is not None:
+            self.gitlab.client.close()
 
     def final_anchor(self) -> None:
         """`anchor` when a run ends; never hides the error that ended it."""
@@ -164,7 +179,14 @@ class Worker:
         )
         seconds = time.monotonic() - started
         self.telemetry.drained(stats, seconds=seconds, writes_before=writes)
+        if stats.changed and self.gitlab is not None:
+            # a change that moved (an approval arrived) may release a held deployment now
+            self.gitlab.recheck()
         return stats
+
+    def gitlab_once(self) -> int:
+        """One GitLab cycle: settle the blocked deployments webhooks missed, recheck the held."""
+        return self.gitlab.poll() if self.gitlab is not None else 0
 
     def instrument(self) -> None:
         """Count and log every write of the open sources (the running service does)."""
@@ -205,6 +227,9 @@ class Worker:
         jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
             self._guarded, "inbox purge", self.purge_once
         )
+        if self.settings.deploy.gitlab is not None:
+            every = max(1, round(self.settings.deploy.gitlab.poll_interval_seconds))
+            jobs.every(every).seconds.do(self._guarded, "gitlab deployments", self.gitlab_once)
         if self.settings.audit.anchor_file is not None:
             every = max(1, round(self.settings.audit.anchor_interval_seconds))
             jobs.every(every).seconds.do(self._guarded, "audit anchor", self.anchor)
@@ -241,7 +266,7 @@ class Worker:
 
         if self.chat is not None:
             self.chat.observe = self.telemetry.metrics.notification
-        app = build_app(self.settings, self.store, self.telemetry.metrics)
+        app = build_app(self.settings, self.store, self.telemetry.metrics, hooks=self._hooks())
         config = uvicorn.Config(
             app,
             host=self.settings.server.host,
@@ -264,6 +289,22 @@ class Worker:
             where = f"{self.settings.server.host}:{self.settings.server.port}"
             raise ConfigError(f"server: cannot listen on {where} (the reason is logged above)")
         return server
+
+    def _hooks(self) -> dict[str, ASGIApp]:
+        """The deployment providers' webhook handlers this worker serves."""
+        hooks: dict[str, ASGIApp] = {}
+        gitlab = self.settings.deploy.gitlab
+        if self.gitlab is not None and gitlab is not None:
+            from connector.serve.gitlab_hook import PATH, GitLabHook
+
+            token = gitlab.webhook_token.get_secret_value() if gitlab.webhook_token else None
+            hooks[PATH] = GitLabHook(
+                self.gitlab,
+                token=token,
+                max_body_bytes=self.settings.server.max_body_bytes,
+                max_depth=self.settings.server.max_json_depth,
+            )
+        return hooks
 
 
 def _address(server: uvicorn.Server) -> str | None:

@@ -26,6 +26,7 @@ from gitlab.exceptions import GitlabError
 from pydantic import BaseModel, ConfigDict
 
 from connector.core.deploy.config import GitlabDeploySettings
+from connector.core.deploy.gitlab import reference
 from connector.core.errors import ConfigError
 from connector.systems import http
 
@@ -72,19 +73,6 @@ class GitLabDeployment(_Frozen):
 
     def answered_by(self, username: str) -> GitLabApproval | None:
         return next((a for a in self.approvals if a.username == username), None)
-
-
-def reference(project: str, deployment_id: int) -> str:
-    """The gate's reference of a GitLab deployment: "group/project#deployment_id"."""
-    return f"{project}#{deployment_id}"
-
-
-def parse_reference(text: str) -> tuple[str, int]:
-    """("group/project", deployment_id) of a reference; ValueError when it is not one."""
-    project, sep, number = text.rpartition("#")
-    if not sep or "/" not in project or not number.isdigit():
-        raise ValueError(f"not a GitLab deployment reference: {text!r}")
-    return project, int(number)
 
 
 class GitLabClient(http.PolicyClient):

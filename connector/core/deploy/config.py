@@ -61,6 +61,9 @@ class GitlabDeploySettings(_Section):
     services: dict[str, str] = {}
     ca_bundle: Path | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    # How often the worker lists the projects' blocked deployments (webhooks missed) and
+    # decides the held ones again (a window opens by the clock alone).
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     # Retries of one call (429, 5xx, dropped connections) and the longest total wait.
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 4
     max_retry_wait_seconds: Annotated[float, Field(ge=0)] = 30.0
