@@ -245,6 +245,9 @@ def build_app(
     from connector.serve.report_api import add_report_routes
 
     add_report_routes(app, settings, store)
+    from connector.serve.gate_api import add_gate_routes
+
+    add_gate_routes(app, settings, store)
     return WebhookApp(settings, writer, metrics, fallback=app, hooks=hooks)
 
 
