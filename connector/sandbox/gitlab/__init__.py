@@ -72,16 +72,18 @@ class GitLabError(Exception):
 
 
 def _seed_projects() -> dict[int, Project]:
-    def envs(first: int) -> dict[str, Environment]:
+    """Production is protected and needs one approval (billing's: two); staging is open."""
+
+    def envs(first: int, approvals: int = 1) -> dict[str, Environment]:
         return {
-            "production": Environment(first, "production", "production", True, 1),
+            "production": Environment(first, "production", "production", True, approvals),
             "staging": Environment(first + 1, "staging", "staging"),
         }
 
     projects = [
         Project(101, "acme/payments", envs(201)),
         Project(102, "acme/web", envs(203)),
-        Project(103, "acme/billing", envs(205)),
+        Project(103, "acme/billing", envs(205, approvals=2)),
     ]
     return {p.id: p for p in projects}
 
@@ -335,6 +337,10 @@ class GitLabSimulator:
     def _move(self, deployment: Deployment, status: str) -> None:
         deployment.status = status
         deployment.updated_at = self.state.now()
+        if status == "running":
+            deployment.started_at = deployment.updated_at
+        elif status in ("success", "failed", "canceled"):
+            deployment.finished_at = deployment.updated_at
         self._send(deployment)
 
     def _send(self, deployment: Deployment, *, approval: Approval | None = None) -> None:

@@ -57,6 +57,21 @@ class GitLabUser:
             "web_url": f"{base_url}/{self.username}",
         }
 
+    def api_full(self, base_url: str) -> dict[str, Any]:
+        """The user as a job (`deployable.user`) embeds it: the full User entity."""
+        return {
+            **self.api(base_url),
+            "created_at": "2025-01-06T09:00:00.000Z",
+            "bio": "",
+            "location": None,
+            "public_email": "",
+            "skype": "",
+            "linkedin": "",
+            "twitter": "",
+            "website_url": "",
+            "organization": "",
+        }
+
     def hook(self, base_url: str) -> dict[str, Any]:
         """The user as a webhook payload embeds it."""
         return {
@@ -149,6 +164,8 @@ class Deployment:
     status: str  # created | running | success | failed | canceled | blocked
     job_status: str = "manual"
     approvals: list[Approval] = field(default_factory=list)
+    started_at: datetime | None = None  # of the job
+    finished_at: datetime | None = None
 
     @property
     def pending_approval_count(self) -> int:
@@ -193,10 +210,10 @@ class Deployment:
                 "tag": False,
                 "coverage": None,
                 "created_at": stamp(self.created_at),
-                "started_at": None,
-                "finished_at": None,
+                "started_at": stamp(self.started_at) if self.started_at else None,
+                "finished_at": stamp(self.finished_at) if self.finished_at else None,
                 "project": {"ci_job_token_scope_enabled": False},
-                "user": self.user.api(base_url),
+                "user": self.user.api_full(base_url),
                 "commit": commit,
                 "pipeline": {
                     "id": self.pipeline_id,
