@@ -155,6 +155,8 @@ class Worker:
                     error=exc.message,
                 )
             raise
+        if stats.changed and not dry_run:
+            self.recheck_gates()
         if run_id is not None:
             error = stats.failed or next(iter(stats.write_failures), None)
             self.store.run_finish(
@@ -179,10 +181,19 @@ class Worker:
         )
         seconds = time.monotonic() - started
         self.telemetry.drained(stats, seconds=seconds, writes_before=writes)
-        if stats.changed and self.gitlab is not None:
-            # a change that moved (an approval arrived) may release a held deployment now
-            self.gitlab.recheck()
+        if stats.changed:
+            self.recheck_gates()
         return stats
+
+    def recheck_gates(self) -> None:
+        """Decide the held deployments again: a change that moved (an approval arrived) may
+        release one now. A provider that cannot be reached is tried again next time."""
+        if self.gitlab is None:
+            return
+        try:
+            self.gitlab.recheck()
+        except ConnectorError as exc:
+            logger.warning("gitlab: held deployments not rechecked: {}", exc.message)
 
     def gitlab_once(self) -> int:
         """One GitLab cycle: settle the blocked deployments webhooks missed, recheck the held."""

@@ -140,6 +140,10 @@ class GitLabGate:
         outcome = OUTCOMES.get(found.status)
         if outcome is None:
             return
+        if any(a.status == "rejected" for a in found.approvals):
+            # rejected while blocked: its job was dropped, nothing was deployed
+            logger.info("gitlab: {} was rejected and never ran", found.reference)
+            return
         gates.record_deployment(
             store=self.store,
             settings=self.settings,

@@ -24,6 +24,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -98,6 +99,8 @@ class GitLabSimulator:
         self.projects = _seed_projects()
         self.deployments: dict[int, Deployment] = {}
         self.hooks: dict[int, list[ProjectHook]] = {}
+        # GitLab's own clock (its timestamps); tests may set it apart from the sandbox's.
+        self.clock: Callable[[], datetime] = state.now
         # A deployment that starts running finishes at once with this status (None: it stays
         # running until `finish`).
         self.auto_finish: str | None = "success"
@@ -143,7 +146,7 @@ class GitLabSimulator:
             if env is None:
                 env = Environment(self._next("job"), environment, "other")
                 found.environments[environment] = env
-            now = self.state.now()
+            now = self.clock()
             deployment = Deployment(
                 id=self._next("deployment"),
                 iid=sum(1 for d in self.deployments.values() if d.project is found) + 1,
@@ -306,7 +309,7 @@ class GitLabSimulator:
     def _upsert(
         self, deployment: Deployment, user: GitLabUser, status: str, comment: Any
     ) -> Approval:
-        now = self.state.now()
+        now = self.clock()
         for approval in deployment.approvals:
             if approval.user is user:
                 if approval.status == status:
@@ -336,7 +339,7 @@ class GitLabSimulator:
 
     def _move(self, deployment: Deployment, status: str) -> None:
         deployment.status = status
-        deployment.updated_at = self.state.now()
+        deployment.updated_at = self.clock()
         if status == "running":
             deployment.started_at = deployment.updated_at
         elif status in ("success", "failed", "canceled"):
@@ -344,7 +347,7 @@ class GitLabSimulator:
         self._send(deployment)
 
     def _send(self, deployment: Deployment, *, approval: Approval | None = None) -> None:
-        at = self.state.now()
+        at = self.clock()
         body = deployment_event(deployment, base_url=self.base_url, at=at, approval=approval)
         for hook in self.hooks.get(deployment.project.id, []):
             self._outbox.append(hook_delivery(hook, body, instance=self.base_url))
