@@ -27,9 +27,18 @@ def test_a_lifecycle_event_names_its_deployment_and_who_triggered_it() -> None:
 
 
 def test_an_approval_event_is_told_apart_from_the_lifecycle() -> None:
-    event = hook_event(real("deployment_hook_approved.json"))
+    # GitLab's approval events: the approval's status, with `approver` and `approval` added
+    body = {
+        **real("deployment_hook_success.json"),
+        "status": "approved",
+        "environment": "production",
+        "approver": {"id": 5, "username": "ops_lead"},
+        "approval": {"id": 42, "status": "approved", "comment": "LGTM"},
+    }
+    event = hook_event(body)
     assert event.approval is True
     assert (event.status, event.environment, event.deployment_id) == ("approved", "production", 15)
+    assert event.username == "root"  # still the user who triggered the deployment
 
 
 @pytest.mark.parametrize(
