@@ -279,6 +279,7 @@ def build_app(
     app.include_router(servicenow.router, prefix="/servicenow")
     if gitlab is not None:
         app.include_router(gitlab.router, prefix="/gitlab")
+        app.include_router(gitlab.control, prefix="/_sandbox/gitlab")
     if chat is not None:
         app.include_router(chat.router, prefix="/chat")
 

@@ -21,12 +21,10 @@ does) and register project hooks with `add_hook`; every status change sends a De
 from __future__ import annotations
 
 import hmac
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -44,6 +42,15 @@ from connector.sandbox.gitlab.model import (
     Environment,
     GitLabUser,
     Project,
+    seed_projects,
+)
+from connector.sandbox.gitlab.rules import (
+    GitLabError,
+    body_of,
+    number,
+    page_headers,
+    refusal,
+    unauthorized,
 )
 from connector.sandbox.state import SandboxState
 from connector.sandbox.webhooks_out import Delivery, WebhookDispatcher
@@ -54,39 +61,6 @@ LIST_PARAMS = frozenset(
     | {"finished_after", "finished_before", "page", "per_page"}
 )
 STATUSES = ("created", "running", "success", "failed", "canceled", "blocked")
-NOT_WAITING = "This deployment is not waiting for approvals."
-OWN_DEPLOYMENT = (
-    "You cannot approve your own deployment. This configuration can be adjusted in the "
-    "protected environment settings."
-)
-NO_PERMISSION = (
-    "You don't have permission to approve this deployment. Contact the project or group owner "
-    "for help."
-)
-
-
-class GitLabError(Exception):
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(f"{status}: {body}")
-        self.status = status
-        self.body = body
-
-
-def _seed_projects() -> dict[int, Project]:
-    """Production is protected and needs one approval (billing's: two); staging is open."""
-
-    def envs(first: int, approvals: int = 1) -> dict[str, Environment]:
-        return {
-            "production": Environment(first, "production", "production", True, approvals),
-            "staging": Environment(first + 1, "staging", "staging"),
-        }
-
-    projects = [
-        Project(101, "acme/payments", envs(201)),
-        Project(102, "acme/web", envs(203)),
-        Project(103, "acme/billing", envs(205, approvals=2)),
-    ]
-    return {p.id: p for p in projects}
 
 
 class GitLabSimulator:
@@ -96,7 +70,7 @@ class GitLabSimulator:
         self.state = state
         self.base_url = base_url
         self.webhooks = webhooks
-        self.projects = _seed_projects()
+        self.projects = seed_projects()
         self.deployments: dict[int, Deployment] = {}
         self.hooks: dict[int, list[ProjectHook]] = {}
         # GitLab's own clock (its timestamps); tests may set it apart from the sandbox's.
@@ -116,6 +90,12 @@ class GitLabSimulator:
         )
         self.router.add_api_route(
             f"{API}/projects/{{project:path}}/hooks", self._add_hook_route, methods=["POST"]
+        )
+        # What a pipeline does, for a sandbox run in the foreground (tests call the methods).
+        self.control = APIRouter()
+        self.control.add_api_route("/deployments", self._create_route, methods=["POST"])
+        self.control.add_api_route(
+            "/deployments/{deployment_id}/finish", self._finish_route, methods=["POST"]
         )
 
     @staticmethod
@@ -140,6 +120,8 @@ class GitLabSimulator:
         title: str = "Deploy",
     ) -> dict[str, Any]:
         """A deploy job reaching `environment`: blocked if the environment needs approvals."""
+        if not environment or len(sha) != 40 or user not in GITLAB_USERS_BY_NAME:
+            raise GitLabError(400, {"error": "environment, a 40-character sha and a user"})
         with self.state.lock:
             found = self._project(project)
             env = found.environments.get(environment)
@@ -190,28 +172,28 @@ class GitLabSimulator:
     async def _user(self, request: Request) -> Response:
         user = self._authenticate(request)
         if user is None:
-            return _unauthorized()
+            return unauthorized()
         body = {**user.api(self.base_url), "email": user.email, "bot": False}
         return JSONResponse(body)
 
     async def _list(self, request: Request, project: str) -> Response:
         user = self._authenticate(request)
         if user is None:
-            return _unauthorized()
+            return unauthorized()
         params = dict(request.query_params)
         return await run_in_threadpool(self._locked, self._list_work, project, params, request)
 
     async def _get(self, request: Request, project: str, deployment_id: str) -> Response:
         user = self._authenticate(request)
         if user is None:
-            return _unauthorized()
+            return unauthorized()
         return await run_in_threadpool(self._locked, self._get_work, project, deployment_id)
 
     async def _approve(self, request: Request, project: str, deployment_id: str) -> Response:
         user = self._authenticate(request)
         if user is None:
-            return _unauthorized()
-        body = await _body(request)
+            return unauthorized()
+        body = await body_of(request)
         if isinstance(body, Response):
             return body
         return await run_in_threadpool(
@@ -221,8 +203,8 @@ class GitLabSimulator:
     async def _add_hook_route(self, request: Request, project: str) -> Response:
         user = self._authenticate(request)
         if user is None:
-            return _unauthorized()
-        body = await _body(request)
+            return unauthorized()
+        body = await body_of(request)
         if isinstance(body, Response):
             return body
         if user.role not in APPROVER_ROLES:
@@ -238,6 +220,41 @@ class GitLabSimulator:
             )
 
         return await run_in_threadpool(self._locked, work)
+
+    async def _create_route(self, request: Request) -> Response:
+        """POST /_sandbox/gitlab/deployments {project, environment, sha, user, ref?, title?}"""
+        body = await body_of(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            made = await run_in_threadpool(
+                self.create_deployment,
+                str(body.get("project", "")),
+                str(body.get("environment", "")),
+                sha=str(body.get("sha", "")),
+                user=str(body.get("user", "")),
+                ref=str(body.get("ref") or "main"),
+                title=str(body.get("title") or "Deploy"),
+            )
+        except GitLabError as exc:
+            return JSONResponse(exc.body, status_code=exc.status)
+        except KeyError:
+            return JSONResponse({"error": "user: no such GitLab user"}, status_code=400)
+        return JSONResponse(made, status_code=201)
+
+    async def _finish_route(self, request: Request, deployment_id: int) -> Response:
+        """POST /_sandbox/gitlab/deployments/{id}/finish {status: success|failed|canceled}"""
+        body = await body_of(request)
+        if isinstance(body, Response):
+            return body
+        status = str(body.get("status") or "success")
+        if deployment_id not in self.deployments or status not in ("success", "failed", "canceled"):
+            return JSONResponse({"error": "no such deployment or status"}, status_code=400)
+        try:
+            await run_in_threadpool(self.finish, deployment_id, status)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        return JSONResponse(self.deployment(deployment_id))
 
     # -- the work, under the sandbox lock ---------------------------------------------------
 
@@ -258,8 +275,8 @@ class GitLabSimulator:
         status = params.get("status")
         if status is not None and status not in STATUSES:
             raise GitLabError(400, {"error": "status does not have a valid value"})
-        page = _int(params.get("page"), 1, "page")
-        per_page = min(100, _int(params.get("per_page"), 20, "per_page"))
+        page = number(params.get("page"), 1, "page")
+        per_page = min(100, number(params.get("per_page"), 20, "per_page"))
         rows = [
             d
             for d in self.deployments.values()
@@ -275,7 +292,7 @@ class GitLabSimulator:
             rows.reverse()
         total = len(rows)
         chunk = rows[(page - 1) * per_page : page * per_page]
-        headers = _page_headers(
+        headers = page_headers(
             f"{self.base_url}{API}/projects/{project.replace('/', '%2F')}/deployments",
             params,
             page=page,
@@ -297,7 +314,7 @@ class GitLabSimulator:
             raise GitLabError(400, {"error": "status does not have a valid value"})
         deployment = self._deployment(project, deployment_id)
         comment = body.get("comment")
-        problem = _refusal(deployment, user, status)
+        problem = refusal(deployment, user, status)
         if problem is not None:
             raise GitLabError(400, {"message": problem})
         if isinstance(comment, str) and len(comment) > MAX_COMMENT:
@@ -396,70 +413,3 @@ class GitLabSimulator:
                 request.state.sandbox_user = user.username
                 return user
         return None
-
-
-def _refusal(deployment: Deployment, user: GitLabUser, status: str) -> str | None:
-    """Deployments::ApprovalService#validate, in its order."""
-    if not deployment.environment.protected:
-        return "This environment is not protected."
-    if deployment.environment.required_approvals <= 0:
-        return "Deployment approvals is not configured for this environment."
-    if user.role not in APPROVER_ROLES:
-        return NO_PERMISSION
-    if deployment.status != "blocked":
-        return NOT_WAITING
-    if deployment.user is user and status == "approved":
-        return OWN_DEPLOYMENT
-    return None
-
-
-def _unauthorized() -> JSONResponse:
-    return JSONResponse({"message": "401 Unauthorized"}, status_code=401)
-
-
-def _int(text: str | None, default: int, name: str) -> int:
-    if text is None:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise GitLabError(400, {"error": f"{name} does not have a valid value"})
-    return int(text)
-
-
-def _page_headers(
-    url: str, params: Mapping[str, str], *, page: int, per_page: int, total: int
-) -> dict[str, str]:
-    pages = max(1, -(-total // per_page))
-    rest = [(k, v) for k, v in params.items() if k not in ("page", "per_page")]
-
-    def link(at: int, rel: str) -> str:
-        return f'<{url}?{urlencode([("page", at), ("per_page", per_page), *rest])}>; rel="{rel}"'
-
-    links = []
-    if page > 1:
-        links.append(link(page - 1, "prev"))
-    if page < pages:
-        links.append(link(page + 1, "next"))
-    links += [link(1, "first"), link(pages, "last")]
-    return {
-        "x-page": str(page),
-        "x-per-page": str(per_page),
-        "x-next-page": str(page + 1) if page < pages else "",
-        "x-prev-page": str(page - 1) if page > 1 else "",
-        "x-total": str(total),
-        "x-total-pages": str(pages),
-        "link": ", ".join(links),
-    }
-
-
-async def _body(request: Request) -> dict[str, Any] | Response:
-    """A JSON object or a form body (GitLab takes both), else 400."""
-    raw = await request.body()
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            return JSONResponse({"error": "400 Bad request"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "400 Bad request"}, status_code=400)
-        return body
-    return dict(parse_qsl(raw.decode("utf-8", "replace")))

@@ -232,6 +232,23 @@ class Deployment:
         }
 
 
+def seed_projects() -> dict[int, Project]:
+    """Production is protected and needs one approval (billing's: two); staging is open."""
+
+    def envs(first: int, approvals: int = 1) -> dict[str, Environment]:
+        return {
+            "production": Environment(first, "production", "production", True, approvals),
+            "staging": Environment(first + 1, "staging", "staging"),
+        }
+
+    projects = [
+        Project(101, "acme/payments", envs(201)),
+        Project(102, "acme/web", envs(203)),
+        Project(103, "acme/billing", envs(205, approvals=2)),
+    ]
+    return {p.id: p for p in projects}
+
+
 def stamp(at: datetime) -> str:
     """The REST API's time format: ISO 8601 in UTC with milliseconds (2016-08-11T11:32:35.444Z)."""
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
