@@ -241,3 +241,19 @@ def test_lists_filter_by_status_and_page_like_gitlab(sandbox: Sandbox) -> None:
     assert int(first.headers["x-total"]) >= 6 and len(first.json()) == 2
     refused = call(sandbox.info, "GET", "/projects/102/deployments", params={"state": "x"})
     assert refused.status_code == 400
+
+
+def test_a_deploy_job_can_be_started_over_http_for_a_sandbox_in_the_foreground(
+    sandbox: Sandbox,
+) -> None:
+    info = sandbox.info
+    base = info.gitlab_url.removesuffix("/gitlab") + "/_sandbox/gitlab/deployments"
+    body = {"project": "acme/web", "environment": "production", "sha": SHA, "user": "alice"}
+    made = requests.post(base, json=body, verify=info.ca_bundle, timeout=30)
+    assert made.status_code == 201 and made.json()["status"] == "blocked"
+    bad = requests.post(base, json={**body, "sha": "abc"}, verify=info.ca_bundle, timeout=30)
+    assert bad.status_code == 400
+    staged = requests.post(
+        base, json={**body, "environment": "staging"}, verify=info.ca_bundle, timeout=30
+    ).json()
+    assert staged["status"] == "success"  # an open environment deploys at once
