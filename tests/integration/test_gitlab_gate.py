@@ -24,7 +24,7 @@ from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
 from pydantic import SecretStr
 from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import running_sandbox
-from test_policy_e2e import COUNT, RANDOM_SEED, complete
+from test_policy_e2e import complete
 
 from connector.commands.demo import sandbox_sources
 from connector.core.deploy.config import DeploySettings, GitlabDeploySettings
@@ -38,6 +38,10 @@ from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
 
+# A small sandbox whose seeds (Jira: RANDOM_SEED, ServiceNow: RANDOM_SEED + 1) hold the change
+# `the_change` picks: each test syncs the whole source.
+COUNT = 20
+RANDOM_SEED = 3
 TOKEN = "gitlab-hook-token-5f0c9e1d7a"
 SHA = "4bd1a2c5e8f0aa9d0c1e2f3a4b5c6d7e8f9a0b1c"
 # Inside the window `fill` gives the change (2026-12-01 09:00 to 11:00 UTC).
