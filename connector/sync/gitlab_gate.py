@@ -98,7 +98,17 @@ class GitLabGate:
     def settle(self, project: str, deployment_id: int) -> GateDecision | None:
         """Decide a blocked deployment; answer it now unless it waits (None: nothing to do)."""
         found = self.client.deployment(project, deployment_id)
-        if found.status != "blocked" or found.answered_by(self.client.me()) is not None:
+        me = self.client.me()
+        if found.status != "blocked" or found.answered_by(me) is not None:
+            return None
+        if found.username == me:
+            # GitLab never lets a deployment's own user approve it: people must answer it
+            logger.warning(
+                "gitlab: {} was started by the worker's own user {}; GitLab does not let it "
+                "approve its own deployments (run deploy jobs as another user)",
+                found.reference,
+                me,
+            )
             return None
         deployment = self.deployment_of(found)
         now = self.clock()

@@ -37,7 +37,7 @@ FINISHED = frozenset({"success", "failed", "canceled"})
 _NO_RETRIES: dict[str, Any] = {"obey_rate_limit": False, "retry_transient_errors": False}
 
 Answer = Literal["approved", "rejected"]
-Outcome = Literal["written", "already answered", "not waiting"]
+Outcome = Literal["written", "already answered", "not waiting", "own deployment"]
 
 
 class _Frozen(BaseModel):
@@ -150,6 +150,8 @@ class GitLabClient(http.PolicyClient):
             return "already answered"
         if current.status != "blocked":
             return "not waiting"
+        if current.username == me and status == "approved":
+            return "own deployment"  # GitLab refuses it (400) however often it is asked
         path = f"/projects/{_encoded(project)}/deployments/{deployment_id}/approval"
         body = {"status": status, "comment": shorten(comment)}
 

@@ -105,7 +105,8 @@ class Served:
 @contextmanager
 def served(worker: Worker) -> Iterator[Served]:
     """The worker's HTTP app (webhooks included) on a free port, as `change-connector run`."""
-    app = build_app(worker.settings, worker.store, Metrics(), hooks=worker._hooks())
+    hooks = worker._hooks()
+    app = build_app(worker.settings, worker.store, Metrics(), hooks=hooks)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
@@ -120,7 +121,7 @@ def served(worker: Worker) -> Iterator[Served]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-        for hook in worker._hooks().values():
+        for hook in hooks.values():
             getattr(hook, "close", lambda: None)()
 
 
@@ -322,3 +323,42 @@ def test_a_webhook_without_the_token_is_401_and_stores_nothing(
         assert worker.store.deployments() == []
     assert approval_posts(sandbox.info, deployment_id) == []
     assert sandbox.gitlab.deployment(deployment_id)["status"] == "blocked"
+
+
+def test_a_deploy_whose_webhook_was_missed_is_found_by_the_next_poll(
+    sandbox: Sandbox, store_url: str
+) -> None:
+    ops = JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
+    seed = the_change(ops)
+    ops.approve(seed, group="Change approvers")
+    deployment_id = deploy(sandbox)  # no project hook yet: GitLab told nobody
+    with closing(Store.open(store_url)) as store:
+        worker = gate_worker(sandbox, store, ops)
+        try:
+            worker.sync_once()
+            assert worker.gitlab_once() == 1
+            approval = answered(sandbox, deployment_id)()
+            assert approval is not None and approval["status"] == "approved"
+            assert worker.gitlab_once() == 0  # no longer blocked: nothing to look at
+        finally:
+            worker.close()
+    assert len(approval_posts(sandbox.info, deployment_id)) == 1
+
+
+def test_a_deploy_by_the_workers_own_user_is_left_to_people(
+    sandbox: Sandbox, store_url: str
+) -> None:
+    ops = JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
+    made = sandbox.gitlab.create_deployment(
+        "acme/payments", "production", sha=SHA, user="connector"
+    )
+    with closing(Store.open(store_url)) as store:
+        worker = gate_worker(sandbox, store, ops)
+        try:
+            worker.gitlab_once()
+            worker.gitlab_once()
+        finally:
+            worker.close()
+    # GitLab would refuse its approval (its own deployment): nothing is sent, nothing is held
+    assert approval_posts(sandbox.info, int(made["id"])) == []
+    assert sandbox.gitlab.deployment(int(made["id"]))["status"] == "blocked"
