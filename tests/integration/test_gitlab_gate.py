@@ -362,3 +362,23 @@ def test_a_deploy_by_the_workers_own_user_is_left_to_people(
     # GitLab would refuse its approval (its own deployment): nothing is sent, nothing is held
     assert approval_posts(sandbox.info, int(made["id"])) == []
     assert sandbox.gitlab.deployment(int(made["id"]))["status"] == "blocked"
+
+
+def test_check_config_names_a_missing_gitlab_token_and_a_bad_ca_bundle(tmp_path: Path) -> None:
+    from connector.commands.config_check import check_config_file
+    from connector.core.errors import ConfigError
+
+    (tmp_path / "not-a-ca.pem").write_text("hello\n")
+    path = tmp_path / "worker.toml"
+    path.write_text(f"""
+data_dir = "{tmp_path / "data"}"
+[deploy.gitlab]
+url = "https://gitlab.example.com"
+projects = ["acme/payments"]
+ca_bundle = "not-a-ca.pem"
+""")
+    with pytest.raises(ConfigError) as raised:
+        check_config_file(path)
+    message = str(raised.value)
+    assert "deploy.gitlab.token: not set" in message
+    assert "deploy.gitlab.ca_bundle" in message

@@ -72,3 +72,35 @@ def test_a_comment_fits_gitlabs_limit_on_one_line() -> None:
     short = shorten(long)
     assert len(short) == MAX_COMMENT and "\n" not in short and short.endswith("…")
     assert shorten("allow (PAY-1):  ok\n") == "allow (PAY-1): ok"
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"url": "http://gitlab.example.com"}, "not an https URL"),
+        ({"url": "https://gitlab.example.com/api/v4"}, "without /api/v4"),
+        ({"projects": ["payments"]}, "not a project path"),
+        ({"projects": [" acme/payments"]}, "not a project path"),
+        ({"poll_interval_seconds": 0}, "greater than 0"),
+    ],
+)
+def test_the_gitlab_settings_refuse_what_cannot_work(changes: dict[str, Any], problem: str) -> None:
+    from pydantic import ValidationError
+
+    from connector.core.deploy.config import GitlabDeploySettings
+
+    with pytest.raises(ValidationError, match=problem):
+        GitlabDeploySettings.model_validate(
+            {"url": "https://gitlab.example.com", "token": "glpat-x", **changes}
+        )
+
+
+def test_a_project_deploys_its_configured_service_or_its_own_name() -> None:
+    from connector.core.deploy.config import GitlabDeploySettings
+
+    settings = GitlabDeploySettings(
+        url="https://gitlab.example.com/", services={"acme/web": "storefront"}
+    )
+    assert settings.url == "https://gitlab.example.com"
+    assert settings.service_of("acme/web") == "storefront"
+    assert settings.service_of("acme/platform/payments") == "payments"
