@@ -3,21 +3,19 @@
 Any pipeline (Jenkins, Argo CD hooks, scripts) asks `POST /gates` whether a deploy may go ahead:
 the body names the change (optional), the environment, the service, the commit and who triggered
 it; the answer is `{verdict, reasons, change, source}` (`sync/gates.evaluate`, the same decision
-GitHub and GitLab get). `?wait=SECONDS` holds the request while the verdict is "wait" (an
-approval pending, a window not yet open), deciding again every `RECHECK_SECONDS`, and answers as
-soon as it changes or when the time is up (still "wait"). `POST /deployments` records a
-deployment as evidence (`sync/gates.record_deployment`). Both behind the bearer token
-`deploy.gate_token` (compared in constant time; 401 without it, 403 when none is configured);
-a bad body is a 400 with one line; the store being down is a 503; never a 500.
+GitHub and GitLab get), and `?wait=SECONDS` long-polls while the verdict is "wait". That route
+is served by `gate_front.GateFront`; this module holds its request parsing and token check, and
+the FastAPI route `POST /deployments`, which records a deployment as evidence
+(`sync/gates.record_deployment`). Both behind the bearer token `deploy.gate_token` (compared in
+constant time; 401 without it, 403 when none is configured); a bad body is a 400 with one line;
+the store being down is a 503; never a 500.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,14 +26,12 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from connector.core import secret_rules
-from connector.core.deploy import Deployment, GateDecision, Verdict
+from connector.core.deploy import Deployment, GateDecision
 from connector.core.errors import ConnectorError
 from connector.settings import Settings
 from connector.store import Store
 from connector.sync import gates
 
-#: How often a long-polling request decides again while its verdict is "wait".
-RECHECK_SECONDS = 0.25
 _TEXT_FIELDS = ("change", "env", "service", "commit", "triggered_by", "reference", "url")
 
 
@@ -50,32 +46,6 @@ def add_gate_routes(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    @app.post("/gates")
-    async def gate(request: Request) -> Response:
-        refused = refusal(request, settings)
-        if refused is not None:
-            return refused
-        try:
-            wait = _wait_seconds(request.query_params.get("wait"), settings)
-            deployment = _gate_body(await request.body(), now=clock())
-        except BadBody as exc:
-            return _error(400, str(exc))
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                decision = await run_in_threadpool(
-                    gates.evaluate,
-                    store=store,
-                    settings=settings,
-                    deployment=deployment,
-                    now=clock(),
-                )
-            except ConnectorError as exc:
-                return _error(503, exc.message)
-            if decision.verdict is not Verdict.WAIT or time.monotonic() >= deadline:
-                return JSONResponse(_answer(decision))
-            await asyncio.sleep(min(RECHECK_SECONDS, max(0.0, deadline - time.monotonic())))
-
     @app.post("/deployments")
     async def deployments(request: Request) -> Response:
         refused = refusal(request, settings)
@@ -111,20 +81,30 @@ def add_gate_routes(
 
 def refusal(request: Request, settings: Settings) -> Response | None:
     """None when the request carries the gate token; else the 401 / 403 to answer."""
+    refused = token_refusal(request.headers.get("authorization", ""), settings)
+    if refused is None:
+        return None
+    response = _error(refused[0], refused[1])
+    if refused[0] == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def token_refusal(authorization: str, settings: Settings) -> tuple[int, str] | None:
+    """None when `authorization` carries the gate token (compared in constant time); else the
+    status and message to refuse with."""
     token = settings.deploy.gate_token
     if token is None or not secret_rules.usable(token.get_secret_value()):
-        return _error(403, "the gate API is off: set deploy.gate_token to turn it on")
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        return 403, "the gate API is off: set deploy.gate_token to turn it on"
+    scheme, _, value = authorization.partition(" ")
     given = value.strip().encode()
     expected = token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not given or not hmac.compare_digest(given, expected):
-        response = _error(401, "a bearer token is required")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+        return 401, "a bearer token is required"
     return None
 
 
-def _answer(decision: GateDecision) -> dict[str, Any]:
+def answer_body(decision: GateDecision) -> dict[str, Any]:
     return {
         "verdict": decision.verdict.value,
         "reasons": list(decision.reasons),
@@ -133,7 +113,7 @@ def _answer(decision: GateDecision) -> dict[str, Any]:
     }
 
 
-def _wait_seconds(text: str | None, settings: Settings) -> float:
+def wait_seconds(text: str | None, settings: Settings) -> float:
     if text is None or text == "":
         return 0.0
     try:
@@ -195,7 +175,7 @@ def _build(data: dict[str, Any], *, at: datetime, reference: str) -> Deployment:
         raise BadBody(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
-def _gate_body(body: bytes, *, now: datetime) -> Deployment:
+def gate_body(body: bytes, *, now: datetime) -> Deployment:
     data = _object(body)
     for name in ("outcome", "started_at", "finished_at"):
         if name in data:

@@ -246,9 +246,11 @@ def build_app(
 
     add_report_routes(app, settings, store)
     from connector.serve.gate_api import add_gate_routes
+    from connector.serve.gate_front import GateFront
 
     add_gate_routes(app, settings, store)
-    return WebhookApp(settings, writer, metrics, fallback=app, hooks=hooks)
+    front = GateFront(app, settings, store)
+    return WebhookApp(settings, writer, metrics, fallback=front, hooks=hooks)
 
 
 class WebhookApp:
@@ -264,7 +266,7 @@ class WebhookApp:
         writer: InboxWriter,
         metrics: Metrics,
         *,
-        fallback: FastAPI,
+        fallback: ASGIApp,
         hooks: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         self.settings = settings

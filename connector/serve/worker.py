@@ -31,12 +31,16 @@ from connector.store import Store
 from connector.store.anchors import write_anchor
 from connector.store.audit import Anchor
 from connector.sync.drain import DrainStats, drain
+from connector.sync.gates import Answered, Answerer, recheck_waits
 from connector.sync.gitlab_gate import GitLabGate
 from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
 from connector.systems.gitlab import GitLabClient
+
+#: How often held deploys are decided again by the clock alone (a window opens).
+GATE_RECHECK_SECONDS = 5
 
 
 def worker_id() -> str:
@@ -54,6 +58,8 @@ class Worker:
     telemetry: Telemetry = field(default_factory=Telemetry)
     _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
     chat: ChatClient | None = field(default=None, init=False, repr=False)
+    # Deployment gates: who answers a held deploy, per provider ("github", "gitlab").
+    answerers: dict[str, Answerer] = field(default_factory=dict)
     # `[deploy.gitlab]`: blocked deployments approved or rejected (sync/gitlab_gate.py)
     gitlab: GitLabGate | None = field(default=None, init=False, repr=False)
 
@@ -71,6 +77,7 @@ class Worker:
                 clock=self.clock,
                 worker=self.name,
             )
+            self.answerers["gitlab"] = self.gitlab.answerer
         for name, source in self.settings.sources.items():
             if only in (None, name):
                 self.runtimes[name] = open_runtime(
@@ -119,8 +126,11 @@ class Worker:
         dry_run: bool = False,
         on_page: Callable[[str, PageResult], None] = lambda source, page: None,
     ) -> list[PollStats]:
-        """One poll cycle per source, in order."""
-        return [self.poll_source(name, dry_run=dry_run, on_page=on_page) for name in self.runtimes]
+        """One poll cycle per source, in order; then the held deploys are decided again."""
+        stats = [self.poll_source(name, dry_run=dry_run, on_page=on_page) for name in self.runtimes]
+        if not dry_run and any(s.changed for s in stats):
+            self.recheck_gates()  # an approval may have arrived
+        return stats
 
     def poll_source(
         self,
@@ -155,8 +165,6 @@ class Worker:
                     error=exc.message,
                 )
             raise
-        if stats.changed and not dry_run:
-            self.recheck_gates()
         if run_id is not None:
             error = stats.failed or next(iter(stats.write_failures), None)
             self.store.run_finish(
@@ -181,19 +189,22 @@ class Worker:
         )
         seconds = time.monotonic() - started
         self.telemetry.drained(stats, seconds=seconds, writes_before=writes)
-        if stats.changed:
+        if stats.changed:  # an approval may have arrived: held deploys are answered now
             self.recheck_gates()
         return stats
 
-    def recheck_gates(self) -> None:
-        """Decide the held deployments again: a change that moved (an approval arrived) may
-        release one now. A provider that cannot be reached is tried again next time."""
-        if self.gitlab is None:
-            return
-        try:
-            self.gitlab.recheck()
-        except ConnectorError as exc:
-            logger.warning("gitlab: held deployments not rechecked: {}", exc.message)
+    def recheck_gates(self) -> list[Answered]:
+        """Decide every held deploy again; answer those whose verdict is no longer "wait"
+        (after each poll and drain: an approval arrived; on a timer: a window opened)."""
+        if not self.answerers:
+            return []
+        return recheck_waits(
+            store=self.store,
+            settings=self.settings,
+            now=self.clock(),
+            answerers=self.answerers,
+            worker=self.name,
+        )
 
     def gitlab_once(self) -> int:
         """One GitLab cycle: settle the blocked deployments webhooks missed, recheck the held."""
@@ -235,6 +246,10 @@ class Worker:
         jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
             self._guarded, "drain", self.drain_once
         )
+        if self.answerers:  # after the polls and drains scheduled before it, and every 5 s
+            jobs.every(GATE_RECHECK_SECONDS).seconds.do(
+                self._guarded, "gate waits", self.recheck_gates
+            )
         jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
             self._guarded, "inbox purge", self.purge_once
         )
@@ -260,6 +275,8 @@ class Worker:
             self.telemetry.poll_failed(name, seconds=time.monotonic() - started)
             raise
         self.telemetry.polled(stats, seconds=time.monotonic() - started)
+        if stats.changed:
+            self.recheck_gates()
 
     def _guarded(self, what: str, job: Callable[[], object]) -> None:
         """One exception boundary per job: log it, keep the schedule running."""
