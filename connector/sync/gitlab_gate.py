@@ -7,7 +7,8 @@
         wait       -> answered later by gates.recheck_waits through `GitLabAnswerer`, when an
                       approval arrives or a window opens
         allow/deny -> claim the wait, approve / reject with the reasons as the comment, mark it
-    Deployment Hook "success" / "failed" / "canceled" -> gates.record_deployment (evidence)
+    Deployment Hook "success" / "failed" / "canceled" -> gates.record_deployment (evidence);
+    each poll also records those that ended in the last few intervals (hooks missed)
 
 The store's claim on the wait keeps two threads or workers from answering the same deployment;
 `GitLabClient.answer` reads the deployment's approvals before it writes, so a worker killed
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from loguru import logger
 
@@ -132,9 +133,11 @@ class GitLabGate:
         return len(answered)
 
     def poll(self) -> int:
-        """Settle every blocked deployment of the configured projects (missed webhooks), then
-        recheck the held ones; how many blocked deployments were looked at."""
+        """Settle every blocked deployment of the configured projects (missed webhooks), record
+        the ones that ended since the last polls, then recheck the held ones; how many blocked
+        deployments were looked at."""
         seen = 0
+        since = self.clock() - self.lookback
         for project in self.config.projects:
             for found in self.client.blocked(project):
                 seen += 1
@@ -142,8 +145,18 @@ class GitLabGate:
                     self.settle(project, found.id)
                 except ConnectorError as exc:
                     logger.warning("gitlab: {} not settled: {}", found.reference, exc.message)
+            for found in self.client.updated(project, since=since):
+                known = self.store.deployment(PROVIDER, found.reference)
+                if OUTCOMES.get(found.status) not in (None, known.outcome if known else None):
+                    self.record(found)
         self.recheck()
         return seen
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far back each poll looks for ended deployments: a few poll intervals, so a
+        Deployment Hook missed while the worker was down is still found."""
+        return max(timedelta(minutes=10), 3 * timedelta(seconds=self.config.poll_interval_seconds))
 
     def record(self, found: GitLabDeployment) -> None:
         """An ended deployment as evidence: its change, outcome and times."""

@@ -3,6 +3,7 @@
 Three documented calls of the Deployments API (doc/api/deployments.md), through python-gitlab:
 
     GET  /projects/:id/deployments?status=blocked          deployments waiting for approvals
+    GET  /projects/:id/deployments?updated_after=...       deployments that moved (ended ones)
     GET  /projects/:id/deployments/:deployment_id          one deployment, with `approvals`
     POST /projects/:id/deployments/:deployment_id/approval status approved|rejected, comment
 
@@ -138,6 +139,24 @@ class GitLabClient(http.PolicyClient):
             )
 
         rows = self._call(read, f"list blocked deployments of {project}")
+        return [_deployment(project, _dict(row)) for row in rows]
+
+    def updated(self, project: str, *, since: datetime) -> list[GitLabDeployment]:
+        """Deployments of `project` updated after `since` (all pages, oldest first)."""
+        path = f"/projects/{_encoded(project)}/deployments"
+        query = {
+            "updated_after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "order_by": "updated_at",
+            "sort": "asc",
+            "per_page": 100,
+        }
+
+        def read() -> list[Any]:
+            return list(self.client.http_list(path, query_data=query, get_all=True, **_NO_RETRIES))
+
+        rows = self._call(
+            read, f"list deployments of {project} updated since {query['updated_after']}"
+        )
         return [_deployment(project, _dict(row)) for row in rows]
 
     # -- the one write ----------------------------------------------------------------------

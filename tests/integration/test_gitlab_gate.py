@@ -339,7 +339,11 @@ def test_a_deploy_whose_webhook_was_missed_is_found_by_the_next_poll(
             assert worker.gitlab_once() == 1
             approval = answered(sandbox, deployment_id)()
             assert approval is not None and approval["status"] == "approved"
+            # it ran at once: the same poll found it ended and recorded it (no hook told us)
+            row = store.deployment("gitlab", f"acme/payments#{deployment_id}")
+            assert row is not None and (row.outcome, row.change_key) == ("success", ops.key(seed))
             assert worker.gitlab_once() == 0  # no longer blocked: nothing to look at
+            assert len(store.deployments()) == 1
         finally:
             worker.close()
     assert len(approval_posts(sandbox.info, deployment_id)) == 1

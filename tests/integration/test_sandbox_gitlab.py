@@ -257,3 +257,19 @@ def test_a_deploy_job_can_be_started_over_http_for_a_sandbox_in_the_foreground(
         base, json={**body, "environment": "staging"}, verify=info.ca_bundle, timeout=30
     ).json()
     assert staged["status"] == "success"  # an open environment deploys at once
+
+
+def test_lists_filter_by_update_time_only_in_update_order(sandbox: Sandbox) -> None:
+    made = sandbox.gitlab.create_deployment("acme/web", "staging", sha=SHA, user="bob")
+    path = "/projects/acme%2Fweb/deployments"
+    after = {"updated_after": "2000-01-01T00:00:00Z"}
+    refused = call(sandbox.info, "GET", path, params=after)
+    assert refused.status_code == 400
+    found = call(sandbox.info, "GET", path, params={**after, "order_by": "updated_at"}).json()
+    assert made["id"] in [d["id"] for d in found]
+    later = {"updated_after": "2999-01-01T00:00:00Z", "order_by": "updated_at"}
+    assert call(sandbox.info, "GET", path, params=later).json() == []
+    bad = call(
+        sandbox.info, "GET", path, params={"updated_after": "soon", "order_by": "updated_at"}
+    )
+    assert bad.status_code == 400

@@ -47,6 +47,7 @@ from connector.sandbox.gitlab.model import (
 from connector.sandbox.gitlab.rules import (
     GitLabError,
     body_of,
+    moment,
     number,
     page_headers,
     refusal,
@@ -277,16 +278,23 @@ class GitLabSimulator:
             raise GitLabError(400, {"error": "status does not have a valid value"})
         page = number(params.get("page"), 1, "page")
         per_page = min(100, number(params.get("per_page"), 20, "per_page"))
+        key = params.get("order_by", "id")
+        if key not in ("id", "iid", "created_at", "updated_at", "finished_at", "ref"):
+            raise GitLabError(400, {"error": "order_by does not have a valid value"})
+        after, before = moment(params, "updated_after"), moment(params, "updated_before")
+        if (after or before) and key != "updated_at":
+            # DeploymentsFinder: an updated_at filter needs the updated_at order
+            message = "400 Bad request - `updated_at` filter requires `updated_at` sort"
+            raise GitLabError(400, {"message": message})
         rows = [
             d
             for d in self.deployments.values()
             if d.project is found
             and (status is None or d.status == status)
             and params.get("environment") in (None, d.environment.name)
+            and (after is None or d.updated_at > after)
+            and (before is None or d.updated_at < before)
         ]
-        key = params.get("order_by", "id")
-        if key not in ("id", "iid", "created_at", "updated_at", "finished_at", "ref"):
-            raise GitLabError(400, {"error": "order_by does not have a valid value"})
         rows.sort(key=lambda d: getattr(d, key if key != "finished_at" else "updated_at"))
         if params.get("sort", "asc") == "desc":
             rows.reverse()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -98,3 +99,15 @@ async def body_of(request: Request) -> dict[str, Any] | Response:
             return JSONResponse({"error": "400 Bad request"}, status_code=400)
         return body
     return dict(parse_qsl(raw.decode("utf-8", "replace")))
+
+
+def moment(params: Mapping[str, str], name: str) -> datetime | None:
+    """An ISO 8601 date-time parameter (2019-03-15T08:00:00Z), or 400."""
+    text = params.get(name)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise GitLabError(400, {"error": f"{name} is invalid"}) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
