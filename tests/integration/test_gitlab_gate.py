@@ -386,3 +386,36 @@ ca_bundle = "not-a-ca.pem"
     message = str(raised.value)
     assert "deploy.gitlab.token: not set" in message
     assert "deploy.gitlab.ca_bundle" in message
+
+
+def test_the_webhook_answers_other_events_bad_bodies_and_methods_in_one_line(
+    sandbox: Sandbox, store_url: str
+) -> None:
+    ops = JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
+    with gate(sandbox, store_url, ops) as running:
+        url = f"{running.url}/webhooks/gitlab"
+
+        def post(event: str, body: object) -> requests.Response:
+            headers = {"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": event}
+            return requests.post(url, json=body, headers=headers, timeout=30)
+
+        pushed = post("Push Hook", {"object_kind": "push"})
+        assert (pushed.status_code, pushed.json()) == (202, {"status": "ignored"})
+        nameless = post("Deployment Hook", {"object_kind": "deployment", "status": "blocked"})
+        assert nameless.status_code == 400 and "project" in nameless.json()["error"]
+        listed = post("Deployment Hook", [1, 2])
+        assert (listed.status_code, listed.json()) == (400, {"error": "body is not a JSON object"})
+        other = post(
+            "Deployment Hook",
+            {
+                "object_kind": "deployment",
+                "status": "blocked",
+                "deployment_id": 1,
+                "project": {"path_with_namespace": "someone/else"},
+            },
+        )
+        assert other.status_code == 202  # accepted, then ignored: not a configured project
+        got = requests.get(url, timeout=30)
+        assert got.status_code == 405
+        assert running.store.deployments() == []
+    assert approval_posts(sandbox.info) == []
