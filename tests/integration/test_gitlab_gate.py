@@ -419,3 +419,16 @@ def test_the_webhook_answers_other_events_bad_bodies_and_methods_in_one_line(
         assert got.status_code == 405
         assert running.store.deployments() == []
     assert approval_posts(sandbox.info) == []
+
+
+def test_a_burst_of_blocked_deployments_is_answered_once_each(
+    sandbox: Sandbox, store_url: str
+) -> None:
+    ops = JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
+    with gate(sandbox, store_url, ops):
+        # no change covers them: each is rejected, by the webhook threads side by side
+        made = [deploy(sandbox) for _ in range(20)]
+        for deployment_id in made:
+            approval = wait_for("the gate's answer", answered(sandbox, deployment_id))
+            assert approval["status"] == "rejected" and "No approved change" in approval["comment"]
+    assert [len(approval_posts(sandbox.info, d)) for d in made] == [1] * 20
