@@ -107,8 +107,10 @@ class Sandbox:
                 options.seed_count, random_seed=options.random_seed + 1, base_time=options.base_time
             )
         )
-        # GitLab sends each event once (no Jira-style duplicate deliveries).
-        self.gitlab_webhooks = WebhookDispatcher(ca_bundle=self.tls.ca_cert, duplicate_rate=0.0)
+        # GitLab sends each event once and does not retry a failed delivery by itself.
+        self.gitlab_webhooks = WebhookDispatcher(
+            ca_bundle=self.tls.ca_cert, duplicate_rate=0.0, retry=False
+        )
         self.gitlab = GitLabSimulator(
             self.state, base_url=f"{self.base_url}/gitlab", webhooks=self.gitlab_webhooks
         )
