@@ -2,10 +2,11 @@
 
 `load_config` has already validated the file's shape, the secrets and the URLs; this adds what
 needs the file system or the network: each source's mapping file (loaded through the mapping
-loader, converters included) and that it is a mapping of the source's system, the CA bundle
-(readable, PEM certificates), the release-notes templates directory, the audit anchor file's
-directory, and the store URL (one connection, nothing created or migrated). Each problem names
-the file and key, or the environment variable that set the value.
+loader, converters included) and that it is a mapping of the source's system, the CA bundles
+(readable, PEM certificates; `[deploy.gitlab]`'s too, whose token must be set), the
+release-notes templates directory, the audit anchor file's directory, and the store URL (one
+connection, nothing created or migrated). Each problem names the file and key, or the
+environment variable that set the value.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def problems(loaded: LoadedConfig) -> list[str]:
     for i, channel in enumerate(settings.notify):
         if channel.ca_bundle is not None and (found := ca_bundle_problem(channel.ca_bundle)):
             out.append(f"{loaded.where('notify', str(i), 'ca_bundle')}: {found}")
+    gitlab = settings.deploy.gitlab
+    if gitlab is not None:
+        if gitlab.token is None:
+            out.append(f"{loaded.where('deploy', 'gitlab', 'token')}: not set")
+        if gitlab.ca_bundle is not None and (found := ca_bundle_problem(gitlab.ca_bundle)):
+            out.append(f"{loaded.where('deploy', 'gitlab', 'ca_bundle')}: {found}")
     templates = settings.release_notes.templates_dir
     if templates is not None and not templates.is_dir():
         out.append(

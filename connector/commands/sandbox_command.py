@@ -44,6 +44,16 @@ def _print(info: SandboxInfo) -> None:
         f"Jira fields:       {len(info.jira_fields)} custom fields, ids from --random-seed "
         "(names and ids: --json or GET /rest/api/2/field)"
     )
+    typer.echo(
+        f"GitLab:            {info.gitlab_url}  (projects acme/payments, acme/web, acme/billing)"
+    )
+    typer.echo(
+        "  a deploy job: POST /_sandbox/gitlab/deployments {project, environment, sha, user}"
+    )
+    typer.echo(
+        "  access tokens (PRIVATE-TOKEN): "
+        + ", ".join(f"{login} {token}" for login, token in info.gitlab_tokens.items())
+    )
     typer.echo("Users (Jira user / ServiceNow user / token):")
     for login, user in info.users.items():
         typer.echo(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from connector.core.errors import ConfigError
 
 KINDS = ("429", "500", "502", "503", "504", "slow", "drop")
-SCOPES = ("jira", "servicenow")
+SCOPES = ("jira", "servicenow", "gitlab")
 
 
 @dataclass
@@ -81,7 +81,8 @@ def _parse_rule(text: str) -> FaultRule:
     if kind not in KINDS:
         raise ConfigError(f"--faults: {text!r}: unknown fault {kind!r} (one of {', '.join(KINDS)})")
     if scope and scope not in SCOPES:
-        raise ConfigError(f"--faults: {text!r}: unknown scope {scope!r} (jira or servicenow)")
+        known = ", ".join(SCOPES)
+        raise ConfigError(f"--faults: {text!r}: unknown scope {scope!r} (one of {known})")
     rule = FaultRule(kind=kind, scope=scope or None)
     for opt in filter(None, (o.strip() for o in opts.split(","))):
         name, _, value = opt.partition("=")

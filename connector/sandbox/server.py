@@ -2,6 +2,7 @@
 
     https://127.0.0.1:PORT/jira         Jira REST API (Cloud or Data Center, per mode)
     https://127.0.0.1:PORT/servicenow   ServiceNow Table API
+    https://127.0.0.1:PORT/gitlab       GitLab REST API: deployments and their approvals
     https://127.0.0.1:PORT/_sandbox/requests   the request log (GET) and its reset (DELETE)
     https://127.0.0.1:PORT/chat/...     Slack / Teams / signed chat webhooks (sandbox/chat.py),
                                         their log at /_sandbox/chat; `Sandbox.chat_urls`
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector.sandbox.catalog import SERVICENOW_ROLES, USERS
 from connector.sandbox.chat import ChatSimulator
 from connector.sandbox.faults import FaultRule
+from connector.sandbox.gitlab import GitLabSimulator
 from connector.sandbox.jira import JiraSimulator
 from connector.sandbox.scenario import generate
 from connector.sandbox.servicenow import ServiceNowSimulator
@@ -55,6 +57,9 @@ class SandboxInfo:
     jira_fields: dict[str, str]
     # The chat receivers: slack, teams and webhook URLs, webhook_secret, the log's URL
     chat: dict[str, str] = field(default_factory=dict)
+    # GitLab: its root URL (python-gitlab's `url`) and each user's personal access token
+    gitlab_url: str = ""
+    gitlab_tokens: dict[str, str] = field(default_factory=dict)
 
     def jira_field_id(self, name: str) -> str:
         """The id of this sandbox's Jira custom field `name` ("Change risk" -> customfield_N)."""
@@ -102,8 +107,21 @@ class Sandbox:
                 options.seed_count, random_seed=options.random_seed + 1, base_time=options.base_time
             )
         )
+        # GitLab sends each event once and does not retry a failed delivery by itself.
+        self.gitlab_webhooks = WebhookDispatcher(
+            ca_bundle=self.tls.ca_cert, duplicate_rate=0.0, retry=False
+        )
+        self.gitlab = GitLabSimulator(
+            self.state, base_url=f"{self.base_url}/gitlab", webhooks=self.gitlab_webhooks
+        )
         self.chat = _chat(options.random_seed)
-        self.app = build_app(self.state, jira=self.jira, servicenow=self.servicenow, chat=self.chat)
+        self.app = build_app(
+            self.state,
+            jira=self.jira,
+            servicenow=self.servicenow,
+            chat=self.chat,
+            gitlab=self.gitlab,
+        )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -142,6 +160,8 @@ class Sandbox:
             },
             jira_fields=dict(self.jira.fields.custom_ids),
             chat=self.chat_urls,
+            gitlab_url=f"{self.base_url}/gitlab",
+            gitlab_tokens={u.username: u.token for u in self.gitlab.users()},
         )
 
     def start(self) -> SandboxInfo:
@@ -171,6 +191,7 @@ class Sandbox:
                 raise RuntimeError("the sandbox server did not start")
             time.sleep(0.01)
         self.webhooks.start()
+        self.gitlab_webhooks.start()
         return self.info
 
     async def _serve(self, server: uvicorn.Server) -> None:
@@ -192,6 +213,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self.webhooks.stop()
+        self.gitlab_webhooks.stop()
         if self._server is not None:
             # Clients may still hold keep-alive connections; a test server need not wait.
             self._server.should_exit = True
@@ -252,10 +274,14 @@ def build_app(
     jira: JiraSimulator,
     servicenow: ServiceNowSimulator,
     chat: ChatSimulator | None = None,
+    gitlab: GitLabSimulator | None = None,
 ) -> ASGIApp:
     app = FastAPI(title="change-connector sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(jira.router, prefix="/jira")
     app.include_router(servicenow.router, prefix="/servicenow")
+    if gitlab is not None:
+        app.include_router(gitlab.router, prefix="/gitlab")
+        app.include_router(gitlab.control, prefix="/_sandbox/gitlab")
     if chat is not None:
         app.include_router(chat.router, prefix="/chat")
 
@@ -295,7 +321,7 @@ class FaultsAndLog:
             return
         path: str = scope["path"]
         system = path.split("/")[1] if path.count("/") >= 1 else ""
-        system = system if system in ("jira", "servicenow") else "sandbox"
+        system = system if system in ("jira", "servicenow", "gitlab") else "sandbox"
         status_box = [0]
         logged = [False]
 
@@ -345,6 +371,8 @@ async def _fail(rule: FaultRule, system: str, state: SandboxState, send: Send) -
             headers.append((b"ratelimit-reason", b"jira-quota-tenant-based"))
     if system == "servicenow":
         body = {"error": {"message": _REASONS[status], "detail": ""}, "status": "failure"}
+    elif system == "gitlab":
+        body = {"message": f"{status} {_REASONS[status]}"}
     else:
         body = {"errorMessages": [_REASONS[status]], "errors": {}}
     data = json.dumps(body).encode()

@@ -200,8 +200,16 @@ def _settle(future: asyncio.Future[Intake], outcome: Intake | BaseException) -> 
         future.set_result(outcome)
 
 
-def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
-    """The ASGI app `change-connector run` serves: webhook intake, health, metrics, reports."""
+def build_app(
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    *,
+    hooks: Mapping[str, ASGIApp] | None = None,
+) -> WebhookApp:
+    """The ASGI app `change-connector run` serves: webhook intake, health, metrics, reports;
+    `hooks` are the deployment providers' own webhook handlers by exact path
+    (`POST /webhooks/gitlab`: serve/gitlab_hook.py)."""
     check_secrets(settings)
     limits = IntakeLimits(
         replay_window=timedelta(hours=settings.server.replay_window_hours),
@@ -241,7 +249,8 @@ def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
     from connector.serve.gate_front import GateFront
 
     add_gate_routes(app, settings, store)
-    return WebhookApp(settings, writer, metrics, fallback=GateFront(app, settings, store))
+    front = GateFront(app, settings, store)
+    return WebhookApp(settings, writer, metrics, fallback=front, hooks=hooks)
 
 
 class WebhookApp:
@@ -252,9 +261,16 @@ class WebhookApp:
     """
 
     def __init__(
-        self, settings: Settings, writer: InboxWriter, metrics: Metrics, *, fallback: ASGIApp
+        self,
+        settings: Settings,
+        writer: InboxWriter,
+        metrics: Metrics,
+        *,
+        fallback: ASGIApp,
+        hooks: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         self.settings = settings
+        self.hooks = dict(hooks or {})
         self.writer = writer
         self.metrics = metrics
         self.fallback = fallback
@@ -262,7 +278,10 @@ class WebhookApp:
         self._full_logged = -FULL_LOG_SECONDS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+        hook = self.hooks.get(scope["path"]) if scope["type"] == "http" else None
+        if hook is not None:
+            await hook(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith(PREFIX):
             await self.intake(scope, receive, send)
         else:
             await self.fallback(scope, receive, send)

@@ -22,6 +22,7 @@ from types import FrameType
 import schedule
 import uvicorn
 from loguru import logger
+from starlette.types import ASGIApp
 
 from connector.core.errors import ConfigError, ConnectorError
 from connector.serve.telemetry import Telemetry, bound_address, startup_line
@@ -32,10 +33,12 @@ from connector.store.audit import Anchor
 from connector.sync.deployed import move_deployed
 from connector.sync.drain import DrainStats, drain
 from connector.sync.gates import Answered, Answerer, recheck_waits
+from connector.sync.gitlab_gate import GitLabGate
 from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
+from connector.systems.gitlab import GitLabClient
 
 #: How often held deploys are decided again by the clock alone (a window opens).
 GATE_RECHECK_SECONDS = 5
@@ -60,6 +63,8 @@ class Worker:
     chat: ChatClient | None = field(default=None, init=False, repr=False)
     # Deployment gates: who answers a held deploy, per provider ("github", "gitlab").
     answerers: dict[str, Answerer] = field(default_factory=dict)
+    # `[deploy.gitlab]`: blocked deployments approved or rejected (sync/gitlab_gate.py)
+    gitlab: GitLabGate | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
@@ -67,6 +72,15 @@ class Worker:
             raise ConfigError(f"--source: no source named {only!r} (known: {known})")
         if self.settings.notify and self.chat is None:
             self.chat = ChatClient(self.settings.notify)
+        if self.settings.deploy.gitlab is not None and self.gitlab is None:
+            self.gitlab = GitLabGate(
+                self.settings,
+                self.store,
+                GitLabClient(self.settings.deploy.gitlab),
+                clock=self.clock,
+                worker=self.name,
+            )
+            self.answerers["gitlab"] = self.gitlab.answerer
         for name, source in self.settings.sources.items():
             if only in (None, name):
                 self.runtimes[name] = open_runtime(
@@ -86,6 +100,8 @@ class Worker:
             runtime.close()
         if self.chat is not None:
             self.chat.close()
+        if self.gitlab is not None:
+            self.gitlab.client.close()
 
     def final_anchor(self) -> None:
         """`anchor` when a run ends; never hides the error that ended it."""
@@ -113,8 +129,11 @@ class Worker:
         dry_run: bool = False,
         on_page: Callable[[str, PageResult], None] = lambda source, page: None,
     ) -> list[PollStats]:
-        """One poll cycle per source, in order."""
-        return [self.poll_source(name, dry_run=dry_run, on_page=on_page) for name in self.runtimes]
+        """One poll cycle per source, in order; then the held deploys are decided again."""
+        stats = [self.poll_source(name, dry_run=dry_run, on_page=on_page) for name in self.runtimes]
+        if not dry_run and any(s.changed for s in stats):
+            self.recheck_gates()  # an approval may have arrived
+        return stats
 
     def poll_source(
         self,
@@ -201,6 +220,10 @@ class Worker:
             since=since,
         )
 
+    def gitlab_once(self) -> int:
+        """One GitLab cycle: settle the blocked deployments webhooks missed, recheck the held."""
+        return self.gitlab.poll() if self.gitlab is not None else 0
+
     def instrument(self) -> None:
         """Count and log every write of the open sources (the running service does)."""
         self.telemetry.prime(self.runtimes)
@@ -248,6 +271,9 @@ class Worker:
         jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
             self._guarded, "inbox purge", self.purge_once
         )
+        if self.settings.deploy.gitlab is not None:
+            every = max(1, round(self.settings.deploy.gitlab.poll_interval_seconds))
+            jobs.every(every).seconds.do(self._guarded, "gitlab deployments", self.gitlab_once)
         if self.settings.audit.anchor_file is not None:
             every = max(1, round(self.settings.audit.anchor_interval_seconds))
             jobs.every(every).seconds.do(self._guarded, "audit anchor", self.anchor)
@@ -286,7 +312,7 @@ class Worker:
 
         if self.chat is not None:
             self.chat.observe = self.telemetry.metrics.notification
-        app = build_app(self.settings, self.store, self.telemetry.metrics)
+        app = build_app(self.settings, self.store, self.telemetry.metrics, hooks=self._hooks())
         config = uvicorn.Config(
             app,
             host=self.settings.server.host,
@@ -309,6 +335,22 @@ class Worker:
             where = f"{self.settings.server.host}:{self.settings.server.port}"
             raise ConfigError(f"server: cannot listen on {where} (the reason is logged above)")
         return server
+
+    def _hooks(self) -> dict[str, ASGIApp]:
+        """The deployment providers' webhook handlers this worker serves."""
+        hooks: dict[str, ASGIApp] = {}
+        gitlab = self.settings.deploy.gitlab
+        if self.gitlab is not None and gitlab is not None:
+            from connector.serve.gitlab_hook import PATH, GitLabHook
+
+            token = gitlab.webhook_token.get_secret_value() if gitlab.webhook_token else None
+            hooks[PATH] = GitLabHook(
+                self.gitlab,
+                token=token,
+                max_body_bytes=self.settings.server.max_body_bytes,
+                max_depth=self.settings.server.max_json_depth,
+            )
+        return hooks
 
 
 def _address(server: uvicorn.Server) -> str | None:

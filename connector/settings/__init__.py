@@ -385,8 +385,14 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         c.model_copy(update={"ca_bundle": fix(c.ca_bundle)}) if c.ca_bundle else c
         for c in settings.notify
     )
+    deploy = settings.deploy
+    gitlab = deploy.gitlab
+    if gitlab is not None and gitlab.ca_bundle is not None:
+        gitlab = gitlab.model_copy(update={"ca_bundle": fix(gitlab.ca_bundle)})
+        deploy = deploy.model_copy(update={"gitlab": gitlab})
     return settings.model_copy(
         update={
+            "deploy": deploy,
             "sources": sources,
             "data_dir": fix(settings.data_dir),
             "release_notes": notes,

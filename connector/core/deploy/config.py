@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Section(BaseModel):
@@ -35,12 +36,66 @@ class GithubDeploySettings(_Section):
 
 
 class GitlabDeploySettings(_Section):
-    """`[deploy.gitlab]`: the GitLab instance whose deployment approvals the worker gives."""
+    """`[deploy.gitlab]`: the GitLab instance whose deployment approvals the worker gives.
+
+        [deploy.gitlab]
+        url = "https://gitlab.example.com"     # the instance root, not /api/v4
+        token = "..."                          # CHANGE_CONNECTOR__DEPLOY__GITLAB__TOKEN
+        webhook_token = "..."                  # the project hooks' secret token
+        projects = ["acme/payments", "acme/web"]
+        ca_bundle = "/etc/ssl/private-ca.pem"  # a private CA; verification never goes off
+        [deploy.gitlab.services]               # project -> service (default: the project name)
+        "acme/web" = "storefront"
+
+    The token (scope `api`) belongs to a user who may approve the protected environments
+    (Maintainer, or named in their approval rules) and who does not run the deploy jobs: GitLab
+    refuses a deployment's own user. The project hooks (Settings > Webhooks, "Deployment events")
+    point at the worker's `POST /webhooks/gitlab` with `webhook_token` as their secret token.
+    """
 
     url: str = "https://gitlab.com"
     token: SecretStr | None = None
+    # Without it `POST /webhooks/gitlab` refuses everything: deployments are found by polling.
     webhook_token: SecretStr | None = None
-    projects: tuple[str, ...] = ()
+    projects: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    services: dict[str, str] = {}
+    ca_bundle: Path | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    # How often the worker lists the projects' blocked deployments (webhooks missed) and
+    # decides the held ones again (a window opens by the clock alone).
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    # Retries of one call (429, 5xx, dropped connections) and the longest total wait.
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 4
+    max_retry_wait_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+    @field_validator("url")
+    @classmethod
+    def _https_root(cls, url: str) -> str:
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("not an https URL with a host (https://gitlab.example.com)")
+        if parts.path.rstrip("/").endswith("/api/v4"):
+            raise ValueError("the instance root, without /api/v4")
+        return url.rstrip("/")
+
+    @field_validator("projects")
+    @classmethod
+    def _paths(cls, projects: tuple[str, ...]) -> tuple[str, ...]:
+        for project in projects:
+            if "/" not in project.strip("/") or project != project.strip():
+                raise ValueError(f"{project!r}: not a project path (group/project)")
+        return projects
+
+    @property
+    def verify(self) -> str | bool:
+        return str(self.ca_bundle) if self.ca_bundle else True
+
+    def service_of(self, project: str) -> str:
+        """The service a project deploys: as configured, else the project's own name."""
+        return self.services.get(project) or project.rsplit("/", 1)[-1]
 
 
 class DeploySettings(_Section):
