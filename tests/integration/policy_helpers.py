@@ -370,3 +370,18 @@ def _utc(moment: datetime, fmt: str) -> str:
 
 
 Ops = JiraOps | ServiceNowOps
+
+
+def set_window(ops: Ops, seed: SeedChange, start: datetime, end: datetime) -> None:
+    """The requester moves the planned window (before approval: no drift)."""
+    if isinstance(ops, JiraOps):
+        fields = {
+            ops.cf("Change start date"): start.isoformat(timespec="milliseconds"),
+            ops.cf("Change completion date"): end.isoformat(timespec="milliseconds"),
+        }
+        ops._call(
+            "PUT", f"/rest/api/2/issue/{ops.key(seed)}", user="admin", json={"fields": fields}
+        )
+    else:
+        fmt = "%Y-%m-%d %H:%M:%S"
+        ops.update(seed, user="admin", start_date=start.strftime(fmt), end_date=end.strftime(fmt))

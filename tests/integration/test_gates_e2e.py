@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
+from policy_helpers import JiraOps, Ops, ServiceNowOps, pick, set_window
 from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import running_sandbox
 from test_policy_e2e import run_cli
@@ -65,21 +65,6 @@ def minor_waiting(s: SeedChange) -> bool:
     return (
         s.change_type == "normal" and s.change_class == "minor" and s.status == "awaiting-approval"
     )
-
-
-def set_window(ops: Ops, seed: SeedChange, start: datetime, end: datetime) -> None:
-    """The requester moves the planned window (before approval: no drift)."""
-    if isinstance(ops, JiraOps):
-        fields = {
-            ops.cf("Change start date"): start.isoformat(timespec="milliseconds"),
-            ops.cf("Change completion date"): end.isoformat(timespec="milliseconds"),
-        }
-        ops._call(
-            "PUT", f"/rest/api/2/issue/{ops.key(seed)}", user="admin", json={"fields": fields}
-        )
-    else:
-        fmt = "%Y-%m-%d %H:%M:%S"
-        ops.update(seed, user="admin", start_date=start.strftime(fmt), end_date=end.strftime(fmt))
 
 
 def settings_for(sandbox: Sandbox, ops: Ops, store_url: str, services: dict[str, Any]) -> Settings:

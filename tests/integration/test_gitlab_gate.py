@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 import requests
 import uvicorn
 from gitlab_helpers import approval_posts, wait_for
-from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
+from policy_helpers import JiraOps, Ops, ServiceNowOps, pick, set_window
 from pydantic import SecretStr
 from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import running_sandbox
@@ -45,13 +45,15 @@ RANDOM_SEED = 3
 TOKEN = "gitlab-hook-token-5f0c9e1d7a"
 SHA = "4bd1a2c5e8f0aa9d0c1e2f3a4b5c6d7e8f9a0b1c"
 # Inside the window `fill` gives the change (2026-12-01 09:00 to 11:00 UTC).
-IN_WINDOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+# Real time: the gate counts an approval only from when it was given (stamped by the sandbox
+# at the real time), so the gate runs on the real clock and the changes' windows (and the
+# freeze) are moved around the time the tests start.
+IN_WINDOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
-        box.gitlab.clock = lambda: IN_WINDOW  # deploys start when the gate's clock says
         yield box
 
 
@@ -91,7 +93,6 @@ def gate_worker(
         ),
     )
     worker = Worker(settings, store, name="gitlab-gate-test")
-    worker.clock = lambda: IN_WINDOW
     return worker.open()
 
 
@@ -169,6 +170,7 @@ def the_change(ops: Ops) -> SeedChange:
         ),
     )
     ops.fill(seed, user=seed.requester)
+    set_window(ops, seed, IN_WINDOW - timedelta(hours=1), IN_WINDOW + timedelta(hours=2))
     plan = f"Deploy {SHA[:7]} to production, verify."
     if isinstance(ops, JiraOps):
         ops._call(
@@ -255,8 +257,8 @@ def test_a_deploy_in_a_freeze_is_rejected_naming_the_freeze(
     ops.approve(seed, group="Change approvers")
     freeze = Freeze(
         name="Payments freeze",
-        start=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
-        end=datetime(2026, 12, 1, 10, 30, tzinfo=UTC),
+        start=IN_WINDOW - timedelta(hours=3),
+        end=IN_WINDOW + timedelta(hours=3),
         systems=("payments-api",),
     )
     with gate(sandbox, store_url, ops, policy=PolicySettings(freezes=(freeze,))) as running:
