@@ -5,6 +5,8 @@
     https://127.0.0.1:PORT/_sandbox/requests   the request log (GET) and its reset (DELETE)
     https://127.0.0.1:PORT/chat/...     Slack / Teams / signed chat webhooks (sandbox/chat.py),
                                         their log at /_sandbox/chat; `Sandbox.chat_urls`
+    https://127.0.0.1:PORT/github       GitHub REST API subset of a GitHub App's deployment
+                                        protection rule (sandbox/github); `Sandbox.github`
 
 `Sandbox` starts it in-process (tests, the demo, benchmarks) on a free port unless one is given;
 `change-connector sandbox` runs it in the foreground. The ASGI middleware here is the one place
@@ -32,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector.sandbox.catalog import SERVICENOW_ROLES, USERS
 from connector.sandbox.chat import ChatSimulator
 from connector.sandbox.faults import FaultRule
+from connector.sandbox.github import GitHubSimulator
 from connector.sandbox.jira import JiraSimulator
 from connector.sandbox.scenario import generate
 from connector.sandbox.servicenow import ServiceNowSimulator
@@ -55,6 +58,8 @@ class SandboxInfo:
     jira_fields: dict[str, str]
     # The chat receivers: slack, teams and webhook URLs, webhook_secret, the log's URL
     chat: dict[str, str] = field(default_factory=dict)
+    # The GitHub App: api_url, app_id, installation_id, private_key_path, webhook_secret, repos
+    github: dict[str, Any] = field(default_factory=dict)
 
     def jira_field_id(self, name: str) -> str:
         """The id of this sandbox's Jira custom field `name` ("Change risk" -> customfield_N)."""
@@ -103,7 +108,22 @@ class Sandbox:
             )
         )
         self.chat = _chat(options.random_seed)
-        self.app = build_app(self.state, jira=self.jira, servicenow=self.servicenow, chat=self.chat)
+        self.github_webhooks = WebhookDispatcher(
+            ca_bundle=self.tls.ca_cert, duplicate_rate=0.0, retry=False
+        )
+        self.github = GitHubSimulator(
+            self.state,
+            base_url=f"{self.base_url}/github",
+            dispatcher=self.github_webhooks,
+            secret=hashlib.sha256(f"sandbox-github:{options.random_seed}".encode()).hexdigest()[:40],
+        )
+        self.app = build_app(
+            self.state,
+            jira=self.jira,
+            servicenow=self.servicenow,
+            chat=self.chat,
+            github=self.github,
+        )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -142,6 +162,7 @@ class Sandbox:
             },
             jira_fields=dict(self.jira.fields.custom_ids),
             chat=self.chat_urls,
+            github=self.github.app_info(),
         )
 
     def start(self) -> SandboxInfo:
@@ -171,6 +192,7 @@ class Sandbox:
                 raise RuntimeError("the sandbox server did not start")
             time.sleep(0.01)
         self.webhooks.start()
+        self.github_webhooks.start()
         return self.info
 
     async def _serve(self, server: uvicorn.Server) -> None:
@@ -192,6 +214,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self.webhooks.stop()
+        self.github_webhooks.stop()
         if self._server is not None:
             # Clients may still hold keep-alive connections; a test server need not wait.
             self._server.should_exit = True
@@ -252,10 +275,13 @@ def build_app(
     jira: JiraSimulator,
     servicenow: ServiceNowSimulator,
     chat: ChatSimulator | None = None,
+    github: GitHubSimulator | None = None,
 ) -> ASGIApp:
     app = FastAPI(title="change-connector sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(jira.router, prefix="/jira")
     app.include_router(servicenow.router, prefix="/servicenow")
+    if github is not None:
+        app.include_router(github.router, prefix="/github")
     if chat is not None:
         app.include_router(chat.router, prefix="/chat")
 
@@ -295,7 +321,7 @@ class FaultsAndLog:
             return
         path: str = scope["path"]
         system = path.split("/")[1] if path.count("/") >= 1 else ""
-        system = system if system in ("jira", "servicenow") else "sandbox"
+        system = system if system in ("jira", "servicenow", "github") else "sandbox"
         status_box = [0]
         logged = [False]
 
@@ -313,7 +339,8 @@ class FaultsAndLog:
                 log()
             await send(message)
 
-        rule = self.state.faults.pick(system) if system != "sandbox" else None
+        # GitHub's calls are not faulted: the fault scopes name Jira and ServiceNow only
+        rule = self.state.faults.pick(system) if system in ("jira", "servicenow") else None
         scope.setdefault("state", {})
         try:
             if rule is None or rule.kind == "slow":

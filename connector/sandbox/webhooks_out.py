@@ -43,6 +43,8 @@ class WebhookDispatcher:
     duplicate_rate: float = 0.1
     rng: random.Random = field(default_factory=random.Random)
     timeout: float = 5.0
+    # False: one attempt per delivery (GitHub does not redeliver a failed one by itself)
+    retry: bool = True
     delivered: list[DeliveryResult] = field(default_factory=list)
     _queue: queue.Queue[Delivery | None] = field(default_factory=queue.Queue)
     _thread: threading.Thread | None = None
@@ -97,7 +99,7 @@ class WebhookDispatcher:
         identifier = item.headers.get("X-Atlassian-Webhook-Identifier", "")
         status: int | None = None
         attempts = 0
-        for delay in (*_RETRY_DELAYS, None):
+        for delay in (*(_RETRY_DELAYS if self.retry else ()), None):
             attempts += 1
             try:
                 status = session.post(
