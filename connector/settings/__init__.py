@@ -35,6 +35,7 @@ from pydantic import (
 
 from connector.core import secret_rules
 from connector.core.communications import ReleaseNotesSettings
+from connector.core.deploy.config import DeploySettings
 from connector.core.errors import ConfigError
 from connector.core.keys import key_problem
 from connector.core.notify.settings import NotifyChannel, channel_problems
@@ -193,6 +194,8 @@ class Settings(_Section):
     release_notes: ReleaseNotesSettings = ReleaseNotesSettings()
     reports: ReportsSettings = ReportsSettings()
     audit: AuditSettings = AuditSettings()
+    # `[deploy]`: deployment gates and evidence (core/deploy/config.py).
+    deploy: DeploySettings = DeploySettings()
     sources: dict[str, SourceSettings] = {}
     # `[[notify]]`: chat channels (core/notify/settings.py).
     notify: tuple[NotifyChannel, ...] = ()
