@@ -115,7 +115,9 @@ class Sandbox:
             self.state,
             base_url=f"{self.base_url}/github",
             dispatcher=self.github_webhooks,
-            secret=hashlib.sha256(f"sandbox-github:{options.random_seed}".encode()).hexdigest()[:40],
+            secret=hashlib.sha256(f"sandbox-github:{options.random_seed}".encode()).hexdigest()[
+                :40
+            ],
         )
         self.app = build_app(
             self.state,

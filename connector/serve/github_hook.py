@@ -101,7 +101,9 @@ class GitHubHook:
             # the reconcile of the next poll cycle finds the run still waiting and settles it
             logger.warning("github: delivery {} not settled: {}", delivery, exc.message)
         except Exception as exc:  # a bug must not kill the thread pool's worker
-            logger.exception("github: delivery {} failed unexpectedly: {}", delivery, type(exc).__name__)
+            logger.exception(
+                "github: delivery {} failed unexpectedly: {}", delivery, type(exc).__name__
+            )
 
 
 _NO_SECRET = hashlib.sha256(b"change-connector: no github secret").digest()

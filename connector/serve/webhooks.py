@@ -2,6 +2,7 @@
 
     POST /webhooks/jira/{source}         X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>
     POST /webhooks/servicenow/{source}   <configured header>: <base64 HMAC-SHA256 of the raw body>
+    POST /webhooks/github                the GitHub App's webhook (serve/github_hook.py)
     GET  /healthz                        liveness and the store's reachability (503 if not)
     GET  /metrics                        Prometheus text format
 
@@ -38,12 +39,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from loguru import logger
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.core import secret_rules
 from connector.core.errors import ConfigError, ConnectorError, TransientError
@@ -53,7 +54,11 @@ from connector.settings import Settings, SourceSettings
 from connector.store import Store
 from connector.store.inbox import Intake, IntakeLimits, NewDelivery
 
+if TYPE_CHECKING:
+    from connector.sync.github_gate import GitHubGate
+
 PREFIX = "/webhooks/"
+GITHUB_PATH = "/webhooks/github"
 SYSTEMS = ("jira", "servicenow")
 # Header names as the ASGI server hands them over: lower case.
 JIRA_SIGNATURE = "x-hub-signature"
@@ -200,9 +205,21 @@ def _settle(future: asyncio.Future[Intake], outcome: Intake | BaseException) -> 
         future.set_result(outcome)
 
 
-def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
+def build_app(
+    settings: Settings, store: Store, metrics: Metrics, *, github: GitHubGate | None = None
+) -> WebhookApp:
     """The ASGI app `change-connector run` serves: webhook intake, health, metrics, reports."""
     check_secrets(settings)
+    hook = None
+    if github is not None and settings.deploy.github is not None:
+        from connector.serve.github_hook import GitHubHook
+
+        secret = settings.deploy.github.webhook_secret
+        hook = GitHubHook(
+            github,
+            secret=secret.get_secret_value() if secret else "",
+            max_body_bytes=settings.server.max_body_bytes,
+        )
     limits = IntakeLimits(
         replay_window=timedelta(hours=settings.server.replay_window_hours),
         max_pending=settings.server.max_pending,
@@ -213,6 +230,8 @@ def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await asyncio.get_running_loop().run_in_executor(None, writer.close)
+        if hook is not None:
+            await asyncio.get_running_loop().run_in_executor(None, hook.close)
 
     app = FastAPI(
         title="change-connector",
@@ -237,7 +256,7 @@ def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
     from connector.serve.report_api import add_report_routes
 
     add_report_routes(app, settings, store)
-    return WebhookApp(settings, writer, metrics, fallback=app)
+    return WebhookApp(settings, writer, metrics, fallback=app, github=hook)
 
 
 class WebhookApp:
@@ -248,9 +267,16 @@ class WebhookApp:
     """
 
     def __init__(
-        self, settings: Settings, writer: InboxWriter, metrics: Metrics, *, fallback: FastAPI
+        self,
+        settings: Settings,
+        writer: InboxWriter,
+        metrics: Metrics,
+        *,
+        fallback: FastAPI,
+        github: ASGIApp | None = None,
     ) -> None:
         self.settings = settings
+        self.github = github
         self.writer = writer
         self.metrics = metrics
         self.fallback = fallback
@@ -258,7 +284,9 @@ class WebhookApp:
         self._full_logged = -FULL_LOG_SECONDS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+        if scope["type"] == "http" and scope["path"] == GITHUB_PATH and self.github is not None:
+            await self.github(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith(PREFIX):
             await self.intake(scope, receive, send)
         else:
             await self.fallback(scope, receive, send)

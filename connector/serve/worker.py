@@ -4,6 +4,11 @@
 webhooks and runs `schedule` jobs (poll each source every N minutes, drain the inbox every few
 seconds) until SIGTERM / SIGINT, each job inside its own exception boundary so one failing
 source never stops the others.
+
+With `[deploy.github]`, the worker is a GitHub App's deployment protection rule
+(sync/github_gate.py): held deploys are re-decided after every drain or poll cycle that stored
+changes (an approval arrives) and on the poll schedule (a window opens), and the runs waiting in
+the configured repositories are reconciled at start and after each poll cycle.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from connector.store import Store
 from connector.store.anchors import write_anchor
 from connector.store.audit import Anchor
 from connector.sync.drain import DrainStats, drain
+from connector.sync.github_gate import GitHubGate
 from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
@@ -51,6 +57,7 @@ class Worker:
     telemetry: Telemetry = field(default_factory=Telemetry)
     _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
     chat: ChatClient | None = field(default=None, init=False, repr=False)
+    github: GitHubGate | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
@@ -58,6 +65,10 @@ class Worker:
             raise ConfigError(f"--source: no source named {only!r} (known: {known})")
         if self.settings.notify and self.chat is None:
             self.chat = ChatClient(self.settings.notify)
+        if self.settings.deploy.github is not None and self.github is None:
+            self.github = open_github_gate(
+                self.settings, self.store, clock=self.clock, worker=self.name
+            )
         for name, source in self.settings.sources.items():
             if only in (None, name):
                 self.runtimes[name] = open_runtime(
@@ -77,6 +88,8 @@ class Worker:
             runtime.close()
         if self.chat is not None:
             self.chat.close()
+        if self.github is not None:
+            self.github.app.close()
 
     def final_anchor(self) -> None:
         """`anchor` when a run ends; never hides the error that ended it."""
@@ -164,7 +177,15 @@ class Worker:
         )
         seconds = time.monotonic() - started
         self.telemetry.drained(stats, seconds=seconds, writes_before=writes)
+        if stats.changed and self.github is not None:
+            self.github.recheck()  # an approval that just arrived releases its held deploys
         return stats
+
+    def deploy_gates(self) -> None:
+        """Held deploys decided again (a window may have opened), missed deliveries found."""
+        if self.github is not None:
+            self.github.recheck()
+            self.github.reconcile()
 
     def instrument(self) -> None:
         """Count and log every write of the open sources (the running service does)."""
@@ -202,6 +223,9 @@ class Worker:
         jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
             self._guarded, "drain", self.drain_once
         )
+        if self.github is not None:
+            every = max(1, round(self.settings.worker.drain_interval_seconds))
+            jobs.every(every).seconds.do(self._guarded, "deploy gates", self.deploy_gates)
         jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
             self._guarded, "inbox purge", self.purge_once
         )
@@ -241,7 +265,7 @@ class Worker:
 
         if self.chat is not None:
             self.chat.observe = self.telemetry.metrics.notification
-        app = build_app(self.settings, self.store, self.telemetry.metrics)
+        app = build_app(self.settings, self.store, self.telemetry.metrics, github=self.github)
         config = uvicorn.Config(
             app,
             host=self.settings.server.host,
@@ -273,3 +297,27 @@ def _address(server: uvicorn.Server) -> str | None:
             host, port = sock.getsockname()[:2]
             return bound_address(str(host), int(port))
     return None
+
+
+def open_github_gate(
+    settings: Settings, store: Store, *, clock: Callable[[], datetime], worker: str
+) -> GitHubGate:
+    """The GitHub App of `[deploy.github]` as a gate (its private key read once, never logged)."""
+    from connector.systems.github import AppCredentials, GitHubApp, read_private_key
+
+    github = settings.deploy.github
+    assert github is not None
+    key = read_private_key(
+        path=github.private_key_path,
+        text=github.private_key.get_secret_value() if github.private_key else None,
+    )
+    app = GitHubApp(
+        AppCredentials(
+            app_id=github.app_id,
+            private_key=key,
+            api_url=github.api_url,
+            ca_bundle=github.ca_bundle,
+            timeout_seconds=github.timeout_seconds,
+        )
+    )
+    return GitHubGate(settings=settings, store=store, app=app, clock=clock, worker=worker)

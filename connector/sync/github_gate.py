@@ -62,7 +62,9 @@ class GitHubAnswerer:
             comment=f"change-connector: {decision.summary()}",
         )
         if not sent:
-            logger.info("github: run {} of {} was already answered in {}", run_id, repo, environment)
+            logger.info(
+                "github: run {} of {} was already answered in {}", run_id, repo, environment
+            )
         return sent
 
 
@@ -113,9 +115,11 @@ class GitHubGate:
         if decision.verdict is Verdict.WAIT:
             if new:  # one status comment per held deploy, not one per reconcile
                 self.app.comment(
-                    repo, run_id, environment=environment,
+                    repo,
+                    run_id,
+                    environment=environment,
                     comment=f"change-connector: {decision.summary()}",
-                )  # fmt: skip
+                )
             return decision
         self._answer_claimed(deployment, decision, now=now)
         return decision
@@ -159,10 +163,14 @@ class GitHubGate:
                         logger.warning("github: {} not settled: {}", ref, exc.message)
         return seen
 
-    def _answer_claimed(self, deployment: Deployment, decision: GateDecision, *, now: datetime) -> None:
+    def _answer_claimed(
+        self, deployment: Deployment, decision: GateDecision, *, now: datetime
+    ) -> None:
         until = now + gates.ANSWER_LEASE
-        if not self.store.claim_wait(PROVIDER, deployment.reference, by=self.worker, until=until, now=now):
-            return  # another thread or worker is answering it  # fmt: skip
+        if not self.store.claim_wait(
+            PROVIDER, deployment.reference, by=self.worker, until=until, now=now
+        ):
+            return  # another thread or worker is answering it
         repo, run_id, environment = parse_reference(deployment.reference)
         try:
             self.answerer.send(repo, run_id, environment, decision)

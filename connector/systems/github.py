@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub
@@ -99,18 +99,23 @@ class GitHubApp:
             http_cache=False,
             trust_env=False,
         )
-        self._installations: dict[str, GitHub[AppAuthStrategy]] = {}
+        self._installations: dict[str, GitHub[Any]] = {}
         self._lock = threading.Lock()
 
     def pending_environments(self, repo: str, run_id: int) -> frozenset[str]:
         """The environments a run still waits on; empty once it has moved on."""
         gh, owner, name = self._installation(repo)
-        run = _call(f"read run {run_id} of {repo}", lambda: gh.rest.actions.get_workflow_run(owner, name, run_id).parsed_data)  # fmt: skip
+        run = _call(
+            f"read run {run_id} of {repo}",
+            lambda: gh.rest.actions.get_workflow_run(owner, name, run_id).parsed_data,
+        )
         if run.status != "waiting":
             return frozenset()
         pending = _call(
             f"read pending deployments of run {run_id} of {repo}",
-            lambda: gh.rest.actions.get_pending_deployments_for_run(owner, name, run_id).parsed_data,
+            lambda: (
+                gh.rest.actions.get_pending_deployments_for_run(owner, name, run_id).parsed_data
+            ),
         )
         return frozenset(p.environment.name for p in pending if p.environment.name)
 
@@ -124,14 +129,18 @@ class GitHubApp:
         if environment not in self.pending_environments(repo, run_id):
             return False
         gh, owner, name = self._installation(repo)
-        state = "approved" if approved else "rejected"
+        state: Literal["approved", "rejected"] = "approved" if approved else "rejected"
         _call(
             f"answer the protection rule of run {run_id} of {repo}",
             lambda: gh.rest.actions.review_custom_gates_for_run(
-                owner, name, run_id, environment_name=environment, state=state,
+                owner,
+                name,
+                run_id,
+                environment_name=environment,
+                state=state,
                 comment=_comment(comment),
             ),
-        )  # fmt: skip
+        )
         return True
 
     def comment(self, repo: str, run_id: int, *, environment: str, comment: str) -> None:
@@ -152,9 +161,11 @@ class GitHubApp:
         while True:
             listing = _call(
                 f"list waiting runs of {repo}",
-                lambda p=page: gh.rest.actions.list_workflow_runs_for_repo(  # type: ignore[misc]
-                    owner, name, status="waiting", per_page=100, page=p
-                ).parsed_data,
+                lambda p=page: (
+                    gh.rest.actions.list_workflow_runs_for_repo(  # type: ignore[misc]
+                        owner, name, status="waiting", per_page=100, page=p
+                    ).parsed_data
+                ),
             )
             for run in listing.workflow_runs:
                 envs = self.pending_environments(repo, run.id)
@@ -162,11 +173,15 @@ class GitHubApp:
                     actor = run.triggering_actor or run.actor
                     found.append(
                         WaitingRun(
-                            repo=repo, run_id=run.id, sha=run.head_sha,
-                            actor=actor.login if actor else "", created_at=run.created_at,
-                            url=run.html_url, environments=envs,
+                            repo=repo,
+                            run_id=run.id,
+                            sha=run.head_sha,
+                            actor=actor.login if actor else "",
+                            created_at=run.created_at,
+                            url=run.html_url,
+                            environments=envs,
                         )
-                    )  # fmt: skip
+                    )
             if len(listing.workflow_runs) < 100:
                 return found
             page += 1
@@ -175,7 +190,7 @@ class GitHubApp:
         with self._lock:
             self._installations.clear()
 
-    def _installation(self, repo: str) -> tuple[GitHub[AppAuthStrategy], str, str]:
+    def _installation(self, repo: str) -> tuple[GitHub[Any], str, str]:
         owner, _, name = repo.partition("/")
         if not owner or not name:
             raise PermanentError(f"{WHERE}: {repo!r} is not an owner/repository name")
@@ -188,7 +203,7 @@ class GitHubApp:
             )
             auth = self._app.auth
             assert isinstance(auth, AppAuthStrategy)
-            gh = self._app.with_auth(auth.as_installation(found.id))  # type: ignore[assignment]
+            gh = GitHub(auth.as_installation(found.id), config=self._app.config)
             with self._lock:
                 self._installations[repo] = gh
         return gh, owner, name
@@ -217,9 +232,13 @@ def _call(what: str, fn: Callable[[], T]) -> T:
             detail = one_line(response.text)
         retry = response.headers.get("retry-after")
         raise error_for_status(
-            response.status_code, source=WHERE, what=what, system=SYSTEM, detail=detail,
+            response.status_code,
+            source=WHERE,
+            what=what,
+            system=SYSTEM,
+            detail=detail,
             retry_after=float(retry) if retry and retry.isdigit() else None,
-        ) from None  # fmt: skip
+        ) from None
     except RequestTimeout:
         raise error_for_status(None, source=WHERE, what=what, system=SYSTEM) from None
     except GitHubException as exc:

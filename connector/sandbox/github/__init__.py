@@ -112,17 +112,34 @@ class GitHubSimulator:
             who = self._user(actor)
             dep_id, run_id = self._id(), self._id()
             dep = shapes.deployment(
-                self.api, repository, number=dep_id, sha=sha, ref=ref, environment=environment,
-                creator=who, created=now, updated=now, app=None,
-            )  # fmt: skip
+                self.api,
+                repository,
+                number=dep_id,
+                sha=sha,
+                ref=ref,
+                environment=environment,
+                creator=who,
+                created=now,
+                updated=now,
+                app=None,
+            )
             self.deployments[dep_id] = dep
             self.statuses[dep_id] = []
             self._status(dep, "waiting", "Waiting on deployment protection rules")
             body = shapes.workflow_run(
-                repository, number=run_id, run_number=len(self.runs) + 1, sha=sha, branch=ref,
-                event="push", status="waiting", conclusion=None, actor=who, created=now,
-                updated=now, web=WEB,
-            )  # fmt: skip
+                repository,
+                number=run_id,
+                run_number=len(self.runs) + 1,
+                sha=sha,
+                branch=ref,
+                event="push",
+                status="waiting",
+                conclusion=None,
+                actor=who,
+                created=now,
+                updated=now,
+                web=WEB,
+            )
             self.runs[run_id] = Run(run_id, repo, environment, dep_id, body)
             payload = {
                 "action": "requested",
@@ -142,14 +159,16 @@ class GitHubSimulator:
         return run_id
 
     def finish_deployment(self, run_id: int, *, state: str = "success") -> None:
-        """The approved job ends: a deployment status (`success` / `failure` / `error`) + webhook."""
+        """The approved job ends: a deployment status (success / failure / error), a webhook."""
         with self.state.lock:
             run = self.runs[run_id]
             if run.body["status"] == "waiting":
                 raise ValueError(f"run {run_id} is still waiting on its protection rules")
             dep = self.deployments[run.deployment_id]
             status = self._status(dep, state, f"Deployment {state}")
-            run.body.update(status="completed", conclusion=state if state == "success" else "failure")
+            run.body.update(
+                status="completed", conclusion=state if state == "success" else "failure"
+            )
             payload = {
                 "action": "created",
                 "deployment_status": status,
@@ -180,7 +199,9 @@ class GitHubSimulator:
             "/app/installations/{installation_id}/access_tokens", self._token, methods=["POST"]
         )
         r.add_api_route("/repos/{owner}/{repo}/actions/runs", self._list_runs, methods=["GET"])
-        r.add_api_route("/repos/{owner}/{repo}/actions/runs/{run_id}", self._get_run, methods=["GET"])
+        r.add_api_route(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}", self._get_run, methods=["GET"]
+        )
         r.add_api_route(
             "/repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments",
             self._pending,
@@ -191,7 +212,9 @@ class GitHubSimulator:
             self._review,
             methods=["POST"],
         )
-        r.add_api_route("/repos/{owner}/{repo}/deployments", self._list_deployments, methods=["GET"])
+        r.add_api_route(
+            "/repos/{owner}/{repo}/deployments", self._list_deployments, methods=["GET"]
+        )
         r.add_api_route(
             "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
             self._list_statuses,
@@ -204,7 +227,11 @@ class GitHubSimulator:
             if (failed := self._app_auth(request)) is not None:
                 return failed
             if f"{owner}/{repo}" not in self.repos:
-                return _error(404, "Not Found", "apps/apps#get-a-repository-installation-for-the-authenticated-app")  # fmt: skip
+                return _error(
+                    404,
+                    "Not Found",
+                    "apps/apps#get-a-repository-installation-for-the-authenticated-app",
+                )
             return JSONResponse(self._installation_body())
 
     def _token(self, installation_id: int, request: Request) -> Response:
@@ -212,7 +239,9 @@ class GitHubSimulator:
             if (failed := self._app_auth(request)) is not None:
                 return failed
             if installation_id != INSTALLATION_ID:
-                return _error(404, "Not Found", "apps/apps#create-an-installation-access-token-for-an-app")  # fmt: skip
+                return _error(
+                    404, "Not Found", "apps/apps#create-an-installation-access-token-for-an-app"
+                )
             token = self.keys.issue_token(installation_id, now=self.state.now())
             return JSONResponse(
                 {
@@ -253,7 +282,11 @@ class GitHubSimulator:
                 return failed
             run = self.runs.get(run_id)
             if run is None or run.repo != f"{owner}/{repo}":
-                return _error(404, "Not Found", "actions/workflow-runs#get-pending-deployments-for-a-workflow-run")  # fmt: skip
+                return _error(
+                    404,
+                    "Not Found",
+                    "actions/workflow-runs#get-pending-deployments-for-a-workflow-run",
+                )
             if run.body["status"] != "waiting":
                 return JSONResponse([])
             env = shapes.environment(self.repos[run.repo], WEB, run.environment, 8001)
@@ -348,9 +381,14 @@ class GitHubSimulator:
         number = self._id()
         log_url = dep["url"].replace(self.api, WEB)
         status = shapes.deployment_status(
-            dep, number=number, state=state, creator=self.bot, description=description,
-            at=self.state.now(), log_url=log_url,
-        )  # fmt: skip
+            dep,
+            number=number,
+            state=state,
+            creator=self.bot,
+            description=description,
+            at=self.state.now(),
+            log_url=log_url,
+        )
         self.statuses[int(dep["id"])].append(status)
         dep["updated_at"] = status["updated_at"]
         return status
@@ -365,7 +403,9 @@ class GitHubSimulator:
 
     def _repo_auth(self, request: Request, owner: str, repo: str) -> Response | None:
         try:
-            token = self.keys.check_token(request.headers.get("authorization"), now=self.state.now())
+            token = self.keys.check_token(
+                request.headers.get("authorization"), now=self.state.now()
+            )
         except AuthFailure as exc:
             return _error(exc.status, exc.message, "overview/authenticating-to-the-rest-api")
         request.state.sandbox_user = f"installation:{token.installation_id}"
@@ -419,7 +459,13 @@ class GitHubSimulator:
         }
 
     def _user(self, login: str) -> dict[str, Any]:
-        return shapes.user(self.api, WEB, login, 7000 + int(hashlib.sha256(login.encode()).hexdigest()[:4], 16), "User")  # fmt: skip
+        return shapes.user(
+            self.api,
+            WEB,
+            login,
+            7000 + int(hashlib.sha256(login.encode()).hexdigest()[:4], 16),
+            "User",
+        )
 
     def _id(self) -> int:
         self._next += 1

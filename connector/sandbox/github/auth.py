@@ -90,8 +90,11 @@ class AppKeys:
                 leeway=0,
             )
         except jwt.ExpiredSignatureError:
-            raise AuthFailure(401, "'Expiration time' claim ('exp') must be a numeric value "
-                              "representing the future time at which the assertion expires") from None  # fmt: skip
+            raise AuthFailure(
+                401,
+                "'Expiration time' claim ('exp') must be a numeric value "
+                "representing the future time at which the assertion expires",
+            ) from None
         except jwt.PyJWTError:
             raise AuthFailure(401, "A JSON web token could not be decoded") from None
         if str(claims["iss"]) not in (str(self.app_id), self.client_id):
@@ -99,13 +102,18 @@ class AppKeys:
         issued = datetime.fromtimestamp(int(claims["iat"]), tz=now.tzinfo)
         expires = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
         if issued > now + CLOCK_DRIFT:
-            raise AuthFailure(401, "'Issued at' claim ('iat') must be an Integer representing "
-                              "the time that the assertion was issued")  # fmt: skip
+            raise AuthFailure(
+                401,
+                "'Issued at' claim ('iat') must be an Integer representing "
+                "the time that the assertion was issued",
+            )
         if expires - now > MAX_JWT_LIFETIME + CLOCK_DRIFT or expires <= issued:
             raise AuthFailure(401, "'Expiration time' claim ('exp') is too far in the future")
 
     def issue_token(self, installation_id: int, *, now: datetime) -> Token:
-        token = Token("ghs_" + secrets.token_urlsafe(27)[:36], installation_id, now + TOKEN_LIFETIME)
+        token = Token(
+            "ghs_" + secrets.token_urlsafe(27)[:36], installation_id, now + TOKEN_LIFETIME
+        )
         self.tokens[token.value] = token
         return token
 

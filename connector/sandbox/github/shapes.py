@@ -106,9 +106,18 @@ def repository(
 
 
 def deployment(
-    api: str, repo: dict[str, Any], *, number: int, sha: str, ref: str, environment: str,
-    creator: dict[str, Any], created: datetime, updated: datetime, app: dict[str, Any] | None,
-) -> dict[str, Any]:  # fmt: skip
+    api: str,
+    repo: dict[str, Any],
+    *,
+    number: int,
+    sha: str,
+    ref: str,
+    environment: str,
+    creator: dict[str, Any],
+    created: datetime,
+    updated: datetime,
+    app: dict[str, Any] | None,
+) -> dict[str, Any]:
     url = f"{repo['url']}/deployments/{number}"
     return {
         "url": url,
@@ -131,9 +140,15 @@ def deployment(
 
 
 def deployment_status(
-    deployment_body: dict[str, Any], *, number: int, state: str, creator: dict[str, Any],
-    description: str, at: datetime, log_url: str,
-) -> dict[str, Any]:  # fmt: skip
+    deployment_body: dict[str, Any],
+    *,
+    number: int,
+    state: str,
+    creator: dict[str, Any],
+    description: str,
+    at: datetime,
+    log_url: str,
+) -> dict[str, Any]:
     return {
         "url": f"{deployment_body['url']}/statuses/{number}",
         "id": number,
@@ -152,10 +167,20 @@ def deployment_status(
 
 
 def workflow_run(
-    repo: dict[str, Any], *, number: int, run_number: int, sha: str, branch: str, event: str,
-    status: str, conclusion: str | None, actor: dict[str, Any], created: datetime,
-    updated: datetime, web: str,
-) -> dict[str, Any]:  # fmt: skip
+    repo: dict[str, Any],
+    *,
+    number: int,
+    run_number: int,
+    sha: str,
+    branch: str,
+    event: str,
+    status: str,
+    conclusion: str | None,
+    actor: dict[str, Any],
+    created: datetime,
+    updated: datetime,
+    web: str,
+) -> dict[str, Any]:
     url = f"{repo['url']}/actions/runs/{number}"
     minimal = dict(repo)
     return {
@@ -209,5 +234,7 @@ def environment(repo: dict[str, Any], web: str, name: str, number: int) -> dict[
         "node_id": node_id("Environment", number),
         "name": name,
         "url": f"{repo['url']}/environments/{name}",
-        "html_url": f"{web}/{repo['full_name']}/deployments/activity_log?environments_filter={name}",
+        "html_url": (
+            f"{web}/{repo['full_name']}/deployments/activity_log?environments_filter={name}"
+        ),
     }
