@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub
+from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
 
 from connector.core.errors import ConfigError, ConnectorError, PermanentError
@@ -98,6 +99,9 @@ class GitHubApp:
             auto_retry=False,
             http_cache=False,
             trust_env=False,
+            # Its own token cache: githubkit's default is one per process keyed by the app id,
+            # which would hand a JWT signed with a replaced key to this client.
+            cache_strategy=MemCacheStrategy(),
         )
         self._installations: dict[str, GitHub[Any]] = {}
         self._lock = threading.Lock()

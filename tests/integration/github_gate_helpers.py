@@ -51,7 +51,9 @@ def base_time_for(system: str, now: datetime) -> tuple[datetime, SeedChange]:
     offset = probe.planned_start - DEFAULT_BASE_TIME
     hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     base = hour - offset
-    (seed,) = [s for s in generate(COUNT, random_seed=seed_no, base_time=base) if s.index == probe.index]
+    (seed,) = [
+        s for s in generate(COUNT, random_seed=seed_no, base_time=base) if s.index == probe.index
+    ]
     assert seed.planned_start is not None and seed.planned_end is not None
     assert seed.planned_start <= now < seed.planned_end - timedelta(hours=2)
     return base, seed
@@ -119,9 +121,12 @@ def comments_of(sandbox: Sandbox, run_id: int) -> list[str]:
         return [c["comment"] for c in sandbox.github.run(run_id).comments]
 
 
-def callback_posts(log: list[dict[str, Any]], run_id: int) -> int:
+def answers_sent(sandbox: Sandbox, log: list[dict[str, Any]], run_id: int) -> int:
+    """Answers the worker sent for the run, refused ones included: the callback POSTs in the
+    request log that were not status comments."""
     path = f"/actions/runs/{run_id}/deployment_protection_rule"
-    return sum(1 for r in log if r["method"] == "POST" and r["path"].endswith(path))
+    posts = sum(1 for r in log if r["method"] == "POST" and r["path"].endswith(path))
+    return posts - len(comments_of(sandbox, run_id))
 
 
 def sandbox_dir(tmp: Path) -> Path:

@@ -20,8 +20,8 @@ from github_gate_helpers import (
     RANDOM_SEED,
     REPO,
     answer_of,
+    answers_sent,
     base_time_for,
-    callback_posts,
     comments_of,
     deploy_settings,
     free_port,
@@ -109,7 +109,7 @@ def test_allowed_for_an_approved_change_in_its_window(
             assert ops.key(seed) in answer["comment"]
             assert sandbox.github.run(run).body["status"] == "queued"
             worker.deploy_gates()  # the reconcile finds nothing left to answer
-            assert callback_posts(request_log(sandbox.info), run) == 1
+            assert answers_sent(sandbox, request_log(sandbox.info), run) == 1
             wait = store.gate_wait("github", f"{REPO}#{run}:production")
             assert wait is not None and wait.state == "answered" and wait.verdict == "allow"
         finally:
@@ -137,7 +137,7 @@ def test_held_until_the_approval_arrives_then_approved_once(
             answer = answer_of(sandbox, run)
             assert answer["state"] == "approved", answer
             worker.deploy_gates()
-            assert callback_posts(request_log(sandbox.info), run) == 1
+            assert answers_sent(sandbox, request_log(sandbox.info), run) == 1
         finally:
             worker.close()
 
@@ -157,7 +157,7 @@ def test_rejected_naming_the_freeze(
             assert "Payments peak freeze" in answer["comment"]
             assert sandbox.github.run(run).body["conclusion"] == "failure"
             worker.deploy_gates()
-            assert callback_posts(request_log(sandbox.info), run) == 1
+            assert answers_sent(sandbox, request_log(sandbox.info), run) == 1
         finally:
             worker.close()
 
@@ -171,14 +171,16 @@ def test_rejected_naming_the_drift_of_the_rollback_plan(
         try:
             approve(ops, seed)
             worker.sync_once()
-            ops.edit_rollback(seed, "Restore from last night's backup instead.", user=seed.requester)
+            ops.edit_rollback(
+                seed, "Restore from last night's backup instead.", user=seed.requester
+            )
             worker.sync_once()
             run = sandbox.github.start_deployment(REPO, environment="production", sha=SHA)
             answer = answer_of(sandbox, run)
             assert answer["state"] == "rejected", answer
             assert "drift" in answer["comment"] and "rollback plan" in answer["comment"]
             worker.deploy_gates()
-            assert callback_posts(request_log(sandbox.info), run) == 1
+            assert answers_sent(sandbox, request_log(sandbox.info), run) == 1
         finally:
             worker.close()
 
