@@ -125,7 +125,7 @@ class GitHubSimulator:
             )
             self.deployments[dep_id] = dep
             self.statuses[dep_id] = []
-            self._status(dep, "waiting", "Waiting on deployment protection rules")
+            self._status(dep, "pending", "Waiting on deployment protection rules")
             body = shapes.workflow_run(
                 repository,
                 number=run_id,

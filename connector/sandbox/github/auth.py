@@ -73,14 +73,14 @@ class AppKeys:
     def check_jwt(self, authorization: str | None, *, now: datetime) -> None:
         """Accept only a valid app JWT (the app endpoints); raise AuthFailure otherwise."""
         scheme, _, credential = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not credential:
-            raise AuthFailure(401, "A JSON web token could not be decoded")
-        if credential.startswith("ghs_"):
+        if credential in self.tokens:
             raise AuthFailure(
                 403,
                 "Installation access tokens cannot be used on this endpoint: "
                 "authenticate as the GitHub App with a JWT",
             )
+        if scheme.lower() != "bearer" or not credential:
+            raise AuthFailure(401, "A JSON web token could not be decoded")
         try:
             claims = jwt.decode(
                 credential,
