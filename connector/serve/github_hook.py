@@ -28,6 +28,8 @@ from starlette.types import Receive, Scope, Send
 from connector.core import secret_rules
 from connector.core.deploy.github import PayloadProblem
 from connector.core.errors import ConnectorError
+from connector.serve.asgi_io import read_limited as _read_limited
+from connector.serve.asgi_io import respond as _respond
 from connector.serve.webhook_parse import Refused
 from connector.sync.github_gate import GitHubGate
 
@@ -49,8 +51,6 @@ class GitHubHook:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="github-gate")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from connector.serve.webhooks import _read_limited, _respond
-
         if scope["method"] != "POST":
             await _respond(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
             return
