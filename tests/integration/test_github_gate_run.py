@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import request_log, running_sandbox, write_config
 
 from connector.sandbox import Sandbox
+from connector.store import Store
 from connector.sandbox.scenario import generate
 
 LEASE = 3.0
@@ -103,6 +105,8 @@ def test_one_answer_per_run_across_sigkills_and_a_missed_delivery(
             wait_for(lambda: reconciled(sandbox) > seen, timeout=120, what="the restart")
             assert sandbox.github.callbacks(held) == [] and len(comments_of(sandbox, held)) == 1
 
+            with closing(Store.open(store_url)) as store:  # the seeded tickets' webhooks drained
+                wait_for(lambda: store.inbox_depth() == 0, timeout=120, what="an empty inbox")
             approved_at = time.time()
             ops.approve(seed, group="Change approvers")  # Jira's webhook -> inbox -> drain
             answer = answer_of(sandbox, held, timeout=60)
