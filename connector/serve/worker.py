@@ -224,8 +224,16 @@ class Worker:
             self._guarded, "drain", self.drain_once
         )
         if self.github is not None:
+            # held deploys re-decided as often as the drain runs (a window opens by the clock);
+            # GitHub asked for waiting runs as often as the sources are polled (rate limits)
             every = max(1, round(self.settings.worker.drain_interval_seconds))
-            jobs.every(every).seconds.do(self._guarded, "deploy gates", self.deploy_gates)
+            jobs.every(every).seconds.do(self._guarded, "deploy gates", self.github.recheck)
+            minutes = min(
+                (r.settings.poll_interval_minutes for r in self.runtimes.values()), default=5.0
+            )
+            jobs.every(max(1, round(minutes * 60))).seconds.do(
+                self._guarded, "github reconcile", self.github.reconcile
+            )
         jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
             self._guarded, "inbox purge", self.purge_once
         )

@@ -50,7 +50,7 @@ def start(path: Path) -> subprocess.Popen[str]:
 
 
 def reconciled(sandbox: Sandbox) -> int:
-    """How often a worker has listed the waiting runs (its deploy-gates job ran)."""
+    """How often a worker has listed the waiting runs (its reconcile ran: at start)."""
     log = request_log(sandbox.info)
     return sum(1 for r in log if r["path"] == f"/github/repos/{REPO}/actions/runs")
 
@@ -118,8 +118,7 @@ def test_one_answer_per_run_across_sigkills_and_a_missed_delivery(
             time.sleep(LEASE + 0.5)  # the dead worker's claims expire
             worker = start(path)
             assert answer_of(sandbox, missed, timeout=120)["state"] == "approved"
-            seen = reconciled(sandbox)
-            wait_for(lambda: reconciled(sandbox) > seen + 1, timeout=60, what="two more cycles")
+            time.sleep(3)  # a few more drain-interval rechecks: none may answer again
         finally:
             worker.send_signal(signal.SIGTERM)
             _, err = worker.communicate(timeout=60)
