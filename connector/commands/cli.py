@@ -200,6 +200,40 @@ def plan_command(
     run_plan(config=config, source=source, as_json=as_json)
 
 
+@app.command("gate")
+def gate_command(
+    env: Annotated[str, typer.Option("--env", help="The environment deployed to.")],
+    service: Annotated[str, typer.Option(help="The service deployed (as [deploy.services]).")],
+    change: Annotated[
+        str | None, typer.Option(help="The change's key (else found by service and commit).")
+    ] = None,
+    commit: Annotated[str, typer.Option(help="The commit deployed.")] = "",
+    triggered_by: Annotated[str, typer.Option(help="Who started the deploy (login).")] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait", help="While the verdict is wait, decide again.")
+    ] = False,
+    timeout: Annotated[str, typer.Option(help="With --wait: give up after (30m, 90s).")] = "30m",
+    interval: Annotated[
+        float, typer.Option(help="With --wait: seconds between decisions.", min=0.05)
+    ] = 5.0,
+    config: ConfigOption = None,
+) -> None:
+    """May this deploy go ahead? Prints why; exit 0 allow, 1 deny, 75 still waiting."""
+    from connector.commands.gate_command import run_gate
+
+    run_gate(
+        config=config,
+        change=change,
+        env=env,
+        service=service,
+        commit=commit,
+        triggered_by=triggered_by,
+        wait=wait,
+        timeout=timeout,
+        interval=interval,
+    )
+
+
 @cab_app.command("decide")
 def cab_decide(
     key: Annotated[str, typer.Argument(help="The ticket: a Jira key or a ServiceNow number.")],

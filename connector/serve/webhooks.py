@@ -257,7 +257,12 @@ def build_app(
     from connector.serve.report_api import add_report_routes
 
     add_report_routes(app, settings, store)
-    return WebhookApp(settings, writer, metrics, fallback=app, github=hook)
+    from connector.serve.gate_api import add_gate_routes
+    from connector.serve.gate_front import GateFront
+
+    add_gate_routes(app, settings, store)
+    front = GateFront(app, settings, store)
+    return WebhookApp(settings, writer, metrics, fallback=front, github=hook)
 
 
 class WebhookApp:
@@ -273,7 +278,7 @@ class WebhookApp:
         writer: InboxWriter,
         metrics: Metrics,
         *,
-        fallback: FastAPI,
+        fallback: ASGIApp,
         github: ASGIApp | None = None,
     ) -> None:
         self.settings = settings

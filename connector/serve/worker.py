@@ -6,9 +6,9 @@ seconds) until SIGTERM / SIGINT, each job inside its own exception boundary so o
 source never stops the others.
 
 With `[deploy.github]`, the worker is a GitHub App's deployment protection rule
-(sync/github_gate.py): held deploys are re-decided after every drain or poll cycle that stored
-changes (an approval arrives) and on the poll schedule (a window opens), and the runs waiting in
-the configured repositories are reconciled at start and after each poll cycle.
+(sync/github_gate.py): its answerer answers held deploys when `recheck_gates` finds their verdict
+changed, and the runs waiting in the configured repositories are reconciled at start and every
+poll interval (GitHub does not redeliver a missed webhook).
 """
 
 from __future__ import annotations
@@ -35,11 +35,15 @@ from connector.store import Store
 from connector.store.anchors import write_anchor
 from connector.store.audit import Anchor
 from connector.sync.drain import DrainStats, drain
+from connector.sync.gates import Answered, Answerer, recheck_waits
 from connector.sync.github_gate import GitHubGate
 from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
+
+#: How often held deploys are decided again by the clock alone (a window opens).
+GATE_RECHECK_SECONDS = 5
 
 
 def worker_id() -> str:
@@ -57,6 +61,8 @@ class Worker:
     telemetry: Telemetry = field(default_factory=Telemetry)
     _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
     chat: ChatClient | None = field(default=None, init=False, repr=False)
+    # Deployment gates: who answers a held deploy, per provider ("github", "gitlab").
+    answerers: dict[str, Answerer] = field(default_factory=dict)
     github: GitHubGate | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
@@ -69,6 +75,7 @@ class Worker:
             self.github = open_github_gate(
                 self.settings, self.store, clock=self.clock, worker=self.name
             )
+            self.answerers["github"] = self.github.answerer
         for name, source in self.settings.sources.items():
             if only in (None, name):
                 self.runtimes[name] = open_runtime(
@@ -177,14 +184,27 @@ class Worker:
         )
         seconds = time.monotonic() - started
         self.telemetry.drained(stats, seconds=seconds, writes_before=writes)
-        if stats.changed and self.github is not None:
-            self.github.recheck()  # an approval that just arrived releases its held deploys
+        if stats.changed:  # an approval may have arrived: held deploys are answered now
+            self.recheck_gates()
         return stats
+
+    def recheck_gates(self) -> list[Answered]:
+        """Decide every held deploy again; answer those whose verdict is no longer "wait"
+        (after each poll and drain: an approval arrived; on a timer: a window opened)."""
+        if not self.answerers:
+            return []
+        return recheck_waits(
+            store=self.store,
+            settings=self.settings,
+            now=self.clock(),
+            answerers=self.answerers,
+            worker=self.name,
+        )
 
     def deploy_gates(self) -> None:
         """Held deploys decided again (a window may have opened), missed deliveries found."""
+        self.recheck_gates()
         if self.github is not None:
-            self.github.recheck()
             self.github.reconcile()
 
     def instrument(self) -> None:
@@ -223,11 +243,12 @@ class Worker:
         jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
             self._guarded, "drain", self.drain_once
         )
+        if self.answerers:  # after the polls and drains scheduled before it, and every 5 s
+            jobs.every(GATE_RECHECK_SECONDS).seconds.do(
+                self._guarded, "gate waits", self.recheck_gates
+            )
         if self.github is not None:
-            # held deploys re-decided as often as the drain runs (a window opens by the clock);
-            # GitHub asked for waiting runs as often as the sources are polled (rate limits)
-            every = max(1, round(self.settings.worker.drain_interval_seconds))
-            jobs.every(every).seconds.do(self._guarded, "deploy gates", self.github.recheck)
+            # GitHub is asked for waiting runs as often as the sources are polled (rate limits)
             minutes = min(
                 (r.settings.poll_interval_minutes for r in self.runtimes.values()), default=5.0
             )
@@ -256,6 +277,8 @@ class Worker:
             self.telemetry.poll_failed(name, seconds=time.monotonic() - started)
             raise
         self.telemetry.polled(stats, seconds=time.monotonic() - started)
+        if stats.changed:
+            self.recheck_gates()
 
     def _guarded(self, what: str, job: Callable[[], object]) -> None:
         """One exception boundary per job: log it, keep the schedule running."""

@@ -20,11 +20,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from connector.store import audit as audit_log
 from connector.store.base import StoreBase
-from connector.store.schema import change_windows, changes, deployments, gate_waits
+from connector.store.policy_reads import _basis, _board, _window
+from connector.store.records import BasisRow, BoardRow, WindowRow
+from connector.store.schema import (
+    approval_bases,
+    board_decisions,
+    change_windows,
+    changes,
+    deployments,
+    gate_waits,
+)
 
 OUTCOMES = ("success", "failure", "in_progress")
 
@@ -102,6 +111,64 @@ def _wait(row: Any) -> WaitRow:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class GateContext:
+    """What the policy reads about one change besides the change: board decisions and approval
+    bases (oldest first), and other changes' windows on its systems that overlap its own."""
+
+    board: list[BoardRow]
+    bases: list[BasisRow]
+    windows: list[WindowRow]
+
+
+# The gate's reads are built once (a gate answer is on a pipeline's critical path): statements
+# with bound parameters, so SQLAlchemy builds nothing per request and reuses its compiled form.
+_LIVE = changes.c.deleted_at.is_(None)
+_BY_KEY = (
+    select(changes.c.source, changes.c.data)
+    .where(changes.c.key == bindparam("key"), _LIVE)
+    .order_by(changes.c.source)
+)
+_ON_SYSTEMS = (
+    select(changes.c.source, changes.c.data)
+    .where(
+        changes.c.source == change_windows.c.source,
+        changes.c.key == change_windows.c.change_key,
+        change_windows.c.system.in_(bindparam("systems", expanding=True)),
+        _LIVE,
+    )
+    .distinct()
+    .order_by(changes.c.source, changes.c.data)
+)
+_BOARD = (
+    select(board_decisions)
+    .where(
+        board_decisions.c.source == bindparam("source"),
+        board_decisions.c.change_key == bindparam("key"),
+    )
+    .order_by(board_decisions.c.decided_at, board_decisions.c.id)
+)
+_BASES = (
+    select(approval_bases)
+    .where(
+        approval_bases.c.source == bindparam("source"),
+        approval_bases.c.change_key == bindparam("key"),
+    )
+    .order_by(approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
+)
+_WINDOWS = (
+    select(change_windows)
+    .where(
+        change_windows.c.source == bindparam("source"),
+        change_windows.c.system.in_(bindparam("systems", expanding=True)),
+        change_windows.c.starts_at < bindparam("end"),
+        change_windows.c.ends_at > bindparam("start"),
+        change_windows.c.change_key != bindparam("key"),
+    )
+    .order_by(change_windows.c.starts_at, change_windows.c.change_key, change_windows.c.system)
+)
+
+
 def _key(provider: str, reference: str) -> Any:
     return and_(gate_waits.c.provider == provider, gate_waits.c.reference == reference)
 
@@ -172,50 +239,41 @@ class DeploymentsMixin(StoreBase):
         query = query.order_by(deployments.c.started_at, deployments.c.id)
         return [_deployment(row) for row in self._stream(query)]
 
-    # -- finding the change of a deployment ----------------------------------------------------
+    # -- the gate's reads ---------------------------------------------------------------------
 
-    def changes_on_systems(self, systems: Sequence[str]) -> list[tuple[str, str]]:
-        """(source, key) of the live (not deleted) changes with a planned window on any of
-        `systems`, from the window index."""
-        if not systems:
-            return []
-        query = (
-            select(change_windows.c.source, change_windows.c.change_key)
-            .join(
-                changes,
-                and_(
-                    changes.c.source == change_windows.c.source,
-                    changes.c.key == change_windows.c.change_key,
-                ),
-            )
-            .where(change_windows.c.system.in_(list(systems)), changes.c.deleted_at.is_(None))
-            .distinct()
-        )
+    def gate_candidates(self, *, key: str | None, systems: Sequence[str]) -> list[tuple[str, str]]:
+        """(source, Change JSON) of the live changes a deployment may belong to: those with
+        `key` in any source, else those with a planned window on one of `systems`."""
         with self._read() as conn:
-            return sorted((str(s), str(k)) for s, k in conn.execute(query))
+            if key:
+                rows = conn.execute(_BY_KEY, {"key": key})
+            elif systems:
+                rows = conn.execute(_ON_SYSTEMS, {"systems": list(systems)})
+            else:
+                return []
+            return [(str(s), str(d)) for s, d in rows]
 
-    def changes_by_key(self, key: str) -> list[tuple[str, str]]:
-        """(source, Change JSON) of the live changes with this key, in any source."""
-        query = (
-            select(changes.c.source, changes.c.data)
-            .where(changes.c.key == key, changes.c.deleted_at.is_(None))
-            .order_by(changes.c.source)
-        )
+    def gate_context(
+        self,
+        *,
+        source: str,
+        key: str,
+        systems: Sequence[str],
+        window: tuple[datetime, datetime] | None,
+    ) -> GateContext:
+        """The policy's inputs of one change, read in one transaction."""
+        params: dict[str, Any] = {"source": source, "key": key}
         with self._read() as conn:
-            return [(str(s), str(d)) for s, d in conn.execute(query)]
-
-    def changes_data(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        """(source, Change JSON) of the given (source, key) pairs that are stored."""
-        out: list[tuple[str, str]] = []
-        with self._read() as conn:
-            for source, key in pairs:
-                query = select(changes.c.data).where(
-                    changes.c.source == source, changes.c.key == key
+            board = [_board(r) for r in conn.execute(_BOARD, params)]
+            bases = [_basis(r) for r in conn.execute(_BASES, params)]
+            windows: list[WindowRow] = []
+            if window is not None and systems:
+                start, end = (self._now(t) for t in window)
+                found = conn.execute(
+                    _WINDOWS, {**params, "systems": list(systems), "start": start, "end": end}
                 )
-                value = conn.execute(query).scalar_one_or_none()
-                if value is not None:
-                    out.append((source, str(value)))
-        return out
+                windows = [_window(r) for r in found]
+        return GateContext(board=board, bases=bases, windows=windows)
 
     # -- held deploys --------------------------------------------------------------------------
 

@@ -47,26 +47,24 @@ class Answered:
 
 
 def _changes(store: Store, settings: Settings, deployment: Deployment) -> list[Change]:
-    if deployment.change_key:
-        rows = store.changes_by_key(deployment.change_key)
-    else:
-        systems = settings.deploy.systems_of(deployment.service)
-        rows = store.changes_data(store.changes_on_systems(systems))
+    systems = settings.deploy.systems_of(deployment.service)
+    rows = store.gate_candidates(key=deployment.change_key, systems=systems)
     return [Change.from_json(data) for _source, data in rows]
 
 
 def policy_context(store: Store, settings: Settings, change: Change, now: datetime) -> Context:
     """The policy inputs of one change, as the pipeline gathers them."""
-    source, key = change.source.instance, change.key
-    board = store.board_decisions(source, [key]).get(key, [])
-    bases = store.approval_bases(source, [key]).get(key, [])
-    windows: list[Window] = []
     start, end = change.planned_start, change.planned_end
-    if start is not None and end is not None and change.affected_systems:
-        rows = store.windows_overlapping(
-            source, systems=change.affected_systems, start=start, end=end
-        )
-        windows = [
+    read = store.gate_context(
+        source=change.source.instance,
+        key=change.key,
+        systems=change.affected_systems,
+        window=(start, end) if start is not None and end is not None else None,
+    )
+    return Context(
+        now=now,
+        policy=settings.policy,
+        windows=[
             Window(
                 key=r.change_key,
                 system=r.system,
@@ -74,13 +72,8 @@ def policy_context(store: Store, settings: Settings, change: Change, now: dateti
                 end=r.ends_at,
                 approved=r.approved,
             )
-            for r in rows
-            if r.change_key != key
-        ]
-    return Context(
-        now=now,
-        policy=settings.policy,
-        windows=windows,
+            for r in read.windows
+        ],
         board=[
             BoardDecision(
                 decision=CabDecision(b.decision),
@@ -88,7 +81,7 @@ def policy_context(store: Store, settings: Settings, change: Change, now: dateti
                 note=b.note,
                 decided_at=b.decided_at,
             )
-            for b in board
+            for b in read.board
         ],
         bases=[
             ApprovalBasis(
@@ -96,7 +89,7 @@ def policy_context(store: Store, settings: Settings, change: Change, now: dateti
                 covered=json.loads(b.covered),
                 recorded_at=b.recorded_at,
             )
-            for b in bases
+            for b in read.bases
         ],
     )
 

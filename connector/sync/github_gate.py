@@ -124,17 +124,6 @@ class GitHubGate:
         self._answer_claimed(deployment, decision, now=now)
         return decision
 
-    def recheck(self) -> int:
-        """Re-decide every pending GitHub wait; how many were answered."""
-        answered = gates.recheck_waits(
-            store=self.store,
-            settings=self.settings,
-            now=self.clock(),
-            answerers={PROVIDER: self.answerer},
-            worker=self.worker,
-        )
-        return len(answered)
-
     def reconcile(self) -> int:
         """Settle every run waiting in the configured repositories; how many were looked at."""
         github = self.settings.deploy.github

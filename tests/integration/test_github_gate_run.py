@@ -33,8 +33,8 @@ from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import request_log, running_sandbox, write_config
 
 from connector.sandbox import Sandbox
-from connector.store import Store
 from connector.sandbox.scenario import generate
+from connector.store import Store
 
 LEASE = 3.0
 SHA = "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"

@@ -85,9 +85,9 @@ class DeploySettings(_Section):
     emergency_in_freeze: Literal["allow", "deny"] = "allow"
     # How long a long-polling POST /gates?wait= may hold a request at most.
     max_wait_seconds: Annotated[float, Field(gt=0, le=3600)] = 900.0
-    # A successful deploy moves its change to this status's transition when the mapping has one
-    # ("implementing" | "review"); empty: deploys never move the change.
-    move_on_success: Literal["", "implementing", "review"] = ""
+    # The server reuses the answer to the same question for this long (0: never): 200 jobs of
+    # one release asking at once cost one decision, and no answer is older than this.
+    answer_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
     github: GithubDeploySettings | None = None
     gitlab: GitlabDeploySettings | None = None
 

@@ -104,14 +104,13 @@ def decide(
             source=change.source.instance if change else None,
         )
     if change is None:
-        what = f"change {deployment.change_key}" if deployment.change_key else "approved change"
-        found = "was not found" if deployment.change_key else "was found"
-        return GateDecision(
-            verdict=Verdict.DENY,
-            reasons=(
-                f"No {what} for service {deployment.service!r} in environment {env!r} {found}.",
-            ),
+        where = f"service {deployment.service!r} in environment {env!r}"
+        reason = (
+            f"Change {deployment.change_key} was not found (for {where})."
+            if deployment.change_key
+            else f"No approved change for {where}."
         )
+        return GateDecision(verdict=Verdict.DENY, reasons=(reason,))
     evaluation = evaluate(change, context)
     deny, wait = _checks(deployment, change, evaluation, context, settings, now)
     verdict = Verdict.DENY if deny else Verdict.WAIT if wait else Verdict.ALLOW
