@@ -24,12 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "integration")]
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "bench")]
 
 from github_gate_helpers import (  # noqa: E402
     COUNT,
@@ -43,6 +44,7 @@ from github_gate_helpers import (  # noqa: E402
 )
 from policy_helpers import JiraOps  # noqa: E402
 from sync_helpers import request_log, running_sandbox, write_config  # noqa: E402
+from webhook_bench import drop_schema, pg_schema  # noqa: E402
 
 from connector.sandbox.scenario import generate  # noqa: E402
 from connector.store import Store  # noqa: E402
@@ -56,8 +58,21 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        store_url = args.store_url or f"sqlite:///{tmp / 'store.db'}"
-        print(json.dumps(measure(tmp, store_url, args.deploys, args.drain_seconds)))
+        if not args.store_url:
+            url = f"sqlite:///{tmp / 'store.db'}"
+            print(json.dumps(measure(tmp, url, args.deploys, args.drain_seconds)))
+            return
+        with database_schema(args.store_url) as url:  # a fresh schema, dropped afterwards
+            print(json.dumps(measure(tmp, url, args.deploys, args.drain_seconds)))
+
+
+@contextmanager
+def database_schema(url: str) -> Iterator[str]:
+    schema, schema_url = pg_schema(url)
+    try:
+        yield schema_url
+    finally:
+        drop_schema(url, schema)
 
 
 def measure(tmp: Path, store_url: str, deploys: int, drain: float) -> dict[str, object]:

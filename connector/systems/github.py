@@ -7,8 +7,7 @@ key from `[deploy.github]`), finds the installation of each repository
 exchanges and caches it until a minute before it expires):
 
     GET  /repos/{o}/{r}/actions/runs?status=waiting            runs held by protection rules
-    GET  /repos/{o}/{r}/actions/runs/{run_id}                  is the run still waiting?
-    GET  /repos/{o}/{r}/actions/runs/{run_id}/pending_deployments  on which environments
+    GET  /repos/{o}/{r}/actions/runs/{run_id}/pending_deployments  still waiting, and where
     POST /repos/{o}/{r}/actions/runs/{run_id}/deployment_protection_rule  the answer / a comment
 
 `answer` reads before it writes: a run that is no longer waiting in that environment has had its
@@ -109,19 +108,8 @@ class GitHubApp:
     def pending_environments(self, repo: str, run_id: int) -> frozenset[str]:
         """The environments a run still waits on; empty once it has moved on."""
         gh, owner, name = self._installation(repo)
-        run = _call(
-            f"read run {run_id} of {repo}",
-            lambda: gh.rest.actions.get_workflow_run(owner, name, run_id).parsed_data,
-        )
-        if run.status != "waiting":
-            return frozenset()
-        pending = _call(
-            f"read pending deployments of run {run_id} of {repo}",
-            lambda: (
-                gh.rest.actions.get_pending_deployments_for_run(owner, name, run_id).parsed_data
-            ),
-        )
-        return frozenset(p.environment.name for p in pending if p.environment.name)
+        with gh:  # one connection for the calls of this thread
+            return _pending(gh, repo, owner, name, run_id)
 
     def answer(
         self, repo: str, run_id: int, *, environment: str, approved: bool, comment: str
@@ -130,21 +118,22 @@ class GitHubApp:
 
         True when this call sent the answer, False when the run no longer waits there.
         """
-        if environment not in self.pending_environments(repo, run_id):
-            return False
         gh, owner, name = self._installation(repo)
         state: Literal["approved", "rejected"] = "approved" if approved else "rejected"
-        _call(
-            f"answer the protection rule of run {run_id} of {repo}",
-            lambda: gh.rest.actions.review_custom_gates_for_run(
-                owner,
-                name,
-                run_id,
-                environment_name=environment,
-                state=state,
-                comment=_comment(comment),
-            ),
-        )
+        with gh:
+            if environment not in _pending(gh, repo, owner, name, run_id):
+                return False
+            _call(
+                f"answer the protection rule of run {run_id} of {repo}",
+                lambda: gh.rest.actions.review_custom_gates_for_run(
+                    owner,
+                    name,
+                    run_id,
+                    environment_name=environment,
+                    state=state,
+                    comment=_comment(comment),
+                ),
+            )
         return True
 
     def comment(self, repo: str, run_id: int, *, environment: str, comment: str) -> None:
@@ -162,33 +151,34 @@ class GitHubApp:
         gh, owner, name = self._installation(repo)
         found: list[WaitingRun] = []
         page = 1
-        while True:
-            listing = _call(
-                f"list waiting runs of {repo}",
-                lambda p=page: (
-                    gh.rest.actions.list_workflow_runs_for_repo(  # type: ignore[misc]
-                        owner, name, status="waiting", per_page=100, page=p
-                    ).parsed_data
-                ),
-            )
-            for run in listing.workflow_runs:
-                envs = self.pending_environments(repo, run.id)
-                if envs:
-                    actor = run.triggering_actor or run.actor
-                    found.append(
-                        WaitingRun(
-                            repo=repo,
-                            run_id=run.id,
-                            sha=run.head_sha,
-                            actor=actor.login if actor else "",
-                            created_at=run.created_at,
-                            url=run.html_url,
-                            environments=envs,
+        with gh:
+            while True:
+                listing = _call(
+                    f"list waiting runs of {repo}",
+                    lambda p=page: (
+                        gh.rest.actions.list_workflow_runs_for_repo(  # type: ignore[misc]
+                            owner, name, status="waiting", per_page=100, page=p
+                        ).parsed_data
+                    ),
+                )
+                for run in listing.workflow_runs:
+                    envs = _pending(gh, repo, owner, name, run.id)
+                    if envs:
+                        actor = run.triggering_actor or run.actor
+                        found.append(
+                            WaitingRun(
+                                repo=repo,
+                                run_id=run.id,
+                                sha=run.head_sha,
+                                actor=actor.login if actor else "",
+                                created_at=run.created_at,
+                                url=run.html_url,
+                                environments=envs,
+                            )
                         )
-                    )
-            if len(listing.workflow_runs) < 100:
-                return found
-            page += 1
+                if len(listing.workflow_runs) < 100:
+                    return found
+                page += 1
 
     def close(self) -> None:
         with self._lock:
@@ -211,6 +201,16 @@ class GitHubApp:
             with self._lock:
                 self._installations[repo] = gh
         return gh, owner, name
+
+
+def _pending(gh: GitHub[Any], repo: str, owner: str, name: str, run_id: int) -> frozenset[str]:
+    """The environments waiting for protection rules in a run (empty once it moved on): GitHub's
+    documented list of them, `GET .../actions/runs/{run_id}/pending_deployments`."""
+    pending = _call(
+        f"read pending deployments of run {run_id} of {repo}",
+        lambda: gh.rest.actions.get_pending_deployments_for_run(owner, name, run_id).parsed_data,
+    )
+    return frozenset(p.environment.name for p in pending if p.environment.name)
 
 
 #: GitHub keeps a protection rule's comment short; a longer one is cut, not refused.
