@@ -23,6 +23,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import schedule
 import uvicorn
@@ -36,11 +37,13 @@ from connector.store.anchors import write_anchor
 from connector.store.audit import Anchor
 from connector.sync.drain import DrainStats, drain
 from connector.sync.gates import Answered, Answerer, recheck_waits
-from connector.sync.github_gate import GitHubGate
 from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
+
+if TYPE_CHECKING:
+    from connector.sync.github_gate import GitHubGate
 
 #: How often held deploys are decided again by the clock alone (a window opens).
 GATE_RECHECK_SECONDS = 5
@@ -334,6 +337,7 @@ def open_github_gate(
     settings: Settings, store: Store, *, clock: Callable[[], datetime], worker: str
 ) -> GitHubGate:
     """The GitHub App of `[deploy.github]` as a gate (its private key read once, never logged)."""
+    from connector.sync.github_gate import GitHubGate
     from connector.systems.github import AppCredentials, GitHubApp, read_private_key
 
     github = settings.deploy.github

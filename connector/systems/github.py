@@ -26,15 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-
-import httpx
-from githubkit import AppAuthStrategy, GitHub
-from githubkit.cache import MemCacheStrategy
-from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from connector.core.errors import ConfigError, ConnectorError, PermanentError
 from connector.systems.http import error_for_status, one_line
+
+if TYPE_CHECKING:  # githubkit takes half a second to import: only workers with a GitHub App do
+    from githubkit import GitHub
 
 T = TypeVar("T")
 SYSTEM = "GitHub"
@@ -87,6 +85,9 @@ class GitHubApp:
     """A GitHub App's view of its installations; thread-safe (one per worker)."""
 
     def __init__(self, credentials: AppCredentials) -> None:
+        from githubkit import AppAuthStrategy, GitHub
+        from githubkit.cache import MemCacheStrategy
+
         verify: bool | ssl.SSLContext = True
         if credentials.ca_bundle is not None:
             verify = ssl.create_default_context(cafile=os.fspath(credentials.ca_bundle))
@@ -195,6 +196,8 @@ class GitHubApp:
                 f"find the app's installation on {repo}",
                 lambda: self._app.rest.apps.get_repo_installation(owner, name).parsed_data,
             )
+            from githubkit import AppAuthStrategy, GitHub
+
             auth = self._app.auth
             assert isinstance(auth, AppAuthStrategy)
             gh = GitHub(auth.as_installation(found.id), config=self._app.config)
@@ -224,6 +227,9 @@ def _comment(text: str) -> str:
 
 def _call(what: str, fn: Callable[[], T]) -> T:
     """Run one githubkit call; its failures become the connector's errors, one line each."""
+    import httpx
+    from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
+
     try:
         return fn()
     except RequestFailed as exc:

@@ -16,8 +16,8 @@ from connector.core.deploy import DeploySettings, GithubDeploySettings
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import DEFAULT_BASE_TIME, SeedChange, generate
 
-COUNT = 120
-RANDOM_SEED = 34  # ServiceNow is seeded with RANDOM_SEED + 1
+COUNT = 30
+RANDOM_SEED = 59  # ServiceNow is seeded with RANDOM_SEED + 1
 REPO = "acme/payments"
 SERVICE = "payments"
 
