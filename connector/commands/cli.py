@@ -14,6 +14,7 @@ import typer
 from typer.exceptions import TyperException
 
 from connector import __version__
+from connector.commands.calendar_cli import calendar, freeze_app
 from connector.commands.mappings_cli import mappings_app
 from connector.commands.report_cli import report_app
 from connector.core.errors import ConfigError, ConnectorError
@@ -33,6 +34,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(report_app, name="report")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.command("calendar")(calendar)
+app.add_typer(freeze_app, name="freeze")
 
 DEFAULT_SANDBOX_DIR = Path(".change-connector") / "sandbox"
 

@@ -35,6 +35,7 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store.anchors import write_anchor
 from connector.store.audit import Anchor
+from connector.sync.deployed import move_deployed
 from connector.sync.drain import DrainStats, drain
 from connector.sync.gates import Answered, Answerer, recheck_waits
 from connector.sync.pipeline import PageResult
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
 #: How often held deploys are decided again by the clock alone (a window opens).
 GATE_RECHECK_SECONDS = 5
+#: Deployments this recent move their changes on (an older one's change has moved or never will).
+DEPLOYED_LOOKBACK = timedelta(days=1)
 
 
 def worker_id() -> str:
@@ -210,6 +213,17 @@ class Worker:
         if self.github is not None:
             self.github.reconcile()
 
+    def move_deployed(self) -> list[tuple[str, str]]:
+        """Move on the changes of successful authorized deploys (the mapping's `deployed`)."""
+        since = self.clock() - DEPLOYED_LOOKBACK
+        return move_deployed(
+            store=self.store,
+            settings=self.settings,
+            runtimes=self.runtimes,
+            worker=self.name,
+            since=since,
+        )
+
     def instrument(self) -> None:
         """Count and log every write of the open sources (the running service does)."""
         self.telemetry.prime(self.runtimes)
@@ -246,6 +260,10 @@ class Worker:
         jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
             self._guarded, "drain", self.drain_once
         )
+        if any(rt.mapping.action("deployed") for rt in self.runtimes.values()):
+            jobs.every(GATE_RECHECK_SECONDS).seconds.do(
+                self._guarded, "deployed changes", self.move_deployed
+            )
         if self.answerers:  # after the polls and drains scheduled before it, and every 5 s
             jobs.every(GATE_RECHECK_SECONDS).seconds.do(
                 self._guarded, "gate waits", self.recheck_gates

@@ -37,6 +37,7 @@ from connector.core import secret_rules
 from connector.core.communications import ReleaseNotesSettings
 from connector.core.deploy.config import DeploySettings
 from connector.core.errors import ConfigError
+from connector.core.freeze_export import FreezeExportSettings
 from connector.core.keys import key_problem
 from connector.core.notify.settings import NotifyChannel, channel_problems
 from connector.core.policy.config import PolicySettings
@@ -199,6 +200,8 @@ class Settings(_Section):
     sources: dict[str, SourceSettings] = {}
     # `[[notify]]`: chat channels (core/notify/settings.py).
     notify: tuple[NotifyChannel, ...] = ()
+    # `[freeze_export]`: where `freeze export` puts the freezes (core/freeze_export.py).
+    freeze_export: FreezeExportSettings = FreezeExportSettings()
 
     @model_validator(mode="after")
     def _notify_channels_fit(self) -> Settings:

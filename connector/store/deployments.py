@@ -20,17 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from connector.store import audit as audit_log
 from connector.store.base import StoreBase
-from connector.store.policy_reads import _basis, _board, _window
-from connector.store.records import BasisRow, BoardRow, WindowRow
 from connector.store.schema import (
-    approval_bases,
-    board_decisions,
-    change_windows,
-    changes,
     deployments,
     gate_waits,
 )
@@ -111,64 +105,6 @@ def _wait(row: Any) -> WaitRow:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class GateContext:
-    """What the policy reads about one change besides the change: board decisions and approval
-    bases (oldest first), and other changes' windows on its systems that overlap its own."""
-
-    board: list[BoardRow]
-    bases: list[BasisRow]
-    windows: list[WindowRow]
-
-
-# The gate's reads are built once (a gate answer is on a pipeline's critical path): statements
-# with bound parameters, so SQLAlchemy builds nothing per request and reuses its compiled form.
-_LIVE = changes.c.deleted_at.is_(None)
-_BY_KEY = (
-    select(changes.c.source, changes.c.data)
-    .where(changes.c.key == bindparam("key"), _LIVE)
-    .order_by(changes.c.source)
-)
-_ON_SYSTEMS = (
-    select(changes.c.source, changes.c.data)
-    .where(
-        changes.c.source == change_windows.c.source,
-        changes.c.key == change_windows.c.change_key,
-        change_windows.c.system.in_(bindparam("systems", expanding=True)),
-        _LIVE,
-    )
-    .distinct()
-    .order_by(changes.c.source, changes.c.data)
-)
-_BOARD = (
-    select(board_decisions)
-    .where(
-        board_decisions.c.source == bindparam("source"),
-        board_decisions.c.change_key == bindparam("key"),
-    )
-    .order_by(board_decisions.c.decided_at, board_decisions.c.id)
-)
-_BASES = (
-    select(approval_bases)
-    .where(
-        approval_bases.c.source == bindparam("source"),
-        approval_bases.c.change_key == bindparam("key"),
-    )
-    .order_by(approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
-)
-_WINDOWS = (
-    select(change_windows)
-    .where(
-        change_windows.c.source == bindparam("source"),
-        change_windows.c.system.in_(bindparam("systems", expanding=True)),
-        change_windows.c.starts_at < bindparam("end"),
-        change_windows.c.ends_at > bindparam("start"),
-        change_windows.c.change_key != bindparam("key"),
-    )
-    .order_by(change_windows.c.starts_at, change_windows.c.change_key, change_windows.c.system)
-)
-
-
 def _key(provider: str, reference: str) -> Any:
     return and_(gate_waits.c.provider == provider, gate_waits.c.reference == reference)
 
@@ -238,42 +174,6 @@ class DeploymentsMixin(StoreBase):
             )
         query = query.order_by(deployments.c.started_at, deployments.c.id)
         return [_deployment(row) for row in self._stream(query)]
-
-    # -- the gate's reads ---------------------------------------------------------------------
-
-    def gate_candidates(self, *, key: str | None, systems: Sequence[str]) -> list[tuple[str, str]]:
-        """(source, Change JSON) of the live changes a deployment may belong to: those with
-        `key` in any source, else those with a planned window on one of `systems`."""
-        with self._read() as conn:
-            if key:
-                rows = conn.execute(_BY_KEY, {"key": key})
-            elif systems:
-                rows = conn.execute(_ON_SYSTEMS, {"systems": list(systems)})
-            else:
-                return []
-            return [(str(s), str(d)) for s, d in rows]
-
-    def gate_context(
-        self,
-        *,
-        source: str,
-        key: str,
-        systems: Sequence[str],
-        window: tuple[datetime, datetime] | None,
-    ) -> GateContext:
-        """The policy's inputs of one change, read in one transaction."""
-        params: dict[str, Any] = {"source": source, "key": key}
-        with self._read() as conn:
-            board = [_board(r) for r in conn.execute(_BOARD, params)]
-            bases = [_basis(r) for r in conn.execute(_BASES, params)]
-            windows: list[WindowRow] = []
-            if window is not None and systems:
-                start, end = (self._now(t) for t in window)
-                found = conn.execute(
-                    _WINDOWS, {**params, "systems": list(systems), "start": start, "end": end}
-                )
-                windows = [_window(r) for r in found]
-        return GateContext(board=board, bases=bases, windows=windows)
 
     # -- held deploys --------------------------------------------------------------------------
 
@@ -358,9 +258,13 @@ class DeploymentsMixin(StoreBase):
         *,
         verdict: str,
         reasons: Sequence[str],
+        change: tuple[str, str] | None = None,
+        actor: str = "worker",
         now: datetime | None = None,
     ) -> None:
-        """Mark a held deploy answered with the verdict sent."""
+        """Mark a held deploy answered with the verdict sent, and append the audit link
+        `gate.answered` (on `change`, (source, key), when the deploy has one)."""
+        at = self._now(now)
         with self._write() as conn:
             conn.execute(
                 update(gate_waits)
@@ -369,9 +273,25 @@ class DeploymentsMixin(StoreBase):
                     state="answered",
                     verdict=verdict,
                     reasons=json.dumps(list(reasons)),
-                    answered_at=self._now(now),
+                    answered_at=at,
                     claimed_until=None,
                 )
+            )
+            audit_log.append(
+                conn,
+                namespace=self._namespace,
+                at=at,
+                source=change[0] if change else f"deploy:{provider}",
+                ticket_key=change[1] if change else None,
+                event="gate.answered",
+                actor=actor,
+                detail={
+                    "provider": provider,
+                    "reference": reference,
+                    "verdict": verdict,
+                    "reasons": list(reasons),
+                },
+                keying=self._audit_keying,
             )
 
 

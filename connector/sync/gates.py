@@ -27,6 +27,7 @@ from connector.core.policy import ApprovalBasis, BoardDecision, Context, Window
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.deployments import DeploymentRow, WaitRow
+from connector.store.gate_reads import GateContext, GateTarget
 
 Outcome = Literal["success", "failure", "in_progress"]
 #: How long one worker holds the answer of a held deploy before another may take it over.
@@ -46,21 +47,8 @@ class Answered:
     decision: GateDecision
 
 
-def _changes(store: Store, settings: Settings, deployment: Deployment) -> list[Change]:
-    systems = settings.deploy.systems_of(deployment.service)
-    rows = store.gate_candidates(key=deployment.change_key, systems=systems)
-    return [Change.from_json(data) for _source, data in rows]
-
-
-def policy_context(store: Store, settings: Settings, change: Change, now: datetime) -> Context:
+def _context(read: GateContext, settings: Settings, now: datetime) -> Context:
     """The policy inputs of one change, as the pipeline gathers them."""
-    start, end = change.planned_start, change.planned_end
-    read = store.gate_context(
-        source=change.source.instance,
-        key=change.key,
-        systems=change.affected_systems,
-        window=(start, end) if start is not None and end is not None else None,
-    )
     return Context(
         now=now,
         policy=settings.policy,
@@ -97,14 +85,33 @@ def policy_context(store: Store, settings: Settings, change: Change, now: dateti
 def evaluate(
     *, store: Store, settings: Settings, deployment: Deployment, now: datetime
 ) -> GateDecision:
-    """The gate's decision on `deployment` at `now`, from the stored changes."""
+    """The gate's decision on `deployment` at `now`, from the stored changes (one read
+    transaction: the candidates, then the chosen change's policy inputs)."""
     deploy = settings.deploy
-    change = None
+    chosen: list[Change] = []
+
+    def choose(rows: list[tuple[str, str]]) -> GateTarget | None:
+        change = find_change([Change.from_json(data) for _, data in rows], deployment, deploy)
+        if change is None:
+            return None
+        chosen.append(change)
+        start, end = change.planned_start, change.planned_end
+        return GateTarget(
+            source=change.source.instance,
+            key=change.key,
+            systems=change.affected_systems,
+            window=(start, end) if start is not None and end is not None else None,
+        )
+
+    read = None
     if deploy.gated(deployment.environment) or deployment.change_key:
-        change = find_change(_changes(store, settings, deployment), deployment, deploy)
+        read = store.gate_read(
+            key=deployment.change_key, systems=deploy.systems_of(deployment.service), choose=choose
+        )
+    change = chosen[0] if chosen and read is not None else None
     context = (
-        policy_context(store, settings, change, now)
-        if change is not None
+        _context(read, settings, now)
+        if read is not None
         else Context(now=now, policy=settings.policy)
     )
     return decide(deployment=deployment, change=change, context=context, settings=deploy, now=now)
@@ -155,11 +162,18 @@ def recheck_waits(
         except ConnectorError:
             store.release_wait(wait.provider, wait.reference)
             continue
+        change = (
+            (decision.source, decision.change_key)
+            if decision.source and decision.change_key
+            else None
+        )
         store.finish_wait(
             wait.provider,
             wait.reference,
             verdict=decision.verdict.value,
             reasons=decision.reasons,
+            change=change,
+            actor=worker,
             now=now,
         )
         out.append(Answered(wait=wait, decision=decision))

@@ -222,3 +222,54 @@ def cases(
     cli.join(timeout=60)
     assert answers["verdict"] == "allow", answers
     assert codes == [0]
+
+
+DEPLOYED = {
+    "jira": '\n[actions.deployed]\ntransition = "Start implementation"\n',
+    "servicenow": '\n[actions.deployed]\nstate = "-1"\n',
+}
+
+
+def test_a_successful_authorized_deploy_moves_its_change_as_mapped(
+    sandbox: Sandbox, ops: Ops, store_url: str, tmp_path: Path
+) -> None:
+    from connector.core.deploy import Deployment
+    from connector.sync import gates
+
+    (seed,) = pick(ops.seeds, minor_waiting)
+    ops.fill(seed, user=seed.requester)
+    set_window(ops, seed, NOW - timedelta(hours=1), NOW + timedelta(hours=6))
+    ops.approve(seed, group="Change approvers")
+    source = sandbox_sources(sandbox.info)[ops.name]
+    system = "jira" if isinstance(ops, JiraOps) else "servicenow"
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(source.mapping.read_text() + DEPLOYED[system])
+    settings = settings_for(sandbox, ops, store_url, {}).model_copy(
+        update={"sources": {ops.name: source.model_copy(update={"mapping": mapping})}}
+    )
+    with (
+        closing(Store.open(store_url)) as store,
+        closing(Worker(settings, store, name="deploy-test").open()) as w,
+    ):
+        w.sync_once()
+        assert w.move_deployed() == []  # nothing deployed yet
+        service = stored(store, ops, seed).affected_systems[0]
+        deployment = Deployment(
+            provider="api",
+            reference="jenkins-1",
+            service=service,
+            environment="production",
+            change_key=ops.key(seed),
+            at=datetime.now(UTC),
+        )
+        row, _ = gates.record_deployment(
+            store=store, settings=settings, deployment=deployment, outcome="success"
+        )
+        assert not row.unauthorized
+        assert w.move_deployed() == [(ops.name, ops.key(seed))]
+        assert stored(store, ops, seed).status.value == "implementing"
+        if isinstance(ops, JiraOps):
+            assert ops.status(seed) == "Implementing"
+        else:
+            assert ops.record(seed)["state"] == "-1"
+        assert w.move_deployed() == []  # moved once

@@ -136,6 +136,10 @@ def test_a_held_deploy_is_answered_once_when_its_change_is_approved(store: Store
     assert recorder.sent == [("acme/shop#42:production", "allow")]
     row = store.gate_wait("github", "acme/shop#42:production")
     assert row is not None and row.state == "answered" and row.verdict == "allow"
+    links = [r for r in store.audit_for("acme-jira", "CHG-1") if r.event == "gate.answered"]
+    assert [(r.detail["verdict"], r.detail["reference"]) for r in links] == [
+        ("allow", "acme/shop#42:production")
+    ]
 
 
 def test_a_claimed_answer_is_taken_over_only_after_its_lease(store: Store) -> None:
@@ -197,6 +201,11 @@ def test_the_gate_api_needs_the_token_and_a_good_body(served: Running, store: St
         assert (answer.status_code, answer.json()) == (400, {"error": message})
     answer = requests.post(url, json=body, params={"wait": "x"}, headers=AUTH, timeout=30)
     assert answer.status_code == 400
+    big = b" " * (SETTINGS.server.max_body_bytes + 1)
+    assert requests.post(url, data=big, headers=AUTH, timeout=30).status_code == 413
+    deep = b"[" * 50_000 + b"]" * 50_000
+    answer = requests.post(url, data=deep, headers=AUTH, timeout=30)
+    assert (answer.status_code, answer.json()) == (400, {"error": "the body is not JSON"})
     denied = requests.post(url, json=body, headers=AUTH, timeout=30).json()
     assert denied == {
         "verdict": "deny",
@@ -270,3 +279,29 @@ def test_an_unauthorized_deployment_is_an_exception_in_the_report(
         "acme-jira:CHG-1",
     ]
     assert data["summary"]["deployments"][0]["reference"] == "jenkins-77"
+
+
+def test_the_server_reuses_an_answer_for_answer_cache_seconds(store: Store) -> None:
+    body = {"change": "CHG-7", "env": "production", "service": "checkout"}
+
+    def ask(running: Running) -> str:
+        answer = requests.post(f"{running.url}/gates", json=body, headers=AUTH, timeout=30)
+        verdict: str = answer.json()["verdict"]
+        return verdict
+
+    deploy = SETTINGS.deploy
+    held = SETTINGS.model_copy(
+        update={"deploy": deploy.model_copy(update={"answer_cache_seconds": 60.0})}
+    )
+    fresh = SETTINGS.model_copy(
+        update={"deploy": deploy.model_copy(update={"answer_cache_seconds": 0.0})}
+    )
+    cached, uncached = (serve_app(build_app(s, store, Metrics())) for s in (held, fresh))
+    try:
+        assert ask(cached) == ask(uncached) == "deny"  # no such change yet
+        put(store, change("CHG-7"))
+        assert ask(uncached) == "allow"
+        assert ask(cached) == "deny"  # the same question within the minute: the same answer
+    finally:
+        stop(cached)
+        stop(uncached)

@@ -250,3 +250,9 @@ def test_find_change_by_key_and_by_service() -> None:
     assert find_change([three], unkeyed, SETTINGS) is None
     closed = one.model_copy(update={"status": Status.CLOSED})
     assert find_change([closed], unkeyed, SETTINGS) is None
+
+
+def test_an_approval_given_after_the_deploy_did_not_cover_it() -> None:
+    decision = gate(change(), now=NOW - 3 * HOUR + timedelta(minutes=30))
+    assert decision.verdict is Verdict.WAIT
+    assert decision.reasons[0] == "CHG-1 was approved only at 2026-11-16 07:00 UTC."

@@ -2,7 +2,7 @@
 
 Pure data, validated at start. `services` maps a deployable service (as pipelines name it) to the
 affected systems changes name; an unmapped service stands for the system of the same name.
-`gate_token` protects `POST /gates`, `POST /deployments` and `GET /calendar.ics`. The GitHub App
+`gate_token` protects `POST /gates` and `POST /deployments`. The GitHub App
 and GitLab sub-sections are optional: without one, that provider is off.
 
     [deploy]
@@ -78,7 +78,7 @@ class DeploySettings(_Section):
     gated_environments: tuple[str, ...] = ()
     # service (as pipelines name it) -> the affected systems it is, as changes name them
     services: dict[str, tuple[str, ...]] = {}
-    # Bearer token of POST /gates, POST /deployments and GET /calendar.ics; none: those are off.
+    # Bearer token of POST /gates and POST /deployments; none: those are off.
     gate_token: SecretStr | None = None
     # An emergency change in a freeze: "allow" as the policy does (its freeze finding is a
     # warning), or "deny" to hold emergencies to freezes at deploy time too.
