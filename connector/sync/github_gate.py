@@ -32,6 +32,7 @@ from connector.core.deploy.github import (
     rule_deployment,
     service_of,
     status_deployment,
+    with_attempt,
 )
 from connector.core.errors import ConnectorError
 from connector.settings import Settings
@@ -89,7 +90,9 @@ class GitHubGate:
 
     def on_protection_rule(self, payload: Mapping[str, Any]) -> GateDecision:
         deployment = rule_deployment(payload, services=self.services, received_at=self.clock())
-        return self.settle(deployment)
+        repo, run_id, _ = parse_reference(deployment.reference)
+        # the event does not say which attempt of the run asks: a re-run asks again
+        return self.settle(with_attempt(deployment, self.app.run_attempt(repo, run_id)))
 
     def on_deployment_status(self, payload: Mapping[str, Any]) -> None:
         found = status_deployment(payload, services=self.services, received_at=self.clock())
@@ -132,7 +135,7 @@ class GitHubGate:
             for run in self.app.waiting_runs(repo):
                 for environment in sorted(run.environments):
                     seen += 1
-                    ref = reference(repo, run.run_id, environment)
+                    ref = reference(repo, run.run_id, environment, run.attempt)
                     known = self.store.gate_wait(PROVIDER, ref)
                     if known is not None and known.state != "pending":
                         continue  # answered (GitHub may not have moved the run on yet)

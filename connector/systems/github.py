@@ -61,6 +61,7 @@ class WaitingRun:
     created_at: datetime
     url: str
     environments: frozenset[str]
+    attempt: int = 1
 
 
 def read_private_key(*, path: Path | None, text: str | None) -> str:
@@ -111,6 +112,15 @@ class GitHubApp:
         gh, owner, name = self._installation(repo)
         with gh:  # one connection for the calls of this thread
             return _pending(gh, repo, owner, name, run_id)
+
+    def run_attempt(self, repo: str, run_id: int) -> int:
+        """The run's current attempt (a re-run keeps the run id and counts up)."""
+        gh, owner, name = self._installation(repo)
+        run = _call(
+            f"read run {run_id} of {repo}",
+            lambda: gh.rest.actions.get_workflow_run(owner, name, run_id).parsed_data,
+        )
+        return run.run_attempt or 1
 
     def answer(
         self, repo: str, run_id: int, *, environment: str, approved: bool, comment: str
@@ -175,6 +185,7 @@ class GitHubApp:
                                 created_at=run.created_at,
                                 url=run.html_url,
                                 environments=envs,
+                                attempt=run.run_attempt or 1,
                             )
                         )
                 if len(listing.workflow_runs) < 100:

@@ -94,7 +94,7 @@ def approve(ops: Ops, seed: SeedChange) -> None:
     ops.approve(seed, group="Change approvers")
 
 
-def test_allowed_for_an_approved_change_in_its_window(
+def test_allowed_for_an_approved_change_in_its_window_and_again_when_re_run(
     seeded: tuple[Sandbox, Ops, SeedChange], store_url: str
 ) -> None:
     sandbox, ops, seed = seeded
@@ -112,6 +112,16 @@ def test_allowed_for_an_approved_change_in_its_window(
             assert answers_sent(sandbox, request_log(sandbox.info), run) == 1
             wait = store.gate_wait("github", f"{REPO}#{run}:production")
             assert wait is not None and wait.state == "answered" and wait.verdict == "allow"
+            # A re-run keeps the run id; its second attempt waits on the rule again and is
+            # answered again, once.
+            sandbox.github.finish_deployment(run, state="failure")
+            sandbox.github.rerun(run)
+            wait_for(lambda: len(sandbox.github.callbacks(run)) == 2, timeout=15, what="2nd")
+            worker.deploy_gates()
+            assert [a["state"] for a in sandbox.github.callbacks(run)] == ["approved"] * 2
+            assert answers_sent(sandbox, request_log(sandbox.info), run) == 2
+            again = store.gate_wait("github", f"{REPO}#{run}.2:production")
+            assert again is not None and again.state == "answered"
         finally:
             worker.close()
 

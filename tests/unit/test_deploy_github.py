@@ -115,3 +115,16 @@ def test_a_status_of_a_workflow_run_shares_the_gates_key_and_running_is_no_outco
     payload["deployment_status"] = {**payload["deployment_status"], "state": "error"}
     failed = status_deployment(payload, services={}, received_at=NOW)
     assert failed is not None and failed[1] == "failure"
+
+
+def test_a_re_run_has_its_attempt_in_the_reference() -> None:
+    assert reference("o/r", 7, "production") == "o/r#7:production"
+    assert reference("o/r", 7, "production", 2) == "o/r#7.2:production"
+    assert parse_reference("o/r#7.2:production") == ("o/r", 7, "production")
+    for bad in ("o/r#x:production", "o/r#7.x:production", "o/r#7", "#7:production"):
+        with pytest.raises(PayloadProblem):
+            parse_reference(bad)
+    payload = real("deployment_status-with-installation.payload.json")
+    payload["workflow_run"] = {"id": 7, "run_attempt": 3}
+    found = status_deployment(payload, services={}, received_at=NOW)
+    assert found is not None and found[0].reference == "Codertocat/Hello-World#7.3:production"

@@ -5,7 +5,8 @@ deployment a protection rule holds is "owner/repo#run_id:environment" (the run i
 payload's `deployment_callback_url`, the only place GitHub names it), the key under which the
 wait is remembered and answered once. A deployment status event refers to the same run when
 GitHub names it (`workflow_run.id`), so its evidence row and the gate's wait share the key; a
-deployment made without Actions is "owner/repo#deployment:ID".
+deployment made without Actions is "owner/repo#deployment:ID". A re-run of a workflow keeps its
+run id and waits on the rule again: its attempt is part of the reference from the second on.
 
 The service is the repository's name unless `[deploy.github.services]` maps "owner/repo" to
 another; the change key, when the pipeline knows it, comes from the deployment's `payload`
@@ -29,17 +30,29 @@ class PayloadProblem(ValueError):
     """A payload that lacks what the gate needs: the message says which key."""
 
 
-def reference(repo: str, run_id: int, environment: str) -> str:
-    return f"{repo}#{run_id}:{environment}"
+def reference(repo: str, run_id: int, environment: str, attempt: int = 1) -> str:
+    """ "owner/repo#run_id:environment"; a re-run (same run id, a new attempt that waits on the
+    rule again) is "owner/repo#run_id.attempt:environment"."""
+    run = f"{run_id}" if attempt <= 1 else f"{run_id}.{attempt}"
+    return f"{repo}#{run}:{environment}"
 
 
 def parse_reference(value: str) -> tuple[str, int, str]:
     """("owner/repo", run_id, environment) of a protection-rule reference."""
     repo, _, rest = value.partition("#")
     run, _, environment = rest.partition(":")
-    if not repo or not run.isdigit() or not environment:
+    run_id, _, attempt = run.partition(".")
+    if not repo or not run_id.isdigit() or not environment or not (attempt or "1").isdigit():
         raise PayloadProblem(f"not a GitHub run reference: {value!r}")
-    return repo, int(run), environment
+    return repo, int(run_id), environment
+
+
+def with_attempt(deployment: Deployment, attempt: int) -> Deployment:
+    """The deployment of a protection rule under its run attempt's reference."""
+    repo, run_id, environment = parse_reference(deployment.reference)
+    return deployment.model_copy(
+        update={"reference": reference(repo, run_id, environment, attempt)}
+    )
 
 
 def service_of(repo: str, services: Mapping[str, str]) -> str:
@@ -88,7 +101,10 @@ def status_deployment(
         raise PayloadProblem("deployment.environment: missing")
     run = payload.get("workflow_run")
     if isinstance(run, Mapping) and isinstance(run.get("id"), int):
-        ref = reference(repo, int(run["id"]), environment)
+        attempt = run.get("run_attempt")
+        ref = reference(
+            repo, int(run["id"]), environment, attempt if isinstance(attempt, int) else 1
+        )
     else:
         ref = f"{repo}#deployment:{deployment.get('id')}"
     found = Deployment(

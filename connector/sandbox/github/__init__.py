@@ -16,6 +16,9 @@ Enterprise Server). The subset a custom deployment protection rule needs, as Git
          installation; 401 / 403 for missing, expired or the wrong kind of credentials.
     GET  /repos/{owner}/{repo}/deployments[?sha=&environment=], .../deployments/{id}/statuses
 
+`rerun` re-runs a finished run as GitHub does: the same run id, `run_attempt` one more, waiting
+on the rule again with a new deployment (and a new webhook naming the same callback URL).
+
 Tests and the demo drive it with `start_deployment` (a workflow job reaches a protected
 environment: a deployment, a run waiting, and a signed `deployment_protection_rule` webhook to
 the app's webhook URL) and `finish_deployment` (the job ends: a status and a signed
@@ -98,22 +101,7 @@ class GitHubSimulator(GitHubRoutes):
             now = self.state.now()
             repository = self.repos[repo]
             who = self._user(actor)
-            dep_id, run_id = self._id(), self._id()
-            dep = shapes.deployment(
-                self.api,
-                repository,
-                number=dep_id,
-                sha=sha,
-                ref=ref,
-                environment=environment,
-                creator=who,
-                created=now,
-                updated=now,
-                app=None,
-            )
-            self.deployments[dep_id] = dep
-            self.statuses[dep_id] = []
-            self._status(dep, "pending", "Waiting on deployment protection rules")
+            run_id = self._id()
             body = shapes.workflow_run(
                 repository,
                 number=run_id,
@@ -128,23 +116,62 @@ class GitHubSimulator(GitHubRoutes):
                 updated=now,
                 web=WEB,
             )
-            self.runs[run_id] = Run(run_id, repo, environment, dep_id, body)
-            payload = {
-                "action": "requested",
-                "environment": environment,
-                "event": "push",
-                "deployment_callback_url": (
-                    f"{repository['url']}/actions/runs/{run_id}/deployment_protection_rule"
-                ),
-                "deployment": dep,
-                "pull_requests": [],
-                "repository": repository,
-                "organization": self._organization(),
-                "sender": who,
-                "installation": self._installation_lite(),
-            }
+            self.runs[run_id] = Run(run_id, repo, environment, 0, body)
+            payload = self._hold(self.runs[run_id], who)
         self._send("deployment_protection_rule", payload)
         return run_id
+
+    def rerun(self, run_id: int) -> None:
+        """Re-run a finished run: the same run id, its next attempt waits on the rule again."""
+        with self.state.lock:
+            run = self.runs[run_id]
+            if run.body["status"] == "waiting":
+                raise ValueError(f"run {run_id} is still waiting")
+            run.body.update(
+                status="waiting",
+                conclusion=None,
+                run_attempt=int(run.body["run_attempt"]) + 1,
+                updated_at=shapes.iso(self.state.now()),
+            )
+            run.answer = None
+            payload = self._hold(run, run.body["triggering_actor"])
+        self._send("deployment_protection_rule", payload)
+
+    def _hold(self, run: Run, who: dict[str, Any]) -> dict[str, Any]:
+        """A new deployment of the run's attempt, pending on the rule; the webhook's payload."""
+        now = self.state.now()
+        repository = self.repos[run.repo]
+        dep_id = self._id()
+        dep = shapes.deployment(
+            self.api,
+            repository,
+            number=dep_id,
+            sha=run.body["head_sha"],
+            ref=run.body["head_branch"],
+            environment=run.environment,
+            creator=who,
+            created=now,
+            updated=now,
+            app=None,
+        )
+        self.deployments[dep_id] = dep
+        self.statuses[dep_id] = []
+        self._status(dep, "pending", "Waiting on deployment protection rules")
+        run.deployment_id = dep_id
+        return {
+            "action": "requested",
+            "environment": run.environment,
+            "event": "push",
+            "deployment_callback_url": (
+                f"{repository['url']}/actions/runs/{run.id}/deployment_protection_rule"
+            ),
+            "deployment": dep,
+            "pull_requests": [],
+            "repository": repository,
+            "organization": self._organization(),
+            "sender": who,
+            "installation": self._installation_lite(),
+        }
 
     def finish_deployment(self, run_id: int, *, state: str = "success") -> None:
         """The approved job ends: a deployment status (success / failure / error), a webhook."""
