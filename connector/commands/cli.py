@@ -92,6 +92,9 @@ def sandbox(
     servicenow_webhook_url: Annotated[
         str | None, typer.Option(help="POST ServiceNow business-rule webhooks here.")
     ] = None,
+    github_webhook_url: Annotated[
+        str | None, typer.Option(help="POST the GitHub App's webhooks here.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the connection details as one JSON line.")
     ] = False,
@@ -112,6 +115,7 @@ def sandbox(
         faults=faults,
         jira_webhook_url=jira_webhook_url,
         servicenow_webhook_url=servicenow_webhook_url,
+        github_webhook_url=github_webhook_url,
     )
     serve(options, as_json=as_json)
 

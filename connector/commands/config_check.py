@@ -51,6 +51,7 @@ def problems(loaded: LoadedConfig) -> list[str]:
             out.append(
                 f"{loaded.where('audit', 'anchor_file')}: directory {anchors.parent} does not exist"
             )
+    out += _github_problems(loaded)
     if settings.store_url is not None:
         found = probe(settings.store_url.get_secret_value())
         if found:
@@ -73,6 +74,24 @@ def check_config_file(path: Path | None) -> str:
     sources = loaded.settings.sources
     names = ", ".join(f"{n} ({s.kind})" for n, s in sources.items()) or "none"
     return f"ok: sources: {names}"
+
+
+def _github_problems(loaded: LoadedConfig) -> list[str]:
+    """The GitHub App's private key is a readable PEM key (its text is never shown)."""
+    from connector.systems.github import read_private_key
+
+    github = loaded.settings.deploy.github
+    if github is None:
+        return []
+    out: list[str] = []
+    text = github.private_key.get_secret_value() if github.private_key else None
+    try:
+        read_private_key(path=github.private_key_path, text=text)
+    except ConfigError as exc:
+        out.append(exc.message)
+    if github.ca_bundle is not None and (found := ca_bundle_problem(github.ca_bundle)):
+        out.append(f"{loaded.where('deploy', 'github', 'ca_bundle')}: {found}")
+    return out
 
 
 def check(loaded: LoadedConfig) -> None:

@@ -6,6 +6,8 @@
     https://127.0.0.1:PORT/_sandbox/requests   the request log (GET) and its reset (DELETE)
     https://127.0.0.1:PORT/chat/...     Slack / Teams / signed chat webhooks (sandbox/chat.py),
                                         their log at /_sandbox/chat; `Sandbox.chat_urls`
+    https://127.0.0.1:PORT/github       GitHub REST API subset of a GitHub App's deployment
+                                        protection rule (sandbox/github); `Sandbox.github`
 
 `Sandbox` starts it in-process (tests, the demo, benchmarks) on a free port unless one is given;
 `change-connector sandbox` runs it in the foreground. The ASGI middleware here is the one place
@@ -33,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector.sandbox.catalog import SERVICENOW_ROLES, USERS
 from connector.sandbox.chat import ChatSimulator
 from connector.sandbox.faults import FaultRule
+from connector.sandbox.github import GitHubSimulator
 from connector.sandbox.gitlab import GitLabSimulator
 from connector.sandbox.jira import JiraSimulator
 from connector.sandbox.scenario import generate
@@ -60,6 +63,8 @@ class SandboxInfo:
     # GitLab: its root URL (python-gitlab's `url`) and each user's personal access token
     gitlab_url: str = ""
     gitlab_tokens: dict[str, str] = field(default_factory=dict)
+    # The GitHub App: api_url, app_id, installation_id, private_key_path, webhook_secret, repos
+    github: dict[str, Any] = field(default_factory=dict)
 
     def jira_field_id(self, name: str) -> str:
         """The id of this sandbox's Jira custom field `name` ("Change risk" -> customfield_N)."""
@@ -115,12 +120,24 @@ class Sandbox:
             self.state, base_url=f"{self.base_url}/gitlab", webhooks=self.gitlab_webhooks
         )
         self.chat = _chat(options.random_seed)
+        self.github_webhooks = WebhookDispatcher(
+            ca_bundle=self.tls.ca_cert, duplicate_rate=0.0, retry=False
+        )
+        self.github = GitHubSimulator(
+            self.state,
+            base_url=f"{self.base_url}/github",
+            dispatcher=self.github_webhooks,
+            secret=hashlib.sha256(f"sandbox-github:{options.random_seed}".encode()).hexdigest()[
+                :40
+            ],
+        )
         self.app = build_app(
             self.state,
             jira=self.jira,
             servicenow=self.servicenow,
             chat=self.chat,
             gitlab=self.gitlab,
+            github=self.github,
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -162,6 +179,7 @@ class Sandbox:
             chat=self.chat_urls,
             gitlab_url=f"{self.base_url}/gitlab",
             gitlab_tokens={u.username: u.token for u in self.gitlab.users()},
+            github=self.github.app_info(),
         )
 
     def start(self) -> SandboxInfo:
@@ -192,6 +210,7 @@ class Sandbox:
             time.sleep(0.01)
         self.webhooks.start()
         self.gitlab_webhooks.start()
+        self.github_webhooks.start()
         return self.info
 
     async def _serve(self, server: uvicorn.Server) -> None:
@@ -214,6 +233,7 @@ class Sandbox:
     def stop(self) -> None:
         self.webhooks.stop()
         self.gitlab_webhooks.stop()
+        self.github_webhooks.stop()
         if self._server is not None:
             # Clients may still hold keep-alive connections; a test server need not wait.
             self._server.should_exit = True
@@ -275,6 +295,7 @@ def build_app(
     servicenow: ServiceNowSimulator,
     chat: ChatSimulator | None = None,
     gitlab: GitLabSimulator | None = None,
+    github: GitHubSimulator | None = None,
 ) -> ASGIApp:
     app = FastAPI(title="change-connector sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(jira.router, prefix="/jira")
@@ -282,6 +303,8 @@ def build_app(
     if gitlab is not None:
         app.include_router(gitlab.router, prefix="/gitlab")
         app.include_router(gitlab.control, prefix="/_sandbox/gitlab")
+    if github is not None:
+        app.include_router(github.router, prefix="/github")
     if chat is not None:
         app.include_router(chat.router, prefix="/chat")
 
@@ -322,6 +345,7 @@ class FaultsAndLog:
         path: str = scope["path"]
         system = path.split("/")[1] if path.count("/") >= 1 else ""
         system = system if system in ("jira", "servicenow", "gitlab") else "sandbox"
+        system = system if system in ("jira", "servicenow", "github") else "sandbox"
         status_box = [0]
         logged = [False]
 
@@ -339,7 +363,8 @@ class FaultsAndLog:
                 log()
             await send(message)
 
-        rule = self.state.faults.pick(system) if system != "sandbox" else None
+        # GitHub's calls are not faulted: the fault scopes name Jira and ServiceNow only
+        rule = self.state.faults.pick(system) if system in ("jira", "servicenow") else None
         scope.setdefault("state", {})
         try:
             if rule is None or rule.kind == "slow":

@@ -35,6 +35,8 @@ class SandboxOptions:
     base_time: datetime = DEFAULT_BASE_TIME
     jira_webhook_url: str | None = None
     servicenow_webhook_url: str | None = None
+    # The GitHub App's webhook URL (settable later: `Sandbox.github.webhook_url`)
+    github_webhook_url: str | None = None
     webhook_secret: str = "sandbox-webhook-secret"
     # Jira re-delivers some webhooks; this is the share delivered twice.
     webhook_duplicate_rate: float = 0.1

@@ -25,6 +25,8 @@ from starlette.types import Receive, Scope, Send
 from connector.core import secret_rules
 from connector.core.deploy.gitlab import HookEvent, PayloadProblem, hook_event
 from connector.core.errors import ConnectorError
+from connector.serve.asgi_io import read_limited as _read_limited
+from connector.serve.asgi_io import respond as _respond
 from connector.serve.webhook_parse import Refused, parse_body
 from connector.sync.gitlab_gate import GitLabGate
 
@@ -52,8 +54,6 @@ class GitLabHook:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gitlab-gate")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from connector.serve.webhooks import _read_limited, _respond
-
         if scope["method"] != "POST":
             await _respond(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
             return

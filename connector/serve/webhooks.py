@@ -2,6 +2,7 @@
 
     POST /webhooks/jira/{source}         X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>
     POST /webhooks/servicenow/{source}   <configured header>: <base64 HMAC-SHA256 of the raw body>
+    POST /webhooks/github                the GitHub App's webhook (serve/github_hook.py)
     GET  /healthz                        liveness and the store's reachability (503 if not)
     GET  /metrics                        Prometheus text format
 
@@ -31,7 +32,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import queue
 import threading
 import time
@@ -47,6 +47,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.core import secret_rules
 from connector.core.errors import ConfigError, ConnectorError, TransientError
+from connector.serve.asgi_io import read_limited as _read_limited
+from connector.serve.asgi_io import respond as _respond
 from connector.serve.metrics import Metrics
 from connector.serve.webhook_parse import Refused, parse_body, ticket_key
 from connector.settings import Settings, SourceSettings
@@ -221,6 +223,11 @@ def build_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await asyncio.get_running_loop().run_in_executor(None, writer.close)
+        for hook in (hooks or {}).values():
+            # the providers' handlers answer on their own threads, which end with the server
+            close = getattr(hook, "close", None)
+            if close is not None:
+                await asyncio.get_running_loop().run_in_executor(None, close)
 
     app = FastAPI(
         title="change-connector",
@@ -353,46 +360,9 @@ class WebhookApp:
 _RETRY = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
 
 
-async def _respond(
-    send: Send,
-    status: int,
-    payload: dict[str, str],
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = json.dumps(payload).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 def _source(settings: Settings, system: str, name: str) -> SourceSettings | None:
     config = settings.sources.get(name)
     return config if config is not None and config.kind == system else None
-
-
-async def _read_limited(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes | None:
-    """The whole body, refused with 413 once it passes `limit`; None if the client left."""
-    declared = headers.get("content-length")
-    digits = declared is not None and declared.isascii() and declared.isdigit()
-    if declared is not None and digits and (len(declared) > 18 or int(declared) > limit):
-        raise Refused(413, f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, f"body larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _verify(

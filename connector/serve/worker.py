@@ -4,6 +4,11 @@
 webhooks and runs `schedule` jobs (poll each source every N minutes, drain the inbox every few
 seconds) until SIGTERM / SIGINT, each job inside its own exception boundary so one failing
 source never stops the others.
+
+With `[deploy.github]`, the worker is a GitHub App's deployment protection rule
+(sync/github_gate.py): its answerer answers held deploys when `recheck_gates` finds their verdict
+changed, and the runs waiting in the configured repositories are reconciled at start and every
+poll interval (GitHub does not redeliver a missed webhook).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import schedule
 import uvicorn
@@ -39,6 +45,9 @@ from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
 from connector.systems.gitlab import GitLabClient
+
+if TYPE_CHECKING:
+    from connector.sync.github_gate import GitHubGate
 
 #: How often held deploys are decided again by the clock alone (a window opens).
 GATE_RECHECK_SECONDS = 5
@@ -65,6 +74,7 @@ class Worker:
     answerers: dict[str, Answerer] = field(default_factory=dict)
     # `[deploy.gitlab]`: blocked deployments approved or rejected (sync/gitlab_gate.py)
     gitlab: GitLabGate | None = field(default=None, init=False, repr=False)
+    github: GitHubGate | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
@@ -81,6 +91,11 @@ class Worker:
                 worker=self.name,
             )
             self.answerers["gitlab"] = self.gitlab.answerer
+        if self.settings.deploy.github is not None and self.github is None:
+            self.github = open_github_gate(
+                self.settings, self.store, clock=self.clock, worker=self.name
+            )
+            self.answerers["github"] = self.github.answerer
         for name, source in self.settings.sources.items():
             if only in (None, name):
                 self.runtimes[name] = open_runtime(
@@ -102,6 +117,8 @@ class Worker:
             self.chat.close()
         if self.gitlab is not None:
             self.gitlab.client.close()
+        if self.github is not None:
+            self.github.app.close()
 
     def final_anchor(self) -> None:
         """`anchor` when a run ends; never hides the error that ended it."""
@@ -209,6 +226,12 @@ class Worker:
             worker=self.name,
         )
 
+    def deploy_gates(self) -> None:
+        """Held deploys decided again (a window may have opened), missed deliveries found."""
+        self.recheck_gates()
+        if self.github is not None:
+            self.github.reconcile()
+
     def move_deployed(self) -> list[tuple[str, str]]:
         """Move on the changes of successful authorized deploys (the mapping's `deployed`)."""
         since = self.clock() - DEPLOYED_LOOKBACK
@@ -267,6 +290,14 @@ class Worker:
         if self.answerers:  # after the polls and drains scheduled before it, and every 5 s
             jobs.every(GATE_RECHECK_SECONDS).seconds.do(
                 self._guarded, "gate waits", self.recheck_gates
+            )
+        if self.github is not None:
+            # GitHub is asked for waiting runs as often as the sources are polled (rate limits)
+            minutes = min(
+                (r.settings.poll_interval_minutes for r in self.runtimes.values()), default=5.0
+            )
+            jobs.every(max(1, round(minutes * 60))).seconds.do(
+                self._guarded, "github reconcile", self.github.reconcile
             )
         jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
             self._guarded, "inbox purge", self.purge_once
@@ -350,6 +381,15 @@ class Worker:
                 max_body_bytes=self.settings.server.max_body_bytes,
                 max_depth=self.settings.server.max_json_depth,
             )
+        github = self.settings.deploy.github
+        if self.github is not None and github is not None:
+            from connector.serve.github_hook import PATH as GITHUB_PATH
+            from connector.serve.github_hook import GitHubHook
+
+            secret = github.webhook_secret.get_secret_value() if github.webhook_secret else ""
+            hooks[GITHUB_PATH] = GitHubHook(
+                self.github, secret=secret, max_body_bytes=self.settings.server.max_body_bytes
+            )
         return hooks
 
 
@@ -360,3 +400,28 @@ def _address(server: uvicorn.Server) -> str | None:
             host, port = sock.getsockname()[:2]
             return bound_address(str(host), int(port))
     return None
+
+
+def open_github_gate(
+    settings: Settings, store: Store, *, clock: Callable[[], datetime], worker: str
+) -> GitHubGate:
+    """The GitHub App of `[deploy.github]` as a gate (its private key read once, never logged)."""
+    from connector.sync.github_gate import GitHubGate
+    from connector.systems.github import AppCredentials, GitHubApp, read_private_key
+
+    github = settings.deploy.github
+    assert github is not None
+    key = read_private_key(
+        path=github.private_key_path,
+        text=github.private_key.get_secret_value() if github.private_key else None,
+    )
+    app = GitHubApp(
+        AppCredentials(
+            app_id=github.app_id,
+            private_key=key,
+            api_url=github.api_url,
+            ca_bundle=github.ca_bundle,
+            timeout_seconds=github.timeout_seconds,
+        )
+    )
+    return GitHubGate(settings=settings, store=store, app=app, clock=clock, worker=worker)

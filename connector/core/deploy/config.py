@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -26,13 +26,43 @@ class _Section(BaseModel):
 
 
 class GithubDeploySettings(_Section):
-    """`[deploy.github]`: the GitHub App that answers deployment protection rules."""
+    """`[deploy.github]`: the GitHub App that answers deployment protection rules.
+
+    [deploy.github]
+    app_id = "424242"                       # the app's id (or its client id)
+    private_key_path = "/etc/change-connector/github-app.pem"
+    # or its PEM text: CHANGE_CONNECTOR__DEPLOY__GITHUB__PRIVATE_KEY
+    webhook_secret = "..."                  # CHANGE_CONNECTOR__DEPLOY__GITHUB__WEBHOOK_SECRET
+    api_url = "https://api.github.com"      # GitHub Enterprise Server: https://HOST/api/v3
+    repositories = ["acme/payments"]        # reconciled: runs waiting there are settled
+    [deploy.github.services]
+    "acme/payments" = "checkout"            # a repository deploys this service (default:
+                                            # the repository's name)
+    """
 
     app_id: str = ""
     private_key_path: Path | None = None
     private_key: SecretStr | None = None  # PEM text, usually from the environment
     webhook_secret: SecretStr | None = None
-    api_url: str = "https://api.github.com"
+    api_url: Annotated[str, Field(pattern=r"^https://")] = "https://api.github.com"
+    # Repositories whose waiting runs are listed at start and each poll cycle: GitHub does not
+    # redeliver a missed protection-rule webhook.
+    repositories: tuple[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")], ...] = ()
+    # "owner/repo" -> the service its deployments are (default: the repository's name)
+    services: dict[str, str] = {}
+    # A CA bundle for GitHub Enterprise Server behind a private CA; verification stays on.
+    ca_bundle: Path | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> GithubDeploySettings:
+        if not self.app_id.strip():
+            raise ValueError("app_id: not set (the GitHub App's id)")
+        if self.private_key_path is None and self.private_key is None:
+            raise ValueError("private_key_path: not set (or private_key from the environment)")
+        if self.webhook_secret is None:
+            raise ValueError("webhook_secret: not set (the app's webhook secret)")
+        return self
 
 
 class GitlabDeploySettings(_Section):
