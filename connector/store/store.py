@@ -110,7 +110,8 @@ class Store(
         return cls(engine, namespace=namespace, clock=clock)
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Stop listening for deliveries and release every pooled connection."""
+        self._inbox_bell.close()
         self._engine.dispose()
 
     def forget_connections(self) -> None:
