@@ -240,9 +240,8 @@ class InboxMixin(StoreBase):
     def _listen_connection(self) -> Any:
         """A psycopg connection of its own (out of the pool, same settings), in autocommit."""
         pooled = self._engine.raw_connection()
-        pooled.detach()
-        conn = pooled.driver_connection
-        assert conn is not None
+        conn: Any = pooled.driver_connection
+        pooled.detach()  # closed by its listener, never handed back to the pool
         conn.rollback()  # whatever the pool's ping began
         conn.autocommit = True
         return conn
