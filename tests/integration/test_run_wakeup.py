@@ -1,14 +1,19 @@
 """`change-connector run` drains a webhook delivery as soon as it is committed, not on the drain
 timer: with the timer set to an hour, the sandbox's webhooks for edited tickets are all drained
-(and the edits synced) long before the timer could have fired, on SQLite and PostgreSQL."""
+(and the edits synced) long before the timer could have fired, on SQLite and PostgreSQL; and on
+PostgreSQL also when another process took the deliveries in (its NOTIFY wakes the worker)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from store_fixtures import BACKENDS, database
 from sync_helpers import running_sandbox
 from test_run_service import (
@@ -47,17 +52,21 @@ def fixture_wired(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sa
         yield box, port
 
 
+def hour_timer(config: Path) -> Path:
+    text_ = config.read_text()
+    config.write_text(
+        text_.replace("drain_interval_seconds = 1", f"drain_interval_seconds = {TIMER_SECONDS}", 1)
+    )
+    return config
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_delivery_is_drained_without_the_timer(
     wired: tuple[Sandbox, int], tmp_path: Path, backend: str
 ) -> None:
     sandbox, port = wired
     with database(backend, tmp_path) as url:
-        config = service_config(tmp_path, sandbox.info, store_url=url, port=port)
-        text = config.read_text().replace(
-            "drain_interval_seconds = 1", f"drain_interval_seconds = {TIMER_SECONDS}", 1
-        )
-        config.write_text(text)
+        config = hour_timer(service_config(tmp_path, sandbox.info, store_url=url, port=port))
         log_path = tmp_path / "run.log"
         with log_path.open("w") as log:
             started = time.monotonic()
@@ -88,4 +97,70 @@ def test_a_delivery_is_drained_without_the_timer(
     # was drained by a wake-up.
     assert elapsed < TIMER_SECONDS
     assert total(samples, "change_connector_deliveries_drained_total", result="done") >= edited
+    assert "drain: " in err
+
+
+#: The webhook intake alone, as another process serving it would run it: it never drains.
+INTAKE = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import uvicorn
+    from connector.serve.metrics import Metrics
+    from connector.serve.webhooks import build_app
+    from connector.settings import load_settings
+    from connector.store import Store
+
+    settings = load_settings(Path(sys.argv[1]))
+    store = Store.open(settings.store_url.get_secret_value())
+    app = build_app(settings, store, Metrics())
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    """
+)
+
+
+COUNT_INBOX = text("SELECT count(*), count(*) FILTER (WHERE state = 'done') FROM inbox")
+
+
+def test_a_delivery_another_process_took_in_wakes_the_worker_on_postgresql(
+    wired: tuple[Sandbox, int], tmp_path: Path
+) -> None:
+    sandbox, port = wired
+    with database("postgresql", tmp_path) as url:
+        # the sandbox posts to the intake process; the worker listens on a port of its own
+        config = hour_timer(service_config(tmp_path, sandbox.info, store_url=url, port=0))
+        engine = create_engine(url)
+        log_path = tmp_path / "run.log"
+        with log_path.open("w") as log:
+            intake = subprocess.Popen(
+                [sys.executable, "-c", INTAKE, str(config), str(port)], stderr=log, text=True
+            )
+            proc = start_run(config, log)
+            try:
+                wait_for("the start-up polls", lambda: log_path.read_text().count("poll ") >= 2)
+                edited = _edit(sandbox.info, sandbox)
+
+                def drained() -> tuple[int, int] | None:
+                    if not sandbox.webhooks.wait_idle(5):
+                        return None
+                    with engine.connect() as conn:
+                        rows, done = conn.execute(
+                            text(
+                                "SELECT count(*), count(*) FILTER (WHERE state = 'done') FROM inbox"
+                            )
+                        ).one()
+                    return (rows, done) if rows >= edited and done == rows else None
+
+                rows, done = wait_for("the deliveries drained", drained, timeout=120)
+            finally:
+                code = stop_run(proc)
+                intake.terminate()
+                intake.wait(timeout=60)
+                engine.dispose()
+    err = log_path.read_text()
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert {d.status for d in sandbox.webhooks.delivered} == {202}  # the intake took them all
+    assert done == rows >= edited
+    # drained by the worker (the intake process never drains), well before its timer's next run
     assert "drain: " in err
