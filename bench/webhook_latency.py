@@ -16,6 +16,8 @@ answering the worker's first write on that ticket, both from the sandbox's reque
 `at` timestamps, so neither process's scheduling enters the figure). Edits are --gap seconds
 apart. Prints one JSON object per store: edits, writes seen, p50 / p90 / p99 / max in ms, and
 edits without a write within --timeout seconds (missed). Not a test: it prints figures.
+--worker-root runs the worker from another checkout (the sandbox stays this one's), to measure
+a baseline.
 PostgreSQL: a fresh schema of the --pg-url database, dropped at the end.
 """
 
@@ -119,7 +121,8 @@ class Sandbox:
         return list(answer.json()["requests"])
 
     def jira_targets(self) -> list[tuple[str, str]]:
-        """(key, path) of the Jira issues with a rollback plan, and the field to clear."""
+        """(key, path) of the Jira issues with a rollback plan; the worker writes by issue id,
+        so `path` is the id's (the edit's own path, by key, is looked up apart)."""
         field = self.rollback_field()
         found: list[dict[str, Any]] = []
         params = {"jql": "updated >= -36500d ORDER BY key", "maxResults": "100", "fields": field}
@@ -135,7 +138,7 @@ class Sandbox:
                 break
             params["nextPageToken"] = page["nextPageToken"]
         path = urlparse(self.info["jira_url"]).path + "/rest/api/2/issue/"
-        return [(i["key"], path + i["key"]) for i in found if i["fields"].get(field)]
+        return [(i["key"], path + i["id"]) for i in found if i["fields"].get(field)]
 
     def rollback_field(self) -> str:
         fields = self.http.get(
@@ -207,7 +210,9 @@ def measure(box: Sandbox, edits: int, *, gap: float, timeout: float) -> dict[str
         entry = next(
             e
             for e in reversed(box.log())
-            if e["user"] != "connector" and e["method"] in WRITES and e["path"] == path
+            if e["user"] != "connector"
+            and e["method"] in WRITES
+            and e["path"].endswith("/" + target)
         )
         edited.append((path, float(entry["at"])))
         time.sleep(gap)
@@ -234,6 +239,8 @@ def measure(box: Sandbox, edits: int, *, gap: float, timeout: float) -> dict[str
         time.sleep(0.5)
     ms = [round(s * 1000, 1) for s in latencies]
     figures: dict[str, Any] = {"edits": len(edited), "writes_seen": len(ms), "missed": len(pending)}
+    if pending:
+        figures["missed_paths"] = sorted(pending)
     if ms:
         figures |= {
             "p50_ms": percentile(ms, 0.5),
@@ -283,7 +290,7 @@ def bench(store: str, args: argparse.Namespace) -> dict[str, Any]:
                     [sys.executable, "-m", "connector", "run", "--config", str(config)],
                     stdout=subprocess.DEVNULL,
                     stderr=log,
-                    cwd=ROOT,
+                    cwd=args.worker_root,  # `-m connector` imports the package found there
                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 )
                 box = Sandbox(info)
@@ -297,6 +304,8 @@ def bench(store: str, args: argparse.Namespace) -> dict[str, Any]:
             sandbox.communicate(timeout=60)
             if schema is not None:
                 drop_schema(args.pg_url, schema)
+            if args.keep_log is not None:
+                args.keep_log.write_text((data / "run.log").read_text())
         return {"store": store, "tickets": args.tickets, "gap_s": args.gap, **figures}
 
 
@@ -307,6 +316,13 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=40)
     parser.add_argument("--gap", type=float, default=0.7, help="seconds between two edits")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--worker-root",
+        type=Path,
+        default=ROOT,
+        help="run the worker from this checkout (a baseline: an older version's tree)",
+    )
+    parser.add_argument("--keep-log", type=Path, help="copy the worker's log here")
     parser.add_argument("--pg-url", default=os.environ.get("CHANGE_CONNECTOR_BENCH_PG", PG_URL))
     args = parser.parse_args()
     for store in args.stores.split(","):
