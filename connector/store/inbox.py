@@ -20,7 +20,8 @@ workers claim pending rows, re-read each ticket by key, and mark the row done or
   retention, so the inbox cannot grow without bound.
 - Wake-ups: a batch that stored a delivery rings the store's bell once committed, and on
   PostgreSQL sends a NOTIFY within its transaction, so a waiting drain starts at once, in this
-  process or (`inbox_listen`) in any other (wakeup.py); `inbox_wait` is what the drain waits on.
+  process or (`inbox_listen`) in any other; `inbox_wait` is what the drain waits on
+  (inbox_wake.py, wakeup.py).
 - Failures: `inbox_failed` puts a row back to pending with attempts + 1 (optionally not before
   `retry_at`); after `INBOX_MAX_ATTEMPTS` failed attempts it stays 'failed' for a person to see.
 """
@@ -221,30 +222,6 @@ class InboxMixin(StoreBase):
         if pending is not None:
             self._pending_seen = (pending, self._pending_seen[1])
         return out
-
-    def inbox_listen(self) -> None:
-        """Also wake `inbox_wait` on deliveries other processes commit (PostgreSQL; on SQLite
-        only this process's deliveries wake it). Stopped by `Store.close`."""
-        if not self.is_sqlite:
-            self._inbox_bell.listen(self._listen_connection, channel(self._namespace))
-
-    def inbox_wait(self, timeout: float) -> bool:
-        """Block until a delivery was committed since the last wait (bursts coalesced, see
-        wakeup.py) or `timeout` seconds passed; True if one was."""
-        return self._inbox_bell.wait(timeout)
-
-    def inbox_wake(self) -> None:
-        """Make the current or next `inbox_wait` return True (more is known to be pending)."""
-        self._inbox_bell.ring()
-
-    def _listen_connection(self) -> Any:
-        """A psycopg connection of its own (out of the pool, same settings), in autocommit."""
-        pooled = self._engine.raw_connection()
-        conn: Any = pooled.driver_connection
-        pooled.detach()  # closed by its listener, never handed back to the pool
-        conn.rollback()  # whatever the pool's ping began
-        conn.autocommit = True
-        return conn
 
     def _add_sql(self) -> _Compiled:
         """The INSERT of `inbox_add` compiled for this engine, and its positional order."""

@@ -32,6 +32,7 @@ from connector.store.base import chunks, transient_errors, utcnow
 from connector.store.deployments import DeploymentsMixin
 from connector.store.gate_reads import GateReadsMixin
 from connector.store.inbox import InboxMixin
+from connector.store.inbox_wake import InboxWakeMixin
 from connector.store.ledger import LedgerMixin
 from connector.store.policy_reads import PolicyReadsMixin
 from connector.store.problems import ProblemsMixin
@@ -78,6 +79,7 @@ def _stored(row: Any) -> StoredRow:
 
 class Store(
     InboxMixin,
+    InboxWakeMixin,
     LedgerMixin,
     PolicyReadsMixin,
     ProblemsMixin,
