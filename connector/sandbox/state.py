@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ class RequestRecord:
     status: int
     user: str | None
     system: str
+    # when the answer started (Unix time, seconds): latency benchmarks time requests by it
+    at: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +63,7 @@ class RequestRecord:
             "status": self.status,
             "user": self.user,
             "system": self.system,
+            "at": self.at,
         }
 
 

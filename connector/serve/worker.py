@@ -3,7 +3,10 @@
 `sync_once` is one poll cycle per source (the `sync --once` command and the demo); `run` serves
 webhooks and runs `schedule` jobs (poll each source every N minutes, drain the inbox every few
 seconds) until SIGTERM / SIGINT, each job inside its own exception boundary so one failing
-source never stops the others.
+source never stops the others. Between jobs the loop waits on the store's inbox bell, which
+the intake rings once it has committed a delivery (in this process, or on PostgreSQL in any
+other): a delivery is drained within moments, and the drain timer is only the safety net.
+Jobs still run one at a time, so a drain never overlaps a poll of the same worker.
 
 With `[deploy.github]`, the worker is a GitHub App's deployment protection rule
 (sync/github_gate.py): its answerer answers held deploys when `recheck_gates` finds their verdict
@@ -53,6 +56,8 @@ if TYPE_CHECKING:
 GATE_RECHECK_SECONDS = 5
 #: Deployments this recent move their changes on (an older one's change has moved or never will).
 DEPLOYED_LOOKBACK = timedelta(days=1)
+#: Full batches one wake-up drains before the loop looks at its other jobs.
+WOKEN_BATCHES = 10
 
 
 def worker_id() -> str:
@@ -308,13 +313,23 @@ class Worker:
         if self.settings.audit.anchor_file is not None:
             every = max(1, round(self.settings.audit.anchor_interval_seconds))
             jobs.every(every).seconds.do(self._guarded, "audit anchor", self.anchor)
+        self.store.inbox_listen()
         jobs.run_all()
         while not stop.is_set():
             jobs.run_pending()
-            stop.wait(min(1.0, max(0.05, jobs.idle_seconds or 1.0)))
+            if self.store.inbox_wait(min(1.0, max(0.05, jobs.idle_seconds or 1.0))):
+                self._guarded("drain", lambda: self._drain_woken(stop))
         if server is not None:
             server.should_exit = True
         self.final_anchor()
+
+    def _drain_woken(self, stop: threading.Event) -> None:
+        """Drain what a wake-up announced: batch after batch while they come back full, up to
+        `WOKEN_BATCHES` (then the other jobs get their turn; the bell is rung again)."""
+        for _ in range(WOKEN_BATCHES):
+            if stop.is_set() or self.drain_once().claimed < self.settings.worker.drain_batch:
+                return
+        self.store.inbox_wake()
 
     def _poll_one(self, name: str) -> None:
         started = time.monotonic()

@@ -154,6 +154,7 @@ class WorkerSettings(_Section):
     # How many inbox items one drain takes, and how long a claim lasts before others may retry.
     drain_batch: Annotated[int, Field(ge=1, le=1000)] = 100
     lease_seconds: Annotated[float, Field(gt=0)] = 300.0
+    # The drain's safety-net timer: a stored delivery wakes the drain at once (store/wakeup.py).
     drain_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
     # Processed inbox rows are deleted this long after processing (never before the replay
     # window has passed: they are what replays are recognized by).

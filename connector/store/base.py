@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from connector.core.errors import TransientError
 from connector.store.audit import AuditKeying
 from connector.store.engine import is_sqlite, write_options
+from connector.store.wakeup import InboxBell
 
 STREAM_BATCH = 500  # rows fetched per round trip when a query is streamed
 #: Keys per IN (...) list of a page read; far below SQLite's bound-parameter limit.
@@ -59,6 +60,8 @@ class StoreBase:
         self._clock = clock
         self._memory_locks: dict[str, threading.Lock] = {}  # in-memory SQLite only
         self._audit_keying = AuditKeying()
+        # rung when the intake commits a delivery: the drain loop waits on it (wakeup.py)
+        self._inbox_bell = InboxBell()
 
     @property
     def dialect(self) -> str:

@@ -18,6 +18,10 @@ workers claim pending rows, re-read each ticket by key, and mark the row done or
   as a duplicate whatever its delivery id, refuses deliveries while the pending rows reach the
   cap ("full": the receiver answers 429), and `inbox_purge` deletes processed rows after their
   retention, so the inbox cannot grow without bound.
+- Wake-ups: a batch that stored a delivery rings the store's bell once committed, and on
+  PostgreSQL sends a NOTIFY within its transaction, so a waiting drain starts at once, in this
+  process or (`inbox_listen`) in any other; `inbox_wait` is what the drain waits on
+  (inbox_wake.py, wakeup.py).
 - Failures: `inbox_failed` puts a row back to pending with attempts + 1 (optionally not before
   `retry_at`); after `INBOX_MAX_ATTEMPTS` failed attempts it stays 'failed' for a person to see.
 """
@@ -36,6 +40,7 @@ from connector.core.errors import TransientError
 from connector.store.base import StoreBase
 from connector.store.records import INBOX_MAX_ATTEMPTS, InboxItem
 from connector.store.schema import UTCDateTime, inbox
+from connector.store.wakeup import channel
 
 
 def _item(row: Any) -> InboxItem:
@@ -157,49 +162,66 @@ class InboxMixin(StoreBase):
         with self._write() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                pending = None
-                if limits.max_pending is not None:
-                    pending = self._pending_count(cursor, limits.recount_seconds)
-                out: list[Intake] = []
-                for d in deliveries:
-                    if since is not None and d.body_digest is not None:
-                        seen = {"source": d.source, "body_digest": d.body_digest, "since": since}
-                        sql, order = self._seen_sql()
-                        cursor.execute(sql, seen if order is None else [seen[k] for k in order])
-                        if _count(cursor):
-                            out.append("duplicate")
-                            continue
-                    if pending is not None and pending >= (limits.max_pending or 0):
-                        # a redelivery of a stored id stays a duplicate: its sender may stop
-                        known = {"source": d.source, "delivery_id": d.delivery_id}
-                        sql, order = self._known_sql()
-                        cursor.execute(sql, known if order is None else [known[k] for k in order])
-                        out.append("duplicate" if _count(cursor) else "full")
-                        continue
-                    values = {
-                        "source": d.source,
-                        "delivery_id": d.delivery_id,
-                        "ticket_key": d.ticket_key,
-                        "received_at": received,
-                        "body": d.body,
-                        "body_digest": d.body_digest,
-                        "state": "pending",
-                        "attempts": 0,
-                    }
-                    sql, order = self._add_sql()
-                    cursor.execute(sql, values if order is None else [values[k] for k in order])
-                    # RETURNING, not rowcount: a skipped insert returns no row.
-                    fresh = cursor.fetchone() is not None
-                    out.append("accepted" if fresh else "duplicate")
-                    if fresh and pending is not None:
-                        pending += 1
-                if pending is not None:
-                    self._pending_seen = (pending, self._pending_seen[1])
-                return out
+                out = self._intake_rows(cursor, deliveries, limits, received=received, since=since)
+                if "accepted" in out and not self.is_sqlite:
+                    # delivered by PostgreSQL on commit only, to every listening process
+                    cursor.execute(f"NOTIFY {channel(self._namespace)}")
             except dbapi.OperationalError as exc:  # what transient_errors() does
                 raise TransientError(f"database unavailable: {exc}") from exc
             finally:
                 cursor.close()
+        if "accepted" in out:
+            self._inbox_bell.ring()  # committed: the drain of this process may take it now
+        return out
+
+    def _intake_rows(
+        self,
+        cursor: Any,
+        deliveries: Sequence[NewDelivery],
+        limits: IntakeLimits,
+        *,
+        received: Any,
+        since: Any,
+    ) -> list[Intake]:
+        pending = None
+        if limits.max_pending is not None:
+            pending = self._pending_count(cursor, limits.recount_seconds)
+        out: list[Intake] = []
+        for d in deliveries:
+            if since is not None and d.body_digest is not None:
+                seen = {"source": d.source, "body_digest": d.body_digest, "since": since}
+                sql, order = self._seen_sql()
+                cursor.execute(sql, seen if order is None else [seen[k] for k in order])
+                if _count(cursor):
+                    out.append("duplicate")
+                    continue
+            if pending is not None and pending >= (limits.max_pending or 0):
+                # a redelivery of a stored id stays a duplicate: its sender may stop
+                known = {"source": d.source, "delivery_id": d.delivery_id}
+                sql, order = self._known_sql()
+                cursor.execute(sql, known if order is None else [known[k] for k in order])
+                out.append("duplicate" if _count(cursor) else "full")
+                continue
+            values = {
+                "source": d.source,
+                "delivery_id": d.delivery_id,
+                "ticket_key": d.ticket_key,
+                "received_at": received,
+                "body": d.body,
+                "body_digest": d.body_digest,
+                "state": "pending",
+                "attempts": 0,
+            }
+            sql, order = self._add_sql()
+            cursor.execute(sql, values if order is None else [values[k] for k in order])
+            # RETURNING, not rowcount: a skipped insert returns no row.
+            fresh = cursor.fetchone() is not None
+            out.append("accepted" if fresh else "duplicate")
+            if fresh and pending is not None:
+                pending += 1
+        if pending is not None:
+            self._pending_seen = (pending, self._pending_seen[1])
+        return out
 
     def _add_sql(self) -> _Compiled:
         """The INSERT of `inbox_add` compiled for this engine, and its positional order."""

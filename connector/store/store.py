@@ -32,6 +32,7 @@ from connector.store.base import chunks, transient_errors, utcnow
 from connector.store.deployments import DeploymentsMixin
 from connector.store.gate_reads import GateReadsMixin
 from connector.store.inbox import InboxMixin
+from connector.store.inbox_wake import InboxWakeMixin
 from connector.store.ledger import LedgerMixin
 from connector.store.policy_reads import PolicyReadsMixin
 from connector.store.problems import ProblemsMixin
@@ -78,6 +79,7 @@ def _stored(row: Any) -> StoredRow:
 
 class Store(
     InboxMixin,
+    InboxWakeMixin,
     LedgerMixin,
     PolicyReadsMixin,
     ProblemsMixin,
@@ -110,7 +112,8 @@ class Store(
         return cls(engine, namespace=namespace, clock=clock)
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Stop listening for deliveries and release every pooled connection."""
+        self._inbox_bell.close()
         self._engine.dispose()
 
     def forget_connections(self) -> None:
