@@ -3,6 +3,7 @@ process, and counts of what the worker wrote to the tickets (read back from the 
 
 from __future__ import annotations
 
+import atexit
 import collections
 import re
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cli_fork import CliForkServer
 
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
 
@@ -127,8 +129,19 @@ def servicenow_markers(sandbox: Sandbox, info: SandboxInfo) -> collections.Count
     return counts
 
 
+_FORK = CliForkServer()
+atexit.register(_FORK.close)
+
+
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """`change-connector ARGS` in a process of its own, as a person or a job runs it."""
+    """`change-connector ARGS` in a process of its own (forked from a server that has the
+    commands imported already), with this process's environment and working directory."""
+    return _FORK.run(list(args), timeout=timeout)
+
+
+def cli_process(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`change-connector ARGS` as a person or a job starts it: a new interpreter (`python -m
+    connector`). Each command keeps at least one test through it."""
     return subprocess.run(
         [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout
     )
