@@ -139,6 +139,11 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return _FORK.run(list(args), timeout=timeout)
 
 
+def cli_in(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`cli(ARGS)` run in the directory `cwd`."""
+    return _FORK.run(list(args), timeout=timeout, cwd=cwd)
+
+
 def cli_process(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """`change-connector ARGS` as a person or a job starts it: a new interpreter (`python -m
     connector`). Each command keeps at least one test through it."""
