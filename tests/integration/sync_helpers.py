@@ -8,7 +8,7 @@ import collections
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -133,15 +133,16 @@ _FORK = CliForkServer()
 atexit.register(_FORK.close)
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str,
+    timeout: float = 600,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`change-connector ARGS` in a process of its own (forked from a server that has the
-    commands imported already), with this process's environment and working directory."""
-    return _FORK.run(list(args), timeout=timeout)
-
-
-def cli_in(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """`cli(ARGS)` run in the directory `cwd`."""
-    return _FORK.run(list(args), timeout=timeout, cwd=cwd)
+    commands imported already), with this process's environment and working directory unless
+    `env` / `cwd` say otherwise."""
+    return _FORK.run(list(args), timeout=timeout, env=env, cwd=cwd)
 
 
 def cli_process(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

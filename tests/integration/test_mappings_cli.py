@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from sync_helpers import cli_in
+from sync_helpers import cli
 
 from connector.core.mapping import load_mapping
 from connector.sandbox import Sandbox, SandboxInfo
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """`change-connector ARGS` in `cwd`, forked from the test process's command server."""
-    return cli_in(cwd, *args)
+    return cli(*args, timeout=120, cwd=cwd)
 
 
 def run_process(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
