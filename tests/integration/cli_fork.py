@@ -128,6 +128,7 @@ def _serve() -> dict[str, Any] | None:
     """The server loop; returns the request in the child (which then runs it), None at the end."""
     import importlib
 
+    sys.path[0] = os.getcwd()  # as `python -m` has it, not this script's directory
     for name in PRELOAD:
         importlib.import_module(name)
     import gc
