@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_helpers import cli_process, running_sandbox, ticket_writes, write_config
+from sync_helpers import cli, cli_process, running_sandbox, ticket_writes, write_config
 
 from connector.sandbox import Sandbox
 
@@ -43,9 +43,9 @@ def test_check_config_reports_every_error_with_its_path(tmp_path: Path) -> None:
 def test_dry_run_writes_nothing_then_sync_and_status(sandbox: Sandbox, tmp_path: Path) -> None:
     info = sandbox.info
     config = write_config(tmp_path / "c.toml", info, store_url=f"sqlite:///{tmp_path / 'store.db'}")
-    assert cli_process("check-config", "--config", str(config)).returncode == 0
+    assert cli("check-config", "--config", str(config)).returncode == 0
 
-    dry = cli_process("sync", "--once", "--dry-run", "--config", str(config))
+    dry = cli("sync", "--once", "--dry-run", "--config", str(config))
     assert dry.returncode == 0, dry.stderr
     assert "Dry run: nothing written" in dry.stderr and '"idempotency_key"' in dry.stdout
     assert all(p["actions"] for p in json.loads(dry.stdout))  # the plans: raw JSON on stdout
@@ -67,7 +67,7 @@ def test_unknown_source_is_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "c.toml", sandbox.info, store_url=f"sqlite:///{tmp_path / 'store.db'}"
     )
-    result = cli_process("sync", "--once", "--source", "nope", "--config", str(config))
+    result = cli("sync", "--once", "--source", "nope", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: --source: no source named 'nope' (known: sandbox-jira, sandbox-servicenow)"
@@ -95,5 +95,5 @@ def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "s3cret-for-tests" not in out + err
     assert "Traceback" not in err
-    status = cli_process("status", "--config", str(config))
+    status = cli("status", "--config", str(config))
     assert "sandbox-jira" in status.stdout and "poll" in status.stdout  # its runs were recorded
