@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.base import StoreBase, chunks
@@ -65,6 +65,30 @@ def _after(after: tuple[datetime, str] | None) -> list[Any]:
     ]
 
 
+# The claim's two statements, built once (a claim precedes every remote write, and building
+# a statement costs several times more than running it); the values travel as parameters.
+# RETURNING rather than rowcount: the row comes back only to the statement that won.
+_CLAIM_NEW_SQLITE = sqlite.insert(ledger).on_conflict_do_nothing().returning(*ledger.c)
+_CLAIM_NEW_POSTGRESQL = postgresql.insert(ledger).on_conflict_do_nothing().returning(*ledger.c)
+_CLAIM_TAKE_OVER = (
+    update(ledger)
+    .where(
+        ledger.c.idempotency_key == bindparam("c_key"),
+        or_(
+            ledger.c.state.in_(("planned", "failed")),
+            and_(ledger.c.state == "claimed", ledger.c.claimed_until < bindparam("c_now")),
+        ),
+    )
+    .values(
+        state="claimed",
+        attempts=ledger.c.attempts + 1,
+        claimed_by=bindparam("c_worker"),
+        claimed_until=bindparam("c_until"),
+    )
+    .returning(*ledger.c)
+)
+
+
 class LedgerMixin(StoreBase):
     def ledger_get(self, key: str) -> LedgerEntry | None:
         with self._read() as conn:
@@ -88,40 +112,28 @@ class LedgerMixin(StoreBase):
             raise ValueError(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters: {key!r}")
         now = self._now(now)
         until = now + timedelta(seconds=lease_seconds)
-        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
-        create = dialect_insert(ledger).values(
-            idempotency_key=key,
-            source=source,
-            ticket_key=ticket_key,
-            action=action,
-            content_fingerprint=content_fingerprint,
-            state="claimed",
-            attempts=1,
-            claimed_by=worker,
-            claimed_until=until,
-            created_at=now,
-        )
-        take_over = (
-            update(ledger)
-            .where(
-                ledger.c.idempotency_key == key,
-                or_(
-                    ledger.c.state.in_(("planned", "failed")),
-                    and_(ledger.c.state == "claimed", ledger.c.claimed_until < now),
-                ),
-            )
-            .values(
-                state="claimed",
-                attempts=ledger.c.attempts + 1,
-                claimed_by=worker,
-                claimed_until=until,
-            )
-        )
-        # RETURNING rather than rowcount: the row comes back only to the statement that won.
+        create = _CLAIM_NEW_SQLITE if self.is_sqlite else _CLAIM_NEW_POSTGRESQL
         with self._write() as conn:
-            row = conn.execute(create.on_conflict_do_nothing().returning(*ledger.c)).first()
+            row = conn.execute(
+                create,
+                {
+                    "idempotency_key": key,
+                    "source": source,
+                    "ticket_key": ticket_key,
+                    "action": action,
+                    "content_fingerprint": content_fingerprint,
+                    "state": "claimed",
+                    "attempts": 1,
+                    "claimed_by": worker,
+                    "claimed_until": until,
+                    "created_at": now,
+                },
+            ).first()
             if row is None:
-                row = conn.execute(take_over.returning(*ledger.c)).first()
+                row = conn.execute(
+                    _CLAIM_TAKE_OVER,
+                    {"c_key": key, "c_now": now, "c_worker": worker, "c_until": until},
+                ).first()
             return None if row is None else _entry(row)
 
     def ledger_applied(
