@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true, update
@@ -89,6 +90,21 @@ _CLAIM_TAKE_OVER = (
 )
 
 
+@cache
+def _settle_statement(*, by_worker: bool, columns: tuple[str, ...]) -> Any:
+    """Settling a claim: the row's new `columns` come as parameters `s_<column>`."""
+    conditions = [ledger.c.idempotency_key == bindparam("s_key"), ledger.c.state == "claimed"]
+    if by_worker:
+        conditions.append(ledger.c.claimed_by == bindparam("s_worker"))
+    values: dict[str, Any] = {c: bindparam(f"s_{c}") for c in columns}
+    return (
+        update(ledger)
+        .where(*conditions)
+        .values(claimed_until=None, **values)
+        .returning(ledger.c.idempotency_key)
+    )
+
+
 class LedgerMixin(StoreBase):
     def ledger_get(self, key: str) -> LedgerEntry | None:
         with self._read() as conn:
@@ -148,15 +164,12 @@ class LedgerMixin(StoreBase):
         return self._settle(key, worker, state="failed", error=error)
 
     def _settle(self, key: str, worker: str | None, **values: Any) -> bool:
-        conditions = [ledger.c.idempotency_key == key, ledger.c.state == "claimed"]
-        if worker is not None:
-            conditions.append(ledger.c.claimed_by == worker)
-        now = self._now()
         if values["state"] == "applied":
-            values["applied_at"] = now
-        stmt = update(ledger).where(*conditions).values(claimed_until=None, **values)
+            values["applied_at"] = self._now()
+        stmt = _settle_statement(by_worker=worker is not None, columns=tuple(sorted(values)))
+        params = {"s_key": key, "s_worker": worker, **{f"s_{k}": v for k, v in values.items()}}
         with self._write() as conn:
-            return conn.execute(stmt.returning(ledger.c.idempotency_key)).first() is not None
+            return conn.execute(stmt, params).first() is not None
 
     def ledger_mark(self, key: str, *, worker: str, remote_ref: str | None) -> bool:
         """Set the remote reference of an action `worker` holds, before it is settled: a chat
