@@ -74,6 +74,18 @@ def test_unknown_source_is_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
     )
 
 
+def polled(config: Path, timeout: float = 120) -> None:
+    """Wait until the store holds a poll of sandbox-jira (a busy machine starts slowly)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = cli("status", "--json", "--config", str(config))
+        runs = json.loads(status.stdout)["runs"] if status.returncode == 0 else []
+        if any(r["kind"] == "poll" and r["source"] == "sandbox-jira" for r in runs):
+            return
+        time.sleep(0.3)
+    raise AssertionError("`run` recorded no poll")
+
+
 def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "c.toml",
@@ -89,7 +101,7 @@ def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(6)  # long enough to start and run the first poll of each source
+    polled(config)  # started (its signal handlers set) and polling: stop it now
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
