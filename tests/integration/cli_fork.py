@@ -15,6 +15,7 @@ signal). The server itself has no threads, so forking it is safe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -130,7 +131,10 @@ def _serve() -> dict[str, Any] | None:
 
     sys.path[0] = os.getcwd()  # as `python -m` has it, not this script's directory
     for name in PRELOAD:
-        importlib.import_module(name)
+        # A module that fails to import fails in the command that needs it, as it would in a
+        # new interpreter, rather than taking every command down with the server.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     import gc
 
     gc.freeze()  # children do not copy the preloaded objects' pages just to collect them
