@@ -105,6 +105,24 @@ def _settle_statement(*, by_worker: bool, columns: tuple[str, ...]) -> Any:
     )
 
 
+@cache
+def _latest_statement(*, every_ticket: bool) -> Any:
+    """`ledger_latest`'s query: parameters `l_source`, `l_action` and (unless every ticket)
+    the list `l_tickets`."""
+    tickets = (
+        true() if every_ticket else ledger.c.ticket_key.in_(bindparam("l_tickets", expanding=True))
+    )
+    return (
+        select(ledger)
+        .where(
+            ledger.c.source == bindparam("l_source"),
+            tickets,
+            ledger.c.action == bindparam("l_action"),
+        )
+        .order_by(ledger.c.created_at, ledger.c.idempotency_key)
+    )
+
+
 class LedgerMixin(StoreBase):
     def ledger_get(self, key: str) -> LedgerEntry | None:
         with self._read() as conn:
@@ -206,14 +224,12 @@ class LedgerMixin(StoreBase):
         will be written, so planning the same content again would be noise.
         """
         out: dict[str, LedgerEntry] = {}
+        query = _latest_statement(every_ticket=ticket_keys is None)
+        batches = [None] if ticket_keys is None else list(chunks(ticket_keys))
         with self._read() as conn:
-            for tickets in _tickets(ticket_keys):
-                query = (
-                    select(ledger)
-                    .where(ledger.c.source == source, tickets, ledger.c.action == action)
-                    .order_by(ledger.c.created_at, ledger.c.idempotency_key)
-                )
-                for row in conn.execute(query):
+            for batch in batches:
+                params = {"l_source": source, "l_action": action, "l_tickets": batch}
+                for row in conn.execute(query, params):
                     out[row.ticket_key] = _entry(row)  # later rows win: the newest
         return out
 
