@@ -14,6 +14,7 @@ import typer
 from typer.exceptions import TyperException
 
 from connector import __version__
+from connector.commands.calendar_cli import calendar, freeze_app
 from connector.commands.mappings_cli import mappings_app
 from connector.commands.report_cli import report_app
 from connector.core.errors import ConfigError, ConnectorError
@@ -33,6 +34,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(report_app, name="report")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.command("calendar")(calendar)
+app.add_typer(freeze_app, name="freeze")
 
 DEFAULT_SANDBOX_DIR = Path(".change-connector") / "sandbox"
 
@@ -194,6 +197,40 @@ def plan_command(
     from connector.commands.worker_commands import run_plan
 
     run_plan(config=config, source=source, as_json=as_json)
+
+
+@app.command("gate")
+def gate_command(
+    env: Annotated[str, typer.Option("--env", help="The environment deployed to.")],
+    service: Annotated[str, typer.Option(help="The service deployed (as [deploy.services]).")],
+    change: Annotated[
+        str | None, typer.Option(help="The change's key (else found by service and commit).")
+    ] = None,
+    commit: Annotated[str, typer.Option(help="The commit deployed.")] = "",
+    triggered_by: Annotated[str, typer.Option(help="Who started the deploy (login).")] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait", help="While the verdict is wait, decide again.")
+    ] = False,
+    timeout: Annotated[str, typer.Option(help="With --wait: give up after (30m, 90s).")] = "30m",
+    interval: Annotated[
+        float, typer.Option(help="With --wait: seconds between decisions.", min=0.05)
+    ] = 5.0,
+    config: ConfigOption = None,
+) -> None:
+    """May this deploy go ahead? Prints why; exit 0 allow, 1 deny, 75 still waiting."""
+    from connector.commands.gate_command import run_gate
+
+    run_gate(
+        config=config,
+        change=change,
+        env=env,
+        service=service,
+        commit=commit,
+        triggered_by=triggered_by,
+        wait=wait,
+        timeout=timeout,
+        interval=interval,
+    )
 
 
 @cab_app.command("decide")

@@ -57,6 +57,12 @@ SECRET_KEYS: tuple[tuple[tuple[str, ...], int], ...] = (
     # A Slack / Teams webhook URL is its own credential; a webhook channel's signing key.
     (("notify", "*", "url"), 1),
     (("notify", "*", "secret"), MIN_GENERATED_LENGTH),
+    # Deployment gates: the gate API's bearer token, the GitHub App's and GitLab's secrets.
+    (("deploy", "gate_token"), MIN_GENERATED_LENGTH),
+    (("deploy", "github", "webhook_secret"), MIN_GENERATED_LENGTH),
+    (("deploy", "github", "private_key"), 1),
+    (("deploy", "gitlab", "token"), 1),
+    (("deploy", "gitlab", "webhook_token"), MIN_GENERATED_LENGTH),
 )
 
 

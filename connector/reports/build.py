@@ -30,6 +30,7 @@ from connector.reports.answers import (
 )
 from connector.reports.apart import verify_beside
 from connector.reports.bulk import collector_paused
+from connector.reports.deployments import UNAUTHORIZED, DeploymentLine, unauthorized_refs
 from connector.reports.gather import gather
 from connector.reports.metrics import delivery_metrics
 from connector.reports.model import ReportRow
@@ -92,7 +93,44 @@ def build_report(
             utc_offset=offset,
             weights={str(k): v for k, v in settings.reports.success_score.items()},
         )
-        return rows, dataclasses.replace(summary, context=context, metrics=metrics)
+        deployed = _deployments(store, since=since, until=until, sources=sources)
+        exceptions = {**summary.exceptions, UNAUTHORIZED: unauthorized_refs(deployed)}
+        summary = dataclasses.replace(
+            summary,
+            context=context,
+            metrics=metrics,
+            deployments=tuple(deployed),
+            exceptions=exceptions,
+        )
+        return rows, summary
+
+
+def _deployments(
+    store: Store, *, since: datetime, until: datetime, sources: Sequence[str]
+) -> list[DeploymentLine]:
+    """The deployments started in the period (with --source: those of its changes and those
+    without a change)."""
+    rows = store.deployments(since=since, until=until)
+    return [
+        DeploymentLine(
+            provider=r.provider,
+            reference=r.reference,
+            service=r.service,
+            environment=r.environment,
+            commit=r.commit,
+            change=f"{r.change_source}:{r.change_key}" if r.change_key else "",
+            triggered_by=r.triggered_by,
+            outcome=r.outcome,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            verdict=r.verdict,
+            reasons=r.reasons,
+            unauthorized=r.unauthorized,
+            url=r.url,
+        )
+        for r in rows
+        if not sources or r.change_source is None or r.change_source in sources
+    ]
 
 
 def _source_rows(

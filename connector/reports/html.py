@@ -28,6 +28,7 @@ from connector.reports.charts import (
     weekly_chart,
 )
 from connector.reports.context import stamp
+from connector.reports.deployments import UNAUTHORIZED, messages_for
 from connector.reports.metrics import TOTAL
 from connector.reports.model import NA, ReportRow
 from connector.reports.summary import Summary, exception_messages
@@ -81,6 +82,7 @@ def to_html(rows: Sequence[ReportRow], summary: Summary, *, printable: bool = Fa
             exceptions=listed_exceptions(rows, summary),
             charts=charts,
             metrics=metrics,
+            deployments=summary.deployments,
             total_week=TOTAL,
             filters=table.filters,
             printable=printable,
@@ -113,7 +115,10 @@ def listed_exceptions(
         out[kind] = []
         for ref in refs:
             anchor, row = found.get(ref, ("", None))
-            messages = [m for k, m in exception_messages(row) if k == kind] if row else []
+            if kind == UNAUTHORIZED:
+                messages = messages_for(ref, summary.deployments)
+            else:
+                messages = [m for k, m in exception_messages(row) if k == kind] if row else []
             out[kind].append((ref, anchor, messages))
     return out
 

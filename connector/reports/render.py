@@ -19,7 +19,13 @@ import orjson
 from connector.reports.bulk import collector_paused
 from connector.reports.context import stamp
 from connector.reports.model import OPTIONAL, ROW_FIELDS, ROW_LISTS, ROW_TIMES, ReportRow
-from connector.reports.sections import context_lines, heading, md_cell, metrics_lines
+from connector.reports.sections import (
+    context_lines,
+    deployments_lines,
+    heading,
+    md_cell,
+    metrics_lines,
+)
 from connector.reports.summary import Summary
 
 __all__ = ["FORMATS", "md_cell", "render"]
@@ -99,6 +105,7 @@ def csv_preamble(summary: Summary) -> list[str]:
         lines += context_lines(summary.context, summary.time_zone)
     if summary.metrics is not None:
         lines += metrics_lines(summary.metrics)
+    lines += deployments_lines(summary.deployments, summary.time_zone)
     return [line for line in lines if line]
 
 
@@ -150,6 +157,7 @@ def to_markdown(rows: Sequence[ReportRow], summary: Summary) -> str:
         lines += ["", *context_lines(s.context, s.time_zone)]
     if s.metrics is not None:
         lines += ["", *metrics_lines(s.metrics)]
+    lines += ["", *deployments_lines(s.deployments, s.time_zone)]
     lines += [
         "",
         "## Changes",

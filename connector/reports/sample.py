@@ -22,7 +22,7 @@ import io
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 
 from connector.core.errors import ConfigError
 from connector.reports.build import build_report
+from connector.reports.deployments import DeploymentLine
 from connector.reports.model import ReportRow
 from connector.reports.pack import MANIFEST, SIGNATURE, sign_pack
 from connector.reports.sections import md_cell
@@ -182,7 +183,8 @@ def write_sample(
     for ref in chosen:
         row = by_ref[ref]
         folder = out / _safe(row.source) / _safe(row.key)
-        files = _evidence(store, row, folder, zone=summary.time_zone)
+        deployed = [d for d in summary.deployments if d.change == ref]
+        files = _evidence(store, row, folder, zone=summary.time_zone, deployments=deployed)
         index.append(
             {
                 "change": ref,
@@ -244,7 +246,14 @@ def _sample_facts(
     }
 
 
-def _evidence(store: Store, row: ReportRow, folder: Path, *, zone: str) -> list[str]:
+def _evidence(
+    store: Store,
+    row: ReportRow,
+    folder: Path,
+    *,
+    zone: str,
+    deployments: Sequence[DeploymentLine] = (),
+) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     stored = store.stored_changes(row.source, [row.key])[row.key]
     bases = store.approval_bases(row.source, [row.key]).get(row.key, [])
@@ -291,7 +300,9 @@ def _evidence(store: Store, row: ReportRow, folder: Path, *, zone: str) -> list[
         for a in audit:
             fh.write(_dumps(asdict(a), indent=None) + "\n")
     planned = (_time(change.get("planned_start")), _time(change.get("planned_end")))
-    sheet = evidence_sheet(row, planned=planned, actions=actions, audit=audit, zone=zone)
+    sheet = evidence_sheet(
+        row, planned=planned, actions=actions, audit=audit, zone=zone, deployments=deployments
+    )
     (folder / "evidence.html").write_text(sheet, encoding="utf-8")
     return [*files, "audit.jsonl", "evidence.html"]
 

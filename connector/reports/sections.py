@@ -7,9 +7,10 @@ Pure: text from the summary's values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from connector.reports.context import ReportContext, stamp
+from connector.reports.deployments import DeploymentLine
 from connector.reports.metrics import TOTAL, Cell, Metrics
 from connector.reports.summary import Summary
 
@@ -109,6 +110,42 @@ def metrics_lines(m: Metrics) -> list[str]:
         if not table:
             lines.append("| no implemented changes | | | | | | | | |")
     return lines
+
+
+DEPLOYMENT_HEAD = (
+    "| started | service | environment | commit | change | by | outcome | gate | why |",
+    "|---|---|---|---|---|---|---|---|---|",
+)
+
+
+def deployments_lines(lines: Sequence[DeploymentLine], zone: str) -> list[str]:
+    """The "Deployments" section: each deployment heard of in the period, its change, outcome
+    and what the gate said when it started."""
+    unauthorized = sum(1 for line in lines if line.unauthorized)
+    out = [
+        "## Deployments",
+        "",
+        f"{len(lines)} deployment(s) in the period; unauthorized: {unauthorized}.",
+        "",
+        *DEPLOYMENT_HEAD,
+    ]
+    for line in lines:
+        gate = f"**{line.verdict}, unauthorized**" if line.unauthorized else line.verdict
+        cells = [
+            stamp(line.started_at, zone),
+            md_cell(line.service),
+            md_cell(line.environment),
+            md_cell(line.commit[:12]) or "-",
+            md_cell(line.change) or "none",
+            md_cell(line.triggered_by) or "-",
+            line.outcome,
+            gate,
+            md_cell(" ".join(line.reasons)) or "-",
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    if not lines:
+        out.append("| no deployments recorded | | | | | | | | |")
+    return out
 
 
 def _metric_row(name: str, week: str, c: Cell) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from connector.core.model import Status
 from connector.core.policy.config import zone_info
 from connector.reports.context import ReportContext
+from connector.reports.deployments import DeploymentLine
 from connector.reports.metrics import Metrics
 from connector.reports.model import NO, ReportRow
 
@@ -36,6 +37,8 @@ class Summary:
     time_zone: str = "UTC"  # the period's days and every time shown are in this zone
     context: ReportContext | None = None
     metrics: Metrics | None = None
+    # every deployment heard of in the period (the store's evidence), oldest first
+    deployments: tuple[DeploymentLine, ...] = ()
 
     @property
     def first_day(self) -> date:

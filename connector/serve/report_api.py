@@ -1,21 +1,22 @@
-"""The report API on the worker's HTTP server: `GET /reports/changes?since=&until=&format=`.
+"""The report API on the worker's HTTP server: `GET /reports/changes?since=&until=&format=`,
+and the change calendar `GET /calendar.ics?source=&system=&from=&until=`.
 
 Behind a bearer token from the config (`server.report_token`); refused without it (401), and
-switched off (403) when no token is configured. It reads the store only, like `change-connector
-report`, and answers in the same formats.
+switched off (403) when no token is configured. They read the store only, like `change-connector
+report` and `change-connector calendar`, and answer in the same formats.
 """
 
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from connector.core import secret_rules
 from connector.core.errors import ConnectorError
-from connector.core.user_input import parse_day
+from connector.core.user_input import BadInput, parse_day
 from connector.reports.summary import day_span
 from connector.settings import Settings
 from connector.store import Store
@@ -51,11 +52,44 @@ def add_report_routes(app: FastAPI, settings: Settings, store: Store) -> None:
             return _error(503, exc.message)
         return Response(render(fmt, rows, summary), media_type=MEDIA[fmt])
 
+    @app.get("/calendar.ics")
+    def calendar(request: Request) -> Response:
+        refused = _refused(request, settings, what="the calendar")
+        if refused is not None:
+            return refused
+        from connector.reports.calendar import calendar_etag, calendar_ics, calendar_period
 
-def _refused(request: Request, settings: Settings) -> Response | None:
+        params = request.query_params
+        now = datetime.now(UTC)
+        try:
+            period = calendar_period(
+                settings,
+                now=now,
+                first=params.get("from"),
+                last=params.get("until"),
+                source=params.get("source"),
+                system=params.get("system"),
+                names=("from", "until", "source", "system"),
+            )
+        except BadInput as exc:
+            return _error(400, str(exc))
+        try:
+            text = calendar_ics(settings, store, period=period, now=now)
+        except ConnectorError as exc:
+            return _error(503, exc.message)
+        # Calendar apps poll a subscription: an unchanged calendar is a 304 without a body.
+        etag = calendar_etag(text)
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(text, media_type="text/calendar; charset=utf-8", headers={"ETag": etag})
+
+
+def _refused(
+    request: Request, settings: Settings, *, what: str = "the report API"
+) -> Response | None:
     token = settings.server.report_token
     if token is None or not secret_rules.usable(token.get_secret_value()):
-        return _error(403, "the report API is off: set server.report_token to turn it on")
+        return _error(403, f"{what} is off: set server.report_token to turn it on")
     given = request.headers.get("authorization", "")
     scheme, _, value = given.partition(" ")
     expected = token.get_secret_value().encode()

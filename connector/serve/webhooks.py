@@ -43,7 +43,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from loguru import logger
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.core import secret_rules
 from connector.core.errors import ConfigError, ConnectorError, TransientError
@@ -237,7 +237,11 @@ def build_app(settings: Settings, store: Store, metrics: Metrics) -> WebhookApp:
     from connector.serve.report_api import add_report_routes
 
     add_report_routes(app, settings, store)
-    return WebhookApp(settings, writer, metrics, fallback=app)
+    from connector.serve.gate_api import add_gate_routes
+    from connector.serve.gate_front import GateFront
+
+    add_gate_routes(app, settings, store)
+    return WebhookApp(settings, writer, metrics, fallback=GateFront(app, settings, store))
 
 
 class WebhookApp:
@@ -248,7 +252,7 @@ class WebhookApp:
     """
 
     def __init__(
-        self, settings: Settings, writer: InboxWriter, metrics: Metrics, *, fallback: FastAPI
+        self, settings: Settings, writer: InboxWriter, metrics: Metrics, *, fallback: ASGIApp
     ) -> None:
         self.settings = settings
         self.writer = writer

@@ -29,11 +29,18 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store.anchors import write_anchor
 from connector.store.audit import Anchor
+from connector.sync.deployed import move_deployed
 from connector.sync.drain import DrainStats, drain
+from connector.sync.gates import Answered, Answerer, recheck_waits
 from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
+
+#: How often held deploys are decided again by the clock alone (a window opens).
+GATE_RECHECK_SECONDS = 5
+#: Deployments this recent move their changes on (an older one's change has moved or never will).
+DEPLOYED_LOOKBACK = timedelta(days=1)
 
 
 def worker_id() -> str:
@@ -51,6 +58,8 @@ class Worker:
     telemetry: Telemetry = field(default_factory=Telemetry)
     _anchored: tuple[int, str] | None = field(default=None, init=False, repr=False)
     chat: ChatClient | None = field(default=None, init=False, repr=False)
+    # Deployment gates: who answers a held deploy, per provider ("github", "gitlab").
+    answerers: dict[str, Answerer] = field(default_factory=dict)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
@@ -164,7 +173,33 @@ class Worker:
         )
         seconds = time.monotonic() - started
         self.telemetry.drained(stats, seconds=seconds, writes_before=writes)
+        if stats.changed:  # an approval may have arrived: held deploys are answered now
+            self.recheck_gates()
         return stats
+
+    def recheck_gates(self) -> list[Answered]:
+        """Decide every held deploy again; answer those whose verdict is no longer "wait"
+        (after each poll and drain: an approval arrived; on a timer: a window opened)."""
+        if not self.answerers:
+            return []
+        return recheck_waits(
+            store=self.store,
+            settings=self.settings,
+            now=self.clock(),
+            answerers=self.answerers,
+            worker=self.name,
+        )
+
+    def move_deployed(self) -> list[tuple[str, str]]:
+        """Move on the changes of successful authorized deploys (the mapping's `deployed`)."""
+        since = self.clock() - DEPLOYED_LOOKBACK
+        return move_deployed(
+            store=self.store,
+            settings=self.settings,
+            runtimes=self.runtimes,
+            worker=self.name,
+            since=since,
+        )
 
     def instrument(self) -> None:
         """Count and log every write of the open sources (the running service does)."""
@@ -202,6 +237,14 @@ class Worker:
         jobs.every(max(1, round(self.settings.worker.drain_interval_seconds))).seconds.do(
             self._guarded, "drain", self.drain_once
         )
+        if any(rt.mapping.action("deployed") for rt in self.runtimes.values()):
+            jobs.every(GATE_RECHECK_SECONDS).seconds.do(
+                self._guarded, "deployed changes", self.move_deployed
+            )
+        if self.answerers:  # after the polls and drains scheduled before it, and every 5 s
+            jobs.every(GATE_RECHECK_SECONDS).seconds.do(
+                self._guarded, "gate waits", self.recheck_gates
+            )
         jobs.every(max(1, round(self.settings.worker.purge_interval_seconds))).seconds.do(
             self._guarded, "inbox purge", self.purge_once
         )
@@ -224,6 +267,8 @@ class Worker:
             self.telemetry.poll_failed(name, seconds=time.monotonic() - started)
             raise
         self.telemetry.polled(stats, seconds=time.monotonic() - started)
+        if stats.changed:
+            self.recheck_gates()
 
     def _guarded(self, what: str, job: Callable[[], object]) -> None:
         """One exception boundary per job: log it, keep the schedule running."""

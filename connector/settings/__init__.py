@@ -35,7 +35,9 @@ from pydantic import (
 
 from connector.core import secret_rules
 from connector.core.communications import ReleaseNotesSettings
+from connector.core.deploy.config import DeploySettings
 from connector.core.errors import ConfigError
+from connector.core.freeze_export import FreezeExportSettings
 from connector.core.keys import key_problem
 from connector.core.notify.settings import NotifyChannel, channel_problems
 from connector.core.policy.config import PolicySettings
@@ -193,9 +195,13 @@ class Settings(_Section):
     release_notes: ReleaseNotesSettings = ReleaseNotesSettings()
     reports: ReportsSettings = ReportsSettings()
     audit: AuditSettings = AuditSettings()
+    # `[deploy]`: deployment gates and evidence (core/deploy/config.py).
+    deploy: DeploySettings = DeploySettings()
     sources: dict[str, SourceSettings] = {}
     # `[[notify]]`: chat channels (core/notify/settings.py).
     notify: tuple[NotifyChannel, ...] = ()
+    # `[freeze_export]`: where `freeze export` puts the freezes (core/freeze_export.py).
+    freeze_export: FreezeExportSettings = FreezeExportSettings()
 
     @model_validator(mode="after")
     def _notify_channels_fit(self) -> Settings:

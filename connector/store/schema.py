@@ -36,6 +36,15 @@ Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
 - `policy_state`  source PK; digest CHAR(64) (the policy version last applied to every stored
   change of the source), updated_at; answers_basis (the settings every stored change's report
   answers were last taken under; NULL: not all taken yet).
+- `deployments`  id PK; provider, reference (the provider's own id), service, environment,
+  commit_sha, change_source / change_key (NULL: no change found), triggered_by, url, outcome
+  ('success'|'failure'|'in_progress'), started_at, finished_at, recorded_at, verdict (the gate's
+  verdict at the deployment's time), reasons (JSON list), unauthorized. UNIQUE (provider,
+  reference): a deployment heard of twice is one row. Deployment evidence (deployments.py).
+- `gate_waits`  (provider, reference) PK; deployment (JSON of core.deploy.Deployment), extra
+  (JSON the provider's answerer needs), created_at, state ('waiting'|'answering'|'answered'),
+  claimed_by, claimed_until (lease of an answer in progress), verdict, reasons (JSON list),
+  answered_at. A held deploy answered exactly once when its verdict changes.
 """
 
 from __future__ import annotations
@@ -273,6 +282,51 @@ policy_state = Table(
     Column("answers_basis", String(64), nullable=True),
 )
 
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("reference", String(400), nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("environment", String(200), nullable=False),
+    Column("commit_sha", String(64), nullable=False),
+    Column("change_source", String(200), nullable=True),
+    Column("change_key", String(200), nullable=True),
+    Column("triggered_by", String(200), nullable=False),
+    Column("url", Text(), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("verdict", String(8), nullable=False),
+    Column("reasons", Text(), nullable=False),
+    Column("unauthorized", Boolean(), nullable=False),
+    UniqueConstraint("provider", "reference"),
+    CheckConstraint("outcome IN ('success', 'failure', 'in_progress')", name="outcome"),
+    Index(None, "change_source", "change_key"),
+    Index(None, "started_at"),
+)
+
+gate_waits = Table(
+    "gate_waits",
+    metadata,
+    Column("provider", String(32), nullable=False),
+    Column("reference", String(400), nullable=False),
+    Column("deployment", Text(), nullable=False),
+    Column("extra", Text(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("claimed_by", String(200), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("verdict", String(8), nullable=True),
+    Column("reasons", Text(), nullable=True),
+    Column("answered_at", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("provider", "reference"),
+    CheckConstraint("state IN ('waiting', 'answering', 'answered')", name="state"),
+    Index(None, "state"),
+)
+
 TABLES = (
     "changes",
     "cursors",
@@ -284,4 +338,6 @@ TABLES = (
     "approval_bases",
     "board_decisions",
     "policy_state",
+    "deployments",
+    "gate_waits",
 )

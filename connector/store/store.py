@@ -7,8 +7,9 @@ and the frozen values of records.py; SQLAlchemy never leaks out of `connector/st
 Tables (see schema.py for the columns): `changes`, `cursors`, `inbox` (inbox.py), `ledger`
 (ledger.py), `audit` (audit.py), `runs` (runs.py), and the change-control policy's
 `change_windows`, `approval_bases`, `board_decisions` and `policy_state` (written through `Tx`,
-read in policy_reads.py). Reads on the hot path (`fingerprints`, `stored_changes`, the policy's
-per-page reads) are one query per 500 keys; `iter_changes`, `iter_stored` and `audit_rows`
+read in policy_reads.py), and the deployment gates' `deployments` and `gate_waits`
+(deployments.py, gate_reads.py). Reads on the hot path (`fingerprints`, `stored_changes`, the
+policy's per-page reads) are one query per 500 keys; `iter_changes`, `iter_stored` and `audit_rows`
 stream (server-side cursor on PostgreSQL).
 """
 
@@ -28,6 +29,8 @@ from connector.core.errors import ConfigError
 from connector.store import audit as audit_log
 from connector.store import engine as engines
 from connector.store.base import chunks, transient_errors, utcnow
+from connector.store.deployments import DeploymentsMixin
+from connector.store.gate_reads import GateReadsMixin
 from connector.store.inbox import InboxMixin
 from connector.store.ledger import LedgerMixin
 from connector.store.policy_reads import PolicyReadsMixin
@@ -73,7 +76,16 @@ def _stored(row: Any) -> StoredRow:
     )
 
 
-class Store(InboxMixin, LedgerMixin, PolicyReadsMixin, ProblemsMixin, ReportingMixin, RunsMixin):
+class Store(
+    InboxMixin,
+    LedgerMixin,
+    PolicyReadsMixin,
+    ProblemsMixin,
+    ReportingMixin,
+    RunsMixin,
+    DeploymentsMixin,
+    GateReadsMixin,
+):
     """Durable state: changes, cursors, webhook inbox, action ledger, audit trail and runs."""
 
     @staticmethod

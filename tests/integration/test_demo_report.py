@@ -65,6 +65,7 @@ def test_the_report_lists_every_seeded_change_and_exactly_the_planted_exceptions
         "freeze violation": refs(Planted.FREEZE_VIOLATION),
         "overdue emergency review": refs(Planted.OVERDUE_EMERGENCY_REVIEW),
         "late notice": [],
+        "unauthorized deployment": [],
     }
 
 

@@ -143,6 +143,10 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["report", "--since", "0001-01-01"], "--since: '0001-01-01' is out of range"),
         (["report", "sample", "--since", "2026-01-01", "--out", "x", "--size", "9" * 5000], ""),
         (["release-notes", "--since", "2026-01-01", "--until", "10000-01-01"], "--until"),
+        (["calendar", "--from", "0001-01-01"], "--from: '0001-01-01' is out of range"),
+        (["calendar", "--until", "9999-12-31"], "--until: '9999-12-31' is out of range"),
+        (["calendar", "--system", " "], "--system: empty"),
+        (["freeze", "export", "--format", "argocd", "--system", ""], "--system: empty"),
     ],
 )
 def test_cli_refuses_with_one_line(
@@ -176,6 +180,37 @@ def test_report_api_refuses_with_400(store: Store, query: str, fragment: str) ->
         async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
             headers = {"Authorization": f"Bearer {TOKEN}"}
             return await client.get(f"/reports/changes?{query}", headers=headers)
+
+    try:
+        response = asyncio.run(get())
+    finally:
+        app.writer.close()
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert fragment in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("until=9999-12-31", "until: '9999-12-31' is out of range"),
+        ("from=0001-01-01", "from: '0001-01-01' is out of range"),
+        ("from=2026-01-01%00", "is not a date"),
+        ("from=" + "9" * 5000, "is not a date"),
+        ("from=2026-01-02&until=2026-01-01", "until: 2026-01-01 is before from 2026-01-02"),
+        ("source=..%2F..", "source: no source named '../..'"),
+        ("system=", "system: empty"),
+    ],
+)
+def test_calendar_refuses_with_400(store: Store, query: str, fragment: str) -> None:
+    settings = Settings(server=ServerSettings(report_token=SecretStr(TOKEN)))
+    app = build_app(settings, store, Metrics())
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            return await client.get(f"/calendar.ics?{query}", headers=headers)
 
     try:
         response = asyncio.run(get())

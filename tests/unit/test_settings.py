@@ -86,6 +86,8 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
 
 def test_example_config_is_valid_and_documents_every_key() -> None:
     from connector.core.communications import ReleaseNotesSettings
+    from connector.core.deploy.config import DeploySettings
+    from connector.core.freeze_export import ArgoCdExport, ArgoTargets, FreezeExportSettings
     from connector.core.notes.guidance import Route
     from connector.core.notify.settings import NotifyChannel
     from connector.core.policy.config import (
@@ -113,7 +115,8 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     text = example.read_text()
     models = (Settings, ServerSettings, WorkerSettings, SourceSettings, PolicySettings)
     models += (RequiredFields, ApprovalPolicy, Freeze, MaintenanceWindow, ScopeRule)
-    models += (ReleaseNotesSettings, Route, AuditSettings, NotifyChannel)
+    models += (ReleaseNotesSettings, Route, AuditSettings, NotifyChannel, DeploySettings)
+    models += (FreezeExportSettings, ArgoCdExport, ArgoTargets)
     for model in models:
         for name in model.model_fields:
             documented = (f"{name} =", f"[{name}", f"{name}.", f".{name}]", f".{name}.")

@@ -40,10 +40,16 @@ class WorkerAction(StrEnum):
     CANCELLED = "cancelled"
     UNAUTHORIZED_REVERT = "unauthorized_revert"
     DRIFT = "drift"  # an approved change edited after approval: back to the approvers
+    DEPLOYED = "deployed"  # a successful authorized deploy: on to implementing / review
 
 
 OPTIONAL_ACTIONS = frozenset(
-    {WorkerAction.RESUBMIT, WorkerAction.UNAUTHORIZED_REVERT, WorkerAction.DRIFT}
+    {
+        WorkerAction.RESUBMIT,
+        WorkerAction.UNAUTHORIZED_REVERT,
+        WorkerAction.DRIFT,
+        WorkerAction.DEPLOYED,
+    }
 )
 
 

@@ -1,0 +1,172 @@
+"""`POST /gates` as a plain ASGI handler in front of the worker's FastAPI app (like the webhook
+intake: a gate answer is on every pipeline's critical path, and the framework's routing costs
+more than a cached answer).
+
+The answer to the same question (change, service, environment, commit, who) is computed once
+and reused for `deploy.answer_cache_seconds` (default 1 s; 0: never reused), and questions
+asked at the same moment share one computation: 200 jobs of one release asking together cost
+one decision, and an answer is never older than that. `?wait=SECONDS` decides again every
+`RECHECK_SECONDS` while the verdict is "wait" and answers as soon as it changes, or when the time
+is up (still "wait"). Decisions run in the default thread pool, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from connector.core.deploy import Deployment, GateDecision, Verdict
+from connector.core.errors import ConnectorError
+from connector.serve.gate_api import BadBody, answer_body, gate_body, token_refusal, wait_seconds
+from connector.settings import Settings
+from connector.store import Store
+from connector.sync import gates
+
+#: How often a long-polling request decides again while its verdict is "wait".
+RECHECK_SECONDS = 0.25
+PATH = "/gates"
+_Question = tuple[str | None, str, str, str, str]
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class GateFront:
+    """Serves `POST /gates`; every other request goes to `app`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.app, self.settings, self.store, self.clock = app, settings, store, clock
+        self.ttl = settings.deploy.answer_cache_seconds
+        self.limit = settings.server.max_body_bytes
+        self._answers: dict[_Question, tuple[float, GateDecision]] = {}
+        self._pending: dict[_Question, asyncio.Future[GateDecision]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH:
+            await self.gate(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def gate(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await _respond(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
+            return
+        authorization = ""
+        for name, value in scope["headers"]:
+            if name.lower() == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        try:
+            refused = token_refusal(authorization, self.settings)
+            if refused is not None:
+                raise Refusal(*refused)
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            wait = wait_seconds((query.get("wait") or [None])[0], self.settings)
+            body = await _read(receive, self.limit)
+            if body is None:
+                return  # the client left
+            deployment = gate_body(body, now=self.clock())
+            decision = await self._decide(deployment)
+            deadline = time.monotonic() + wait
+            while decision.verdict is Verdict.WAIT and time.monotonic() < deadline:
+                await asyncio.sleep(min(RECHECK_SECONDS, deadline - time.monotonic()))
+                decision = await self._decide(deployment)
+        except BadBody as exc:
+            await _respond(send, 400, {"error": str(exc)})
+            return
+        except Refusal as exc:
+            extra = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
+            await _respond(send, exc.status, {"error": exc.message}, extra)
+            return
+        except ConnectorError as exc:
+            await _respond(send, 503, {"error": exc.message})
+            return
+        await _respond(send, 200, answer_body(decision))
+
+    async def _decide(self, deployment: Deployment) -> GateDecision:
+        question: _Question = (
+            deployment.change_key,
+            deployment.service,
+            deployment.environment,
+            deployment.commit,
+            deployment.triggered_by,
+        )
+        now = time.monotonic()
+        cached = self._answers.get(question)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        pending = self._pending.get(question)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[GateDecision] = asyncio.get_running_loop().create_future()
+        self._pending[question] = future
+        try:
+            decision = await asyncio.get_running_loop().run_in_executor(
+                None, self._evaluate, deployment
+            )
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it, nobody logs it as lost
+            raise
+        finally:
+            del self._pending[question]
+        future.set_result(decision)
+        if self.ttl > 0:
+            if len(self._answers) > 10_000:  # bounded: old answers are worth nothing
+                self._answers.clear()
+            self._answers[question] = (now, decision)
+        return decision
+
+    def _evaluate(self, deployment: Deployment) -> GateDecision:
+        return gates.evaluate(
+            store=self.store, settings=self.settings, deployment=deployment, now=self.clock()
+        )
+
+
+async def _read(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise Refusal(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    payload: dict[str, Any],
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = orjson.dumps(payload)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
