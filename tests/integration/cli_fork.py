@@ -41,6 +41,8 @@ PRELOAD = (
     "connector.commands.discovery",
     "connector.commands.live_check",
     "connector.commands.sandbox_command",
+    "connector.commands.gate_command",
+    "connector.commands.calendar_cli",
     "connector.sandbox",
     "connector.reports",
     "sqlalchemy.dialects.sqlite",
