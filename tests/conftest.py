@@ -15,14 +15,13 @@ SLOW_MODULES = (
     "tests/integration/test_sync_faults.py",
     "tests/integration/test_sync_crash.py",
     "tests/integration/test_notify_run.py",
+    "tests/integration/test_release_notes_e2e.py",
+    "tests/integration/test_policy_e2e.py",
     "tests/integration/test_reports.py",
     "tests/integration/test_release_post.py",
-    "tests/integration/test_policy_e2e.py",
-    "tests/integration/test_policy_cli.py",
     "tests/integration/test_mappings_live.py",
     "tests/integration/test_demo_report.py",
     "tests/integration/test_cli_worker.py",
-    "tests/integration/test_release_notes_e2e.py",
 )
 
 

@@ -40,6 +40,10 @@ from connector.store.schema import audit
 
 GENESIS = "0" * 64
 AUDIT_LOCK = "audit-append"
+# Built once: every append runs these two, and building a statement per call costs several
+# times more than executing it (the values travel as parameters).
+_LAST_LINK = select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
+_INSERT_LINK = insert(audit)
 
 
 class AuditTruncated(ConnectorError):
@@ -173,8 +177,7 @@ def append(
     at = at.astimezone(UTC)
     detail_text = canonical_json(dict(detail))  # fails early on values JSON cannot carry
     begin_write(conn, namespace=namespace, lock=AUDIT_LOCK)
-    last = conn.execute(select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1))
-    row = last.first()
+    row = conn.execute(_LAST_LINK).first()
     seq, prev_hash = (int(row.seq) + 1, str(row.hash)) if row is not None else (1, GENESIS)
     floor = keying.floor
     if floor is not None and floor.seq is not None and seq <= floor.seq:
@@ -192,17 +195,18 @@ def append(
         detail=detail_value,
     )
     conn.execute(
-        insert(audit).values(
-            seq=seq,
-            at=at,
-            source=source,
-            ticket_key=ticket_key,
-            event=event,
-            actor=actor,
-            detail=detail_text,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
+        _INSERT_LINK,
+        {
+            "seq": seq,
+            "at": at,
+            "source": source,
+            "ticket_key": ticket_key,
+            "event": event,
+            "actor": actor,
+            "detail": detail_text,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
     return AuditRow(seq, at, source, ticket_key, event, actor, detail_value, prev_hash, digest)
 

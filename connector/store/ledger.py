@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.base import StoreBase, chunks
@@ -65,6 +66,63 @@ def _after(after: tuple[datetime, str] | None) -> list[Any]:
     ]
 
 
+# The claim's two statements, built once (a claim precedes every remote write, and building
+# a statement costs several times more than running it); the values travel as parameters.
+# RETURNING rather than rowcount: the row comes back only to the statement that won.
+_CLAIM_NEW_SQLITE = sqlite.insert(ledger).on_conflict_do_nothing().returning(*ledger.c)
+_CLAIM_NEW_POSTGRESQL = postgresql.insert(ledger).on_conflict_do_nothing().returning(*ledger.c)
+_CLAIM_TAKE_OVER = (
+    update(ledger)
+    .where(
+        ledger.c.idempotency_key == bindparam("c_key"),
+        or_(
+            ledger.c.state.in_(("planned", "failed")),
+            and_(ledger.c.state == "claimed", ledger.c.claimed_until < bindparam("c_now")),
+        ),
+    )
+    .values(
+        state="claimed",
+        attempts=ledger.c.attempts + 1,
+        claimed_by=bindparam("c_worker"),
+        claimed_until=bindparam("c_until"),
+    )
+    .returning(*ledger.c)
+)
+
+
+@cache
+def _settle_statement(*, by_worker: bool, columns: tuple[str, ...]) -> Any:
+    """Settling a claim: the row's new `columns` come as parameters `s_<column>`."""
+    conditions = [ledger.c.idempotency_key == bindparam("s_key"), ledger.c.state == "claimed"]
+    if by_worker:
+        conditions.append(ledger.c.claimed_by == bindparam("s_worker"))
+    values: dict[str, Any] = {c: bindparam(f"s_{c}") for c in columns}
+    return (
+        update(ledger)
+        .where(*conditions)
+        .values(claimed_until=None, **values)
+        .returning(ledger.c.idempotency_key)
+    )
+
+
+@cache
+def _latest_statement(*, every_ticket: bool) -> Any:
+    """`ledger_latest`'s query: parameters `l_source`, `l_action` and (unless every ticket)
+    the list `l_tickets`."""
+    tickets = (
+        true() if every_ticket else ledger.c.ticket_key.in_(bindparam("l_tickets", expanding=True))
+    )
+    return (
+        select(ledger)
+        .where(
+            ledger.c.source == bindparam("l_source"),
+            tickets,
+            ledger.c.action == bindparam("l_action"),
+        )
+        .order_by(ledger.c.created_at, ledger.c.idempotency_key)
+    )
+
+
 class LedgerMixin(StoreBase):
     def ledger_get(self, key: str) -> LedgerEntry | None:
         with self._read() as conn:
@@ -88,40 +146,28 @@ class LedgerMixin(StoreBase):
             raise ValueError(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters: {key!r}")
         now = self._now(now)
         until = now + timedelta(seconds=lease_seconds)
-        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
-        create = dialect_insert(ledger).values(
-            idempotency_key=key,
-            source=source,
-            ticket_key=ticket_key,
-            action=action,
-            content_fingerprint=content_fingerprint,
-            state="claimed",
-            attempts=1,
-            claimed_by=worker,
-            claimed_until=until,
-            created_at=now,
-        )
-        take_over = (
-            update(ledger)
-            .where(
-                ledger.c.idempotency_key == key,
-                or_(
-                    ledger.c.state.in_(("planned", "failed")),
-                    and_(ledger.c.state == "claimed", ledger.c.claimed_until < now),
-                ),
-            )
-            .values(
-                state="claimed",
-                attempts=ledger.c.attempts + 1,
-                claimed_by=worker,
-                claimed_until=until,
-            )
-        )
-        # RETURNING rather than rowcount: the row comes back only to the statement that won.
+        create = _CLAIM_NEW_SQLITE if self.is_sqlite else _CLAIM_NEW_POSTGRESQL
         with self._write() as conn:
-            row = conn.execute(create.on_conflict_do_nothing().returning(*ledger.c)).first()
+            row = conn.execute(
+                create,
+                {
+                    "idempotency_key": key,
+                    "source": source,
+                    "ticket_key": ticket_key,
+                    "action": action,
+                    "content_fingerprint": content_fingerprint,
+                    "state": "claimed",
+                    "attempts": 1,
+                    "claimed_by": worker,
+                    "claimed_until": until,
+                    "created_at": now,
+                },
+            ).first()
             if row is None:
-                row = conn.execute(take_over.returning(*ledger.c)).first()
+                row = conn.execute(
+                    _CLAIM_TAKE_OVER,
+                    {"c_key": key, "c_now": now, "c_worker": worker, "c_until": until},
+                ).first()
             return None if row is None else _entry(row)
 
     def ledger_applied(
@@ -136,15 +182,12 @@ class LedgerMixin(StoreBase):
         return self._settle(key, worker, state="failed", error=error)
 
     def _settle(self, key: str, worker: str | None, **values: Any) -> bool:
-        conditions = [ledger.c.idempotency_key == key, ledger.c.state == "claimed"]
-        if worker is not None:
-            conditions.append(ledger.c.claimed_by == worker)
-        now = self._now()
         if values["state"] == "applied":
-            values["applied_at"] = now
-        stmt = update(ledger).where(*conditions).values(claimed_until=None, **values)
+            values["applied_at"] = self._now()
+        stmt = _settle_statement(by_worker=worker is not None, columns=tuple(sorted(values)))
+        params = {"s_key": key, "s_worker": worker, **{f"s_{k}": v for k, v in values.items()}}
         with self._write() as conn:
-            return conn.execute(stmt.returning(ledger.c.idempotency_key)).first() is not None
+            return conn.execute(stmt, params).first() is not None
 
     def ledger_mark(self, key: str, *, worker: str, remote_ref: str | None) -> bool:
         """Set the remote reference of an action `worker` holds, before it is settled: a chat
@@ -181,14 +224,12 @@ class LedgerMixin(StoreBase):
         will be written, so planning the same content again would be noise.
         """
         out: dict[str, LedgerEntry] = {}
+        query = _latest_statement(every_ticket=ticket_keys is None)
+        batches = [None] if ticket_keys is None else list(chunks(ticket_keys))
         with self._read() as conn:
-            for tickets in _tickets(ticket_keys):
-                query = (
-                    select(ledger)
-                    .where(ledger.c.source == source, tickets, ledger.c.action == action)
-                    .order_by(ledger.c.created_at, ledger.c.idempotency_key)
-                )
-                for row in conn.execute(query):
+            for batch in batches:
+                params = {"l_source": source, "l_action": action, "l_tickets": batch}
+                for row in conn.execute(query, params):
                     out[row.ticket_key] = _entry(row)  # later rows win: the newest
         return out
 

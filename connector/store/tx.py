@@ -69,6 +69,11 @@ def _upsert_change(dialect: str) -> Any:
 
 
 @cache
+def _plan_action(dialect: str) -> Any:
+    return _insert(dialect)(ledger).on_conflict_do_nothing().returning(ledger.c.idempotency_key)
+
+
+@cache
 def _upsert_cursor(dialect: str) -> Any:
     stmt = _insert(dialect)(cursors)
     return stmt.on_conflict_do_update(
@@ -363,20 +368,18 @@ class Tx:
         now: datetime | None = None,
     ) -> bool:
         """Record a planned remote write (the outbox); False if the key is already known."""
-        stmt = _insert(self._conn.dialect.name)(ledger).values(
-            idempotency_key=key,
-            source=source,
-            ticket_key=ticket_key,
-            action=action,
-            content_fingerprint=content_fingerprint,
-            state="planned",
-            attempts=0,
-            created_at=self._now(now),
-            payload=payload,
-        )
-        inserted = self._conn.execute(
-            stmt.on_conflict_do_nothing().returning(ledger.c.idempotency_key)
-        ).first()
+        row = {
+            "idempotency_key": key,
+            "source": source,
+            "ticket_key": ticket_key,
+            "action": action,
+            "content_fingerprint": content_fingerprint,
+            "state": "planned",
+            "attempts": 0,
+            "created_at": self._now(now),
+            "payload": payload,
+        }
+        inserted = self._conn.execute(_plan_action(self._conn.dialect.name), row).first()
         return inserted is not None
 
     def set_cursor(self, source: str, position: str, *, now: datetime | None = None) -> None:

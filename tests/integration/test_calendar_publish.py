@@ -21,7 +21,7 @@ import yaml
 from croniter import croniter
 from pydantic import SecretStr
 from store_fixtures import BACKENDS, database
-from sync_helpers import cli, running_sandbox, write_config
+from sync_helpers import cli, cli_process, running_sandbox, write_config
 
 from connector.core.calendar_feed import change_uid, freeze_uid
 from connector.core.model import Change
@@ -124,7 +124,7 @@ def test_calendar_command_holds_every_approved_window_and_freeze(
 ) -> None:
     assert {c.source.instance for c in filled.approved} == {"sandbox-jira", "sandbox-servicenow"}
     out = tmp_path / "calendar.ics"
-    result = cli(
+    result = cli_process(
         "calendar", "--format", "ics", *PERIOD, "-o", str(out), "--config", str(filled.config)
     )
     assert result.returncode == 0, result.stderr
@@ -217,7 +217,7 @@ def test_calendar_ics_needs_the_bearer_token(filled: Filled) -> None:
 def test_freeze_export_argocd_and_gitlab(filled: Filled, tmp_path: Path) -> None:
     out = tmp_path / "project.yaml"
     c = ("--config", str(filled.config))
-    argocd = cli("freeze", "export", "--format", "argocd", "-o", str(out), *c)
+    argocd = cli_process("freeze", "export", "--format", "argocd", "-o", str(out), *c)
     assert argocd.returncode == 0, argocd.stderr
     doc = yaml.safe_load(out.read_text())
     assert (doc["apiVersion"], doc["kind"]) == ("argoproj.io/v1alpha1", "AppProject")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_helpers import cli, running_sandbox, ticket_writes, write_config
+from sync_helpers import cli, cli_process, running_sandbox, ticket_writes, write_config
 
 from connector.sandbox import Sandbox
 
@@ -26,7 +26,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def test_check_config_reports_every_error_with_its_path(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[sources.a]\nkind = "jira"\nurl = "http://x"\ncolour = 1\n')
-    result = cli("check-config", "--config", str(bad))
+    result = cli_process("check-config", "--config", str(bad))
     assert result.returncode == 2
     line = result.stderr.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line
@@ -51,11 +51,11 @@ def test_dry_run_writes_nothing_then_sync_and_status(sandbox: Sandbox, tmp_path:
     assert all(p["actions"] for p in json.loads(dry.stdout))  # the plans: raw JSON on stdout
     assert ticket_writes(info) == []
 
-    real = cli("sync", "--once", "--config", str(config))
+    real = cli_process("sync", "--once", "--config", str(config))
     assert real.returncode == 0, real.stderr
     assert ticket_writes(info)
 
-    status = cli("status", "--config", str(config))
+    status = cli_process("status", "--config", str(config))
     assert status.returncode == 0, status.stderr
     assert "sandbox-jira" in status.stdout and "Inbox depth: 0" in status.stdout
     token = info.users["connector"]["token"]
@@ -74,6 +74,18 @@ def test_unknown_source_is_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
     )
 
 
+def polled(config: Path, timeout: float = 120) -> None:
+    """Wait until the store holds a poll of sandbox-jira (a busy machine starts slowly)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = cli("status", "--json", "--config", str(config))
+        runs = json.loads(status.stdout)["runs"] if status.returncode == 0 else []
+        if any(r["kind"] == "poll" and r["source"] == "sandbox-jira" for r in runs):
+            return
+        time.sleep(0.3)
+    raise AssertionError("`run` recorded no poll")
+
+
 def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "c.toml",
@@ -89,7 +101,7 @@ def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(6)  # long enough to start and run the first poll of each source
+    polled(config)  # started (its signal handlers set) and polling: stop it now
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_helpers import cli as fork_cli
 from sync_helpers import running_sandbox, ticket_writes, write_config
 
 from connector.commands.plan_output import natural
@@ -22,14 +23,23 @@ COUNT = 40
 RANDOM_SEED = 3
 
 
+def terminal(columns: int) -> dict[str, str]:
+    return {**os.environ, "COLUMNS": str(columns), "FORCE_COLOR": "1"}
+
+
 def cli(*args: str, columns: int) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": str(columns), "FORCE_COLOR": "1"}
+    """`change-connector ARGS` forked from the command server, at a terminal this wide."""
+    return fork_cli(*args, timeout=300, env=terminal(columns))
+
+
+def cli_process(*args: str, columns: int) -> subprocess.CompletedProcess[str]:
+    """`change-connector ARGS` through a new interpreter, at a terminal this wide."""
     return subprocess.run(
         [sys.executable, "-m", "connector", *args],
         capture_output=True,
         text=True,
         timeout=300,
-        env=env,
+        env=terminal(columns),
     )
 
 
@@ -53,7 +63,7 @@ def in_order(keys: list[tuple[str, str]]) -> bool:
 
 
 def test_dry_run_prints_valid_json_at_a_narrow_terminal(sandbox: Sandbox, config: Path) -> None:
-    result = cli("sync", "--once", "--dry-run", "--config", str(config), columns=40)
+    result = cli_process("sync", "--once", "--dry-run", "--config", str(config), columns=40)
     assert result.returncode == 0, result.stderr
     plans = json.loads(result.stdout)
     assert plans and all(p["actions"] for p in plans)

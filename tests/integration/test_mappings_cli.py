@@ -8,6 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from sync_helpers import cli
+
 from connector.core.mapping import load_mapping
 from connector.sandbox import Sandbox, SandboxInfo
 
@@ -15,6 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`change-connector ARGS` in `cwd`, forked from the test process's command server."""
+    return cli(*args, timeout=120, cwd=cwd)
+
+
+def run_process(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`change-connector ARGS` in `cwd` through a new interpreter (`python -m connector`)."""
     return subprocess.run(
         [sys.executable, "-m", "connector", *args],
         capture_output=True,
@@ -25,7 +33,7 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_default_mappings_are_valid() -> None:
-    result = run("mappings", "check")
+    result = run_process("mappings", "check")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert any("jira-default.toml: ok" in line for line in lines)
@@ -165,7 +173,7 @@ def test_init_live_writes_a_jira_mapping_that_passes_the_live_check_and_loads(
 
 def test_init_to_standard_output_writes_nothing_else(tmp_path: Path, sandbox: Sandbox) -> None:
     config = write_config(tmp_path / "init.toml", sandbox.info, JIRA_DEFAULT)
-    result = run("mappings", "init", "--live", str(config), "--source", "sandbox-jira")
+    result = run_process("mappings", "init", "--live", str(config), "--source", "sandbox-jira")
     assert result.returncode == 0, result.stderr
     assert tomllib.loads(result.stdout)["system"] == "jira"
     assert result.stderr.startswith("<stdout>: written (jira, ")

@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from policy_helpers import JiraOps
-from sync_helpers import WRITE_METHODS, cli, request_log, reset_log, running_sandbox, write_config
+from sync_helpers import (
+    WRITE_METHODS,
+    cli,
+    cli_process,
+    request_log,
+    reset_log,
+    running_sandbox,
+    write_config,
+)
 
 from connector.commands.worker_commands import open_store
 from connector.core.model import Change
@@ -104,7 +112,9 @@ def test_observe_writes_nothing_on_any_path_then_enforce_acts_once(tmp_path: Pat
             ("sandbox-servicenow", "observe", COUNT),
         ]
         assert data["actions"] == [] and data["warnings"] == []
-        report = cli("report", "--since", "2026-01-01", "--format", "json", "--config", str(config))
+        report = cli_process(
+            "report", "--since", "2026-01-01", "--format", "json", "--config", str(config)
+        )
         assert report.returncode == 0, report.stderr
         changes = json.loads(report.stdout)["changes"]
         assert len(changes) == 2 * COUNT
@@ -113,7 +123,7 @@ def test_observe_writes_nothing_on_any_path_then_enforce_acts_once(tmp_path: Pat
         before = stored_status(config, "sandbox-jira")
         waiting = sorted(k for k, s in before.items() if s == "awaiting-approval")
         assert waiting
-        decide = cli(
+        decide = cli_process(
             "cab", "decide", waiting[0], "--decision", "approve", "--by", "carol",
             "--source", "sandbox-jira", "--config", str(config),
         )  # fmt: skip
@@ -121,7 +131,7 @@ def test_observe_writes_nothing_on_any_path_then_enforce_acts_once(tmp_path: Pat
         assert "nothing written to the ticket: observe mode" in decide.stdout
 
         release = next(s.release for s in seeds if s.release)
-        post = cli("release-notes", "--release", release, "--post", "--config", str(config))
+        post = cli_process("release-notes", "--release", release, "--post", "--config", str(config))
         assert post.returncode == 0, post.stderr
         assert "0 write(s) to tickets" in post.stdout
 

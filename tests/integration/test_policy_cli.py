@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_helpers import cli, reset_log, running_sandbox, ticket_writes, write_config
+from sync_helpers import cli, cli_process, reset_log, running_sandbox, ticket_writes, write_config
 
 from connector.sandbox import Sandbox
 from connector.sandbox.scenario import FREEZE_END, FREEZE_START, Planted, generate
@@ -65,7 +65,7 @@ def test_cab_agenda_lists_changes_waiting_for_the_board(
     synced: tuple[Sandbox, Path], tmp_path: Path
 ) -> None:
     _, config = synced
-    result = cli(
+    result = cli_process(
         "cab", "agenda", "--for", "2026-11-23", "--format", "json", "--config", str(config)
     )
     assert result.returncode == 0, result.stderr
@@ -108,7 +108,9 @@ def test_backtest_counts_what_a_policy_file_would_have_blocked(
     synced: tuple[Sandbox, Path], tmp_path: Path
 ) -> None:
     _, config = synced
-    base = cli("policy", "backtest", "--since", "2026-01-01", "--json", "--config", str(config))
+    base = cli_process(
+        "policy", "backtest", "--since", "2026-01-01", "--json", "--config", str(config)
+    )
     assert base.returncode == 0, base.stderr
     before = json.loads(base.stdout)
     assert before["changes"] == 2 * COUNT

@@ -16,7 +16,7 @@ from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
 
-FAULTS = "429:rate=0.08,retry_after=0.05;503:rate=0.05;502:rate=0.03;drop:rate=0.04"
+FAULTS = "429:rate=0.08,retry_after=0.01;503:rate=0.05;502:rate=0.03;drop:rate=0.04"
 COUNT = 1000  # per system
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from policy_helpers import JiraOps, ServiceNowOps
-from sync_helpers import cli, running_sandbox, write_config
+from sync_helpers import cli, cli_process, running_sandbox, write_config
 
 from connector.commands.worker_commands import open_store
 from connector.core.model import Change
@@ -89,7 +89,7 @@ def test_a_failed_transition_in_cab_decide_exits_non_zero_and_status_lists_it(
     [failed] = [a for a in data["actions"] if a["ticket"] == key]
     assert failed["attempts"] == 2  # once by cab decide, once by the cycle (not once a step)
 
-    explained = json.loads(cli("explain", key, "--json", *c).stdout)
+    explained = json.loads(cli_process("explain", key, "--json", *c).stdout)
     assert [e["reason"] for e in explained["ledger"] if e["state"] == "failed"] == [
         failed["reason"]
     ]
