@@ -1,0 +1,290 @@
+"""The demo's deployment gates: four deploys through the generic gate a pipeline uses.
+
+After the demo has synced the sandbox, this part serves the worker's HTTP app in-process on a
+free port and asks it what any pipeline (Jenkins, a script) would, with the gate token:
+1. `POST /gates` for a change its approver approved, inside its planned window: allow;
+2. `POST /gates?wait=` for a change still awaiting approval: wait; the approver then approves
+   it in the sandbox's Jira (its service-desk approval API, as a person does), the worker syncs,
+   and the held request is answered allow;
+3. the year-end freeze: the change planned inside it, deployed at its planned time, decided by
+   `sync.gates.evaluate` (the decision `POST /gates` makes, at that moment): deny, naming it;
+4. `POST /deployments` for a service no approved change covers: recorded as an unauthorized
+   deployment, which the report lists among its exceptions.
+The allowed and the released deploys are reported with `POST /deployments` too, so the report's
+Deployments section shows them beside the unauthorized one. Nothing here is demo-only logic
+except acting as the sandbox's people.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+import uvicorn
+from pydantic import SecretStr
+from rich.table import Table
+
+from connector.core.deploy import Deployment, DeploySettings
+from connector.core.model import Change, ChangeType, Decision, Status
+from connector.core.policy import PolicySettings
+from connector.sandbox import SandboxInfo
+from connector.sandbox.catalog import USERS_BY_LOGIN
+from connector.serve.metrics import Metrics
+from connector.serve.webhooks import build_app, server_options
+from connector.serve.worker import Worker
+from connector.settings import Settings
+from connector.store import Store
+from connector.sync import gates
+
+SOURCE = "sandbox-jira"
+ENV = "production"
+#: A service no change names: its deploy to production is unauthorized.
+ROGUE_SERVICE = "ledger-export"
+ROGUE_REFERENCE = "jenkins-ledger-export-7"
+TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class DeployLine:
+    deploy: str
+    change: str
+    verdict: str
+    reason: str
+
+
+def deploy_settings() -> DeploySettings:
+    """Production is gated; the gate token is made up for this run (never a fixed one)."""
+    return DeploySettings(
+        gated_environments=(ENV,), gate_token=SecretStr(secrets.token_urlsafe(24))
+    )
+
+
+def webhook_secrets(settings: Settings) -> Settings:
+    """The app refuses to serve unsigned webhook intake: give each source a secret of this run."""
+    sources = {
+        name: s.model_copy(update={"webhook_secret": SecretStr(secrets.token_urlsafe(24))})
+        for name, s in settings.sources.items()
+    }
+    return settings.model_copy(update={"sources": sources})
+
+
+class JiraPeople:
+    """The sandbox's people at work in its Jira, over its REST APIs."""
+
+    def __init__(self, info: SandboxInfo) -> None:
+        self.info = info
+
+    def _call(self, method: str, path: str, *, user: str, **kw: Any) -> Any:
+        response = requests.request(
+            method,
+            f"{self.info.jira_url}{path}",
+            auth=self.info.credentials(user),
+            verify=self.info.ca_bundle,
+            timeout=TIMEOUT,
+            **kw,
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def plan(self, key: str, start: datetime, end: datetime) -> None:
+        """The requester moves the planned window (before approval, so no drift)."""
+        fields = {
+            self.info.jira_field_id("Change start date"): start.isoformat(timespec="milliseconds"),
+            self.info.jira_field_id("Change completion date"): end.isoformat(
+                timespec="milliseconds"
+            ),
+        }
+        self._call("PUT", f"/rest/api/2/issue/{key}", user="admin", json={"fields": fields})
+
+    def approve(self, key: str) -> None:
+        """Each pending approval of the request is approved by its approver."""
+        page = self._call("GET", f"/rest/servicedeskapi/request/{key}/approval", user="admin")
+        for approval in page["values"]:
+            if approval["finalDecision"] != "pending":
+                continue
+            name = approval["approvers"][0]["approver"]["displayName"]
+            login = next(u.login for u in USERS_BY_LOGIN.values() if u.display_name == name)
+            self._call(
+                "POST",
+                f"/rest/servicedeskapi/request/{key}/approval/{approval['id']}",
+                user=login,
+                json={"decision": "approve"},
+            )
+
+
+def _changes(store: Store) -> list[Change]:
+    return [Change.from_json(r.data) for r in store.iter_stored() if r.source == SOURCE]
+
+
+def waiting_pair(store: Store) -> tuple[Change, Change]:
+    """Two minor normal changes awaiting their approvers, complete, without customer notice to
+    give, on different systems: one to approve up front, one to hold."""
+    found: list[Change] = []
+    for row in store.iter_stored():
+        change = Change.from_json(row.data)
+        if (
+            row.source == SOURCE
+            and row.findings in (None, "[]")
+            and change.status is Status.AWAITING_APPROVAL
+            and change.change_type is ChangeType.NORMAL
+            and change.effective_class == "minor"
+            and not change.customer_facing
+            and change.affected_systems
+            and change.approvals  # someone is asked: their approval is what arrives
+            and all(a.decision is Decision.PENDING for a in change.approvals)
+            and all(change.affected_systems[0] != c.affected_systems[0] for c in found)
+        ):
+            found.append(change)
+        if len(found) == 2:
+            return found[0], found[1]
+    raise LookupError("the sandbox has no two complete minor changes awaiting approval")
+
+
+def frozen_change(store: Store, policy: PolicySettings) -> Change:
+    """An approved change planned inside one of the policy's freezes."""
+    for change in _changes(store):
+        start = change.planned_start
+        if change.status in (Status.APPROVED, Status.SCHEDULED) and start is not None:
+            if any(f.start <= start < f.end for f in policy.freezes):
+                return change
+    raise LookupError("the sandbox has no approved change planned inside a freeze")
+
+
+@contextmanager
+def serving(settings: Settings, store: Store) -> Iterator[str]:
+    """The worker's app (webhooks, gates, deployments) on a free local port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    app = build_app(settings, store, Metrics())
+    config = uvicorn.Config(app, log_level="warning", access_log=False, **server_options())
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+class Pipeline:
+    """What a pipeline sends the worker: gate questions and deployment reports."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.headers = url, {"Authorization": f"Bearer {token}"}
+
+    def gate(self, change: Change, *, wait: float = 0) -> dict[str, Any]:
+        body = {
+            "change": change.key,
+            "env": ENV,
+            "service": change.affected_systems[0],
+            "commit": "4f2a9c1e",
+            "triggered_by": "deploy-bot",
+        }
+        return self._post("/gates", body, params={"wait": wait})
+
+    def deployed(self, service: str, *, reference: str, change: str | None) -> dict[str, Any]:
+        body = {"service": service, "env": ENV, "reference": reference, "outcome": "success"}
+        body["triggered_by"] = "jenkins"
+        if change:
+            body["change"] = change
+        return self._post("/deployments", body)
+
+    def _post(self, path: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        response = requests.post(
+            self.url + path, json=body, headers=self.headers, timeout=TIMEOUT + 30, **kw
+        )
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+def run_deploys(
+    *, info: SandboxInfo, settings: Settings, store: Store, worker: Worker
+) -> list[DeployLine]:
+    """The four deploys; the held change is approved in the sandbox while its gate waits."""
+    token = settings.deploy.gate_token
+    assert token is not None
+    people = JiraPeople(info)
+    allowed, held = waiting_pair(store)
+    now = datetime.now(UTC).replace(microsecond=0)
+    for change in (allowed, held):
+        people.plan(change.key, now - timedelta(hours=1), now + timedelta(hours=6))
+    people.approve(allowed.key)
+    worker.sync_once()
+    lines = []
+    with serving(settings, store) as url:
+        pipeline = Pipeline(url, token.get_secret_value())
+        answer = pipeline.gate(allowed)
+        lines.append(_line(allowed, "approved, in its window", answer))
+        pipeline.deployed(allowed.affected_systems[0], reference="demo-allowed", change=allowed.key)
+        first = pipeline.gate(held)
+        released: dict[str, Any] = {}
+        poll = threading.Thread(target=lambda: released.update(pipeline.gate(held, wait=TIMEOUT)))
+        poll.start()
+        people.approve(held.key)
+        worker.sync_once()
+        poll.join(timeout=TIMEOUT + 30)
+        lines.append(_held(held, first, released))
+        pipeline.deployed(held.affected_systems[0], reference="demo-held", change=held.key)
+        lines.append(_frozen(store, settings))
+        rogue = pipeline.deployed(ROGUE_SERVICE, reference=ROGUE_REFERENCE, change=None)
+        verdict = "unauthorized" if rogue["unauthorized"] else rogue["verdict"]
+        deploy = f"{ROGUE_SERVICE} to {ENV}, reported by POST /deployments"
+        lines.append(DeployLine(deploy, "-", verdict, " ".join(rogue["reasons"])))
+    return lines
+
+
+def _line(change: Change, what: str, answer: dict[str, Any]) -> DeployLine:
+    deploy = f"{change.affected_systems[0]} to {ENV} ({what})"
+    return DeployLine(deploy, change.key, answer["verdict"], " ".join(answer["reasons"]))
+
+
+def _held(change: Change, first: dict[str, Any], released: dict[str, Any]) -> DeployLine:
+    line = _line(change, "held until approved", released)
+    reason = f"First: {' '.join(first['reasons'])} Then: {line.reason}"
+    return DeployLine(line.deploy, line.change, f"{first['verdict']}, then {line.verdict}", reason)
+
+
+def _frozen(store: Store, settings: Settings) -> DeployLine:
+    change = frozen_change(store, settings.policy)
+    assert change.planned_start is not None
+    at = (change.planned_start + timedelta(minutes=30)).astimezone(UTC)
+    deployment = Deployment(
+        provider="api",
+        reference="demo-frozen",
+        service=change.affected_systems[0],
+        environment=ENV,
+        change_key=change.key,
+        triggered_by="deploy-bot",
+        at=at,
+    )
+    decision = gates.evaluate(store=store, settings=settings, deployment=deployment, now=at)
+    what = f"at its planned time, {at:%Y-%m-%d %H:%M} UTC"
+    return DeployLine(
+        f"{deployment.service} to {ENV} ({what})",
+        change.key,
+        decision.verdict.value,
+        " ".join(decision.reasons),
+    )
+
+
+def deploy_table(lines: list[DeployLine]) -> Table:
+    table = Table(title="Deployment gates: four deploys through the generic gate API")
+    for column in ("deploy", "change", "verdict", "reason"):
+        table.add_column(column)
+    for line in lines:
+        table.add_row(*asdict(line).values())
+    return table
