@@ -4,8 +4,8 @@ Starts the sandbox over HTTPS, configures one Jira and one ServiceNow source on 
 default mappings, reads every change with the real clients, normalizes each one, writes them to
 `out/changes.jsonl` and prints a summary. Then four deploys go through the deployment gate
 (`demo_deploys`: allowed, held until approved, denied in the freeze, unauthorized; also in
-`out/deploys.json`) before the compliance report is written. Nothing here is demo-only logic: it is the same
-reader, adapters and mapping a configured worker uses.
+`out/deploys.json`) before the compliance report is written. Nothing here is demo-only logic:
+it is the same reader, adapters, mapping, gate and report a configured worker uses.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from connector.commands.demo_deploys import (
     deploy_settings,
     deploy_table,
     run_deploys,
-    webhook_secrets,
+    served,
 )
 from connector.commands.worker_commands import poll_table, sync_with_progress
 from connector.core.errors import SkipRecord
@@ -118,12 +118,10 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
             policy=demo_policy(),
             deploy=deploy_settings(),
         )
-        with closing(Worker(settings, store, name="demo").open()) as worker:
+        with closing(Worker(served(settings), store, name="demo").open()) as worker:
             first = sync_with_progress(worker)
             second = worker.sync_once()
-            deploys = run_deploys(
-                info=info, settings=webhook_secrets(settings), store=store, worker=worker
-            )
+            deploys = run_deploys(info=info, store=store, worker=worker)
         rows = list(store.iter_stored())
         changes = [Change.from_json(row.data) for row in rows]
         reports = write_reports(settings, store, out)

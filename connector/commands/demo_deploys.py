@@ -11,24 +11,19 @@ free port and asks it what any pipeline (Jenkins, a script) would, with the gate
 4. `POST /deployments` for a service no approved change covers: recorded as an unauthorized
    deployment, which the report lists among its exceptions.
 The allowed and the released deploys are reported with `POST /deployments` too, so the report's
-Deployments section shows them beside the unauthorized one. Nothing here is demo-only logic
-except acting as the sandbox's people.
+Deployments section shows them beside the unauthorized one. The people and the pipeline are the
+sandbox's (`connector.sandbox.people`, plain HTTP); the gate, the sync and the evidence are the
+worker's own code.
 """
 
 from __future__ import annotations
 
 import secrets
-import socket
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
-import uvicorn
 from pydantic import SecretStr
 from rich.table import Table
 
@@ -36,11 +31,9 @@ from connector.core.deploy import Deployment, DeploySettings
 from connector.core.model import Change, ChangeType, Decision, Status
 from connector.core.policy import PolicySettings
 from connector.sandbox import SandboxInfo
-from connector.sandbox.catalog import USERS_BY_LOGIN
-from connector.serve.metrics import Metrics
-from connector.serve.webhooks import build_app, server_options
+from connector.sandbox.people import JiraPeople, Pipeline
 from connector.serve.worker import Worker
-from connector.settings import Settings
+from connector.settings import ServerSettings, Settings
 from connector.store import Store
 from connector.sync import gates
 
@@ -49,7 +42,9 @@ ENV = "production"
 #: A service no change names: its deploy to production is unauthorized.
 ROGUE_SERVICE = "ledger-export"
 ROGUE_REFERENCE = "jenkins-ledger-export-7"
-TIMEOUT = 30
+COMMIT = "4f2a9c1e"
+#: How long the held deploy's gate request waits for its approval at most.
+WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -67,57 +62,15 @@ def deploy_settings() -> DeploySettings:
     )
 
 
-def webhook_secrets(settings: Settings) -> Settings:
-    """The app refuses to serve unsigned webhook intake: give each source a secret of this run."""
+def served(settings: Settings) -> Settings:
+    """`settings` for a worker that serves its app on a free local port: each source gets a
+    webhook secret of this run (the app refuses unsigned webhook intake)."""
     sources = {
         name: s.model_copy(update={"webhook_secret": SecretStr(secrets.token_urlsafe(24))})
         for name, s in settings.sources.items()
     }
-    return settings.model_copy(update={"sources": sources})
-
-
-class JiraPeople:
-    """The sandbox's people at work in its Jira, over its REST APIs."""
-
-    def __init__(self, info: SandboxInfo) -> None:
-        self.info = info
-
-    def _call(self, method: str, path: str, *, user: str, **kw: Any) -> Any:
-        response = requests.request(
-            method,
-            f"{self.info.jira_url}{path}",
-            auth=self.info.credentials(user),
-            verify=self.info.ca_bundle,
-            timeout=TIMEOUT,
-            **kw,
-        )
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def plan(self, key: str, start: datetime, end: datetime) -> None:
-        """The requester moves the planned window (before approval, so no drift)."""
-        fields = {
-            self.info.jira_field_id("Change start date"): start.isoformat(timespec="milliseconds"),
-            self.info.jira_field_id("Change completion date"): end.isoformat(
-                timespec="milliseconds"
-            ),
-        }
-        self._call("PUT", f"/rest/api/2/issue/{key}", user="admin", json={"fields": fields})
-
-    def approve(self, key: str) -> None:
-        """Each pending approval of the request is approved by its approver."""
-        page = self._call("GET", f"/rest/servicedeskapi/request/{key}/approval", user="admin")
-        for approval in page["values"]:
-            if approval["finalDecision"] != "pending":
-                continue
-            name = approval["approvers"][0]["approver"]["displayName"]
-            login = next(u.login for u in USERS_BY_LOGIN.values() if u.display_name == name)
-            self._call(
-                "POST",
-                f"/rest/servicedeskapi/request/{key}/approval/{approval['id']}",
-                user=login,
-                json={"decision": "approve"},
-            )
+    server = ServerSettings(host="127.0.0.1", port=0)
+    return settings.model_copy(update={"sources": sources, "server": server})
 
 
 def _changes(store: Store) -> list[Change]:
@@ -152,69 +105,15 @@ def frozen_change(store: Store, policy: PolicySettings) -> Change:
     """An approved change planned inside one of the policy's freezes."""
     for change in _changes(store):
         start = change.planned_start
-        if change.status in (Status.APPROVED, Status.SCHEDULED) and start is not None:
-            if any(f.start <= start < f.end for f in policy.freezes):
-                return change
+        approved = change.status in (Status.APPROVED, Status.SCHEDULED)
+        if approved and start is not None and any(f.start <= start < f.end for f in policy.freezes):
+            return change
     raise LookupError("the sandbox has no approved change planned inside a freeze")
 
 
-@contextmanager
-def serving(settings: Settings, store: Store) -> Iterator[str]:
-    """The worker's app (webhooks, gates, deployments) on a free local port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    app = build_app(settings, store, Metrics())
-    config = uvicorn.Config(app, log_level="warning", access_log=False, **server_options())
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-
-
-class Pipeline:
-    """What a pipeline sends the worker: gate questions and deployment reports."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.headers = url, {"Authorization": f"Bearer {token}"}
-
-    def gate(self, change: Change, *, wait: float = 0) -> dict[str, Any]:
-        body = {
-            "change": change.key,
-            "env": ENV,
-            "service": change.affected_systems[0],
-            "commit": "4f2a9c1e",
-            "triggered_by": "deploy-bot",
-        }
-        return self._post("/gates", body, params={"wait": wait})
-
-    def deployed(self, service: str, *, reference: str, change: str | None) -> dict[str, Any]:
-        body = {"service": service, "env": ENV, "reference": reference, "outcome": "success"}
-        body["triggered_by"] = "jenkins"
-        if change:
-            body["change"] = change
-        return self._post("/deployments", body)
-
-    def _post(self, path: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        response = requests.post(
-            self.url + path, json=body, headers=self.headers, timeout=TIMEOUT + 30, **kw
-        )
-        response.raise_for_status()
-        answer: dict[str, Any] = response.json()
-        return answer
-
-
-def run_deploys(
-    *, info: SandboxInfo, settings: Settings, store: Store, worker: Worker
-) -> list[DeployLine]:
+def run_deploys(*, info: SandboxInfo, store: Store, worker: Worker) -> list[DeployLine]:
     """The four deploys; the held change is approved in the sandbox while its gate waits."""
+    settings = worker.settings
     token = settings.deploy.gate_token
     assert token is not None
     people = JiraPeople(info)
@@ -225,20 +124,23 @@ def run_deploys(
     people.approve(allowed.key)
     worker.sync_once()
     lines = []
-    with serving(settings, store) as url:
-        pipeline = Pipeline(url, token.get_secret_value())
-        answer = pipeline.gate(allowed)
-        lines.append(_line(allowed, "approved, in its window", answer))
-        pipeline.deployed(allowed.affected_systems[0], reference="demo-allowed", change=allowed.key)
-        first = pipeline.gate(held)
+    with worker.serving() as url:
+        pipeline = Pipeline(url, token.get_secret_value(), env=ENV, commit=COMMIT)
+        service = allowed.affected_systems[0]
+        lines.append(_line(allowed, "approved, in its window", pipeline.gate(allowed.key, service)))
+        pipeline.deployed(service, reference="demo-allowed", change=allowed.key)
+        service = held.affected_systems[0]
+        first = pipeline.gate(held.key, service)
         released: dict[str, Any] = {}
-        poll = threading.Thread(target=lambda: released.update(pipeline.gate(held, wait=TIMEOUT)))
-        poll.start()
+        poll = threading.Thread(
+            target=lambda: released.update(pipeline.gate(held.key, service, wait=WAIT_SECONDS))
+        )
+        poll.start()  # the pipeline's request is held while the approval arrives
         people.approve(held.key)
         worker.sync_once()
-        poll.join(timeout=TIMEOUT + 30)
+        poll.join(timeout=WAIT_SECONDS + 30)
         lines.append(_held(held, first, released))
-        pipeline.deployed(held.affected_systems[0], reference="demo-held", change=held.key)
+        pipeline.deployed(service, reference="demo-held", change=held.key)
         lines.append(_frozen(store, settings))
         rogue = pipeline.deployed(ROGUE_SERVICE, reference=ROGUE_REFERENCE, change=None)
         verdict = "unauthorized" if rogue["unauthorized"] else rogue["verdict"]
