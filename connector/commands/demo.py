@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.commands.demo_deploys import (
+    DeployLine,
+    Unavailable,
     deploy_settings,
     deploy_table,
     run_deploys,
@@ -121,7 +123,12 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
         with closing(Worker(served(settings), store, name="demo").open()) as worker:
             first = sync_with_progress(worker)
             second = worker.sync_once()
-            deploys = run_deploys(info=info, store=store, worker=worker)
+            try:
+                deploys: list[DeployLine] | Unavailable = run_deploys(
+                    info=info, store=store, worker=worker
+                )
+            except Unavailable as exc:
+                deploys = exc
         rows = list(store.iter_stored())
         changes = [Change.from_json(row.data) for row in rows]
         reports = write_reports(settings, store, out)
@@ -135,10 +142,13 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
         by_source.setdefault(change.source.instance, []).append(change)
     console.print(_summary(by_source))
     console.print(_findings(rows))
-    console.print(deploy_table(deploys))
-    (out / "deploys.json").write_text(
-        json.dumps([asdict(d) for d in deploys], indent=2) + "\n", encoding="utf-8"
-    )
+    if isinstance(deploys, Unavailable):
+        console.print(f"Deployment gates skipped: {deploys}.")
+    else:
+        console.print(deploy_table(deploys))
+        (out / "deploys.json").write_text(
+            json.dumps([asdict(d) for d in deploys], indent=2) + "\n", encoding="utf-8"
+        )
     console.print(
         f"{len(changes)} changes stored in {db} ({elapsed:.1f} s); normalized changes in {target}"
     )

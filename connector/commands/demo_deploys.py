@@ -47,6 +47,10 @@ COMMIT = "4f2a9c1e"
 WAIT_SECONDS = 30
 
 
+class Unavailable(LookupError):
+    """The seeded sandbox has no change a deploy case needs (a small --seed): say so, skip."""
+
+
 @dataclass(frozen=True)
 class DeployLine:
     deploy: str
@@ -98,7 +102,7 @@ def waiting_pair(store: Store) -> tuple[Change, Change]:
             found.append(change)
         if len(found) == 2:
             return found[0], found[1]
-    raise LookupError("the sandbox has no two complete minor changes awaiting approval")
+    raise Unavailable("the sandbox has no two complete minor changes awaiting approval")
 
 
 def frozen_change(store: Store, policy: PolicySettings) -> Change:
@@ -108,7 +112,7 @@ def frozen_change(store: Store, policy: PolicySettings) -> Change:
         approved = change.status in (Status.APPROVED, Status.SCHEDULED)
         if approved and start is not None and any(f.start <= start < f.end for f in policy.freezes):
             return change
-    raise LookupError("the sandbox has no approved change planned inside a freeze")
+    raise Unavailable("the sandbox has no approved change planned inside a freeze")
 
 
 def run_deploys(*, info: SandboxInfo, store: Store, worker: Worker) -> list[DeployLine]:
@@ -118,6 +122,7 @@ def run_deploys(*, info: SandboxInfo, store: Store, worker: Worker) -> list[Depl
     assert token is not None
     people = JiraPeople(info)
     allowed, held = waiting_pair(store)
+    frozen_change(store, settings.policy)  # before any ticket moves: all four cases or none
     now = datetime.now(UTC).replace(microsecond=0)
     for change in (allowed, held):
         people.plan(change.key, now - timedelta(hours=1), now + timedelta(hours=6))
