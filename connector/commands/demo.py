@@ -2,8 +2,10 @@
 
 Starts the sandbox over HTTPS, configures one Jira and one ServiceNow source on it with the
 default mappings, reads every change with the real clients, normalizes each one, writes them to
-`out/changes.jsonl` and prints a summary. Nothing here is demo-only logic: it is the same
-reader, adapters and mapping a configured worker uses.
+`out/changes.jsonl` and prints a summary. Then four deploys go through the deployment gate
+(`demo_deploys`: allowed, held until approved, denied in the freeze, unauthorized; also in
+`out/deploys.json`) before the compliance report is written. Nothing here is demo-only logic:
+it is the same reader, adapters, mapping, gate and report a configured worker uses.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import time
 from collections import Counter
 from contextlib import closing
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +22,14 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from connector.commands.demo_deploys import (
+    DeployLine,
+    Unavailable,
+    deploy_settings,
+    deploy_table,
+    run_deploys,
+    served,
+)
 from connector.commands.worker_commands import poll_table, sync_with_progress
 from connector.core.errors import SkipRecord
 from connector.core.mapping import load_mapping, normalize
@@ -103,10 +114,21 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
         console.print(
             f"Sandbox up: Jira ({info.mode}) {info.jira_url}, ServiceNow {info.servicenow_url}"
         )
-        settings = Settings(data_dir=out, sources=sandbox_sources(info), policy=demo_policy())
-        with closing(Worker(settings, store, name="demo").open()) as worker:
+        settings = Settings(
+            data_dir=out,
+            sources=sandbox_sources(info),
+            policy=demo_policy(),
+            deploy=deploy_settings(),
+        )
+        with closing(Worker(served(settings), store, name="demo").open()) as worker:
             first = sync_with_progress(worker)
             second = worker.sync_once()
+            try:
+                deploys: list[DeployLine] | Unavailable = run_deploys(
+                    info=info, store=store, worker=worker
+                )
+            except Unavailable as exc:
+                deploys = exc
         rows = list(store.iter_stored())
         changes = [Change.from_json(row.data) for row in rows]
         reports = write_reports(settings, store, out)
@@ -120,6 +142,13 @@ def run_demo(*, seed: int, random_seed: int, mode: str, out: Path) -> None:
         by_source.setdefault(change.source.instance, []).append(change)
     console.print(_summary(by_source))
     console.print(_findings(rows))
+    if isinstance(deploys, Unavailable):
+        console.print(f"Deployment gates skipped: {deploys}.")
+    else:
+        console.print(deploy_table(deploys))
+        (out / "deploys.json").write_text(
+            json.dumps([asdict(d) for d in deploys], indent=2) + "\n", encoding="utf-8"
+        )
     console.print(
         f"{len(changes)} changes stored in {db} ({elapsed:.1f} s); normalized changes in {target}"
     )

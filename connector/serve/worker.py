@@ -21,8 +21,8 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -80,6 +80,7 @@ class Worker:
     # `[deploy.gitlab]`: blocked deployments approved or rejected (sync/gitlab_gate.py)
     gitlab: GitLabGate | None = field(default=None, init=False, repr=False)
     github: GitHubGate | None = field(default=None, init=False, repr=False)
+    _server_thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def open(self, only: str | None = None) -> Worker:
         if only is not None and only not in self.settings.sources:
@@ -353,6 +354,20 @@ class Worker:
             self.telemetry.job_failed(what)
             logger.exception("{} failed unexpectedly: {}", what, type(exc).__name__)
 
+    @contextmanager
+    def serving(self) -> Iterator[str]:
+        """The HTTP app `run` serves (webhooks, gates, deployments, reports), in a thread, for
+        as long as the block runs; yields its base URL (port 0 in the config: a free one)."""
+        server = self._serve()
+        try:
+            address = _address(server)
+            assert address is not None  # a started server has bound its socket
+            yield address
+        finally:
+            server.should_exit = True
+            if self._server_thread is not None:
+                self._server_thread.join(timeout=15)
+
     def _serve(self) -> uvicorn.Server:
         from connector.serve.webhooks import build_app
 
@@ -373,6 +388,7 @@ class Worker:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="webhooks", daemon=True)
         thread.start()
+        self._server_thread = thread
         with suppress(Exception):
             while not server.started and thread.is_alive():
                 time.sleep(0.01)

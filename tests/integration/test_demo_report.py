@@ -31,6 +31,7 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         timeout=900,
     )
     assert result.returncode == 0, result.stderr
+    (work / "out" / "stdout.txt").write_text(result.stdout, encoding="utf-8")
     yield work / "out"
 
 
@@ -65,8 +66,37 @@ def test_the_report_lists_every_seeded_change_and_exactly_the_planted_exceptions
         "freeze violation": refs(Planted.FREEZE_VIOLATION),
         "overdue emergency review": refs(Planted.OVERDUE_EMERGENCY_REVIEW),
         "late notice": [],
-        "unauthorized deployment": [],
+        "unauthorized deployment": ["deploy:api:jenkins-ledger-export-7"],
     }
+
+
+def test_the_demo_gates_four_deploys_allow_hold_then_allow_freeze_deny_unauthorized(
+    demo_out: Path,
+) -> None:
+    allowed, held, frozen, rogue = json.loads((demo_out / "deploys.json").read_text())
+    assert allowed["verdict"] == "allow" and "is approved by" in allowed["reason"]
+    assert held["verdict"] == "wait, then allow"
+    assert "waiting for approval" in held["reason"] and "is approved by" in held["reason"]
+    assert allowed["change"] != held["change"]
+    assert frozen["verdict"] == "deny" and "'Year-end freeze' is in force" in frozen["reason"]
+    assert frozen["change"] == refs(Planted.FREEZE_VIOLATION)[0].split(":", 1)[1]
+    assert rogue == {
+        "deploy": "ledger-export to production, reported by POST /deployments",
+        "change": "-",
+        "verdict": "unauthorized",
+        "reason": "No approved change for service 'ledger-export' in environment 'production'.",
+    }
+    # The table is printed, and the report's Deployments section holds the three deploys made.
+    stdout = (demo_out / "stdout.txt").read_text()
+    assert "Deployment gates" in stdout and "wait, then allow" in stdout
+    deployments = json.loads((demo_out / "report.json").read_text())["summary"]["deployments"]
+    by_ref = {d["reference"]: d for d in deployments}
+    assert set(by_ref) == {"demo-allowed", "demo-held", "jenkins-ledger-export-7"}
+    assert by_ref["demo-allowed"]["change"] == f"sandbox-jira:{allowed['change']}"
+    assert by_ref["demo-held"]["change"] == f"sandbox-jira:{held['change']}"
+    assert [d["verdict"] for d in by_ref.values() if not d["unauthorized"]] == ["allow", "allow"]
+    assert by_ref["jenkins-ledger-export-7"]["unauthorized"] is True
+    assert "## Deployments" in (demo_out / "report.md").read_text()
 
 
 def chromium() -> str:
