@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -34,7 +34,9 @@ from loguru import logger
 from starlette.types import ASGIApp
 
 from connector.core.errors import ConfigError, ConnectorError
-from connector.serve.telemetry import Telemetry, bound_address, startup_line
+from connector.serve.http_server import listening_at, start_server
+from connector.serve.providers import open_github_gate, open_gitlab_gate, provider_hooks
+from connector.serve.telemetry import Telemetry, startup_line
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.anchors import write_anchor
@@ -47,7 +49,6 @@ from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
-from connector.systems.gitlab import GitLabClient
 
 if TYPE_CHECKING:
     from connector.sync.github_gate import GitHubGate
@@ -89,12 +90,8 @@ class Worker:
         if self.settings.notify and self.chat is None:
             self.chat = ChatClient(self.settings.notify)
         if self.settings.deploy.gitlab is not None and self.gitlab is None:
-            self.gitlab = GitLabGate(
-                self.settings,
-                self.store,
-                GitLabClient(self.settings.deploy.gitlab),
-                clock=self.clock,
-                worker=self.name,
+            self.gitlab = open_gitlab_gate(
+                self.settings, self.store, clock=self.clock, worker=self.name
             )
             self.answerers["gitlab"] = self.gitlab.answerer
         if self.settings.deploy.github is not None and self.github is None:
@@ -279,7 +276,7 @@ class Worker:
         signal.signal(signal.SIGINT, on_signal)
         self.instrument()
         server = self._serve() if serve else None
-        address = _address(server) if server is not None else None
+        address = listening_at(server) if server is not None else None
         logger.info(startup_line(address=address, runtimes=self.runtimes, store_url=self.store.url))
         jobs = schedule.Scheduler()
         for name, runtime in self.runtimes.items():
@@ -360,7 +357,7 @@ class Worker:
         as long as the block runs; yields its base URL (port 0 in the config: a free one)."""
         server = self._serve()
         try:
-            address = _address(server)
+            address = listening_at(server)
             assert address is not None  # a started server has bound its socket
             yield address
         finally:
@@ -374,85 +371,9 @@ class Worker:
         if self.chat is not None:
             self.chat.observe = self.telemetry.metrics.notification
         app = build_app(self.settings, self.store, self.telemetry.metrics, hooks=self._hooks())
-        config = uvicorn.Config(
-            app,
-            host=self.settings.server.host,
-            port=self.settings.server.port,
-            log_level="warning",
-            # uvicorn logs through the standard library, which log.setup routes into loguru
-            # (JSON lines with --log-json); its own handlers would print plain text.
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="webhooks", daemon=True)
-        thread.start()
-        self._server_thread = thread
-        with suppress(Exception):
-            while not server.started and thread.is_alive():
-                time.sleep(0.01)
-        if not server.started:
-            # a worker without its webhook intake would only look healthy: stop, and say why
-            where = f"{self.settings.server.host}:{self.settings.server.port}"
-            raise ConfigError(f"server: cannot listen on {where} (the reason is logged above)")
+        server, self._server_thread = start_server(app, self.settings)
         return server
 
     def _hooks(self) -> dict[str, ASGIApp]:
         """The deployment providers' webhook handlers this worker serves."""
-        hooks: dict[str, ASGIApp] = {}
-        gitlab = self.settings.deploy.gitlab
-        if self.gitlab is not None and gitlab is not None:
-            from connector.serve.gitlab_hook import PATH, GitLabHook
-
-            token = gitlab.webhook_token.get_secret_value() if gitlab.webhook_token else None
-            hooks[PATH] = GitLabHook(
-                self.gitlab,
-                token=token,
-                max_body_bytes=self.settings.server.max_body_bytes,
-                max_depth=self.settings.server.max_json_depth,
-            )
-        github = self.settings.deploy.github
-        if self.github is not None and github is not None:
-            from connector.serve.github_hook import PATH as GITHUB_PATH
-            from connector.serve.github_hook import GitHubHook
-
-            secret = github.webhook_secret.get_secret_value() if github.webhook_secret else ""
-            hooks[GITHUB_PATH] = GitHubHook(
-                self.github, secret=secret, max_body_bytes=self.settings.server.max_body_bytes
-            )
-        return hooks
-
-
-def _address(server: uvicorn.Server) -> str | None:
-    """The host:port the server actually bound (port 0 in the config: the one the OS chose)."""
-    for listener in getattr(server, "servers", []):
-        for sock in listener.sockets:
-            host, port = sock.getsockname()[:2]
-            return bound_address(str(host), int(port))
-    return None
-
-
-def open_github_gate(
-    settings: Settings, store: Store, *, clock: Callable[[], datetime], worker: str
-) -> GitHubGate:
-    """The GitHub App of `[deploy.github]` as a gate (its private key read once, never logged)."""
-    from connector.sync.github_gate import GitHubGate
-    from connector.systems.github import AppCredentials, GitHubApp, read_private_key
-
-    github = settings.deploy.github
-    assert github is not None
-    key = read_private_key(
-        path=github.private_key_path,
-        text=github.private_key.get_secret_value() if github.private_key else None,
-    )
-    app = GitHubApp(
-        AppCredentials(
-            app_id=github.app_id,
-            private_key=key,
-            api_url=github.api_url,
-            ca_bundle=github.ca_bundle,
-            timeout_seconds=github.timeout_seconds,
-        )
-    )
-    return GitHubGate(settings=settings, store=store, app=app, clock=clock, worker=worker)
+        return provider_hooks(self.settings, gitlab=self.gitlab, github=self.github)
