@@ -28,6 +28,7 @@ from connector.serve.gate_api import BadBody, answer_body, gate_body, token_refu
 from connector.settings import Settings
 from connector.store import Store
 from connector.sync import gates
+from connector.sync.gate_memo import GateMemo
 
 #: How often a long-polling request decides again while its verdict is "wait".
 RECHECK_SECONDS = 0.25
@@ -55,8 +56,9 @@ class GateFront:
         self.app, self.settings, self.store, self.clock = app, settings, store, clock
         self.ttl = settings.deploy.answer_cache_seconds
         self.limit = settings.server.max_body_bytes
-        self._answers: dict[_Question, tuple[float, GateDecision]] = {}
-        self._pending: dict[_Question, asyncio.Future[GateDecision]] = {}
+        self.memo = GateMemo(store)
+        self._answers: dict[_Question, tuple[float, int | None, GateDecision]] = {}
+        self._pending: dict[tuple[_Question, int | None], asyncio.Future[GateDecision]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH:
@@ -101,6 +103,8 @@ class GateFront:
         await _respond(send, 200, answer_body(decision))
 
     async def _decide(self, deployment: Deployment) -> GateDecision:
+        # Read after the question arrived: nothing below answers from data older than this.
+        generation = self.store.gate_generation()
         question: _Question = (
             deployment.change_key,
             deployment.service,
@@ -110,31 +114,47 @@ class GateFront:
         )
         now = time.monotonic()
         cached = self._answers.get(question)
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
-        pending = self._pending.get(question)
+        if cached is not None and cached[1] == generation and now - cached[0] < self.ttl:
+            return cached[2]
+        view = self.memo.current(generation)
+        if view is not None:
+            # Held in memory: deciding here costs less than handing it to a thread.
+            decision = view.evaluate(
+                settings=self.settings, deployment=deployment, now=self.clock()
+            )
+            self._keep(question, now, generation, decision)
+            return decision
+        pending = self._pending.get((question, generation))
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[GateDecision] = asyncio.get_running_loop().create_future()
-        self._pending[question] = future
+        self._pending[question, generation] = future
         try:
             decision = await asyncio.get_running_loop().run_in_executor(
-                None, self._evaluate, deployment
+                None, self._evaluate, deployment, generation
             )
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters get it, nobody logs it as lost
             raise
         finally:
-            del self._pending[question]
+            del self._pending[question, generation]
         future.set_result(decision)
+        self._keep(question, now, generation, decision)
+        return decision
+
+    def _keep(
+        self, question: _Question, now: float, generation: int | None, decision: GateDecision
+    ) -> None:
         if self.ttl > 0:
             if len(self._answers) > 10_000:  # bounded: old answers are worth nothing
                 self._answers.clear()
-            self._answers[question] = (now, decision)
-        return decision
+            self._answers[question] = (now, generation, decision)
 
-    def _evaluate(self, deployment: Deployment) -> GateDecision:
+    def _evaluate(self, deployment: Deployment, generation: int | None) -> GateDecision:
+        view = self.memo.view(generation)
+        if view is not None:
+            return view.evaluate(settings=self.settings, deployment=deployment, now=self.clock())
         return gates.evaluate(
             store=self.store, settings=self.settings, deployment=deployment, now=self.clock()
         )
