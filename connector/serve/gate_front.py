@@ -57,8 +57,8 @@ class GateFront:
         self.ttl = settings.deploy.answer_cache_seconds
         self.limit = settings.server.max_body_bytes
         self.memo = GateMemo(store)
-        self._answers: dict[_Question, tuple[float, int | None, GateDecision]] = {}
-        self._pending: dict[tuple[_Question, int | None], asyncio.Future[GateDecision]] = {}
+        self._answers: dict[_Question, tuple[float, str | None, GateDecision]] = {}
+        self._pending: dict[tuple[_Question, str | None], asyncio.Future[GateDecision]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH:
@@ -144,14 +144,14 @@ class GateFront:
         return decision
 
     def _keep(
-        self, question: _Question, now: float, generation: int | None, decision: GateDecision
+        self, question: _Question, now: float, generation: str | None, decision: GateDecision
     ) -> None:
         if self.ttl > 0:
             if len(self._answers) > 10_000:  # bounded: old answers are worth nothing
                 self._answers.clear()
             self._answers[question] = (now, generation, decision)
 
-    def _evaluate(self, deployment: Deployment, generation: int | None) -> GateDecision:
+    def _evaluate(self, deployment: Deployment, generation: str | None) -> GateDecision:
         view = self.memo.view(generation)
         if view is not None:
             return view.evaluate(settings=self.settings, deployment=deployment, now=self.clock())

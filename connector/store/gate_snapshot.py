@@ -3,11 +3,12 @@ store generation, so a gate answer does not read the store per request.
 
 `gate_generation()` says whether anything was committed since it was last asked (any table, any
 process: SQLite's `PRAGMA data_version` on a connection of its own that never writes, which
-changes whenever another connection commits). A snapshot read after a generation was taken is at
-least as new as that generation; the caller (`sync.gate_memo`) keeps it until the generation
-moves, so a decision never sees data older than the last commit before its request. Where no such
-signal exists (PostgreSQL, in-memory SQLite) `gate_generation()` is None and the gate reads per
-request (`gate_reads`).
+changes whenever another connection commits; PostgreSQL: the current transaction snapshot,
+`pg_current_snapshot()`, the same exactly while no transaction commits). A snapshot read after
+a generation was taken is at least as new as that generation; the caller (`sync.gate_memo`)
+keeps it until the generation moves, so a decision never sees data older than the last commit
+before its request. Where no such signal exists (in-memory SQLite) `gate_generation()` is None
+and the gate reads per request (`gate_reads`).
 """
 
 from __future__ import annotations
@@ -50,18 +51,23 @@ _WINDOWS = select(change_windows).order_by(
 )
 
 
+_PG_SNAPSHOT = "SELECT pg_current_snapshot()::text"
+
+
 class GateSnapshotMixin(StoreBase):
     _generation_conn: sqlite3.Connection | None = None
     _generation_lock = threading.Lock()
 
-    def gate_generation(self) -> int | None:
-        """A number that changes whenever anything was committed to the store since it was last
+    def gate_generation(self) -> str | None:
+        """A value that changes whenever anything was committed to the store since it was last
         read (None: this store cannot tell; read per request)."""
         url = self._engine.url
+        if url.get_backend_name() == "postgresql":
+            # Two equal snapshots see exactly the same committed transactions.
+            with self._read() as conn:
+                return str(conn.exec_driver_sql(_PG_SNAPSHOT).scalar_one())
         database = url.database
-        if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-            return None
-        if url.query.get("uri"):
+        if not database or database == ":memory:" or url.query.get("uri"):
             return None
         with self._generation_lock, transient_errors():
             if self._generation_conn is None:
@@ -71,7 +77,7 @@ class GateSnapshotMixin(StoreBase):
                     database, check_same_thread=False, isolation_level=None
                 )
             row = self._generation_conn.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
+        return str(row[0])
 
     def gate_snapshot(self) -> GateSnapshot:
         """Every live change and the policy inputs of all changes, in one read transaction."""

@@ -9,8 +9,8 @@ policy takes them. The caller reads the generation after the question arrived, s
 rests on data older than the last commit before it: any write (another process's too) moves the
 generation and the next question loads a new view. `GateView.evaluate` decides exactly as
 `gates.evaluate` does from per-request reads (same candidates in the same order, same `Context`).
-Stores that cannot tell a generation (PostgreSQL) and stores with more than `VIEW_LIMIT` changes
-are read per request (`gates.evaluate`).
+Stores that cannot tell a generation (in-memory SQLite) and stores with more than `VIEW_LIMIT`
+changes are read per request (`gates.evaluate`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class _Entry:
 class GateView:
     """One generation of the store, as the gate reads it."""
 
-    generation: int
+    generation: str
     by_key: dict[str, list[_Entry]]  # ordered by source
     by_system: dict[str, list[_Entry]]  # live changes with a planned window on the system
     windows: dict[tuple[str, str], list[tuple[tuple[datetime, str, str], Window]]]
@@ -113,16 +113,16 @@ class GateMemo:
     def __init__(self, store: Store, *, limit: int = VIEW_LIMIT) -> None:
         self.store, self.limit = store, limit
         self._view: GateView | None = None
-        self._too_big: int | None = None  # the generation found above the limit
+        self._too_big: str | None = None  # the generation found above the limit
         self._parsed: dict[str, Change] = {}  # by stored JSON text
         self._lock = threading.Lock()
 
-    def current(self, generation: int | None) -> GateView | None:
+    def current(self, generation: str | None) -> GateView | None:
         """The view of `generation` if it is loaded (cheap: no store access)."""
         view = self._view
         return view if view is not None and view.generation == generation else None
 
-    def view(self, generation: int | None) -> GateView | None:
+    def view(self, generation: str | None) -> GateView | None:
         """A view loaded at or after `generation` was read (None: read per request)."""
         if generation is None:
             return None
@@ -136,7 +136,7 @@ class GateMemo:
             self._view = view = self._load(generation)
             return view
 
-    def _load(self, generation: int) -> GateView:
+    def _load(self, generation: str) -> GateView:
         snap = self.store.gate_snapshot()
         parsed: dict[str, Change] = {}
         by_key: dict[str, list[_Entry]] = {}
