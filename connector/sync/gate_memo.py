@@ -16,15 +16,17 @@ changes are read per request (`gates.evaluate`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from connector.core.deploy import Deployment, GateDecision, decide, find_change
 from connector.core.model import Change
 from connector.core.policy import ApprovalBasis, BoardDecision, Context, Window
 from connector.settings import Settings
 from connector.store import Store
+from connector.store.records import BasisRow, BoardRow, WindowRow
 from connector.sync.gates import basis_of, board_of, window_of
 
 #: Above this many stored changes a view costs more memory and load time than it saves.
@@ -103,6 +105,23 @@ class GateView:
         return [window for _, window in hits]
 
 
+R = TypeVar("R")
+B = TypeVar("B")
+
+
+def _reuse(row: R, before: dict[R, B], now: dict[R, B], build: Callable[[R], B]) -> B:
+    """What `row` was built into for the previous view, else built now; kept for the next."""
+    built = before.get(row)
+    if built is None:
+        built = build(row)
+    now[row] = built
+    return built
+
+
+def _window_of(item: tuple[str, WindowRow]) -> Window:
+    return window_of(item[1])
+
+
 def _first(hit: tuple[tuple[datetime, str, str], Window]) -> tuple[datetime, str, str]:
     return hit[0]
 
@@ -115,6 +134,10 @@ class GateMemo:
         self._view: GateView | None = None
         self._too_big: str | None = None  # the generation found above the limit
         self._parsed: dict[str, Change] = {}  # by stored JSON text
+        # The previous view's policy inputs by their rows: a reload builds only what changed.
+        self._boards: dict[BoardRow, BoardDecision] = {}
+        self._bases: dict[BasisRow, ApprovalBasis] = {}
+        self._windows: dict[tuple[str, WindowRow], Window] = {}
         self._lock = threading.Lock()
 
     def current(self, generation: str | None) -> GateView | None:
@@ -139,6 +162,17 @@ class GateMemo:
     def _load(self, generation: str) -> GateView:
         snap = self.store.gate_snapshot()
         parsed: dict[str, Change] = {}
+        boards: dict[BoardRow, BoardDecision] = {}
+        bases: dict[BasisRow, ApprovalBasis] = {}
+        windows_built: dict[tuple[str, WindowRow], Window] = {}
+        no_rows: list[Any] = []
+
+        def board_rows(source: str, key: str) -> list[BoardRow]:
+            return snap.board.get((source, key), no_rows)
+
+        def basis_rows(source: str, key: str) -> list[BasisRow]:
+            return snap.bases.get((source, key), no_rows)
+
         by_key: dict[str, list[_Entry]] = {}
         by_system: dict[str, list[_Entry]] = {}
         entries: dict[_Id, _Entry] = {}
@@ -149,8 +183,12 @@ class GateMemo:
                 source=source,
                 change=change,
                 order=order,
-                board=tuple(board_of(b) for b in snap.board.get((source, key), ())),
-                bases=tuple(basis_of(b) for b in snap.bases.get((source, key), ())),
+                board=tuple(
+                    _reuse(b, self._boards, boards, board_of) for b in board_rows(source, key)
+                ),
+                bases=tuple(
+                    _reuse(b, self._bases, bases, basis_of) for b in basis_rows(source, key)
+                ),
             )
             entries[source, key] = entry
             by_key.setdefault(key, []).append(entry)
@@ -160,10 +198,18 @@ class GateMemo:
         for source, rows in snap.windows.items():
             for r in rows:
                 windows.setdefault((source, r.system), []).append(
-                    ((r.starts_at, r.change_key, r.system), window_of(r))
+                    (
+                        (r.starts_at, r.change_key, r.system),
+                        _reuse((source, r), self._windows, windows_built, _window_of),
+                    )
                 )
                 live = entries.get((source, r.change_key))
                 if live is not None:
                     by_system.setdefault(r.system, []).append(live)
-        self._parsed = parsed
+        self._parsed, self._boards, self._bases, self._windows = (
+            parsed,
+            boards,
+            bases,
+            windows_built,
+        )
         return GateView(generation=generation, by_key=by_key, by_system=by_system, windows=windows)
