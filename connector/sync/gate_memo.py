@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from connector.core.deploy import Deployment, GateDecision, decide, find_change
 from connector.core.model import Change
 from connector.core.policy import ApprovalBasis, BoardDecision, Context, Window
+from connector.core.policy.facts import covered_fields
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.records import BasisRow, BoardRow, WindowRow
@@ -52,6 +53,8 @@ class GateView:
     by_key: dict[str, list[_Entry]]  # ordered by source
     by_system: dict[str, list[_Entry]]  # live changes with a planned window on the system
     windows: dict[tuple[str, str], list[tuple[tuple[datetime, str, str], Window]]]
+    # Per entry (by id), what its decisions share within this view, built at its first one.
+    derived: dict[int, tuple[dict[str, str], list[Window]]] = field(default_factory=dict)
 
     def evaluate(
         self, *, settings: Settings, deployment: Deployment, now: datetime
@@ -66,12 +69,16 @@ class GateView:
             change = None
         else:
             change = entry.change
+            derived = self.derived.get(id(entry))
+            if derived is None:
+                derived = self.derived[id(entry)] = (covered_fields(change), self._windows(change))
             context = Context(
                 now=now,
                 policy=settings.policy,
-                windows=self._windows(change),
+                windows=derived[1],
                 board=entry.board,
                 bases=entry.bases,
+                covered=derived[0],
             )
         return decide(
             deployment=deployment, change=change, context=context, settings=deploy, now=now
