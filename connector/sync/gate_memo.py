@@ -40,6 +40,7 @@ _Id = tuple[str, str]  # (source, key)
 class _Entry:
     source: str
     change: Change
+    covered: dict[str, str]  # its covered_fields, computed once per stored JSON text
     order: int  # position among all live changes by (source, JSON text): the reads' order
     board: tuple[BoardDecision, ...]
     bases: tuple[ApprovalBasis, ...]
@@ -53,8 +54,8 @@ class GateView:
     by_key: dict[str, list[_Entry]]  # ordered by source
     by_system: dict[str, list[_Entry]]  # live changes with a planned window on the system
     windows: dict[tuple[str, str], list[tuple[tuple[datetime, str, str], Window]]]
-    # Per entry (by id), what its decisions share within this view, built at its first one.
-    derived: dict[int, tuple[dict[str, str], list[Window]]] = field(default_factory=dict)
+    # Per entry (by id): other changes' windows overlapping its own, built at its first decision.
+    overlaps: dict[int, list[Window]] = field(default_factory=dict)
 
     def evaluate(
         self, *, settings: Settings, deployment: Deployment, now: datetime
@@ -69,16 +70,16 @@ class GateView:
             change = None
         else:
             change = entry.change
-            derived = self.derived.get(id(entry))
-            if derived is None:
-                derived = self.derived[id(entry)] = (covered_fields(change), self._windows(change))
+            overlaps = self.overlaps.get(id(entry))
+            if overlaps is None:
+                overlaps = self.overlaps[id(entry)] = self._windows(change)
             context = Context(
                 now=now,
                 policy=settings.policy,
-                windows=derived[1],
+                windows=overlaps,
                 board=entry.board,
                 bases=entry.bases,
-                covered=derived[0],
+                covered=entry.covered,
             )
         return decide(
             deployment=deployment, change=change, context=context, settings=deploy, now=now
@@ -140,7 +141,7 @@ class GateMemo:
         self.store, self.limit = store, limit
         self._view: GateView | None = None
         self._too_big: str | None = None  # the generation found above the limit
-        self._parsed: dict[str, Change] = {}  # by stored JSON text
+        self._parsed: dict[str, tuple[Change, dict[str, str]]] = {}  # by stored JSON text
         # The previous view's policy inputs by their rows: a reload builds only what changed.
         self._boards: dict[BoardRow, BoardDecision] = {}
         self._bases: dict[BasisRow, ApprovalBasis] = {}
@@ -168,7 +169,7 @@ class GateMemo:
 
     def _load(self, generation: str) -> GateView:
         snap = self.store.gate_snapshot()
-        parsed: dict[str, Change] = {}
+        parsed: dict[str, tuple[Change, dict[str, str]]] = {}
         boards: dict[BoardRow, BoardDecision] = {}
         bases: dict[BasisRow, ApprovalBasis] = {}
         windows_built: dict[tuple[str, WindowRow], Window] = {}
@@ -184,11 +185,15 @@ class GateMemo:
         by_system: dict[str, list[_Entry]] = {}
         entries: dict[_Id, _Entry] = {}
         for order, (source, key, _fingerprint, data) in enumerate(snap.changes):
-            change = self._parsed.get(data) or Change.from_json(data)
-            parsed[data] = change
+            known = self._parsed.get(data)
+            if known is None:
+                change = Change.from_json(data)
+                known = (change, covered_fields(change))
+            parsed[data] = known
             entry = _Entry(
                 source=source,
-                change=change,
+                change=known[0],
+                covered=known[1],
                 order=order,
                 board=tuple(
                     _reuse(b, self._boards, boards, board_of) for b in board_rows(source, key)
