@@ -107,8 +107,12 @@ def test_the_generation_moves_with_every_commit_of_any_store(
     store: Store, open_store: Callable[[], Store]
 ) -> None:
     first = store.gate_generation()
-    assert first is not None and store.gate_generation() == first
-    assert store.deployments() == [] and store.gate_generation() == first  # reads move nothing
+    assert first is not None
+    if store.is_sqlite:
+        # Reads move nothing. (A PostgreSQL snapshot also moves with every other transaction
+        # on the server, other databases' too: there a view is only reloaded more often.)
+        assert store.gate_generation() == first
+        assert store.deployments() == [] and store.gate_generation() == first
     put(open_store(), change("CHG-1"))  # another process, as it were
     assert store.gate_generation() != first
 
