@@ -3,7 +3,7 @@ intake: a gate answer is on every pipeline's critical path, and the framework's 
 more than a cached answer).
 
 Every question first reads the store's generation (`Store.gate_generation`: it moves with every
-commit, of any process). Decisions come from `sync.gate_memo`'s in-memory view of that generation:
+commit, of any process). On SQLite, decisions come from `sync.gate_memo`'s in-memory view of that generation:
 when it is loaded, the decision runs right here on the event loop (~0.1 ms, cheaper than a thread
 hand-off); otherwise the view is loaded (or, where there is none, the store read per request) in
 the default thread pool, off the loop. The answer to the same question (change, service,
@@ -60,7 +60,10 @@ class GateFront:
         self.app, self.settings, self.store, self.clock = app, settings, store, clock
         self.ttl = settings.deploy.answer_cache_seconds
         self.limit = settings.server.max_body_bytes
-        self.memo = GateMemo(store)
+        # PostgreSQL's generation moves with every transaction on the server (other databases'
+        # too), so a view would be reloaded for nearly every question: there the store is read
+        # per question, and the generation only keeps the answer cache honest.
+        self.memo = GateMemo(store) if store.is_sqlite else None
         self._answers: dict[_Question, tuple[float, str | None, GateDecision]] = {}
         self._pending: dict[tuple[_Question, str | None], asyncio.Future[GateDecision]] = {}
 
@@ -126,7 +129,7 @@ class GateFront:
         cached = self._answers.get(question)
         if cached is not None and cached[1] == generation and now - cached[0] < self.ttl:
             return cached[2]
-        view = self.memo.current(generation)
+        view = self.memo.current(generation) if self.memo is not None else None
         if view is not None:
             # Held in memory: deciding here costs less than handing it to a thread.
             decision = view.evaluate(
@@ -162,7 +165,7 @@ class GateFront:
             self._answers[question] = (now, generation, decision)
 
     def _evaluate(self, deployment: Deployment, generation: str | None) -> GateDecision:
-        view = self.memo.view(generation)
+        view = self.memo.view(generation) if self.memo is not None else None
         if view is not None:
             return view.evaluate(settings=self.settings, deployment=deployment, now=self.clock())
         return gates.evaluate(

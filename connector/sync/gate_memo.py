@@ -10,7 +10,8 @@ rests on data older than the last commit before it: any write (another process's
 generation and the next question loads a new view. `GateView.evaluate` decides exactly as
 `gates.evaluate` does from per-request reads (same candidates in the same order, same `Context`).
 Stores that cannot tell a generation (in-memory SQLite) and stores with more than `VIEW_LIMIT`
-changes are read per request (`gates.evaluate`).
+changes are read per request (`gates.evaluate`); so is PostgreSQL by the gate front (its
+generation moves with any transaction on the server).
 """
 
 from __future__ import annotations
