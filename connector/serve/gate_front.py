@@ -3,9 +3,9 @@ intake: a gate answer is on every pipeline's critical path, and the framework's 
 more than a cached answer).
 
 Every question first reads the store's generation (`Store.gate_generation`: it moves with every
-commit, of any process). On SQLite, decisions come from `sync.gate_memo`'s in-memory view of that generation:
-when it is loaded, the decision runs right here on the event loop (~0.1 ms, cheaper than a thread
-hand-off); otherwise the view is loaded (or, where there is none, the store read per request) in
+commit, of any process). On SQLite, decisions come from `sync.gate_memo`'s in-memory view of
+that generation: when it is loaded, the decision runs right here on the event loop (~0.1 ms,
+cheaper than a thread hand-off); otherwise the view is loaded (or the store read per question) in
 the default thread pool, off the loop. The answer to the same question (change, service,
 environment, commit, who) is reused for `deploy.answer_cache_seconds` (default 1 s; 0: never
 reused) but only within the same generation, and questions asked at the same moment share one
