@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import blake2b
 from typing import Any, TypeVar
 
 from connector.core.deploy import Deployment, GateDecision, decide, find_change
@@ -142,7 +143,8 @@ class GateMemo:
         self.store, self.limit = store, limit
         self._view: GateView | None = None
         self._too_big: str | None = None  # the generation found above the limit
-        self._parsed: dict[str, tuple[Change, dict[str, str]]] = {}  # by stored JSON text
+        # By a 128-bit digest of the stored JSON text (the text itself would double the memory).
+        self._parsed: dict[bytes, tuple[Change, dict[str, str]]] = {}
         # The previous view's policy inputs by their rows: a reload builds only what changed.
         self._boards: dict[BoardRow, BoardDecision] = {}
         self._bases: dict[BasisRow, ApprovalBasis] = {}
@@ -170,7 +172,7 @@ class GateMemo:
 
     def _load(self, generation: str) -> GateView:
         snap = self.store.gate_snapshot()
-        parsed: dict[str, tuple[Change, dict[str, str]]] = {}
+        parsed: dict[bytes, tuple[Change, dict[str, str]]] = {}
         boards: dict[BoardRow, BoardDecision] = {}
         bases: dict[BasisRow, ApprovalBasis] = {}
         windows_built: dict[tuple[str, WindowRow], Window] = {}
@@ -186,11 +188,12 @@ class GateMemo:
         by_system: dict[str, list[_Entry]] = {}
         entries: dict[_Id, _Entry] = {}
         for order, (source, key, _fingerprint, data) in enumerate(snap.changes):
-            known = self._parsed.get(data)
+            digest = blake2b(data.encode(), digest_size=16).digest()
+            known = self._parsed.get(digest)
             if known is None:
                 change = Change.from_json(data)
                 known = (change, covered_fields(change))
-            parsed[data] = known
+            parsed[digest] = known
             entry = _Entry(
                 source=source,
                 change=known[0],
