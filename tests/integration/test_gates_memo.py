@@ -73,6 +73,7 @@ def test_the_view_decides_as_the_per_request_reads(store: Store) -> None:
     store.mark_deleted(source="acme-jira", change_key="CHG-5", reason="gone", actor="test")
     view = GateMemo(store).view(store.gate_generation())
     assert view is not None
+    assert GateMemo(store, limit=5).view(store.gate_generation()) is None  # 6 stored: per request
     asked = [
         deployment(f"d-{n}", **extra)
         for n, extra in enumerate(
