@@ -100,7 +100,13 @@ class GateSnapshotMixin(StoreBase):
     def close_generation(self, *, forget: bool = False) -> None:
         """Close the generation's connection (`forget`: in a forked child, drop the parent's
         without closing it)."""
+        if forget:
+            # No lock: in a forked child it may be held by a parent's thread that is not here;
+            # the child gets a lock of its own.
+            self._generation_conn = None
+            self._generation_lock = threading.Lock()
+            return
         with self._generation_lock:
             conn, self._generation_conn = self._generation_conn, None
-        if conn is not None and not forget:
+        if conn is not None:
             conn.close()
