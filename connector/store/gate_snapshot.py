@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from connector.store.base import StoreBase, transient_errors
-from connector.store.policy_reads import _basis, _board, _window
+from connector.store.policy_reads import _board, _window
 from connector.store.records import BasisRow, BoardRow, WindowRow
 from connector.store.schema import approval_bases, board_decisions, change_windows, changes
 
@@ -43,9 +43,14 @@ _CHANGES = (
     .order_by(changes.c.source, changes.c.data)
 )
 _BOARD = select(board_decisions).order_by(board_decisions.c.decided_at, board_decisions.c.id)
-_BASES = select(approval_bases).order_by(
-    approval_bases.c.recorded_at, approval_bases.c.approvals_digest
-)
+# Not the bases' snapshots (a change's whole JSON each): the gate does not read them.
+_BASES = select(
+    approval_bases.c.source,
+    approval_bases.c.change_key,
+    approval_bases.c.approvals_digest,
+    approval_bases.c.covered,
+    approval_bases.c.recorded_at,
+).order_by(approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
 _WINDOWS = select(change_windows).order_by(
     change_windows.c.starts_at, change_windows.c.change_key, change_windows.c.system
 )
@@ -92,7 +97,8 @@ class GateSnapshotMixin(StoreBase):
             for r in conn.execute(_BOARD):
                 board.setdefault((r.source, r.change_key), []).append(_board(r))
             for r in conn.execute(_BASES):
-                bases.setdefault((r.source, r.change_key), []).append(_basis(r))
+                basis = BasisRow(str(r.approvals_digest), r.covered, r.recorded_at)
+                bases.setdefault((r.source, r.change_key), []).append(basis)
             for r in conn.execute(_WINDOWS):
                 windows.setdefault(r.source, []).append(_window(r))
         return GateSnapshot(changes=rows, board=board, bases=bases, windows=windows)
