@@ -12,7 +12,7 @@ asyncio loop; each of --rounds rounds writes one request on every connection at 
 for all the answers, so every round is a burst of that many requests in flight together. Each
 asks about a random one of the stored changes (a quarter without a key, found by service): with
 few changes most answers are shared or reused (the server's answer cache), as when the jobs of a
-few releases ask together; with many, almost every one is decided from the store. Prints one
+few releases ask together; with many, almost every one is a new decision. Prints one
 JSON object: requests, p50/p95/p99/max latency in ms over all rounds, the verdicts counted
 (every one must be "allow"), errors, and the server's CPU share.
 

@@ -31,6 +31,7 @@ from connector.store import engine as engines
 from connector.store.base import chunks, transient_errors, utcnow
 from connector.store.deployments import DeploymentsMixin
 from connector.store.gate_reads import GateReadsMixin
+from connector.store.gate_snapshot import GateSnapshotMixin
 from connector.store.inbox import InboxMixin
 from connector.store.inbox_wake import InboxWakeMixin
 from connector.store.ledger import LedgerMixin
@@ -87,6 +88,7 @@ class Store(
     RunsMixin,
     DeploymentsMixin,
     GateReadsMixin,
+    GateSnapshotMixin,
 ):
     """Durable state: changes, cursors, webhook inbox, action ledger, audit trail and runs."""
 
@@ -114,11 +116,13 @@ class Store(
     def close(self) -> None:
         """Stop listening for deliveries and release every pooled connection."""
         self._inbox_bell.close()
+        self.close_generation()
         self._engine.dispose()
 
     def forget_connections(self) -> None:
         """In a forked child: drop the pooled connections inherited from the parent without
         closing them (they stay the parent's); the child opens its own."""
+        self.close_generation(forget=True)
         self._engine.dispose(close=False)
 
     def __enter__(self) -> Store:

@@ -28,6 +28,7 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store.deployments import DeploymentRow, WaitRow
 from connector.store.gate_reads import GateContext, GateTarget
+from connector.store.records import BasisRow, BoardRow, WindowRow
 
 Outcome = Literal["success", "failure", "in_progress"]
 #: How long one worker holds the answer of a held deploy before another may take it over.
@@ -47,38 +48,32 @@ class Answered:
     decision: GateDecision
 
 
+def window_of(r: WindowRow) -> Window:
+    return Window(
+        key=r.change_key, system=r.system, start=r.starts_at, end=r.ends_at, approved=r.approved
+    )
+
+
+def board_of(b: BoardRow) -> BoardDecision:
+    return BoardDecision(
+        decision=CabDecision(b.decision), by=b.decided_by, note=b.note, decided_at=b.decided_at
+    )
+
+
+def basis_of(b: BasisRow) -> ApprovalBasis:
+    return ApprovalBasis(
+        approvals=b.approvals_digest, covered=json.loads(b.covered), recorded_at=b.recorded_at
+    )
+
+
 def _context(read: GateContext, settings: Settings, now: datetime) -> Context:
     """The policy inputs of one change, as the pipeline gathers them."""
     return Context(
         now=now,
         policy=settings.policy,
-        windows=[
-            Window(
-                key=r.change_key,
-                system=r.system,
-                start=r.starts_at,
-                end=r.ends_at,
-                approved=r.approved,
-            )
-            for r in read.windows
-        ],
-        board=[
-            BoardDecision(
-                decision=CabDecision(b.decision),
-                by=b.decided_by,
-                note=b.note,
-                decided_at=b.decided_at,
-            )
-            for b in read.board
-        ],
-        bases=[
-            ApprovalBasis(
-                approvals=b.approvals_digest,
-                covered=json.loads(b.covered),
-                recorded_at=b.recorded_at,
-            )
-            for b in read.bases
-        ],
+        windows=[window_of(r) for r in read.windows],
+        board=[board_of(b) for b in read.board],
+        bases=[basis_of(b) for b in read.bases],
     )
 
 

@@ -81,7 +81,9 @@ def evaluate(change: Change, ctx: Context) -> Evaluation:
     new_basis = None
     if f.basis is None and f.approvals.complete and f.approvals.given:
         new_basis = ApprovalBasis(
-            approvals=f.approvals.digest, covered=covered_fields(change), recorded_at=ctx.now
+            approvals=f.approvals.digest,
+            covered=dict(ctx.covered) if ctx.covered is not None else covered_fields(change),
+            recorded_at=ctx.now,
         )
     return Evaluation(
         findings=tuple(findings),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
@@ -91,6 +91,9 @@ class Context:
     windows: Sequence[Window] = ()
     board: Sequence[BoardDecision] = ()
     bases: Sequence[ApprovalBasis] = ()
+    # The change's `covered_fields`, when the caller keeps them with the change (the gate's
+    # view of the store): the same values, not computed again per evaluation.
+    covered: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def facts(change: Change, ctx: Context) -> Facts:
     basis = next((b for b in ctx.bases if b.approvals == state.digest), None)
     drifted: tuple[str, ...] = ()
     if basis is not None and state.given:
-        now = covered_fields(change)
+        now = ctx.covered if ctx.covered is not None else covered_fields(change)
         drifted = tuple(name for name in COVERED if basis.covered.get(name) != now[name])
         if drifted:
             state = state.invalidated()
