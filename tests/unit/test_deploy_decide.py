@@ -256,3 +256,16 @@ def test_an_approval_given_after_the_deploy_did_not_cover_it() -> None:
     decision = gate(change(), now=NOW - 3 * HOUR + timedelta(minutes=30))
     assert decision.verdict is Verdict.WAIT
     assert decision.reasons[0] == "CHG-1 was approved only at 2026-11-16 07:00 UTC."
+
+
+def test_an_approval_within_the_deploys_second_covers_it() -> None:
+    # Providers stamp a deploy to the second: 09:00:00 covers an approval at 09:00:00.4.
+    late = tuple(
+        a.model_copy(update={"decided_at": NOW + timedelta(milliseconds=400)})
+        for a in change().approvals
+    )
+    approved_late = change(approvals=late)
+    assert gate(approved_late, now=NOW).verdict is Verdict.ALLOW
+    before = gate(approved_late, now=NOW - timedelta(seconds=1))
+    assert before.verdict is Verdict.WAIT
+    assert before.reasons[0].startswith("CHG-1 was approved only at")

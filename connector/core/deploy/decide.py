@@ -166,10 +166,16 @@ def _checks(
     if not state.complete and state.rejection is None and not ev.has("approval-drift"):
         missing = ", ".join(state.missing)
         wait.insert(0, f"{key} is waiting for approval: it still needs {missing}.")
-    elif state.complete and state.approved_at is not None and state.approved_at > now:
+    elif state.complete and state.approved_at is not None and _second(state.approved_at) > now:
         # Deciding about a deploy after the fact (evidence): a later approval did not cover it.
+        # GitHub and GitLab stamp a deploy to the second, so an approval within that second
+        # (a deploy the gate let through at once) counts.
         wait.insert(0, f"{key} was approved only at {_fmt(state.approved_at, ctx)}.")
     return deny, wait
+
+
+def _second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
 
 
 def _freezes(
