@@ -15,6 +15,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import requests
 from gitlab_helpers import approval_posts
 from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import running_sandbox
@@ -68,6 +69,18 @@ def worker(path: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def wait_serving(port: int, *, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "the worker's server never answered"
+        time.sleep(0.1)
+
+
 def deploy(sandbox: Sandbox, rng: random.Random) -> int:
     sha = f"{rng.getrandbits(160):040x}"
     made = sandbox.gitlab.create_deployment(rng.choice(PROJECTS), "production", sha=sha, user="bob")
@@ -95,9 +108,10 @@ def test_sigkill_at_random_points_never_approves_twice(tmp_path: Path, store_url
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
         last = worker(path)
-        # Until every deploy is answered: the worker is then past its start-up and handles
-        # SIGTERM (a loaded machine can take many seconds to start it).
-        deadline = time.monotonic() + 120
+        # Its server answers once its signal handlers are set: SIGTERM then stops it cleanly
+        # (a loaded machine can take many seconds to start it).
+        wait_serving(port)
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(
             sandbox.gitlab.deployment(d)["status"] == "blocked" for d in made
         ):
