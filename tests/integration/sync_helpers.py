@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import atexit
 import collections
+import fcntl
+import os
 import re
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from cli_fork import CliForkServer
 
@@ -151,3 +155,27 @@ def cli_process(*args: str, timeout: float = 600) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout
     )
+
+
+def once_per_session(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]
+) -> Path:
+    """A directory `make` fills once per test session, shared by every test process.
+
+    Under pytest-xdist each process has its own base temp directory inside one shared root; the
+    first process to get here builds the directory under that root while holding a lock, and the
+    others wait for it and reuse it. For outputs tests only read (a demo run, a seeded report).
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    done = root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        work = root / name
+        if not done.exists():
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            make(work)
+            done.touch()
+    return work

@@ -9,10 +9,10 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sync_helpers import once_per_session
 
 from connector.sandbox.jira.seed import project_of
 from connector.sandbox.scenario import Planted, generate
@@ -21,8 +21,13 @@ SEEDS = 200  # the demo's defaults: 200 tickets per system, random seed 0 (Servi
 
 
 @pytest.fixture(scope="module")
-def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    work = tmp_path_factory.mktemp("demo")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo run for the whole test session: its outputs are only read, and the test
+    processes (pytest-xdist) that get tests of this module share it instead of each running it."""
+    return once_per_session(tmp_path_factory, "demo", run_demo) / "out"
+
+
+def run_demo(work: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "connector", "demo", "--out", str(work / "out")],
         cwd=work,
@@ -32,7 +37,6 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
     assert result.returncode == 0, result.stderr
     (work / "out" / "stdout.txt").write_text(result.stdout, encoding="utf-8")
-    yield work / "out"
 
 
 def jira_keys() -> dict[int, str]:
@@ -280,7 +284,9 @@ def test_at_1366_px_nothing_scrolls_sideways_and_each_exception_reads_when_expan
     assert (width, height) == (1366, 900) and len(set(pixels)) > 50
 
 
-def test_the_pdf_has_page_numbers_and_every_planted_exception(demo_out: Path) -> None:
+def test_the_pdf_has_page_numbers_and_every_planted_exception(
+    demo_out: Path, tmp_path: Path
+) -> None:
     from contextlib import closing
     from datetime import date
 
@@ -311,7 +317,7 @@ def test_the_pdf_has_page_numbers_and_every_planted_exception(demo_out: Path) ->
     assert span is not None
     with closing(Store.open(f"sqlite:///{demo_out / 'change-connector.db'}")) as store:
         rows, summary = build_report(settings, store, since=span[0], until=span[1])
-    pdf = demo_out / "report.pdf"
+    pdf = tmp_path / "report.pdf"
     pdf.write_bytes(to_pdf(rows, summary))
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
     pages = int(next(x for x in info.stdout.splitlines() if x.startswith("Pages:")).split()[1])
