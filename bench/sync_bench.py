@@ -333,7 +333,9 @@ def compare_tap_jira(
                 tools = [("change_connector", ours.run), ("tap_jira", peer.run)]
                 row: dict[str, Any] = {"round": number + 1, "first": tools[number % 2][0]}
                 for name, run in tools[number % 2 :] + tools[: number % 2]:
+                    calls(info)  # reset the log
                     figures = run()
+                    figures.setdefault("calls", calls(info)["total"])
                     figures["tickets_per_second"] = round(tickets / figures["seconds"], 1)
                     row[name] = figures
                 row["ratio"] = round(
