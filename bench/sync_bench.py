@@ -37,7 +37,6 @@ import json
 import math
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -52,14 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import tap_jira_peer  # noqa: E402
-
-from connector.store.store import DB_FILE_NAME  # noqa: E402
+from sync_floor import floor, plan_state  # noqa: E402
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 LATENCY_HELP = "answer every Jira and ServiceNow call this many ms late (the slow fault)"
 COMPARE_HELP = "compare the read path (observe mode) with tap-jira 2.6.0 on the same sandbox"
 SCALING_HELP = "the read path's seconds and µs per ticket at each of these sizes"
-SYSTEM_OF_SOURCE = {"sandbox-jira": "jira", "sandbox-servicenow": "servicenow"}
 
 
 def start_sandbox(
@@ -158,55 +155,6 @@ def cursors(data: Path) -> dict[str, str]:
         return store.cursors()
     finally:
         store.close()
-
-
-def plan_state(data: Path) -> tuple[set[tuple[str, str, str]], dict[str, int]]:
-    """The distinct writes in the ledger (source, ticket, purpose; chat posts left out) and,
-    per source, the tickets seen by the runs recorded so far."""
-    db = sqlite3.connect(f"file:{data / DB_FILE_NAME}?mode=ro", uri=True)
-    try:
-        writes = {
-            (source, ticket, purpose)
-            for source, ticket, purpose, payload in db.execute(
-                "SELECT source, ticket_key, action, payload FROM ledger WHERE state != 'dropped'"
-            )
-            if payload is None or json.loads(payload).get("kind") != "notify"
-        }
-        seen = dict(
-            db.execute("SELECT source, SUM(tickets_seen) FROM runs GROUP BY source").fetchall()
-        )
-    finally:
-        db.close()
-    return writes, seen
-
-
-def floor(
-    before: tuple[set[tuple[str, str, str]], dict[str, int]],
-    after: tuple[set[tuple[str, str, str]], dict[str, int]],
-    *,
-    page_size: int,
-    made: dict[str, dict[str, int]],
-) -> dict[str, Any]:
-    """Per system: the calls one run needs at least (its pages + its new distinct writes)
-    beside the calls it made."""
-    out: dict[str, Any] = {}
-    for source, seen in after[1].items():
-        system = SYSTEM_OF_SOURCE[source]
-        tickets = seen - before[1].get(source, 0)
-        new = [w for w in after[0] - before[0] if w[0] == source]
-        pages = max(1, math.ceil(tickets / page_size))
-        total = made.get(system, {}).get("total", 0)
-        out[system] = {
-            "tickets_seen": tickets,
-            "floor_search_pages": pages,
-            "floor_distinct_writes": len(new),
-            "floor": pages + len(new),
-            "calls_made": total,
-            "search_pages_made": made.get(system, {}).get("search_pages", 0),
-            "writes_made": made.get(system, {}).get("writes", 0),
-            "calls_over_floor": round(total / (pages + len(new)), 2),
-        }
-    return out
 
 
 def calls(info: dict[str, Any]) -> dict[str, Any]:
