@@ -3,13 +3,31 @@
     .venv/bin/python bench/sync_bench.py                      # 10,000 Jira tickets
     .venv/bin/python bench/sync_bench.py --tickets 1000 --rss-compare 100000
     .venv/bin/python bench/sync_bench.py --faults '429:rate=0.1,retry_after=0.05;503:rate=0.05'
+    .venv/bin/python bench/sync_bench.py --tickets 2000 --latency 100
+    .venv/bin/python bench/sync_bench.py --tickets 2000 --compare-tap-jira --rounds 3
+    .venv/bin/python bench/sync_bench.py --scaling 1000,10000,50000
 
 The sandbox runs in its own process (it holds every ticket in memory) and so does each worker
 (`change-connector sync --once`), so the worker's peak RSS is its own. Reported per run: wall
 time, tickets/s, the worker's peak RSS, and the API calls by endpoint split into read calls and
 write-path calls (a findings note costs one marker check and one write). Runs: the full sync;
 a re-sync, once the look-back has passed, that absorbs the echo of the worker's own notes
-(reads them, writes nothing); a re-sync with no change at all. Not a test: it prints figures.
+(reads them, writes nothing); a re-sync with no change at all. Beside each run's calls, per
+system: the floor computed from the plan, i.e. the search pages its tickets need
+(ceil(tickets seen / page size), at least one) plus the distinct writes the ledger gained
+(one per ticket and purpose: a note, a transition, a label; chat posts are not calls to the
+source).
+
+`--latency MS` adds the sandbox's slow fault to every Jira and ServiceNow call (after any
+`--faults` rule, so a call another rule answers is answered at once).
+
+The read path (`--compare-tap-jira`, `--scaling`) is one `sync --once` of sources in observe mode
+(`mode = "observe"`): every ticket read, normalized, evaluated and stored, nothing written back,
+on a fresh store each time. `--compare-tap-jira` runs it and singer-io's tap-jira 2.6.0
+(bench/tap_jira_peer.py: the issues stream only) on the same sandbox, alternating for
+`--rounds`, and prints both tools' tickets/s and the ratio. `--scaling 1000,10000,50000` prints
+seconds and µs per ticket of the read path per size (one sandbox per size).
+Not a test: it prints figures.
 """
 
 from __future__ import annotations
@@ -18,6 +36,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +48,15 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import tap_jira_peer  # noqa: E402
+from sync_floor import floor, plan_state  # noqa: E402
+
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+LATENCY_HELP = "answer every Jira and ServiceNow call this many ms late (the slow fault)"
+COMPARE_HELP = "compare the read path (observe mode) with tap-jira 2.6.0 on the same sandbox"
+SCALING_HELP = "the read path's seconds and µs per ticket at each of these sizes"
 
 
 def start_sandbox(
@@ -60,8 +87,22 @@ def start_sandbox(
     return proc, json.loads(proc.stdout.readline())
 
 
+def with_latency(faults: str, latency_ms: float) -> str:
+    """The fault spec plus a slow fault on every call (last: other rules keep their calls)."""
+    if latency_ms <= 0:
+        return faults
+    slow = f"slow:rate=1,delay={latency_ms / 1000:g}"
+    return f"{faults};{slow}" if faults.strip() else slow
+
+
 def write_config(
-    info: dict[str, Any], data: Path, *, page_size: int, systems: list[str], lookback: float
+    info: dict[str, Any],
+    data: Path,
+    *,
+    page_size: int,
+    systems: list[str],
+    lookback: float,
+    mode: str = "enforce",
 ) -> Path:
     user = info["users"]["connector"]
     sections = {
@@ -83,6 +124,7 @@ def write_config(
             f'ca_bundle = "{info["ca_bundle"]}"\npage_size = {page_size}\n'
             "retry_base_seconds = 0.05\n"
             f"lookback_minutes = {lookback}\n"
+            f'mode = "{mode}"\n'
         )
     path = data / "bench.toml"
     path.write_text(text)
@@ -119,6 +161,16 @@ def calls(info: dict[str, Any]) -> dict[str, Any]:
     log = requests.get(info["requests_url"], verify=info["ca_bundle"], timeout=60).json()
     requests.delete(info["requests_url"], verify=info["ca_bundle"], timeout=60)
     entries = [r for r in log["requests"] if r["user"] == "connector"]
+    result = summarize(entries)
+    result["by_endpoint"] = {k: v for k, v in log["counts"].items() if not k.endswith("requests")}
+    result["by_system"] = {
+        system: summarize([r for r in entries if r["system"] == system])
+        for system in sorted({r["system"] for r in entries})
+    }
+    return result
+
+
+def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:
     search = sum(
         "/search" in r["path"] or r["path"].endswith("/table/change_request")
         for r in entries
@@ -130,7 +182,6 @@ def calls(info: dict[str, Any]) -> dict[str, Any]:
         "total": len(entries),
         "search_pages": search,
         "writes": writes,
-        "by_endpoint": {k: v for k, v in log["counts"].items() if not k.endswith("requests")},
         "by_status": dict(by_status),
     }
 
@@ -159,6 +210,7 @@ def bench(
                     # The look-back, plus a minute of JQL's minute precision, has passed the
                     # last write of the full sync.
                     time.sleep(lookback * 60 + 61)
+                before = plan_state(data) if run != "full_sync" else (set(), {})
                 figures = run_worker(config)
                 figures["tickets_per_second"] = (
                     round(tickets * len(systems) / figures["seconds"], 1)
@@ -166,12 +218,119 @@ def bench(
                     else None
                 )
                 figures["calls"] = calls(info)
+                figures["floor"] = floor(
+                    before,
+                    plan_state(data),
+                    page_size=page_size,
+                    made=figures["calls"]["by_system"],
+                )
                 figures["cursors"] = cursors(data)
                 out[run] = figures
             return out
         finally:
             sandbox.terminate()
             sandbox.communicate(timeout=60)
+
+
+class ReadPath:
+    """change-connector's read path on one sandbox: observe-mode `sync --once`, fresh store."""
+
+    def __init__(self, info: dict[str, Any], work: Path, *, page_size: int) -> None:
+        self.info, self.work, self.page_size = info, work, page_size
+        self.runs = 0
+
+    def run(self) -> dict[str, Any]:
+        self.runs += 1
+        data = self.work / f"read-{self.runs}"
+        data.mkdir(parents=True)
+        config = write_config(
+            self.info,
+            data,
+            page_size=self.page_size,
+            systems=["jira"],
+            lookback=0.1,
+            mode="observe",
+        )
+        calls(self.info)  # reset the log
+        figures: dict[str, Any] = run_worker(config)
+        made = calls(self.info)
+        planned, seen = plan_state(data)
+        figures.update(
+            tickets_stored=sum(seen.values()),
+            calls=made["total"],
+            writes=made["writes"],
+            ledger_writes=len(planned),  # observe mode: none
+        )
+        shutil.rmtree(data)
+        return figures
+
+
+def compare_tap_jira(
+    tickets: int, *, rounds: int, faults: str, page_size: int, tap_venv: Path
+) -> dict[str, Any]:
+    """Both tools' read path on one Jira sandbox, alternating (who goes first alternates too)."""
+    exe = tap_jira_peer.install(tap_venv)
+    with tempfile.TemporaryDirectory(prefix="sync-bench-tap-") as tmp:
+        work = Path(tmp)
+        sandbox, info = start_sandbox(tickets, faults, work)
+        try:
+            ours = ReadPath(info, work, page_size=page_size)
+            peer = tap_jira_peer.TapJira(exe, info, work / "tap-jira")
+            rows: list[dict[str, Any]] = []
+            for number in range(rounds):
+                tools = [("change_connector", ours.run), ("tap_jira", peer.run)]
+                row: dict[str, Any] = {"round": number + 1, "first": tools[number % 2][0]}
+                for name, run in tools[number % 2 :] + tools[: number % 2]:
+                    calls(info)  # reset the log
+                    figures = run()
+                    if "calls" not in figures:  # the peer's: the log since the reset
+                        figures["calls"] = calls(info)["total"]
+                    figures["tickets_per_second"] = round(tickets / figures["seconds"], 1)
+                    row[name] = figures
+                row["ratio"] = round(
+                    row["change_connector"]["tickets_per_second"]
+                    / row["tap_jira"]["tickets_per_second"],
+                    3,
+                )
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr)
+        finally:
+            sandbox.terminate()
+            sandbox.communicate(timeout=60)
+    return {
+        "tickets": tickets,
+        "faults": faults,
+        "peer": f"tap-jira {tap_jira_peer.VERSION} (issues stream only)",
+        "rounds": rows,
+        "ratio_range": [min(r["ratio"] for r in rows), max(r["ratio"] for r in rows)],
+    }
+
+
+def scaling(sizes: list[int], *, faults: str, page_size: int) -> list[dict[str, Any]]:
+    """The read path's seconds and µs per ticket at each size (a sandbox of its own each)."""
+    table = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="sync-bench-scale-") as tmp:
+            sandbox, info = start_sandbox(size, faults, Path(tmp))
+            try:
+                figures = ReadPath(info, Path(tmp), page_size=page_size).run()
+            finally:
+                sandbox.terminate()
+                sandbox.communicate(timeout=60)
+        row = {
+            "tickets": size,
+            "seconds": round(figures["seconds"], 2),
+            "us_per_ticket": round(figures["seconds"] / size * 1e6),
+            "tickets_stored": figures["tickets_stored"],
+            "calls": figures["calls"],
+            "peak_rss_mb": round(figures["peak_rss_mb"], 1),
+        }
+        print(json.dumps(row), file=sys.stderr)
+        table.append(row)
+    first = table[0]["us_per_ticket"]
+    for row in table:
+        row["per_ticket_vs_smallest"] = round(row["us_per_ticket"] / first, 2)
+    return table
 
 
 def main() -> None:
@@ -186,11 +345,31 @@ def main() -> None:
         default=0,
         help="also run this many tickets and compare the worker's peak RSS",
     )
+    parser.add_argument("--latency", type=float, default=0, metavar="MS", help=LATENCY_HELP)
+    parser.add_argument("--compare-tap-jira", action="store_true", help=COMPARE_HELP)
+    parser.add_argument("--rounds", type=int, default=3, help="--compare-tap-jira rounds")
+    parser.add_argument("--tap-venv", type=Path, default=tap_jira_peer.DEFAULT_VENV)
+    parser.add_argument("--scaling", default="", metavar="N,N,...", help=SCALING_HELP)
     args = parser.parse_args()
+    faults = with_latency(args.faults, args.latency)
+    if args.compare_tap_jira or args.scaling:
+        result: dict[str, Any] = {"latency_ms": args.latency}
+        if args.compare_tap_jira:
+            result["compare_tap_jira"] = compare_tap_jira(
+                args.tickets,
+                rounds=args.rounds,
+                faults=faults,
+                page_size=args.page_size,
+                tap_venv=args.tap_venv,
+            )
+        if args.scaling:
+            sizes = [int(n) for n in args.scaling.split(",")]
+            result["scaling"] = scaling(sizes, faults=faults, page_size=args.page_size)
+        print(json.dumps(result, indent=2))
+        return
     systems = args.systems.split(",")
-    result: dict[str, Any] = {
-        "run": bench(args.tickets, faults=args.faults, page_size=args.page_size, systems=systems)
-    }
+    result = {"run": bench(args.tickets, faults=faults, page_size=args.page_size, systems=systems)}
+    result["latency_ms"] = args.latency
     if args.rss_compare:
         big = bench(args.rss_compare, faults="", page_size=args.page_size, systems=systems)
         result["rss_compare"] = big
