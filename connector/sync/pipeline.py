@@ -43,7 +43,7 @@ from connector.core.policy import (
     Window,
     evaluate,
 )
-from connector.core.windows import Entry, entries, overlaps, windows_of
+from connector.core.windows import Entry, WindowIndex, entries, overlaps, windows_of
 from connector.store import Store, StoredRow, Tx
 from connector.sync.recording import Evaluated, Recorder, findings_json, record_action
 
@@ -238,15 +238,13 @@ class Pipeline:
         )
         board = self.store.board_decisions(instance, keys)
         bases = self.store.approval_bases(instance, keys)
-        by_system: dict[str, list[Window]] = {}
-        for window in self._windows(changes):
-            by_system.setdefault(window.system, []).append(window)
+        index = WindowIndex(self._windows(changes))
         for change in changes:
             ctx = Context(
                 now=now,
                 policy=self.policy,
-                # Only the windows on this change's systems can conflict with it.
-                windows=[w for s in change.affected_systems for w in by_system.get(s, ())],
+                # Only the windows overlapping this change's on its systems can conflict.
+                windows=index.overlapping(change),
                 board=[
                     BoardDecision(
                         decision=CabDecision(b.decision),
