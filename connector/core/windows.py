@@ -68,13 +68,14 @@ class WindowIndex:
         start, end = change.planned_start, change.planned_end
         if start is None or end is None:
             return []
-        out: list[Window] = []
-        for system in change.affected_systems:
-            found: Sequence[Window] = self._windows.get(system, ())
-            if not found:
-                continue
-            starts = self._starts[system]
-            first = bisect_left(starts, start - self._longest[system])
-            last = bisect_left(starts, end)
-            out += [w for w in found[first:last] if w.end > start]
-        return out
+        return [w for system in change.affected_systems for w in self.on(system, start, end)]
+
+    def on(self, system: str, start: datetime, end: datetime) -> list[Window]:
+        """The windows on `system` that share some time with [start, end)."""
+        found: Sequence[Window] = self._windows.get(system, ())
+        if not found:
+            return []
+        starts = self._starts[system]
+        first = bisect_left(starts, start - self._longest[system])
+        last = bisect_left(starts, end)
+        return [w for w in found[first:last] if w.end > start]

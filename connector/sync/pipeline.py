@@ -43,7 +43,7 @@ from connector.core.policy import (
     Window,
     evaluate,
 )
-from connector.core.windows import Entry, WindowIndex, entries, overlaps, windows_of
+from connector.core.windows import Entry, WindowIndex, entries, windows_of
 from connector.store import Store, StoredRow, Tx
 from connector.sync.recording import Evaluated, Recorder, findings_json, record_action
 
@@ -358,11 +358,11 @@ class Pipeline:
             start=min(s[1] for s in spans),
             end=max(s[2] for s in spans),
         )
-        partners = {
-            r.change_key
-            for r in rows
-            if overlaps((r.system, r.starts_at, r.ends_at, r.approved), spans)
-        }
+        # The moved spans indexed: a page's rows are checked against them by bisection.
+        moved_spans = WindowIndex(
+            Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
+        )
+        partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
         return partners - {c.key for c in moved}
 
     # -- record ----------------------------------------------------------------------------------
