@@ -6,6 +6,7 @@
     .venv/bin/python bench/sync_bench.py --tickets 2000 --latency 100
     .venv/bin/python bench/sync_bench.py --tickets 2000 --compare-tap-jira --rounds 3
     .venv/bin/python bench/sync_bench.py --scaling 1000,10000,50000
+    .venv/bin/python bench/sync_bench.py --read-path --tickets 2000   # one cycle, no writes
 
 The sandbox runs in its own process (it holds every ticket in memory) and so does each worker
 (`change-connector sync --once`), so the worker's peak RSS is its own. Reported per run: wall
@@ -145,6 +146,60 @@ def run_worker(config: Path) -> dict[str, float]:
     if proc.returncode != 0:
         raise SystemExit(f"worker failed ({proc.returncode}): {err[-500:]}")
     return {"seconds": time.perf_counter() - started, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def read_path_worker(config: Path) -> None:
+    """In a child process: one poll cycle per source that normalizes, evaluates, plans and
+    stores every ticket but applies nothing (no executor); prints its figures as JSON."""
+    from connector.serve.worker import Worker
+    from connector.settings import load_settings
+    from connector.store import Store
+    from connector.sync.poller import poll
+
+    settings = load_settings(config)
+    store = Store.open(Store.default_url(settings.data_dir))
+    worker = Worker(settings, store).open()
+    out: dict[str, Any] = {}
+    try:
+        for name, runtime in worker.runtimes.items():
+            started = time.perf_counter()
+            stats = poll(runtime, pipeline=runtime.pipeline(), executor=None)
+            out[name] = {
+                "seconds": round(time.perf_counter() - started, 2),
+                "seen": stats.seen,
+                "planned": stats.planned,
+                "planned_per_ticket": round(stats.planned / max(stats.seen, 1), 2),
+            }
+    finally:
+        worker.close()
+        store.close()
+    print(json.dumps(out))
+
+
+def read_path(tickets: int, *, page_size: int, systems: list[str]) -> dict[str, Any]:
+    """The read path: one cycle that normalizes, evaluates and stores every ticket, writes
+    nothing back; its wall time, tickets/s and planned actions a ticket, per source."""
+    with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
+        data = Path(tmp)
+        sandbox, info = start_sandbox(tickets, "", data)
+        try:
+            config = write_config(info, data, page_size=page_size, systems=systems, lookback=0.1)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--read-path-worker", str(config)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise SystemExit(f"worker failed ({proc.returncode}): {proc.stderr[-500:]}")
+            figures: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
+            for item in figures.values():
+                item["tickets_per_second"] = round(item["seen"] / item["seconds"], 1)
+            return {"tickets_per_system": tickets, "page_size": page_size, "read_path": figures}
+        finally:
+            sandbox.terminate()
+            sandbox.communicate(timeout=60)
 
 
 def cursors(data: Path) -> dict[str, str]:
@@ -350,6 +405,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="--compare-tap-jira rounds")
     parser.add_argument("--tap-venv", type=Path, default=tap_jira_peer.DEFAULT_VENV)
     parser.add_argument("--scaling", default="", metavar="N,N,...", help=SCALING_HELP)
+    parser.add_argument(
+        "--read-path", action="store_true", help="only one cycle that applies nothing"
+    )
+    parser.add_argument("--read-path-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     faults = with_latency(args.faults, args.latency)
     if args.compare_tap_jira or args.scaling:
@@ -368,6 +427,13 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     systems = args.systems.split(",")
+    if args.read_path_worker:
+        read_path_worker(args.read_path_worker)
+        return
+    if args.read_path:
+        figures = read_path(args.tickets, page_size=args.page_size, systems=systems)
+        print(json.dumps(figures, indent=2))
+        return
     result = {"run": bench(args.tickets, faults=faults, page_size=args.page_size, systems=systems)}
     result["latency_ms"] = args.latency
     if args.rss_compare:

@@ -3,12 +3,16 @@
 Pure. The pipeline stores a change's index rows with its evaluation, reads the rows of other
 changes on the same systems into the policy's `Context` (schedule conflicts), and, when a
 change's rows move, evaluates again the changes whose windows overlap the old or the new ones.
+`WindowIndex` hands each change only the windows that overlap its own: a batch's read spans
+the windows of all its changes, and handing each change all of them made evaluation grow
+with the number of changes stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 
 from connector.core.model import Change, Status
 from connector.core.policy import Window
@@ -39,3 +43,39 @@ def overlaps(row: Entry, spans: Iterable[Entry]) -> bool:
     """Whether an index row shares a system and some time with any of `spans`."""
     system, start, end, _ = row
     return any(s == system and start < e and b < end for s, b, e, _ in spans)
+
+
+class WindowIndex:
+    """Windows by system, sorted by start: the ones overlapping a span, found by bisection."""
+
+    def __init__(self, windows: Iterable[Window]) -> None:
+        by_system: dict[str, list[Window]] = {}
+        for window in windows:
+            by_system.setdefault(window.system, []).append(window)
+        self._starts: dict[str, list[datetime]] = {}
+        self._windows: dict[str, list[Window]] = {}
+        # The longest window of a system bounds how early an overlapping one can start.
+        self._longest: dict[str, timedelta] = {}
+        for system, found in by_system.items():
+            found.sort(key=lambda w: w.start)
+            self._windows[system] = found
+            self._starts[system] = [w.start for w in found]
+            self._longest[system] = max(w.end - w.start for w in found)
+
+    def overlapping(self, change: Change) -> list[Window]:
+        """The windows on the change's systems that share some time with its planned window
+        (none when it has none: only those can conflict with it)."""
+        start, end = change.planned_start, change.planned_end
+        if start is None or end is None:
+            return []
+        return [w for system in change.affected_systems for w in self.on(system, start, end)]
+
+    def on(self, system: str, start: datetime, end: datetime) -> list[Window]:
+        """The windows on `system` that share some time with [start, end)."""
+        found: Sequence[Window] = self._windows.get(system, ())
+        if not found:
+            return []
+        starts = self._starts[system]
+        first = bisect_left(starts, start - self._longest[system])
+        last = bisect_left(starts, end)
+        return [w for w in found[first:last] if w.end > start]

@@ -11,6 +11,12 @@ anywhere therefore means "do it again" (or "apply what was planned"), never "ski
 
 `reevaluate` runs stored changes through the policy again without reading the ticket: when a
 review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
+
+In a poll cycle (`hold=True`) a change with a window may still gain or lose a conflicting
+partner on a later page, so its actions are not planned from the page: the page records it
+(change, windows, findings) and makes it due, with the partners of the windows that moved, in
+the same transaction; the cycle then evaluates what is due once, after its last page, and plans
+each ticket's actions once from its final state. A crash in between leaves them due.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from connector.core.policy import (
     Window,
     evaluate,
 )
-from connector.core.windows import Entry, entries, overlaps, windows_of
+from connector.core.windows import Entry, WindowIndex, entries, windows_of
 from connector.store import Store, StoredRow, Tx
 from connector.sync.recording import Evaluated, Recorder, findings_json, record_action
 
@@ -97,8 +103,11 @@ class Pipeline:
         *,
         record_cursor: Callable[[Tx, PageResult], None] | None = None,
         force: bool = False,
+        hold: bool = False,
     ) -> PageResult:
-        """Normalize a page; evaluate and plan the tickets that changed (all when `force`)."""
+        """Normalize a page; evaluate and plan the tickets that changed (all when `force`).
+        `hold`: leave the planning of changes with a window, and the partners' evaluation, to
+        the caller's pass over what is due (see the module docstring)."""
         result = PageResult(seen=len(raws))
         changes = self._normalize(raws, result)
         stored = self.store.stored_changes(self.source.instance, [c.key for c in changes])
@@ -122,6 +131,10 @@ class Pipeline:
             # cycle's rechecks instead of losing them. A partner on this page but unchanged (read
             # again after a crash or in the look-back window) was not evaluated with it.
             others = sorted(partners - {c.key for c in fresh})
+            if hold:
+                held = _hold(result)
+                self._record(result, record_cursor, recheck=[*others, *held])
+                return result
             self._record(result, record_cursor, recheck=others)
             if others:
                 result.evaluated += self.reevaluate(others).evaluated
@@ -225,15 +238,13 @@ class Pipeline:
         )
         board = self.store.board_decisions(instance, keys)
         bases = self.store.approval_bases(instance, keys)
-        by_system: dict[str, list[Window]] = {}
-        for window in self._windows(changes):
-            by_system.setdefault(window.system, []).append(window)
+        index = WindowIndex(self._windows(changes))
         for change in changes:
             ctx = Context(
                 now=now,
                 policy=self.policy,
-                # Only the windows on this change's systems can conflict with it.
-                windows=[w for s in change.affected_systems for w in by_system.get(s, ())],
+                # Only the windows overlapping this change's on its systems can conflict.
+                windows=index.overlapping(change),
                 board=[
                     BoardDecision(
                         decision=CabDecision(b.decision),
@@ -347,11 +358,11 @@ class Pipeline:
             start=min(s[1] for s in spans),
             end=max(s[2] for s in spans),
         )
-        partners = {
-            r.change_key
-            for r in rows
-            if overlaps((r.system, r.starts_at, r.ends_at, r.approved), spans)
-        }
+        # The moved spans indexed: a page's rows are checked against them by bisection.
+        moved_spans = WindowIndex(
+            Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
+        )
+        partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
         return partners - {c.key for c in moved}
 
     # -- record ----------------------------------------------------------------------------------
@@ -372,14 +383,27 @@ class Pipeline:
         recheck: Sequence[str] = (),
     ) -> None:
         with self.store.transaction() as tx:
-            tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
             recorder = self._recorder()
             for item in result.evaluated:
                 recorder.record(tx, item)
+            # After the records: a held change of this page is due whatever its evaluation said.
+            tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
             for line in result.skipped:
                 recorder.audit(tx, None, "ticket.skipped", reason=line)
             if record_cursor is not None:
                 record_cursor(tx, result)
+
+
+def _hold(result: PageResult) -> list[str]:
+    """Take the plans of the page's changes with a window out of `result` (they are planned
+    when the cycle evaluates them again); their keys."""
+    held: list[str] = []
+    for i, item in enumerate(result.evaluated):
+        if entries(item.change):
+            held.append(item.change.key)
+            empty = item.plan.model_copy(update={"actions": (), "withheld": ()})
+            result.evaluated[i] = replace(item, plan=empty)
+    return held
 
 
 def _as_stored(item: Evaluated, row: StoredRow) -> bool:

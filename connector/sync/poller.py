@@ -65,7 +65,9 @@ def poll(
                 verdict falls due by now, those without current answers   (pipeline.reevaluate)
     3. scan     read the cursor window page by page (reader); each page goes through
                 `pipeline.process`: normalize -> unchanged? -> evaluate -> plan -> record,
-                the advanced cursor in the same transaction (recording, cursor)
+                the advanced cursor in the same transaction (recording, cursor); changes with
+                a window and the partners of moved windows are held: made due, and planned
+                once after the last page from their final state                 `_settle_held`
     4. apply    the actions this cycle planned                             `_apply` (executor)
     5. settle   re-read the tickets this cycle moved; process and apply them again
     A dry run (no executor) does 3 only, and records nothing.
@@ -156,7 +158,7 @@ def _scan(
 
     raws = read_all(rt.adapter, rt.mapping, since=since_clause(rt, cursor))
     for page in batched(raws, rt.settings.page_size):
-        result = pipeline.process(page, record_cursor=record_cursor)
+        result = pipeline.process(page, record_cursor=record_cursor, hold=not pipeline.dry_run)
         stats.seen += result.seen
         stats.changed += len(result.changed)
         stats.planned += result.planned
@@ -169,6 +171,22 @@ def _scan(
         done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
         if done != cursor:
             rt.store.set_cursor(rt.name, done.dumps())
+        _settle_held(rt, pipeline, stats)
+
+
+def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
+    """Evaluate what the scan made due (its changes with a window, the partners of windows
+    that moved), once each, now that every page is in: their actions are planned here."""
+    now, size = rt.clock(), rt.settings.page_size
+    # Each round's evaluations set a later recheck: a bound, not an expected figure.
+    for _ in range(rt.store.count_changes(rt.name) // size + MAX_RECHECK_ROUNDS):
+        due = rt.store.due_for_recheck(rt.name, now=now, limit=size)
+        if not due:
+            break
+        stats.reevaluated += len(due)
+        result = pipeline.reevaluate(due)
+        stats.planned += result.planned
+        stats.withheld_by_ticket.update(result.withheld_by_ticket)
 
 
 def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
