@@ -39,12 +39,6 @@ def windows_of(change: Change) -> Iterable[Window]:
         yield Window(key=change.key, system=system, start=start, end=end, approved=held)
 
 
-def overlaps(row: Entry, spans: Iterable[Entry]) -> bool:
-    """Whether an index row shares a system and some time with any of `spans`."""
-    system, start, end, _ = row
-    return any(s == system and start < e and b < end for s, b, e, _ in spans)
-
-
 class WindowIndex:
     """Windows by system, sorted by start: the ones overlapping a span, found by bisection."""
 
