@@ -34,6 +34,8 @@ BREAKS = "AB-66"  # a valid key the fake store cannot write
 class FakeStore:
     """Just what the intake uses; `down` makes every call an outage."""
 
+    is_sqlite = False  # the gate API beside the intake reads per question: never here
+
     def __init__(self) -> None:
         self.down = False
         self.rows: dict[tuple[str, str | None], NewDelivery] = {}
