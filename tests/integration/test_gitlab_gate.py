@@ -23,7 +23,7 @@ from gitlab_helpers import approval_posts, wait_for
 from policy_helpers import JiraOps, Ops, pick, seeded_fixtures, set_window
 from pydantic import SecretStr
 from store_fixtures import fixture_store_url  # noqa: F401
-from test_policy_e2e import complete
+from test_policy_e2e import planned_minor_waiting
 
 from connector.commands.demo import sandbox_sources
 from connector.core.deploy.config import DeploySettings, GitlabDeploySettings
@@ -148,16 +148,7 @@ def gate(
 def the_change(ops: Ops) -> SeedChange:
     """A complete minor normal change waiting for its approval, on payments-api, in a window
     around IN_WINDOW, whose implementation plan names the commit to deploy."""
-    (seed,) = pick(
-        ops.seeds,
-        lambda s: (
-            s.change_type == "normal"
-            and s.change_class == "minor"
-            and s.status == "awaiting-approval"
-            and s.planned_start is not None
-            and complete(s)
-        ),
-    )
+    (seed,) = pick(ops.seeds, planned_minor_waiting)
     ops.fill(seed, user=seed.requester)
     set_window(ops, seed, IN_WINDOW - timedelta(hours=1), IN_WINDOW + timedelta(hours=2))
     plan = f"Deploy {SHA[:7]} to production, verify."

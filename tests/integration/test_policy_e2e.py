@@ -141,6 +141,17 @@ def complete(s: SeedChange) -> bool:
     return not expected_missing(s) and (s.security_level == "none" or bool(s.infosec_categories))
 
 
+def planned_minor_waiting(s: SeedChange) -> bool:
+    """A complete minor normal change with a planned window, waiting for its approval."""
+    return (
+        s.change_type == "normal"
+        and s.change_class == "minor"
+        and s.status == "awaiting-approval"
+        and s.planned_start is not None
+        and complete(s)
+    )
+
+
 def for_the_board(s: SeedChange) -> bool:
     """A complete major change waiting for approval that only the board has to give (no
     security impact, so no security sign-off)."""
@@ -418,16 +429,7 @@ def test_implementing_without_approval_is_flagged_unauthorized(
 def test_editing_the_rollback_plan_after_approval_voids_the_approval(
     sandbox: Sandbox, ops: Ops, store_url: str
 ) -> None:
-    (seed,) = pick(
-        ops.seeds,
-        lambda s: (
-            s.change_type == "normal"
-            and s.change_class == "minor"
-            and s.status == "awaiting-approval"
-            and s.planned_start is not None
-            and complete(s)
-        ),
-    )
+    (seed,) = pick(ops.seeds, planned_minor_waiting)
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
         ops.approve(seed, group="Change approvers")
         w.sync_once()
