@@ -1,7 +1,8 @@
 """Plain ASGI reading and answering for the webhook handlers: a size-limited body, a JSON answer.
 
-Shared by the intake (serve/webhooks.py) and the GitHub App's hook (serve/github_hook.py), which
-skip the framework on their hot path.
+Shared by the intake (serve/webhooks.py), the providers' hooks (serve/github_hook.py,
+serve/gitlab_hook.py) and the gate front (serve/gate_front.py), which skip the framework on their
+hot path.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ async def respond(
     payload: dict[str, str],
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body = json.dumps(payload).encode()
+    await send_json(send, status, json.dumps(payload).encode(), extra)
+
+
+async def send_json(
+    send: Send,
+    status: int,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answers with `body`, JSON already serialized (the gate front serializes with orjson)."""
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -36,6 +46,12 @@ async def read_limited(headers: Mapping[str, str], receive: Receive, limit: int)
     digits = declared is not None and declared.isascii() and declared.isdigit()
     if declared is not None and digits and (len(declared) > 18 or int(declared) > limit):
         raise Refused(413, f"body larger than {limit} bytes")
+    return await read_body(receive, limit)
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body as it streams in, refused with 413 once it passes `limit`; None if the
+    client left."""
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -28,7 +28,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.core.deploy import Deployment, GateDecision, Verdict
 from connector.core.errors import ConnectorError
+from connector.serve.asgi_io import read_body, send_json
 from connector.serve.gate_api import BadBody, answer_body, gate_body, token_refusal, wait_seconds
+from connector.serve.webhook_parse import Refused
 from connector.settings import Settings
 from connector.store import Store
 from connector.sync import gates
@@ -38,12 +40,6 @@ from connector.sync.gate_memo import GateMemo
 RECHECK_SECONDS = 0.25
 PATH = "/gates"
 _Question = tuple[str | None, str, str, str, str]
-
-
-class Refusal(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 class GateFront:
@@ -85,10 +81,10 @@ class GateFront:
         try:
             refused = token_refusal(authorization, self.settings)
             if refused is not None:
-                raise Refusal(*refused)
+                raise Refused(*refused)
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             wait = wait_seconds((query.get("wait") or [None])[0], self.settings)
-            body = await _read(receive, self.limit)
+            body = await read_body(receive, self.limit)
             if body is None:
                 return  # the client left
             deployment = gate_body(body, now=self.clock())
@@ -100,7 +96,7 @@ class GateFront:
         except BadBody as exc:
             await _respond(send, 400, {"error": str(exc)})
             return
-        except Refusal as exc:
+        except Refused as exc:
             extra = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
             await _respond(send, exc.status, {"error": exc.message}, extra)
             return
@@ -173,33 +169,10 @@ class GateFront:
         )
 
 
-async def _read(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise Refusal(413, f"body larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 async def _respond(
     send: Send,
     status: int,
     payload: dict[str, Any],
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body = orjson.dumps(payload)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, orjson.dumps(payload), extra)

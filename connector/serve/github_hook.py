@@ -19,17 +19,15 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from loguru import logger
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
 
-from connector.core import secret_rules
 from connector.core.deploy.github import PayloadProblem
 from connector.core.errors import ConnectorError
-from connector.serve.asgi_io import read_limited as _read_limited
-from connector.serve.asgi_io import respond as _respond
+from connector.serve.asgi_io import read_limited
+from connector.serve.provider_hook import Answer, ProviderHook, secret_matches, usable_secret
 from connector.serve.webhook_parse import Refused
 from connector.sync.github_gate import GitHubGate
 
@@ -40,51 +38,37 @@ DELIVERY = "x-github-delivery"
 HANDLED = ("deployment_protection_rule", "deployment_status")
 
 
-class GitHubHook:
+class GitHubHook(ProviderHook):
     """The plain ASGI handler of `POST /webhooks/github`."""
 
     def __init__(self, gate: GitHubGate, *, secret: str, max_body_bytes: int) -> None:
+        super().__init__(max_body_bytes=max_body_bytes, pool_name="github-gate")
         self.gate = gate
         # A blank secret verifies nothing: every delivery is refused (refused at start too).
-        self._secret = secret.encode() if secret_rules.usable(secret) else None
-        self.limit = max_body_bytes
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="github-gate")
+        self._secret = usable_secret(secret)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
-            await _respond(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
-            return
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-        try:
-            body = await _read_limited(headers, receive, self.limit)
-            if body is None:
-                return
-            self._verify(headers, body)
-            payload = _object(body)
-        except Refused as refused:
-            await _respond(send, refused.status, {"error": refused.message})
-            return
+    async def answer(self, headers: Mapping[str, str], receive: Receive) -> Answer:
+        body = await read_limited(headers, receive, self.limit)
+        if body is None:
+            return None
+        self._verify(headers, body)
+        payload = _object(body)
         event = headers.get(EVENT, "")
         if event == "ping":
-            await _respond(send, 200, {"status": "pong"})
-            return
+            return 200, {"status": "pong"}
         if event in HANDLED:
             self._pool.submit(self._handle, event, headers.get(DELIVERY, ""), payload)
-            await _respond(send, 202, {"status": "accepted"})
-            return
-        await _respond(send, 202, {"status": "ignored"})
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+            return 202, {"status": "accepted"}
+        return 202, {"status": "ignored"}
 
     def _verify(self, headers: Mapping[str, str], body: bytes) -> None:
         given = headers.get(SIGNATURE, "")
         key = self._secret or _NO_SECRET
         expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-        valid = hmac.compare_digest(given.encode("latin-1"), expected.encode())
-        if self._secret is None or not given or not valid:
+        matches = secret_matches(
+            given.encode("latin-1"), expected.encode(), configured=self._secret is not None
+        )
+        if not matches:
             raise Refused(401, "missing or invalid signature")
 
     def _handle(self, event: str, delivery: str, payload: dict[str, Any]) -> None:

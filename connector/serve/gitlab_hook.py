@@ -15,18 +15,15 @@ delivery lost in a crash is found by the next poll of blocked deployments). Othe
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from loguru import logger
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
 
-from connector.core import secret_rules
 from connector.core.deploy.gitlab import HookEvent, PayloadProblem, hook_event
 from connector.core.errors import ConnectorError
-from connector.serve.asgi_io import read_limited as _read_limited
-from connector.serve.asgi_io import respond as _respond
+from connector.serve.asgi_io import read_limited
+from connector.serve.provider_hook import Answer, ProviderHook, secret_matches, usable_secret
 from connector.serve.webhook_parse import Refused, parse_body
 from connector.sync.gitlab_gate import GitLabGate
 
@@ -40,52 +37,36 @@ NOT_SIGNED = "missing or invalid token"
 _NO_TOKEN = b"change-connector: no gitlab webhook token"
 
 
-class GitLabHook:
+class GitLabHook(ProviderHook):
     """The plain ASGI handler of `POST /webhooks/gitlab`."""
 
     def __init__(
         self, gate: GitLabGate, *, token: str | None, max_body_bytes: int, max_depth: int
     ) -> None:
+        super().__init__(max_body_bytes=max_body_bytes, pool_name="gitlab-gate")
         self.gate = gate
         # A blank token verifies nothing: every delivery is refused.
-        self._token = token.encode() if token and secret_rules.usable(token) else None
-        self.limit = max_body_bytes
+        self._token = usable_secret(token)
         self.max_depth = max_depth
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gitlab-gate")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
-            await _respond(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
-            return
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    async def answer(self, headers: Mapping[str, str], receive: Receive) -> Answer:
+        self._verify(headers)
+        body = await read_limited(headers, receive, self.limit)
+        if body is None:
+            return None  # the client went away before sending the body
+        if headers.get(EVENT) != DEPLOYMENT_HOOK:
+            return 202, {"status": "ignored"}
         try:
-            self._verify(headers)
-            body = await _read_limited(headers, receive, self.limit)
-            if body is None:
-                return  # the client went away before sending the body
-            if headers.get(EVENT) != DEPLOYMENT_HOOK:
-                await _respond(send, 202, {"status": "ignored"})
-                return
             _, payload = parse_body(body, max_depth=self.max_depth)
             event = hook_event(payload)
-        except Refused as refused:
-            await _respond(send, refused.status, {"error": refused.message})
-            return
         except PayloadProblem as problem:
-            await _respond(send, 400, {"error": str(problem)})
-            return
+            raise Refused(400, str(problem)) from None
         self._pool.submit(self._handle, headers.get(EVENT_ID, "")[:80], event)
-        await _respond(send, 202, {"status": "accepted"})
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        return 202, {"status": "accepted"}
 
     def _verify(self, headers: Mapping[str, str]) -> None:
         given = headers.get(TOKEN, "").encode("latin-1")
-        valid = hmac.compare_digest(given, self._token or _NO_TOKEN)
-        if self._token is None or not given or not valid:
+        if not secret_matches(given, self._token or _NO_TOKEN, configured=self._token is not None):
             raise Refused(401, NOT_SIGNED)
 
     def _handle(self, delivery: str, event: HookEvent) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, select
 
 from connector.store.base import StoreBase
 from connector.store.policy_reads import _basis, _board, _window
@@ -62,22 +62,19 @@ _ON_SYSTEMS = (
     .distinct()
     .order_by(changes.c.source, changes.c.data)
 )
-_BOARD = (
-    select(board_decisions)
-    .where(
-        board_decisions.c.source == bindparam("source"),
-        board_decisions.c.change_key == bindparam("key"),
+
+
+def _of_change(table: Table, *order: ColumnElement[Any]) -> Select[Any]:
+    """The rows of `table` on one change (bound `source`, `key`), in `order`."""
+    return (
+        select(table)
+        .where(table.c.source == bindparam("source"), table.c.change_key == bindparam("key"))
+        .order_by(*order)
     )
-    .order_by(board_decisions.c.decided_at, board_decisions.c.id)
-)
-_BASES = (
-    select(approval_bases)
-    .where(
-        approval_bases.c.source == bindparam("source"),
-        approval_bases.c.change_key == bindparam("key"),
-    )
-    .order_by(approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
-)
+
+
+_BOARD = _of_change(board_decisions, board_decisions.c.decided_at, board_decisions.c.id)
+_BASES = _of_change(approval_bases, approval_bases.c.recorded_at, approval_bases.c.approvals_digest)
 _WINDOWS = (
     select(change_windows)
     .where(

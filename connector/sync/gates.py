@@ -8,6 +8,7 @@ approval bases: drift voids an approval here too; other changes' windows) and ca
 `recheck_waits` runs after each poll cycle or drain that stored changes, and on a timer (a window
 opens by the clock alone): every pending wait is decided again, and where the verdict is no
 longer "wait" the provider's `Answerer` sends it, exactly once (claim, answer, mark answered).
+`answer_claimed` answers a decided deploy at once the same way.
 `record_deployment` stores a deployment with what the gate says about it at its start: a deploy
 to a gated environment the gate would not have allowed is an unauthorized deployment.
 """
@@ -15,7 +16,7 @@ to a gated environment the gate would not have allowed is an unauthorized deploy
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -173,6 +174,32 @@ def recheck_waits(
         )
         out.append(Answered(wait=wait, decision=decision))
     return out
+
+
+def answer_claimed(
+    *,
+    store: Store,
+    deployment: Deployment,
+    decision: GateDecision,
+    worker: str,
+    now: datetime,
+    send: Callable[[], object],
+) -> None:
+    """Answer a decided deploy at once, exactly once: claim its wait, `send` the verdict, mark it
+    answered. Another thread or worker holding the claim answers it instead; when `send` raises
+    `ConnectorError` the claim is released (the wait stays pending, tried again) and it is
+    raised."""
+    provider, ref = deployment.provider, deployment.reference
+    if not store.claim_wait(provider, ref, by=worker, until=now + ANSWER_LEASE, now=now):
+        return  # another thread or worker is answering it, or it was answered
+    try:
+        send()
+    except ConnectorError:
+        store.release_wait(provider, ref)
+        raise
+    store.finish_wait(
+        provider, ref, verdict=decision.verdict.value, reasons=decision.reasons, now=now
+    )
 
 
 def record_deployment(

@@ -158,21 +158,12 @@ class GitHubGate:
     def _answer_claimed(
         self, deployment: Deployment, decision: GateDecision, *, now: datetime
     ) -> None:
-        until = now + gates.ANSWER_LEASE
-        if not self.store.claim_wait(
-            PROVIDER, deployment.reference, by=self.worker, until=until, now=now
-        ):
-            return  # another thread or worker is answering it
         repo, run_id, environment = parse_reference(deployment.reference)
-        try:
-            self.answerer.send(repo, run_id, environment, decision)
-        except ConnectorError:
-            self.store.release_wait(PROVIDER, deployment.reference)
-            raise
-        self.store.finish_wait(
-            PROVIDER,
-            deployment.reference,
-            verdict=decision.verdict.value,
-            reasons=decision.reasons,
+        gates.answer_claimed(
+            store=self.store,
+            deployment=deployment,
+            decision=decision,
+            worker=self.worker,
             now=now,
+            send=lambda: self.answerer.send(repo, run_id, environment, decision),
         )

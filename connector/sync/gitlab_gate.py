@@ -190,16 +190,12 @@ class GitLabGate:
     def _answer_claimed(
         self, deployment: Deployment, decision: GateDecision, *, now: datetime
     ) -> None:
-        until = now + gates.ANSWER_LEASE
-        ref = deployment.reference
-        if not self.store.claim_wait(PROVIDER, ref, by=self.worker, until=until, now=now):
-            return  # another thread or worker is answering it, or it was answered
-        project, deployment_id = parse_reference(ref)
-        try:
-            self.answerer.send(project, deployment_id, decision)
-        except ConnectorError:
-            self.store.release_wait(PROVIDER, ref)
-            raise
-        self.store.finish_wait(
-            PROVIDER, ref, verdict=decision.verdict.value, reasons=decision.reasons, now=now
+        project, deployment_id = parse_reference(deployment.reference)
+        gates.answer_claimed(
+            store=self.store,
+            deployment=deployment,
+            decision=decision,
+            worker=self.worker,
+            now=now,
+            send=lambda: self.answerer.send(project, deployment_id, decision),
         )

@@ -19,9 +19,8 @@ deployment again before sending it a second time.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import gitlab
 import requests
@@ -33,7 +32,6 @@ from connector.core.deploy.gitlab import reference
 from connector.core.errors import ConfigError
 from connector.systems import http
 
-T = TypeVar("T")
 #: GitLab's limit on an approval comment (longer ones are refused with 400).
 MAX_COMMENT = 255
 #: Deployment statuses after which the deploy has ended.
@@ -110,7 +108,7 @@ class GitLabClient(http.PolicyClient):
         self._me: str | None = None
         # The webhook's worker threads and the poll job share this client; the policy client
         # closes the responses of a call when it ends, so one call runs at a time.
-        self._lock = threading.RLock()
+        self._serial = threading.RLock()
 
     def close(self) -> None:
         self.session.close()
@@ -192,17 +190,6 @@ class GitLabClient(http.PolicyClient):
         return self._call(post, what, idempotent=False, already_done=already)
 
     # -- plumbing ---------------------------------------------------------------------------
-
-    def _call(
-        self,
-        fn: Callable[[], T],
-        what: str,
-        *,
-        idempotent: bool = True,
-        already_done: Callable[[], T | None] | None = None,
-    ) -> T:
-        with self._lock:
-            return super()._call(fn, what, idempotent=idempotent, already_done=already_done)
 
     def _translate(self, exc: BaseException, what: str) -> BaseException | None:
         if not isinstance(exc, GitlabError):

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -298,6 +300,8 @@ class PolicyClient:
     system = "the server"
     name: str
     policy: RetryPolicy
+    #: Set by a client shared between threads whose calls must run one at a time.
+    _serial: threading.RLock | None = None
 
     def _track_responses(self, session: requests.Session) -> None:
         self._responses: list[requests.Response] = []
@@ -317,19 +321,20 @@ class PolicyClient:
         idempotent: bool = True,
         already_done: Callable[[], T | None] | None = None,
     ) -> T:
-        try:
-            return call(
-                fn,
-                source=self.name,
-                what=what,
-                system=self.system,
-                idempotent=idempotent,
-                already_done=already_done,
-                policy=self.policy,
-                translate=self._translate,
-            )
-        finally:
-            for response in getattr(self, "_responses", ()):
-                response.close()
-            if hasattr(self, "_responses"):
-                self._responses.clear()
+        with self._serial or nullcontext():
+            try:
+                return call(
+                    fn,
+                    source=self.name,
+                    what=what,
+                    system=self.system,
+                    idempotent=idempotent,
+                    already_done=already_done,
+                    policy=self.policy,
+                    translate=self._translate,
+                )
+            finally:
+                for response in getattr(self, "_responses", ()):
+                    response.close()
+                if hasattr(self, "_responses"):
+                    self._responses.clear()

@@ -4,16 +4,19 @@ read back what the worker wrote. One class per system, with the same methods."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
+from sync_helpers import running_sandbox
 
 from connector.sandbox import Sandbox
 from connector.sandbox.catalog import USERS_BY_LOGIN
 from connector.sandbox.jira.seed import project_of
-from connector.sandbox.scenario import SeedChange
+from connector.sandbox.scenario import SeedChange, generate
 
 TIMEOUT = 30
 
@@ -385,3 +388,22 @@ def set_window(ops: Ops, seed: SeedChange, start: datetime, end: datetime) -> No
     else:
         fmt = "%Y-%m-%d %H:%M:%S"
         ops.update(seed, user="admin", start_date=start.strftime(fmt), end_date=end.strftime(fmt))
+
+
+def seeded_fixtures(*, count: int, random_seed: int) -> tuple[Any, Any]:
+    """A module's `sandbox` (seeded with `count` changes: Jira with `random_seed`, ServiceNow
+    with `random_seed + 1`) and `ops` (each test once per system, acting on that system's seeds)
+    fixtures: `sandbox, ops = seeded_fixtures(count=COUNT, random_seed=RANDOM_SEED)`."""
+
+    @pytest.fixture
+    def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+        with running_sandbox(tmp_path, seed_count=count, random_seed=random_seed) as box:
+            yield box
+
+    @pytest.fixture(params=["jira", "servicenow"])
+    def ops(request: pytest.FixtureRequest, sandbox: Sandbox) -> Ops:
+        if request.param == "jira":
+            return JiraOps(sandbox, generate(count, random_seed=random_seed))
+        return ServiceNowOps(sandbox, generate(count, random_seed=random_seed + 1))
+
+    return sandbox, ops

@@ -7,17 +7,14 @@ plan after approval."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
-from policy_helpers import JiraOps, Ops, ServiceNowOps, pick, set_window
+from policy_helpers import JiraOps, Ops, pick, seeded_fixtures, set_window
 from store_fixtures import fixture_store_url  # noqa: F401
-from sync_helpers import running_sandbox
 from test_policy_e2e import run_cli
 from test_webhooks import Running, serve_app, stop
 
@@ -27,7 +24,7 @@ from connector.core.model import Change
 from connector.core.policy import PolicySettings
 from connector.core.policy.config import Freeze
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import SeedChange, generate
+from connector.sandbox.scenario import SeedChange
 from connector.serve.metrics import Metrics
 from connector.serve.webhooks import build_app
 from connector.serve.worker import Worker
@@ -48,17 +45,7 @@ FREEZE = Freeze(
 )
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
-        yield box
-
-
-@pytest.fixture(params=["jira", "servicenow"])
-def ops(request: pytest.FixtureRequest, sandbox: Sandbox) -> Ops:
-    if request.param == "jira":
-        return JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
-    return ServiceNowOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED + 1))
+sandbox, ops = seeded_fixtures(count=COUNT, random_seed=RANDOM_SEED)
 
 
 def minor_waiting(s: SeedChange) -> bool:

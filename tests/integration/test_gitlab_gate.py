@@ -20,11 +20,10 @@ import pytest
 import requests
 import uvicorn
 from gitlab_helpers import approval_posts, wait_for
-from policy_helpers import JiraOps, Ops, ServiceNowOps, pick, set_window
+from policy_helpers import JiraOps, Ops, pick, seeded_fixtures, set_window
 from pydantic import SecretStr
 from store_fixtures import fixture_store_url  # noqa: F401
-from sync_helpers import running_sandbox
-from test_policy_e2e import complete
+from test_policy_e2e import planned_minor_waiting
 
 from connector.commands.demo import sandbox_sources
 from connector.core.deploy.config import DeploySettings, GitlabDeploySettings
@@ -51,17 +50,7 @@ SHA = "4bd1a2c5e8f0aa9d0c1e2f3a4b5c6d7e8f9a0b1c"
 IN_WINDOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
-        yield box
-
-
-@pytest.fixture(params=["jira", "servicenow"])
-def ops(request: pytest.FixtureRequest, sandbox: Sandbox) -> Ops:
-    if request.param == "jira":
-        return JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
-    return ServiceNowOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED + 1))
+sandbox, ops = seeded_fixtures(count=COUNT, random_seed=RANDOM_SEED)
 
 
 def gitlab_settings(sandbox: Sandbox, **extra: Any) -> GitlabDeploySettings:
@@ -159,16 +148,7 @@ def gate(
 def the_change(ops: Ops) -> SeedChange:
     """A complete minor normal change waiting for its approval, on payments-api, in a window
     around IN_WINDOW, whose implementation plan names the commit to deploy."""
-    (seed,) = pick(
-        ops.seeds,
-        lambda s: (
-            s.change_type == "normal"
-            and s.change_class == "minor"
-            and s.status == "awaiting-approval"
-            and s.planned_start is not None
-            and complete(s)
-        ),
-    )
+    (seed,) = pick(ops.seeds, planned_minor_waiting)
     ops.fill(seed, user=seed.requester)
     set_window(ops, seed, IN_WINDOW - timedelta(hours=1), IN_WINDOW + timedelta(hours=2))
     plan = f"Deploy {SHA[:7]} to production, verify."

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
+from policy_helpers import JiraOps, Ops, pick, seeded_fixtures
 from store_fixtures import fixture_store_url  # noqa: F401
-from sync_helpers import reset_log, running_sandbox, ticket_writes, write_config
+from sync_helpers import reset_log, ticket_writes, write_config
 
 from connector.commands.cli import main
 from connector.commands.demo import sandbox_sources
@@ -25,7 +25,7 @@ from connector.core.mapping import RawTicket
 from connector.core.policy import PolicySettings
 from connector.core.policy.config import Freeze, ScopeRule
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import Planted, SeedChange, generate
+from connector.sandbox.scenario import Planted, SeedChange
 from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
@@ -38,17 +38,7 @@ COUNT = 120
 RANDOM_SEED = 34  # the sandbox seeds ServiceNow with RANDOM_SEED + 1
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
-        yield box
-
-
-@pytest.fixture(params=["jira", "servicenow"])
-def ops(request: pytest.FixtureRequest, sandbox: Sandbox) -> Ops:
-    if request.param == "jira":
-        return JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
-    return ServiceNowOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED + 1))
+sandbox, ops = seeded_fixtures(count=COUNT, random_seed=RANDOM_SEED)
 
 
 def run_cli(argv: list[str]) -> int:
@@ -149,6 +139,17 @@ def required_lines(note: str) -> set[str]:
 
 def complete(s: SeedChange) -> bool:
     return not expected_missing(s) and (s.security_level == "none" or bool(s.infosec_categories))
+
+
+def planned_minor_waiting(s: SeedChange) -> bool:
+    """A complete minor normal change with a planned window, waiting for its approval."""
+    return (
+        s.change_type == "normal"
+        and s.change_class == "minor"
+        and s.status == "awaiting-approval"
+        and s.planned_start is not None
+        and complete(s)
+    )
 
 
 def for_the_board(s: SeedChange) -> bool:
@@ -428,16 +429,7 @@ def test_implementing_without_approval_is_flagged_unauthorized(
 def test_editing_the_rollback_plan_after_approval_voids_the_approval(
     sandbox: Sandbox, ops: Ops, store_url: str
 ) -> None:
-    (seed,) = pick(
-        ops.seeds,
-        lambda s: (
-            s.change_type == "normal"
-            and s.change_class == "minor"
-            and s.status == "awaiting-approval"
-            and s.planned_start is not None
-            and complete(s)
-        ),
-    )
+    (seed,) = pick(ops.seeds, planned_minor_waiting)
     with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
         ops.approve(seed, group="Change approvers")
         w.sync_once()

@@ -6,13 +6,11 @@ gets one note per audience with the right changes; a late notice is reported as 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-from policy_helpers import JiraOps, Ops, ServiceNowOps, pick
+from policy_helpers import JiraOps, Ops, pick, seeded_fixtures
 from store_fixtures import fixture_store_url  # noqa: F401
 from sync_helpers import cli, reset_log, running_sandbox, ticket_writes, write_config
 
@@ -33,17 +31,7 @@ RELEASE = "2026.11.2"  # 20 changes across both systems with RELEASE_COUNT and R
 NOTE = "change-connector:release-note"
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
-        yield box
-
-
-@pytest.fixture(params=["jira", "servicenow"])
-def ops(request: pytest.FixtureRequest, sandbox: Sandbox) -> Ops:
-    if request.param == "jira":
-        return JiraOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED))
-    return ServiceNowOps(sandbox, generate(COUNT, random_seed=RANDOM_SEED + 1))
+sandbox, ops = seeded_fixtures(count=COUNT, random_seed=RANDOM_SEED)
 
 
 def settings_for(sandbox: Sandbox, names: list[str], **policy: object) -> Settings:

@@ -71,15 +71,13 @@ def rule_deployment(
     run_id = int(match.group(1))
     deployment = payload.get("deployment")
     deployment = deployment if isinstance(deployment, Mapping) else {}
-    return Deployment(
-        provider="github",
-        reference=reference(repo, run_id, environment),
+    return _deployment(
+        payload,
+        deployment,
+        ref=reference(repo, run_id, environment),
         service=service_of(repo, services),
         environment=environment,
-        commit=str(deployment.get("sha") or ""),
-        change_key=_change_key(deployment),
-        triggered_by=_login(deployment.get("creator")) or _login(payload.get("sender")),
-        at=_when(deployment.get("created_at")) or received_at,
+        received_at=received_at,
         url=f"{_web(payload)}/actions/runs/{run_id}",
     )
 
@@ -107,18 +105,41 @@ def status_deployment(
         )
     else:
         ref = f"{repo}#deployment:{deployment.get('id')}"
-    found = Deployment(
+    found = _deployment(
+        payload,
+        deployment,
+        ref=ref,
+        service=service_of(repo, services),
+        environment=environment,
+        received_at=received_at,
+        url=str(status.get("log_url") or status.get("target_url") or ""),
+    )
+    return found, outcome, _when(status.get("created_at")) or received_at
+
+
+def _deployment(
+    payload: Mapping[str, Any],
+    deployment: Mapping[str, Any],
+    *,
+    ref: str,
+    service: str,
+    environment: str,
+    received_at: datetime,
+    url: str,
+) -> Deployment:
+    """A GitHub deployment as the gate sees it: commit, change key, who started it and when from
+    the event's `deployment` object (the sender when it names no creator)."""
+    return Deployment(
         provider="github",
         reference=ref,
-        service=service_of(repo, services),
+        service=service,
         environment=environment,
         commit=str(deployment.get("sha") or ""),
         change_key=_change_key(deployment),
         triggered_by=_login(deployment.get("creator")) or _login(payload.get("sender")),
         at=_when(deployment.get("created_at")) or received_at,
-        url=str(status.get("log_url") or status.get("target_url") or ""),
+        url=url,
     )
-    return found, outcome, _when(status.get("created_at")) or received_at
 
 
 def _text(payload: Mapping[str, Any], *path: str) -> str:
