@@ -24,6 +24,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from connector.store import audit as audit_log
 from connector.store.base import StoreBase
+from connector.store.engine import begin_write
 from connector.store.schema import (
     deployments,
     gate_waits,
@@ -123,6 +124,12 @@ class DeploymentsMixin(StoreBase):
         at = self._now()
         key = and_(deployments.c.provider == row.provider, deployments.c.reference == row.reference)
         with self._write() as conn:
+            # A provider's webhook and the worker's poll may report one deployment at the same
+            # moment: on PostgreSQL the check and the write run under a lock of their own
+            # (SQLite's write transactions are serialized already).
+            begin_write(
+                conn, namespace=self._namespace, lock=f"deployment\0{row.provider}\0{row.reference}"
+            )
             found = conn.execute(select(deployments).where(key)).first()
             if found is not None:
                 old = _deployment(found)

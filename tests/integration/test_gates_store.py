@@ -5,7 +5,9 @@ the gate token, and an unauthorized deployment in every format of the report."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,6 +178,30 @@ def test_a_deployment_heard_of_twice_is_one_row_with_its_outcome(store: Store) -
     assert [r.outcome for r in store.deployments()] == ["success"]
     events = [r.event for r in store.audit_for("acme-jira", "CHG-1")]
     assert events == ["deployment.recorded", "deployment.updated"]
+
+
+def test_one_deployment_reported_by_many_at_once_is_one_row(
+    store: Store, open_store: Callable[[], Store]
+) -> None:
+    # A webhook and a poll (or two workers) report one deployment at the same moment.
+    put(store, change("CHG-1"))
+    same = deployment("acme/shop#45:production")
+    stores = [open_store() for _ in range(6)]
+    start = threading.Barrier(len(stores))
+
+    def report(other: Store) -> bool:
+        start.wait()
+        _, new = gates.record_deployment(
+            store=other, settings=SETTINGS, deployment=same, outcome="in_progress"
+        )
+        return new
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        news = list(pool.map(report, stores))
+    assert news.count(True) == 1
+    assert [r.reference for r in store.deployments()] == [same.reference]
+    events = [r.event for r in store.audit_for("acme-jira", "CHG-1")]
+    assert events == ["deployment.recorded"]
 
 
 @pytest.fixture
