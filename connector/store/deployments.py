@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from connector.store import audit as audit_log
 from connector.store.base import StoreBase
@@ -124,12 +124,7 @@ class DeploymentsMixin(StoreBase):
         at = self._now()
         key = and_(deployments.c.provider == row.provider, deployments.c.reference == row.reference)
         with self._write() as conn:
-            # A provider's webhook and the worker's poll may report one deployment at the same
-            # moment: on PostgreSQL the check and the write run under a lock of their own
-            # (SQLite's write transactions are serialized already).
-            begin_write(
-                conn, namespace=self._namespace, lock=f"deployment\0{row.provider}\0{row.reference}"
-            )
+            self._hold(conn, row.provider, row.reference)
             found = conn.execute(select(deployments).where(key)).first()
             if found is not None:
                 old = _deployment(found)
@@ -184,6 +179,12 @@ class DeploymentsMixin(StoreBase):
 
     # -- held deploys --------------------------------------------------------------------------
 
+    def _hold(self, conn: Connection, provider: str, reference: str) -> None:
+        """Serialize the check-then-write of one deploy: a provider's webhook and the worker's
+        poll may report it at the same moment. On PostgreSQL a lock of its own for the rest of
+        the transaction; SQLite's write transactions are serialized already."""
+        begin_write(conn, namespace=self._namespace, lock=f"deploy\0{provider}\0{reference}")
+
     def remember_wait(
         self,
         *,
@@ -195,6 +196,7 @@ class DeploymentsMixin(StoreBase):
     ) -> bool:
         """Remember a held deploy once (True: new; False: already remembered, left as it is)."""
         with self._write() as conn:
+            self._hold(conn, provider, reference)
             found = conn.execute(
                 select(gate_waits.c.state).where(_key(provider, reference))
             ).first()
