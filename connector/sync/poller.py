@@ -106,20 +106,10 @@ def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
     digest = rt.policy_digest()
     if rt.store.policy_digest(rt.name) != digest:
         for chunk in batched(rt.store.change_keys(rt.name), rt.settings.page_size):
-            stats.reevaluated += len(chunk)
-            result = pipeline.reevaluate(list(chunk))
-            stats.planned += result.planned
-            stats.withheld_by_ticket.update(result.withheld_by_ticket)
+            _reevaluate(pipeline, stats, list(chunk))
         with rt.store.transaction() as tx:
             tx.set_policy_digest(rt.name, digest)
-    for _ in range(MAX_RECHECK_ROUNDS):
-        due = rt.store.due_for_recheck(rt.name, now=rt.clock(), limit=rt.settings.page_size)
-        if not due:
-            break
-        stats.reevaluated += len(due)
-        result = pipeline.reevaluate(due)
-        stats.planned += result.planned
-        stats.withheld_by_ticket.update(result.withheld_by_ticket)
+    _evaluate_due(rt, pipeline, stats, now=rt.clock, rounds=MAX_RECHECK_ROUNDS)
     refresh_answers(rt, pipeline, stats)
 
 
@@ -177,16 +167,33 @@ def _scan(
 def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
     """Evaluate what the scan made due (its changes with a window, the partners of windows
     that moved), once each, now that every page is in: their actions are planned here."""
-    now, size = rt.clock(), rt.settings.page_size
+    now = rt.clock()
     # Each round's evaluations set a later recheck: a bound, not an expected figure.
-    for _ in range(rt.store.count_changes(rt.name) // size + MAX_RECHECK_ROUNDS):
-        due = rt.store.due_for_recheck(rt.name, now=now, limit=size)
+    rounds = rt.store.count_changes(rt.name) // rt.settings.page_size + MAX_RECHECK_ROUNDS
+    _evaluate_due(rt, pipeline, stats, now=lambda: now, rounds=rounds)
+
+
+def _evaluate_due(
+    rt: SourceRuntime,
+    pipeline: Pipeline,
+    stats: PollStats,
+    *,
+    now: Callable[[], datetime],
+    rounds: int,
+) -> None:
+    """Evaluate the stored changes due for a recheck at `now()`, a page at a time."""
+    for _ in range(rounds):
+        due = rt.store.due_for_recheck(rt.name, now=now(), limit=rt.settings.page_size)
         if not due:
             break
-        stats.reevaluated += len(due)
-        result = pipeline.reevaluate(due)
-        stats.planned += result.planned
-        stats.withheld_by_ticket.update(result.withheld_by_ticket)
+        _reevaluate(pipeline, stats, due)
+
+
+def _reevaluate(pipeline: Pipeline, stats: PollStats, keys: list[str]) -> None:
+    stats.reevaluated += len(keys)
+    result = pipeline.reevaluate(keys)
+    stats.planned += result.planned
+    stats.withheld_by_ticket.update(result.withheld_by_ticket)
 
 
 def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
