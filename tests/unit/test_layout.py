@@ -34,6 +34,11 @@ def test_every_folder_in_the_tree_exists() -> None:
     assert [f for f in folders if not (ROOT / f).is_dir()] == []
 
 
+def test_the_tree_names_each_folder_once() -> None:
+    folders = readme_tree()
+    assert sorted({f for f in folders if folders.count(f) > 1}) == []
+
+
 def test_the_tree_names_every_package_of_connector() -> None:
     folders = set(readme_tree())
     packages = [p.parent for p in PACKAGE.glob("*/__init__.py")]
