@@ -170,8 +170,8 @@ def append(
     keying: AuditKeying = AuditKeying(),
 ) -> AuditRow:
     """Append one link inside the caller's (write) transaction on `conn`; refuse to extend a
-    chain shorter than the newest anchor (`AuditTruncated`: the caller's transaction rolls
-    back)."""
+    chain shorter than the newest anchor, or whose anchored head was rewritten
+    (`AuditTruncated`: the caller's transaction rolls back)."""
     if at.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
     at = at.astimezone(UTC)
@@ -180,8 +180,12 @@ def append(
     row = conn.execute(_LAST_LINK).first()
     seq, prev_hash = (int(row.seq) + 1, str(row.hash)) if row is not None else (1, GENESIS)
     floor = keying.floor
-    if floor is not None and floor.seq is not None and seq <= floor.seq:
-        raise AuditTruncated(truncated_message(seq - 1, floor))
+    if floor is not None and floor.seq is not None:
+        if seq <= floor.seq:
+            raise AuditTruncated(truncated_message(seq - 1, floor))
+        if seq == floor.seq + 1 and prev_hash != floor.hash:
+            # the anchored head itself, rewritten since: the new link would vouch for it
+            raise AuditTruncated(altered_message(floor))
     detail_value: dict[str, Any] = json.loads(detail_text)
     digest = link_hash(
         prev_hash,
@@ -222,6 +226,13 @@ def to_row(row: Any) -> AuditRow:
         detail=json.loads(row.detail),
         prev_hash=str(row.prev_hash),
         hash=str(row.hash),
+    )
+
+
+def altered_message(floor: Anchor) -> str:
+    return (
+        f"audit link {floor.seq} differs from the anchor in {floor.origin}: the chain was "
+        "altered; refusing to append to it (run `change-connector audit verify`)"
     )
 
 

@@ -359,11 +359,7 @@ class Store(
             if links < floor.seq:
                 raise audit_log.AuditTruncated(audit_log.truncated_message(links, floor))
             if anchored != floor.hash:
-                raise audit_log.AuditTruncated(
-                    f"audit link {floor.seq} differs from the anchor in {floor.origin}: the "
-                    "chain was altered; refusing to append to it (run `change-connector audit "
-                    "verify`)"
-                )
+                raise audit_log.AuditTruncated(audit_log.altered_message(floor))
         self._audit_keying = keying
 
     def raise_audit_floor(self, anchor: audit_log.Anchor) -> None:
