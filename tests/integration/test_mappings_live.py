@@ -135,19 +135,23 @@ def test_written_mappings_give_the_shipped_mappings_findings_and_sync_with_no_sk
     assert plans["written"] == plans["shipped"]
     assert sum(len(found) for found in plans["written"].values()) > 0
 
-    config = with_store(write_config(tmp_path / "sync.toml", seeded.info, jira, snow), tmp_path)
-    result = run("sync", "--once", "--config", str(config))
-    assert result.returncode == 0, result.stdout + result.stderr
-    with closing(Store.open(f"sqlite:///{tmp_path / 'sync.db'}")) as store:
-        for source in ("sandbox-jira", "sandbox-servicenow"):
-            assert store.count_changes(source) == seeded_count
-            failed = [
-                e
-                for key in store.change_keys(source)
-                for e in store.ledger_for(source=source, ticket_key=key)
-                if e.state == "failed"
-            ]
-            assert failed == []
+    # The written files, then the shipped ones unedited (fields by name), each synced into a
+    # store of its own by a real `sync --once`: every seeded change stored, none skipped.
+    for name, files in {"sync": (jira, snow), "sync-shipped": (JIRA_DEFAULT, SNOW_DEFAULT)}.items():
+        config = with_store(write_config(tmp_path / f"{name}.toml", seeded.info, *files), tmp_path)
+        result = run("sync", "--once", "--config", str(config))
+        assert result.returncode == 0, result.stdout + result.stderr
+        with closing(Store.open(f"sqlite:///{tmp_path / f'{name}.db'}")) as store:
+            for source in ("sandbox-jira", "sandbox-servicenow"):
+                assert store.count_changes(source) == seeded_count, name
+                assert store.skipped_tickets(source) == [], name
+                failed = [
+                    e
+                    for key in store.change_keys(source)
+                    for e in store.ledger_for(source=source, ticket_key=key)
+                    if e.state == "failed"
+                ]
+                assert failed == [], name
 
 
 def with_store(config: Path, where: Path) -> Path:
