@@ -6,18 +6,24 @@ into calls. Every write checks the ticket first and reports whether it wrote: a 
 the status the issue is already in, a label already there, columns already set, are no writes.
 A Jira note is checked against the markers its issue was read with (no call), a ServiceNow
 note against the record's journal.
+
+A ticket deleted since it was planned for is `TicketDeleted`, never a failure: the ServiceNow
+adapter says so itself; a Jira write answered 404 is confirmed by re-reading the issue (a 404
+there too: it is gone), as the webhook drain confirms a delete event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from connector.core.errors import PermanentError
+from connector.core.errors import NotFoundError, PermanentError
 from connector.core.mapping import ActionSpec, Mapping
 from connector.core.mapping.vocabulary import ACTION_TO
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
+
+T = TypeVar("T")
 
 
 class Note(NamedTuple):
@@ -39,8 +45,17 @@ class JiraWriter:
         self.adapter = adapter
         self.mapping = mapping
 
+    def _confirmed(self, ticket: str, call: Callable[[], T]) -> T:
+        """`call()`; a 404 from it is re-checked with a read of the issue itself, which raises
+        `TicketDeleted` when the issue is gone (else the 404 stands: a comment, a property)."""
+        try:
+            return call()
+        except NotFoundError:
+            self.adapter.fetch(ticket)
+            raise
+
     def find_note(self, ticket: str, *, marker: str) -> Note | None:
-        found = self.adapter.notes.find(ticket, marker)
+        found = self._confirmed(ticket, lambda: self.adapter.notes.find(ticket, marker))
         if found is None or found.ref is None:
             return None
         return Note(found.ref, fingerprint=found.fp)
@@ -48,15 +63,24 @@ class JiraWriter:
     def post_note(
         self, ticket: str, *, body: str, marker: str, fingerprint: str, internal: bool = True
     ) -> str:
-        return self.adapter.notes.post(
-            ticket, body=body, marker=marker, fp=fingerprint, internal=internal
+        return self._confirmed(
+            ticket,
+            lambda: self.adapter.notes.post(
+                ticket, body=body, marker=marker, fp=fingerprint, internal=internal
+            ),
         )
 
     def edit_note(self, ticket: str, ref: str, *, body: str, marker: str, fingerprint: str) -> None:
-        self.adapter.notes.edit(ticket, ref, body=body, marker=marker, fp=fingerprint)
+        self._confirmed(
+            ticket,
+            lambda: self.adapter.notes.edit(ticket, ref, body=body, marker=marker, fp=fingerprint),
+        )
 
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:
         """The reason is in the change-control comment; Jira transitions take no notes."""
+        return self._confirmed(ticket, lambda: self._move(ticket, steps))
+
+    def _move(self, ticket: str, steps: Sequence[str]) -> bool:
         wrote = False
         for step in remaining(steps, self.adapter.status(ticket), self._target):
             spec = _spec(self.mapping, step, self.adapter.name)
@@ -79,7 +103,9 @@ class JiraWriter:
         return names[0] if len(names) == 1 else None
 
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool:
-        return self.adapter.set_label(ticket, label, present=present)
+        return self._confirmed(
+            ticket, lambda: self.adapter.set_label(ticket, label, present=present)
+        )
 
 
 class ServiceNowWriter:
