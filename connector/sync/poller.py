@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connector.core.cursor import Cursor, jql_since, servicenow_since
-from connector.core.errors import ConnectorError
+from connector.core.errors import ConnectorError, TicketDeleted
 from connector.core.planner import Plan
 from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
@@ -213,11 +213,20 @@ def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: Pol
         executor.moved.clear()
         if not keys or stats.failed:
             return
-        try:
-            raws = [raw for key in keys if (raw := rt.fetch(key)) is not None]
-        except ConnectorError as exc:
-            stats.failed = exc.message
-            return
+        raws = []
+        for key in keys:
+            try:
+                raw = rt.fetch(key)
+            except TicketDeleted as exc:  # deleted since it was moved: recorded, not a failure
+                rt.store.mark_deleted(
+                    source=rt.name, change_key=key, reason=exc.message, actor=executor.worker
+                )
+                continue
+            except ConnectorError as exc:
+                stats.failed = exc.message
+                return
+            if raw is not None:
+                raws.append(raw)
         stats.moved += len(raws)
         stats.planned += pipeline.process(raws).planned
         _apply(executor, rt.name, stats)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from store_fixtures import fixture_store_url  # noqa: F401
@@ -62,3 +63,37 @@ def test_a_ticket_deleted_before_its_writes_is_recorded_once_and_not_retried(
         engine.dispose()
     assert states and {(s, k) for s, k, _ in states} == set(gone.items())
     assert {state for _, _, state in states} == {"dropped"}
+
+
+def test_a_ticket_deleted_after_the_cycle_moved_it_is_recorded_not_a_failed_poll(
+    tmp_path: Path, store_url: str
+) -> None:
+    """The re-read of a ticket the cycle just moved (settle) finds it deleted: the poll goes on
+    and the ticket is recorded as deleted."""
+    with running_sandbox(tmp_path, seed_count=12, random_seed=3) as sandbox:
+        settings = Settings(sources=sandbox_sources(sandbox.info))
+        deleted: list[tuple[str, str]] = []
+        with (
+            closing(Store.open(store_url)) as store,
+            closing(Worker(settings, store, name="w").open()) as worker,
+        ):
+            for name, rt in worker.runtimes.items():
+                read = rt.fetch
+
+                def fetch_after_delete(key: str, name: str = name, read: Any = read) -> Any:
+                    if not any(n == name for n, _ in deleted):
+                        if name == "sandbox-jira":
+                            sandbox.delete_jira_issue(key)
+                        else:
+                            sandbox.servicenow.delete_change(key)
+                        deleted.append((name, key))
+                    return read(key)
+
+                rt.fetch = fetch_after_delete  # type: ignore[method-assign]
+            stats = worker.sync_once()
+            assert [(s.source, s.failed) for s in stats] == [(n, None) for n in worker.runtimes]
+            assert {n for n, _ in deleted} == set(worker.runtimes)  # both re-read a moved one
+            for name, key in deleted:
+                assert store.is_deleted(name, key)
+                events = [row.event for row in store.audit_for(name, key)]
+                assert events.count("ticket.deleted") == 1
