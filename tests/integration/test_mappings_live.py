@@ -114,6 +114,30 @@ def test_a_value_map_that_does_not_fit_the_site_fails_in_one_line_each(
     assert f"{bad_snow}: fields.risk.map: warning: option '4' (Low) of Risk" in result.stdout
 
 
+def test_a_value_map_that_misses_one_of_the_sites_options_fails_naming_file_and_key(
+    seeded: Sandbox, written: tuple[Path, Path], tmp_path: Path
+) -> None:
+    jira, snow = written
+    short_jira, short_snow = tmp_path / "jira.toml", tmp_path / "snow.toml"
+    entry_jira, entry_snow = '"Significant / Large" = "major"\n', '"4" = "low"  # Low\n'
+    assert entry_jira in jira.read_text() and entry_snow in snow.read_text()
+    short_jira.write_text(jira.read_text().replace(entry_jira, ""))
+    short_snow.write_text(snow.read_text().replace(entry_snow, ""))
+    result = check(seeded, tmp_path, short_jira, short_snow)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    warned = [line for line in result.stdout.splitlines() if "has no entry" in line]
+    assert len(warned) == 2
+    assert warned[0].startswith(
+        f"{short_jira}: fields.change_class.map: warning: option 'Significant / Large' of Impact"
+    )
+    assert warned[1].startswith(f"{short_snow}: fields.risk.map: warning: option '4' (Low) of Risk")
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'check.toml'}: 2 value(s) of the live sites without an entry: "
+        "tickets with them would be skipped"
+    ]
+
+
 def test_written_mappings_give_the_shipped_mappings_findings_and_sync_with_no_skip(
     seeded: Sandbox, written: tuple[Path, Path], tmp_path: Path
 ) -> None:
