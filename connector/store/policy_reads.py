@@ -9,11 +9,11 @@ stored verdicts were reached under (`policy_state`). The writes go through `Tx`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, select
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select
 
 from connector.store.base import StoreBase, chunks
 from connector.store.records import BasisRow, BoardRow, WindowRow
@@ -57,6 +57,7 @@ def _basis(row: Any) -> BasisRow:
 
 
 _Row = TypeVar("_Row")
+_TERMS = 100  # ranges per query of `windows_near`: SQLite nests an OR chain this deep
 
 
 class PolicyReadsMixin(StoreBase):
@@ -77,6 +78,73 @@ class PolicyReadsMixin(StoreBase):
                 )
                 found.extend(_window(row) for row in conn.execute(query))
         return sorted(found, key=lambda w: (w.starts_at, w.change_key, w.system))
+
+    def window_reach(self, source: str) -> dict[str, timedelta]:
+        """The longest stored window of each system of `source`, rounded up to the second:
+        a window overlapping [start, end) on that system starts after start - reach."""
+        if self.dialect == "sqlite":  # fixed-width ISO text; julianday's days, ms precision
+            length = (func.julianday(change_windows.c.ends_at) - func.julianday(
+                change_windows.c.starts_at
+            )) * 86400.0
+        else:
+            length = func.extract("epoch", change_windows.c.ends_at - change_windows.c.starts_at)
+        query = (
+            select(change_windows.c.system, func.max(length))
+            .where(change_windows.c.source == source)
+            .group_by(change_windows.c.system)
+        )
+        with self._read() as conn:
+            # One second more than measured: julianday keeps milliseconds only.
+            return {
+                str(system): timedelta(seconds=int(float(seconds)) + 1)
+                for system, seconds in conn.execute(query)
+            }
+
+    def windows_near(
+        self,
+        source: str,
+        spans: Iterable[tuple[str, datetime, datetime]],
+        *,
+        reach: Mapping[str, timedelta],
+        approved_only: bool = False,
+    ) -> list[WindowRow]:
+        """Windows that may overlap any of `spans` (system, start, end): every window on the
+        span's system starting in [start - reach, end), each row once, unordered. With the
+        longest window of each system as its `reach` (`window_reach`), no overlapping window is
+        missed, and the index on (source, system, starts_at) keeps each read to the rows near
+        the spans: a page's changes read their neighbours, not every stored window between
+        their earliest start and latest end. Callers filter the exact overlaps (WindowIndex)."""
+        ranges: dict[str, list[tuple[datetime, datetime]]] = {}
+        for system, start, end in spans:
+            lo = self._now(start) - reach.get(system, timedelta(0))
+            ranges.setdefault(system, []).append((lo, self._now(end)))
+        terms = []
+        for system, found in ranges.items():
+            found.sort()
+            merged = [found[0]]
+            for lo, hi in found[1:]:
+                if lo <= merged[-1][1]:  # overlaps the previous range: extend it
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+                else:
+                    merged.append((lo, hi))
+            terms += [
+                and_(
+                    change_windows.c.source == source,
+                    change_windows.c.system == system,
+                    change_windows.c.starts_at >= lo,
+                    change_windows.c.starts_at < hi,
+                )
+                for lo, hi in merged
+            ]
+        out: list[WindowRow] = []
+        with self._read() as conn:
+            for start in range(0, len(terms), _TERMS):
+                # The source in every term: each is then one range of the index.
+                query = select(change_windows).where(or_(*terms[start : start + _TERMS]))
+                if approved_only:
+                    query = query.where(change_windows.c.approved.is_(True))
+                out.extend(_window(row) for row in conn.execute(query))
+        return out
 
     def windows_of(self, source: str, keys: Sequence[str]) -> list[WindowRow]:
         """The stored windows of the given changes, ordered by (change_key, starts_at, system)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
 from connector.core.errors import SkipRecord
@@ -96,6 +96,8 @@ class Pipeline:
     # Which planned writes the source may make (observe mode, old changes): the rest are
     # withheld in the plan, never recorded in the ledger.
     gate: Gate = field(default_factory=Gate)
+    # The longest stored window per system, read once a pass (`_reach_of`, `refresh`).
+    _reach: dict[str, timedelta] | None = field(default=None, init=False, repr=False)
 
     def process(
         self,
@@ -314,16 +316,16 @@ class Pipeline:
                 result.evaluated[i] = replace(item, plan=plan_)
 
     def _windows(self, changes: Sequence[Change]) -> list[Window]:
-        """Stored windows that may overlap these changes, with the changes' own (newer) ones."""
-        spans = [(c.planned_start, c.planned_end) for c in changes if entries(c)]
-        systems = {s for c in changes for s in c.affected_systems}
+        """Approved windows that may overlap these changes' (only approved windows conflict:
+        `rules.schedule_conflict`): stored ones near each change's own, and the changes' own
+        (newer) ones."""
+        spans = [(s, b, e) for c in changes for s, b, e, _held in entries(c)]
+        reach = self._reach_of(spans)
         own = {c.key for c in changes}
-        out = [w for c in changes for w in windows_of(c)]
-        if spans and systems:
-            start = min(s for s, _ in spans if s is not None)
-            end = max(e for _, e in spans if e is not None)
-            rows = self.store.windows_overlapping(
-                self.source.instance, systems=systems, start=start, end=end
+        out = [w for c in changes for w in windows_of(c) if w.approved]
+        if spans:
+            rows = self.store.windows_near(
+                self.source.instance, spans, reach=reach, approved_only=True
             )
             out += [
                 Window(
@@ -346,24 +348,42 @@ class Pipeline:
         return out
 
     def _partners(self, moved: Sequence[Change], before: Mapping[str, set[Entry]]) -> set[str]:
-        """Changes whose window overlaps the old or new window of a change that moved."""
+        """Changes whose window overlaps the old or new approved window of a change that moved
+        (a window that is not approved conflicts with nothing, so its move changes no other
+        change's findings)."""
         spans: list[Entry] = []
         for change in moved:
-            spans += [*entries(change), *before.get(change.key, set())]
+            spans += [e for e in (*entries(change), *before.get(change.key, set())) if e[3]]
         if not spans:
             return set()
-        rows = self.store.windows_overlapping(
+        rows = self.store.windows_near(
             self.source.instance,
-            systems={s[0] for s in spans},
-            start=min(s[1] for s in spans),
-            end=max(s[2] for s in spans),
+            [(s, b, e) for s, b, e, _held in spans],
+            reach=self._reach_of([]),
         )
-        # The moved spans indexed: a page's rows are checked against them by bisection.
+        # The moved spans indexed: the rows near them are checked against them by bisection.
         moved_spans = WindowIndex(
             Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
         )
         partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
         return partners - {c.key for c in moved}
+
+    def _reach_of(self, spans: Sequence[tuple[str, datetime, datetime]]) -> dict[str, timedelta]:
+        """The longest window per system stored (read once a pass, see `refresh`), grown by
+        these spans: every window this pipeline records passes here first, so later reads of
+        the pass reach back far enough for them too."""
+        if self._reach is None:
+            self._reach = self.store.window_reach(self.source.instance)
+        reach = self._reach
+        for system, start, end in spans:
+            if end - start > reach.get(system, timedelta(0)):
+                reach[system] = end - start
+        return reach
+
+    def refresh(self) -> None:
+        """Read the longest stored windows again at the next evaluation: windows another
+        worker stored since are then reached (a poll cycle calls it before its last pass)."""
+        self._reach = None
 
     # -- record ----------------------------------------------------------------------------------
 

@@ -168,6 +168,7 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
     """Evaluate what the scan made due (its changes with a window, the partners of windows
     that moved), once each, now that every page is in: their actions are planned here."""
     now = rt.clock()
+    pipeline.refresh()  # windows another worker stored during the scan are reached too
     # Each round's evaluations set a later recheck: a bound, not an expected figure.
     rounds = rt.store.count_changes(rt.name) // rt.settings.page_size + MAX_RECHECK_ROUNDS
     _evaluate_due(rt, pipeline, stats, now=lambda: now, rounds=rounds)
