@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select
 
 from connector.store.base import StoreBase, chunks
 from connector.store.records import BasisRow, BoardRow, WindowRow
@@ -57,7 +58,25 @@ def _basis(row: Any) -> BasisRow:
 
 
 _Row = TypeVar("_Row")
-_TERMS = 100  # ranges per query of `windows_near`: SQLite nests an OR chain this deep
+_TERMS = 32  # ranges per query of `windows_near` (a short batch repeats its last range)
+
+
+@cache
+def _near(approved_only: bool) -> Any:
+    """Windows starting in any of _TERMS ranges (sys<i>, [lo<i>, hi<i>)), each term one range
+    of the index on (source, system, starts_at)."""
+    c = change_windows.c
+    terms = [
+        and_(
+            c.source == bindparam("source"),
+            c.system == bindparam(f"sys{i}"),
+            c.starts_at >= bindparam(f"lo{i}"),
+            c.starts_at < bindparam(f"hi{i}"),
+        )
+        for i in range(_TERMS)
+    ]
+    query = select(change_windows).where(or_(*terms))
+    return query.where(c.approved.is_(True)) if approved_only else query
 
 
 class PolicyReadsMixin(StoreBase):
@@ -83,9 +102,10 @@ class PolicyReadsMixin(StoreBase):
         """The longest stored window of each system of `source`, rounded up to the second:
         a window overlapping [start, end) on that system starts after start - reach."""
         if self.dialect == "sqlite":  # fixed-width ISO text; julianday's days, ms precision
-            length = (func.julianday(change_windows.c.ends_at) - func.julianday(
-                change_windows.c.starts_at
-            )) * 86400.0
+            length = (
+                func.julianday(change_windows.c.ends_at)
+                - func.julianday(change_windows.c.starts_at)
+            ) * 86400.0
         else:
             length = func.extract("epoch", change_windows.c.ends_at - change_windows.c.starts_at)
         query = (
@@ -118,32 +138,31 @@ class PolicyReadsMixin(StoreBase):
         for system, start, end in spans:
             lo = self._now(start) - reach.get(system, timedelta(0))
             ranges.setdefault(system, []).append((lo, self._now(end)))
-        terms = []
+        merged: list[dict[str, Any]] = []
         for system, found in ranges.items():
             found.sort()
-            merged = [found[0]]
-            for lo, hi in found[1:]:
-                if lo <= merged[-1][1]:  # overlaps the previous range: extend it
-                    merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-                else:
-                    merged.append((lo, hi))
-            terms += [
-                and_(
-                    change_windows.c.source == source,
-                    change_windows.c.system == system,
-                    change_windows.c.starts_at >= lo,
-                    change_windows.c.starts_at < hi,
-                )
-                for lo, hi in merged
-            ]
+            lo, hi = found[0]
+            for start, end in found[1:]:
+                if start > hi:  # apart from the range so far: that one is complete
+                    merged.append({"system": system, "lo": lo, "hi": hi})
+                    lo = start
+                hi = max(hi, end)
+            merged.append({"system": system, "lo": lo, "hi": hi})
+        query = _near(approved_only)
+        seen: set[tuple[str, str]] = set()
         out: list[WindowRow] = []
         with self._read() as conn:
-            for start in range(0, len(terms), _TERMS):
-                # The source in every term: each is then one range of the index.
-                query = select(change_windows).where(or_(*terms[start : start + _TERMS]))
-                if approved_only:
-                    query = query.where(change_windows.c.approved.is_(True))
-                out.extend(_window(row) for row in conn.execute(query))
+            for first in range(0, len(merged), _TERMS):
+                batch = merged[first : first + _TERMS]
+                batch += [batch[-1]] * (_TERMS - len(batch))  # one statement shape, compiled once
+                params: dict[str, Any] = {"source": source}
+                for i, term in enumerate(batch):
+                    params.update({f"sys{i}": term["system"], f"lo{i}": term["lo"]})
+                    params[f"hi{i}"] = term["hi"]
+                for row in conn.execute(query, params):
+                    if (row.change_key, row.system) not in seen:
+                        seen.add((row.change_key, row.system))
+                        out.append(_window(row))
         return out
 
     def windows_of(self, source: str, keys: Sequence[str]) -> list[WindowRow]:

@@ -39,12 +39,13 @@ from connector.core.policy import (
     ApprovalBasis,
     BoardDecision,
     Context,
+    Evaluation,
     PolicySettings,
     Window,
     evaluate,
 )
 from connector.core.windows import Entry, WindowIndex, entries, windows_of
-from connector.store import Store, StoredRow, Tx
+from connector.store import BasisRow, Store, StoredRow, Tx
 from connector.sync.recording import Evaluated, Recorder, findings_json, record_action
 
 __all__ = ["Evaluated", "PageResult", "Pipeline", "record_action", "utcnow"]
@@ -124,7 +125,10 @@ class Pipeline:
         ]
         result.changed = fresh
         before = self._window_keys(fresh)
-        self._evaluate(fresh, stored, result, synced=True, prints=prints)
+        # Held changes are planned after the cycle's last page: their page plans would be
+        # dropped (`_hold`), so they are not made (release notes are rendered then, once).
+        unplanned = hold and not self.dry_run
+        self._evaluate(fresh, stored, result, synced=True, prints=prints, unplanned=unplanned)
         if not self.dry_run:
             moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
             partners = self._partners([c for c in fresh if c.key in moved], before)
@@ -225,7 +229,10 @@ class Pipeline:
         synced: bool,
         prints: Mapping[str, str],
         extra_steps: Mapping[str, Sequence[str]] | None = None,
+        unplanned: bool = False,
     ) -> None:
+        """Evaluate and plan `changes` into `result`; `unplanned`: changes with a window get
+        an empty plan (held: planned when the cycle evaluates them again)."""
         if not changes:
             return
         instance, keys, now = self.source.instance, [c.key for c in changes], self.clock()
@@ -266,8 +273,22 @@ class Pipeline:
                 ],
             )
             evaluation = evaluate(change, ctx)
-            last = notes.get(change.key)
             row = stored.get(change.key)
+            if unplanned and entries(change):
+                result.evaluated.append(
+                    self._evaluated(
+                        change,
+                        evaluation,
+                        Plan(source=instance, ticket_key=change.key),
+                        row=row,
+                        synced=synced,
+                        fingerprint=prints[change.key],
+                        approved=bases.get(change.key, []),
+                        now=now,
+                    )
+                )
+                continue
+            last = notes.get(change.key)
             told = {p: e.content_fingerprint for p, d in comms.items() if (e := d.get(change.key))}
             communications = note_actions(
                 change, settings=self.release_notes, fmt=self.caps.note_format, last=told
@@ -284,22 +305,43 @@ class Pipeline:
                 fingerprint=prints[change.key],
             )
             result.evaluated.append(
-                Evaluated(
-                    change=change,
-                    evaluation=evaluation,
-                    plan=self.gate.apply(change, planned),
+                self._evaluated(
+                    change,
+                    evaluation,
+                    self.gate.apply(change, planned),
+                    row=row,
                     synced=synced,
-                    previous=row.data if row else None,
-                    previous_findings=row.findings if row else None,
                     fingerprint=prints[change.key],
-                    approved=next(
-                        (b for b in reversed(bases.get(change.key, [])) if b.snapshot), None
-                    ),
-                    evaluated_at=now,
+                    approved=bases.get(change.key, []),
+                    now=now,
                 )
             )
         if self.notify:
             self._drop_posted(result, start=len(result.evaluated) - len(changes))
+
+    @staticmethod
+    def _evaluated(
+        change: Change,
+        evaluation: Evaluation,
+        plan_: Plan,
+        *,
+        row: StoredRow | None,
+        synced: bool,
+        fingerprint: str,
+        approved: Sequence[BasisRow],
+        now: datetime,
+    ) -> Evaluated:
+        return Evaluated(
+            change=change,
+            evaluation=evaluation,
+            plan=plan_,
+            synced=synced,
+            previous=row.data if row else None,
+            previous_findings=row.findings if row else None,
+            fingerprint=fingerprint,
+            approved=next((b for b in reversed(approved) if b.snapshot), None),
+            evaluated_at=now,
+        )
 
     def _drop_posted(self, result: PageResult, *, start: int) -> None:
         """Leave out of the plans the notifications the ledger already holds (posted, or to
@@ -404,8 +446,9 @@ class Pipeline:
     ) -> None:
         with self.store.transaction() as tx:
             recorder = self._recorder()
-            for item in result.evaluated:
-                recorder.record(tx, item)
+            with tx.bulk():  # one statement each for the page's changes, evaluations, windows
+                for item in result.evaluated:
+                    recorder.record(tx, item)
             # After the records: a held change of this page is due whatever its evaluation said.
             tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
             for line in result.skipped:
