@@ -13,10 +13,12 @@ anywhere therefore means "do it again" (or "apply what was planned"), never "ski
 review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
 
 In a poll cycle (`hold=True`) a change with a window may still gain or lose a conflicting
-partner on a later page, so its actions are not planned from the page: the page records it
-(change, windows, findings) and makes it due, with the partners of the windows that moved, in
-the same transaction; the cycle then evaluates what is due once, after its last page, and plans
-each ticket's actions once from its final state. A crash in between leaves them due.
+partner on a later page, so it is not evaluated on the page: the page records it as read
+(change, windows; its stored evaluation stays until then) and makes it due, with the partners
+of the windows that moved, in the same transaction; the cycle then evaluates what is due once,
+after its last page, and plans each ticket's actions once from its final state. A crash in
+between leaves them due. Windows are read near each change's own (`Store.windows_near`),
+reaching back by the longest stored window of the system, read once a pass.
 """
 
 from __future__ import annotations
@@ -125,11 +127,16 @@ class Pipeline:
         ]
         result.changed = fresh
         before = self._window_keys(fresh)
-        # Held changes are planned after the cycle's last page: their page plans would be
-        # dropped (`_hold`), so they are not made (release notes are rendered then, once).
-        unplanned = hold and not self.dry_run
-        self._evaluate(fresh, stored, result, synced=True, prints=prints, unplanned=unplanned)
+        # Held: a change with a window is recorded from its page as read, and evaluated once,
+        # from its final state, when the cycle evaluates what is due after its last page.
+        held = [c for c in fresh if entries(c)] if hold and not self.dry_run else []
+        keys = {c.key for c in held}
+        self._evaluate(
+            [c for c in fresh if c.key not in keys], stored, result, synced=True, prints=prints
+        )
         if not self.dry_run:
+            # Later reads of the pass reach back far enough for the held changes' windows too.
+            self._reach_of([(s, b, e) for c in held for s, b, e, _ in entries(c)])
             moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
             partners = self._partners([c for c in fresh if c.key in moved], before)
             # Their conflict findings depend on these windows. They are made due in the same
@@ -138,8 +145,10 @@ class Pipeline:
             # again after a crash or in the look-back window) was not evaluated with it.
             others = sorted(partners - {c.key for c in fresh})
             if hold:
-                held = _hold(result)
-                self._record(result, record_cursor, recheck=[*others, *held])
+                unevaluated = [(c, stored.get(c.key), prints[c.key]) for c in held]
+                self._record(
+                    result, record_cursor, recheck=[*others, *sorted(keys)], held=unevaluated
+                )
                 return result
             self._record(result, record_cursor, recheck=others)
             if others:
@@ -229,10 +238,7 @@ class Pipeline:
         synced: bool,
         prints: Mapping[str, str],
         extra_steps: Mapping[str, Sequence[str]] | None = None,
-        unplanned: bool = False,
     ) -> None:
-        """Evaluate and plan `changes` into `result`; `unplanned`: changes with a window get
-        an empty plan (held: planned when the cycle evaluates them again)."""
         if not changes:
             return
         instance, keys, now = self.source.instance, [c.key for c in changes], self.clock()
@@ -274,20 +280,6 @@ class Pipeline:
             )
             evaluation = evaluate(change, ctx)
             row = stored.get(change.key)
-            if unplanned and entries(change):
-                result.evaluated.append(
-                    self._evaluated(
-                        change,
-                        evaluation,
-                        Plan(source=instance, ticket_key=change.key),
-                        row=row,
-                        synced=synced,
-                        fingerprint=prints[change.key],
-                        approved=bases.get(change.key, []),
-                        now=now,
-                    )
-                )
-                continue
             last = notes.get(change.key)
             told = {p: e.content_fingerprint for p, d in comms.items() if (e := d.get(change.key))}
             communications = note_actions(
@@ -443,30 +435,25 @@ class Pipeline:
         record_cursor: Callable[[Tx, PageResult], None] | None,
         *,
         recheck: Sequence[str] = (),
+        held: Sequence[tuple[Change, StoredRow | None, str]] = (),
     ) -> None:
+        """Record the evaluated changes, and the `held` ones (change, stored row, fingerprint)
+        as read, without an evaluation (see `process`), in one transaction."""
         with self.store.transaction() as tx:
             recorder = self._recorder()
             with tx.bulk():  # one statement each for the page's changes, evaluations, windows
                 for item in result.evaluated:
                     recorder.record(tx, item)
+                for change, row, fingerprint in held:
+                    recorder.record_read(
+                        tx, change, previous=row.data if row else None, fingerprint=fingerprint
+                    )
             # After the records: a held change of this page is due whatever its evaluation said.
             tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
             for line in result.skipped:
                 recorder.audit(tx, None, "ticket.skipped", reason=line)
             if record_cursor is not None:
                 record_cursor(tx, result)
-
-
-def _hold(result: PageResult) -> list[str]:
-    """Take the plans of the page's changes with a window out of `result` (they are planned
-    when the cycle evaluates them again); their keys."""
-    held: list[str] = []
-    for i, item in enumerate(result.evaluated):
-        if entries(item.change):
-            held.append(item.change.key)
-            empty = item.plan.model_copy(update={"actions": (), "withheld": ()})
-            result.evaluated[i] = replace(item, plan=empty)
-    return held
 
 
 def _as_stored(item: Evaluated, row: StoredRow) -> bool:
