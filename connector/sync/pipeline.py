@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
 from connector.core.errors import SkipRecord
@@ -43,11 +43,11 @@ from connector.core.policy import (
     Context,
     Evaluation,
     PolicySettings,
-    Window,
     evaluate,
 )
-from connector.core.windows import Entry, WindowIndex, entries, windows_of
+from connector.core.windows import WindowIndex, entries
 from connector.store import BasisRow, Store, StoredRow, Tx
+from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, findings_json, record_action
 
 __all__ = ["Evaluated", "PageResult", "Pipeline", "record_action", "utcnow"]
@@ -99,8 +99,11 @@ class Pipeline:
     # Which planned writes the source may make (observe mode, old changes): the rest are
     # withheld in the plan, never recorded in the ledger.
     gate: Gate = field(default_factory=Gate)
-    # The longest stored window per system, read once a pass (`_reach_of`, `refresh`).
-    _reach: dict[str, timedelta] | None = field(default=None, init=False, repr=False)
+    # The stored windows near a batch's (and the longest per system, read once a pass).
+    _near: Neighbours = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._near = Neighbours(self.store, self.source.instance)
 
     def process(
         self,
@@ -126,7 +129,7 @@ class Pipeline:
             if force or (row := stored.get(c.key)) is None or row.fingerprint != prints[c.key]
         ]
         result.changed = fresh
-        before = self._window_keys(fresh)
+        before = self._near.window_keys(fresh)
         # Held: a change with a window is recorded from its page as read, and evaluated once,
         # from its final state, when the cycle evaluates what is due after its last page.
         held = [c for c in fresh if entries(c)] if hold and not self.dry_run else []
@@ -136,9 +139,9 @@ class Pipeline:
         )
         if not self.dry_run:
             # Later reads of the pass reach back far enough for the held changes' windows too.
-            self._reach_of([(s, b, e) for c in held for s, b, e, _ in entries(c)])
+            self._near.reach([(s, b, e) for c in held for s, b, e, _ in entries(c)])
             moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
-            partners = self._partners([c for c in fresh if c.key in moved], before)
+            partners = self._near.partners([c for c in fresh if c.key in moved], before)
             # Their conflict findings depend on these windows. They are made due in the same
             # transaction, so a crash before they are evaluated below leaves them to the next
             # cycle's rechecks instead of losing them. A partner on this page but unchanged (read
@@ -253,7 +256,7 @@ class Pipeline:
         )
         board = self.store.board_decisions(instance, keys)
         bases = self.store.approval_bases(instance, keys)
-        index = WindowIndex(self._windows(changes))
+        index = WindowIndex(self._near.windows(changes))
         for change in changes:
             ctx = Context(
                 now=now,
@@ -349,75 +352,10 @@ class Pipeline:
                 plan_ = item.plan.model_copy(update={"actions": kept})
                 result.evaluated[i] = replace(item, plan=plan_)
 
-    def _windows(self, changes: Sequence[Change]) -> list[Window]:
-        """Approved windows that may overlap these changes' (only approved windows conflict:
-        `rules.schedule_conflict`): stored ones near each change's own, and the changes' own
-        (newer) ones."""
-        spans = [(s, b, e) for c in changes for s, b, e, _held in entries(c)]
-        reach = self._reach_of(spans)
-        own = {c.key for c in changes}
-        out = [w for c in changes for w in windows_of(c) if w.approved]
-        if spans:
-            rows = self.store.windows_near(
-                self.source.instance, spans, reach=reach, approved_only=True
-            )
-            out += [
-                Window(
-                    key=r.change_key,
-                    system=r.system,
-                    start=r.starts_at,
-                    end=r.ends_at,
-                    approved=r.approved,
-                )
-                for r in rows
-                if r.change_key not in own
-            ]
-        return out
-
-    def _window_keys(self, changes: Sequence[Change]) -> dict[str, set[Entry]]:
-        rows = self.store.windows_of(self.source.instance, [c.key for c in changes])
-        out: dict[str, set[Entry]] = {}
-        for r in rows:
-            out.setdefault(r.change_key, set()).add((r.system, r.starts_at, r.ends_at, r.approved))
-        return out
-
-    def _partners(self, moved: Sequence[Change], before: Mapping[str, set[Entry]]) -> set[str]:
-        """Changes whose window overlaps the old or new approved window of a change that moved
-        (a window that is not approved conflicts with nothing, so its move changes no other
-        change's findings)."""
-        spans: list[Entry] = []
-        for change in moved:
-            spans += [e for e in (*entries(change), *before.get(change.key, set())) if e[3]]
-        if not spans:
-            return set()
-        rows = self.store.windows_near(
-            self.source.instance,
-            [(s, b, e) for s, b, e, _held in spans],
-            reach=self._reach_of([]),
-        )
-        # The moved spans indexed: the rows near them are checked against them by bisection.
-        moved_spans = WindowIndex(
-            Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
-        )
-        partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
-        return partners - {c.key for c in moved}
-
-    def _reach_of(self, spans: Sequence[tuple[str, datetime, datetime]]) -> dict[str, timedelta]:
-        """The longest window per system stored (read once a pass, see `refresh`), grown by
-        these spans: every window this pipeline records passes here first, so later reads of
-        the pass reach back far enough for them too."""
-        if self._reach is None:
-            self._reach = self.store.window_reach(self.source.instance)
-        reach = self._reach
-        for system, start, end in spans:
-            if end - start > reach.get(system, timedelta(0)):
-                reach[system] = end - start
-        return reach
-
     def refresh(self) -> None:
         """Read the longest stored windows again at the next evaluation: windows another
         worker stored since are then reached (a poll cycle calls it before its last pass)."""
-        self._reach = None
+        self._near.refresh()
 
     # -- record ----------------------------------------------------------------------------------
 
