@@ -403,7 +403,7 @@ def test_windows_near_finds_every_overlap_the_longest_window_reaches(store: Stor
     assert sorted(r.change_key for r in rows) == ["APP", "LONG", "NEXT", "SHORT"]
     # 40 ranges: more than one statement's worth, the same rows.
     many = [("db", T0 + 30 * H + i * timedelta(minutes=1), T0 + 31 * H) for i in range(40)]
-    assert near(many + [("db", T0, T0 + H)]) == {"LONG", "SHORT", "NEXT"}
+    assert near([*many, ("db", T0, T0 + H)]) == {"LONG", "SHORT", "NEXT"}
     # Without the reach, the long window starting a day before is not near.
     assert store.windows_near("jira", [("db", T0, T0 + H)], reach={}) == []
     assert near([("net", T0, T0 + H)]) == set()
