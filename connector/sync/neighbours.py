@@ -18,7 +18,10 @@ from datetime import datetime, timedelta
 from connector.core.model import Change
 from connector.core.policy import Window
 from connector.core.windows import Entry, WindowIndex, entries, windows_of
-from connector.store import Store
+from connector.store import Store, WindowRow
+
+Span = tuple[str, datetime, datetime]  # system, start, end
+FEW_SPANS = 6  # spans read one by one (see `_near`): a ticket or two of a webhook
 
 
 class Neighbours:
@@ -34,11 +37,10 @@ class Neighbours:
         `rules.schedule_conflict`): stored ones near each change's own, and the changes' own
         (newer) ones."""
         spans = [(s, b, e) for c in changes for s, b, e, _held in entries(c)]
-        reach = self.reach(spans)
         own = {c.key for c in changes}
         out = [w for c in changes for w in windows_of(c) if w.approved]
         if spans:
-            rows = self.store.windows_near(self.source, spans, reach=reach, approved_only=True)
+            rows = self._near(spans, approved_only=True)
             out += [
                 Window(
                     key=r.change_key,
@@ -68,11 +70,7 @@ class Neighbours:
             spans += [e for e in (*entries(change), *before.get(change.key, set())) if e[3]]
         if not spans:
             return set()
-        rows = self.store.windows_near(
-            self.source,
-            [(s, b, e) for s, b, e, _held in spans],
-            reach=self.reach([]),
-        )
+        rows = self._near([(s, b, e) for s, b, e, _held in spans], approved_only=False)
         # The moved spans indexed: the rows near them are checked against them by bisection.
         moved_spans = WindowIndex(
             Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
@@ -80,17 +78,37 @@ class Neighbours:
         partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
         return partners - {c.key for c in moved}
 
-    def reach(self, spans: Sequence[tuple[str, datetime, datetime]]) -> dict[str, timedelta]:
-        """The longest window per system stored (read once a pass, see `refresh`), grown by
-        these spans: every window this pipeline records passes here first, so later reads of
-        the pass reach back far enough for them too."""
+    def _near(self, spans: Sequence[Span], *, approved_only: bool) -> list[WindowRow]:
+        """Stored windows that may overlap any of `spans` (callers filter the exact overlaps).
+        A few spans (a webhook's ticket) before the pass has read the longest windows: the
+        overlaps of each span themselves, which costs less than reading the longest windows
+        (a scan of every stored window)."""
+        if self._reach is None and len(spans) <= FEW_SPANS:
+            rows = [
+                row
+                for system, start, end in dict.fromkeys(spans)
+                for row in self.store.windows_overlapping(
+                    self.source, systems=[system], start=start, end=end
+                )
+                if row.approved or not approved_only
+            ]
+            return list({(r.change_key, r.system): r for r in rows}.values())
         if self._reach is None:
             self._reach = self.store.window_reach(self.source)
-        reach = self._reach
+        self.reach(spans)
+        return self.store.windows_near(
+            self.source, spans, reach=self._reach, approved_only=approved_only
+        )
+
+    def reach(self, spans: Sequence[Span]) -> None:
+        """Grow the longest windows read this pass by these spans: every window the pipeline
+        records passes here first, so later reads of the pass reach back far enough for them
+        too (none read yet: the read, later, finds them stored)."""
+        if self._reach is None:
+            return
         for system, start, end in spans:
-            if end - start > reach.get(system, timedelta(0)):
-                reach[system] = end - start
-        return reach
+            if end - start > self._reach.get(system, timedelta(0)):
+                self._reach[system] = end - start
 
     def refresh(self) -> None:
         """Read the longest stored windows again at the next read."""

@@ -138,8 +138,6 @@ class Pipeline:
             [c for c in fresh if c.key not in keys], stored, result, synced=True, prints=prints
         )
         if not self.dry_run:
-            # Later reads of the pass reach back far enough for the held changes' windows too.
-            self._near.reach([(s, b, e) for c in held for s, b, e, _ in entries(c)])
             moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
             partners = self._near.partners([c for c in fresh if c.key in moved], before)
             # Their conflict findings depend on these windows. They are made due in the same
@@ -147,6 +145,8 @@ class Pipeline:
             # cycle's rechecks instead of losing them. A partner on this page but unchanged (read
             # again after a crash or in the look-back window) was not evaluated with it.
             others = sorted(partners - {c.key for c in fresh})
+            # Later reads of the pass reach back far enough for the held changes' windows too.
+            self._near.reach([(s, b, e) for c in held for s, b, e, _ in entries(c)])
             if hold:
                 unevaluated = [(c, stored.get(c.key), prints[c.key]) for c in held]
                 self._record(
