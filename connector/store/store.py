@@ -156,7 +156,9 @@ class Store(
     def transaction(self) -> Iterator[Tx]:
         """One atomic write transaction: all of it commits when the block ends, or none of it."""
         with self._write() as conn:
-            yield Tx(conn, namespace=self._namespace, now=self._now, audit=self._audit_keying)
+            tx = Tx(conn, namespace=self._namespace, now=self._now, audit=self._audit_keying)
+            yield tx
+            tx.flush()  # the audit links appended in it, in one statement
 
     def upsert_change(
         self,

@@ -7,7 +7,9 @@ approval rows of that page, so approvals arrive with their change and memory hol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterable, Iterator
 from itertools import islice
 from typing import TypeVar
 
@@ -102,6 +104,52 @@ def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
     it = iter(items)
     while chunk := tuple(islice(it, size)):
         yield chunk
+
+
+def read_ahead(items: Iterable[T], *, depth: int = 1) -> Generator[T, None, None]:
+    """`items`, taken up to `depth` ahead by a thread of their own: the next page of tickets
+    is fetched while the caller processes this one (the waiting on the network releases the
+    interpreter). Only this thread iterates `items` (an adapter's search), and an exception
+    there is raised here, in order. Closing this generator stops the thread within a second."""
+    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=1.0)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        it = iter(items)
+        try:
+            for item in it:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=run, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, value = slots.get()
+            if not more:
+                if isinstance(value, BaseException):
+                    raise value
+                return
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _value(cell: object) -> str:
