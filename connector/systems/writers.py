@@ -41,9 +41,11 @@ class JiraWriter:
 
     def find_note(self, ticket: str, *, marker: str) -> Note | None:
         found = self.adapter.notes.find(ticket, marker)
-        if found is None or found.ref is None:
+        if found is None or found.pending:
             return None
-        return Note(found.ref, fingerprint=found.fp)
+        # A ref "" is a note whose comment id was never recorded: found by its marker if it
+        # is to be edited.
+        return Note(found.ref or "", fingerprint=found.fp)
 
     def post_note(
         self, ticket: str, *, body: str, marker: str, fingerprint: str, internal: bool = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from connector.sandbox.catalog import JIRA_ISSUE_TYPES, JIRA_PROJECTS
-from connector.sandbox.jira import render, workflow
+from connector.sandbox.jira import comment_text, render, workflow
 from connector.sandbox.jira.edits import EditError, apply, parse_value, plan_edit
 from connector.sandbox.jira.fieldset import OPTION, OPTIONS, FieldSet
 from connector.sandbox.jira.http import NO_ISSUE, Ctx, JiraError

@@ -1,0 +1,119 @@
+"""What the worker last read of each Jira issue, kept for the checks before its writes.
+
+Every search page and re-read brings, per issue, its `change-connector` property (the note
+markers, see `jira_markers`), its status, labels and (outside observe mode) the transitions it
+offers. `MarkerCache` keeps them for the issues read lately, so checking a write before making
+it costs no call: a note against its marker, a transition against the status and the offered
+transitions, a label against the labels. The worker's own writes update the entry (a transition
+leaves the status known and the transitions unknown: the next step reads them). An issue not
+read lately costs one read, as does a piece a read did not carry.
+
+Comment ids learned from a write's answer are kept beside the markers; they are `unsaved`
+until a later write on the issue carries the property to Jira again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any
+
+from connector.systems import jira_markers
+from connector.systems.jira_markers import PROPERTY_KEY, NoteMark
+
+CACHE_ISSUES = 10_000
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One issue as last read (None: that read did not carry it) plus this worker's writes."""
+
+    key: str
+    notes: dict[str, NoteMark] | None = None
+    status: str | None = None
+    labels: tuple[str, ...] | None = None
+    transitions: tuple[dict[str, Any], ...] | None = None
+    unsaved: bool = False  # `notes` hold comment ids the issue's property does not
+
+
+def _read(issue: dict[str, Any], known: Seen | None) -> Seen:
+    """The state an issue was read with; what the read did not carry stays as known."""
+    raw_fields = issue.get("fields")
+    fields: dict[str, Any] = raw_fields if isinstance(raw_fields, dict) else {}
+    properties = issue.get("properties")
+    old = known or Seen(key="")
+    notes = old.notes
+    unsaved = old.unsaved
+    if isinstance(properties, dict):
+        notes = jira_markers.parse(properties.get(PROPERTY_KEY))
+        if old.notes and old.unsaved:
+            notes = jira_markers.with_refs(notes, old.notes)
+            unsaved = notes != jira_markers.parse(properties.get(PROPERTY_KEY))
+        else:
+            unsaved = False
+    status = (fields.get("status") or {}).get("name") if "status" in fields else old.status
+    labels = tuple(fields.get("labels") or ()) if "labels" in fields else old.labels
+    offered = issue.get("transitions")
+    transitions = tuple(offered) if isinstance(offered, list) else old.transitions
+    if "status" in fields and status != old.status and not isinstance(offered, list):
+        transitions = None  # moved since: what it offered then no longer holds
+    return Seen(
+        key=str(issue.get("key") or old.key),
+        notes=notes,
+        status=None if status is None else str(status),
+        labels=labels,
+        transitions=transitions,
+        unsaved=unsaved,
+    )
+
+
+class MarkerCache:
+    """The state of the issues read lately, newest read last; bounded, refreshed by each read.
+
+    Held by issue id; an issue's key names the same entry (a write may name either)."""
+
+    def __init__(self, size: int = CACHE_ISSUES) -> None:
+        self.size = size
+        self._seen: OrderedDict[str, Seen] = OrderedDict()
+        self._ids: dict[str, str] = {}  # issue key -> issue id
+
+    def seen(self, issue: dict[str, Any]) -> None:
+        """Keep what an issue was read with (its markers when `properties` were asked)."""
+        key, issue_id = str(issue.get("key") or ""), str(issue.get("id") or "")
+        if not (key or issue_id):
+            return
+        if key and issue_id:
+            self._ids[key] = issue_id
+        at = issue_id or key
+        self._put(at, _read(issue, self._seen.get(at)))
+
+    def state(self, name: str) -> Seen | None:
+        """What is known of the issue `name` (its id or key), if it was read lately."""
+        return self._seen.get(self._ids.get(name, name))
+
+    def get(self, name: str) -> dict[str, NoteMark] | None:
+        found = self.state(name)
+        return None if found is None else found.notes
+
+    def put(self, name: str, notes: dict[str, NoteMark], *, unsaved: bool = False) -> None:
+        """Record the notes this worker wrote on the issue `name` (its id or key); `unsaved`:
+        they hold comment ids the property written does not."""
+        self._update(name, notes=notes, unsaved=unsaved)
+
+    def moved(self, name: str, status: str) -> None:
+        """This worker moved the issue to `status`: what it offers there is not known yet."""
+        self._update(name, status=status, transitions=None)
+
+    def labelled(self, name: str, labels: tuple[str, ...]) -> None:
+        self._update(name, labels=labels)
+
+    def _update(self, name: str, **changes: Any) -> None:
+        at = self._ids.get(name, name)
+        self._put(at, replace(self._seen.get(at) or Seen(key=""), **changes))
+
+    def _put(self, at: str, seen: Seen) -> None:
+        self._seen[at] = seen
+        self._seen.move_to_end(at)
+        while len(self._seen) > self.size:
+            _, old = self._seen.popitem(last=False)
+            self._ids.pop(old.key, None)
