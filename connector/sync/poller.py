@@ -214,7 +214,7 @@ def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: Pol
         if not keys or stats.failed:
             return
         try:
-            raws = [raw for key in keys if (raw := rt.fetch(key)) is not None]
+            raws = rt.fetch_many(keys)
         except ConnectorError as exc:
             stats.failed = exc.message
             return

@@ -224,6 +224,10 @@ class JiraAdapter(http.PolicyClient):
         self.notes.cache.seen(raw)
         return raw
 
+    def known_ids(self, keys: Iterable[str]) -> list[str]:
+        """The ids of the issues `keys` names, where a read showed them."""
+        return [i for k in keys if (i := self.notes.cache.id_of(k)) is not None]
+
     def fetch(self, key: str) -> RawTicket:
         """One issue re-read by key (the webhook drain), in the shape `search` yields.
 
@@ -366,7 +370,10 @@ class JiraAdapter(http.PolicyClient):
         one GET (after this worker's own transition, say)."""
         seen = self.notes.cache.state(key)
         if seen is not None and seen.status is not None and seen.transitions is not None:
-            status, offered = seen.status, list(seen.transitions)
+            status = seen.status
+            offered: list[dict[str, Any]] = [
+                {"id": t.id, "name": t.name, "to": {"name": t.to}} for t in seen.transitions
+            ]
         else:
             params = {"fields": "status", "expand": "transitions"}
             raw = self._call(

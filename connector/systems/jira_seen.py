@@ -16,12 +16,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from connector.systems import jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY, NoteMark
 
 CACHE_ISSUES = 10_000
+
+
+class Offered(NamedTuple):
+    """A transition an issue offers: what the write needs of it, not the whole object."""
+
+    id: str
+    name: str
+    to: str
+
+
+def _offered(raw: Any) -> tuple[Offered, ...] | None:
+    if not isinstance(raw, list):
+        return None
+    return tuple(
+        Offered(str(t["id"]), str(t["name"]), str((t.get("to") or {}).get("name", "")))
+        for t in raw
+        if isinstance(t, dict) and "id" in t and "name" in t
+    )
 
 
 @dataclass(frozen=True)
@@ -32,7 +50,7 @@ class Seen:
     notes: dict[str, NoteMark] | None = None
     status: str | None = None
     labels: tuple[str, ...] | None = None
-    transitions: tuple[dict[str, Any], ...] | None = None
+    transitions: tuple[Offered, ...] | None = None
     unsaved: bool = False  # `notes` hold comment ids the issue's property does not
 
 
@@ -53,9 +71,9 @@ def _read(issue: dict[str, Any], known: Seen | None) -> Seen:
             unsaved = False
     status = (fields.get("status") or {}).get("name") if "status" in fields else old.status
     labels = tuple(fields.get("labels") or ()) if "labels" in fields else old.labels
-    offered = issue.get("transitions")
-    transitions = tuple(offered) if isinstance(offered, list) else old.transitions
-    if "status" in fields and status != old.status and not isinstance(offered, list):
+    offered = _offered(issue.get("transitions"))
+    transitions = offered if offered is not None else old.transitions
+    if "status" in fields and status != old.status and offered is None:
         transitions = None  # moved since: what it offered then no longer holds
     return Seen(
         key=str(issue.get("key") or old.key),
@@ -90,6 +108,9 @@ class MarkerCache:
     def state(self, name: str) -> Seen | None:
         """What is known of the issue `name` (its id or key), if it was read lately."""
         return self._seen.get(self._ids.get(name, name))
+
+    def id_of(self, key: str) -> str | None:
+        return self._ids.get(key)
 
     def get(self, name: str) -> dict[str, NoteMark] | None:
         found = self.state(name)

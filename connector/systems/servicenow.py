@@ -15,12 +15,14 @@ on a real instance. Every page of changes carries those journal fields already (
 returns every column), so the adapter remembers which markers each change's journal held when
 it was read, plus the markers of its own confirmed writes: a marker check costs no call. A
 write whose answer is lost forgets what was remembered, so the next check reads the record.
+The columns the writer's actions set (`watch`) are remembered the same way, so a state change
+is checked against the row its page carried, not read again.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -118,6 +120,9 @@ class ServiceNowAdapter(TableDescriptions):
         self.client.session.hooks["response"].append(self._raise_by_status)
         # change sys_id -> {marker: journal field holding it}, as last read.
         self._journals: dict[str, dict[str, str]] = {}
+        # change sys_id -> {column: value} of the watched columns, as last read or written.
+        self._columns: dict[str, dict[str, str]] = {}
+        self._watched: frozenset[str] = frozenset()
         self._journal_readable = False  # a written note was read back through the record
         self._track_responses(self.client.session)
 
@@ -169,12 +174,16 @@ class ServiceNowAdapter(TableDescriptions):
         its journal is forgotten (a write whose answer is lost may or may not have landed);
         once confirmed, the markers the write added are remembered with the rest."""
         known = self._journals.pop(sys_id, None)
+        columns = self._columns.pop(sys_id, None)
         url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{segment(sys_id)}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
         raise_unless_ok(response, source=self.name, what=f"update {sys_id}", deleted=sys_id)
         if known is not None:
             self._journals[sys_id] = {**known, **journal_markers(body)}
+        if columns is not None:
+            written = {k: _text(v) for k, v in body.items() if k in self._watched}
+            self._columns[sys_id] = {**columns, **written}
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -186,11 +195,14 @@ class ServiceNowAdapter(TableDescriptions):
         Unlike offset paging, rows updated while we page neither shift nor hide others.
         (pysnc's own non-rewindable iteration drops the last row of its first page, so each
         page is a fresh, bounded GlideRecord.)
+        A page shorter than the page size was the query's last: nothing follows it.
         """
         base = f"{encoded_query}^" if encoded_query else ""
         page = self._page(f"{base}ORDERBYsys_updated_on^ORDERBYsys_id")
         while page:
             yield from page
+            if len(page) < self.settings.page_size:
+                return
             updated, sys_id = value_of(page[-1]["sys_updated_on"]), value_of(page[-1]["sys_id"])
             yield from self._drain_second(base, updated, sys_id)
             page = self._page(
@@ -202,6 +214,8 @@ class ServiceNowAdapter(TableDescriptions):
             f"{base}sys_updated_on={query_value(updated)}^sys_id>{query_value(after_id)}^ORDERBYsys_id"
         ):
             yield from rows
+            if len(rows) < self.settings.page_size:
+                return
             after_id = value_of(rows[-1]["sys_id"])
 
     def _page(self, query: str) -> list[dict[str, Any]]:
@@ -211,13 +225,31 @@ class ServiceNowAdapter(TableDescriptions):
         return rows
 
     def _keep_markers(self, row: dict[str, Any]) -> None:
-        """Keep the markers of a change's journal fields, when the row carries them."""
+        """Keep the markers of a change's journal fields, when the row carries them, and its
+        watched columns."""
         sys_id = value_of(row.get("sys_id"))
         if sys_id and all(f in row for f in JOURNAL_FIELDS):
-            self._journals.pop(sys_id, None)
-            if len(self._journals) >= _REMEMBERED:
-                del self._journals[next(iter(self._journals))]
-            self._journals[sys_id] = journal_markers(row)
+            _remember(self._journals, sys_id, journal_markers(row))
+        if sys_id and self._watched and all(c in row for c in self._watched):
+            _remember(self._columns, sys_id, {c: value_of(row[c]) for c in self._watched})
+
+    def watch(self, columns: Iterable[str]) -> None:
+        """Remember these columns of every change read, for the checks before writing them."""
+        self._watched = frozenset({*self._watched, *columns})
+        self._columns.clear()
+
+    def known_columns(self, sys_id: str) -> dict[str, str]:
+        """The watched columns of a change as last read or written; read now when not known.
+        Raises TicketDeleted when the record is gone."""
+        known = self._columns.get(sys_id)
+        if known is None:
+            row = self.get_change(sys_id)
+            if row is None:
+                raise TicketDeleted(
+                    f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id
+                )
+            known = {c: value_of(row.get(c)) for c in {*self._watched, *row}}
+        return known
 
     def approvals(
         self, sys_ids: list[str], *, table: str = APPROVAL_TABLE
@@ -329,15 +361,24 @@ class ServiceNowAdapter(TableDescriptions):
         return self.update_fields(sys_id, {**(fields or {}), "state": str(state)})
 
     def update_fields(self, sys_id: str, values: dict[str, Any]) -> bool:
-        """PATCH the columns in `values` that differ from the record; False when none differ."""
-        row = self.get_change(sys_id)
-        if row is None:
-            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
-        changed = {k: v for k, v in values.items() if value_of(row.get(k)) != _text(v)}
+        """PATCH the columns in `values` that differ from the record (as read with its page,
+        see `known_columns`); False when none differ."""
+        if not self._watched.issuperset(values):
+            self.watch(values)
+        row = self.known_columns(sys_id)
+        changed = {k: v for k, v in values.items() if row.get(k) != _text(v)}
         if not changed:
             return False
         self._call(lambda: self._patch(sys_id, changed), f"update {sys_id}")
         return True
+
+
+def _remember(known: dict[str, dict[str, str]], sys_id: str, values: dict[str, str]) -> None:
+    """Keep `values` for `sys_id`, newest last; the oldest make room past `_REMEMBERED`."""
+    known.pop(sys_id, None)
+    if len(known) >= _REMEMBERED:
+        del known[next(iter(known))]
+    known[sys_id] = values
 
 
 def journal_markers(row: dict[str, Any]) -> dict[str, str]:

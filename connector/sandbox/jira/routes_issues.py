@@ -87,12 +87,15 @@ def _body(ctx: Ctx) -> dict[str, Any]:
     return ctx.body
 
 
-def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
+def edit_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any] | None:
+    """Fields, comments added through `update.comment` and issue properties, validated as a
+    whole before anything is written (a refused edit writes nothing). Cloud's `returnIssue=
+    true` answers 200 with the issue and the fields the edit named; else 204."""
     issue = find(sim, ctx)
     body = _body(ctx)
     properties = body_properties(body)
     update = dict(body.get("update") or {})
-    comment_ops = update.pop("comment", [])
+    comments = comment_adds(update.pop("comment", []), ctx.view.version)
     new = plan_edit(
         issue,
         {"fields": body.get("fields"), "update": update},
@@ -100,13 +103,31 @@ def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
         cloud=ctx.view.cloud,
         fs=ctx.view.fs,
     )
-    if comment_ops:
+    if comments:
         ctx.require("ADD_COMMENTS")
     items = apply(issue, new, cloud=ctx.view.cloud, fs=ctx.view.fs)
     set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_updated")
-    for op in comment_ops:
-        sim.add_comment(issue, ctx.user.login, (op.get("add") or {}), ctx.view.version)
+    for comment in comments:
+        sim.add_comment(issue, ctx.user.login, comment, ctx.view.version)
+    if not (ctx.view.cloud and (ctx.param("returnIssue") or "").lower() == "true"):
+        return None
+    edited = [*(body.get("fields") or {}), *(body.get("update") or {})]
+    return render.issue_json(issue, ctx.view, ctx.view.fs.select(edited, ""), _expand(ctx))
+
+
+def comment_adds(ops: Any, version: str) -> list[dict[str, Any]]:
+    """The comments an edit's `update.comment` adds (`[{"add": {...}}]`), each checked as the
+    comment routes check them (a body, properties within their limit) before the edit writes
+    anything; other operations on comments are refused here (the connector uses none)."""
+    out: list[dict[str, Any]] = []
+    for op in ops if isinstance(ops, list) else [ops]:
+        if not isinstance(op, dict) or set(op) != {"add"} or not isinstance(op["add"], dict):
+            raise EditError({"comment": "Operation must be a single {add: comment} object"})
+        comment_text(op["add"].get("body"), version)
+        body_properties(op["add"])
+        out.append(op["add"])
+    return out
 
 
 def delete_issue(sim: JiraSimulator, ctx: Ctx) -> None:
