@@ -232,6 +232,8 @@ class ServiceNowAdapter(TableDescriptions):
             _remember(self._journals, sys_id, journal_markers(row))
         if sys_id and self._watched and all(c in row for c in self._watched):
             _remember(self._columns, sys_id, {c: value_of(row[c]) for c in self._watched})
+        elif sys_id:
+            self._columns.pop(sys_id, None)  # what was kept is older than this read
 
     def watch(self, columns: Iterable[str]) -> None:
         """Remember these columns of every change read, for the checks before writing them."""

@@ -186,9 +186,10 @@ def test_a_page_of_changes_answers_marker_checks_without_a_call(
         "comments": {"value": "", "display_value": ""},
     }
     mock.get(f"{TABLE}/change_request", **result([row]))
-    mock.get(f"{TABLE}/change_request", **result([]))
+    # a page shorter than the page size is the last: no query follows it
     assert [r["sys_id"]["value"] for r in snow.changes()] == [SYS_ID]
     calls = len(mock.calls)
+    assert calls == 1
     assert snow.find_work_note(SYS_ID, "f-1") == f"{SYS_ID}/work_notes/f-1"
     assert snow.find_work_note(SYS_ID, "f-2") is None
     assert len(mock.calls) == calls
@@ -238,7 +239,10 @@ def test_set_state_checks_each_field_apart(
     mock.get(f"{TABLE}/change_request", **result([approved]))
     assert snow.set_state(SYS_ID, state="-3", fields={"approval": "approved"}) is False
     assert not [c for c in mock.calls if c.request.method == "PATCH"]
-    mock.replace(responses.GET, f"{TABLE}/change_request", **result([change(state="-3")]))
+    cleared = {**change(state="-3"), "approval": cell("not requested")}
+    mock.replace(responses.GET, f"{TABLE}/change_request", **result([cleared]))
+    assert snow.get_change(SYS_ID) is not None  # a person cleared the approval: read again
+    reads = len(mock.calls)
     mock.patch(
         f"{TABLE}/change_request/{SYS_ID}",
         json={"result": {}},
@@ -246,7 +250,7 @@ def test_set_state_checks_each_field_apart(
     )
     # Already in Authorize, not yet approved: the approval is written, the state is not.
     assert snow.set_state(SYS_ID, state="-3", fields={"approval": "approved"}) is True
-    mock.replace(responses.GET, f"{TABLE}/change_request", **result([change(state="-3")]))
+    assert len(mock.calls) == reads + 1  # checked against the row as read: the PATCH alone
     mock.patch(
         f"{TABLE}/change_request/{SYS_ID}",
         json={"result": {}},
