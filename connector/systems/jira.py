@@ -250,7 +250,7 @@ class JiraAdapter(http.PolicyClient):
         """Names of the transitions available on any of these issues."""
         names: set[str] = set()
         for key in keys:
-            names.update(t["name"] for t in self._transitions(key)[1])
+            names.update(t["name"] for t in self._transitions(key, read=True)[1])
         return names
 
     # -- comments ----------------------------------------------------------------------------
@@ -322,12 +322,17 @@ class JiraAdapter(http.PolicyClient):
     ) -> bool:
         """Perform the transition called `name`; False (no write) if already in its target status.
 
-        The id is looked up by name on the issue at run time. When the transition is not
-        offered, its target is `target_status` or what an earlier lookup showed; if the issue
-        is there already, nothing is done, otherwise it is a PermanentError.
+        The id is looked up by name among the transitions the issue was read with (or, right
+        after this worker moved it, those other issues of its workflow offered in that status;
+        one refused there is read on the issue and tried once more). When the transition is
+        not offered, its target is `target_status` or what an earlier lookup showed; if the
+        issue is there already, nothing is done, otherwise it is a PermanentError.
         """
-        status, offered = self._transitions(key)
+        status, offered, learned = self._transitions(key)
         match = next((t for t in offered if t["name"].casefold() == name.casefold()), None)
+        if learned and match is None:  # not offered elsewhere: what does this issue offer?
+            status, offered, learned = self._transitions(key, read=True)
+            match = next((t for t in offered if t["name"].casefold() == name.casefold()), None)
         target = match["to"]["name"] if match else target_status
         target = target or self._transition_targets.get(name.casefold())
         if target is not None and target.casefold() == status.casefold():
@@ -342,16 +347,31 @@ class JiraAdapter(http.PolicyClient):
         markers = self.notes.unsaved(key)
         if markers is not None:
             payload["properties"] = [{"key": PROPERTY_KEY, "value": markers}]
-        self._call(
-            lambda: self._rest("POST", f"issue/{segment(key)}/transitions", body=payload),
-            f"transition {key} by {name!r}",
-            idempotent=False,
-            already_done=lambda: self._in_status(key, match["to"]["name"]),
-        )
+        try:
+            self._post_transition(key, name, payload, match["to"]["name"])
+        except PermanentError:
+            if not learned:
+                raise
+            # Refused: the id learned from another issue is hidden here (a condition), and
+            # a 4xx applied nothing. Read what this issue offers and try that once.
+            status, offered, _ = self._transitions(key, read=True)
+            match = next((t for t in offered if t["name"].casefold() == name.casefold()), None)
+            if match is None or status.casefold() == match["to"]["name"].casefold():
+                return self.transition(key, name=name, fields=fields, target_status=target)
+            payload["transition"] = {"id": match["id"]}
+            self._post_transition(key, name, payload, match["to"]["name"])
         if markers is not None:
             self.notes.saved(key)
         self.notes.cache.moved(key, match["to"]["name"])
         return True
+
+    def _post_transition(self, key: str, name: str, payload: dict[str, Any], to: str) -> None:
+        self._call(
+            lambda: self._rest("POST", f"issue/{segment(key)}/transitions", body=payload),
+            f"transition {key} by {name!r}",
+            idempotent=False,
+            already_done=lambda: self._in_status(key, to),
+        )
 
     def status(self, key: str) -> str:
         """The issue's status as last read (a read page, or this worker's own transition);
@@ -365,16 +385,23 @@ class JiraAdapter(http.PolicyClient):
         )
         return str(raw["fields"]["status"]["name"])
 
-    def _transitions(self, key: str) -> tuple[str, list[dict[str, Any]]]:
-        """The issue's status name and the transitions it offers: as read with its page, else
-        one GET (after this worker's own transition, say)."""
+    def _transitions(
+        self, key: str, *, read: bool = False
+    ) -> tuple[str, list[dict[str, Any]], bool]:
+        """The issue's status name, the transitions it offers and whether those were learned
+        from other issues: as read with its page; else, after this worker's own transition,
+        as other issues of its workflow offered them in that status; else (or `read`) one GET."""
         seen = self.notes.cache.state(key)
-        if seen is not None and seen.status is not None and seen.transitions is not None:
-            status = seen.status
+        known = None if seen is None or seen.status is None or read else seen.transitions
+        there = None if known is not None or read else self.notes.cache.offered_there(key)
+        source = known if known is not None else there
+        if seen is not None and seen.status is not None and source is not None:
+            status, learned = seen.status, known is None
             offered: list[dict[str, Any]] = [
-                {"id": t.id, "name": t.name, "to": {"name": t.to}} for t in seen.transitions
+                {"id": t.id, "name": t.name, "to": {"name": t.to}} for t in source
             ]
         else:
+            learned = False
             params = {"fields": "status", "expand": "transitions"}
             raw = self._call(
                 lambda: self._rest("GET", f"issue/{segment(key)}", params=params), f"read {key}"
@@ -383,7 +410,7 @@ class JiraAdapter(http.PolicyClient):
             status, offered = str(raw["fields"]["status"]["name"]), raw.get("transitions", [])
         for t in offered:
             self._transition_targets[t["name"].casefold()] = t["to"]["name"]
-        return status, offered
+        return status, offered, learned
 
     def _in_status(self, key: str, status: str) -> bool | None:
         raw = self._rest("GET", f"issue/{segment(key)}", params={"fields": "status"})

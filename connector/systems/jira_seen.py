@@ -5,8 +5,10 @@ markers, see `jira_markers`), its status, labels and (outside observe mode) the 
 offers. `MarkerCache` keeps them for the issues read lately, so checking a write before making
 it costs no call: a note against its marker, a transition against the status and the offered
 transitions, a label against the labels. The worker's own writes update the entry (a transition
-leaves the status known and the transitions unknown: the next step reads them). An issue not
-read lately costs one read, as does a piece a read did not carry.
+leaves the status known and the transitions unknown: the next step takes them from another
+issue of the same project and type read in that status, as Jira's workflows are per project
+and type; a step refused there, a condition hiding it on this issue, is read and tried once
+more). An issue not read lately costs one read, as does a piece a read did not carry.
 
 Comment ids learned from a write's answer are kept beside the markers; they are `unsaved`
 until a later write on the issue carries the property to Jira again.
@@ -22,6 +24,7 @@ from connector.systems import jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY, NoteMark
 
 CACHE_ISSUES = 10_000
+_WORKFLOWS = 1_000  # (project, type, status) places whose transitions are kept
 
 
 class Offered(NamedTuple):
@@ -52,6 +55,14 @@ class Seen:
     labels: tuple[str, ...] | None = None
     transitions: tuple[Offered, ...] | None = None
     unsaved: bool = False  # `notes` hold comment ids the issue's property does not
+    workflow: tuple[str, str] | None = None  # (project key, issue type): whose workflow
+
+    def learned(self) -> tuple[str, str, str] | None:
+        """Where what the issue offers may be learned from other issues: the workflow of its
+        project and type, in its status."""
+        if self.workflow is None or self.status is None:
+            return None
+        return (*self.workflow, self.status)
 
 
 def _read(issue: dict[str, Any], known: Seen | None) -> Seen:
@@ -75,6 +86,8 @@ def _read(issue: dict[str, Any], known: Seen | None) -> Seen:
     transitions = offered if offered is not None else old.transitions
     if "status" in fields and status != old.status and offered is None:
         transitions = None  # moved since: what it offered then no longer holds
+    project, kind = (fields.get("project") or {}).get("key"), (fields.get("issuetype") or {})
+    workflow = (str(project), str(kind.get("name"))) if project and kind.get("name") else None
     return Seen(
         key=str(issue.get("key") or old.key),
         notes=notes,
@@ -82,6 +95,7 @@ def _read(issue: dict[str, Any], known: Seen | None) -> Seen:
         labels=labels,
         transitions=transitions,
         unsaved=unsaved,
+        workflow=workflow or old.workflow,
     )
 
 
@@ -94,6 +108,8 @@ class MarkerCache:
         self.size = size
         self._seen: OrderedDict[str, Seen] = OrderedDict()
         self._ids: dict[str, str] = {}  # issue key -> issue id
+        # (project, issue type, status) -> the transitions an issue there offered when read
+        self._workflows: dict[tuple[str, str, str], tuple[Offered, ...]] = {}
 
     def seen(self, issue: dict[str, Any]) -> None:
         """Keep what an issue was read with (its markers when `properties` were asked)."""
@@ -103,7 +119,20 @@ class MarkerCache:
         if key and issue_id:
             self._ids[key] = issue_id
         at = issue_id or key
-        self._put(at, _read(issue, self._seen.get(at)))
+        seen = _read(issue, self._seen.get(at))
+        self._put(at, seen)
+        where = seen.learned()
+        if where is not None and isinstance(issue.get("transitions"), list) and seen.transitions:
+            if len(self._workflows) >= _WORKFLOWS and where not in self._workflows:
+                self._workflows.clear()
+            self._workflows[where] = seen.transitions
+
+    def offered_there(self, name: str) -> tuple[Offered, ...] | None:
+        """What other issues of the issue's workflow offered in its current status, when it
+        is not known of the issue itself (this worker just moved it there)."""
+        seen = self.state(name)
+        where = None if seen is None else seen.learned()
+        return None if where is None else self._workflows.get(where)
 
     def state(self, name: str) -> Seen | None:
         """What is known of the issue `name` (its id or key), if it was read lately."""

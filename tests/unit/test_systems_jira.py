@@ -382,3 +382,65 @@ def test_writes_are_checked_against_the_page_and_carry_comment_ids_learned_since
     assert jira.notes.unsaved("CHG-9") is None  # the transition carried them
     assert jira.status("CHG-9") == "Scheduled"
     assert [c.request.method for c in mock.calls][before:] == ["POST"]  # no read before it
+
+
+def _page_issue(issue_id: str, key: str, status: str, offered: list[dict[str, Any]]) -> Any:
+    return {
+        "id": issue_id,
+        "key": key,
+        "fields": {
+            "status": {"name": status},
+            "project": {"key": "CHG"},
+            "issuetype": {"name": "Change"},
+        },
+        "transitions": offered,
+        "properties": {},
+    }
+
+
+def test_a_next_step_takes_the_transitions_its_workflow_offered_in_that_status(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    schedule = {"id": "51", "name": "Schedule", "to": {"name": "Scheduled"}}
+    implement = {"id": "61", "name": "Implement", "to": {"name": "Implement"}}
+    jira.notes.cache.seen(_page_issue("10001", "CHG-1", "Approved", [schedule]))
+    jira.notes.cache.seen(_page_issue("10002", "CHG-2", "Scheduled", [implement]))
+    before = len(mock.calls)
+    mock.post(f"{API}/issue/CHG-1/transitions", status=204)
+    assert jira.transition("CHG-1", name="Schedule", fields={}) is True
+    assert jira.transition("CHG-1", name="Implement", fields={}) is True  # as CHG-2 offered
+    assert [c.request.method for c in mock.calls][before:] == ["POST", "POST"]
+    assert jira.status("CHG-1") == "Implement"
+
+
+def test_a_learned_transition_refused_on_the_issue_is_read_there_and_tried_once_more(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    jira.notes.cache.seen(
+        _page_issue("10002", "CHG-2", "Scheduled", [{"id": "61", "name": "Implement"}])
+    )
+    jira.notes.cache.seen(_page_issue("10001", "CHG-1", "Approved", []))
+    jira.notes.cache.moved("CHG-1", "Scheduled")
+    mock.post(
+        f"{API}/issue/CHG-1/transitions",
+        status=400,
+        json={"errorMessages": ["Transition id '61' is not valid for this issue."]},
+        match=[matchers.json_params_matcher({"transition": {"id": "61"}, "fields": {}})],
+    )
+    mock.get(
+        f"{API}/issue/CHG-1",
+        json={
+            "id": "10001",
+            "key": "CHG-1",
+            "fields": {"status": {"name": "Scheduled"}},
+            "transitions": [{"id": "71", "name": "Implement", "to": {"name": "Implement"}}],
+        },
+    )
+    mock.post(
+        f"{API}/issue/CHG-1/transitions",
+        status=204,
+        match=[matchers.json_params_matcher({"transition": {"id": "71"}, "fields": {}})],
+    )
+    assert jira.transition("CHG-1", name="Implement", fields={}) is True
+    assert calls(mock, "POST", "/issue/CHG-1/transitions") == 2
+    assert calls(mock, "GET", "/issue/CHG-1") == 1
