@@ -10,8 +10,8 @@ are off (`max_retries=0`) and every request has a timeout. Searches and re-reads
 issue's `change-connector` property (the sync markers, see `jira_markers` and `jira_notes`)
 along, and outside observe mode the transitions each issue offers (`expand=transitions`), so
 checking a write before making it costs no call (`jira_seen`). Transitions are looked up by name
-and skipped when the issue is already in the target status; a label edit is skipped when the
-issue already is as asked. A write on an issue whose cached markers hold comment ids its
+and skipped when the issue is already in the target status (`jira_workflow`); a label edit is
+skipped when the issue already is as asked. A write on an issue whose cached markers hold comment ids its
 property lacks carries the property along (`properties` of the transition or the edit).
 Bodies are v2 wiki markup.
 """
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from jira import JIRA, JIRAError
 
-from connector.core.errors import NotFoundError, PermanentError, TicketDeleted
+from connector.core.errors import NotFoundError, TicketDeleted
 from connector.core.mapping import RawTicket
 from connector.core.model import SystemKind
 from connector.core.paging import OffsetPaginator, TokenPaginator
@@ -35,6 +35,7 @@ from connector.settings import SourceSettings
 from connector.systems import http, jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY
 from connector.systems.jira_notes import JiraNotes
+from connector.systems.jira_workflow import JiraWorkflow
 from connector.systems.paths import segment
 
 T = TypeVar("T")
@@ -54,7 +55,7 @@ def jql_datetime(moment: datetime, tz: str | ZoneInfo) -> str:
     return f'"{moment.astimezone(zone):%Y-%m-%d %H:%M}"'
 
 
-class JiraAdapter(http.PolicyClient):
+class JiraAdapter(JiraWorkflow):
     system = "Jira"
 
     def __init__(
@@ -246,13 +247,6 @@ class JiraAdapter(http.PolicyClient):
         fields = self._call(self.client.fields, "read fields")
         return [(f["id"], f.get("name") or "") for f in fields]
 
-    def transition_names(self, keys: Iterable[str]) -> set[str]:
-        """Names of the transitions available on any of these issues."""
-        names: set[str] = set()
-        for key in keys:
-            names.update(t["name"] for t in self._transitions(key, read=True)[1])
-        return names
-
     # -- comments ----------------------------------------------------------------------------
 
     def post_comment(self, key: str, *, body: str, marker: str, internal: bool = False) -> str:
@@ -309,112 +303,6 @@ class JiraAdapter(http.PolicyClient):
             ),
             f"edit comment {comment_id} on {key}",
         )
-
-    # -- workflow ----------------------------------------------------------------------------
-
-    def transition(
-        self,
-        key: str,
-        *,
-        name: str,
-        fields: dict[str, Any] | None = None,
-        target_status: str | None = None,
-    ) -> bool:
-        """Perform the transition called `name`; False (no write) if already in its target status.
-
-        The id is looked up by name among the transitions the issue was read with (or, right
-        after this worker moved it, those other issues of its workflow offered in that status;
-        one refused there is read on the issue and tried once more). When the transition is
-        not offered, its target is `target_status` or what an earlier lookup showed; if the
-        issue is there already, nothing is done, otherwise it is a PermanentError.
-        """
-        status, offered, learned = self._transitions(key)
-        match = next((t for t in offered if t["name"].casefold() == name.casefold()), None)
-        if learned and match is None:  # not offered elsewhere: what does this issue offer?
-            status, offered, learned = self._transitions(key, read=True)
-            match = next((t for t in offered if t["name"].casefold() == name.casefold()), None)
-        target = match["to"]["name"] if match else target_status
-        target = target or self._transition_targets.get(name.casefold())
-        if target is not None and target.casefold() == status.casefold():
-            return False
-        if match is None:
-            names = ", ".join(sorted(t["name"] for t in offered)) or "none"
-            raise PermanentError(
-                f"{self.name}: {key}: transition {name!r} is not available from status "
-                f"{status!r} (available: {names})"
-            )
-        payload: dict[str, Any] = {"transition": {"id": match["id"]}, "fields": fields or {}}
-        markers = self.notes.unsaved(key)
-        if markers is not None:
-            payload["properties"] = [{"key": PROPERTY_KEY, "value": markers}]
-        try:
-            self._post_transition(key, name, payload, match["to"]["name"])
-        except PermanentError:
-            if not learned:
-                raise
-            # Refused: the id learned from another issue is hidden here (a condition), and
-            # a 4xx applied nothing. Read what this issue offers and try that once.
-            status, offered, _ = self._transitions(key, read=True)
-            match = next((t for t in offered if t["name"].casefold() == name.casefold()), None)
-            if match is None or status.casefold() == match["to"]["name"].casefold():
-                return self.transition(key, name=name, fields=fields, target_status=target)
-            payload["transition"] = {"id": match["id"]}
-            self._post_transition(key, name, payload, match["to"]["name"])
-        if markers is not None:
-            self.notes.saved(key)
-        self.notes.cache.moved(key, match["to"]["name"])
-        return True
-
-    def _post_transition(self, key: str, name: str, payload: dict[str, Any], to: str) -> None:
-        self._call(
-            lambda: self._rest("POST", f"issue/{segment(key)}/transitions", body=payload),
-            f"transition {key} by {name!r}",
-            idempotent=False,
-            already_done=lambda: self._in_status(key, to),
-        )
-
-    def status(self, key: str) -> str:
-        """The issue's status as last read (a read page, or this worker's own transition);
-        read now when it is not known."""
-        seen = self.notes.cache.state(key)
-        if seen is not None and seen.status is not None:
-            return seen.status
-        raw = self._call(
-            lambda: self._rest("GET", f"issue/{segment(key)}", params={"fields": "status"}),
-            f"read {key}",
-        )
-        return str(raw["fields"]["status"]["name"])
-
-    def _transitions(
-        self, key: str, *, read: bool = False
-    ) -> tuple[str, list[dict[str, Any]], bool]:
-        """The issue's status name, the transitions it offers and whether those were learned
-        from other issues: as read with its page; else, after this worker's own transition,
-        as other issues of its workflow offered them in that status; else (or `read`) one GET."""
-        seen = self.notes.cache.state(key)
-        known = None if seen is None or seen.status is None or read else seen.transitions
-        there = None if known is not None or read else self.notes.cache.offered_there(key)
-        source = known if known is not None else there
-        if seen is not None and seen.status is not None and source is not None:
-            status, learned = seen.status, known is None
-            offered: list[dict[str, Any]] = [
-                {"id": t.id, "name": t.name, "to": {"name": t.to}} for t in source
-            ]
-        else:
-            learned = False
-            params = {"fields": "status", "expand": "transitions"}
-            raw = self._call(
-                lambda: self._rest("GET", f"issue/{segment(key)}", params=params), f"read {key}"
-            )
-            self.notes.cache.seen(raw)
-            status, offered = str(raw["fields"]["status"]["name"]), raw.get("transitions", [])
-        for t in offered:
-            self._transition_targets[t["name"].casefold()] = t["to"]["name"]
-        return status, offered, learned
-
-    def _in_status(self, key: str, status: str) -> bool | None:
-        raw = self._rest("GET", f"issue/{segment(key)}", params={"fields": "status"})
-        return True if raw["fields"]["status"]["name"] == status else None
 
     # -- properties and labels ---------------------------------------------------------------
 
