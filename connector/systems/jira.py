@@ -11,9 +11,9 @@ issue's `change-connector` property (the sync markers, see `jira_markers` and `j
 along, and outside observe mode the transitions each issue offers (`expand=transitions`), so
 checking a write before making it costs no call (`jira_seen`). Transitions are looked up by name
 and skipped when the issue is already in the target status (`jira_workflow`); a label edit is
-skipped when the issue already is as asked. A write on an issue whose cached markers hold comment ids its
-property lacks carries the property along (`properties` of the transition or the edit).
-Bodies are v2 wiki markup.
+skipped when the issue already is as asked. A write on an issue whose cached markers hold
+comment ids its property lacks carries the property along (`properties` of the transition or
+the edit). Bodies are v2 wiki markup.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ A note's comment and its `done` marker are written by one request (an issue edit
 comment and setting the property, see `jira_notes`), so they land together or not at all; the
 comment id is Jira's to choose, so the marker is written without it (`ref` null: posted, id not
 recorded) and gains it when a later write on the issue carries the property again. A `pending`
-marker (written before the comment by earlier versions, which posted in three requests) is the
+marker (written before the comment where a note is posted in three requests: an issue whose
+status makes it read-only, or a worker of an earlier version) is the
 one case where the comments themselves must be read (each comment also carries the marker in
 its own `change-connector` property). Jira caps a property at 32 KB: the oldest `done` markers
 of versioned notes (a marker ending in a content fingerprint, one per version of a note) go

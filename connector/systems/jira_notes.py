@@ -13,11 +13,12 @@ marker is written without it; on Cloud the edit answers with the issue (`returnI
 comments give the id, kept in the cache and carried to the property by the issue's next marked
 write (a note, an edit, a transition). A write whose answer is lost is checked by reading the
 issue's property (the one read outside the pages). The comments themselves are read only for a
-`pending` marker (left by the three-request posts of earlier versions) and to find the id of a
+`pending` marker (left by a crash inside a three-request post, below) and to find the id of a
 note to edit whose id was never recorded: their ids from `GET /issue/{key}/comment`, then their
 properties through what each deployment documents (Cloud: `POST /comment/list?expand=properties`,
 up to 1000 ids a call; Data Center: `GET /comment/{id}/properties/change-connector`, newest
-comment first).
+comment first). An edit Jira refuses (a status whose workflow makes the issue read-only still
+takes comments) is posted in three requests: marker `pending`, the comment, marker `done`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from jira import JIRAError
 
-from connector.core.errors import PermanentError
+from connector.core.errors import NotFoundError, PermanentError
 from connector.core.model import SystemKind
 from connector.core.paging import OffsetPaginator
 from connector.systems import jira_markers
@@ -68,25 +69,57 @@ class JiraNotes:
         if ref is None:
             return None
         notes = jira_markers.done(self.marks(key), marker, ref=ref, fp=mark.fp)
-        self.adapter.set_property(key, PROPERTY_KEY, self.value(key, marker, notes))
-        self.cache.put(key, notes)
+        self._save(key, marker, notes)
         return notes[marker]
 
     def post(self, key: str, *, body: str, marker: str, fp: str, internal: bool) -> str:
         """Post the comment and mark it done in one request; its id, or "" when Jira did not
-        tell it (Data Center: its edit answers with no body)."""
-        notes = jira_markers.done(self.marks(key), marker, ref=None, fp=fp)
-        ref = self.adapter.post_marked_comment(
-            key,
-            body=body,
-            marker=marker,
-            internal=internal,
-            markers=self.value(key, marker, notes),
-        )
+        tell it (Data Center: its edit answers with no body). An edit Jira refuses (4xx: it
+        applied nothing), as on an issue whose status its workflow makes read-only while it
+        still takes comments, is posted apart instead."""
+        before = self.marks(key)
+        notes = jira_markers.done(before, marker, ref=None, fp=fp)
+        try:
+            ref = self.adapter.post_marked_comment(
+                key,
+                body=body,
+                marker=marker,
+                internal=internal,
+                markers=self.value(key, marker, notes),
+            )
+        except NotFoundError:
+            raise
+        except PermanentError:
+            return self._post_apart(key, before, body=body, marker=marker, fp=fp, internal=internal)
         if ref is not None:
             notes = jira_markers.done(notes, marker, ref=ref, fp=fp)
         self.cache.put(key, notes, unsaved=ref is not None)
         return ref or ""
+
+    def _post_apart(
+        self,
+        key: str,
+        before: dict[str, NoteMark],
+        *,
+        body: str,
+        marker: str,
+        fp: str,
+        internal: bool,
+    ) -> str:
+        """Mark pending, post the comment, mark done: three requests, a crash anywhere leaving a
+        marker that tells the next attempt whether to look for the comment."""
+        self._save(key, marker, jira_markers.pending(before, marker, fp=fp))
+        try:
+            ref = self.adapter.post_comment(key, body=body, marker=marker, internal=internal)
+        except PermanentError:  # refused for good: no comment, so no marker to look for later
+            self._save(key, marker, {m: n for m, n in before.items() if m != marker})
+            raise
+        self._save(key, marker, jira_markers.done(self.marks(key), marker, ref=ref, fp=fp))
+        return ref
+
+    def _save(self, key: str, marker: str, notes: dict[str, NoteMark]) -> None:
+        self.adapter.set_property(key, PROPERTY_KEY, self.value(key, marker, notes))
+        self.cache.put(key, notes)
 
     def edit(self, key: str, ref: str, *, body: str, marker: str, fp: str) -> None:
         """Edit in place, then record the new fingerprint (a crash between only edits again).
@@ -99,9 +132,7 @@ class JiraNotes:
                 )
             ref = found
         self.adapter.edit_comment(key, ref, body=body)
-        notes = jira_markers.done(self.marks(key), marker, ref=ref, fp=fp)
-        self.adapter.set_property(key, PROPERTY_KEY, self.value(key, marker, notes))
-        self.cache.put(key, notes)
+        self._save(key, marker, jira_markers.done(self.marks(key), marker, ref=ref, fp=fp))
 
     def unsaved(self, key: str) -> dict[str, Any] | None:
         """The property value to carry with another write on `key`, when the cache holds

@@ -338,11 +338,21 @@ def test_a_note_whose_answer_is_lost_is_found_by_its_marker_not_posted_again(
     assert calls(mock, "GET", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 2
 
 
-def test_a_refused_note_writes_no_marker(jira: JiraAdapter, mock: responses.RequestsMock) -> None:
+def test_a_refused_note_leaves_no_marker(jira: JiraAdapter, mock: responses.RequestsMock) -> None:
+    puts: list[Any] = []
+
+    def put(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        puts.append(json.loads(_text(request.body)))
+        return 200, {}, ""
+
     mock.get(f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=404, json={})
     mock.put(f"{API}/issue/CHG-9", status=400, json={"errorMessages": ["Bad body."]})
+    mock.add_callback(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", callback=put)
+    mock.post(f"{API}/issue/CHG-9/comment", status=400, json={"errorMessages": ["Bad body."]})
     with pytest.raises(PermanentError, match="Bad body"):
         jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False)
+    # the edit applied nothing; posted apart, the comment was refused too: marker withdrawn
+    assert [p["notes"] for p in puts] == [{"m": {"ref": None, "fp": "f", "state": "pending"}}, {}]
     assert jira.notes.find("CHG-9", "m") is None  # from the cache: no call, no marker
     assert calls(mock, "GET", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 1
 
@@ -444,3 +454,33 @@ def test_a_learned_transition_refused_on_the_issue_is_read_there_and_tried_once_
     assert jira.transition("CHG-1", name="Implement", fields={}) is True
     assert calls(mock, "POST", "/issue/CHG-1/transitions") == 2
     assert calls(mock, "GET", "/issue/CHG-1") == 1
+
+
+def test_a_note_whose_edit_is_refused_is_posted_apart_with_a_pending_marker_first(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    """A status whose workflow makes the issue read-only refuses the edit (a 4xx applies
+    nothing) but still takes comments: the note goes in three requests."""
+    puts: list[Any] = []
+
+    def put(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        puts.append(json.loads(_text(request.body)))
+        return 200, {}, ""
+
+    mock.get(f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=404, json={})
+    mock.put(f"{API}/issue/CHG-9", status=400, json={"errorMessages": ["Issue is not editable."]})
+    mock.add_callback(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", callback=put)
+    mock.post(f"{API}/issue/CHG-9/comment", status=201, json={"id": "10500"})
+    assert jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False) == "10500"
+    assert [p["notes"] for p in puts] == [
+        {"m": {"ref": None, "fp": "f", "state": "pending"}},
+        {"m": {"ref": "10500", "fp": "f", "state": "done"}},
+    ]
+    edits = [
+        c
+        for c in mock.calls
+        if c.request.method == "PUT" and "/properties/" not in str(c.request.url)
+    ]
+    assert len(edits) == 1  # the one edit, refused
+    found = jira.notes.find("CHG-9", "m")
+    assert found is not None and found.ref == "10500"
