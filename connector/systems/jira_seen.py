@@ -120,12 +120,16 @@ class MarkerCache:
             self._ids[key] = issue_id
         at = issue_id or key
         seen = _read(issue, self._seen.get(at))
+        where, offered = seen.learned(), seen.transitions
+        if where is not None and isinstance(issue.get("transitions"), list) and offered:
+            shared = self._workflows.get(where)
+            if shared == offered:  # one copy per workflow and status, not one per issue
+                seen = replace(seen, transitions=shared)
+            else:
+                if len(self._workflows) >= _WORKFLOWS and where not in self._workflows:
+                    self._workflows.clear()
+                self._workflows[where] = offered
         self._put(at, seen)
-        where = seen.learned()
-        if where is not None and isinstance(issue.get("transitions"), list) and seen.transitions:
-            if len(self._workflows) >= _WORKFLOWS and where not in self._workflows:
-                self._workflows.clear()
-            self._workflows[where] = seen.transitions
 
     def offered_there(self, name: str) -> tuple[Offered, ...] | None:
         """What other issues of the issue's workflow offered in its current status, when it

@@ -203,3 +203,27 @@ def test_comment_ids_the_property_lacks_stay_unsaved_until_a_read_shows_them() -
     cache.seen({"id": "1", "key": "CHG-1", "properties": {jira_markers.PROPERTY_KEY: saved}})
     seen = cache.state("CHG-1")
     assert seen is not None and not seen.unsaved
+
+
+def test_issues_of_one_workflow_and_status_share_one_copy_of_their_transitions() -> None:
+    cache = MarkerCache()
+    offered = [{"id": "11", "name": "Approve", "to": {"name": "Scheduled"}}]
+    for n in (1, 2):
+        cache.seen(
+            {
+                "id": str(n),
+                "key": f"CHG-{n}",
+                "fields": {
+                    "status": {"name": "Authorize"},
+                    "project": {"key": "CHG"},
+                    "issuetype": {"name": "Change"},
+                },
+                "transitions": offered,
+            }
+        )
+    one, two = cache.state("CHG-1"), cache.state("CHG-2")
+    assert one is not None and two is not None
+    assert one.transitions is two.transitions
+    cache.moved("CHG-1", "Scheduled")
+    assert cache.offered_there("CHG-2") == (Offered("11", "Approve", "Scheduled"),)
+    assert cache.offered_there("CHG-1") is None  # nothing read in Scheduled yet
