@@ -114,8 +114,7 @@ def fetch_many(adapter: Adapter, mapping: Mapping, keys: Sequence[str]) -> list[
         return out
     table = mapping.scope.approvals_table
     for chunk in batched(keys, adapter.settings.page_size):
-        numbers = f"numberIN{','.join(query_value(k) for k in chunk)}"
-        rows = list(adapter.changes("^".join(p for p in (mapping.scope.query, numbers) if p)))
+        rows = adapter.changes_by_number(list(chunk), mapping.scope.query)
         sys_ids = [_value(row.get("sys_id")) for row in rows]
         approvals = adapter.approvals(sys_ids, table=table)
         out.extend(

@@ -253,6 +253,25 @@ class ServiceNowAdapter(TableDescriptions):
             known = {c: value_of(row.get(c)) for c in {*self._watched, *row}}
         return known
 
+    def changes_by_number(
+        self, numbers: list[str], encoded_query: str = ""
+    ) -> list[dict[str, Any]]:
+        """The change_request rows `numbers` names (and `encoded_query` matches): one query, as
+        numbers are unique the rows fit in one page of `len(numbers)`. Absent ones are left out."""
+        if not numbers:
+            return []
+        wanted = f"numberIN{','.join(query_value(n) for n in numbers)}"
+        query = "^".join(p for p in (encoded_query, wanted) if p)
+        return self._call(
+            lambda: self._kept(self._query(CHANGE_TABLE, query, limit=len(numbers))),
+            "read changes",
+        )
+
+    def _kept(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for row in rows:
+            self._keep_markers(row)
+        return rows
+
     def approvals(
         self, sys_ids: list[str], *, table: str = APPROVAL_TABLE
     ) -> dict[str, list[dict[str, Any]]]:

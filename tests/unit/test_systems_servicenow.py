@@ -264,3 +264,25 @@ def test_glide_datetime_is_utc_seconds() -> None:
 
     moment = datetime(2026, 1, 1, 11, 0, 5, 999, tzinfo=timezone(timedelta(hours=1)))
     assert glide_datetime(moment) == "2026-01-01 10:00:05"
+
+
+def test_changes_by_number_is_one_query_sized_to_the_numbers(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    mock.get(
+        f"{TABLE}/change_request",
+        **result([change()]),
+        match=[
+            responses.matchers.query_param_matcher(
+                {
+                    "sysparm_query": "active=true^numberINCHG0030001,CHG0030002^ORDERBYsys_id",
+                    "sysparm_limit": "2",
+                },
+                strict_match=False,
+            )
+        ],
+    )
+    rows = snow.changes_by_number(["CHG0030001", "CHG0030002"], "active=true")
+    assert [r["number"]["value"] for r in rows] == ["CHG0030001"]  # the other one is gone
+    assert len(mock.calls) == 1
+    assert snow.changes_by_number([]) == [] and len(mock.calls) == 1
