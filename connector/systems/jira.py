@@ -285,6 +285,21 @@ class JiraAdapter(JiraWorkflow):
         ref = self._call(once, f"comment on {key}", idempotent=False, already_done=landed)
         return ref or None
 
+    def edit_marked_comment(
+        self, key: str, comment_id: str, *, body: str, markers: dict[str, Any]
+    ) -> None:
+        """Replace a comment's body and set the issue's marker property to `markers` (the
+        note's new fingerprint) in one edit (`update.comment[].edit`); the comment's own marker
+        property stays. Repeating it writes the same again."""
+        payload = {
+            "update": {"comment": [{"edit": {"id": comment_id, "body": body}}]},
+            "properties": [{"key": PROPERTY_KEY, "value": markers}],
+        }
+        self._call(
+            lambda: self._rest("PUT", f"issue/{segment(key)}", body=payload),
+            f"edit comment {comment_id} on {key}",
+        )
+
     def _comment_properties(self, marker: str, internal: bool) -> list[dict[str, Any]]:
         properties: list[dict[str, Any]] = [{"key": PROPERTY_KEY, "value": {"marker": marker}}]
         if internal:

@@ -17,8 +17,10 @@ issue's property (the one read outside the pages). The comments themselves are r
 note to edit whose id was never recorded: their ids from `GET /issue/{key}/comment`, then their
 properties through what each deployment documents (Cloud: `POST /comment/list?expand=properties`,
 up to 1000 ids a call; Data Center: `GET /comment/{id}/properties/change-connector`, newest
-comment first). An edit Jira refuses (a status whose workflow makes the issue read-only still
-takes comments) is posted in three requests: marker `pending`, the comment, marker `done`.
+comment first). A note edited in place is one issue edit too (`update.comment[].edit` and the
+property with its new fingerprint). An edit Jira refuses (a status whose workflow makes the
+issue read-only still takes comments) is posted in three requests: marker `pending`, the
+comment, marker `done` (edited in two: the comment, then the property).
 """
 
 from __future__ import annotations
@@ -122,8 +124,9 @@ class JiraNotes:
         self.cache.put(key, notes)
 
     def edit(self, key: str, ref: str, *, body: str, marker: str, fp: str) -> None:
-        """Edit in place, then record the new fingerprint (a crash between only edits again).
-        A note whose comment id was never recorded (`ref` "") is first found by its marker."""
+        """Edit in place and record the new fingerprint in one issue edit (where Jira refuses
+        it, the comment and then the property: a crash between only edits again). A note whose
+        comment id was never recorded (`ref` "") is first found by its marker."""
         if not ref:
             found = self.find_comment(key, marker)
             if found is None:
@@ -131,8 +134,18 @@ class JiraNotes:
                     f"{self.adapter.name}: {key}: no comment carries the marker {marker!r}"
                 )
             ref = found
-        self.adapter.edit_comment(key, ref, body=body)
-        self._save(key, marker, jira_markers.done(self.marks(key), marker, ref=ref, fp=fp))
+        notes = jira_markers.done(self.marks(key), marker, ref=ref, fp=fp)
+        try:
+            self.adapter.edit_marked_comment(
+                key, ref, body=body, markers=self.value(key, marker, notes)
+            )
+        except NotFoundError:
+            raise
+        except PermanentError:  # the edit refused (a read-only status): comment, then marker
+            self.adapter.edit_comment(key, ref, body=body)
+            self._save(key, marker, notes)
+            return
+        self.cache.put(key, notes)
 
     def unsaved(self, key: str) -> dict[str, Any] | None:
         """The property value to carry with another write on `key`, when the cache holds

@@ -154,6 +154,33 @@ def test_an_edit_adds_a_comment_and_sets_a_property_together_or_not_at_all(
     assert shown[-1]["id"] == str(added.id) and shown[-1]["body"] == "h3. Findings"
 
 
+def test_an_edit_edits_a_comment_and_sets_a_property_together_or_not_at_all(
+    site: tuple[Sandbox, bool],
+) -> None:
+    sandbox, _ = site
+    info = sandbox.info
+    key = _late(sandbox, 5)
+    issue = sandbox.jira.store.get(key)
+    assert issue is not None
+    posted = _call(info, "POST", f"/issue/{key}/comment", json={"body": "v1"}).json()
+    marks = {"v": 1, "notes": {"m": {"ref": posted["id"], "fp": "f2", "state": "done"}}}
+    edit = {"edit": {"id": posted["id"], "body": "v2"}}
+    refusals = [
+        {"update": {"comment": [{"edit": {"id": "99999999", "body": "v2"}}]}},  # no such comment
+        {"update": {"comment": [{"edit": {"id": posted["id"], "body": ""}}]}},  # no body
+        {"update": {"comment": [edit]}, "properties": [{"key": KEY, "value": "y" * 40_000}]},
+    ]
+    for body in refusals:
+        assert _call(info, "PUT", f"/issue/{key}", json=body).status_code == 400, body
+        assert issue.comments[-1].body == "v1" and KEY not in issue.properties
+    body = {"update": {"comment": [edit]}, "properties": [{"key": KEY, "value": marks}]}
+    done = _call(info, "PUT", f"/issue/{key}", json=body)
+    assert done.status_code == 204, done.text
+    assert issue.comments[-1].body == "v2" and issue.properties[KEY] == marks
+    admin_comment = _call(info, "GET", f"/issue/{key}/comment").json()["comments"]
+    assert [c["body"] for c in admin_comment if c["id"] == posted["id"]] == ["v2"]
+
+
 def test_comment_properties_as_each_deployment_documents_them(site: tuple[Sandbox, bool]) -> None:
     sandbox, cloud = site
     info = sandbox.info

@@ -287,10 +287,15 @@ class FakeIssue:
         )
 
     def edit(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        assert "returnIssue=true" in str(request.url)  # Cloud: the answer names the comment
         body = json.loads(_text(request.body))
+        if any("add" in op for op in body["update"]["comment"]):  # Cloud: the answer names it
+            assert "returnIssue=true" in str(request.url)
         self.edits.append(body)
         for op in body["update"]["comment"]:
+            if "edit" in op:
+                [found] = [c for c in self.comments if c["id"] == op["edit"]["id"]]
+                found["body"] = op["edit"]["body"]
+                continue
             self.comments.append({"id": str(10000 + len(self.comments)), **op["add"]})
         [(key, value)] = [(p["key"], p["value"]) for p in body["properties"]]
         assert key == PROPERTY_KEY
@@ -326,6 +331,18 @@ def test_a_note_is_one_edit_carrying_the_comment_and_its_done_marker(
         "notes": {"m": {"ref": ref, "fp": "f", "state": "done"}},
     }
     assert calls(mock, "PUT", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 0
+
+
+def test_a_note_edited_in_place_is_one_edit_carrying_its_new_fingerprint(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    issue = FakeIssue(mock, "CHG-9", drop_first=False)
+    ref = jira.notes.post("CHG-9", body="v1", marker="m", fp="f1", internal=False)
+    jira.notes.edit("CHG-9", ref, body="v2", marker="m", fp="f2")
+    assert [c["body"] for c in issue.comments] == ["v2"]
+    assert issue.marks == {"v": 1, "notes": {"m": {"ref": ref, "fp": "f2", "state": "done"}}}
+    assert len(issue.edits) == 2
+    assert calls(mock, "PUT", "/comment/") + calls(mock, "PUT", "/properties/") == 0
 
 
 def test_a_note_whose_answer_is_lost_is_found_by_its_marker_not_posted_again(

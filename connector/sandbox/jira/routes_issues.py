@@ -21,7 +21,7 @@ from connector.sandbox.jira.routes_properties import (
     requested,
     set_properties,
 )
-from connector.sandbox.jira.store import Issue
+from connector.sandbox.jira.store import Comment, Issue
 
 if TYPE_CHECKING:
     from connector.sandbox.jira import JiraSimulator
@@ -88,14 +88,14 @@ def _body(ctx: Ctx) -> dict[str, Any]:
 
 
 def edit_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any] | None:
-    """Fields, comments added through `update.comment` and issue properties, validated as a
-    whole before anything is written (a refused edit writes nothing). Cloud's `returnIssue=
+    """Fields, comments added or edited through `update.comment` and issue properties, validated
+    as a whole before anything is written (a refused edit writes nothing). Cloud's `returnIssue=
     true` answers 200 with the issue and the fields the edit named; else 204."""
     issue = find(sim, ctx)
     body = _body(ctx)
     properties = body_properties(body)
     update = dict(body.get("update") or {})
-    comments = comment_adds(update.pop("comment", []), ctx.view.version)
+    adds, edits = comment_ops(issue, update.pop("comment", []), ctx)
     new = plan_edit(
         issue,
         {"fields": body.get("fields"), "update": update},
@@ -103,31 +103,48 @@ def edit_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any] | None:
         cloud=ctx.view.cloud,
         fs=ctx.view.fs,
     )
-    if comments:
-        ctx.require("ADD_COMMENTS")
     items = apply(issue, new, cloud=ctx.view.cloud, fs=ctx.view.fs)
     set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_updated")
-    for comment in comments:
+    for comment in adds:
         sim.add_comment(issue, ctx.user.login, comment, ctx.view.version)
+    for found, change in edits:
+        sim.edit_comment(issue, found, ctx.user.login, change, ctx.view.version)
     if not (ctx.view.cloud and (ctx.param("returnIssue") or "").lower() == "true"):
         return None
     edited = [*(body.get("fields") or {}), *(body.get("update") or {})]
     return render.issue_json(issue, ctx.view, ctx.view.fs.select(edited, ""), _expand(ctx))
 
 
-def comment_adds(ops: Any, version: str) -> list[dict[str, Any]]:
-    """The comments an edit's `update.comment` adds (`[{"add": {...}}]`), each checked as the
-    comment routes check them (a body, properties within their limit) before the edit writes
-    anything; other operations on comments are refused here (the connector uses none)."""
-    out: list[dict[str, Any]] = []
+def comment_ops(
+    issue: Issue, ops: Any, ctx: Ctx
+) -> tuple[list[dict[str, Any]], list[tuple[Comment, dict[str, Any]]]]:
+    """The comments an edit's `update.comment` adds (`{"add": {...}}`) and edits (`{"edit":
+    {"id", "body"}}`), each checked as the comment routes check them (a body, properties within
+    their limit, a comment of this issue the caller may edit) before the edit writes anything;
+    `remove` is refused here (the connector never removes a comment)."""
+    adds: list[dict[str, Any]] = []
+    edits: list[tuple[Comment, dict[str, Any]]] = []
     for op in ops if isinstance(ops, list) else [ops]:
-        if not isinstance(op, dict) or set(op) != {"add"} or not isinstance(op["add"], dict):
-            raise EditError({"comment": "Operation must be a single {add: comment} object"})
-        comment_text(op["add"].get("body"), version)
-        body_properties(op["add"])
-        out.append(op["add"])
-    return out
+        verb = next(iter(op), None) if isinstance(op, dict) and len(op) == 1 else None
+        if verb not in ("add", "edit") or not isinstance(op[verb], dict):
+            raise EditError({"comment": "Operation must be a single {add|edit: comment} object"})
+        comment_text(op[verb].get("body"), ctx.view.version)
+        body_properties(op[verb])
+        if verb == "add":
+            adds.append(op[verb])
+            continue
+        wanted = str(op[verb].get("id", ""))
+        found = next((c for c in issue.comments if str(c.id) == wanted), None)
+        if found is None:
+            raise EditError({"comment": f"Can not find a comment for the id: {wanted}."})
+        own = found.author == ctx.user.login and ctx.allowed("EDIT_OWN_COMMENTS")
+        if not own and not ctx.allowed("EDIT_ALL_COMMENTS"):
+            raise JiraError(403, ["You do not have the permission to edit this comment."])
+        edits.append((found, op[verb]))
+    if adds:
+        ctx.require("ADD_COMMENTS")
+    return adds, edits
 
 
 def delete_issue(sim: JiraSimulator, ctx: Ctx) -> None:
