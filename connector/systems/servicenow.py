@@ -190,32 +190,38 @@ class ServiceNowAdapter(TableDescriptions):
     def changes(self, encoded_query: str = "") -> Iterator[dict[str, Any]]:
         """change_request rows matching the query, ordered by (sys_updated_on, sys_id).
 
-        Keyset paging, one page in memory: after a page ending at (t, id), first the rest of
-        second t (`sys_updated_on=t^sys_id>id`), then what came later (`sys_updated_on>t`).
+        Keyset paging, one page in memory. After a page ending at (t, id) that reaches back
+        before second t, the next page is asked from second t on (`sys_updated_on>=t`): the
+        rows of t already read come again (fewer than a page) and are skipped, so one query
+        per page. After a page of one second only, or one that brought nothing new (the end,
+        or rows an ACL hides), first the rest of second t (`sys_updated_on=t^sys_id>id`), then
+        what came later (`sys_updated_on>t`). A page may hold fewer rows than asked while more
+        follow (rows an ACL hides are taken out after the query), so only an empty one ends.
         Unlike offset paging, rows updated while we page neither shift nor hide others.
         (pysnc's own non-rewindable iteration drops the last row of its first page, so each
         page is a fresh, bounded GlideRecord.)
-        A page shorter than the page size was the query's last: nothing follows it.
         """
         base = f"{encoded_query}^" if encoded_query else ""
-        page = self._page(f"{base}ORDERBYsys_updated_on^ORDERBYsys_id")
+        order = "ORDERBYsys_updated_on^ORDERBYsys_id"
+        page, after = self._page(f"{base}{order}"), None
         while page:
-            yield from page
-            if len(page) < self.settings.page_size:
-                return
-            updated, sys_id = value_of(page[-1]["sys_updated_on"]), value_of(page[-1]["sys_id"])
-            yield from self._drain_second(base, updated, sys_id)
-            page = self._page(
-                f"{base}sys_updated_on>{query_value(updated)}^ORDERBYsys_updated_on^ORDERBYsys_id"
-            )
+            fresh = page if after is None else [r for r in page if _position(r) > after]
+            yield from fresh
+            last = _position(page[-1])
+            if fresh and _position(page[0])[0] < last[0]:
+                page, after = (
+                    self._page(f"{base}sys_updated_on>={query_value(last[0])}^{order}"),
+                    last,
+                )
+                continue
+            yield from self._drain_second(base, *last)
+            page, after = self._page(f"{base}sys_updated_on>{query_value(last[0])}^{order}"), None
 
     def _drain_second(self, base: str, updated: str, after_id: str) -> Iterator[dict[str, Any]]:
         while rows := self._page(
             f"{base}sys_updated_on={query_value(updated)}^sys_id>{query_value(after_id)}^ORDERBYsys_id"
         ):
             yield from rows
-            if len(rows) < self.settings.page_size:
-                return
             after_id = value_of(rows[-1]["sys_id"])
 
     def _page(self, query: str) -> list[dict[str, Any]]:
@@ -412,6 +418,12 @@ def journal_markers(row: dict[str, Any]) -> dict[str, str]:
         for tag in _TAGS.findall(str(text or "")):
             out.setdefault(tag, field)
     return out
+
+
+def _position(row: dict[str, Any]) -> tuple[str, str]:
+    """A row's place in the keyset order: (sys_updated_on, sys_id), as the instance sorts them
+    (its date-times and lower-case hex ids sort as text)."""
+    return value_of(row.get("sys_updated_on")), value_of(row.get("sys_id"))
 
 
 def _note_ref(sys_id: str, field: str, marker: str) -> str:
