@@ -80,6 +80,10 @@ class JiraNotes:
         applied nothing), as on an issue whose status its workflow makes read-only while it
         still takes comments, is posted apart instead."""
         before = self.marks(key)
+        if internal or self.adapter.kind is not SystemKind.JIRA_CLOUD:
+            # Jira documents a comment's properties (JSM's internal flag among them) only on the
+            # comment resource, and a Data Center edit answers without the new comment's id.
+            return self._post_apart(key, before, body=body, marker=marker, fp=fp, internal=internal)
         notes = jira_markers.done(before, marker, ref=None, fp=fp)
         try:
             ref = self.adapter.post_marked_comment(
