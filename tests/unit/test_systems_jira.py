@@ -311,16 +311,16 @@ class FakeIssue:
         return 200, {}, json.dumps({"key": PROPERTY_KEY, "value": self.marks})
 
 
-def test_a_note_is_one_edit_carrying_the_comment_and_its_done_marker(
+def test_a_public_note_is_one_edit_carrying_the_comment_and_its_done_marker(
     jira: JiraAdapter, mock: responses.RequestsMock
 ) -> None:
     issue = FakeIssue(mock, "CHG-9", drop_first=False)
-    ref = jira.notes.post("CHG-9", body="h3. Findings", marker="m", fp="f", internal=True)
+    ref = jira.notes.post("CHG-9", body="h3. Findings", marker="m", fp="f", internal=False)
     [edit] = issue.edits
     [add] = edit["update"]["comment"]
     assert add["add"]["body"] == "h3. Findings"
     assert {"key": PROPERTY_KEY, "value": {"marker": "m"}} in add["add"]["properties"]
-    assert {"key": "sd.public.comment", "value": {"internal": True}} in add["add"]["properties"]
+    assert "sd.public.comment" not in json.dumps(edit)
     # the marker lands with the comment; its id is Jira's to choose, so it is not in it yet
     assert issue.marks == {"v": 1, "notes": {"m": {"ref": None, "fp": "f", "state": "done"}}}
     assert ref == issue.comments[0]["id"]
@@ -331,6 +331,28 @@ def test_a_note_is_one_edit_carrying_the_comment_and_its_done_marker(
         "notes": {"m": {"ref": ref, "fp": "f", "state": "done"}},
     }
     assert calls(mock, "PUT", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 0
+
+
+def test_an_internal_note_is_posted_on_the_comment_resource_with_its_flag(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    """JSM's internal flag is a comment property, documented on the comment resource only: the
+    note is marked pending, posted there with the flag, then marked done with its id."""
+    issue = FakeIssue(mock, "CHG-9", drop_first=False)
+    store = FakeComments(mock, "CHG-9", drop_first=False)
+    mock.add(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=200)
+    ref = jira.notes.post("CHG-9", body="h3. Findings", marker="m", fp="f", internal=True)
+    assert issue.edits == [] and store.posts == 1
+    assert {"key": "sd.public.comment", "value": {"internal": True}} in store.comments[0][
+        "properties"
+    ]
+    assert ref == store.comments[0]["id"]
+    states = [
+        json.loads(_text(c.request.body))["notes"]["m"]["state"]
+        for c in mock.calls
+        if c.request.method == "PUT" and "/properties/" in str(c.request.url)
+    ]
+    assert states == ["pending", "done"]
 
 
 def test_a_note_edited_in_place_is_one_edit_carrying_its_new_fingerprint(
