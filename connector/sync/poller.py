@@ -22,7 +22,7 @@ from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
 from connector.sync.executor import Executor, Outcome
 from connector.sync.pipeline import PageResult, Pipeline
-from connector.sync.reader import batched, read_ahead, read_all
+from connector.sync.reader import batched, read_ahead, read_all, ticket_key
 from connector.sync.runtime import SourceRuntime
 
 MAX_RECHECK_ROUNDS = 100  # of page_size changes each: a bound, not an expected figure
@@ -219,8 +219,13 @@ def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: Pol
         executor.moved.clear()
         if not keys or stats.failed:
             return
-        raws = []
-        for key in keys:
+        try:
+            raws = rt.fetch_many(keys)
+        except ConnectorError as exc:
+            stats.failed = exc.message
+            return
+        read = {ticket_key(raw) for raw in raws}
+        for key in (k for k in keys if k not in read):  # gone, or moved out of scope
             try:
                 raw = rt.fetch(key)
             except TicketDeleted as exc:  # deleted since it was moved: recorded, not a failure
