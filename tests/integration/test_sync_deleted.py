@@ -78,18 +78,19 @@ def test_a_ticket_deleted_after_the_cycle_moved_it_is_recorded_not_a_failed_poll
             closing(Worker(settings, store, name="w").open()) as worker,
         ):
             for name, rt in worker.runtimes.items():
-                read = rt.fetch
+                read = rt.fetch_many
 
-                def fetch_after_delete(key: str, name: str = name, read: Any = read) -> Any:
+                def fetch_after_delete(keys: list[str], name: str = name, read: Any = read) -> Any:
                     if not any(n == name for n, _ in deleted):
+                        key = keys[0]
                         if name == "sandbox-jira":
                             sandbox.delete_jira_issue(key)
                         else:
                             sandbox.servicenow.delete_change(key)
                         deleted.append((name, key))
-                    return read(key)
+                    return read(keys)
 
-                rt.fetch = fetch_after_delete  # type: ignore[method-assign]
+                rt.fetch_many = fetch_after_delete  # type: ignore[method-assign]
             stats = worker.sync_once()
             assert [(s.source, s.failed) for s in stats] == [(n, None) for n in worker.runtimes]
             assert {n for n, _ in deleted} == set(worker.runtimes)  # both re-read a moved one
