@@ -47,11 +47,11 @@ from connector.sandbox.jira import render  # noqa: E402
 from connector.sandbox.jira.fieldset import FieldSet  # noqa: E402
 from connector.sandbox.jira.seed import project_of, seed  # noqa: E402
 from connector.sandbox.jira.store import Store  # noqa: E402
-from connector.sandbox.scenario import (  # noqa: E402
+from connector.sandbox.scenario import generate  # noqa: E402
+from connector.sandbox.scenario_model import (  # noqa: E402
     DEFAULT_BASE_TIME,
     FREEZE_END,
     FREEZE_START,
-    generate,
 )
 
 BASE_URL = "https://jira.example.com"

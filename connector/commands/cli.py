@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from connector import __version__
 from connector.commands.calendar_cli import calendar, freeze_app
+from connector.commands.governance_cli import audit_app, cab_app, policy_app
 from connector.commands.mappings_cli import mappings_app
 from connector.commands.report_cli import report_app
 from connector.core.errors import ConfigError, ConnectorError
@@ -27,12 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(mappings_app, name="mappings")
-cab_app = typer.Typer(help="Change advisory board: decisions and agenda.", no_args_is_help=True)
 app.add_typer(cab_app, name="cab")
-policy_app = typer.Typer(help="Try the change-control policy.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(report_app, name="report")
-audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.command("calendar")(calendar)
 app.add_typer(freeze_app, name="freeze")
@@ -235,83 +233,6 @@ def gate_command(
         timeout=timeout,
         interval=interval,
     )
-
-
-@cab_app.command("decide")
-def cab_decide(
-    key: Annotated[str, typer.Argument(help="The ticket: a Jira key or a ServiceNow number.")],
-    decision: Annotated[
-        str, typer.Option(help="approve, reject, defer or more-info.", show_default=False)
-    ],
-    by: Annotated[str, typer.Option(help="Who decided (user name, e-mail or id).")],
-    note: Annotated[str, typer.Option(help="The board's note, posted to the ticket.")] = "",
-    source: Annotated[str | None, typer.Option(help="The ticket's source.")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Record a board decision taken outside the tool; it moves the ticket as an approval does."""
-    from connector.commands.worker_commands import run_cab_decide
-
-    run_cab_decide(config=config, key=key, decision=decision, by=by, note=note, source=source)
-
-
-@cab_app.command("agenda")
-def cab_agenda(
-    meeting: Annotated[
-        str | None, typer.Option("--for", help="Meeting date, YYYY-MM-DD (default: today).")
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
-    out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
-    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """List the changes waiting for the board, with their open findings (from the store)."""
-    from connector.commands.worker_commands import run_cab_agenda
-
-    run_cab_agenda(config=config, meeting=meeting, fmt=fmt, out=out, source=source)
-
-
-@policy_app.command("backtest")
-def policy_backtest(
-    since: Annotated[str, typer.Option(help="Replay changes updated since YYYY-MM-DD.")],
-    policy: Annotated[
-        Path | None, typer.Option(help="A policy file ([policy] table); default: the config's.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    config: ConfigOption = None,
-) -> None:
-    """Count what a policy would have blocked or warned about among the stored changes."""
-    from connector.commands.worker_commands import run_backtest
-
-    run_backtest(config=config, since=since, policy_file=policy, as_json=as_json)
-
-
-@audit_app.command("verify")
-def audit_verify(
-    anchor: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Also compare with this anchor: an anchor file, an `audit export` file, "
-            "a head hash or SEQ:HASH (repeatable)."
-        ),
-    ] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Walk the chain, compare it with the anchors; report what is broken, deleted or rehashed
-    (exit 1) or the chain head."""
-    from connector.commands.report_commands import run_audit_verify
-
-    run_audit_verify(config=config, anchors=anchor or [])
-
-
-@audit_app.command("export")
-def audit_export(
-    out: Annotated[Path | None, typer.Option(help="Write to this file (JSON Lines).")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Write every audit link as JSON Lines, then the chain head, to archive elsewhere."""
-    from connector.commands.report_commands import run_audit_export
-
-    run_audit_export(config=config, out=out)
 
 
 @app.command("release-notes")

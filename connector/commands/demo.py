@@ -37,7 +37,7 @@ from connector.core.model import Change, Source
 from connector.core.policy import PolicySettings
 from connector.core.policy.config import Freeze
 from connector.sandbox import Sandbox, SandboxInfo, SandboxOptions
-from connector.sandbox.scenario import FREEZE_END, FREEZE_START
+from connector.sandbox.scenario_model import FREEZE_END, FREEZE_START
 from connector.serve.worker import Worker
 from connector.settings import Settings, SourceSettings
 from connector.store import Store, StoredRow

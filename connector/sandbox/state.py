@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from connector.sandbox.catalog import USERS, SandboxUser
 from connector.sandbox.faults import Faults, parse_faults
-from connector.sandbox.scenario import DEFAULT_BASE_TIME
+from connector.sandbox.scenario_model import DEFAULT_BASE_TIME
 
 Mode = Literal["cloud", "datacenter"]
 

@@ -20,10 +20,10 @@ X-ServiceNow-Event-Id, else a hash of the body; and on the body itself within
 rows 429, both with Retry-After, so the sender retries. The drain job re-reads the ticket by key
 later, so a webhook is only ever a hint and a lost one is caught by the next poll.
 
-Writes never run on the event loop: one `InboxWriter` thread per app takes every delivery
-queued since its last commit and writes them in one transaction (group commit), so a slow or
-locked database stalls only the requests waiting for it, and the intake sustains thousands of
-deliveries a second on SQLite (bench/webhook_bench.py).
+Writes never run on the event loop: one `InboxWriter` thread per app (inbox_writer.py) takes
+every delivery queued since its last commit and writes them in one transaction (group commit),
+so a slow or locked database stalls only the requests waiting for it, and the intake sustains
+thousands of deliveries a second on SQLite (bench/webhook_bench.py).
 """
 
 from __future__ import annotations
@@ -32,11 +32,9 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import queue
-import threading
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -49,11 +47,12 @@ from connector.core import secret_rules
 from connector.core.errors import ConfigError, ConnectorError, TransientError
 from connector.serve.asgi_io import read_limited as _read_limited
 from connector.serve.asgi_io import respond as _respond
+from connector.serve.inbox_writer import InboxWriter
 from connector.serve.metrics import Metrics
 from connector.serve.webhook_parse import Refused, parse_body, ticket_key
 from connector.settings import Settings, SourceSettings
 from connector.store import Store
-from connector.store.inbox import Intake, IntakeLimits, NewDelivery
+from connector.store.inbox import IntakeLimits, NewDelivery
 
 PREFIX = "/webhooks/"
 SYSTEMS = ("jira", "servicenow")
@@ -69,8 +68,6 @@ RETRY_AFTER_SECONDS = 5
 FULL_LOG_SECONDS = 60.0
 #: The one answer to an unknown source, a missing and a wrong signature.
 NOT_SIGNED = "missing or invalid signature"
-#: Deliveries one inbox transaction takes at most.
-MAX_BATCH = 256
 
 
 def check_secrets(settings: Settings) -> None:
@@ -106,100 +103,6 @@ def server_options() -> dict[str, Any]:
     except ImportError:  # pragma: no cover
         options["loop"] = "asyncio"
     return options
-
-
-_Waiter = tuple[NewDelivery, asyncio.AbstractEventLoop, "asyncio.Future[Intake]"]
-
-
-class InboxWriter:
-    """Group commit: one thread writes queued deliveries to the inbox, a batch per transaction.
-
-    `add` is awaited by the request handler and resolves once the delivery's transaction has
-    committed: "accepted", "duplicate" or "full" (not stored: the inbox holds the most pending
-    rows allowed); a store outage raises `TransientError`. A
-    batch that fails for any other reason is retried one delivery per transaction, so one bad
-    delivery cannot refuse its neighbours.
-    """
-
-    def __init__(
-        self, store: Store, *, limits: IntakeLimits = IntakeLimits(), max_batch: int = MAX_BATCH
-    ) -> None:
-        self.store = store
-        self.limits = limits
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Waiter | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    async def add(self, delivery: NewDelivery) -> Intake:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Intake] = loop.create_future()
-        self._start()
-        self._queue.put((delivery, loop, future))
-        return await future
-
-    def close(self) -> None:
-        """Write what is queued, then stop the thread (it starts again on the next `add`)."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout=30)
-
-    def _start(self) -> None:
-        if self._thread is not None:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._write(batch)
-            if stop:
-                return
-
-    def _write(self, batch: list[_Waiter]) -> None:
-        outcomes: list[Intake | BaseException]
-        try:
-            deliveries = [d for d, _, _ in batch]
-            outcomes = list(self.store.inbox_intake(deliveries, limits=self.limits))
-        except TransientError as exc:
-            outcomes = [exc] * len(batch)
-        except Exception as exc:
-            if len(batch) > 1:
-                for one in batch:
-                    self._write([one])
-                return
-            outcomes = [exc]
-        for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
-            # RuntimeError: the loop has closed, so nobody waits for this answer.
-            with suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, outcome)
-
-
-def _settle(future: asyncio.Future[Intake], outcome: Intake | BaseException) -> None:
-    if future.done():  # the request was cancelled (client gone); the row stays, deduped
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
 
 
 def build_app(

@@ -16,121 +16,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, delete, insert, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, or_, update
 
 from connector.store import audit as audit_log
 from connector.store.records import AuditRow
-from connector.store.schema import (
-    approval_bases,
-    board_decisions,
-    change_windows,
-    changes,
-    cursors,
-    ledger,
-    policy_state,
+from connector.store.schema import change_windows, changes, ledger, policy_state
+from connector.store.tx_statements import (
+    _DELETE_WINDOWS,
+    _INSERT_BOARD_DECISION,
+    _INSERT_WINDOW,
+    _SET_EVALUATION,
+    _SET_REPORT,
+    _aware,
+    _digest,
+    _insert_basis,
+    _plan_action,
+    _upsert_change,
+    _upsert_cursor,
+    _upsert_policy_digest,
 )
 
 # A window as `set_windows` takes it: (system, starts_at, ends_at, approved).
 Window = tuple[str, datetime, datetime, bool]
-
-
-def _insert(dialect: str) -> Any:
-    return sqlite.insert if dialect == "sqlite" else postgresql.insert
-
-
-# Statements are built once per dialect (building one costs more than running it); the values
-# come as execute() parameters.
-@cache
-def _upsert_change(dialect: str) -> Any:
-    stmt = _insert(dialect)(changes)
-    return stmt.on_conflict_do_update(
-        index_elements=[changes.c.source, changes.c.key],
-        set_={
-            "native_id": stmt.excluded.native_id,
-            "fingerprint": stmt.excluded.fingerprint,
-            "updated": stmt.excluded.updated,
-            "data": stmt.excluded.data,
-            "synced_at": stmt.excluded.synced_at,
-            # No findings given: the stored evaluation stays (with its recheck time).
-            "findings": case(
-                (stmt.excluded.findings.is_(None), changes.c.findings),
-                else_=stmt.excluded.findings,
-            ),
-            "recheck_at": case(
-                (stmt.excluded.findings.is_(None), changes.c.recheck_at),
-                else_=stmt.excluded.recheck_at,
-            ),
-            # The report's answers belong to this version of the change: none given, none kept.
-            "report": stmt.excluded.report,
-            # Read again, so it is there again (a ticket moved back into the user's view).
-            "deleted_at": None,
-        },
-    )
-
-
-@cache
-def _plan_action(dialect: str) -> Any:
-    return _insert(dialect)(ledger).on_conflict_do_nothing().returning(ledger.c.idempotency_key)
-
-
-@cache
-def _upsert_cursor(dialect: str) -> Any:
-    stmt = _insert(dialect)(cursors)
-    return stmt.on_conflict_do_update(
-        index_elements=[cursors.c.source],
-        set_={"position": stmt.excluded.position, "updated_at": stmt.excluded.updated_at},
-    )
-
-
-@cache
-def _upsert_policy_digest(dialect: str) -> Any:
-    stmt = _insert(dialect)(policy_state)
-    return stmt.on_conflict_do_update(
-        index_elements=[policy_state.c.source],
-        set_={"digest": stmt.excluded.digest, "updated_at": stmt.excluded.updated_at},
-    )
-
-
-@cache
-def _insert_basis(dialect: str) -> Any:
-    stmt = _insert(dialect)(approval_bases).on_conflict_do_nothing()
-    return stmt.returning(approval_bases.c.approvals_digest)
-
-
-# Dialect-neutral statements; bind names differ from the column names SET assigns.
-# An update of one stored change, by source and key.
-_UPDATE_CHANGE = update(changes).where(
-    changes.c.source == bindparam("b_source"), changes.c.key == bindparam("b_key")
-)
-_SET_EVALUATION = _UPDATE_CHANGE.values(
-    findings=bindparam("b_findings"),
-    recheck_at=bindparam("b_recheck_at"),
-    report=bindparam("b_report"),
-)
-_SET_REPORT = _UPDATE_CHANGE.values(report=bindparam("b_report"))
-_DELETE_WINDOWS = delete(change_windows).where(
-    change_windows.c.source == bindparam("b_source"),
-    change_windows.c.change_key == bindparam("b_key"),
-)
-_INSERT_WINDOW = insert(change_windows)
-_INSERT_BOARD_DECISION = insert(board_decisions).returning(board_decisions.c.id)
-
-
-def _aware(name: str, value: datetime) -> datetime:
-    """`value`, refused if naive (a StatementError from the column type would come too late)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: `{name}` must be timezone-aware")
-    return value
-
-
-def _digest(name: str, value: str) -> str:
-    if len(value) != 64:
-        raise ValueError(f"{name} must be 64 hex characters: {value!r}")
-    return value
 
 
 class Tx:

@@ -21,7 +21,6 @@ is checked against the row its page carried, not read again.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -30,7 +29,6 @@ import requests
 from pysnc import ServiceNowClient
 from pysnc.exceptions import AuthenticationException, RoleException
 from pysnc.exceptions import RequestException as SNRequestException
-from requests.adapters import HTTPAdapter
 
 from connector.core.errors import ConfigError, PermanentError, TicketDeleted
 from connector.core.mapping import RawTicket
@@ -38,28 +36,25 @@ from connector.core.model import SystemKind
 from connector.settings import SourceSettings
 from connector.systems import http
 from connector.systems.paths import query_value, segment
+from connector.systems.servicenow_journal import (
+    JOURNAL_FIELDS,
+    journal_markers,
+    marker_tag,
+    note_ref,
+    remember,
+)
 from connector.systems.servicenow_meta import (
     TableDescriptions,
     error_detail,
     raise_unless_ok,
     value_of,
 )
+from connector.systems.servicenow_session import PinnedAdapter, sn_detail, table_of
 
 T = TypeVar("T")
 
 CHANGE_TABLE = "change_request"
 APPROVAL_TABLE = "sysapproval_approver"
-JOURNAL_FIELDS = ("work_notes", "comments")
-_MARKER = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-_TAGS = re.compile(r"\[cc:([A-Za-z0-9._:-]{1,100})\]")
-_REMEMBERED = 10_000  # changes whose journal markers are kept; older ones are read again
-
-
-def marker_tag(marker: str) -> str:
-    """The tag that ends a work note written with `marker`: `[cc:<marker>]`."""
-    if not _MARKER.match(marker):
-        raise ValueError(f"marker {marker!r}: use letters, digits and . _ : - (at most 100)")
-    return f"[cc:{marker}]"
 
 
 def glide_datetime(moment: datetime) -> str:
@@ -67,34 +62,6 @@ def glide_datetime(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("glide_datetime needs a timezone-aware datetime")
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
-
-
-class _PinnedAdapter(HTTPAdapter):
-    """Every request gets a timeout and the configured CA bundle.
-
-    pysnc sets neither per request, and because it passes `verify=None` to requests'
-    environment merge, a `REQUESTS_CA_BUNDLE` in the environment would silently replace the
-    configured bundle; pinning both here keeps the configuration authoritative.
-    """
-
-    def __init__(self, *, timeout: float, verify: str | bool) -> None:
-        super().__init__(max_retries=0)
-        self.timeout = timeout
-        self.verify = verify
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float | None, float | None] | None = None,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
-        proxies: dict[str, str] | None = None,
-    ) -> requests.Response:
-        return super().send(
-            request, stream=stream, timeout=timeout or self.timeout, verify=self.verify,
-            cert=cert, proxies=proxies,
-        )  # fmt: skip
 
 
 class ServiceNowAdapter(TableDescriptions):
@@ -115,7 +82,7 @@ class ServiceNowAdapter(TableDescriptions):
             auto_retry=False,
         )
         self.client.session.mount(
-            "https://", _PinnedAdapter(timeout=settings.timeout_seconds, verify=settings.verify)
+            "https://", PinnedAdapter(timeout=settings.timeout_seconds, verify=settings.verify)
         )
         self.client.session.hooks["response"].append(self._raise_by_status)
         # change sys_id -> {marker: journal field holding it}, as last read.
@@ -136,7 +103,7 @@ class ServiceNowAdapter(TableDescriptions):
             error = http.error_for_status(
                 status,
                 source=self.name,
-                what=f"{response.request.method} {_table_of(response.url)}",
+                what=f"{response.request.method} {table_of(response.url)}",
                 system="ServiceNow",
                 detail=error_detail(response),
                 retry_after=http.parse_retry_after(
@@ -157,7 +124,7 @@ class ServiceNowAdapter(TableDescriptions):
         if isinstance(exc, AuthenticationException | RoleException):
             return ConfigError(f"{self.name}: {what}: ServiceNow refused the credentials")
         if isinstance(exc, SNRequestException):
-            return PermanentError(f"{self.name}: {what}: ServiceNow refused: {_sn_detail(exc)}")
+            return PermanentError(f"{self.name}: {what}: ServiceNow refused: {sn_detail(exc)}")
         return None
 
     def _query(self, table: str, query: str, *, limit: int | None = None) -> list[dict[str, Any]]:
@@ -235,9 +202,9 @@ class ServiceNowAdapter(TableDescriptions):
         watched columns."""
         sys_id = value_of(row.get("sys_id"))
         if sys_id and all(f in row for f in JOURNAL_FIELDS):
-            _remember(self._journals, sys_id, journal_markers(row))
+            remember(self._journals, sys_id, journal_markers(row))
         if sys_id and self._watched and all(c in row for c in self._watched):
-            _remember(self._columns, sys_id, {c: value_of(row[c]) for c in self._watched})
+            remember(self._columns, sys_id, {c: value_of(row[c]) for c in self._watched})
         elif sys_id:
             self._columns.pop(sys_id, None)  # what was kept is older than this read
 
@@ -344,7 +311,7 @@ class ServiceNowAdapter(TableDescriptions):
         def write() -> str:
             self._patch(sys_id, body)
             if self._journal_readable:
-                return _note_ref(sys_id, element, marker)
+                return note_ref(sys_id, element, marker)
             found = self._find_note_once(sys_id, marker)
             if found is None:
                 raise PermanentError(
@@ -366,7 +333,7 @@ class ServiceNowAdapter(TableDescriptions):
         with the change's page when nothing was written to it since, else read now."""
         known = self._journals.get(sys_id)
         if known is not None:
-            return _note_ref(sys_id, known[marker], marker) if marker in known else None
+            return note_ref(sys_id, known[marker], marker) if marker in known else None
         return self._call(lambda: self._find_note_once(sys_id, marker), f"read journal {sys_id}")
 
     def _find_note_once(self, sys_id: str, marker: str) -> str | None:
@@ -380,7 +347,7 @@ class ServiceNowAdapter(TableDescriptions):
         raise_unless_ok(response, source=self.name, what=f"read journal {sys_id}", deleted=sys_id)
         markers = journal_markers(response.json().get("result") or {})
         self._journals[sys_id] = markers
-        return _note_ref(sys_id, markers[marker], marker) if marker in markers else None
+        return note_ref(sys_id, markers[marker], marker) if marker in markers else None
 
     def set_state(self, sys_id: str, *, state: str, fields: dict[str, Any] | None = None) -> bool:
         """Set `state` and `fields`, each checked apart (a record already in that state may still
@@ -400,50 +367,13 @@ class ServiceNowAdapter(TableDescriptions):
         return True
 
 
-def _remember(known: dict[str, dict[str, str]], sys_id: str, values: dict[str, str]) -> None:
-    """Keep `values` for `sys_id`, newest last; the oldest make room past `_REMEMBERED`."""
-    known.pop(sys_id, None)
-    if len(known) >= _REMEMBERED:
-        del known[next(iter(known))]
-    known[sys_id] = values
-
-
-def journal_markers(row: dict[str, Any]) -> dict[str, str]:
-    """{marker: journal field} of the `[cc:<marker>]` tags in a row's journal fields' display
-    values (the entries, newest first; a value cell carries its display_value)."""
-    out: dict[str, str] = {}
-    for field in JOURNAL_FIELDS:
-        cell = row.get(field)
-        text = cell.get("display_value") if isinstance(cell, dict) else cell
-        for tag in _TAGS.findall(str(text or "")):
-            out.setdefault(tag, field)
-    return out
-
-
 def _position(row: dict[str, Any]) -> tuple[str, str]:
     """A row's place in the keyset order: (sys_updated_on, sys_id), as the instance sorts them
     (its date-times and lower-case hex ids sort as text)."""
     return value_of(row.get("sys_updated_on")), value_of(row.get("sys_id"))
 
 
-def _note_ref(sys_id: str, field: str, marker: str) -> str:
-    return f"{sys_id}/{field}/{marker}"
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _table_of(url: str | None) -> str:
-    match = re.search(r"/api/now/(?:v\d+/)?table/([^/?]+)", url or "")
-    return match.group(1) if match else "request"
-
-
-def _sn_detail(exc: Exception) -> str:
-    arg = exc.args[0] if exc.args else ""
-    if isinstance(arg, dict):
-        error = arg.get("error", arg)
-        return http.one_line(str(error.get("message", error) if isinstance(error, dict) else error))
-    return http.one_line(str(arg))

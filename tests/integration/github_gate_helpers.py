@@ -14,7 +14,8 @@ from policy_helpers import pick
 
 from connector.core.deploy import DeploySettings, GithubDeploySettings
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import DEFAULT_BASE_TIME, SeedChange, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import DEFAULT_BASE_TIME, SeedChange
 
 COUNT = 30
 RANDOM_SEED = 59  # ServiceNow is seeded with RANDOM_SEED + 1

@@ -16,7 +16,8 @@ from sync_helpers import running_sandbox
 from connector.sandbox import Sandbox
 from connector.sandbox.catalog import USERS_BY_LOGIN
 from connector.sandbox.jira.seed import project_of
-from connector.sandbox.scenario import SeedChange, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import SeedChange
 
 TIMEOUT = 30
 

@@ -27,7 +27,7 @@ from connector.core.calendar_feed import change_uid, freeze_uid
 from connector.core.model import Change
 from connector.core.policy.config import Freeze, PolicySettings
 from connector.core.windows import HOLDS_WINDOW
-from connector.sandbox.scenario import FREEZE_END, FREEZE_START
+from connector.sandbox.scenario_model import FREEZE_END, FREEZE_START
 from connector.serve.worker import Worker
 from connector.settings import ServerSettings, Settings, load_settings
 from connector.store import Store

@@ -15,7 +15,8 @@ import pytest
 from sync_helpers import once_per_session
 
 from connector.sandbox.jira.seed import project_of
-from connector.sandbox.scenario import Planted, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import Planted
 
 SEEDS = 200  # the demo's defaults: 200 tickets per system, random seed 0 (ServiceNow: 1)
 

@@ -20,7 +20,8 @@ from sync_helpers import running_sandbox
 from connector.commands.demo import sandbox_sources
 from connector.core.planner import FINDINGS
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import SeedChange, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import SeedChange
 from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store

@@ -24,7 +24,7 @@ from connector.core.model import Change
 from connector.core.policy import PolicySettings
 from connector.core.policy.config import Freeze
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import SeedChange
+from connector.sandbox.scenario_model import SeedChange
 from connector.serve.metrics import Metrics
 from connector.serve.webhooks import build_app
 from connector.serve.worker import Worker

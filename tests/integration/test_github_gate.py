@@ -35,7 +35,8 @@ from connector.commands.demo import sandbox_sources
 from connector.core.policy import PolicySettings
 from connector.core.policy.config import Freeze
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import SeedChange, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import SeedChange
 from connector.serve.worker import Worker
 from connector.settings import ServerSettings, Settings
 from connector.store import Store

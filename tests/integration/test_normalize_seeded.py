@@ -12,7 +12,8 @@ from connector.commands.demo import sandbox_sources, sync_source
 from connector.core.model import Change, Decision, Outcome
 from connector.sandbox import Sandbox, SandboxOptions
 from connector.sandbox.catalog import USERS_BY_LOGIN
-from connector.sandbox.scenario import SeedChange, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import SeedChange
 
 COUNT = 200
 RANDOM_SEED = 11

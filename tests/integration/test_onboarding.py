@@ -26,7 +26,8 @@ from sync_helpers import (
 from connector.commands.worker_commands import open_store
 from connector.core.model import Change
 from connector.sandbox import SandboxInfo
-from connector.sandbox.scenario import Planted, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import Planted
 from connector.serve.worker import Worker
 from connector.settings import load_settings
 

@@ -13,7 +13,8 @@ import pytest
 from sync_helpers import cli, cli_process, reset_log, running_sandbox, ticket_writes, write_config
 
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import FREEZE_END, FREEZE_START, Planted, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import FREEZE_END, FREEZE_START, Planted
 
 COUNT = 40
 RANDOM_SEED = 3

@@ -25,7 +25,7 @@ from connector.core.mapping import RawTicket
 from connector.core.policy import PolicySettings
 from connector.core.policy.config import Freeze, ScopeRule
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import Planted, SeedChange
+from connector.sandbox.scenario_model import Planted, SeedChange
 from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store

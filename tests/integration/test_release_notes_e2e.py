@@ -19,7 +19,8 @@ from connector.core.model import Audience
 from connector.core.policy import PolicySettings
 from connector.reports.build import build_report
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import SeedChange, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import SeedChange
 from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store

@@ -33,7 +33,8 @@ from connector.reports.build import build_report
 from connector.reports.model import ReportRow
 from connector.reports.render import render
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import Planted, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import Planted
 from connector.serve.worker import Worker
 from connector.settings import ServerSettings, Settings
 from connector.store import Store

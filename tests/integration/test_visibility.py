@@ -17,7 +17,8 @@ from sync_helpers import cli, cli_process, running_sandbox, write_config
 from connector.commands.worker_commands import open_store
 from connector.core.model import Change
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import FREEZE_END, FREEZE_START, Planted, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import FREEZE_END, FREEZE_START, Planted
 from connector.settings import load_settings
 
 COUNT = 30

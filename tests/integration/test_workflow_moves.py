@@ -16,7 +16,8 @@ from connector.commands.demo import sandbox_sources
 from connector.commands.planning import plan_all
 from connector.core.policy import PolicySettings
 from connector.sandbox import Sandbox
-from connector.sandbox.scenario import SeedChange, generate
+from connector.sandbox.scenario import generate
+from connector.sandbox.scenario_model import SeedChange
 from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store

@@ -14,15 +14,9 @@ from pydantic import ValidationError
 
 from connector.core.errors import ConfigError, SkipRecord
 from connector.core.mapping import markup
-from connector.core.mapping.converters import (
-    CONVERTERS,
-    Context,
-    ConvertError,
-    lookup,
-    scalar,
-    shown,
-)
+from connector.core.mapping.converters import CONVERTERS
 from connector.core.mapping.normalize import RawTicket, _identity, resolve
+from connector.core.mapping.raw import Context, ConvertError, lookup, scalar, shown
 from connector.core.mapping.schema import FieldSpec, Mapping, StatusSpec
 from connector.core.mapping.targets import TARGETS
 from connector.core.model import FINGERPRINT_EXCLUDED, Change, Source, Status, SystemKind

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from connector.core.mapping import CONVERTERS, adf_to_text, wiki_to_text
-from connector.core.mapping.converters import Context, ConvertError, is_empty, lookup, scalar
+from connector.core.mapping.raw import Context, ConvertError, is_empty, lookup, scalar
 from connector.core.model import Decision, Link, Person, Status
 
 CTX = Context(key="CHG-1", native_id="abc", base_url="https://jira.example.com")

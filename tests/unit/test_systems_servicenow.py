@@ -17,7 +17,8 @@ from pydantic import SecretStr
 from connector.core.errors import ConfigError, PermanentError, TicketDeleted, TransientError
 from connector.settings import SourceSettings
 from connector.systems.http import RetryPolicy
-from connector.systems.servicenow import ServiceNowAdapter, glide_datetime, marker_tag
+from connector.systems.servicenow import ServiceNowAdapter, glide_datetime
+from connector.systems.servicenow_journal import marker_tag
 
 URL = "https://acme.service-now.test"
 TABLE = f"{URL}/api/now/table"

@@ -16,14 +16,9 @@ import pytest
 from pydantic import SecretStr
 
 from connector.core.errors import ConfigError, TransientError
+from connector.serve.inbox_writer import InboxWriter
 from connector.serve.metrics import Metrics
-from connector.serve.webhooks import (
-    MAX_ID_LENGTH,
-    InboxWriter,
-    _delivery_id,
-    build_app,
-    check_secrets,
-)
+from connector.serve.webhooks import MAX_ID_LENGTH, _delivery_id, build_app, check_secrets
 from connector.settings import Settings, SourceSettings
 from connector.store.inbox import NewDelivery
 

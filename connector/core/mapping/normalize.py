@@ -21,15 +21,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from connector.core.errors import ConfigError, SkipRecord
-from connector.core.mapping.converters import (
-    CONVERTERS,
-    Context,
-    ConvertError,
-    is_empty,
-    scalar,
-    shown,
-    text_as_is,
-)
+from connector.core.mapping.converters import CONVERTERS, text_as_is
+from connector.core.mapping.raw import Context, ConvertError, is_empty, scalar, shown
 from connector.core.mapping.schema import FieldSpec, Mapping, StatusSpec
 from connector.core.mapping.targets import TARGETS
 from connector.core.memo import per_object

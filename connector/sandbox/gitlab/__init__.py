@@ -20,7 +20,6 @@ does) and register project hooks with `add_hook`; every status change sends a De
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -32,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connector.sandbox.gitlab.hooks import ProjectHook, deployment_event
 from connector.sandbox.gitlab.hooks import delivery as hook_delivery
+from connector.sandbox.gitlab.listing import API, deployments_page
 from connector.sandbox.gitlab.model import (
     APPROVER_ROLES,
     GITLAB_USERS,
@@ -46,22 +46,13 @@ from connector.sandbox.gitlab.model import (
 )
 from connector.sandbox.gitlab.rules import (
     GitLabError,
+    authenticate,
     body_of,
-    moment,
-    number,
-    page_headers,
     refusal,
     unauthorized,
 )
 from connector.sandbox.state import SandboxState
 from connector.sandbox.webhooks_out import Delivery, WebhookDispatcher
-
-API = "/api/v4"
-LIST_PARAMS = frozenset(
-    {"order_by", "sort", "updated_after", "updated_before", "environment", "status"}
-    | {"finished_after", "finished_before", "page", "per_page"}
-)
-STATUSES = ("created", "running", "success", "failed", "canceled", "blocked")
 
 
 class GitLabSimulator:
@@ -171,27 +162,27 @@ class GitLabSimulator:
     # -- routes -----------------------------------------------------------------------------
 
     async def _user(self, request: Request) -> Response:
-        user = self._authenticate(request)
+        user = authenticate(request)
         if user is None:
             return unauthorized()
         body = {**user.api(self.base_url), "email": user.email, "bot": False}
         return JSONResponse(body)
 
     async def _list(self, request: Request, project: str) -> Response:
-        user = self._authenticate(request)
+        user = authenticate(request)
         if user is None:
             return unauthorized()
         params = dict(request.query_params)
         return await run_in_threadpool(self._locked, self._list_work, project, params, request)
 
     async def _get(self, request: Request, project: str, deployment_id: str) -> Response:
-        user = self._authenticate(request)
+        user = authenticate(request)
         if user is None:
             return unauthorized()
         return await run_in_threadpool(self._locked, self._get_work, project, deployment_id)
 
     async def _approve(self, request: Request, project: str, deployment_id: str) -> Response:
-        user = self._authenticate(request)
+        user = authenticate(request)
         if user is None:
             return unauthorized()
         body = await body_of(request)
@@ -202,7 +193,7 @@ class GitLabSimulator:
         )
 
     async def _add_hook_route(self, request: Request, project: str) -> Response:
-        user = self._authenticate(request)
+        user = authenticate(request)
         if user is None:
             return unauthorized()
         body = await body_of(request)
@@ -270,44 +261,13 @@ class GitLabSimulator:
 
     def _list_work(self, project: str, params: dict[str, str], request: Request) -> Response:
         found = self._project(project)
-        unknown = sorted(set(params) - LIST_PARAMS)
-        if unknown:
-            raise GitLabError(400, {"error": f"{unknown[0]} does not have a valid value"})
-        status = params.get("status")
-        if status is not None and status not in STATUSES:
-            raise GitLabError(400, {"error": "status does not have a valid value"})
-        page = number(params.get("page"), 1, "page")
-        per_page = min(100, number(params.get("per_page"), 20, "per_page"))
-        key = params.get("order_by", "id")
-        if key not in ("id", "iid", "created_at", "updated_at", "finished_at", "ref"):
-            raise GitLabError(400, {"error": "order_by does not have a valid value"})
-        after, before = moment(params, "updated_after"), moment(params, "updated_before")
-        if (after or before) and key != "updated_at":
-            # DeploymentsFinder: an updated_at filter needs the updated_at order
-            message = "400 Bad request - `updated_at` filter requires `updated_at` sort"
-            raise GitLabError(400, {"message": message})
-        rows = [
-            d
-            for d in self.deployments.values()
-            if d.project is found
-            and (status is None or d.status == status)
-            and params.get("environment") in (None, d.environment.name)
-            and (after is None or d.updated_at > after)
-            and (before is None or d.updated_at < before)
-        ]
-        rows.sort(key=lambda d: getattr(d, key if key != "finished_at" else "updated_at"))
-        if params.get("sort", "asc") == "desc":
-            rows.reverse()
-        total = len(rows)
-        chunk = rows[(page - 1) * per_page : page * per_page]
-        headers = page_headers(
-            f"{self.base_url}{API}/projects/{project.replace('/', '%2F')}/deployments",
-            params,
-            page=page,
-            per_page=per_page,
-            total=total,
+        return deployments_page(
+            self.deployments.values(),
+            found=found,
+            project=project,
+            params=params,
+            base_url=self.base_url,
         )
-        return JSONResponse([d.api(self.base_url) for d in chunk], headers=headers)
 
     def _get_work(self, project: str, deployment_id: str) -> Response:
         return JSONResponse(self._deployment(project, deployment_id).api(self.base_url))
@@ -408,16 +368,3 @@ class GitLabSimulator:
         if deployment is None or deployment.project is not found:
             raise GitLabError(404, {"message": "404 Not found"})
         return deployment
-
-    def _authenticate(self, request: Request) -> GitLabUser | None:
-        token = request.headers.get("private-token")
-        if token is None:
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            token = value.strip() if scheme.lower() == "bearer" else None
-        if not token:
-            return None
-        for user in GITLAB_USERS:
-            if hmac.compare_digest(user.token.encode(), token.encode()):
-                request.state.sandbox_user = user.username
-                return user
-        return None

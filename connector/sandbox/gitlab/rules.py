@@ -1,10 +1,11 @@
 """The GitLab simulator's rules and plumbing: when GitLab refuses an approval (in the order of
 Deployments::ApprovalService#validate, with its messages), its error bodies, paging headers and
-request bodies (JSON or form).
+request bodies (JSON or form), and who a request's token authenticates.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from connector.sandbox.gitlab.model import APPROVER_ROLES, Deployment, GitLabUser
+from connector.sandbox.gitlab.model import APPROVER_ROLES, GITLAB_USERS, Deployment, GitLabUser
 
 NOT_WAITING = "This deployment is not waiting for approvals."
 OWN_DEPLOYMENT = (
@@ -111,3 +112,17 @@ def moment(params: Mapping[str, str], name: str) -> datetime | None:
     except ValueError:
         raise GitLabError(400, {"error": f"{name} is invalid"}) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def authenticate(request: Request) -> GitLabUser | None:
+    token = request.headers.get("private-token")
+    if token is None:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+    if not token:
+        return None
+    for user in GITLAB_USERS:
+        if hmac.compare_digest(user.token.encode(), token.encode()):
+            request.state.sandbox_user = user.username
+            return user
+    return None

@@ -28,7 +28,7 @@ from connector.sandbox.jira.http import Handler, endpoint
 from connector.sandbox.jira.seed import seed as seed_store
 from connector.sandbox.jira.store import ChangeItem, Comment, History, Issue, Store
 from connector.sandbox.jira.webhooks import JiraWebhooks
-from connector.sandbox.scenario import SeedChange
+from connector.sandbox.scenario_model import SeedChange
 from connector.sandbox.state import SandboxState
 from connector.sandbox.webhooks_out import WebhookDispatcher
 

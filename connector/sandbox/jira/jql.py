@@ -1,4 +1,5 @@
-"""The JQL subset the Jira simulator understands: a pure parser, evaluator and sort order.
+"""The JQL subset the Jira simulator understands: a pure parser into a `Query` (its predicates
+and sort keys are jql_eval.py's).
 
     project = CHG AND issuetype in (Change) AND status != Closed
     AND updated >= "2026-11-21 10:00" ORDER BY updated ASC, key ASC
@@ -17,41 +18,28 @@ milliseconds, so they are compared by the minute they fall in: `updated > "10:00
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
+
+from connector.sandbox.jira.jql_eval import (
+    DATE_FIELDS,
+    JqlIssue,
+    Predicate,
+    date_test,
+    empty_test,
+    key_test,
+    sort_value,
+    text_test,
+)
 
 
 class JqlError(ValueError):
     """A query Jira rejects with 400; `str(error)` is Jira's message."""
 
 
-class JqlIssue(Protocol):
-    """What the evaluator reads from an issue."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def project(self) -> str: ...
-    @property
-    def number(self) -> int: ...
-    @property
-    def issuetype(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def resolution(self) -> str | None: ...
-    @property
-    def labels(self) -> tuple[str, ...]: ...
-    @property
-    def created_ms(self) -> int: ...
-    @property
-    def updated_ms(self) -> int: ...
-
-
-Predicate = Callable[[JqlIssue], bool]
 T = TypeVar("T", bound=JqlIssue)
 
 _ALIASES = {
@@ -69,7 +57,6 @@ _ALIASES = {
     "updated": "updated",
     "updateddate": "updated",
 }
-_DATE_FIELDS = {"created", "updated"}
 _ORDERABLE = {"project", "issuetype", "key", "status", "resolution", "created", "updated"}
 _TOKEN = re.compile(
     r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>!=|>=|<=|=|>|<|~|\(|\)|,)"""
@@ -109,9 +96,9 @@ class Query:
     def sort(self, issues: Iterable[T]) -> list[T]:
         """Sorted per ORDER BY; Jira's default is `key DESC`; the issue key breaks ties."""
         order = self.order or (OrderBy("key", True),)
-        result = sorted(issues, key=_sort_value("key"))
+        result = sorted(issues, key=sort_value("key"))
         for item in reversed(order):
-            result.sort(key=_sort_value(item.field), reverse=item.descending)
+            result.sort(key=sort_value(item.field), reverse=item.descending)
         return result
 
 
@@ -240,7 +227,7 @@ class _Parser:
             if not self.word("empty", "null"):
                 raise self.fail("EMPTY")
             self.take()
-            return _empty_test(field, negate=op == "is not")
+            return empty_test(field, negate=op == "is not")
         values = self.value_list() if op in ("in", "not in") else [self.value()]
         return self.compile_clause(field, op, values)
 
@@ -286,17 +273,17 @@ class _Parser:
         return values
 
     def compile_clause(self, field: str, op: str, values: list[str]) -> Predicate:
-        if field in _DATE_FIELDS:
+        if field in DATE_FIELDS:
             if op in ("in", "not in", "~"):
                 raise JqlError(f"The operator '{op}' is not supported by the '{field}' field.")
-            return _date_test(field, op, self.minute(values[0], field))
+            return date_test(field, op, self.minute(values[0], field))
         if op in (">", ">=", "<", "<=", "~") and field != "key":
             raise JqlError(f"The operator '{op}' is not supported by the '{field}' field.")
         for value in values:
             self.check_known(field, value)
         if field == "key":
-            return _key_test(op, [_key_parts(v) for v in values])
-        return _text_test(field, op, {v.lower() for v in values})
+            return key_test(op, [_key_parts(v) for v in values])
+        return text_test(field, op, {v.lower() for v in values})
 
     def check_known(self, field: str, value: str) -> None:
         known = self.known.get(field)
@@ -355,69 +342,3 @@ def _key_parts(key: str) -> tuple[str, int]:
     if not project or not number.isdigit():
         raise JqlError(f"The issue key '{key}' for field 'key' is invalid.")
     return project, int(number)
-
-
-def _date_test(field: str, op: str, minute: int) -> Predicate:
-    def value(issue: JqlIssue) -> int:
-        return (issue.created_ms if field == "created" else issue.updated_ms) // 60_000
-
-    tests: dict[str, Callable[[int], bool]] = {
-        "=": lambda m: m == minute,
-        "!=": lambda m: m != minute,
-        ">": lambda m: m > minute,
-        ">=": lambda m: m >= minute,
-        "<": lambda m: m < minute,
-        "<=": lambda m: m <= minute,
-    }
-    test = tests[op]
-    return lambda issue: test(value(issue))
-
-
-def _key_test(op: str, keys: list[tuple[str, int]]) -> Predicate:
-    wanted = set(keys)
-    if op in ("=", "in"):
-        return lambda i: (i.project, i.number) in wanted
-    if op in ("!=", "not in"):
-        return lambda i: (i.project, i.number) not in wanted
-    key = keys[0]
-    tests: dict[str, Callable[[tuple[str, int]], bool]] = {
-        ">": lambda k: k[0] == key[0] and k[1] > key[1],
-        ">=": lambda k: k[0] == key[0] and k[1] >= key[1],
-        "<": lambda k: k[0] == key[0] and k[1] < key[1],
-        "<=": lambda k: k[0] == key[0] and k[1] <= key[1],
-    }
-    test = tests[op]
-    return lambda i: test((i.project, i.number))
-
-
-def _values_of(field: str, issue: JqlIssue) -> set[str]:
-    if field == "labels":
-        return {label.lower() for label in issue.labels}
-    raw: str | None = getattr(issue, field)
-    return set() if raw is None else {raw.lower()}
-
-
-def _text_test(field: str, op: str, wanted: set[str]) -> Predicate:
-    if op in ("=", "in"):
-        return lambda i: bool(_values_of(field, i) & wanted)
-    # Jira's != and NOT IN never match an empty field.
-    return lambda i: bool(_values_of(field, i)) and not (_values_of(field, i) & wanted)
-
-
-def _empty_test(field: str, *, negate: bool) -> Predicate:
-    if field in _DATE_FIELDS or field in ("key", "project", "issuetype", "status"):
-        return lambda i: negate
-    return lambda i: bool(_values_of(field, i)) == negate
-
-
-def _sort_value(field: str) -> Callable[[JqlIssue], tuple[object, ...]]:
-    getters: dict[str, Callable[[JqlIssue], tuple[object, ...]]] = {
-        "key": lambda i: (i.project, i.number),
-        "project": lambda i: (i.project,),
-        "issuetype": lambda i: (i.issuetype,),
-        "status": lambda i: (i.status,),
-        "resolution": lambda i: (i.resolution is None, i.resolution or ""),
-        "created": lambda i: (i.created_ms,),
-        "updated": lambda i: (i.updated_ms,),
-    }
-    return getters[field]

@@ -15,7 +15,7 @@ from typing import Any
 
 from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.store import Approval, Store
-from connector.sandbox.scenario import Planted, SeedApproval, SeedChange
+from connector.sandbox.scenario_model import Planted, SeedApproval, SeedChange
 
 STATUS_NAMES = {
     "draft": "Draft",

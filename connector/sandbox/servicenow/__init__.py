@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from connector.sandbox.catalog import SERVICENOW_ROLES, SandboxUser
-from connector.sandbox.scenario import SeedChange
+from connector.sandbox.scenario_model import SeedChange
 from connector.sandbox.servicenow import acl, render, webhooks
 from connector.sandbox.servicenow.present import DisplayMode, View, present
 from connector.sandbox.servicenow.store import Row, Store, Table

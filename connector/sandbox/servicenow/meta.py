@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from connector.sandbox.catalog import sys_id_for
-from connector.sandbox.servicenow.schema import TABLES, Column, Kind
+from connector.sandbox.servicenow.columns import Column, Kind
+from connector.sandbox.servicenow.schema import TABLES
 
 Row = dict[str, str]
 

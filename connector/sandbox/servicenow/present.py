@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from connector.sandbox.servicenow.schema import Column, Kind
+from connector.sandbox.servicenow.columns import Column, Kind
 from connector.sandbox.servicenow.store import Store, Table
 
 DisplayMode = Literal["false", "true", "all"]

@@ -20,7 +20,7 @@ from connector.sandbox.catalog import (
     USERS_BY_LOGIN,
     sys_id_for,
 )
-from connector.sandbox.scenario import Planted, SeedApproval, SeedChange
+from connector.sandbox.scenario_model import Planted, SeedApproval, SeedChange
 from connector.sandbox.servicenow import meta
 from connector.sandbox.servicenow.store import Row, Store, change_number, glide_time
 

@@ -1,6 +1,7 @@
 """The sandbox instance's dictionary: tables, column types, choice labels and default values.
 
-This is what `sys_dictionary` and `sys_choice` are on a real instance. The store keeps every
+This is what `sys_dictionary` and `sys_choice` are on a real instance (a column's kinds and the
+fields every table has are columns.py's). The store keeps every
 value as the string the Table API returns; the column kind says how queries compare it
 (numbers, dates) and how its display value is rendered (choice labels, reference display
 names, dates in the caller's time zone, journal history).
@@ -8,55 +9,14 @@ names, dates in the caller's time zone, journal history).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
-
-
-class Kind(StrEnum):
-    STRING = "string"
-    INTEGER = "integer"
-    BOOLEAN = "boolean"
-    DATETIME = "glide_date_time"
-    DATE = "glide_date"
-    CHOICE = "choice"  # string value with a label
-    INT_CHOICE = "integer_choice"  # integer value with a label (state, risk, impact)
-    REFERENCE = "reference"
-    GLIDE_LIST = "glide_list"  # comma-separated sys_ids of `ref`
-    JOURNAL = "journal_input"  # write-only: a write appends to sys_journal_field
-
-
-@dataclass(frozen=True)
-class Column:
-    kind: Kind = Kind.STRING
-    ref: str = ""  # referenced table, for REFERENCE and GLIDE_LIST
-    choices: dict[str, str] = field(default_factory=dict)
-    journal_label: str = ""  # how the journal display names this field, e.g. "Work notes"
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind in (Kind.INTEGER, Kind.INT_CHOICE)
-
-
-@dataclass(frozen=True)
-class TableSchema:
-    name: str
-    columns: dict[str, Column]
-    display: str  # the column whose value is the record's display value
-    defaults: dict[str, str]  # values a new row starts with (others are "")
-
-
-# Fields of every table; sys_id and the audit columns are maintained by the store.
-_SYS: dict[str, Column] = {
-    "sys_id": Column(),
-    "sys_created_on": Column(Kind.DATETIME),
-    "sys_created_by": Column(),
-    "sys_updated_on": Column(Kind.DATETIME),
-    "sys_updated_by": Column(),
-    "sys_mod_count": Column(Kind.INTEGER),
-    "sys_tags": Column(),
-}
-SYSTEM_MANAGED = frozenset(
-    {"sys_created_on", "sys_created_by", "sys_updated_on", "sys_updated_by", "sys_mod_count"}
+from connector.sandbox.servicenow.columns import (
+    SYS_COLUMNS,
+    Column,
+    Kind,
+    TableSchema,
+    journal,
+    reference,
+    typed,
 )
 
 STATE_LABELS = {
@@ -87,18 +47,6 @@ _PRIORITY = {
     "4": "4 - Low",
     "5": "5 - Planning",
 }
-
-
-def _c(kind: Kind, choices: dict[str, str] | None = None) -> Column:
-    return Column(kind, choices=choices or {})
-
-
-def _ref(table: str) -> Column:
-    return Column(Kind.REFERENCE, ref=table)
-
-
-def _journal(label: str) -> Column:
-    return Column(Kind.JOURNAL, journal_label=label)
 
 
 _STRINGS = (
@@ -173,32 +121,34 @@ _USER_REFS = (
 _USER_LISTS = ("additional_assignee_list", "watch_list", "work_notes_list")
 
 CHANGE_COLUMNS: dict[str, Column] = {
-    **_SYS,
+    **SYS_COLUMNS,
     **{name: Column() for name in _STRINGS},
-    **{name: _c(Kind.DATETIME) for name in _DATES},
-    **{name: _c(Kind.BOOLEAN) for name in _BOOLEANS},
-    **{name: _ref("sys_user") for name in _USER_REFS},
+    **{name: typed(Kind.DATETIME) for name in _DATES},
+    **{name: typed(Kind.BOOLEAN) for name in _BOOLEANS},
+    **{name: reference("sys_user") for name in _USER_REFS},
     **{name: Column(Kind.GLIDE_LIST, ref="sys_user") for name in _USER_LISTS},
-    "cab_date": _c(Kind.DATE),
-    "state": _c(Kind.INT_CHOICE, STATE_LABELS),
-    "approval": _c(Kind.CHOICE, APPROVAL_LABELS),
-    "type": _c(Kind.CHOICE, {"standard": "Standard", "normal": "Normal", "emergency": "Emergency"}),
-    "risk": _c(Kind.INT_CHOICE, _RISK),
-    "impact": _c(Kind.INT_CHOICE, _IMPACT),
-    "urgency": _c(Kind.INT_CHOICE, _IMPACT),
-    "priority": _c(Kind.INT_CHOICE, _PRIORITY),
-    "escalation": _c(
+    "cab_date": typed(Kind.DATE),
+    "state": typed(Kind.INT_CHOICE, STATE_LABELS),
+    "approval": typed(Kind.CHOICE, APPROVAL_LABELS),
+    "type": typed(
+        Kind.CHOICE, {"standard": "Standard", "normal": "Normal", "emergency": "Emergency"}
+    ),
+    "risk": typed(Kind.INT_CHOICE, _RISK),
+    "impact": typed(Kind.INT_CHOICE, _IMPACT),
+    "urgency": typed(Kind.INT_CHOICE, _IMPACT),
+    "priority": typed(Kind.INT_CHOICE, _PRIORITY),
+    "escalation": typed(
         Kind.INT_CHOICE, {"0": "Normal", "1": "Moderate", "2": "High", "3": "Overdue"}
     ),
-    "scope": _c(
+    "scope": typed(
         Kind.INT_CHOICE,
         {"1": "Very Large", "2": "Large", "3": "Medium", "4": "Small", "5": "Very Small"},
     ),
-    "reassignment_count": _c(Kind.INTEGER),
-    "u_expected_downtime": _c(Kind.INTEGER),
-    "phase": _c(Kind.CHOICE, {"requested": "Requested", "open": "Open"}),
-    "phase_state": _c(Kind.CHOICE, {"open": "Open", "on_hold": "On Hold"}),
-    "close_code": _c(
+    "reassignment_count": typed(Kind.INTEGER),
+    "u_expected_downtime": typed(Kind.INTEGER),
+    "phase": typed(Kind.CHOICE, {"requested": "Requested", "open": "Open"}),
+    "phase_state": typed(Kind.CHOICE, {"open": "Open", "on_hold": "On Hold"}),
+    "close_code": typed(
         Kind.CHOICE,
         {
             "successful": "Successful",
@@ -206,17 +156,17 @@ CHANGE_COLUMNS: dict[str, Column] = {
             "unsuccessful": "Unsuccessful",
         },
     ),
-    "conflict_status": _c(
+    "conflict_status": typed(
         Kind.CHOICE, {"Not Run": "Not Run", "Conflict": "Conflict", "No Conflict": "No Conflict"}
     ),
-    "contact_type": _c(
+    "contact_type": typed(
         Kind.CHOICE, {"phone": "Phone", "email": "Email", "self-service": "Self-service"}
     ),
-    "upon_approval": _c(
+    "upon_approval": typed(
         Kind.CHOICE,
         {"proceed": "Proceed to Next Task", "wait": "Wait for a User to Close this task"},
     ),
-    "upon_reject": _c(
+    "upon_reject": typed(
         Kind.CHOICE, {"cancel": "Cancel all future Tasks", "goto": "Go to a previous Task"}
     ),
     # Several choices in one string column (comma-separated values), as a form's slush bucket
@@ -240,28 +190,28 @@ CHANGE_COLUMNS: dict[str, Column] = {
             "engineering": "Engineering",
         },
     ),
-    "u_security_impact": _c(
+    "u_security_impact": typed(
         Kind.CHOICE, {"none": "None", "low": "Low", "medium": "Medium", "high": "High"}
     ),
-    "assignment_group": _ref("sys_user_group"),
+    "assignment_group": reference("sys_user_group"),
     "group_list": Column(Kind.GLIDE_LIST, ref="sys_user_group"),
-    "cmdb_ci": _ref("cmdb_ci"),
-    "business_service": _ref("cmdb_ci"),
-    "service_offering": _ref("cmdb_ci"),
+    "cmdb_ci": reference("cmdb_ci"),
+    "business_service": reference("cmdb_ci"),
+    "service_offering": reference("cmdb_ci"),
     "u_affected_systems": Column(Kind.GLIDE_LIST, ref="cmdb_ci"),
-    "std_change_producer_version": _ref("std_change_producer_version"),
-    "company": _ref("core_company"),
-    "location": _ref("cmn_location"),
-    "contract": _ref("ast_contract"),
-    "parent": _ref("task"),
-    "delivery_plan": _ref("sc_cat_item_delivery_plan"),
-    "delivery_task": _ref("sc_cat_item_delivery_task"),
+    "std_change_producer_version": reference("std_change_producer_version"),
+    "company": reference("core_company"),
+    "location": reference("cmn_location"),
+    "contract": reference("ast_contract"),
+    "parent": reference("task"),
+    "delivery_plan": reference("sc_cat_item_delivery_plan"),
+    "delivery_task": reference("sc_cat_item_delivery_task"),
     "on_hold_task": Column(Kind.GLIDE_LIST, ref="task"),
-    "universal_request": _ref("task"),
+    "universal_request": reference("task"),
     "sys_domain": Column(),  # a reference to sys_user_group on a real instance; "global" here
-    "comments": _journal("Additional comments"),
-    "work_notes": _journal("Work notes"),
-    "comments_and_work_notes": _journal(""),  # read-only view of both journals
+    "comments": journal("Additional comments"),
+    "work_notes": journal("Work notes"),
+    "comments_and_work_notes": journal(""),  # read-only view of both journals
 }
 
 CHANGE_DEFAULTS: dict[str, str] = {
@@ -298,17 +248,17 @@ CHANGE_DEFAULTS: dict[str, str] = {
 }
 
 APPROVER_COLUMNS: dict[str, Column] = {
-    **_SYS,
-    "sysapproval": _ref("task"),
+    **SYS_COLUMNS,
+    "sysapproval": reference("task"),
     "document_id": Column(),
     "source_table": Column(),
-    "approver": _ref("sys_user"),
-    "group": _ref("sys_user_group"),
-    "state": _c(Kind.CHOICE, APPROVAL_LABELS),
-    "comments": _journal("Comments"),
-    "due_date": _c(Kind.DATETIME),
-    "expected_start": _c(Kind.DATETIME),
-    "order": _c(Kind.INTEGER),
+    "approver": reference("sys_user"),
+    "group": reference("sys_user_group"),
+    "state": typed(Kind.CHOICE, APPROVAL_LABELS),
+    "comments": journal("Comments"),
+    "due_date": typed(Kind.DATETIME),
+    "expected_start": typed(Kind.DATETIME),
+    "order": typed(Kind.INTEGER),
 }
 
 TABLES: dict[str, TableSchema] = {
@@ -321,22 +271,28 @@ TABLES: dict[str, TableSchema] = {
     ),
     "sys_journal_field": TableSchema(
         "sys_journal_field",
-        {**_SYS, "element_id": Column(), "name": Column(), "element": Column(), "value": Column()},
+        {
+            **SYS_COLUMNS,
+            "element_id": Column(),
+            "name": Column(),
+            "element": Column(),
+            "value": Column(),
+        },
         "value",
         {"sys_mod_count": "0"},
     ),
     "sys_user": TableSchema(
         "sys_user",
         {
-            **_SYS,
+            **SYS_COLUMNS,
             "user_name": Column(),
             "name": Column(),
             "first_name": Column(),
             "last_name": Column(),
             "email": Column(),
             "time_zone": Column(),
-            "active": _c(Kind.BOOLEAN),
-            "locked_out": _c(Kind.BOOLEAN),
+            "active": typed(Kind.BOOLEAN),
+            "locked_out": typed(Kind.BOOLEAN),
             "title": Column(),
             "roles": Column(),
         },
@@ -346,11 +302,11 @@ TABLES: dict[str, TableSchema] = {
     "sys_user_group": TableSchema(
         "sys_user_group",
         {
-            **_SYS,
+            **SYS_COLUMNS,
             "name": Column(),
             "description": Column(),
-            "active": _c(Kind.BOOLEAN),
-            "manager": _ref("sys_user"),
+            "active": typed(Kind.BOOLEAN),
+            "manager": reference("sys_user"),
             "email": Column(),
         },
         "name",
@@ -359,10 +315,12 @@ TABLES: dict[str, TableSchema] = {
     "cmdb_ci": TableSchema(
         "cmdb_ci",
         {
-            **_SYS,
+            **SYS_COLUMNS,
             "name": Column(),
             "sys_class_name": Column(),
-            "operational_status": _c(Kind.INT_CHOICE, {"1": "Operational", "2": "Non-Operational"}),
+            "operational_status": typed(
+                Kind.INT_CHOICE, {"1": "Operational", "2": "Non-Operational"}
+            ),
             "u_departments": Column(),
         },
         "name",
@@ -370,21 +328,21 @@ TABLES: dict[str, TableSchema] = {
     ),
     "std_change_producer_version": TableSchema(
         "std_change_producer_version",
-        {**_SYS, "name": Column(), "version": _c(Kind.INTEGER)},
+        {**SYS_COLUMNS, "name": Column(), "version": typed(Kind.INTEGER)},
         "name",
         {"version": "1", "sys_mod_count": "0"},
     ),
     "sys_choice": TableSchema(
         "sys_choice",
         {
-            **_SYS,
+            **SYS_COLUMNS,
             "name": Column(),
             "element": Column(),
             "language": Column(),
             "value": Column(),
             "label": Column(),
-            "sequence": _c(Kind.INTEGER),
-            "inactive": _c(Kind.BOOLEAN),
+            "sequence": typed(Kind.INTEGER),
+            "inactive": typed(Kind.BOOLEAN),
             "dependent_value": Column(),
         },
         "label",
@@ -393,13 +351,13 @@ TABLES: dict[str, TableSchema] = {
     "sys_dictionary": TableSchema(
         "sys_dictionary",
         {
-            **_SYS,
+            **SYS_COLUMNS,
             "name": Column(),
             "element": Column(),
             "column_label": Column(),
             "internal_type": Column(),
             "reference": Column(),
-            "choice": _c(
+            "choice": typed(
                 Kind.INT_CHOICE,
                 {
                     "0": "-- None --",
@@ -407,10 +365,10 @@ TABLES: dict[str, TableSchema] = {
                     "3": "Dropdown without -- None --",
                 },
             ),
-            "max_length": _c(Kind.INTEGER),
-            "mandatory": _c(Kind.BOOLEAN),
-            "read_only": _c(Kind.BOOLEAN),
-            "active": _c(Kind.BOOLEAN),
+            "max_length": typed(Kind.INTEGER),
+            "mandatory": typed(Kind.BOOLEAN),
+            "read_only": typed(Kind.BOOLEAN),
+            "active": typed(Kind.BOOLEAN),
         },
         "column_label",
         {"choice": "0", "mandatory": "false", "read_only": "false", "active": "true"},

@@ -14,15 +14,9 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from connector.sandbox.servicenow.columns import SYSTEM_MANAGED, Column, Kind, TableSchema
 from connector.sandbox.servicenow.query import FieldKind, parse, select
-from connector.sandbox.servicenow.schema import (
-    SYSTEM_MANAGED,
-    TABLE_ALIASES,
-    TABLES,
-    Column,
-    Kind,
-    TableSchema,
-)
+from connector.sandbox.servicenow.schema import TABLE_ALIASES, TABLES
 
 Row = dict[str, str]
 JOURNAL = "sys_journal_field"
