@@ -82,8 +82,7 @@ class FaultsAndLog:
             return
         path: str = scope["path"]
         system = path.split("/")[1] if path.count("/") >= 1 else ""
-        system = system if system in ("jira", "servicenow", "gitlab") else "sandbox"
-        system = system if system in ("jira", "servicenow", "github") else "sandbox"
+        system = system if system in ("jira", "servicenow", "github", "gitlab") else "sandbox"
         status_box = [0]
         logged = [False]
 

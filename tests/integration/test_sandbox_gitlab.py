@@ -13,7 +13,7 @@ import requests
 from gitlab_helpers import REAL, Receiver, approval_posts, receiver, spec_of, wait_for
 from gitlab_helpers import gitlab as call
 from shapes import shape_problems
-from sync_helpers import reset_log
+from sync_helpers import request_log, reset_log
 
 from connector.sandbox import Sandbox
 
@@ -273,3 +273,20 @@ def test_lists_filter_by_update_time_only_in_update_order(sandbox: Sandbox) -> N
         sandbox.info, "GET", path, params={"updated_after": "soon", "order_by": "updated_at"}
     )
     assert bad.status_code == 400
+
+
+def test_the_request_log_names_gitlab_and_github_requests_by_their_system(
+    sandbox: Sandbox,
+) -> None:
+    reset_log(sandbox.info)
+    client(sandbox).projects.get("acme/payments", lazy=True).deployments.list(get_all=False)
+    # any answer will do: the log records refused requests too
+    requests.get(
+        f"{sandbox.info.github['api_url']}/meta", verify=sandbox.info.ca_bundle, timeout=30
+    )
+    log = request_log(sandbox.info)
+    systems = {entry["path"].split("/")[1]: entry["system"] for entry in log}
+    assert {k: v for k, v in systems.items() if k != "_sandbox"} == {
+        "gitlab": "gitlab",
+        "github": "github",
+    }
