@@ -53,8 +53,11 @@ class SourceLimiter:
             now = self._clock()
             started = self._until <= now
             self._until = max(self._until, now + seconds)
-        if started:
-            logger.info("{}: {}: every call of this source waits {:.2f}s", self.name, why, seconds)
+        if started:  # a new pause; short ones are common under load and said by the retry too
+            level = "INFO" if seconds >= 1 else "DEBUG"
+            logger.log(
+                level, "{}: {}: every call of this source waits {:.2f}s", self.name, why, seconds
+            )
 
     def remaining(self) -> float:
         """Seconds until the calling thread may call the source again (0: now)."""
