@@ -148,7 +148,18 @@ def run_worker(config: Path) -> dict[str, float]:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"worker failed ({proc.returncode}): {err[-500:]}")
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        # the worker's CPU time (user + system): against `seconds`, whether it waited or worked
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def read_path_worker(config: Path) -> None:
@@ -283,7 +294,9 @@ def bench(
                     # last write of the full sync.
                     time.sleep(lookback * 60 + 61)
                 before = plan_state(data) if run != "full_sync" else (set(), {})
+                sandbox_cpu = cpu_seconds(sandbox.pid)
                 figures = run_worker(config)
+                figures["sandbox_cpu_seconds"] = round(cpu_seconds(sandbox.pid) - sandbox_cpu, 2)
                 figures["tickets_per_second"] = (
                     round(tickets * len(systems) / figures["seconds"], 1)
                     if run == "full_sync"
