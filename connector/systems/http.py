@@ -288,6 +288,8 @@ def _wait(policy: RetryPolicy, limiter: SourceLimiter | None) -> Callable[[Retry
             return backoff
         # the source may have been paused meanwhile by another thread's refusal
         seconds = max(backoff, limiter.remaining())
+        if getattr(exc, "status", None) == 429:  # rate limited without a Retry-After too:
+            limiter.pause(seconds, why="rate limited")  # the others back off with this one
         limiter.sleeping(seconds)
         return seconds
 

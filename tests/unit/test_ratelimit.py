@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -131,3 +132,24 @@ def _response(status: int, headers: dict[str, str]) -> requests.Response:
     response.status_code = status
     response.headers.update(headers)
     return response
+
+
+def test_a_429_without_retry_after_pauses_the_source_for_the_backoff() -> None:
+    clock, sleeps = Clock(), Sleeps()
+    limiter = SourceLimiter("acme", clock=clock)
+    policy = http.RetryPolicy(sleep=sleeps, clock=lambda: NOW, rng=random.Random(3))
+    answers = [http.RemoteTransientError("429", status=429, maybe_applied=False)]
+
+    def refused_once() -> str:
+        if answers:
+            raise answers.pop()
+        return "ok"
+
+    http.call(refused_once, source="acme", what="w", policy=policy, limiter=limiter)
+    (backoff,) = sleeps
+    assert backoff > 0
+    seen: list[float] = []  # another thread, right away: it waits as long as the refused call
+    other = threading.Thread(target=lambda: seen.append(limiter.remaining()))
+    other.start()
+    other.join()
+    assert seen == [pytest.approx(backoff)]
