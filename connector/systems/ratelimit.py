@@ -6,7 +6,8 @@ source has one pace however many threads call it. A pause starts when any answer
 
 - `Retry-After` on a refusal (429, 503): that many seconds, or until that HTTP-date;
 - the rate-limit headers on any answer: `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset` in
-  the future (an ISO 8601 time as Jira sends it, or Unix seconds).
+  the future (an ISO 8601 time as Jira sends it, or Unix seconds);
+- a 429 without either: as long as the refused call's own backoff before its retry.
 
 Every call of the source, on whatever thread, waits for the pause to end before it goes out
 (`systems.http.call`: before its first attempt, and a retry never sooner than the pause's end),
