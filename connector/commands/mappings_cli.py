@@ -41,15 +41,24 @@ def mappings_check(
     if live is not None:
         from connector.commands.live_check import check_live
 
-        errors = 0
+        errors = skips = 0
         for item in check_live(live):
             if isinstance(item, str):
                 typer.echo(item)
             else:
                 typer.echo(item.line, err=item.error)
                 errors += item.error
+                skips += item.skips
         if errors:
             raise ConfigError(f"{live}: {errors} mapping error(s) against the live sites")
+        if skips:
+            # The mapping loads, but the first sync would skip tickets: not yet a fit (exit 1).
+            typer.echo(
+                f"error: {live}: {skips} value(s) of the live sites without an entry: tickets "
+                "with them would be skipped",
+                err=True,
+            )
+            raise SystemExit(1)
 
 
 @mappings_app.command("init")

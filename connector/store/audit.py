@@ -170,18 +170,57 @@ def append(
     keying: AuditKeying = AuditKeying(),
 ) -> AuditRow:
     """Append one link inside the caller's (write) transaction on `conn`; refuse to extend a
-    chain shorter than the newest anchor (`AuditTruncated`: the caller's transaction rolls
-    back)."""
+    chain shorter than the newest anchor, or whose anchored head was rewritten
+    (`AuditTruncated`: the caller's transaction rolls back)."""
+    row, values = link(
+        head(conn, namespace=namespace, keying=keying),
+        at=at,
+        source=source,
+        ticket_key=ticket_key,
+        event=event,
+        actor=actor,
+        detail=detail,
+        keying=keying,
+    )
+    conn.execute(_INSERT_LINK, values)
+    return row
+
+
+def head(conn: Connection, *, namespace: str, keying: AuditKeying) -> tuple[int, str]:
+    """Take the chain's append lock for the rest of the transaction on `conn` and return its
+    last link (seq, hash), (0, GENESIS) when empty; `AuditTruncated` when the chain is shorter
+    than the newest anchor or its anchored head was rewritten. Until the transaction ends no
+    other writer can append, so the caller may chain several links from it (`link`)."""
+    begin_write(conn, namespace=namespace, lock=AUDIT_LOCK)
+    row = conn.execute(_LAST_LINK).first()
+    last = (int(row.seq), str(row.hash)) if row is not None else (0, GENESIS)
+    floor = keying.floor
+    if floor is not None and floor.seq is not None:
+        if last[0] < floor.seq:
+            raise AuditTruncated(truncated_message(last[0], floor))
+        if last[0] == floor.seq and last[1] != floor.hash:
+            # the anchored head itself, rewritten since: a new link would vouch for it
+            raise AuditTruncated(altered_message(floor))
+    return last
+
+
+def link(
+    last: tuple[int, str],
+    *,
+    at: datetime,
+    source: str,
+    ticket_key: str | None,
+    event: str,
+    actor: str,
+    detail: Mapping[str, Any],
+    keying: AuditKeying,
+) -> tuple[AuditRow, dict[str, Any]]:
+    """The link after `last` (seq, hash), and its row's values for `INSERT INTO audit`."""
     if at.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
     at = at.astimezone(UTC)
     detail_text = canonical_json(dict(detail))  # fails early on values JSON cannot carry
-    begin_write(conn, namespace=namespace, lock=AUDIT_LOCK)
-    row = conn.execute(_LAST_LINK).first()
-    seq, prev_hash = (int(row.seq) + 1, str(row.hash)) if row is not None else (1, GENESIS)
-    floor = keying.floor
-    if floor is not None and floor.seq is not None and seq <= floor.seq:
-        raise AuditTruncated(truncated_message(seq - 1, floor))
+    seq, prev_hash = last[0] + 1, last[1]
     detail_value: dict[str, Any] = json.loads(detail_text)
     digest = link_hash(
         prev_hash,
@@ -194,21 +233,25 @@ def append(
         actor=actor,
         detail=detail_value,
     )
-    conn.execute(
-        _INSERT_LINK,
-        {
-            "seq": seq,
-            "at": at,
-            "source": source,
-            "ticket_key": ticket_key,
-            "event": event,
-            "actor": actor,
-            "detail": detail_text,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        },
-    )
-    return AuditRow(seq, at, source, ticket_key, event, actor, detail_value, prev_hash, digest)
+    values = {
+        "seq": seq,
+        "at": at,
+        "source": source,
+        "ticket_key": ticket_key,
+        "event": event,
+        "actor": actor,
+        "detail": detail_text,
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+    row = AuditRow(seq, at, source, ticket_key, event, actor, detail_value, prev_hash, digest)
+    return row, values
+
+
+def insert_links(conn: Connection, values: Sequence[Mapping[str, Any]]) -> None:
+    """Insert links made by `link`, in one statement executed for all of them."""
+    if values:
+        conn.execute(_INSERT_LINK, list(values))
 
 
 def to_row(row: Any) -> AuditRow:
@@ -222,6 +265,13 @@ def to_row(row: Any) -> AuditRow:
         detail=json.loads(row.detail),
         prev_hash=str(row.prev_hash),
         hash=str(row.hash),
+    )
+
+
+def altered_message(floor: Anchor) -> str:
+    return (
+        f"audit link {floor.seq} differs from the anchor in {floor.origin}: the chain was "
+        "altered; refusing to append to it (run `change-connector audit verify`)"
     )
 
 

@@ -9,11 +9,12 @@ stored verdicts were reached under (`policy_state`). The writes go through `Tx`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select
 
 from connector.store.base import StoreBase, chunks
 from connector.store.records import BasisRow, BoardRow, WindowRow
@@ -57,6 +58,25 @@ def _basis(row: Any) -> BasisRow:
 
 
 _Row = TypeVar("_Row")
+_TERMS = 32  # ranges per query of `windows_near` (a short batch repeats its last range)
+
+
+@cache
+def _near(approved_only: bool) -> Any:
+    """Windows starting in any of _TERMS ranges (sys<i>, [lo<i>, hi<i>)), each term one range
+    of the index on (source, system, starts_at)."""
+    c = change_windows.c
+    terms = [
+        and_(
+            c.source == bindparam("source"),
+            c.system == bindparam(f"sys{i}"),
+            c.starts_at >= bindparam(f"lo{i}"),
+            c.starts_at < bindparam(f"hi{i}"),
+        )
+        for i in range(_TERMS)
+    ]
+    query = select(change_windows).where(or_(*terms))
+    return query.where(c.approved.is_(True)) if approved_only else query
 
 
 class PolicyReadsMixin(StoreBase):
@@ -77,6 +97,73 @@ class PolicyReadsMixin(StoreBase):
                 )
                 found.extend(_window(row) for row in conn.execute(query))
         return sorted(found, key=lambda w: (w.starts_at, w.change_key, w.system))
+
+    def window_reach(self, source: str) -> dict[str, timedelta]:
+        """The longest stored window of each system of `source`, rounded up to the second:
+        a window overlapping [start, end) on that system starts after start - reach."""
+        if self.dialect == "sqlite":  # fixed-width ISO text; julianday's days, ms precision
+            length = (
+                func.julianday(change_windows.c.ends_at)
+                - func.julianday(change_windows.c.starts_at)
+            ) * 86400.0
+        else:
+            length = func.extract("epoch", change_windows.c.ends_at - change_windows.c.starts_at)
+        query = (
+            select(change_windows.c.system, func.max(length))
+            .where(change_windows.c.source == source)
+            .group_by(change_windows.c.system)
+        )
+        with self._read() as conn:
+            # One second more than measured: julianday keeps milliseconds only.
+            return {
+                str(system): timedelta(seconds=int(float(seconds)) + 1)
+                for system, seconds in conn.execute(query)
+            }
+
+    def windows_near(
+        self,
+        source: str,
+        spans: Iterable[tuple[str, datetime, datetime]],
+        *,
+        reach: Mapping[str, timedelta],
+        approved_only: bool = False,
+    ) -> list[WindowRow]:
+        """Windows that may overlap any of `spans` (system, start, end): every window on the
+        span's system starting in [start - reach, end), each row once, unordered. With the
+        longest window of each system as its `reach` (`window_reach`), no overlapping window is
+        missed, and the index on (source, system, starts_at) keeps each read to the rows near
+        the spans: a page's changes read their neighbours, not every stored window between
+        their earliest start and latest end. Callers filter the exact overlaps (WindowIndex)."""
+        ranges: dict[str, list[tuple[datetime, datetime]]] = {}
+        for system, start, end in spans:
+            lo = self._now(start) - reach.get(system, timedelta(0))
+            ranges.setdefault(system, []).append((lo, self._now(end)))
+        merged: list[dict[str, Any]] = []
+        for system, found in ranges.items():
+            found.sort()
+            lo, hi = found[0]
+            for start, end in found[1:]:
+                if start > hi:  # apart from the range so far: that one is complete
+                    merged.append({"system": system, "lo": lo, "hi": hi})
+                    lo = start
+                hi = max(hi, end)
+            merged.append({"system": system, "lo": lo, "hi": hi})
+        query = _near(approved_only)
+        seen: set[tuple[str, str]] = set()
+        out: list[WindowRow] = []
+        with self._read() as conn:
+            for first in range(0, len(merged), _TERMS):
+                batch = merged[first : first + _TERMS]
+                batch += [batch[-1]] * (_TERMS - len(batch))  # one statement shape, compiled once
+                params: dict[str, Any] = {"source": source}
+                for i, term in enumerate(batch):
+                    params.update({f"sys{i}": term["system"], f"lo{i}": term["lo"]})
+                    params[f"hi{i}"] = term["hi"]
+                for row in conn.execute(query, params):
+                    if (row.change_key, row.system) not in seen:
+                        seen.add((row.change_key, row.system))
+                        out.append(_window(row))
+        return out
 
     def windows_of(self, source: str, keys: Sequence[str]) -> list[WindowRow]:
         """The stored windows of the given changes, ordered by (change_key, starts_at, system)."""

@@ -156,7 +156,9 @@ class Store(
     def transaction(self) -> Iterator[Tx]:
         """One atomic write transaction: all of it commits when the block ends, or none of it."""
         with self._write() as conn:
-            yield Tx(conn, namespace=self._namespace, now=self._now, audit=self._audit_keying)
+            tx = Tx(conn, namespace=self._namespace, now=self._now, audit=self._audit_keying)
+            yield tx
+            tx.flush()  # the audit links appended in it, in one statement
 
     def upsert_change(
         self,
@@ -359,11 +361,7 @@ class Store(
             if links < floor.seq:
                 raise audit_log.AuditTruncated(audit_log.truncated_message(links, floor))
             if anchored != floor.hash:
-                raise audit_log.AuditTruncated(
-                    f"audit link {floor.seq} differs from the anchor in {floor.origin}: the "
-                    "chain was altered; refusing to append to it (run `change-connector audit "
-                    "verify`)"
-                )
+                raise audit_log.AuditTruncated(audit_log.altered_message(floor))
         self._audit_keying = keying
 
     def raise_audit_floor(self, anchor: audit_log.Anchor) -> None:

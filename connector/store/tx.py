@@ -13,7 +13,8 @@ findings and recheck_at, kept unless a new one is given), `cursors` (upsert by s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -32,6 +33,9 @@ from connector.store.schema import (
     ledger,
     policy_state,
 )
+
+# A window as `set_windows` takes it: (system, starts_at, ends_at, approved).
+Window = tuple[str, datetime, datetime, bool]
 
 
 def _insert(dialect: str) -> Any:
@@ -144,6 +148,52 @@ class Tx:
         self._namespace = namespace
         self._now = now
         self._audit = audit or audit_log.AuditKeying()
+        # The chain's last link once this transaction holds the append lock, and the links
+        # appended since, inserted together by `flush` (Store.transaction, before commit).
+        self._head: tuple[int, str] | None = None
+        self._links: list[dict[str, Any]] = []
+        # Inside `bulk()`: statement -> the parameter sets given it, in call order.
+        self._bulk: dict[Any, list[dict[str, Any]]] | None = None
+        self._bulk_windows: dict[tuple[str, str], Sequence[Window]] = {}
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Gather the changes' upserts, evaluations and windows written in the block, and run
+        each statement once for all of them when it ends (one round trip each instead of one
+        per change), each statement in the order of its first use, the windows last. A change's
+        windows are the last given for it; statements reading or updating those tables in the
+        same transaction belong after the block."""
+        self._bulk, self._bulk_windows = {}, {}
+        try:
+            yield
+            bulk, windows = self._bulk, self._bulk_windows
+        finally:
+            self._bulk, self._bulk_windows = None, {}
+        for stmt, params in bulk.items():
+            self._conn.execute(stmt, params)
+        if windows:
+            self._conn.execute(_DELETE_WINDOWS, [{"b_source": s, "b_key": k} for s, k in windows])
+            rows = [
+                {
+                    "source": source,
+                    "change_key": key,
+                    "system": system,
+                    "starts_at": _aware("starts_at", starts_at),
+                    "ends_at": _aware("ends_at", ends_at),
+                    "approved": approved,
+                }
+                for (source, key), found in windows.items()
+                for system, starts_at, ends_at, approved in found
+            ]
+            if rows:
+                self._conn.execute(_INSERT_WINDOW, rows)
+
+    def _run(self, stmt: Any, params: dict[str, Any]) -> None:
+        """Execute now, or with the block's others of the same statement inside `bulk()`."""
+        if self._bulk is None:
+            self._conn.execute(stmt, params)
+        else:
+            self._bulk.setdefault(stmt, []).append(params)
 
     def upsert_change(
         self,
@@ -189,7 +239,7 @@ class Tx:
             "recheck_at": recheck_at,
             "report": report,
         }
-        self._conn.execute(_upsert_change(self._conn.dialect.name), row)
+        self._run(_upsert_change(self._conn.dialect.name), row)
 
     def set_evaluation(
         self,
@@ -209,7 +259,7 @@ class Tx:
             "b_recheck_at": None if recheck_at is None else _aware("recheck_at", recheck_at),
             "b_report": report,
         }
-        self._conn.execute(_SET_EVALUATION, params)
+        self._run(_SET_EVALUATION, params)
 
     def mark_deleted(self, *, source: str, change_key: str, reason: str, actor: str) -> bool:
         """Record that the ticket is gone: the stored change stays (reports, audit trail) but
@@ -279,6 +329,9 @@ class Tx:
         systems = [system for system, _start, _end, _approved in windows]
         if len(set(systems)) != len(systems):
             raise ValueError(f"one window per system, got {systems!r} for {change_key!r}")
+        if self._bulk is not None:  # the last windows given for a change are the ones kept
+            self._bulk_windows[(source, change_key)] = windows
+            return
         self._conn.execute(_DELETE_WINDOWS, {"b_source": source, "b_key": change_key})
         if windows:
             rows = [
@@ -397,10 +450,14 @@ class Tx:
         detail: Mapping[str, Any],
         at: datetime | None = None,
     ) -> AuditRow:
-        """Append one audit link; the chain stays serialized until this transaction ends."""
-        return audit_log.append(
-            self._conn,
-            namespace=self._namespace,
+        """Append one audit link; the chain stays serialized until this transaction ends.
+        The first link of the transaction takes the append lock and reads the chain's last
+        link; the next ones chain from the one before in memory (no other writer can append
+        before this transaction ends), and all are inserted at `flush`."""
+        if self._head is None:
+            self._head = audit_log.head(self._conn, namespace=self._namespace, keying=self._audit)
+        row, values = audit_log.link(
+            self._head,
             at=self._now(at),
             source=source,
             ticket_key=ticket_key,
@@ -409,3 +466,11 @@ class Tx:
             detail=detail,
             keying=self._audit,
         )
+        self._head = (row.seq, row.hash)
+        self._links.append(values)
+        return row
+
+    def flush(self) -> None:
+        """Insert the audit links appended so far (the transaction must not end without it)."""
+        links, self._links = self._links, []
+        audit_log.insert_links(self._conn, links)

@@ -46,7 +46,7 @@ from typing import Protocol
 
 from loguru import logger
 
-from connector.core.errors import ConnectorError, PermanentError
+from connector.core.errors import ConnectorError, PermanentError, TicketDeleted
 from connector.core.planner import Action, ActionKind
 from connector.store import Store
 from connector.systems.writers import Note
@@ -93,6 +93,7 @@ class Outcome(StrEnum):
     HELD = "held"  # another worker holds the claim
     SUPERSEDED = "superseded"  # a newer version of this note was planned: nothing written
     FAILED = "failed"  # refused for good (recorded in the ledger and the audit trail)
+    DELETED = "deleted"  # the ticket is gone: recorded as deleted, its actions dropped
     UNCERTAIN = "uncertain"  # a chat post that may have landed: recorded, never posted again
     DEFERRED = "deferred"  # a chat post while notifications are off here: left pending
 
@@ -222,6 +223,8 @@ class Executor:
         try:
             newer = self._newer(action)
             outcome, ref = (Outcome.SUPERSEDED, newer) if newer else self._write(action)
+        except TicketDeleted as exc:
+            return self._deleted(action, exc.message)
         except PermanentError as exc:
             self._failed(action, exc.message)
             self._observe(action, Outcome.FAILED)
@@ -333,6 +336,19 @@ class Executor:
             )
             return Outcome.WRITTEN, found.ref
         return Outcome.FOUND, found.ref
+
+    def _deleted(self, action: Action, reason: str) -> Applied:
+        """The ticket was deleted since this was planned: recorded once as deleted (which drops
+        this action and the ticket's others), never retried as a failure."""
+        self.tried.add(action.idempotency_key)
+        if not self.store.mark_deleted(
+            source=action.source, change_key=action.ticket_key, reason=reason, actor=self.worker
+        ):
+            # recorded already (its actions were dropped then) or never stored: drop this one
+            self.store.ledger_failed(action.idempotency_key, error=reason[:500], worker=self.worker)
+        logger.info("{} {}: the ticket is deleted; not written", action.ticket_key, action.purpose)
+        self._observe(action, Outcome.DELETED)
+        return Applied(action, Outcome.DELETED)
 
     def _failed(self, action: Action, error: str) -> None:
         failure = Failure(

@@ -13,10 +13,12 @@ anywhere therefore means "do it again" (or "apply what was planned"), never "ski
 review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
 
 In a poll cycle (`hold=True`) a change with a window may still gain or lose a conflicting
-partner on a later page, so its actions are not planned from the page: the page records it
-(change, windows, findings) and makes it due, with the partners of the windows that moved, in
-the same transaction; the cycle then evaluates what is due once, after its last page, and plans
-each ticket's actions once from its final state. A crash in between leaves them due.
+partner on a later page, so it is not evaluated on the page: the page records it as read
+(change, windows; its stored evaluation stays until then) and makes it due, with the partners
+of the windows that moved, in the same transaction; the cycle then evaluates what is due once,
+after its last page, and plans each ticket's actions once from its final state. A crash in
+between leaves them due. Windows are read near each change's own (`Store.windows_near`),
+reaching back by the longest stored window of the system, read once a pass.
 """
 
 from __future__ import annotations
@@ -39,12 +41,13 @@ from connector.core.policy import (
     ApprovalBasis,
     BoardDecision,
     Context,
+    Evaluation,
     PolicySettings,
-    Window,
     evaluate,
 )
-from connector.core.windows import Entry, WindowIndex, entries, windows_of
-from connector.store import Store, StoredRow, Tx
+from connector.core.windows import WindowIndex, entries
+from connector.store import BasisRow, Store, StoredRow, Tx
+from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, findings_json, record_action
 
 __all__ = ["Evaluated", "PageResult", "Pipeline", "record_action", "utcnow"]
@@ -96,6 +99,11 @@ class Pipeline:
     # Which planned writes the source may make (observe mode, old changes): the rest are
     # withheld in the plan, never recorded in the ledger.
     gate: Gate = field(default_factory=Gate)
+    # The stored windows near a batch's (and the longest per system, read once a pass).
+    _near: Neighbours = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._near = Neighbours(self.store, self.source.instance)
 
     def process(
         self,
@@ -121,19 +129,29 @@ class Pipeline:
             if force or (row := stored.get(c.key)) is None or row.fingerprint != prints[c.key]
         ]
         result.changed = fresh
-        before = self._window_keys(fresh)
-        self._evaluate(fresh, stored, result, synced=True, prints=prints)
+        before = self._near.window_keys(fresh)
+        # Held: a change with a window is recorded from its page as read, and evaluated once,
+        # from its final state, when the cycle evaluates what is due after its last page.
+        held = [c for c in fresh if entries(c)] if hold and not self.dry_run else []
+        keys = {c.key for c in held}
+        self._evaluate(
+            [c for c in fresh if c.key not in keys], stored, result, synced=True, prints=prints
+        )
         if not self.dry_run:
             moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
-            partners = self._partners([c for c in fresh if c.key in moved], before)
+            partners = self._near.partners([c for c in fresh if c.key in moved], before)
             # Their conflict findings depend on these windows. They are made due in the same
             # transaction, so a crash before they are evaluated below leaves them to the next
             # cycle's rechecks instead of losing them. A partner on this page but unchanged (read
             # again after a crash or in the look-back window) was not evaluated with it.
             others = sorted(partners - {c.key for c in fresh})
+            # Later reads of the pass reach back far enough for the held changes' windows too.
+            self._near.reach([(s, b, e) for c in held for s, b, e, _ in entries(c)])
             if hold:
-                held = _hold(result)
-                self._record(result, record_cursor, recheck=[*others, *held])
+                unevaluated = [(c, stored.get(c.key), prints[c.key]) for c in held]
+                self._record(
+                    result, record_cursor, recheck=[*others, *sorted(keys)], held=unevaluated
+                )
                 return result
             self._record(result, record_cursor, recheck=others)
             if others:
@@ -238,7 +256,7 @@ class Pipeline:
         )
         board = self.store.board_decisions(instance, keys)
         bases = self.store.approval_bases(instance, keys)
-        index = WindowIndex(self._windows(changes))
+        index = WindowIndex(self._near.windows(changes))
         for change in changes:
             ctx = Context(
                 now=now,
@@ -264,8 +282,8 @@ class Pipeline:
                 ],
             )
             evaluation = evaluate(change, ctx)
-            last = notes.get(change.key)
             row = stored.get(change.key)
+            last = notes.get(change.key)
             told = {p: e.content_fingerprint for p, d in comms.items() if (e := d.get(change.key))}
             communications = note_actions(
                 change, settings=self.release_notes, fmt=self.caps.note_format, last=told
@@ -282,22 +300,43 @@ class Pipeline:
                 fingerprint=prints[change.key],
             )
             result.evaluated.append(
-                Evaluated(
-                    change=change,
-                    evaluation=evaluation,
-                    plan=self.gate.apply(change, planned),
+                self._evaluated(
+                    change,
+                    evaluation,
+                    self.gate.apply(change, planned),
+                    row=row,
                     synced=synced,
-                    previous=row.data if row else None,
-                    previous_findings=row.findings if row else None,
                     fingerprint=prints[change.key],
-                    approved=next(
-                        (b for b in reversed(bases.get(change.key, [])) if b.snapshot), None
-                    ),
-                    evaluated_at=now,
+                    approved=bases.get(change.key, []),
+                    now=now,
                 )
             )
         if self.notify:
             self._drop_posted(result, start=len(result.evaluated) - len(changes))
+
+    @staticmethod
+    def _evaluated(
+        change: Change,
+        evaluation: Evaluation,
+        plan_: Plan,
+        *,
+        row: StoredRow | None,
+        synced: bool,
+        fingerprint: str,
+        approved: Sequence[BasisRow],
+        now: datetime,
+    ) -> Evaluated:
+        return Evaluated(
+            change=change,
+            evaluation=evaluation,
+            plan=plan_,
+            synced=synced,
+            previous=row.data if row else None,
+            previous_findings=row.findings if row else None,
+            fingerprint=fingerprint,
+            approved=next((b for b in reversed(approved) if b.snapshot), None),
+            evaluated_at=now,
+        )
 
     def _drop_posted(self, result: PageResult, *, start: int) -> None:
         """Leave out of the plans the notifications the ledger already holds (posted, or to
@@ -313,57 +352,10 @@ class Pipeline:
                 plan_ = item.plan.model_copy(update={"actions": kept})
                 result.evaluated[i] = replace(item, plan=plan_)
 
-    def _windows(self, changes: Sequence[Change]) -> list[Window]:
-        """Stored windows that may overlap these changes, with the changes' own (newer) ones."""
-        spans = [(c.planned_start, c.planned_end) for c in changes if entries(c)]
-        systems = {s for c in changes for s in c.affected_systems}
-        own = {c.key for c in changes}
-        out = [w for c in changes for w in windows_of(c)]
-        if spans and systems:
-            start = min(s for s, _ in spans if s is not None)
-            end = max(e for _, e in spans if e is not None)
-            rows = self.store.windows_overlapping(
-                self.source.instance, systems=systems, start=start, end=end
-            )
-            out += [
-                Window(
-                    key=r.change_key,
-                    system=r.system,
-                    start=r.starts_at,
-                    end=r.ends_at,
-                    approved=r.approved,
-                )
-                for r in rows
-                if r.change_key not in own
-            ]
-        return out
-
-    def _window_keys(self, changes: Sequence[Change]) -> dict[str, set[Entry]]:
-        rows = self.store.windows_of(self.source.instance, [c.key for c in changes])
-        out: dict[str, set[Entry]] = {}
-        for r in rows:
-            out.setdefault(r.change_key, set()).add((r.system, r.starts_at, r.ends_at, r.approved))
-        return out
-
-    def _partners(self, moved: Sequence[Change], before: Mapping[str, set[Entry]]) -> set[str]:
-        """Changes whose window overlaps the old or new window of a change that moved."""
-        spans: list[Entry] = []
-        for change in moved:
-            spans += [*entries(change), *before.get(change.key, set())]
-        if not spans:
-            return set()
-        rows = self.store.windows_overlapping(
-            self.source.instance,
-            systems={s[0] for s in spans},
-            start=min(s[1] for s in spans),
-            end=max(s[2] for s in spans),
-        )
-        # The moved spans indexed: a page's rows are checked against them by bisection.
-        moved_spans = WindowIndex(
-            Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
-        )
-        partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
-        return partners - {c.key for c in moved}
+    def refresh(self) -> None:
+        """Read the longest stored windows again at the next evaluation: windows another
+        worker stored since are then reached (a poll cycle calls it before its last pass)."""
+        self._near.refresh()
 
     # -- record ----------------------------------------------------------------------------------
 
@@ -381,29 +373,25 @@ class Pipeline:
         record_cursor: Callable[[Tx, PageResult], None] | None,
         *,
         recheck: Sequence[str] = (),
+        held: Sequence[tuple[Change, StoredRow | None, str]] = (),
     ) -> None:
+        """Record the evaluated changes, and the `held` ones (change, stored row, fingerprint)
+        as read, without an evaluation (see `process`), in one transaction."""
         with self.store.transaction() as tx:
             recorder = self._recorder()
-            for item in result.evaluated:
-                recorder.record(tx, item)
+            with tx.bulk():  # one statement each for the page's changes, evaluations, windows
+                for item in result.evaluated:
+                    recorder.record(tx, item)
+                for change, row, fingerprint in held:
+                    recorder.record_read(
+                        tx, change, previous=row.data if row else None, fingerprint=fingerprint
+                    )
             # After the records: a held change of this page is due whatever its evaluation said.
             tx.recheck(source=self.source.instance, change_keys=recheck, at=self.clock())
             for line in result.skipped:
                 recorder.audit(tx, None, "ticket.skipped", reason=line)
             if record_cursor is not None:
                 record_cursor(tx, result)
-
-
-def _hold(result: PageResult) -> list[str]:
-    """Take the plans of the page's changes with a window out of `result` (they are planned
-    when the cycle evaluates them again); their keys."""
-    held: list[str] = []
-    for i, item in enumerate(result.evaluated):
-        if entries(item.change):
-            held.append(item.change.key)
-            empty = item.plan.model_copy(update={"actions": (), "withheld": ()})
-            result.evaluated[i] = replace(item, plan=empty)
-    return held
 
 
 def _as_stored(item: Evaluated, row: StoredRow) -> bool:

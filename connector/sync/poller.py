@@ -11,17 +11,18 @@ store's source lock); actions are claimed one by one in the ledger, so workers s
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connector.core.cursor import Cursor, jql_since, servicenow_since
-from connector.core.errors import ConnectorError
+from connector.core.errors import ConnectorError, TicketDeleted
 from connector.core.planner import Plan
 from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
 from connector.sync.executor import Executor, Outcome
 from connector.sync.pipeline import PageResult, Pipeline
-from connector.sync.reader import batched, read_all
+from connector.sync.reader import batched, read_ahead, read_all, ticket_key
 from connector.sync.runtime import SourceRuntime
 
 MAX_RECHECK_ROUNDS = 100  # of page_size changes each: a bound, not an expected figure
@@ -147,16 +148,20 @@ def _scan(
         tx.set_cursor(rt.name, cursor.dumps())
 
     raws = read_all(rt.adapter, rt.mapping, since=since_clause(rt, cursor))
-    for page in batched(raws, rt.settings.page_size):
-        result = pipeline.process(page, record_cursor=record_cursor, hold=not pipeline.dry_run)
-        stats.seen += result.seen
-        stats.changed += len(result.changed)
-        stats.planned += result.planned
-        stats.skipped += result.skipped
-        stats.withheld_by_ticket.update(result.withheld_by_ticket)
-        if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
-            stats.plans += [p for p in result.plans if p.actions or p.withheld]
-        on_page(result)
+    # The next page is read while this one is processed; a page's cursor is still committed
+    # with that page, so a crash leaves a page read ahead to be read again.
+    pages = read_ahead(batched(raws, rt.settings.page_size))
+    with closing(pages):
+        for page in pages:
+            result = pipeline.process(page, record_cursor=record_cursor, hold=not pipeline.dry_run)
+            stats.seen += result.seen
+            stats.changed += len(result.changed)
+            stats.planned += result.planned
+            stats.skipped += result.skipped
+            stats.withheld_by_ticket.update(result.withheld_by_ticket)
+            if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
+                stats.plans += [p for p in result.plans if p.actions or p.withheld]
+            on_page(result)
     if not pipeline.dry_run:
         done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
         if done != cursor:
@@ -168,6 +173,7 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
     """Evaluate what the scan made due (its changes with a window, the partners of windows
     that moved), once each, now that every page is in: their actions are planned here."""
     now = rt.clock()
+    pipeline.refresh()  # windows another worker stored during the scan are reached too
     # Each round's evaluations set a later recheck: a bound, not an expected figure.
     rounds = rt.store.count_changes(rt.name) // rt.settings.page_size + MAX_RECHECK_ROUNDS
     _evaluate_due(rt, pipeline, stats, now=lambda: now, rounds=rounds)
@@ -214,10 +220,24 @@ def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: Pol
         if not keys or stats.failed:
             return
         try:
-            raws = [raw for key in keys if (raw := rt.fetch(key)) is not None]
+            raws = rt.fetch_many(keys)
         except ConnectorError as exc:
             stats.failed = exc.message
             return
+        read = {ticket_key(raw) for raw in raws}
+        for key in (k for k in keys if k not in read):  # gone, or moved out of scope
+            try:
+                raw = rt.fetch(key)
+            except TicketDeleted as exc:  # deleted since it was moved: recorded, not a failure
+                rt.store.mark_deleted(
+                    source=rt.name, change_key=key, reason=exc.message, actor=executor.worker
+                )
+                continue
+            except ConnectorError as exc:
+                stats.failed = exc.message
+                return
+            if raw is not None:
+                raws.append(raw)
         stats.moved += len(raws)
         stats.planned += pipeline.process(raws).planned
         _apply(executor, rt.name, stats)

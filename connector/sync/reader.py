@@ -3,11 +3,14 @@
 The scope comes from the source's mapping (Jira projects / issue types / JQL; a ServiceNow table
 and encoded query). For ServiceNow, each page of changes is followed by one query for the
 approval rows of that page, so approvals arrive with their change and memory holds one page.
+Tickets re-read after the worker's own writes come back in bulk, a search per chunk of keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TypeVar
 
@@ -94,6 +97,40 @@ def fetch_in_scope(adapter: Adapter, mapping: Mapping, key: str) -> RawTicket | 
     return raw
 
 
+RECONCILE_MAX = 50  # Jira Cloud's `reconcileIssues` takes at most 50 ids a search
+
+
+def fetch_many(adapter: Adapter, mapping: Mapping, keys: Sequence[str]) -> list[RawTicket]:
+    """The tickets `keys` names, re-read in bulk (the worker just wrote them): one search per
+    chunk (Jira: the scope's JQL and `key in (...)`, Cloud's search reconciled with their ids
+    so it shows the writes; ServiceNow: the scope's query and `numberIN...`, then their
+    approvals at once). Tickets gone or out of scope are left out."""
+    out: list[RawTicket] = []
+    if isinstance(adapter, JiraAdapter):
+        scope = scope_jql(mapping, order=False)
+        for chunk in batched(keys, RECONCILE_MAX):
+            keyed = f"key in ({', '.join(_quote(k) for k in chunk)})"
+            jql = f"{scope} AND {keyed}" if scope else keyed
+            found = adapter.search(jql, reconcile=adapter.known_ids(chunk))
+            out.extend(RawTicket(data=issue) for issue in found)
+        return out
+    table = mapping.scope.approvals_table
+    for chunk in batched(keys, adapter.settings.page_size):
+        rows = adapter.changes_by_number(list(chunk), mapping.scope.query)
+        sys_ids = [_value(row.get("sys_id")) for row in rows]
+        approvals = adapter.approvals(sys_ids, table=table)
+        out.extend(
+            RawTicket(data=row, related={table: approvals.get(sys_id, [])})
+            for row, sys_id in zip(rows, sys_ids, strict=True)
+        )
+    return out
+
+
+def ticket_key(raw: RawTicket) -> str:
+    """The key a ticket as read is known by (Jira's issue key, ServiceNow's number)."""
+    return _value(raw.data.get("key") if "key" in raw.data else raw.data.get("number"))
+
+
 T = TypeVar("T")
 
 
@@ -102,6 +139,52 @@ def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
     it = iter(items)
     while chunk := tuple(islice(it, size)):
         yield chunk
+
+
+def read_ahead(items: Iterable[T], *, depth: int = 1) -> Generator[T, None, None]:
+    """`items`, taken up to `depth` ahead by a thread of their own: the next page of tickets
+    is fetched while the caller processes this one (the waiting on the network releases the
+    interpreter). Only this thread iterates `items` (an adapter's search), and an exception
+    there is raised here, in order. Closing this generator stops the thread within a second."""
+    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=1.0)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        it = iter(items)
+        try:
+            for item in it:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=run, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, value = slots.get()
+            if not more:
+                if isinstance(value, BaseException):
+                    raise value
+                return
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _value(cell: object) -> str:

@@ -88,6 +88,23 @@ class Recorder:
                     idempotency_key=action.idempotency_key,
                 )
 
+    def record_read(
+        self, tx: Tx, change: Change, *, previous: str | None, fingerprint: str
+    ) -> None:
+        """A change as read from its ticket, its evaluation left to a later pass: the stored
+        evaluation stays (none for a new change), the report's answers go (they belonged to
+        the version before), and its windows are recorded."""
+        tx.upsert_change(
+            source=self.source,
+            change_key=change.key,
+            native_id=change.native_id,
+            fingerprint=fingerprint,
+            updated=change.updated,
+            data=change.to_json(),
+        )
+        self._audit_synced(tx, change, previous=previous, fingerprint=fingerprint)
+        tx.set_windows(source=self.source, change_key=change.key, windows=sorted(entries(change)))
+
     def audit(self, tx: Tx, key: str | None, event: str, **detail: object) -> None:
         tx.append_audit(
             source=self.source, ticket_key=key, event=event, actor="worker", detail=detail
@@ -106,12 +123,17 @@ class Recorder:
             recheck_at=item.evaluation.recheck_at,
             report=self.answers(item),
         )
-        old = Change.from_json(item.previous) if item.previous else None
+        self._audit_synced(tx, change, previous=item.previous, fingerprint=item.fingerprint)
+
+    def _audit_synced(
+        self, tx: Tx, change: Change, *, previous: str | None, fingerprint: str
+    ) -> None:
+        old = Change.from_json(previous) if previous else None
         self.audit(
             tx,
             change.key,
             "ticket.synced",
-            fingerprint=item.fingerprint,
+            fingerprint=fingerprint,
             status=change.status.value,
             status_before=old.status.value if old else None,
             changed=changed_fields(old, change),

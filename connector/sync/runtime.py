@@ -24,7 +24,13 @@ from connector.settings import SourceSettings
 from connector.store import Store
 from connector.sync.executor import Executor, Notifier, TicketWriter
 from connector.sync.pipeline import Pipeline, utcnow
-from connector.sync.reader import Adapter, fetch_in_scope, open_adapter, site_mapping
+from connector.sync.reader import (
+    Adapter,
+    fetch_in_scope,
+    fetch_many,
+    open_adapter,
+    site_mapping,
+)
 from connector.systems.jira import JiraAdapter
 from connector.systems.writers import JiraWriter, ServiceNowWriter
 
@@ -88,6 +94,10 @@ class SourceRuntime:
     def fetch(self, key: str) -> RawTicket | None:
         """One ticket re-read by key, in the shape polling yields; None when out of scope."""
         return fetch_in_scope(self.adapter, self.mapping, key)
+
+    def fetch_many(self, keys: list[str]) -> list[RawTicket]:
+        """The tickets `keys` names, re-read in bulk; those gone or out of scope left out."""
+        return fetch_many(self.adapter, self.mapping, keys)
 
     def pipeline(self, *, dry_run: bool = False) -> Pipeline:
         return Pipeline(

@@ -8,9 +8,12 @@ myself for the API user's time zone); `/field` is read lazily.
 Every request runs through `systems.http.call` (the one retry policy); the client's own retries
 are off (`max_retries=0`) and every request has a timeout. Searches and re-reads bring each
 issue's `change-connector` property (the sync markers, see `jira_markers` and `jira_notes`)
-along, so checking a note before writing it costs no call. Transitions are looked up by name at
-run time and skipped when the issue is already in the target status; a label edit is skipped
-when the issue already is as asked. Bodies are v2 wiki markup.
+along, and outside observe mode the transitions each issue offers (`expand=transitions`), so
+checking a write before making it costs no call (`jira_seen`). Transitions are looked up by name
+and skipped when the issue is already in the target status (`jira_workflow`); a label edit is
+skipped when the issue already is as asked. A write on an issue whose cached markers hold
+comment ids its property lacks carries the property along (`properties` of the transition or
+the edit). Bodies are v2 wiki markup.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from zoneinfo import ZoneInfo
 
 from jira import JIRA, JIRAError
 
-from connector.core.errors import NotFoundError, PermanentError, TicketDeleted
+from connector.core.errors import NotFoundError, TicketDeleted
 from connector.core.mapping import RawTicket
 from connector.core.model import SystemKind
 from connector.core.paging import OffsetPaginator, TokenPaginator
 from connector.settings import SourceSettings
-from connector.systems import http
+from connector.systems import http, jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY
 from connector.systems.jira_notes import JiraNotes
+from connector.systems.jira_workflow import JiraWorkflow
 from connector.systems.paths import segment
 
 T = TypeVar("T")
@@ -51,7 +55,7 @@ def jql_datetime(moment: datetime, tz: str | ZoneInfo) -> str:
     return f'"{moment.astimezone(zone):%Y-%m-%d %H:%M}"'
 
 
-class JiraAdapter(http.PolicyClient):
+class JiraAdapter(JiraWorkflow):
     system = "Jira"
 
     def __init__(
@@ -130,11 +134,25 @@ class JiraAdapter(http.PolicyClient):
 
     # -- reads -------------------------------------------------------------------------------
 
-    def search(self, jql: str, *, fields: str | Sequence[str] = "*all") -> Iterator[dict[str, Any]]:
-        """Every issue matching `jql`, page by page, as raw v2 JSON, each with its markers."""
+    @property
+    def _expand(self) -> str | None:
+        """What each read expands: the transitions offered, where writes may follow."""
+        return None if self.settings.mode == "observe" else "transitions"
+
+    def search(
+        self,
+        jql: str,
+        *,
+        fields: str | Sequence[str] = "*all",
+        reconcile: Sequence[str] = (),
+    ) -> Iterator[dict[str, Any]]:
+        """Every issue matching `jql`, page by page, as raw v2 JSON, each with its markers.
+
+        `reconcile`: ids of issues this worker just wrote (Cloud's search is eventually
+        consistent; `reconcileIssues`, at most 50, makes it show them as they are now)."""
         wanted = fields if isinstance(fields, str) else ",".join(fields)
         pages = (
-            self._search_cloud(jql, wanted)
+            self._search_cloud(jql, wanted, [int(i) for i in reconcile if i.isdigit()])
             if self.kind is SystemKind.JIRA_CLOUD
             else self._search_datacenter(jql, wanted)
         )
@@ -142,23 +160,31 @@ class JiraAdapter(http.PolicyClient):
             self.notes.cache.seen(issue)
             yield issue
 
-    def _search_cloud(self, jql: str, fields: str) -> Iterator[dict[str, Any]]:
+    def _search_cloud(
+        self, jql: str, fields: str, reconcile: list[int]
+    ) -> Iterator[dict[str, Any]]:
         pages = TokenPaginator(where=f"{self.name}: search issues")
         while not pages.finished:
-            page = self._call(partial(self._cloud_page, jql, fields, pages.token), "search issues")
+            page = self._call(
+                partial(self._cloud_page, jql, fields, pages.token, reconcile), "search issues"
+            )
             issues = page.get("issues") or []
             yield from issues
             # The documented end is a page without nextPageToken; isLast is optional.
             first = str(issues[0].get("id")) if issues else None
             pages.advance(next_token=page.get("nextPageToken"), received=len(issues), first=first)
 
-    def _cloud_page(self, jql: str, fields: str, token: str | None) -> dict[str, Any]:
+    def _cloud_page(
+        self, jql: str, fields: str, token: str | None, reconcile: list[int]
+    ) -> dict[str, Any]:
         page = self.client.enhanced_search_issues(
             jql,
             nextPageToken=token,
             maxResults=self.settings.page_size,
             fields=fields,
+            expand=self._expand,
             properties=PROPERTY_KEY,
+            reconcileIssues=reconcile or None,
             json_result=True,
         )
         assert isinstance(page, dict)
@@ -181,6 +207,7 @@ class JiraAdapter(http.PolicyClient):
             startAt=offset,
             maxResults=self.settings.page_size,
             fields=fields,
+            expand=self._expand,
             properties=PROPERTY_KEY,
             json_result=True,
         )
@@ -190,11 +217,17 @@ class JiraAdapter(http.PolicyClient):
     def issue(self, key: str, *, fields: str = "*all") -> dict[str, Any]:
         """One issue by key, with its markers (kept for the checks before writing)."""
         params = {"fields": fields, "properties": PROPERTY_KEY}
+        if self._expand:
+            params["expand"] = self._expand
         raw: dict[str, Any] = self._call(
             lambda: self._rest("GET", f"issue/{segment(key)}", params=params), f"read {key}"
         )
         self.notes.cache.seen(raw)
         return raw
+
+    def known_ids(self, keys: Iterable[str]) -> list[str]:
+        """The ids of the issues `keys` names, where a read showed them."""
+        return [i for k in keys if (i := self.notes.cache.id_of(k)) is not None]
 
     def fetch(self, key: str) -> RawTicket:
         """One issue re-read by key (the webhook drain), in the shape `search` yields.
@@ -214,27 +247,64 @@ class JiraAdapter(http.PolicyClient):
         fields = self._call(self.client.fields, "read fields")
         return [(f["id"], f.get("name") or "") for f in fields]
 
-    def transition_names(self, keys: Iterable[str]) -> set[str]:
-        """Names of the transitions available on any of these issues."""
-        names: set[str] = set()
-        for key in keys:
-            names.update(t["name"] for t in self._transitions(key)[1])
-        return names
-
     # -- comments ----------------------------------------------------------------------------
 
     def post_comment(self, key: str, *, body: str, marker: str, internal: bool = False) -> str:
         """Add a comment carrying `marker` (a comment property); its id. Never posts twice."""
-        properties = [{"key": PROPERTY_KEY, "value": {"marker": marker}}]
-        if internal:
-            properties.append({"key": INTERNAL_PROPERTY, "value": {"internal": True}})
-        payload = {"body": body, "properties": properties}
+        payload = {"body": body, "properties": self._comment_properties(marker, internal)}
         return self._call(
             lambda: str(self._rest("POST", f"issue/{segment(key)}/comment", body=payload)["id"]),
             f"comment on {key}",
             idempotent=False,
             already_done=lambda: self.notes.find_comment(key, marker),
         )
+
+    def post_marked_comment(
+        self, key: str, *, body: str, marker: str, internal: bool, markers: dict[str, Any]
+    ) -> str | None:
+        """Add a comment carrying `marker` and set the issue's marker property to `markers`
+        (which names the note) in one edit; the comment's id when Jira answers with the issue
+        (Cloud's `returnIssue`), else None. Never posts twice: after an answer that was lost,
+        the property is read and the note found there counts as posted."""
+        comment = {"body": body, "properties": self._comment_properties(marker, internal)}
+        payload = {
+            "update": {"comment": [{"add": comment}]},
+            "properties": [{"key": PROPERTY_KEY, "value": markers}],
+        }
+        cloud = self.kind is SystemKind.JIRA_CLOUD
+        params = {"returnIssue": "true"} if cloud else None
+
+        def once() -> str:
+            raw = self._rest("PUT", f"issue/{segment(key)}", params=params, body=payload)
+            return _new_comment_id(raw, body=body) or ""
+
+        def landed() -> str | None:
+            mark = jira_markers.parse(self.get_property(key, PROPERTY_KEY)).get(marker)
+            return None if mark is None or mark.pending else (mark.ref or "")
+
+        ref = self._call(once, f"comment on {key}", idempotent=False, already_done=landed)
+        return ref or None
+
+    def edit_marked_comment(
+        self, key: str, comment_id: str, *, body: str, markers: dict[str, Any]
+    ) -> None:
+        """Replace a comment's body and set the issue's marker property to `markers` (the
+        note's new fingerprint) in one edit (`update.comment[].edit`); the comment's own marker
+        property stays. Repeating it writes the same again."""
+        payload = {
+            "update": {"comment": [{"edit": {"id": comment_id, "body": body}}]},
+            "properties": [{"key": PROPERTY_KEY, "value": markers}],
+        }
+        self._call(
+            lambda: self._rest("PUT", f"issue/{segment(key)}", body=payload),
+            f"edit comment {comment_id} on {key}",
+        )
+
+    def _comment_properties(self, marker: str, internal: bool) -> list[dict[str, Any]]:
+        properties: list[dict[str, Any]] = [{"key": PROPERTY_KEY, "value": {"marker": marker}}]
+        if internal:
+            properties.append({"key": INTERNAL_PROPERTY, "value": {"internal": True}})
+        return properties
 
     def find_comment(self, key: str, marker: str) -> str | None:
         """The id of the comment on `key` that carries `marker`, if any (reads its comments)."""
@@ -248,65 +318,6 @@ class JiraAdapter(http.PolicyClient):
             ),
             f"edit comment {comment_id} on {key}",
         )
-
-    # -- workflow ----------------------------------------------------------------------------
-
-    def transition(
-        self,
-        key: str,
-        *,
-        name: str,
-        fields: dict[str, Any] | None = None,
-        target_status: str | None = None,
-    ) -> bool:
-        """Perform the transition called `name`; False (no write) if already in its target status.
-
-        The id is looked up by name on the issue at run time. When the transition is not
-        offered, its target is `target_status` or what an earlier lookup showed; if the issue
-        is there already, nothing is done, otherwise it is a PermanentError.
-        """
-        status, offered = self._transitions(key)
-        match = next((t for t in offered if t["name"].casefold() == name.casefold()), None)
-        target = match["to"]["name"] if match else target_status
-        target = target or self._transition_targets.get(name.casefold())
-        if target is not None and target.casefold() == status.casefold():
-            return False
-        if match is None:
-            names = ", ".join(sorted(t["name"] for t in offered)) or "none"
-            raise PermanentError(
-                f"{self.name}: {key}: transition {name!r} is not available from status "
-                f"{status!r} (available: {names})"
-            )
-        payload = {"transition": {"id": match["id"]}, "fields": fields or {}}
-        self._call(
-            lambda: self._rest("POST", f"issue/{segment(key)}/transitions", body=payload),
-            f"transition {key} by {name!r}",
-            idempotent=False,
-            already_done=lambda: self._in_status(key, match["to"]["name"]),
-        )
-        return True
-
-    def status(self, key: str) -> str:
-        raw = self._call(
-            lambda: self._rest("GET", f"issue/{segment(key)}", params={"fields": "status"}),
-            f"read {key}",
-        )
-        return str(raw["fields"]["status"]["name"])
-
-    def _transitions(self, key: str) -> tuple[str, list[dict[str, Any]]]:
-        """The issue's status name and the transitions it offers (one GET)."""
-        params = {"fields": "status", "expand": "transitions"}
-        raw = self._call(
-            lambda: self._rest("GET", f"issue/{segment(key)}", params=params), f"read {key}"
-        )
-        offered: list[dict[str, Any]] = raw.get("transitions", [])
-        for t in offered:
-            self._transition_targets[t["name"].casefold()] = t["to"]["name"]
-        return str(raw["fields"]["status"]["name"]), offered
-
-    def _in_status(self, key: str, status: str) -> bool | None:
-        raw = self._rest("GET", f"issue/{segment(key)}", params={"fields": "status"})
-        return True if raw["fields"]["status"]["name"] == status else None
 
     # -- properties and labels ---------------------------------------------------------------
 
@@ -336,6 +347,11 @@ class JiraAdapter(http.PolicyClient):
         return raw
 
     def labels(self, key: str) -> list[str]:
+        """The issue's labels as last read (a read page, or this worker's own edit); read now
+        when they are not known."""
+        seen = self.notes.cache.state(key)
+        if seen is not None and seen.labels is not None:
+            return list(seen.labels)
         raw = self._call(
             lambda: self._rest("GET", f"issue/{segment(key)}", params={"fields": "labels"}),
             f"read {key}",
@@ -356,7 +372,37 @@ class JiraAdapter(http.PolicyClient):
         self._edit_labels(key, "remove", label)
 
     def _edit_labels(self, key: str, op: str, label: str) -> None:
-        body = {"update": {"labels": [{op: label}]}}
+        body: dict[str, Any] = {"update": {"labels": [{op: label}]}}
+        markers = self.notes.unsaved(key)
+        if markers is not None:
+            body["properties"] = [{"key": PROPERTY_KEY, "value": markers}]
         self._call(
             lambda: self._rest("PUT", f"issue/{segment(key)}", body=body), f"{op} label on {key}"
         )
+        if markers is not None:
+            self.notes.saved(key)
+        seen = self.notes.cache.state(key)
+        if seen is not None and seen.labels is not None:
+            labels = [x for x in seen.labels if x != label]
+            self.notes.cache.labelled(key, (*labels, label) if op == "add" else tuple(labels))
+
+
+def _new_comment_id(issue: Any, *, body: str) -> str | None:
+    """The id of the newest comment saying `body` in an issue returned by an edit."""
+    fields = issue.get("fields") if isinstance(issue, dict) else None
+    comments = ((fields or {}).get("comment") or {}).get("comments") or []
+    ids = [
+        str(c["id"])
+        for c in comments
+        if isinstance(c, dict) and str(c.get("id", "")).isdigit() and _same(c.get("body"), body)
+    ]
+    return max(ids, key=int) if ids else None
+
+
+def _same(text: Any, body: str) -> bool:
+    """Bodies compare without trailing blanks (Jira may trim them)."""
+
+    def lines(value: str) -> list[str]:
+        return [line.rstrip() for line in value.strip().splitlines()]
+
+    return isinstance(text, str) and lines(text) == lines(body)

@@ -6,12 +6,17 @@ search `properties` parameter) holds every note the connector left on the issue:
     {"v": 1, "notes": {<marker>: {"ref": <comment id | null>, "fp": <content fingerprint>,
                                   "state": "pending" | "done"}}}
 
-A note is marked `pending` before its comment is posted and `done` (with the comment id) after,
-so a crash in between leaves a `pending` marker: the one case where the comments themselves
-must be read (each comment also carries the marker in its own `change-connector` property).
-Jira caps a property at 32 KB: the oldest `done` markers of versioned notes (a marker ending in
-a content fingerprint, one per version of a note) go first, then other `done` markers; a
-`pending` marker, and the one being written, are never dropped.
+A note's comment and its `done` marker are written by one request (an issue edit adding the
+comment and setting the property, see `jira_notes`), so they land together or not at all; the
+comment id is Jira's to choose, so the marker is written without it (`ref` null: posted, id not
+recorded) and gains it when a later write on the issue carries the property again. A `pending`
+marker (written before the comment where a note is posted in three requests: an issue whose
+status makes it read-only, or a worker of an earlier version) is the
+one case where the comments themselves must be read (each comment also carries the marker in
+its own `change-connector` property). Jira caps a property at 32 KB: the oldest `done` markers
+of versioned notes (a marker ending in a content fingerprint, one per version of a note) go
+first, then other `done` markers; a `pending` marker, and the one being written, are never
+dropped.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ _VERSIONED = re.compile(r":[0-9a-f]{16}$")
 
 @dataclass(frozen=True)
 class NoteMark:
-    """Where a note is (`ref`: the comment id, None while pending) and what it says (`fp`)."""
+    """Where a note is (`ref`: the comment id; None while pending, or until it is recorded)
+    and what it says (`fp`)."""
 
     ref: str | None
     fp: str
@@ -60,8 +66,6 @@ def parse(raw: Any) -> dict[str, NoteMark]:
         if not isinstance(entry, dict) or entry.get("state") not in ("pending", "done"):
             continue
         ref = entry.get("ref")
-        if entry["state"] == "done" and ref is None:
-            continue
         notes[str(marker)] = NoteMark(
             ref=None if ref is None else str(ref),
             fp=str(entry.get("fp") or ""),
@@ -75,9 +79,23 @@ def pending(notes: Notes, marker: str, *, fp: str) -> dict[str, NoteMark]:
     return {**notes, marker: NoteMark(ref=None, fp=fp, state="pending")}
 
 
-def done(notes: Notes, marker: str, *, ref: str, fp: str) -> dict[str, NoteMark]:
-    """The notes with `marker` posted (or edited) as comment `ref` with content `fp`."""
+def done(notes: Notes, marker: str, *, ref: str | None, fp: str) -> dict[str, NoteMark]:
+    """The notes with `marker` posted (or edited) as comment `ref` with content `fp`; `ref`
+    None: posted by the request that writes this value, its comment id not known yet."""
     return {**notes, marker: NoteMark(ref=ref, fp=fp, state="done")}
+
+
+def with_refs(notes: Notes, known: Notes) -> dict[str, NoteMark]:
+    """`notes` with the comment ids `known` holds for the same note and content, where
+    `notes` lacks them (a property read back before Jira was told the id)."""
+    return {
+        m: (
+            known[m]
+            if n.ref is None and not n.pending and m in known and known[m].fp == n.fp
+            else n
+        )
+        for m, n in notes.items()
+    }
 
 
 def value(notes: Notes, *, keep: str, limit: int = LIMIT_BYTES) -> dict[str, Any]:
@@ -99,8 +117,11 @@ def _prune_order(notes: Notes, *, keep: str) -> list[str]:
 
 
 def _age(ref: str | None) -> tuple[int, str]:
-    # Jira's comment ids grow with time; a ref that is not a number sorts first.
-    return (int(ref), "") if ref and ref.isdigit() else (-1, ref or "")
+    # Jira's comment ids grow with time; a ref that is not a number sorts first, and a note
+    # whose id is not recorded yet (a recent post) last.
+    if ref is None:
+        return (1 << 62, "")
+    return (int(ref), "") if ref.isdigit() else (-1, ref)
 
 
 def _value(notes: Notes) -> dict[str, Any]:

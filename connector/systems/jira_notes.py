@@ -1,31 +1,41 @@
-"""Jira notes with their markers: the issue-property cache, marked writes and the slow check.
+"""Jira notes with their markers: marked writes, one request each, and the slow check.
 
 Every search page and re-read brings each issue's `change-connector` property along (see
-`jira_markers`); `MarkerCache` keeps the notes of the issues read in this cycle, so checking a
-note's marker before writing costs no call. An issue not read in this cycle (an action left
-pending by an earlier one) costs one property GET.
+`jira_markers`); `MarkerCache` (`jira_seen`) keeps the notes of the issues read lately, so
+checking a note's marker before writing costs no call. An issue not read lately (an action left
+pending by an earlier cycle) costs one property GET.
 
-A new note is three writes: the marker `pending` in the issue property, the comment (with the
-marker in its own comment property, in the same POST), the marker `done` with the comment id and
-content fingerprint. Only a `pending` marker, left by a crash between those writes, makes the
-worker read comments: their ids from `GET /issue/{key}/comment`, then their properties through
-what each deployment documents (Cloud: `POST /comment/list?expand=properties`, up to 1000 ids a
-call; Data Center: `GET /comment/{id}/properties/change-connector`, newest comment first).
+A new note is one write: an issue edit (`PUT /issue/{key}`) whose `update.comment` adds the
+comment (with the marker in its own comment property) and whose `properties` set the issue's
+marker property with the note `done`, so the comment and its marker land together or not at
+all: a crash at any point leaves either both or neither. Jira chooses the comment id, so the
+marker is written without it; on Cloud the edit answers with the issue (`returnIssue`), whose
+comments give the id, kept in the cache and carried to the property by the issue's next marked
+write (a note, an edit, a transition). A write whose answer is lost is checked by reading the
+issue's property (the one read outside the pages). The comments themselves are read only for a
+`pending` marker (left by a crash inside a three-request post, below) and to find the id of a
+note to edit whose id was never recorded: their ids from `GET /issue/{key}/comment`, then their
+properties through what each deployment documents (Cloud: `POST /comment/list?expand=properties`,
+up to 1000 ids a call; Data Center: `GET /comment/{id}/properties/change-connector`, newest
+comment first). A note edited in place is one issue edit too (`update.comment[].edit` and the
+property with its new fingerprint). An edit Jira refuses (a status whose workflow makes the
+issue read-only still takes comments) is posted in three requests: marker `pending`, the
+comment, marker `done` (edited in two: the comment, then the property).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from jira import JIRAError
 
-from connector.core.errors import PermanentError
+from connector.core.errors import NotFoundError, PermanentError
 from connector.core.model import SystemKind
 from connector.core.paging import OffsetPaginator
 from connector.systems import jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY, NoteMark
+from connector.systems.jira_seen import MarkerCache
 from connector.systems.paths import segment
 
 if TYPE_CHECKING:
@@ -33,45 +43,8 @@ if TYPE_CHECKING:
 
 COMMENT_PAGE = 100
 COMMENT_LIST_IDS = 1000  # the documented maximum of `POST /comment/list`
-CACHE_ISSUES = 10_000
 
-
-class MarkerCache:
-    """The notes of the issues read lately, newest read last; bounded, refreshed by each read.
-
-    Held by issue id; an issue's key names the same entry (a write may name either)."""
-
-    def __init__(self, size: int = CACHE_ISSUES) -> None:
-        self.size = size
-        self._notes: OrderedDict[str, tuple[str, dict[str, NoteMark]]] = OrderedDict()
-        self._ids: dict[str, str] = {}  # issue key -> issue id
-
-    def seen(self, issue: dict[str, Any]) -> None:
-        """Keep the markers an issue was read with (its `properties`, when they were asked)."""
-        properties = issue.get("properties")
-        key, issue_id = str(issue.get("key") or ""), str(issue.get("id") or "")
-        if not isinstance(properties, dict) or not (key or issue_id):
-            return
-        if key and issue_id:
-            self._ids[key] = issue_id
-        self._put(issue_id or key, key, jira_markers.parse(properties.get(PROPERTY_KEY)))
-
-    def put(self, name: str, notes: dict[str, NoteMark]) -> None:
-        """Record what this worker wrote on the issue `name` (its id or key)."""
-        at = self._ids.get(name, name)
-        known = self._notes.get(at)
-        self._put(at, known[0] if known else "", notes)
-
-    def get(self, name: str) -> dict[str, NoteMark] | None:
-        found = self._notes.get(self._ids.get(name, name))
-        return None if found is None else found[1]
-
-    def _put(self, at: str, key: str, notes: dict[str, NoteMark]) -> None:
-        self._notes[at] = (key, notes)
-        self._notes.move_to_end(at)
-        while len(self._notes) > self.size:
-            _, (old_key, _) = self._notes.popitem(last=False)
-            self._ids.pop(old_key, None)
+__all__ = ["JiraNotes", "MarkerCache"]
 
 
 class JiraNotes:
@@ -97,14 +70,50 @@ class JiraNotes:
         ref = self.find_comment(key, marker)
         if ref is None:
             return None
-        return self._save(
-            key, marker, jira_markers.done(self.marks(key), marker, ref=ref, fp=mark.fp)
-        )
+        notes = jira_markers.done(self.marks(key), marker, ref=ref, fp=mark.fp)
+        self._save(key, marker, notes)
+        return notes[marker]
 
     def post(self, key: str, *, body: str, marker: str, fp: str, internal: bool) -> str:
-        """Mark pending, post the comment, mark done: a crash anywhere leaves a marker that
-        tells the next attempt whether to look for the comment."""
+        """Post the comment and mark it done in one request; its id, or "" when Jira did not
+        tell it (Data Center: its edit answers with no body). An edit Jira refuses (4xx: it
+        applied nothing), as on an issue whose status its workflow makes read-only while it
+        still takes comments, is posted apart instead."""
         before = self.marks(key)
+        if internal or self.adapter.kind is not SystemKind.JIRA_CLOUD:
+            # Jira documents a comment's properties (JSM's internal flag among them) only on the
+            # comment resource, and a Data Center edit answers without the new comment's id.
+            return self._post_apart(key, before, body=body, marker=marker, fp=fp, internal=internal)
+        notes = jira_markers.done(before, marker, ref=None, fp=fp)
+        try:
+            ref = self.adapter.post_marked_comment(
+                key,
+                body=body,
+                marker=marker,
+                internal=internal,
+                markers=self.value(key, marker, notes),
+            )
+        except NotFoundError:
+            raise
+        except PermanentError:
+            return self._post_apart(key, before, body=body, marker=marker, fp=fp, internal=internal)
+        if ref is not None:
+            notes = jira_markers.done(notes, marker, ref=ref, fp=fp)
+        self.cache.put(key, notes, unsaved=ref is not None)
+        return ref or ""
+
+    def _post_apart(
+        self,
+        key: str,
+        before: dict[str, NoteMark],
+        *,
+        body: str,
+        marker: str,
+        fp: str,
+        internal: bool,
+    ) -> str:
+        """Mark pending, post the comment, mark done: three requests, a crash anywhere leaving a
+        marker that tells the next attempt whether to look for the comment."""
         self._save(key, marker, jira_markers.pending(before, marker, fp=fp))
         try:
             ref = self.adapter.post_comment(key, body=body, marker=marker, internal=internal)
@@ -114,19 +123,58 @@ class JiraNotes:
         self._save(key, marker, jira_markers.done(self.marks(key), marker, ref=ref, fp=fp))
         return ref
 
-    def edit(self, key: str, ref: str, *, body: str, marker: str, fp: str) -> None:
-        """Edit in place, then record the new fingerprint (a crash between only edits again)."""
-        self.adapter.edit_comment(key, ref, body=body)
-        self._save(key, marker, jira_markers.done(self.marks(key), marker, ref=ref, fp=fp))
+    def _save(self, key: str, marker: str, notes: dict[str, NoteMark]) -> None:
+        self.adapter.set_property(key, PROPERTY_KEY, self.value(key, marker, notes))
+        self.cache.put(key, notes)
 
-    def _save(self, key: str, marker: str, notes: dict[str, NoteMark]) -> NoteMark | None:
+    def edit(self, key: str, ref: str, *, body: str, marker: str, fp: str) -> None:
+        """Edit in place and record the new fingerprint in one issue edit (where Jira refuses
+        it, the comment and then the property: a crash between only edits again). A note whose
+        comment id was never recorded (`ref` "") is first found by its marker."""
+        if not ref:
+            found = self.find_comment(key, marker)
+            if found is None:
+                raise PermanentError(
+                    f"{self.adapter.name}: {key}: no comment carries the marker {marker!r}"
+                )
+            ref = found
+        notes = jira_markers.done(self.marks(key), marker, ref=ref, fp=fp)
         try:
-            value = jira_markers.value(notes, keep=marker)
+            self.adapter.edit_marked_comment(
+                key, ref, body=body, markers=self.value(key, marker, notes)
+            )
+        except NotFoundError:
+            raise
+        except PermanentError:  # the edit refused (a read-only status): comment, then marker
+            self.adapter.edit_comment(key, ref, body=body)
+            self._save(key, marker, notes)
+            return
+        self.cache.put(key, notes)
+
+    def unsaved(self, key: str) -> dict[str, Any] | None:
+        """The property value to carry with another write on `key`, when the cache holds
+        comment ids its property lacks; None otherwise."""
+        seen = self.cache.state(key)
+        if seen is None or not seen.unsaved or seen.notes is None:
+            return None
+        try:
+            return jira_markers.value(seen.notes, keep="")
+        except ValueError:
+            return None
+
+    def saved(self, key: str) -> None:
+        """The property value `unsaved` gave went to Jira with a write."""
+        notes = self.cache.get(key)
+        if notes is not None:
+            self.cache.put(key, notes)
+
+    def value(self, key: str, marker: str, notes: dict[str, NoteMark]) -> dict[str, Any]:
+        """The property value for `notes`, held under Jira's size limit (else refused here,
+        before anything is written)."""
+        try:
+            return jira_markers.value(notes, keep=marker)
         except ValueError as exc:
             raise PermanentError(f"{self.adapter.name}: {key}: {exc}") from None
-        self.adapter.set_property(key, PROPERTY_KEY, value)
-        self.cache.put(key, jira_markers.parse(value))
-        return notes.get(marker)
 
     # -- the slow check ----------------------------------------------------------------------
 

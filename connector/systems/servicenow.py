@@ -15,12 +15,14 @@ on a real instance. Every page of changes carries those journal fields already (
 returns every column), so the adapter remembers which markers each change's journal held when
 it was read, plus the markers of its own confirmed writes: a marker check costs no call. A
 write whose answer is lost forgets what was remembered, so the next check reads the record.
+The columns the writer's actions set (`watch`) are remembered the same way, so a state change
+is checked against the row its page carried, not read again.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -118,6 +120,9 @@ class ServiceNowAdapter(TableDescriptions):
         self.client.session.hooks["response"].append(self._raise_by_status)
         # change sys_id -> {marker: journal field holding it}, as last read.
         self._journals: dict[str, dict[str, str]] = {}
+        # change sys_id -> {column: value} of the watched columns, as last read or written.
+        self._columns: dict[str, dict[str, str]] = {}
+        self._watched: frozenset[str] = frozenset()
         self._journal_readable = False  # a written note was read back through the record
         self._track_responses(self.client.session)
 
@@ -169,33 +174,48 @@ class ServiceNowAdapter(TableDescriptions):
         its journal is forgotten (a write whose answer is lost may or may not have landed);
         once confirmed, the markers the write added are remembered with the rest."""
         known = self._journals.pop(sys_id, None)
+        columns = self._columns.pop(sys_id, None)
         url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{segment(sys_id)}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
         raise_unless_ok(response, source=self.name, what=f"update {sys_id}", deleted=sys_id)
         if known is not None:
             self._journals[sys_id] = {**known, **journal_markers(body)}
+        if columns is not None:
+            written = {k: _text(v) for k, v in body.items() if k in self._watched}
+            self._columns[sys_id] = {**columns, **written}
 
     # -- reads -------------------------------------------------------------------------------
 
     def changes(self, encoded_query: str = "") -> Iterator[dict[str, Any]]:
         """change_request rows matching the query, ordered by (sys_updated_on, sys_id).
 
-        Keyset paging, one page in memory: after a page ending at (t, id), first the rest of
-        second t (`sys_updated_on=t^sys_id>id`), then what came later (`sys_updated_on>t`).
+        Keyset paging, one page in memory. After a page ending at (t, id) that reaches back
+        before second t, the next page is asked from second t on (`sys_updated_on>=t`): the
+        rows of t already read come again (fewer than a page) and are skipped, so one query
+        per page. After a page of one second only, or one that brought nothing new (the end,
+        or rows an ACL hides), first the rest of second t (`sys_updated_on=t^sys_id>id`), then
+        what came later (`sys_updated_on>t`). A page may hold fewer rows than asked while more
+        follow (rows an ACL hides are taken out after the query), so only an empty one ends.
         Unlike offset paging, rows updated while we page neither shift nor hide others.
         (pysnc's own non-rewindable iteration drops the last row of its first page, so each
         page is a fresh, bounded GlideRecord.)
         """
         base = f"{encoded_query}^" if encoded_query else ""
-        page = self._page(f"{base}ORDERBYsys_updated_on^ORDERBYsys_id")
+        order = "ORDERBYsys_updated_on^ORDERBYsys_id"
+        page, after = self._page(f"{base}{order}"), None
         while page:
-            yield from page
-            updated, sys_id = value_of(page[-1]["sys_updated_on"]), value_of(page[-1]["sys_id"])
-            yield from self._drain_second(base, updated, sys_id)
-            page = self._page(
-                f"{base}sys_updated_on>{query_value(updated)}^ORDERBYsys_updated_on^ORDERBYsys_id"
-            )
+            fresh = page if after is None else [r for r in page if _position(r) > after]
+            yield from fresh
+            last = _position(page[-1])
+            if fresh and _position(page[0])[0] < last[0]:
+                page, after = (
+                    self._page(f"{base}sys_updated_on>={query_value(last[0])}^{order}"),
+                    last,
+                )
+                continue
+            yield from self._drain_second(base, *last)
+            page, after = self._page(f"{base}sys_updated_on>{query_value(last[0])}^{order}"), None
 
     def _drain_second(self, base: str, updated: str, after_id: str) -> Iterator[dict[str, Any]]:
         while rows := self._page(
@@ -211,13 +231,52 @@ class ServiceNowAdapter(TableDescriptions):
         return rows
 
     def _keep_markers(self, row: dict[str, Any]) -> None:
-        """Keep the markers of a change's journal fields, when the row carries them."""
+        """Keep the markers of a change's journal fields, when the row carries them, and its
+        watched columns."""
         sys_id = value_of(row.get("sys_id"))
         if sys_id and all(f in row for f in JOURNAL_FIELDS):
-            self._journals.pop(sys_id, None)
-            if len(self._journals) >= _REMEMBERED:
-                del self._journals[next(iter(self._journals))]
-            self._journals[sys_id] = journal_markers(row)
+            _remember(self._journals, sys_id, journal_markers(row))
+        if sys_id and self._watched and all(c in row for c in self._watched):
+            _remember(self._columns, sys_id, {c: value_of(row[c]) for c in self._watched})
+        elif sys_id:
+            self._columns.pop(sys_id, None)  # what was kept is older than this read
+
+    def watch(self, columns: Iterable[str]) -> None:
+        """Remember these columns of every change read, for the checks before writing them."""
+        self._watched = frozenset({*self._watched, *columns})
+        self._columns.clear()
+
+    def known_columns(self, sys_id: str) -> dict[str, str]:
+        """The watched columns of a change as last read or written; read now when not known.
+        Raises TicketDeleted when the record is gone."""
+        known = self._columns.get(sys_id)
+        if known is None:
+            row = self.get_change(sys_id)
+            if row is None:
+                raise TicketDeleted(
+                    f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id
+                )
+            known = {c: value_of(row.get(c)) for c in {*self._watched, *row}}
+        return known
+
+    def changes_by_number(
+        self, numbers: list[str], encoded_query: str = ""
+    ) -> list[dict[str, Any]]:
+        """The change_request rows `numbers` names (and `encoded_query` matches): one query, as
+        numbers are unique the rows fit in one page of `len(numbers)`. Absent ones are left out."""
+        if not numbers:
+            return []
+        wanted = f"numberIN{','.join(query_value(n) for n in numbers)}"
+        query = "^".join(p for p in (encoded_query, wanted) if p)
+        return self._call(
+            lambda: self._kept(self._query(CHANGE_TABLE, query, limit=len(numbers))),
+            "read changes",
+        )
+
+    def _kept(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for row in rows:
+            self._keep_markers(row)
+        return rows
 
     def approvals(
         self, sys_ids: list[str], *, table: str = APPROVAL_TABLE
@@ -329,15 +388,24 @@ class ServiceNowAdapter(TableDescriptions):
         return self.update_fields(sys_id, {**(fields or {}), "state": str(state)})
 
     def update_fields(self, sys_id: str, values: dict[str, Any]) -> bool:
-        """PATCH the columns in `values` that differ from the record; False when none differ."""
-        row = self.get_change(sys_id)
-        if row is None:
-            raise TicketDeleted(f"{self.name}: {sys_id}: the change_request is deleted", key=sys_id)
-        changed = {k: v for k, v in values.items() if value_of(row.get(k)) != _text(v)}
+        """PATCH the columns in `values` that differ from the record (as read with its page,
+        see `known_columns`); False when none differ."""
+        if not self._watched.issuperset(values):
+            self.watch(values)
+        row = self.known_columns(sys_id)
+        changed = {k: v for k, v in values.items() if row.get(k) != _text(v)}
         if not changed:
             return False
         self._call(lambda: self._patch(sys_id, changed), f"update {sys_id}")
         return True
+
+
+def _remember(known: dict[str, dict[str, str]], sys_id: str, values: dict[str, str]) -> None:
+    """Keep `values` for `sys_id`, newest last; the oldest make room past `_REMEMBERED`."""
+    known.pop(sys_id, None)
+    if len(known) >= _REMEMBERED:
+        del known[next(iter(known))]
+    known[sys_id] = values
 
 
 def journal_markers(row: dict[str, Any]) -> dict[str, str]:
@@ -350,6 +418,12 @@ def journal_markers(row: dict[str, Any]) -> dict[str, str]:
         for tag in _TAGS.findall(str(text or "")):
             out.setdefault(tag, field)
     return out
+
+
+def _position(row: dict[str, Any]) -> tuple[str, str]:
+    """A row's place in the keyset order: (sys_updated_on, sys_id), as the instance sorts them
+    (its date-times and lower-case hex ids sort as text)."""
+    return value_of(row.get("sys_updated_on")), value_of(row.get("sys_id"))
 
 
 def _note_ref(sys_id: str, field: str, marker: str) -> str:

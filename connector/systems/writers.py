@@ -4,20 +4,28 @@ Each writer adapts one adapter to the executor's `TicketWriter` protocol and tur
 worker actions (`[actions.<name>]`: a Jira transition by name, a ServiceNow state and columns)
 into calls. Every write checks the ticket first and reports whether it wrote: a transition to
 the status the issue is already in, a label already there, columns already set, are no writes.
-A Jira note is checked against the markers its issue was read with (no call), a ServiceNow
-note against the record's journal.
+Each check uses what the ticket's page carried (no call): a Jira note against the markers its
+issue was read with, a transition against its status and offered transitions, a label against
+its labels; a ServiceNow note against the journal fields of its row, a move against its
+columns.
+
+A ticket deleted since it was planned for is `TicketDeleted`, never a failure: the ServiceNow
+adapter says so itself; a Jira write answered 404 is confirmed by re-reading the issue (a 404
+there too: it is gone), as the webhook drain confirms a delete event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from connector.core.errors import PermanentError
+from connector.core.errors import NotFoundError, PermanentError
 from connector.core.mapping import ActionSpec, Mapping
 from connector.core.mapping.vocabulary import ACTION_TO
 from connector.systems.jira import JiraAdapter
 from connector.systems.servicenow import ServiceNowAdapter
+
+T = TypeVar("T")
 
 
 class Note(NamedTuple):
@@ -39,24 +47,44 @@ class JiraWriter:
         self.adapter = adapter
         self.mapping = mapping
 
+    def _confirmed(self, ticket: str, call: Callable[[], T]) -> T:
+        """`call()`; a 404 from it is re-checked with a read of the issue itself, which raises
+        `TicketDeleted` when the issue is gone (else the 404 stands: a comment, a property)."""
+        try:
+            return call()
+        except NotFoundError:
+            self.adapter.fetch(ticket)
+            raise
+
     def find_note(self, ticket: str, *, marker: str) -> Note | None:
-        found = self.adapter.notes.find(ticket, marker)
-        if found is None or found.ref is None:
+        found = self._confirmed(ticket, lambda: self.adapter.notes.find(ticket, marker))
+        if found is None or found.pending:
             return None
-        return Note(found.ref, fingerprint=found.fp)
+        # A ref "" is a note whose comment id was never recorded: found by its marker if it
+        # is to be edited.
+        return Note(found.ref or "", fingerprint=found.fp)
 
     def post_note(
         self, ticket: str, *, body: str, marker: str, fingerprint: str, internal: bool = True
     ) -> str:
-        return self.adapter.notes.post(
-            ticket, body=body, marker=marker, fp=fingerprint, internal=internal
+        return self._confirmed(
+            ticket,
+            lambda: self.adapter.notes.post(
+                ticket, body=body, marker=marker, fp=fingerprint, internal=internal
+            ),
         )
 
     def edit_note(self, ticket: str, ref: str, *, body: str, marker: str, fingerprint: str) -> None:
-        self.adapter.notes.edit(ticket, ref, body=body, marker=marker, fp=fingerprint)
+        self._confirmed(
+            ticket,
+            lambda: self.adapter.notes.edit(ticket, ref, body=body, marker=marker, fp=fingerprint),
+        )
 
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:
         """The reason is in the change-control comment; Jira transitions take no notes."""
+        return self._confirmed(ticket, lambda: self._move(ticket, steps))
+
+    def _move(self, ticket: str, steps: Sequence[str]) -> bool:
         wrote = False
         for step in remaining(steps, self.adapter.status(ticket), self._target):
             spec = _spec(self.mapping, step, self.adapter.name)
@@ -79,7 +107,9 @@ class JiraWriter:
         return names[0] if len(names) == 1 else None
 
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool:
-        return self.adapter.set_label(ticket, label, present=present)
+        return self._confirmed(
+            ticket, lambda: self.adapter.set_label(ticket, label, present=present)
+        )
 
 
 class ServiceNowWriter:
@@ -91,6 +121,8 @@ class ServiceNowWriter:
     def __init__(self, adapter: ServiceNowAdapter, mapping: Mapping) -> None:
         self.adapter = adapter
         self.mapping = mapping
+        # The columns the actions set come with every page: a move is checked against them.
+        adapter.watch({"state", *(c for spec in mapping.actions.values() for c in spec.fields)})
 
     def find_note(self, ticket: str, *, marker: str) -> Note | None:
         ref = self.adapter.find_work_note(ticket, marker)
@@ -112,11 +144,11 @@ class ServiceNowWriter:
 
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:
         """A reason replaces the mapping's fixed `close_notes`, so the record says why."""
-        row = self.adapter.get_change(ticket) or {}
+        state = self.adapter.known_columns(ticket).get("state", "")
         wrote = False
         # The step whose state the record is in already is applied again: its other columns
         # (an approval on a change that is in Authorize already) are checked one by one.
-        for step in remaining(steps, _cell(row.get("state")), self._target, inclusive=True):
+        for step in remaining(steps, state, self._target, inclusive=True):
             spec = _spec(self.mapping, step, self.adapter.name)
             values: dict[str, Any] = dict(spec.fields)
             if reason and "close_notes" in values:
@@ -159,7 +191,3 @@ def _spec(mapping: Mapping, step: str, source: str) -> ActionSpec:
     if spec is None:
         raise PermanentError(f"{source}: the mapping has no action {step!r}")
     return spec
-
-
-def _cell(cell: Any) -> str:
-    return str(cell.get("value", "")) if isinstance(cell, dict) else str(cell or "")

@@ -278,3 +278,75 @@ def test_the_worker_anchors_the_head_when_it_moved(
     delete(raw_engine, "WHERE seq = 3")  # behind the running worker's back
     with pytest.raises(AuditTruncated, match=r"has 2 links but audit\.jsonl anchors 3"):
         append(store, 4)
+
+
+def test_audit_commands_catch_a_deleted_trail_and_the_worker_refuses(
+    store: Store,
+    store_url: str,
+    raw_engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    links(store, 4)
+    config = config_for(tmp_path, store_url, source=True)
+    code, _out, err = cli(
+        capsys, "audit", "export", "--out", str(tmp_path / "e.jsonl"), "-c", str(config)
+    )
+    assert code == 0, err
+    assert delete(raw_engine, "") == 4
+    code, out, err = cli(capsys, "audit", "verify", "--config", str(config))
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: audit chain broken: the chain is empty but anchors.jsonl line 1 anchors 4 "
+        "links: every link was deleted\n"
+    )
+    code, out, err = cli(capsys, "sync", "--once", "--config", str(config))
+    assert code == 1
+    assert err == (
+        "error: audit chain has 0 links but anchors.jsonl line 1 anchors 4: links were deleted; "
+        "refusing to append to it (run `change-connector audit verify`)\n"
+    )
+    assert store.audit_verdict().links == 0  # nothing was appended
+
+
+def test_audit_commands_catch_an_edited_and_rehashed_chain_and_the_worker_refuses(
+    store: Store,
+    store_url: str,
+    raw_engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    links(store, 5)
+    config = config_for(tmp_path, store_url, source=True)
+    code, _out, err = cli(
+        capsys, "audit", "export", "--out", str(tmp_path / "e.jsonl"), "-c", str(config)
+    )
+    assert code == 0, err
+    edit_and_rehash(store, raw_engine, seq=3)  # plain SHA-256: the key is not in the database
+    code, out, err = cli(capsys, "audit", "verify", "--config", str(config))
+    assert (code, out) == (1, "")
+    assert err == "error: audit chain broken at link 3: it or the one before was altered\n"
+    code, out, err = cli(capsys, "sync", "--once", "--config", str(config))
+    assert code == 1
+    assert err == (
+        "error: audit link 5 differs from the anchor in anchors.jsonl line 1: the chain was "
+        "altered; refusing to append to it (run `change-connector audit verify`)\n"
+    )
+    head = store.audit_head()
+    assert head is not None and head.seq == 5  # nothing was appended
+
+
+def test_a_running_worker_refuses_to_extend_a_rehashed_head(
+    store: Store, raw_engine: Engine, open_store: Callable[[], Store]
+) -> None:
+    """The head the worker anchored is edited and rehashed behind its back: its next append
+    would chain onto the forgery, so it refuses instead."""
+    links(store, 4)
+    anchor = head_anchor(store)
+    worker = open_store()
+    worker.use_audit_keying(AuditKeying(key=KEY, floor=anchor))
+    edit_and_rehash(store, raw_engine, seq=4)
+    with pytest.raises(AuditTruncated, match="link 4 differs from the anchor"):
+        append(worker, 99)
+    head = store.audit_head()
+    assert head is not None and head.seq == 4  # nothing was appended

@@ -114,6 +114,30 @@ def test_a_value_map_that_does_not_fit_the_site_fails_in_one_line_each(
     assert f"{bad_snow}: fields.risk.map: warning: option '4' (Low) of Risk" in result.stdout
 
 
+def test_a_value_map_that_misses_one_of_the_sites_options_fails_naming_file_and_key(
+    seeded: Sandbox, written: tuple[Path, Path], tmp_path: Path
+) -> None:
+    jira, snow = written
+    short_jira, short_snow = tmp_path / "jira.toml", tmp_path / "snow.toml"
+    entry_jira, entry_snow = '"Significant / Large" = "major"\n', '"4" = "low"  # Low\n'
+    assert entry_jira in jira.read_text() and entry_snow in snow.read_text()
+    short_jira.write_text(jira.read_text().replace(entry_jira, ""))
+    short_snow.write_text(snow.read_text().replace(entry_snow, ""))
+    result = check(seeded, tmp_path, short_jira, short_snow)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    warned = [line for line in result.stdout.splitlines() if "has no entry" in line]
+    assert len(warned) == 2
+    assert warned[0].startswith(
+        f"{short_jira}: fields.change_class.map: warning: option 'Significant / Large' of Impact"
+    )
+    assert warned[1].startswith(f"{short_snow}: fields.risk.map: warning: option '4' (Low) of Risk")
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'check.toml'}: 2 value(s) of the live sites without an entry: "
+        "tickets with them would be skipped"
+    ]
+
+
 def test_written_mappings_give_the_shipped_mappings_findings_and_sync_with_no_skip(
     seeded: Sandbox, written: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -135,19 +159,23 @@ def test_written_mappings_give_the_shipped_mappings_findings_and_sync_with_no_sk
     assert plans["written"] == plans["shipped"]
     assert sum(len(found) for found in plans["written"].values()) > 0
 
-    config = with_store(write_config(tmp_path / "sync.toml", seeded.info, jira, snow), tmp_path)
-    result = run("sync", "--once", "--config", str(config))
-    assert result.returncode == 0, result.stdout + result.stderr
-    with closing(Store.open(f"sqlite:///{tmp_path / 'sync.db'}")) as store:
-        for source in ("sandbox-jira", "sandbox-servicenow"):
-            assert store.count_changes(source) == seeded_count
-            failed = [
-                e
-                for key in store.change_keys(source)
-                for e in store.ledger_for(source=source, ticket_key=key)
-                if e.state == "failed"
-            ]
-            assert failed == []
+    # The written files, then the shipped ones unedited (fields by name), each synced into a
+    # store of its own by a real `sync --once`: every seeded change stored, none skipped.
+    for name, files in {"sync": (jira, snow), "sync-shipped": (JIRA_DEFAULT, SNOW_DEFAULT)}.items():
+        config = with_store(write_config(tmp_path / f"{name}.toml", seeded.info, *files), tmp_path)
+        result = run("sync", "--once", "--config", str(config))
+        assert result.returncode == 0, result.stdout + result.stderr
+        with closing(Store.open(f"sqlite:///{tmp_path / f'{name}.db'}")) as store:
+            for source in ("sandbox-jira", "sandbox-servicenow"):
+                assert store.count_changes(source) == seeded_count, name
+                assert store.skipped_tickets(source) == [], name
+                failed = [
+                    e
+                    for key in store.change_keys(source)
+                    for e in store.ledger_for(source=source, ticket_key=key)
+                    if e.state == "failed"
+                ]
+                assert failed == [], name
 
 
 def with_store(config: Path, where: Path) -> Path:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from connector.commands.demo import sandbox_sources
-from connector.sandbox import Sandbox
+from connector.sandbox import Sandbox, SandboxOptions
 from connector.systems.jira import JiraAdapter
 
 JQL = "project in (CHG, OPS) ORDER BY key ASC"
@@ -61,3 +62,31 @@ def test_page_requests_follow_the_documented_signal(deployed: Sandbox) -> None:
     pages = -(-total // 7)
     # Cloud ends on the page without nextPageToken; Data Center when startAt reaches total.
     assert len(searches) == pages
+
+
+def test_data_center_pages_shorter_than_asked_lose_no_ticket(tmp_path: Path) -> None:
+    """An admin lowered the site's maximum to 7: every page is shorter than the 50 asked while
+    `total` says more; the adapter follows `total`, not the page length, to the end."""
+    sandbox = Sandbox(
+        SandboxOptions(
+            data_dir=tmp_path, mode="datacenter", random_seed=4242, seed_count=40, max_results=7
+        )
+    )
+    sandbox.start()
+    try:
+        expected = sorted(
+            i.key for i in sandbox.jira.store.issues.values() if i.project in {"CHG", "OPS"}
+        )
+        assert len(expected) > 14  # at least three pages of 7
+        jira = _adapter(sandbox, 50)
+        before = len(sandbox.state.requests)
+        try:
+            keys = [issue["key"] for issue in jira.search(JQL, fields="status")]
+        finally:
+            jira.close()
+        searches = [r for r in sandbox.state.requests[before:] if "/search" in r.path]
+    finally:
+        sandbox.stop()
+    assert sorted(keys) == expected
+    assert len(keys) == len(set(keys))
+    assert len(searches) == -(-len(expected) // 7)  # and none after the end

@@ -76,6 +76,15 @@ def test_search_jql_returns_ids_only_without_fields(sandbox: Sandbox) -> None:
     assert "total" not in body
 
 
+def test_search_jql_reconciles_at_most_50_issue_ids(sandbox: Sandbox) -> None:
+    info = sandbox.info
+    ids = [int(issue.id) for issue in list(sandbox.jira.store.issues.values())[:51]]
+    fine = _get(info, "/rest/api/3/search/jql", jql="project = CHG", reconcileIssues=ids[:50])
+    assert fine.status_code == 200, fine.text
+    too_many = _get(info, "/rest/api/3/search/jql", jql="project = CHG", reconcileIssues=ids)
+    assert too_many.status_code == 400
+
+
 def test_search_tokens_are_bound_to_their_query(sandbox: Sandbox) -> None:
     info = sandbox.info
     first = _get(info, "/rest/api/3/search/jql", jql="project = CHG", maxResults=10).json()

@@ -101,6 +101,47 @@ def test_concurrent_appends_keep_one_chain(open_store: Callable[[], Store]) -> N
     assert stores[0].verify_audit() is None
 
 
+def test_transactions_of_several_links_keep_one_chain(open_store: Callable[[], Store]) -> None:
+    # Each transaction reads the chain's last link once and chains its links in memory; the
+    # append lock it holds until commit keeps another writer from forking the chain meanwhile.
+    stores = [open_store() for _ in range(3)]
+    workers, per_tx, txs = 4, 5, 4
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def _append(n: int) -> None:
+        store = stores[n % len(stores)]
+        try:
+            barrier.wait()
+            for _ in range(txs):
+                with store.transaction() as tx:
+                    for i in range(per_tx):
+                        row = tx.append_audit(
+                            source="jira",
+                            ticket_key=f"T-{n}",
+                            event="e",
+                            actor="w",
+                            detail={"i": i},
+                        )
+                        assert row.detail == {"i": i}
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=_append, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = list(stores[0].audit_rows())
+    assert [row.seq for row in rows] == list(range(1, workers * per_tx * txs + 1))
+    # A transaction's links are consecutive: nothing was appended between them.
+    for first in range(0, len(rows), per_tx):
+        assert len({row.ticket_key for row in rows[first : first + per_tx]}) == 1
+        assert [row.detail["i"] for row in rows[first : first + per_tx]] == list(range(per_tx))
+    assert stores[0].verify_audit() is None
+
+
 def _tampered(column: str, sqlite: bool) -> tuple[str, dict[str, Any]]:
     values: dict[str, Any] = {
         "at": "2030-01-01T00:00:00.000000+00:00" if sqlite else datetime(2030, 1, 1, tzinfo=UTC),

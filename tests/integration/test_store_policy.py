@@ -373,6 +373,42 @@ def test_windows_overlapping_boundaries_and_filters(store: Store) -> None:
         store.windows_overlapping("jira", systems=["db"], start=datetime(2024, 5, 1), end=T0)
 
 
+def test_windows_near_finds_every_overlap_the_longest_window_reaches(store: Store) -> None:
+    # A long window starting a day before a span, short ones around it, and ones elsewhere.
+    with store.transaction() as tx:
+        tx.set_windows(
+            source="jira", change_key="LONG", windows=[("db", T0 - 24 * H, T0 + H, True)]
+        )
+        tx.set_windows(source="jira", change_key="SHORT", windows=[("db", T0 - H, T0, False)])
+        tx.set_windows(
+            source="jira", change_key="NEXT", windows=[("db", T0 + 30 * H, T0 + 31 * H, True)]
+        )
+        tx.set_windows(source="jira", change_key="APP", windows=[("app", T0, T0 + H, True)])
+        tx.set_windows(
+            source="snow", change_key="OTHER", windows=[("db", T0 - 48 * H, T0 + H, True)]
+        )
+    reach = store.window_reach("jira")
+    assert reach["db"] >= 25 * H and reach["db"] <= 25 * H + timedelta(seconds=1)
+    assert reach["app"] >= H and "net" not in reach
+
+    def near(spans: list[tuple[str, datetime, datetime]], **kw: bool) -> set[str]:
+        return {r.change_key for r in store.windows_near("jira", spans, reach=reach, **kw)}
+
+    # Near, not necessarily overlapping: every window starting within the reach before a span.
+    assert near([("db", T0, T0 + timedelta(minutes=5))]) == {"LONG", "SHORT"}
+    assert near([("db", T0, T0 + timedelta(minutes=5))], approved_only=True) == {"LONG"}
+    # Two spans far apart on one system, one on another: each row once.
+    spans = [("db", T0, T0 + H), ("db", T0 + 30 * H, T0 + 32 * H), ("app", T0, T0 + H)]
+    rows = store.windows_near("jira", spans, reach=reach)
+    assert sorted(r.change_key for r in rows) == ["APP", "LONG", "NEXT", "SHORT"]
+    # 40 ranges: more than one statement's worth, the same rows.
+    many = [("db", T0 + 30 * H + i * timedelta(minutes=1), T0 + 31 * H) for i in range(40)]
+    assert near([*many, ("db", T0, T0 + H)]) == {"LONG", "SHORT", "NEXT"}
+    # Without the reach, the long window starting a day before is not near.
+    assert store.windows_near("jira", [("db", T0, T0 + H)], reach={}) == []
+    assert near([("net", T0, T0 + H)]) == set()
+
+
 # -- approval_bases, board_decisions, policy_state ----------------------------------------------
 
 

@@ -37,8 +37,14 @@ def worker(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def finish(proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    _, err = proc.communicate(timeout=timeout)
+def finish(proc: subprocess.Popen[bytes], timeout: float = 600) -> None:
+    """Wait for a worker; one still running at the timeout is killed, not left to the next test."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
     assert proc.returncode == 0, err.decode()[-2000:]
 
 
@@ -88,8 +94,14 @@ def test_two_workers_share_one_postgresql_database(tmp_path: Path, store_url: st
         info = sandbox.info
         config = write_config(tmp_path / "worker.toml", info, store_url=store_url)
         first, second = worker(config), worker(config)
-        finish(first)
-        finish(second)
+        try:
+            finish(first)
+            finish(second)
+        finally:
+            for proc in (first, second):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
         finish(worker(config))  # a later cycle: whatever a busy source deferred
         with closing(Store.open(store_url)) as store:
             assert store.count_changes() == 2 * count

@@ -22,6 +22,7 @@ from connector.core.errors import ConfigError, PermanentError
 from connector.settings import SourceSettings
 from connector.systems.http import RetryPolicy
 from connector.systems.jira import PROPERTY_KEY, JiraAdapter, jql_datetime
+from connector.systems.jira_markers import NoteMark
 
 URL = "https://jira.example.test"
 API = f"{URL}/rest/api/2"
@@ -271,20 +272,254 @@ def test_properties_and_labels(jira: JiraAdapter, mock: responses.RequestsMock) 
     jira.add_label("CHG-11", "cc-checked")
 
 
-def test_a_refused_note_leaves_no_pending_marker(
+class FakeIssue:
+    """One issue taking notes through its edit (comment + marker property in one PUT); the
+    first edit may apply and then lose its answer."""
+
+    def __init__(self, mock: responses.RequestsMock, key: str, *, drop_first: bool) -> None:
+        self.edits: list[dict[str, Any]] = []
+        self.comments: list[dict[str, Any]] = []
+        self.marks: Any = None
+        self.drop_first = drop_first
+        mock.add_callback(responses.PUT, f"{API}/issue/{key}", callback=self.edit)
+        mock.add_callback(
+            responses.GET, f"{API}/issue/{key}/properties/{PROPERTY_KEY}", callback=self.prop
+        )
+
+    def edit(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        body = json.loads(_text(request.body))
+        if any("add" in op for op in body["update"]["comment"]):  # Cloud: the answer names it
+            assert "returnIssue=true" in str(request.url)
+        self.edits.append(body)
+        for op in body["update"]["comment"]:
+            if "edit" in op:
+                [found] = [c for c in self.comments if c["id"] == op["edit"]["id"]]
+                found["body"] = op["edit"]["body"]
+                continue
+            self.comments.append({"id": str(10000 + len(self.comments)), **op["add"]})
+        [(key, value)] = [(p["key"], p["value"]) for p in body["properties"]]
+        assert key == PROPERTY_KEY
+        self.marks = value
+        if self.drop_first and len(self.edits) == 1:
+            raise requests.exceptions.ChunkedEncodingError("connection broken after apply")
+        issue = {"fields": {"comment": {"comments": self.comments, "total": len(self.comments)}}}
+        return 200, {}, json.dumps(issue)
+
+    def prop(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        if self.marks is None:
+            return 404, {}, json.dumps({"errorMessages": ["no such property"]})
+        return 200, {}, json.dumps({"key": PROPERTY_KEY, "value": self.marks})
+
+
+def test_a_public_note_is_one_edit_carrying_the_comment_and_its_done_marker(
     jira: JiraAdapter, mock: responses.RequestsMock
 ) -> None:
+    issue = FakeIssue(mock, "CHG-9", drop_first=False)
+    ref = jira.notes.post("CHG-9", body="h3. Findings", marker="m", fp="f", internal=False)
+    [edit] = issue.edits
+    [add] = edit["update"]["comment"]
+    assert add["add"]["body"] == "h3. Findings"
+    assert {"key": PROPERTY_KEY, "value": {"marker": "m"}} in add["add"]["properties"]
+    assert "sd.public.comment" not in json.dumps(edit)
+    # the marker lands with the comment; its id is Jira's to choose, so it is not in it yet
+    assert issue.marks == {"v": 1, "notes": {"m": {"ref": None, "fp": "f", "state": "done"}}}
+    assert ref == issue.comments[0]["id"]
+    found = jira.notes.find("CHG-9", "m")  # from the cache, with the id the answer gave
+    assert found is not None and (found.ref, found.fp, found.pending) == (ref, "f", False)
+    assert jira.notes.unsaved("CHG-9") == {
+        "v": 1,
+        "notes": {"m": {"ref": ref, "fp": "f", "state": "done"}},
+    }
+    assert calls(mock, "PUT", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 0
+
+
+def test_an_internal_note_is_posted_on_the_comment_resource_with_its_flag(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    """JSM's internal flag is a comment property, documented on the comment resource only: the
+    note is marked pending, posted there with the flag, then marked done with its id."""
+    issue = FakeIssue(mock, "CHG-9", drop_first=False)
+    store = FakeComments(mock, "CHG-9", drop_first=False)
+    mock.add(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=200)
+    ref = jira.notes.post("CHG-9", body="h3. Findings", marker="m", fp="f", internal=True)
+    assert issue.edits == [] and store.posts == 1
+    assert {"key": "sd.public.comment", "value": {"internal": True}} in store.comments[0][
+        "properties"
+    ]
+    assert ref == store.comments[0]["id"]
+    states = [
+        json.loads(_text(c.request.body))["notes"]["m"]["state"]
+        for c in mock.calls
+        if c.request.method == "PUT" and "/properties/" in str(c.request.url)
+    ]
+    assert states == ["pending", "done"]
+
+
+def test_a_note_edited_in_place_is_one_edit_carrying_its_new_fingerprint(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    issue = FakeIssue(mock, "CHG-9", drop_first=False)
+    ref = jira.notes.post("CHG-9", body="v1", marker="m", fp="f1", internal=False)
+    jira.notes.edit("CHG-9", ref, body="v2", marker="m", fp="f2")
+    assert [c["body"] for c in issue.comments] == ["v2"]
+    assert issue.marks == {"v": 1, "notes": {"m": {"ref": ref, "fp": "f2", "state": "done"}}}
+    assert len(issue.edits) == 2
+    assert calls(mock, "PUT", "/comment/") + calls(mock, "PUT", "/properties/") == 0
+
+
+def test_a_note_whose_answer_is_lost_is_found_by_its_marker_not_posted_again(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    issue = FakeIssue(mock, "CHG-9", drop_first=True)
+    jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False)
+    assert len(issue.edits) == 1 and len(issue.comments) == 1
+    # one read of the property before the write (not read with a page) and one after the loss
+    assert calls(mock, "GET", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 2
+
+
+def test_a_refused_note_leaves_no_marker(jira: JiraAdapter, mock: responses.RequestsMock) -> None:
     puts: list[Any] = []
 
     def put(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         puts.append(json.loads(_text(request.body)))
         return 200, {}, ""
 
-    mock.add_callback(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", callback=put)
     mock.get(f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=404, json={})
+    mock.put(f"{API}/issue/CHG-9", status=400, json={"errorMessages": ["Bad body."]})
+    mock.add_callback(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", callback=put)
     mock.post(f"{API}/issue/CHG-9/comment", status=400, json={"errorMessages": ["Bad body."]})
     with pytest.raises(PermanentError, match="Bad body"):
         jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False)
-    pending = {"m": {"ref": None, "fp": "f", "state": "pending"}}
-    assert [p["notes"] for p in puts] == [pending, {}]
+    # the edit applied nothing; posted apart, the comment was refused too: marker withdrawn
+    assert [p["notes"] for p in puts] == [{"m": {"ref": None, "fp": "f", "state": "pending"}}, {}]
     assert jira.notes.find("CHG-9", "m") is None  # from the cache: no call, no marker
+    assert calls(mock, "GET", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 1
+
+
+def test_writes_are_checked_against_the_page_and_carry_comment_ids_learned_since(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    marks = {"v": 1, "notes": {"m": {"ref": None, "fp": "f", "state": "done"}}}
+    jira.notes.cache.seen(
+        {
+            "id": "10009",
+            "key": "CHG-9",
+            "fields": {"status": {"name": "Approved"}, "labels": ["cc-checked"]},
+            "transitions": [{"id": "51", "name": "Schedule", "to": {"name": "Scheduled"}}],
+            "properties": {PROPERTY_KEY: marks},
+        }
+    )
+    jira.notes.cache.put("CHG-9", {"m": NoteMark("10100", "f", "done")}, unsaved=True)
+    saved = {"v": 1, "notes": {"m": {"ref": "10100", "fp": "f", "state": "done"}}}
+    before = len(mock.calls)
+    mock.post(
+        f"{API}/issue/CHG-9/transitions",
+        status=204,
+        match=[
+            matchers.json_params_matcher(
+                {
+                    "transition": {"id": "51"},
+                    "fields": {},
+                    "properties": [{"key": PROPERTY_KEY, "value": saved}],
+                }
+            )
+        ],
+    )
+    assert jira.set_label("CHG-9", "cc-checked", present=True) is False
+    assert jira.status("CHG-9") == "Approved"
+    assert jira.transition("CHG-9", name="Schedule", fields={}) is True
+    assert jira.notes.unsaved("CHG-9") is None  # the transition carried them
+    assert jira.status("CHG-9") == "Scheduled"
+    assert [c.request.method for c in mock.calls][before:] == ["POST"]  # no read before it
+
+
+def _page_issue(issue_id: str, key: str, status: str, offered: list[dict[str, Any]]) -> Any:
+    return {
+        "id": issue_id,
+        "key": key,
+        "fields": {
+            "status": {"name": status},
+            "project": {"key": "CHG"},
+            "issuetype": {"name": "Change"},
+        },
+        "transitions": offered,
+        "properties": {},
+    }
+
+
+def test_a_next_step_takes_the_transitions_its_workflow_offered_in_that_status(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    schedule = {"id": "51", "name": "Schedule", "to": {"name": "Scheduled"}}
+    implement = {"id": "61", "name": "Implement", "to": {"name": "Implement"}}
+    jira.notes.cache.seen(_page_issue("10001", "CHG-1", "Approved", [schedule]))
+    jira.notes.cache.seen(_page_issue("10002", "CHG-2", "Scheduled", [implement]))
+    before = len(mock.calls)
+    mock.post(f"{API}/issue/CHG-1/transitions", status=204)
+    assert jira.transition("CHG-1", name="Schedule", fields={}) is True
+    assert jira.transition("CHG-1", name="Implement", fields={}) is True  # as CHG-2 offered
+    assert [c.request.method for c in mock.calls][before:] == ["POST", "POST"]
+    assert jira.status("CHG-1") == "Implement"
+
+
+def test_a_learned_transition_refused_on_the_issue_is_read_there_and_tried_once_more(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    jira.notes.cache.seen(
+        _page_issue("10002", "CHG-2", "Scheduled", [{"id": "61", "name": "Implement"}])
+    )
+    jira.notes.cache.seen(_page_issue("10001", "CHG-1", "Approved", []))
+    jira.notes.cache.moved("CHG-1", "Scheduled")
+    mock.post(
+        f"{API}/issue/CHG-1/transitions",
+        status=400,
+        json={"errorMessages": ["Transition id '61' is not valid for this issue."]},
+        match=[matchers.json_params_matcher({"transition": {"id": "61"}, "fields": {}})],
+    )
+    mock.get(
+        f"{API}/issue/CHG-1",
+        json={
+            "id": "10001",
+            "key": "CHG-1",
+            "fields": {"status": {"name": "Scheduled"}},
+            "transitions": [{"id": "71", "name": "Implement", "to": {"name": "Implement"}}],
+        },
+    )
+    mock.post(
+        f"{API}/issue/CHG-1/transitions",
+        status=204,
+        match=[matchers.json_params_matcher({"transition": {"id": "71"}, "fields": {}})],
+    )
+    assert jira.transition("CHG-1", name="Implement", fields={}) is True
+    assert calls(mock, "POST", "/issue/CHG-1/transitions") == 2
+    assert calls(mock, "GET", "/issue/CHG-1") == 1
+
+
+def test_a_note_whose_edit_is_refused_is_posted_apart_with_a_pending_marker_first(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    """A status whose workflow makes the issue read-only refuses the edit (a 4xx applies
+    nothing) but still takes comments: the note goes in three requests."""
+    puts: list[Any] = []
+
+    def put(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        puts.append(json.loads(_text(request.body)))
+        return 200, {}, ""
+
+    mock.get(f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=404, json={})
+    mock.put(f"{API}/issue/CHG-9", status=400, json={"errorMessages": ["Issue is not editable."]})
+    mock.add_callback(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", callback=put)
+    mock.post(f"{API}/issue/CHG-9/comment", status=201, json={"id": "10500"})
+    assert jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False) == "10500"
+    assert [p["notes"] for p in puts] == [
+        {"m": {"ref": None, "fp": "f", "state": "pending"}},
+        {"m": {"ref": "10500", "fp": "f", "state": "done"}},
+    ]
+    edits = [
+        c
+        for c in mock.calls
+        if c.request.method == "PUT" and "/properties/" not in str(c.request.url)
+    ]
+    assert len(edits) == 1  # the one edit, refused
+    found = jira.notes.find("CHG-9", "m")
+    assert found is not None and found.ref == "10500"

@@ -10,6 +10,7 @@ import pytest
 from connector.systems import jira_markers
 from connector.systems.jira_markers import NoteMark
 from connector.systems.jira_notes import MarkerCache
+from connector.systems.jira_seen import Offered
 
 FP = "f" * 64
 
@@ -67,7 +68,11 @@ def test_entries_that_cannot_be_read_are_no_markers() -> None:
             "not-a-dict": "done",
         },
     }
-    assert jira_markers.parse(raw) == {"ok": NoteMark(ref="7", fp="x", state="done")}
+    assert jira_markers.parse(raw) == {
+        "ok": NoteMark(ref="7", fp="x", state="done"),
+        # posted by the edit that wrote the marker: the comment id is not recorded yet
+        "done-without-ref": NoteMark(ref=None, fp="x", state="done"),
+    }
 
 
 def _versioned(n: int) -> str:
@@ -100,6 +105,26 @@ def test_pending_markers_and_the_one_written_are_never_pruned() -> None:
     assert set(jira_markers.parse(value)) == {"p0", "p1", "p2", "kept"}
     with pytest.raises(ValueError, match="under 100 bytes"):
         jira_markers.value(notes, keep="kept", limit=100)
+
+
+def test_notes_whose_comment_id_is_not_recorded_are_pruned_last() -> None:
+    notes = {
+        _versioned(1): NoteMark(None, FP, "done"),
+        _versioned(2): NoteMark("20", FP, "done"),
+        "keep": NoteMark("30", FP, "done"),
+    }
+    full = _size(jira_markers.value(notes, keep="keep"))
+    value = jira_markers.value(notes, keep="keep", limit=full - 1)
+    assert set(jira_markers.parse(value)) == {_versioned(1), "keep"}
+
+
+def test_comment_ids_learned_after_a_write_fill_a_property_read_without_them() -> None:
+    read = {"a": NoteMark(None, "x", "done"), "b": NoteMark(None, "y", "done")}
+    known = {"a": NoteMark("10", "x", "done"), "b": NoteMark("11", "other", "done")}
+    assert jira_markers.with_refs(read, known) == {
+        "a": NoteMark("10", "x", "done"),
+        "b": NoteMark(None, "y", "done"),  # another version of the note: its id is not this
+    }
 
 
 def test_non_numeric_refs_are_pruned_before_numeric_ones() -> None:
@@ -137,3 +162,68 @@ def test_an_issue_is_known_in_the_cache_by_id_and_by_key() -> None:
     assert cache.get("10001") == {}
     cache.seen({"id": "10002", "key": "CHG-2", "properties": {}})
     assert cache.get("CHG-1") is None and cache.get("10001") is None
+
+
+def test_the_cache_keeps_status_labels_and_transitions_as_read() -> None:
+    cache = MarkerCache()
+    offered = [{"id": "11", "name": "Approve", "to": {"name": "Scheduled"}}]
+    cache.seen(
+        {
+            "id": "10001",
+            "key": "CHG-1",
+            "fields": {"status": {"name": "Authorize"}, "labels": ["a"]},
+            "transitions": offered,
+            "properties": {},
+        }
+    )
+    seen = cache.state("CHG-1")
+    assert seen is not None
+    assert (seen.status, seen.labels) == ("Authorize", ("a",))
+    assert seen.transitions == (Offered("11", "Approve", "Scheduled"),)
+    cache.seen({"id": "10001", "key": "CHG-1", "fields": {}})  # a read of the key alone
+    assert cache.state("10001") == seen  # keeps what it did not carry
+    cache.moved("10001", "Scheduled")
+    seen = cache.state("CHG-1")
+    assert seen is not None and (seen.status, seen.transitions) == ("Scheduled", None)
+    cache.seen({"id": "10001", "key": "CHG-1", "fields": {"status": {"name": "Closed"}}})
+    seen = cache.state("CHG-1")
+    assert seen is not None and (seen.status, seen.transitions) == ("Closed", None)
+
+
+def test_comment_ids_the_property_lacks_stay_unsaved_until_a_read_shows_them() -> None:
+    cache = MarkerCache()
+    posted = jira_markers.value(jira_markers.done({}, "m", ref=None, fp="x"), keep="m")
+    cache.seen({"id": "1", "key": "CHG-1", "properties": {jira_markers.PROPERTY_KEY: posted}})
+    cache.put("1", {"m": NoteMark("9", "x", "done")}, unsaved=True)
+    # the next page still shows the property without the id: the id learned is kept
+    cache.seen({"id": "1", "key": "CHG-1", "properties": {jira_markers.PROPERTY_KEY: posted}})
+    seen = cache.state("CHG-1")
+    assert seen is not None and seen.unsaved and seen.notes == {"m": NoteMark("9", "x", "done")}
+    saved = jira_markers.value({"m": NoteMark("9", "x", "done")}, keep="")
+    cache.seen({"id": "1", "key": "CHG-1", "properties": {jira_markers.PROPERTY_KEY: saved}})
+    seen = cache.state("CHG-1")
+    assert seen is not None and not seen.unsaved
+
+
+def test_issues_of_one_workflow_and_status_share_one_copy_of_their_transitions() -> None:
+    cache = MarkerCache()
+    offered = [{"id": "11", "name": "Approve", "to": {"name": "Scheduled"}}]
+    for n in (1, 2):
+        cache.seen(
+            {
+                "id": str(n),
+                "key": f"CHG-{n}",
+                "fields": {
+                    "status": {"name": "Authorize"},
+                    "project": {"key": "CHG"},
+                    "issuetype": {"name": "Change"},
+                },
+                "transitions": offered,
+            }
+        )
+    one, two = cache.state("CHG-1"), cache.state("CHG-2")
+    assert one is not None and two is not None
+    assert one.transitions is two.transitions
+    cache.moved("CHG-1", "Scheduled")
+    assert cache.offered_there("CHG-2") == (Offered("11", "Approve", "Scheduled"),)
+    assert cache.offered_there("CHG-1") is None  # nothing read in Scheduled yet

@@ -62,7 +62,13 @@ def _keys(issues: Iterator[dict[str, Any]]) -> list[str]:
 
 
 def _cloud_page(mock: responses.RequestsMock, token: str | None, body: dict[str, Any]) -> None:
-    params = {"jql": JQL, "fields": "*all", "maxResults": "50", "properties": "change-connector"}
+    params = {
+        "jql": JQL,
+        "fields": "*all",
+        "maxResults": "50",
+        "properties": "change-connector",
+        "expand": "transitions",  # what each issue offers, for the checks before a transition
+    }
     if token:
         params["nextPageToken"] = token
     # Strict: the first page's request must not carry a token, each next one exactly its own.

@@ -238,7 +238,10 @@ def test_set_state_checks_each_field_apart(
     mock.get(f"{TABLE}/change_request", **result([approved]))
     assert snow.set_state(SYS_ID, state="-3", fields={"approval": "approved"}) is False
     assert not [c for c in mock.calls if c.request.method == "PATCH"]
-    mock.replace(responses.GET, f"{TABLE}/change_request", **result([change(state="-3")]))
+    cleared = {**change(state="-3"), "approval": cell("not requested")}
+    mock.replace(responses.GET, f"{TABLE}/change_request", **result([cleared]))
+    assert snow.get_change(SYS_ID) is not None  # a person cleared the approval: read again
+    reads = len(mock.calls)
     mock.patch(
         f"{TABLE}/change_request/{SYS_ID}",
         json={"result": {}},
@@ -246,7 +249,7 @@ def test_set_state_checks_each_field_apart(
     )
     # Already in Authorize, not yet approved: the approval is written, the state is not.
     assert snow.set_state(SYS_ID, state="-3", fields={"approval": "approved"}) is True
-    mock.replace(responses.GET, f"{TABLE}/change_request", **result([change(state="-3")]))
+    assert len(mock.calls) == reads + 1  # checked against the row as read: the PATCH alone
     mock.patch(
         f"{TABLE}/change_request/{SYS_ID}",
         json={"result": {}},
@@ -260,3 +263,25 @@ def test_glide_datetime_is_utc_seconds() -> None:
 
     moment = datetime(2026, 1, 1, 11, 0, 5, 999, tzinfo=timezone(timedelta(hours=1)))
     assert glide_datetime(moment) == "2026-01-01 10:00:05"
+
+
+def test_changes_by_number_is_one_query_sized_to_the_numbers(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    mock.get(
+        f"{TABLE}/change_request",
+        **result([change()]),
+        match=[
+            responses.matchers.query_param_matcher(
+                {
+                    "sysparm_query": "active=true^numberINCHG0030001,CHG0030002^ORDERBYsys_id",
+                    "sysparm_limit": "2",
+                },
+                strict_match=False,
+            )
+        ],
+    )
+    rows = snow.changes_by_number(["CHG0030001", "CHG0030002"], "active=true")
+    assert [r["number"]["value"] for r in rows] == ["CHG0030001"]  # the other one is gone
+    assert len(mock.calls) == 1
+    assert snow.changes_by_number([]) == [] and len(mock.calls) == 1

@@ -90,8 +90,13 @@ def test_short_pages_lose_no_change(snow: ServiceNowAdapter) -> None:
         mock.add_callback(responses.GET, f"{URL}/api/now/table/change_request", callback=_serve)
         numbers = [row["number"]["value"] for row in snow.changes()]
         asked = len(mock.calls)
+        queries = {parse_qs(urlsplit(c.request.url).query)["sysparm_query"][0] for c in mock.calls}
     assert numbers == [r["number"] for r in ROWS]  # every row once, in keyset order
     assert asked > len(ROWS) // SERVED  # the server's short pages were followed
+    # one keyset query per page (each from the last row's second on), then the end: the rest
+    # of the last second and what came after it, both empty
+    assert len(queries) == 7
+    assert sum(">=" in q for q in queries) == 4
 
 
 def test_the_mock_serves_short_pages() -> None:

@@ -11,14 +11,16 @@ Rules, each giving one `Problem` naming the file and the dotted key:
   resolution it sends is one the transition's screen allows;
 - ServiceNow: the state map, rule values, action states and choice fields written by actions
   are choice values of their column.
-A field whose options the site did not show is not checked value by value.
+A field whose options the site did not show is not checked value by value. A warning that
+tickets will be skipped (an option or a status without an entry) fails the check (exit 1)
+although the mapping loads: the first sync would skip them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from connector.core.mapping.converters import CONVERTERS
 from connector.core.mapping.schema import FieldRef, FieldSpec, Mapping, dotted
@@ -79,6 +81,11 @@ KNOWN_KINDS |= {"array:attachment", "array:worklog", "array:component", "journal
 KNOWN_KINDS |= {"journal", "glide_duration", "integer_date", "sys_id", "GUID", "array:json"}
 
 
+# error: the mapping cannot work on this site; skips: tickets (or records) with some value will
+# be skipped; warning: something works from some statuses only.
+Severity = Literal["error", "skips", "warning"]
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding of the live check: `<file>: <key>: <what is wrong (site has: ...)>`."""
@@ -86,7 +93,16 @@ class Problem:
     file: str
     key: str
     message: str
-    error: bool = True
+    severity: Severity = "error"
+
+    @property
+    def error(self) -> bool:
+        return self.severity == "error"
+
+    @property
+    def skips(self) -> bool:
+        """A warning that tickets will be skipped: the mapping does not cover the site yet."""
+        return self.severity == "skips"
 
     @property
     def line(self) -> str:
@@ -103,10 +119,10 @@ def check_site(mapping: Mapping, site: Site, *, file: str) -> list[Problem]:
     else:
         found += _sn_statuses(mapping, site)
         found += _sn_actions(mapping, site)
-    return [Problem(file, key, message, error) for key, message, error in found]
+    return [Problem(file, key, message, severity) for key, message, severity in found]
 
 
-Found = Iterator[tuple[str, str, bool]]
+Found = Iterator[tuple[str, str, Severity]]
 
 
 def _fields(mapping: Mapping, site: Site) -> Found:
@@ -125,11 +141,11 @@ def _fields(mapping: Mapping, site: Site) -> Found:
 
 def _source(
     key: str, spec: FieldSpec, ref: str | FieldRef, site: Site
-) -> tuple[SiteField | None, tuple[str, str, bool] | None]:
+) -> tuple[SiteField | None, tuple[str, str, Severity] | None]:
     """The site field a source reads (None for a path inside it), or the problem with it."""
     path, unresolved = _resolve(ref, site)
     if path is None:
-        return None, (f"{key}.source", unresolved, True)
+        return None, (f"{key}.source", unresolved, "error")
     # Jira reaches inside a field with dots (`fixVersions.0`); a ServiceNow dot-walk
     # (`requested_by.email`) is read through its first column: either way the first part
     # must exist, and only a whole field has the kind of its schema.
@@ -139,7 +155,7 @@ def _source(
         return None, (
             f"{key}.source",
             f"no field {field_id!r} on the site{_near(field_id, site)}",
-            True,
+            "error",
         )
     if path != field_id:
         return None, None
@@ -149,7 +165,7 @@ def _source(
             f"{key}.converter",
             f"converter {spec.converter!r} cannot read {field.describe()}, a {field.kind} "
             f"field (site has: {field.kind}; use: {fits})",
-            True,
+            "error",
         )
     return field, None
 
@@ -178,7 +194,7 @@ def _value_map(key: str, spec: FieldSpec, field: SiteField) -> Found:
         yield (
             dotted(key, "map", raw),
             f"{raw!r} is not an option of {field.describe()} (site has: {shown})",
-            True,
+            "error",
         )
     if "*" in spec.map:
         return
@@ -189,7 +205,7 @@ def _value_map(key: str, spec: FieldSpec, field: SiteField) -> Found:
                 dotted(key, "map"),
                 f"option {_label(field, option)} of {field.describe()} has no entry: tickets "
                 'with it are skipped (add it, or "*" for the rest)',
-                False,
+                "skips",
             )
 
 
@@ -223,7 +239,7 @@ def _jira_statuses(mapping: Mapping, site: Site) -> Found:
     for native in mapping.status.map:
         if site.status(native) is None:
             key = dotted("status", "map", native)
-            yield key, f"no status {native!r} in the workflow (site has: {names})", True
+            yield key, f"no status {native!r} in the workflow (site has: {names})", "error"
     if mapping.status.default is not None:
         return
     mapped = {n.casefold() for n in mapping.status.map}
@@ -233,7 +249,7 @@ def _jira_statuses(mapping: Mapping, site: Site) -> Found:
                 "status.map",
                 f"status {status.name!r} ({status.category or 'no category'}) has no entry: "
                 "tickets in it are skipped",
-                False,
+                "skips",
             )
 
 
@@ -250,7 +266,7 @@ def _jira_actions(mapping: Mapping, site: Site) -> Found:
         offered = site.transition(action.transition)
         if not offered:
             names = ", ".join(sorted({t.name for t in site.transitions})) or "none seen"
-            yield key, f"no transition named {action.transition!r} (site has: {names})", True
+            yield key, f"no transition named {action.transition!r} (site has: {names})", "error"
             continue
         yield from _reachable(key, action.transition, mapping, site, name)
         yield from _resolution(dotted("actions", name, "fields"), action.fields, offered)
@@ -270,7 +286,7 @@ def _reachable(key: str, transition: str, mapping: Mapping, site: Site, action: 
         key,
         f"transition {transition!r} is not offered from {', '.join(map(repr, missing))}, where "
         f"the worker uses {action!r} (site has it from: {where or 'no sampled status'})",
-        len(missing) == len(sources),
+        "error" if len(missing) == len(sources) else "warning",
     )
 
 
@@ -280,13 +296,13 @@ def _resolution(key: str, fields: dict[str, Any], offered: list[Any]) -> Found:
     allowed = sorted({r for t in offered for r in t.resolutions})
     if not isinstance(name, str) or not allowed:
         if any(t.needs_resolution for t in offered) and value is None:
-            yield key, "the transition needs a resolution: add fields.resolution", True
+            yield key, "the transition needs a resolution: add fields.resolution", "error"
         return
     if name.casefold() not in {r.casefold() for r in allowed}:
         yield (
             dotted(key, "resolution"),
             f"resolution {name!r} is not allowed (site has: {', '.join(allowed)})",
-            True,
+            "error",
         )
 
 
@@ -318,7 +334,7 @@ def _sn_statuses(mapping: Mapping, site: Site) -> Found:
                 yield (
                     "status.map",
                     f"{source} {_label(field, value)} has no entry: records in it are skipped",
-                    False,
+                    "skips",
                 )
 
 
@@ -329,7 +345,7 @@ def _sn_actions(mapping: Mapping, site: Site) -> Found:
         for column, value in action.fields.items():
             key = dotted("actions", name, "fields", column)
             if site.field(column) is None:
-                yield key, f"no column {column!r} on {site.table or 'the table'}", True
+                yield key, f"no column {column!r} on {site.table or 'the table'}", "error"
             elif isinstance(value, str | int | bool):
                 yield from _choice(key, column, _text(value), site)
 
@@ -339,7 +355,7 @@ def _choice(key: str, column: str, value: str, site: Site) -> Found:
     if field is None or field.options is None or field.kind == "boolean":
         return
     if value.casefold() not in {o.casefold() for o in field.options}:
-        yield key, f"{value!r} is not a choice of {column} (site has: {_options(field)})", True
+        yield key, f"{value!r} is not a choice of {column} (site has: {_options(field)})", "error"
 
 
 def _text(value: str | int | bool) -> str:

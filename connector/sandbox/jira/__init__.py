@@ -156,7 +156,7 @@ class JiraSimulator:
             self.store.new_comment_id(),
             actor,
             actor,
-            _comment_text(body.get("body"), version),
+            comment_text(body.get("body"), version),
             now,
             now,
             visibility=body.get("visibility"),
@@ -177,7 +177,7 @@ class JiraSimulator:
     ) -> None:
         now = self.state.now()
         if "body" in body:
-            comment.body = _comment_text(body.get("body"), version)
+            comment.body = comment_text(body.get("body"), version)
         if "visibility" in body:
             comment.visibility = body.get("visibility")
         comment.update_author = actor
@@ -187,7 +187,7 @@ class JiraSimulator:
         self.hooks.comment_event("comment_updated", issue, comment)
 
 
-def _comment_text(raw: Any, version: str) -> str:
+def comment_text(raw: Any, version: str) -> str:
     if version == "3":
         if not adf.is_adf(raw):
             raise EditError({"comment": "Comment body is not valid!"})

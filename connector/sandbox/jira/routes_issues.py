@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from connector.sandbox.catalog import JIRA_ISSUE_TYPES, JIRA_PROJECTS
-from connector.sandbox.jira import render, workflow
+from connector.sandbox.jira import comment_text, render, workflow
 from connector.sandbox.jira.edits import EditError, apply, parse_value, plan_edit
 from connector.sandbox.jira.fieldset import OPTION, OPTIONS, FieldSet
 from connector.sandbox.jira.http import NO_ISSUE, Ctx, JiraError
@@ -21,7 +21,7 @@ from connector.sandbox.jira.routes_properties import (
     requested,
     set_properties,
 )
-from connector.sandbox.jira.store import Issue
+from connector.sandbox.jira.store import Comment, Issue
 
 if TYPE_CHECKING:
     from connector.sandbox.jira import JiraSimulator
@@ -87,12 +87,15 @@ def _body(ctx: Ctx) -> dict[str, Any]:
     return ctx.body
 
 
-def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
+def edit_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any] | None:
+    """Fields, comments added or edited through `update.comment` and issue properties, validated
+    as a whole before anything is written (a refused edit writes nothing). Cloud's `returnIssue=
+    true` answers 200 with the issue and the fields the edit named; else 204."""
     issue = find(sim, ctx)
     body = _body(ctx)
     properties = body_properties(body)
     update = dict(body.get("update") or {})
-    comment_ops = update.pop("comment", [])
+    adds, edits = comment_ops(issue, update.pop("comment", []), ctx)
     new = plan_edit(
         issue,
         {"fields": body.get("fields"), "update": update},
@@ -100,13 +103,48 @@ def edit_issue(sim: JiraSimulator, ctx: Ctx) -> None:
         cloud=ctx.view.cloud,
         fs=ctx.view.fs,
     )
-    if comment_ops:
-        ctx.require("ADD_COMMENTS")
     items = apply(issue, new, cloud=ctx.view.cloud, fs=ctx.view.fs)
     set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_updated")
-    for op in comment_ops:
-        sim.add_comment(issue, ctx.user.login, (op.get("add") or {}), ctx.view.version)
+    for comment in adds:
+        sim.add_comment(issue, ctx.user.login, comment, ctx.view.version)
+    for found, change in edits:
+        sim.edit_comment(issue, found, ctx.user.login, change, ctx.view.version)
+    if not (ctx.view.cloud and (ctx.param("returnIssue") or "").lower() == "true"):
+        return None
+    edited = [*(body.get("fields") or {}), *(body.get("update") or {})]
+    return render.issue_json(issue, ctx.view, ctx.view.fs.select(edited, ""), _expand(ctx))
+
+
+def comment_ops(
+    issue: Issue, ops: Any, ctx: Ctx
+) -> tuple[list[dict[str, Any]], list[tuple[Comment, dict[str, Any]]]]:
+    """The comments an edit's `update.comment` adds (`{"add": {...}}`) and edits (`{"edit":
+    {"id", "body"}}`), each checked as the comment routes check them (a body, properties within
+    their limit, a comment of this issue the caller may edit) before the edit writes anything;
+    `remove` is refused here (the connector never removes a comment)."""
+    adds: list[dict[str, Any]] = []
+    edits: list[tuple[Comment, dict[str, Any]]] = []
+    for op in ops if isinstance(ops, list) else [ops]:
+        verb = next(iter(op), None) if isinstance(op, dict) and len(op) == 1 else None
+        if verb not in ("add", "edit") or not isinstance(op[verb], dict):
+            raise EditError({"comment": "Operation must be a single {add|edit: comment} object"})
+        comment_text(op[verb].get("body"), ctx.view.version)
+        body_properties(op[verb])
+        if verb == "add":
+            adds.append(op[verb])
+            continue
+        wanted = str(op[verb].get("id", ""))
+        found = next((c for c in issue.comments if str(c.id) == wanted), None)
+        if found is None:
+            raise EditError({"comment": f"Can not find a comment for the id: {wanted}."})
+        own = found.author == ctx.user.login and ctx.allowed("EDIT_OWN_COMMENTS")
+        if not own and not ctx.allowed("EDIT_ALL_COMMENTS"):
+            raise JiraError(403, ["You do not have the permission to edit this comment."])
+        edits.append((found, op[verb]))
+    if adds:
+        ctx.require("ADD_COMMENTS")
+    return adds, edits
 
 
 def delete_issue(sim: JiraSimulator, ctx: Ctx) -> None:

@@ -2,8 +2,9 @@
 
 Cloud: `GET/POST search/jql` pages with an opaque `nextPageToken` (offset + a hash of the
 query and caller, so a token cannot be replayed on another query), has no `total`, returns
-only `id` unless `fields` is sent, and refuses an unbounded query; the old `search` is 410
-Gone. Data Center: `GET/POST /rest/api/2/search` with startAt/maxResults/total; no search/jql.
+only `id` unless `fields` is sent, refuses an unbounded query and more than 50
+`reconcileIssues`; the old `search` is 410 Gone. Data Center: `GET/POST /rest/api/2/search`
+with startAt/maxResults/total; no search/jql.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ UNBOUNDED = (
 BAD_TOKEN = "The provided next page token is invalid or does not match the query."
 CLOUD_PAGE_MAX = 100  # pages carrying fields; id/key-only pages may hold up to 5000
 ID_ONLY_PAGE_MAX = 5000
+RECONCILE_MAX = 50
 
 
 def register(sim: JiraSimulator, version: str) -> None:
@@ -86,6 +88,19 @@ class _Params:
         raw = self.body.get("properties") if self.post else self.ctx.params("properties")
         return requested(raw, limit=SEARCH_PROPERTIES_MAX)
 
+    def reconcile(self) -> list[int]:
+        """`reconcileIssues` (Cloud): issue ids the search must show as they are now; the
+        sandbox's search is never stale, so they are only checked (at most 50 ids)."""
+        raw = self.body.get("reconcileIssues") if self.post else self.ctx.params("reconcileIssues")
+        items = raw if isinstance(raw, list) else [raw] if raw else []
+        try:
+            ids = [int(i) for i in items]
+        except (TypeError, ValueError):
+            raise JiraError(400, ["reconcileIssues takes issue ids."]) from None
+        if len(ids) > RECONCILE_MAX:
+            raise JiraError(400, [f"reconcileIssues accepts at most {RECONCILE_MAX} ids."])
+        return ids
+
     def expand(self) -> set[str]:
         raw = self.get("expand")
         parts = raw if isinstance(raw, list) else str(raw or "").split(",")
@@ -126,6 +141,7 @@ def search_jql(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     query = _compile(sim, ctx, jql)
     if query.where is None:
         raise JiraError(400, [UNBOUNDED])
+    params.reconcile()
     query_hash = hashlib.sha256(f"{ctx.user.login}\n{jql}".encode()).hexdigest()[:16]
     token = params.text("nextPageToken")
     offset = _offset(token, query_hash) if token else 0

@@ -1,0 +1,115 @@
+"""Pipeline reads of other changes' planned windows: the ones near a batch's, and partners.
+
+The policy's schedule-conflict rule needs, for each change, the approved windows overlapping
+its own; a moved approved window makes the changes whose windows overlap it due again. Both
+read the stored windows near the batch's (`Store.windows_near`): on each span's system, the
+ones starting within the longest window of that system before it. That longest window is read
+once a pass and grown by every window the pass evaluates or records (each passes here first),
+so the reads of a poll cycle reach back far enough for what its earlier pages stored.
+Reading the rows between a page's earliest start and latest end instead made each page read
+nearly every stored window: the cost of a ticket grew with the number of tickets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from connector.core.model import Change
+from connector.core.policy import Window
+from connector.core.windows import Entry, WindowIndex, entries, windows_of
+from connector.store import Store, WindowRow
+
+Span = tuple[str, datetime, datetime]  # system, start, end
+FEW_SPANS = 6  # spans read one by one (see `_near`): a ticket or two of a webhook
+
+
+class Neighbours:
+    """The window reads of one source's pipeline."""
+
+    def __init__(self, store: Store, source: str) -> None:
+        self.store = store
+        self.source = source
+        self._reach: dict[str, timedelta] | None = None
+
+    def windows(self, changes: Sequence[Change]) -> list[Window]:
+        """Approved windows that may overlap these changes' (only approved windows conflict:
+        `rules.schedule_conflict`): stored ones near each change's own, and the changes' own
+        (newer) ones."""
+        spans = [(s, b, e) for c in changes for s, b, e, _held in entries(c)]
+        own = {c.key for c in changes}
+        out = [w for c in changes for w in windows_of(c) if w.approved]
+        if spans:
+            rows = self._near(spans, approved_only=True)
+            out += [
+                Window(
+                    key=r.change_key,
+                    system=r.system,
+                    start=r.starts_at,
+                    end=r.ends_at,
+                    approved=r.approved,
+                )
+                for r in rows
+                if r.change_key not in own
+            ]
+        return out
+
+    def window_keys(self, changes: Sequence[Change]) -> dict[str, set[Entry]]:
+        rows = self.store.windows_of(self.source, [c.key for c in changes])
+        out: dict[str, set[Entry]] = {}
+        for r in rows:
+            out.setdefault(r.change_key, set()).add((r.system, r.starts_at, r.ends_at, r.approved))
+        return out
+
+    def partners(self, moved: Sequence[Change], before: Mapping[str, set[Entry]]) -> set[str]:
+        """Changes whose window overlaps the old or new approved window of a change that moved
+        (a window that is not approved conflicts with nothing, so its move changes no other
+        change's findings)."""
+        spans: list[Entry] = []
+        for change in moved:
+            spans += [e for e in (*entries(change), *before.get(change.key, set())) if e[3]]
+        if not spans:
+            return set()
+        rows = self._near([(s, b, e) for s, b, e, _held in spans], approved_only=False)
+        # The moved spans indexed: the rows near them are checked against them by bisection.
+        moved_spans = WindowIndex(
+            Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
+        )
+        partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
+        return partners - {c.key for c in moved}
+
+    def _near(self, spans: Sequence[Span], *, approved_only: bool) -> list[WindowRow]:
+        """Stored windows that may overlap any of `spans` (callers filter the exact overlaps).
+        A few spans (a webhook's ticket) before the pass has read the longest windows: the
+        overlaps of each span themselves, which costs less than reading the longest windows
+        (a scan of every stored window)."""
+        if self._reach is None and len(spans) <= FEW_SPANS:
+            rows = [
+                row
+                for system, start, end in dict.fromkeys(spans)
+                for row in self.store.windows_overlapping(
+                    self.source, systems=[system], start=start, end=end
+                )
+                if row.approved or not approved_only
+            ]
+            return list({(r.change_key, r.system): r for r in rows}.values())
+        if self._reach is None:
+            self._reach = self.store.window_reach(self.source)
+        self.reach(spans)
+        return self.store.windows_near(
+            self.source, spans, reach=self._reach, approved_only=approved_only
+        )
+
+    def reach(self, spans: Sequence[Span]) -> None:
+        """Grow the longest windows read this pass by these spans: every window the pipeline
+        records passes here first, so later reads of the pass reach back far enough for them
+        too (none read yet: the read, later, finds them stored)."""
+        if self._reach is None:
+            return
+        for system, start, end in spans:
+            if end - start > self._reach.get(system, timedelta(0)):
+                self._reach[system] = end - start
+
+    def refresh(self) -> None:
+        """Read the longest stored windows again at the next read."""
+        self._reach = None
