@@ -104,6 +104,7 @@ def write_config(
     systems: list[str],
     lookback: float,
     mode: str = "enforce",
+    write_concurrency: int | None = None,
 ) -> Path:
     user = info["users"]["connector"]
     sections = {
@@ -127,6 +128,8 @@ def write_config(
             f"lookback_minutes = {lookback}\n"
             f'mode = "{mode}"\n'
         )
+        if write_concurrency is not None:
+            text += f"write_concurrency = {write_concurrency}\n"
     path = data / "bench.toml"
     path.write_text(text)
     return path
@@ -145,7 +148,18 @@ def run_worker(config: Path) -> dict[str, float]:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"worker failed ({proc.returncode}): {err[-500:]}")
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        # the worker's CPU time (user + system): against `seconds`, whether it waited or worked
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def read_path_worker(config: Path) -> None:
@@ -242,14 +256,26 @@ def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench(
-    tickets: int, *, faults: str, page_size: int, systems: list[str], lookback: float = 0.1
+    tickets: int,
+    *,
+    faults: str,
+    page_size: int,
+    systems: list[str],
+    lookback: float = 0.1,
+    write_concurrency: int | None = None,
+    full_only: bool = False,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
         data = Path(tmp)
         sandbox, info = start_sandbox(tickets, faults, data)
         try:
             config = write_config(
-                info, data, page_size=page_size, systems=systems, lookback=lookback
+                info,
+                data,
+                page_size=page_size,
+                systems=systems,
+                lookback=lookback,
+                write_concurrency=write_concurrency,
             )
             calls(info)  # reset the log
             out: dict[str, Any] = {
@@ -260,13 +286,17 @@ def bench(
                 "expected_search_pages_per_system": math.ceil(tickets / page_size),
             }
             out["lookback_minutes"] = lookback
-            for run in ("full_sync", "echo_resync", "no_change_resync"):
+            out["write_concurrency"] = write_concurrency or "default"
+            runs = ("full_sync",) if full_only else ("full_sync", "echo_resync", "no_change_resync")
+            for run in runs:
                 if run == "echo_resync":
                     # The look-back, plus a minute of JQL's minute precision, has passed the
                     # last write of the full sync.
                     time.sleep(lookback * 60 + 61)
                 before = plan_state(data) if run != "full_sync" else (set(), {})
+                sandbox_cpu = cpu_seconds(sandbox.pid)
                 figures = run_worker(config)
+                figures["sandbox_cpu_seconds"] = round(cpu_seconds(sandbox.pid) - sandbox_cpu, 2)
                 figures["tickets_per_second"] = (
                     round(tickets * len(systems) / figures["seconds"], 1)
                     if run == "full_sync"
@@ -409,6 +439,15 @@ def main() -> None:
         "--read-path", action="store_true", help="only one cycle that applies nothing"
     )
     parser.add_argument("--read-path-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--write-concurrency",
+        type=int,
+        metavar="N",
+        help="the sources' write_concurrency (default: the setting's default, 1)",
+    )
+    parser.add_argument(
+        "--full-only", action="store_true", help="only the full sync, no re-syncs after it"
+    )
     args = parser.parse_args()
     faults = with_latency(args.faults, args.latency)
     if args.compare_tap_jira or args.scaling:
@@ -434,7 +473,16 @@ def main() -> None:
         figures = read_path(args.tickets, page_size=args.page_size, systems=systems)
         print(json.dumps(figures, indent=2))
         return
-    result = {"run": bench(args.tickets, faults=faults, page_size=args.page_size, systems=systems)}
+    result = {
+        "run": bench(
+            args.tickets,
+            faults=faults,
+            page_size=args.page_size,
+            systems=systems,
+            write_concurrency=args.write_concurrency,
+            full_only=args.full_only,
+        )
+    }
     result["latency_ms"] = args.latency
     if args.rss_compare:
         big = bench(args.rss_compare, faults="", page_size=args.page_size, systems=systems)

@@ -85,12 +85,17 @@ class FaultsAndLog:
         system = system if system in ("jira", "servicenow", "github", "gitlab") else "sandbox"
         status_box = [0]
         logged = [False]
+        started = time.time()
 
         def log() -> None:
             if not logged[0]:
                 logged[0] = True
                 user = scope["state"].get("sandbox_user")
-                self.state.record(RequestRecord(scope["method"], path, status_box[0], user, system))
+                self.state.record(
+                    RequestRecord(
+                        scope["method"], path, status_box[0], user, system, started=started
+                    )
+                )
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":

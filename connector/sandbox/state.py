@@ -55,6 +55,9 @@ class RequestRecord:
     system: str
     # when the answer started (Unix time, seconds): latency benchmarks time requests by it
     at: float = field(default_factory=time.time)
+    # when the request arrived (Unix time, before any injected delay): with `at`, the time it
+    # was in flight, so tests can tell which requests overlapped
+    started: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,7 @@ class RequestRecord:
             "user": self.user,
             "system": self.system,
             "at": self.at,
+            "started": self.at if self.started is None else self.started,
         }
 
 

@@ -21,12 +21,24 @@ an answer that does not prove the post failed (a timeout, a 5xx), records the ac
 after the retries, no connection) is recorded as failed and retried later like any other
 action. Without a notifier (notifications switched off for this runtime) NOTIFY actions are
 left pending.
+
+Writes run side by side on up to `concurrency` threads (the source's `write_concurrency`), one
+ticket per thread at a time: a ledger page's actions are grouped by ticket, each ticket's group
+runs in ledger order on one thread, so a ticket never has two writes in flight and its writes
+land in the order they were planned; the next page starts when this one is done. Every step
+above is the same on each thread (the ledger's claim is safe across threads as across
+processes), and the threads share the source's adapter, hence its one rate limiter: a 429 or
+the rate-limit headers pause every thread's calls (connector/systems/ratelimit.py). A
+transient error stops the round as before: no group starts after it, each running group stops
+after its current action, and the first error is raised once they have.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -130,6 +142,10 @@ class Executor:
     # The writes that failed through this executor: one cycle applies pending actions after
     # each of its steps, and a refused write is tried once per cycle, not once per step.
     tried: set[str] = field(default_factory=set)
+    # Tickets written at once (each ticket's own actions one at a time, in order); 1: serially.
+    concurrency: int = 1
+    # `observe` and the bookkeeping above are shared by the writing threads
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
@@ -141,14 +157,48 @@ class Executor:
         while batch := self.store.ledger_pending(
             source=source, now=self.clock(), limit=limit, after=after
         ):
-            for entry in batch:
-                if self.only is not None and not self.only(entry.ticket_key, entry.action):
-                    continue
-                if entry.idempotency_key in self.tried:
-                    continue
-                if entry.payload is not None:
-                    outcomes[self._apply(Action.model_validate_json(entry.payload)).outcome] += 1
+            actions = [
+                Action.model_validate_json(entry.payload)
+                for entry in batch
+                if entry.payload is not None
+                and (self.only is None or self.only(entry.ticket_key, entry.action))
+                and entry.idempotency_key not in self.tried
+            ]
+            outcomes.update(self._apply_page(source, actions))
             after = (batch[-1].created_at, batch[-1].idempotency_key)
+        return outcomes
+
+    def _apply_page(self, source: str, actions: list[Action]) -> Counter[Outcome]:
+        """One page of actions: grouped by ticket, up to `concurrency` tickets at once."""
+        groups: dict[str, list[Action]] = {}
+        for action in actions:  # by the ticket the writes go to
+            groups.setdefault(action.native_id, []).append(action)
+        if self.concurrency <= 1 or len(groups) <= 1:
+            return Counter(self._apply(action).outcome for action in actions)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def run(group: list[Action]) -> Counter[Outcome]:
+            counts: Counter[Outcome] = Counter()
+            for action in group:
+                if stop.is_set():  # a transient error elsewhere: the rest stays pending
+                    break
+                try:
+                    counts[self._apply(action).outcome] += 1
+                except BaseException as exc:
+                    with self._lock:
+                        errors.append(exc)
+                    stop.set()
+                    break
+            return counts
+
+        outcomes: Counter[Outcome] = Counter()
+        workers = min(self.concurrency, len(groups))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"write-{source}") as pool:
+            for counts in pool.map(run, groups.values()):
+                outcomes.update(counts)
+        if errors:
+            raise errors[0]
         return outcomes
 
     def _apply(self, action: Action) -> Applied:
@@ -184,7 +234,8 @@ class Executor:
             self._observe(action, "error")
             raise
         if outcome is Outcome.WRITTEN and action.kind is ActionKind.TRANSITION:
-            self.moved.add(action.ticket_key)
+            with self._lock:
+                self.moved.add(action.ticket_key)
         return self._applied(action, outcome, ref)
 
     def _applied(self, action: Action, outcome: Outcome, ref: str, **detail: str) -> Applied:
@@ -201,7 +252,8 @@ class Executor:
 
     def _observe(self, action: Action, outcome: str) -> None:
         if self.observe is not None:
-            self.observe(action, str(outcome))
+            with self._lock:  # the observer (log line, counters) need not be thread-safe
+                self.observe(action, str(outcome))
 
     def _notify(self, action: Action, *, sending: bool) -> Applied:
         """Post a chat notification at most once (see the module docstring)."""
@@ -299,16 +351,16 @@ class Executor:
         return Applied(action, Outcome.DELETED)
 
     def _failed(self, action: Action, error: str) -> None:
-        self.tried.add(action.idempotency_key)
-        self.failures.append(
-            Failure(
-                source=action.source,
-                ticket_key=action.ticket_key,
-                kind=action.kind.value,
-                purpose=action.purpose,
-                error=error[:500],
-            )
+        failure = Failure(
+            source=action.source,
+            ticket_key=action.ticket_key,
+            kind=action.kind.value,
+            purpose=action.purpose,
+            error=error[:500],
         )
+        with self._lock:
+            self.tried.add(action.idempotency_key)
+            self.failures.append(failure)
         self.store.ledger_failed(action.idempotency_key, error=error[:500], worker=self.worker)
         self._audit(action, "failed", error=error[:500])
 

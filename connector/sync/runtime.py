@@ -124,6 +124,8 @@ class SourceRuntime:
             observe=self.observe,
             notifier=self.chat if self.posts_notifications else None,
             hold=OBSERVE_REASON if self.gate.observing else None,
+            # an in-memory SQLite store is one database per connection: not across threads
+            concurrency=self.settings.write_concurrency if self.store.shared_between_threads else 1,
         )
 
     def close(self) -> None:

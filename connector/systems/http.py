@@ -18,6 +18,10 @@ was lost; with `already_done`, every attempt after the first asks the ticket fir
 marker) and returns what it finds instead of writing again. Without `already_done`, such a
 write is retried only when the failure proves it was not applied (429, connect timeout).
 The client libraries' own retries stay off; this module is the only retry owner.
+
+Each adapter's calls also share one `SourceLimiter` (systems/ratelimit.py), whatever thread
+makes them: a Retry-After or the rate-limit headers on any answer pause every call of that
+source, so writes running side by side slow down together.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from connector.core.errors import (
     TransientError,
 )
 from connector.settings import SourceSettings
+from connector.systems.ratelimit import SourceLimiter
 
 T = TypeVar("T")
 
@@ -204,13 +209,18 @@ def call(
     already_done: Callable[[], T | None] | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
     translate: Translate | None = None,
+    limiter: SourceLimiter | None = None,
 ) -> T:
-    """Run `fn` under the retry policy; library errors become connector errors via `translate`."""
-    state = _Attempts(source, what, system, translate)
+    """Run `fn` under the retry policy; library errors become connector errors via `translate`.
+    With `limiter` (the source's), the call waits out the source's pause before it goes out,
+    no retry comes sooner than that pause's end, and a Retry-After refused pauses the source."""
+    state = _Attempts(source, what, system, translate, limiter)
+    if limiter is not None:
+        limiter.wait(policy.sleep)
     retrying = Retrying(
         retry=retry_if_exception(_retryable(idempotent=idempotent or already_done is not None)),
         stop=_stop(policy),
-        wait=_wait(policy),
+        wait=_wait(policy, limiter),
         sleep=policy.sleep,
         before_sleep=_log_retry(source, what, policy),
         reraise=True,
@@ -232,10 +242,14 @@ class _Attempts:
     what: str
     system: str
     translate: Translate | None
+    limiter: SourceLimiter | None = None
 
     def run(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
+        except TransientError as exc:
+            self._pause(exc)
+            raise
         except ConnectorError:
             raise
         except Exception as exc:
@@ -246,7 +260,14 @@ class _Attempts:
                 )
             if mapped is None:
                 raise
+            if isinstance(mapped, TransientError):
+                self._pause(mapped)
             raise mapped from None
+
+    def _pause(self, exc: TransientError) -> None:
+        """A refusal with Retry-After pauses the whole source, not only this call's retry."""
+        if self.limiter is not None:
+            self.limiter.pause(exc.retry_after, why=f"{self.what}: told to retry later")
 
 
 def _retryable(*, idempotent: bool) -> Callable[[BaseException], bool]:
@@ -258,11 +279,19 @@ def _retryable(*, idempotent: bool) -> Callable[[BaseException], bool]:
     return check
 
 
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+def _wait(policy: RetryPolicy, limiter: SourceLimiter | None) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-        return policy.backoff(state.attempt_number, retry_after)
+        backoff = policy.backoff(state.attempt_number, retry_after)
+        if limiter is None:
+            return backoff
+        # the source may have been paused meanwhile by another thread's refusal
+        seconds = max(backoff, limiter.remaining())
+        if getattr(exc, "status", None) == 429:  # rate limited without a Retry-After too:
+            limiter.pause(seconds, why="rate limited")  # the others back off with this one
+        limiter.sleeping(seconds)
+        return seconds
 
     return wait
 
@@ -294,7 +323,9 @@ class PolicyClient:
     """Base of the adapters: every call runs under the policy, and no response is left open.
 
     A connection cut mid-body leaves its response (and socket) referenced only by the failed
-    attempt's traceback; the responses each call received are closed when the call ends.
+    attempt's traceback; the responses each call received are closed when the call ends (each
+    thread's own: an adapter is called from several threads at once). Every answer is shown to
+    the source's limiter, which pauses all of the source's calls when it asks for a pause.
     """
 
     system = "the server"
@@ -303,12 +334,38 @@ class PolicyClient:
     #: Set by a client shared between threads whose calls must run one at a time.
     _serial: threading.RLock | None = None
 
+    @property
+    def limiter(self) -> SourceLimiter:
+        """This source's one limiter, shared by every thread calling the adapter."""
+        found = self.__dict__.get("_limiter")
+        if found is None:
+            made = SourceLimiter(self.name, max_pause=self.policy.max_total_wait_seconds)
+            found = self.__dict__.setdefault("_limiter", made)  # atomic: one wins
+        assert isinstance(found, SourceLimiter)
+        return found
+
     def _track_responses(self, session: requests.Session) -> None:
-        self._responses: list[requests.Response] = []
+        self._tracked = threading.local()
         session.hooks["response"].insert(0, self._remember)
+
+    @property
+    def _responses(self) -> list[requests.Response]:
+        """The responses the current thread's call received so far."""
+        tracked = self.__dict__.get("_tracked")
+        if tracked is None:
+            return []
+        if not hasattr(tracked, "responses"):
+            tracked.responses = []
+        responses: list[requests.Response] = tracked.responses
+        return responses
 
     def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
         self._responses.append(response)
+        now = self.policy.clock()
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now)
+        self.limiter.observe(
+            response.status_code, response.headers, retry_after=retry_after, now=now
+        )
 
     def _translate(self, exc: BaseException, what: str) -> BaseException | None:
         return None
@@ -332,9 +389,10 @@ class PolicyClient:
                     already_done=already_done,
                     policy=self.policy,
                     translate=self._translate,
+                    limiter=self.limiter,
                 )
             finally:
-                for response in getattr(self, "_responses", ()):
+                responses = self._responses
+                for response in responses:
                     response.close()
-                if hasattr(self, "_responses"):
-                    self._responses.clear()
+                responses.clear()

@@ -121,3 +121,27 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         for name in model.model_fields:
             documented = (f"{name} =", f"[{name}", f"{name}.", f".{name}]", f".{name}.")
             assert any(d in text for d in documented), name
+
+
+@pytest.mark.parametrize("value", ["0", "33", '"four"', "2.5"])
+def test_write_concurrency_out_of_range_is_one_line_naming_the_key(
+    tmp_path: Path, value: str
+) -> None:
+    bad = GOOD.replace('token = "from-file"', f'token = "from-file"\nwrite_concurrency = {value}')
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, bad), environ={})
+    message = str(err.value)
+    assert "\n" not in message
+    assert "sources.acme-jira.write_concurrency" in message
+
+
+def test_write_concurrency_defaults_to_one_and_four_is_allowed(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            GOOD.replace('token = "snow-secret"', 'token = "snow-secret"\nwrite_concurrency = 4'),
+        ),
+        environ={},
+    )
+    assert settings.sources["acme-jira"].write_concurrency == 1
+    assert settings.sources["client-b"].write_concurrency == 4
