@@ -16,6 +16,7 @@ until a later write on the issue carries the property to Jira again.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -110,9 +111,15 @@ class MarkerCache:
         self._ids: dict[str, str] = {}  # issue key -> issue id
         # (project, issue type, status) -> the transitions an issue there offered when read
         self._workflows: dict[tuple[str, str, str], tuple[Offered, ...]] = {}
+        # The page reader and the writer threads (write_concurrency) share the cache.
+        self._lock = threading.RLock()
 
     def seen(self, issue: dict[str, Any]) -> None:
         """Keep what an issue was read with (its markers when `properties` were asked)."""
+        with self._lock:
+            self._seen_locked(issue)
+
+    def _seen_locked(self, issue: dict[str, Any]) -> None:
         key, issue_id = str(issue.get("key") or ""), str(issue.get("id") or "")
         if not (key or issue_id):
             return
@@ -162,12 +169,14 @@ class MarkerCache:
         self._update(name, labels=labels)
 
     def _update(self, name: str, **changes: Any) -> None:
-        at = self._ids.get(name, name)
-        self._put(at, replace(self._seen.get(at) or Seen(key=""), **changes))
+        with self._lock:
+            at = self._ids.get(name, name)
+            self._put(at, replace(self._seen.get(at) or Seen(key=""), **changes))
 
     def _put(self, at: str, seen: Seen) -> None:
-        self._seen[at] = seen
-        self._seen.move_to_end(at)
-        while len(self._seen) > self.size:
-            _, old = self._seen.popitem(last=False)
-            self._ids.pop(old.key, None)
+        with self._lock:
+            self._seen[at] = seen
+            self._seen.move_to_end(at)
+            while len(self._seen) > self.size:
+                _, old = self._seen.popitem(last=False)
+                self._ids.pop(old.key, None)

@@ -21,6 +21,7 @@ is checked against the row its page carried, not read again.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -87,6 +88,8 @@ class ServiceNowAdapter(TableDescriptions):
         self.client.session.hooks["response"].append(self._raise_by_status)
         # change sys_id -> {marker: journal field holding it}, as last read.
         self._journals: dict[str, dict[str, str]] = {}
+        # The page reader and the writer threads (write_concurrency) share these memos.
+        self._memo_lock = threading.Lock()
         # change sys_id -> {column: value} of the watched columns, as last read or written.
         self._columns: dict[str, dict[str, str]] = {}
         self._watched: frozenset[str] = frozenset()
@@ -140,17 +143,19 @@ class ServiceNowAdapter(TableDescriptions):
         """PATCH one change. Until the instance confirms the write, what was remembered of
         its journal is forgotten (a write whose answer is lost may or may not have landed);
         once confirmed, the markers the write added are remembered with the rest."""
-        known = self._journals.pop(sys_id, None)
-        columns = self._columns.pop(sys_id, None)
+        with self._memo_lock:
+            known = self._journals.pop(sys_id, None)
+            columns = self._columns.pop(sys_id, None)
         url = f"{self.base_url}/api/now/table/{CHANGE_TABLE}/{segment(sys_id)}"
         params = {"sysparm_fields": "sys_id", "sysparm_suppress_pagination_header": "true"}
         response = self.client.session.patch(url, json=body, params=params)
         raise_unless_ok(response, source=self.name, what=f"update {sys_id}", deleted=sys_id)
-        if known is not None:
-            self._journals[sys_id] = {**known, **journal_markers(body)}
-        if columns is not None:
-            written = {k: _text(v) for k, v in body.items() if k in self._watched}
-            self._columns[sys_id] = {**columns, **written}
+        with self._memo_lock:
+            if known is not None:
+                remember(self._journals, sys_id, {**known, **journal_markers(body)})
+            if columns is not None:
+                written = {k: _text(v) for k, v in body.items() if k in self._watched}
+                remember(self._columns, sys_id, {**columns, **written})
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -201,12 +206,13 @@ class ServiceNowAdapter(TableDescriptions):
         """Keep the markers of a change's journal fields, when the row carries them, and its
         watched columns."""
         sys_id = value_of(row.get("sys_id"))
-        if sys_id and all(f in row for f in JOURNAL_FIELDS):
-            remember(self._journals, sys_id, journal_markers(row))
-        if sys_id and self._watched and all(c in row for c in self._watched):
-            remember(self._columns, sys_id, {c: value_of(row[c]) for c in self._watched})
-        elif sys_id:
-            self._columns.pop(sys_id, None)  # what was kept is older than this read
+        with self._memo_lock:
+            if sys_id and all(f in row for f in JOURNAL_FIELDS):
+                remember(self._journals, sys_id, journal_markers(row))
+            if sys_id and self._watched and all(c in row for c in self._watched):
+                remember(self._columns, sys_id, {c: value_of(row[c]) for c in self._watched})
+            elif sys_id:
+                self._columns.pop(sys_id, None)  # what was kept is older than this read
 
     def watch(self, columns: Iterable[str]) -> None:
         """Remember these columns of every change read, for the checks before writing them."""
@@ -346,7 +352,8 @@ class ServiceNowAdapter(TableDescriptions):
         response = self.client.session.get(url, params=params)
         raise_unless_ok(response, source=self.name, what=f"read journal {sys_id}", deleted=sys_id)
         markers = journal_markers(response.json().get("result") or {})
-        self._journals[sys_id] = markers
+        with self._memo_lock:
+            remember(self._journals, sys_id, markers)
         return note_ref(sys_id, markers[marker], marker) if marker in markers else None
 
     def set_state(self, sys_id: str, *, state: str, fields: dict[str, Any] | None = None) -> bool:
