@@ -11,36 +11,23 @@ along.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jira import JIRAError
 
 from connector.core.model import SystemKind
-from connector.systems import http, jira_markers
+from connector.systems import jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY
+from connector.systems.jira_part import JiraPart
 from connector.systems.paths import segment
-
-if TYPE_CHECKING:
-    from connector.systems.jira_notes import JiraNotes
 
 INTERNAL_PROPERTY = "sd.public.comment"  # JSM: {"internal": true} hides a comment from customers
 
 
-class JiraEdits(http.PolicyClient):
+class JiraEdits(JiraPart):
     """Comments, properties and labels of one Jira site's issues."""
 
-    notes: JiraNotes
     kind: SystemKind
-
-    def _rest(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-    ) -> Any:
-        raise NotImplementedError
 
     # -- comments ----------------------------------------------------------------------------
 

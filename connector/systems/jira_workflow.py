@@ -11,32 +11,18 @@ offers, read then. A transition whose answer is lost is checked by the issue's s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connector.core.errors import PermanentError
-from connector.systems import http
 from connector.systems.jira_markers import PROPERTY_KEY
+from connector.systems.jira_part import JiraPart
 from connector.systems.paths import segment
 
-if TYPE_CHECKING:
-    from connector.systems.jira_notes import JiraNotes
 
-
-class JiraWorkflow(http.PolicyClient):
+class JiraWorkflow(JiraPart):
     """Transitions of one Jira site; the adapter gives the session (`_rest`) and the cache."""
 
-    notes: JiraNotes
     _transition_targets: dict[str, str]  # transition name -> status name, as seen
-
-    def _rest(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-    ) -> Any:
-        raise NotImplementedError
 
     def transition_names(self, keys: Iterable[str]) -> set[str]:
         """Names of the transitions available on any of these issues."""
