@@ -181,6 +181,10 @@ class LedgerMixin(StoreBase):
         """Record that the action failed and release the claim (the key may be claimed again)."""
         return self._settle(key, worker, state="failed", error=error)
 
+    def ledger_dropped(self, key: str, *, error: str, worker: str | None = None) -> bool:
+        """Record that the action will never be carried out (its ticket is gone): not retried."""
+        return self._settle(key, worker, state="dropped", error=error)
+
     def _settle(self, key: str, worker: str | None, **values: Any) -> bool:
         if values["state"] == "applied":
             values["applied_at"] = self._now()

@@ -345,7 +345,9 @@ class Executor:
             source=action.source, change_key=action.ticket_key, reason=reason, actor=self.worker
         ):
             # recorded already (its actions were dropped then) or never stored: drop this one
-            self.store.ledger_failed(action.idempotency_key, error=reason[:500], worker=self.worker)
+            self.store.ledger_dropped(
+                action.idempotency_key, error=reason[:500], worker=self.worker
+            )
         logger.info("{} {}: the ticket is deleted; not written", action.ticket_key, action.purpose)
         self._observe(action, Outcome.DELETED)
         return Applied(action, Outcome.DELETED)

@@ -145,7 +145,9 @@ def read_ahead(items: Iterable[T], *, depth: int = 1) -> Generator[T, None, None
     """`items`, taken up to `depth` ahead by a thread of their own: the next page of tickets
     is fetched while the caller processes this one (the waiting on the network releases the
     interpreter). Only this thread iterates `items` (an adapter's search), and an exception
-    there is raised here, in order. Closing this generator stops the thread within a second."""
+    there is raised here, in order. Closing this generator stops the thread, and waits for it:
+    within a second when it waits to hand over a page, after its request (and that request's
+    retries) when it is fetching one, so no search outlives the cycle that started it."""
     slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -111,6 +111,18 @@ def test_failed_action_can_be_claimed_again(store: Store) -> None:
     assert store.ledger_get("unknown") is None
 
 
+def test_a_dropped_action_is_never_claimed_again(store: Store) -> None:
+    assert claim(store, "w1") is not None
+    assert store.ledger_dropped(KEY, error="the ticket is deleted", worker="w1") is True
+    dropped = store.ledger_get(KEY)
+    assert dropped is not None and (dropped.state, dropped.error) == (
+        "dropped",
+        "the ticket is deleted",
+    )
+    assert claim(store, "w2", now=T0 + timedelta(seconds=1)) is None
+    assert store.ledger_dropped(KEY, error="again", worker="w2") is False  # not claimed
+
+
 def test_key_length_is_checked(store: Store) -> None:
     with pytest.raises(ValueError):
         claim(store, "w1", key="k" * 201)
