@@ -22,7 +22,7 @@ from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
 from connector.sync.executor import Executor, Outcome
 from connector.sync.pipeline import PageResult, Pipeline
-from connector.sync.reader import batched, read_ahead, read_all, ticket_key
+from connector.sync.reader import batched, read_ahead, read_all, ticket_id, ticket_key
 from connector.sync.runtime import SourceRuntime
 
 MAX_RECHECK_ROUNDS = 100  # of page_size changes each: a bound, not an expected figure
@@ -224,8 +224,8 @@ def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: Pol
         except ConnectorError as exc:
             stats.failed = exc.message
             return
-        read = {ticket_key(raw) for raw in raws}
-        for key in (k for k in keys if k not in read):  # gone, or moved out of scope
+        read = {ticket_key(raw) for raw in raws} | {ticket_id(raw) for raw in raws}
+        for key in (k for k in keys if k not in read):  # gone, out of scope, or renamed
             try:
                 raw = rt.fetch(key)
             except TicketDeleted as exc:  # deleted since it was moved: recorded, not a failure
@@ -236,8 +236,8 @@ def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: Pol
             except ConnectorError as exc:
                 stats.failed = exc.message
                 return
-            if raw is not None:
-                raws.append(raw)
+            if raw is not None and ticket_id(raw) not in read:  # a Jira issue moved to
+                raws.append(raw)  # another project answers under its new key: read already
         stats.moved += len(raws)
         stats.planned += pipeline.process(raws).planned
         _apply(executor, rt.name, stats)

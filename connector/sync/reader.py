@@ -131,6 +131,11 @@ def ticket_key(raw: RawTicket) -> str:
     return _value(raw.data.get("key") if "key" in raw.data else raw.data.get("number"))
 
 
+def ticket_id(raw: RawTicket) -> str:
+    """The system's own id of a ticket as read (Jira's issue id, ServiceNow's sys_id)."""
+    return _value(raw.data.get("id") if "id" in raw.data else raw.data.get("sys_id"))
+
+
 T = TypeVar("T")
 
 
