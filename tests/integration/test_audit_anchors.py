@@ -280,6 +280,24 @@ def test_the_worker_anchors_the_head_when_it_moved(
         append(store, 4)
 
 
+def anchored_config(
+    store: Store,
+    *,
+    count: int,
+    store_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> Path:
+    """`count` links, anchored by an `audit export`; the config of a worker on that store."""
+    links(store, count)
+    config = config_for(tmp_path, store_url, source=True)
+    code, _out, err = cli(
+        capsys, "audit", "export", "--out", str(tmp_path / "e.jsonl"), "-c", str(config)
+    )
+    assert code == 0, err
+    return config
+
+
 def test_audit_commands_catch_a_deleted_trail_and_the_worker_refuses(
     store: Store,
     store_url: str,
@@ -287,12 +305,7 @@ def test_audit_commands_catch_a_deleted_trail_and_the_worker_refuses(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    links(store, 4)
-    config = config_for(tmp_path, store_url, source=True)
-    code, _out, err = cli(
-        capsys, "audit", "export", "--out", str(tmp_path / "e.jsonl"), "-c", str(config)
-    )
-    assert code == 0, err
+    config = anchored_config(store, count=4, store_url=store_url, tmp_path=tmp_path, capsys=capsys)
     assert delete(raw_engine, "") == 4
     code, out, err = cli(capsys, "audit", "verify", "--config", str(config))
     assert (code, out) == (1, "")
@@ -316,12 +329,7 @@ def test_audit_commands_catch_an_edited_and_rehashed_chain_and_the_worker_refuse
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    links(store, 5)
-    config = config_for(tmp_path, store_url, source=True)
-    code, _out, err = cli(
-        capsys, "audit", "export", "--out", str(tmp_path / "e.jsonl"), "-c", str(config)
-    )
-    assert code == 0, err
+    config = anchored_config(store, count=5, store_url=store_url, tmp_path=tmp_path, capsys=capsys)
     edit_and_rehash(store, raw_engine, seq=3)  # plain SHA-256: the key is not in the database
     code, out, err = cli(capsys, "audit", "verify", "--config", str(config))
     assert (code, out) == (1, "")
