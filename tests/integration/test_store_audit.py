@@ -31,6 +31,15 @@ def append(store: Store, n: int, *, ticket_key: str | None = "OPS-1") -> None:
     )
 
 
+def run_side_by_side(target: Callable[[int], None], workers: int) -> None:
+    """`target(0)` ... `target(workers - 1)`, each on a thread of its own, all started at once."""
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_appended_rows_chain(store: Store) -> None:
     for n in range(3):
         append(store, n, ticket_key=None if n == 1 else "OPS-1")
@@ -89,11 +98,7 @@ def test_concurrent_appends_keep_one_chain(open_store: Callable[[], Store]) -> N
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=_append, args=(n,)) for n in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_side_by_side(_append, workers)
     assert errors == []
     rows = list(stores[0].audit_rows())
     assert [row.seq for row in rows] == list(range(1, workers * per_worker + 1))
@@ -127,11 +132,7 @@ def test_transactions_of_several_links_keep_one_chain(open_store: Callable[[], S
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=_append, args=(n,)) for n in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_side_by_side(_append, workers)
     assert errors == []
     rows = list(stores[0].audit_rows())
     assert [row.seq for row in rows] == list(range(1, workers * per_tx * txs + 1))
