@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, update
+from sqlalchemy import Table, bindparam, case, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.schema import (
@@ -65,21 +65,21 @@ def _plan_action(dialect: str) -> Any:
     return _insert(dialect)(ledger).on_conflict_do_nothing().returning(ledger.c.idempotency_key)
 
 
-@cache
 def _upsert_cursor(dialect: str) -> Any:
-    stmt = _insert(dialect)(cursors)
-    return stmt.on_conflict_do_update(
-        index_elements=[cursors.c.source],
-        set_={"position": stmt.excluded.position, "updated_at": stmt.excluded.updated_at},
-    )
+    return _upsert_by_source(dialect, cursors, "position")
+
+
+def _upsert_policy_digest(dialect: str) -> Any:
+    return _upsert_by_source(dialect, policy_state, "digest")
 
 
 @cache
-def _upsert_policy_digest(dialect: str) -> Any:
-    stmt = _insert(dialect)(policy_state)
+def _upsert_by_source(dialect: str, table: Table, column: str) -> Any:
+    """One row per source: insert it, or set its `column` and `updated_at`."""
+    stmt = _insert(dialect)(table)
     return stmt.on_conflict_do_update(
-        index_elements=[policy_state.c.source],
-        set_={"digest": stmt.excluded.digest, "updated_at": stmt.excluded.updated_at},
+        index_elements=[table.c.source],
+        set_={column: stmt.excluded[column], "updated_at": stmt.excluded.updated_at},
     )
 
 
