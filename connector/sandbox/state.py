@@ -44,6 +44,9 @@ class SandboxOptions:
     # Data Center: the most issues one search page holds (jira.search.views.default.max, an
     # admin setting, 1000 out of the box): a larger `maxResults` gets a shorter page.
     max_results: int = 1000
+    # Jira Cloud: how many polls of an asynchronous task (GET /task/{id}) answer that it is
+    # still queued or running before it runs (0: the first poll finds it complete).
+    jira_task_polls: int = 0
 
 
 @dataclass(frozen=True)

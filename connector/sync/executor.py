@@ -31,6 +31,9 @@ processes), and the threads share the source's adapter, hence its one rate limit
 the rate-limit headers pause every thread's calls (connector/systems/ratelimit.py). A
 transient error stops the round as before: no group starts after it, each running group stops
 after its current action, and the first error is raised once they have.
+
+Before and after a page's writes the writer is handed its notes: Jira Cloud sets their markers
+in bulk there, outside the threads (connector/systems/jira_notes.py).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from loguru import logger
 from connector.core.errors import ConnectorError, PermanentError, TicketDeleted
 from connector.core.planner import Action, ActionKind
 from connector.store import Store
-from connector.systems.writers import Note
+from connector.systems.writers import Note, PlannedNote
 
 
 class TicketWriter(Protocol):
@@ -70,6 +73,10 @@ class TicketWriter(Protocol):
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool: ...
 
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool: ...
+
+    def before_notes(self, notes: Sequence[PlannedNote]) -> None: ...
+
+    def after_notes(self, notes: Sequence[PlannedNote]) -> None: ...
 
 
 class Notifier(Protocol):
@@ -169,7 +176,32 @@ class Executor:
         return outcomes
 
     def _apply_page(self, source: str, actions: list[Action]) -> Counter[Outcome]:
-        """One page of actions: grouped by ticket, up to `concurrency` tickets at once."""
+        """One page of actions, its notes handed to the writer before and after; a BaseException
+        that is not an Exception (the process dying) skips the after step, as a crash would."""
+        notes = self._planned_notes(actions)
+        self.writer.before_notes(notes)
+        try:
+            outcomes = self._apply_groups(source, actions)
+        except Exception:
+            self.writer.after_notes(notes)
+            raise
+        self.writer.after_notes(notes)
+        return outcomes
+
+    def _planned_notes(self, actions: list[Action]) -> list[PlannedNote]:
+        edits = self.writer.edits_in_place
+        return [
+            PlannedNote(
+                a.native_id,
+                note_marker(a, versioned=not (a.edit_in_place and edits)),
+                a.content_fingerprint,
+            )
+            for a in actions
+            if a.kind is ActionKind.NOTE
+        ]
+
+    def _apply_groups(self, source: str, actions: list[Action]) -> Counter[Outcome]:
+        """Grouped by ticket, up to `concurrency` tickets at once."""
         groups: dict[str, list[Action]] = {}
         for action in actions:  # by the ticket the writes go to
             groups.setdefault(action.native_id, []).append(action)

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from jira import JIRA, JIRAError
 
-from connector.core.errors import NotFoundError, TicketDeleted
+from connector.core.errors import NotFoundError, PermanentError, TicketDeleted
 from connector.core.mapping import RawTicket
 from connector.core.model import SystemKind
 from connector.core.paging import OffsetPaginator, TokenPaginator
@@ -130,6 +130,19 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
             data=json.dumps(body) if body is not None else None,
         )
         return response.json() if response.content else None
+
+    def _submit(self, path: str, body: Any) -> str:
+        """POST to an asynchronous operation (Jira answers 303 with the task's `Location`); the
+        redirect is not followed, so each poll of the task is a call of its own."""
+        response = self.client._session.request(
+            "POST", self.client._get_url(path), data=json.dumps(body), allow_redirects=False
+        )
+        location = response.headers.get("Location")
+        if response.status_code != 303 or not location:
+            raise PermanentError(
+                f"{self.name}: {path}: Jira answered {response.status_code} without a task"
+            )
+        return str(location)
 
     # -- reads -------------------------------------------------------------------------------
 

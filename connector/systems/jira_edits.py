@@ -1,27 +1,35 @@
 """Jira issue edits other than transitions: comments carrying their marker, issue properties and
 labels, each skipped or checked so that it is never made twice.
 
-A mixin of `JiraAdapter`, which gives the session (`_rest`), the retry policy (`_call`) and the
-markers of the issues read in this cycle (`notes`). A comment and the issue's marker property
-are written by one edit where the note allows it, so they land together; after an answer that
-was lost, the property (or the comment's own marker) says whether the note was posted. A label
-edit on an issue whose cached markers hold comment ids its property lacks carries the property
-along.
+A mixin of `JiraAdapter`, which gives the session (`_rest`, `_submit`), the retry policy
+(`_call`) and the markers of the issues read in this cycle (`notes`). A comment is posted on the
+comment resource with its own marker property (the one place Jira documents a comment's
+properties, JSM's internal flag among them), so after an answer that was lost the comments say
+whether it landed. A note edited in place is one issue edit carrying the issue's marker
+property. Issue properties are set one issue at a time or, on Cloud, up to 100 issues a request
+(`set_properties_bulk`, see `jira_bulk`). A label edit on an issue whose cached markers hold
+comment ids its property lacks carries the property along.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from jira import JIRAError
+from loguru import logger
 
+from connector.core.errors import ConnectorError
 from connector.core.model import SystemKind
-from connector.systems import jira_markers
+from connector.systems import jira_bulk
 from connector.systems.jira_markers import PROPERTY_KEY
 from connector.systems.jira_part import JiraPart
 from connector.systems.paths import segment
 
 INTERNAL_PROPERTY = "sd.public.comment"  # JSM: {"internal": true} hides a comment from customers
+TASK_FIRST_PAUSE = 0.1  # seconds before the second poll of a task; doubled each poll
+TASK_MAX_PAUSE = 2.0
+TASK_WAIT_SECONDS = 60.0  # a bulk write's task not ended by then confirms nothing
 
 
 class JiraEdits(JiraPart):
@@ -40,32 +48,6 @@ class JiraEdits(JiraPart):
             idempotent=False,
             already_done=lambda: self.notes.find_comment(key, marker),
         )
-
-    def post_marked_comment(
-        self, key: str, *, body: str, marker: str, internal: bool, markers: dict[str, Any]
-    ) -> str | None:
-        """Add a comment carrying `marker` and set the issue's marker property to `markers`
-        (which names the note) in one edit; the comment's id when Jira answers with the issue
-        (Cloud's `returnIssue`), else None. Never posts twice: after an answer that was lost,
-        the property is read and the note found there counts as posted."""
-        comment = {"body": body, "properties": self._comment_properties(marker, internal)}
-        payload = {
-            "update": {"comment": [{"add": comment}]},
-            "properties": [{"key": PROPERTY_KEY, "value": markers}],
-        }
-        cloud = self.kind is SystemKind.JIRA_CLOUD
-        params = {"returnIssue": "true"} if cloud else None
-
-        def once() -> str:
-            raw = self._rest("PUT", f"issue/{segment(key)}", params=params, body=payload)
-            return _new_comment_id(raw, body=body) or ""
-
-        def landed() -> str | None:
-            mark = jira_markers.parse(self.get_property(key, PROPERTY_KEY)).get(marker)
-            return None if mark is None or mark.pending else (mark.ref or "")
-
-        ref = self._call(once, f"comment on {key}", idempotent=False, already_done=landed)
-        return ref or None
 
     def edit_marked_comment(
         self, key: str, comment_id: str, *, body: str, markers: dict[str, Any]
@@ -111,6 +93,37 @@ class JiraEdits(JiraPart):
             ),
             f"set property {prop} on {key}",
         )
+
+    def set_properties_bulk(self, values: jira_bulk.Values) -> set[str]:
+        """Set each issue's properties (`values`: issue id -> key -> value) with Cloud's bulk
+        write, 100 issues a request, each request's task followed to its end; the ids of the
+        issues its result reports as set (see `jira_bulk`). A request that fails, or whose
+        task does not end within `TASK_WAIT_SECONDS`, confirms none of its issues: the
+        caller writes those one by one."""
+        done: set[str] = set()
+        for asked, body in jira_bulk.bodies(values):
+            try:
+                location = self._call(
+                    partial(self._submit, "issue/properties/multi", body),
+                    f"set properties of {len(asked)} issues",
+                )
+                task = self._follow(jira_bulk.task_path(location))
+            except (ConnectorError, ValueError) as exc:
+                logger.warning("{}: bulk property write not confirmed: {}", self.name, exc)
+                continue
+            done |= jira_bulk.confirmed(task, asked)
+        return done
+
+    def _follow(self, path: str) -> Any:
+        """The task at `path` once it has ended (polled with a growing pause), or as last
+        seen when it has not ended within `TASK_WAIT_SECONDS`."""
+        waited, pause = 0.0, TASK_FIRST_PAUSE
+        while True:
+            task = self._call(lambda: self._rest("GET", path), "read the bulk write's task")
+            if jira_bulk.finished(task) or waited >= TASK_WAIT_SECONDS:
+                return task
+            self.policy.sleep(pause)
+            waited, pause = waited + pause, min(pause * 2, TASK_MAX_PAUSE)
 
     def get_property(self, key: str, prop: str) -> Any | None:
         """An issue property's value, or None when it is not set."""
@@ -167,24 +180,3 @@ class JiraEdits(JiraPart):
         if seen is not None and seen.labels is not None:
             labels = [x for x in seen.labels if x != label]
             self.notes.cache.labelled(key, (*labels, label) if op == "add" else tuple(labels))
-
-
-def _new_comment_id(issue: Any, *, body: str) -> str | None:
-    """The id of the newest comment saying `body` in an issue returned by an edit."""
-    fields = issue.get("fields") if isinstance(issue, dict) else None
-    comments = ((fields or {}).get("comment") or {}).get("comments") or []
-    ids = [
-        str(c["id"])
-        for c in comments
-        if isinstance(c, dict) and str(c.get("id", "")).isdigit() and _same(c.get("body"), body)
-    ]
-    return max(ids, key=int) if ids else None
-
-
-def _same(text: Any, body: str) -> bool:
-    """Bodies compare without trailing blanks (Jira may trim them)."""
-
-    def lines(value: str) -> list[str]:
-        return [line.rstrip() for line in value.strip().splitlines()]
-
-    return isinstance(text, str) and lines(text) == lines(body)

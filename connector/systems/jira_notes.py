@@ -1,36 +1,41 @@
-"""Jira notes with their markers: marked writes, one request each, and the slow check.
+"""Jira notes with their markers: pending, the comment, done; markers set in bulk on Cloud.
 
 Every search page and re-read brings each issue's `change-connector` property along (see
 `jira_markers`); `MarkerCache` (`jira_seen`) keeps the notes of the issues read lately, so
 checking a note's marker before writing costs no call. An issue not read lately (an action left
 pending by an earlier cycle) costs one property GET.
 
-A new note is one write: an issue edit (`PUT /issue/{key}`) whose `update.comment` adds the
-comment (with the marker in its own comment property) and whose `properties` set the issue's
-marker property with the note `done`, so the comment and its marker land together or not at
-all: a crash at any point leaves either both or neither. Jira chooses the comment id, so the
-marker is written without it; on Cloud the edit answers with the issue (`returnIssue`), whose
-comments give the id, kept in the cache and carried to the property by the issue's next marked
-write (a note, an edit, a transition). A write whose answer is lost is checked by reading the
-issue's property (the one read outside the pages). The comments themselves are read only for a
-`pending` marker (left by a crash inside a three-request post, below) and to find the id of a
-note to edit whose id was never recorded: their ids from `GET /issue/{key}/comment`, then their
-properties through what each deployment documents (Cloud: `POST /comment/list?expand=properties`,
-up to 1000 ids a call; Data Center: `GET /comment/{id}/properties/change-connector`, newest
-comment first). A note edited in place is one issue edit too (`update.comment[].edit` and the
-property with its new fingerprint). An edit Jira refuses (a status whose workflow makes the
-issue read-only still takes comments) is posted in three requests: marker `pending`, the
-comment, marker `done` (edited in two: the comment, then the property).
+A new note is posted on the comment resource (`POST /issue/{key}/comment`, the one place Jira
+documents a comment's properties: the note's own marker and JSM's internal flag), between its
+issue marker `pending` and `done`: a crash after the POST leaves `pending`, which tells the
+next attempt to look among the comments before posting. One note at a time that is three
+requests. On Cloud the executor hands over a page's planned notes first (`arm`): the `pending`
+markers of the notes whose marker is absent are set for all their issues at once (`POST
+/issue/properties/multi`, see `jira_bulk`), each confirmed by the task's result before that
+issue's comment may go out, and the `done` markers (with the comment ids) after the page in
+the same way (`settle`), unless a later write on the issue (a label, a transition, an edit)
+carried them first. A note is one request then; an issue the bulk write did not confirm, and
+every note on Data Center (which has no bulk write), takes the three.
+
+The comments themselves are read only for a `pending` marker (left by a crash between the
+requests) and to find the id of a note to edit whose id was never recorded: their ids from `GET
+/issue/{key}/comment`, then their properties through what each deployment documents (Cloud:
+`POST /comment/list?expand=properties`, up to 1000 ids a call; Data Center: `GET
+/comment/{id}/properties/change-connector`, newest comment first). A note edited in place is
+one issue edit (`update.comment[].edit` and the property with its new fingerprint); where Jira
+refuses it (a status whose workflow makes the issue read-only), the comment, then the property.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jira import JIRAError
+from loguru import logger
 
-from connector.core.errors import NotFoundError, PermanentError
+from connector.core.errors import ConnectorError, NotFoundError, PermanentError
 from connector.core.model import SystemKind
 from connector.core.paging import OffsetPaginator
 from connector.systems import jira_markers
@@ -53,6 +58,11 @@ class JiraNotes:
     def __init__(self, adapter: JiraAdapter) -> None:
         self.adapter = adapter
         self.cache = MarkerCache()
+        # (issue id, marker) of the notes `arm` set pending, not posted yet; per issue, the
+        # markers `settle` is to write: done, or withdrawn (None). Shared by the writing threads.
+        self._armed: set[tuple[str, str]] = set()
+        self._due: dict[str, dict[str, NoteMark | None]] = {}
+        self._lock = threading.Lock()
 
     def marks(self, key: str) -> dict[str, NoteMark]:
         cached = self.cache.get(key)
@@ -64,6 +74,8 @@ class JiraNotes:
     def find(self, key: str, marker: str) -> NoteMark | None:
         """The note `marker` names, if it is on the issue; a pending one is looked for among the
         comments (and marked done when found there)."""
+        if self._armed_for(key, marker):  # its marker was absent when armed: not posted yet
+            return None
         mark = self.marks(key).get(marker)
         if mark is None or not mark.pending:
             return mark
@@ -75,32 +87,116 @@ class JiraNotes:
         return notes[marker]
 
     def post(self, key: str, *, body: str, marker: str, fp: str, internal: bool) -> str:
-        """Post the comment and mark it done in one request; its id, or "" when Jira did not
-        tell it (Data Center: its edit answers with no body). An edit Jira refuses (4xx: it
-        applied nothing), as on an issue whose status its workflow makes read-only while it
-        still takes comments, is posted apart instead."""
-        before = self.marks(key)
-        if internal or self.adapter.kind is not SystemKind.JIRA_CLOUD:
-            # Jira documents a comment's properties (JSM's internal flag among them) only on the
-            # comment resource, and a Data Center edit answers without the new comment's id.
-            return self._post_apart(key, before, body=body, marker=marker, fp=fp, internal=internal)
-        notes = jira_markers.done(before, marker, ref=None, fp=fp)
+        """Post the comment between its markers; its id. A note `arm` marked pending is one
+        request (its `done` marker waits for `settle`), any other three."""
+        if self._take(key, marker):
+            return self._post_armed(key, body=body, marker=marker, fp=fp, internal=internal)
+        return self._post_apart(
+            key, self.marks(key), body=body, marker=marker, fp=fp, internal=internal
+        )
+
+    # -- markers in bulk (Cloud) ---------------------------------------------------------------
+
+    def arm(self, planned: Iterable[tuple[str, str, str]]) -> None:
+        """Before a page's writes: set `pending` for each planned note (issue, marker,
+        fingerprint) whose marker its issue, as last read, lacks, in bulk; the notes whose
+        issue Jira confirmed are posted with one request each."""
+        if self.adapter.kind is not SystemKind.JIRA_CLOUD:
+            return
+        wanted: dict[str, dict[str, NoteMark]] = {}
+        new: dict[str, list[str]] = {}
+        for ticket, marker, fp in planned:
+            issue, notes = self._issue_id(ticket), self.cache.get(ticket)
+            if issue is None or notes is None:  # not read lately: checked one by one
+                continue
+            notes = wanted.get(issue, notes)
+            if marker in notes:  # posted (found or edited) or pending (look for it first)
+                continue
+            wanted[issue] = jira_markers.pending(notes, marker, fp=fp)
+            new.setdefault(issue, []).append(marker)
+        values = {i: v for i, n in wanted.items() if (v := _value_or_none(n)) is not None}
+        if not values:
+            return
+        confirmed = self.adapter.set_properties_bulk(
+            {i: {PROPERTY_KEY: v} for i, v in values.items()}
+        )
+        with self._lock:
+            for issue in confirmed:
+                self.cache.put(issue, wanted[issue])
+                self._armed.update((issue, m) for m in new[issue])
+
+    def settle(self) -> None:
+        """After a page's writes: set `done` (with the comment id), or withdraw the marker of a
+        note Jira refused, on every issue whose armed notes went out, in bulk; an issue the bulk
+        write did not confirm is written alone. Armed notes not posted (another worker holds
+        them, the round stopped) keep `pending`: their next attempt looks for the comment."""
+        with self._lock:
+            due, self._due = self._due, {}
+            self._armed.clear()
+        wanted: dict[str, dict[str, NoteMark]] = {}
+        for issue, outcome in due.items():
+            seen = self.cache.state(issue)
+            notes = dict(seen.notes or {}) if seen is not None else {}
+            if seen is not None and not seen.unsaved and _holds(notes, outcome):
+                continue  # a later write on the issue carried them
+            for marker, mark in outcome.items():
+                if mark is None:
+                    notes.pop(marker, None)
+                else:
+                    notes[marker] = mark
+            wanted[issue] = notes
+        values = {i: v for i, n in wanted.items() if (v := _value_or_none(n)) is not None}
+        if not values:
+            return
+        confirmed = self.adapter.set_properties_bulk(
+            {i: {PROPERTY_KEY: v} for i, v in values.items()}
+        )
+        for issue, value in values.items():
+            if issue not in confirmed:
+                try:
+                    self.adapter.set_property(issue, PROPERTY_KEY, value)
+                except ConnectorError as exc:  # left pending: the next check finds the comment
+                    logger.warning(
+                        "{}: {}: markers left pending: {}", self.adapter.name, issue, exc
+                    )
+                    continue
+            self.cache.put(issue, wanted[issue])
+
+    def _issue_id(self, name: str) -> str | None:
+        return name if name.isdigit() else self.cache.id_of(name)
+
+    def _armed_for(self, key: str, marker: str) -> bool:
+        issue = self._issue_id(key)
+        with self._lock:
+            return issue is not None and (issue, marker) in self._armed
+
+    def _take(self, key: str, marker: str) -> bool:
+        issue = self._issue_id(key)
+        with self._lock:
+            if issue is None or (issue, marker) not in self._armed:
+                return False
+            self._armed.discard((issue, marker))
+            return True
+
+    def _post_armed(self, key: str, *, body: str, marker: str, fp: str, internal: bool) -> str:
+        """The comment of a note whose `pending` marker is confirmed written; its `done`
+        marker is kept for `settle` (and carried by any later write on the issue first)."""
+        issue = self._issue_id(key) or key
         try:
-            ref = self.adapter.post_marked_comment(
-                key,
-                body=body,
-                marker=marker,
-                internal=internal,
-                markers=self.value(key, marker, notes),
-            )
-        except NotFoundError:
+            ref = self.adapter.post_comment(key, body=body, marker=marker, internal=internal)
+        except PermanentError:  # refused for good: no comment, so no marker to look for later
+            self._settled(issue, marker, None)
             raise
-        except PermanentError:
-            return self._post_apart(key, before, body=body, marker=marker, fp=fp, internal=internal)
-        if ref is not None:
-            notes = jira_markers.done(notes, marker, ref=ref, fp=fp)
-        self.cache.put(key, notes, unsaved=ref is not None)
-        return ref or ""
+        self._settled(issue, marker, NoteMark(ref=ref, fp=fp, state="done"))
+        return ref
+
+    def _settled(self, issue: str, marker: str, mark: NoteMark | None) -> None:
+        notes = {m: n for m, n in self.marks(issue).items() if m != marker}
+        if mark is not None:
+            notes[marker] = mark
+        with self._lock:
+            self._due.setdefault(issue, {})[marker] = mark
+        self.cache.put(issue, notes, unsaved=True)
 
     def _post_apart(
         self,
@@ -237,3 +333,16 @@ class JiraNotes:
 def _marker_in(value: Any) -> str | None:
     marker = value.get("marker") if isinstance(value, dict) else None
     return None if marker is None else str(marker)
+
+
+def _value_or_none(notes: Mapping[str, NoteMark]) -> dict[str, Any] | None:
+    """The property value for `notes`, or None where it cannot be held under Jira's limit (the
+    issue's notes are then written one by one, which refuses them before any write)."""
+    try:
+        return jira_markers.value(notes, keep="")
+    except ValueError:
+        return None
+
+
+def _holds(notes: Mapping[str, NoteMark], outcome: Mapping[str, NoteMark | None]) -> bool:
+    return all(notes.get(m) == mark for m, mark in outcome.items())

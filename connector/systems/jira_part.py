@@ -1,5 +1,6 @@
 """What the Jira adapter's parts (workflow moves, issue edits) need of the adapter: its session
-(`_rest`) and the markers of the issues read in this cycle (`notes`); `JiraAdapter` gives both."""
+(`_rest`, `_submit`) and the markers of the issues read in this cycle (`notes`); `JiraAdapter`
+gives both."""
 
 from __future__ import annotations
 
@@ -24,4 +25,8 @@ class JiraPart(http.PolicyClient):
         params: dict[str, Any] | None = None,
         body: Any = None,
     ) -> Any:
+        raise NotImplementedError
+
+    def _submit(self, path: str, body: Any) -> str:
+        """POST `body` to an asynchronous operation; the `Location` of the task it started."""
         raise NotImplementedError

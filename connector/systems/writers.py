@@ -5,8 +5,9 @@ worker actions (`[actions.<name>]`: a Jira transition by name, a ServiceNow stat
 into calls. Every write checks the ticket first and reports whether it wrote: a transition to
 the status the issue is already in, a label already there, columns already set, are no writes.
 Each check uses what the ticket's page carried (no call): a Jira note against the markers its
-issue was read with, a transition against its status and offered transitions, a label against
-its labels; a ServiceNow note against the journal fields of its row, a move against its
+issue was read with (a page's notes are handed over before and after its writes, so Jira Cloud
+sets their markers in bulk), a transition against its status and offered transitions, a label
+against its labels; a ServiceNow note against the journal fields of its row, a move against its
 columns.
 
 A ticket deleted since it was planned for is `TicketDeleted`, never a failure: the ServiceNow
@@ -37,6 +38,15 @@ class Note(NamedTuple):
     fingerprint: str | None = None
 
 
+class PlannedNote(NamedTuple):
+    """A note a page of actions is about to write: on which ticket, under which marker, with
+    which content fingerprint (the executor hands a page's notes over before and after)."""
+
+    ticket: str
+    marker: str
+    fingerprint: str
+
+
 class JiraWriter:
     """Notes are comments, edited in place; their markers live in the issue property
     `change-connector` (see connector/systems/jira_notes.py)."""
@@ -55,6 +65,14 @@ class JiraWriter:
         except NotFoundError:
             self.adapter.fetch(ticket)
             raise
+
+    def before_notes(self, notes: Sequence[PlannedNote]) -> None:
+        """Cloud: the `pending` markers of the notes not on their issues yet, set in bulk."""
+        self.adapter.notes.arm(notes)
+
+    def after_notes(self, notes: Sequence[PlannedNote]) -> None:
+        """Cloud: the `done` markers of the notes posted since `before_notes`, set in bulk."""
+        self.adapter.notes.settle()
 
     def find_note(self, ticket: str, *, marker: str) -> Note | None:
         found = self._confirmed(ticket, lambda: self.adapter.notes.find(ticket, marker))
@@ -123,6 +141,12 @@ class ServiceNowWriter:
         self.mapping = mapping
         # The columns the actions set come with every page: a move is checked against them.
         adapter.watch({"state", *(c for spec in mapping.actions.values() for c in spec.fields)})
+
+    def before_notes(self, notes: Sequence[PlannedNote]) -> None:
+        """Nothing to prepare: the tag goes inside the work note itself."""
+
+    def after_notes(self, notes: Sequence[PlannedNote]) -> None:
+        """Nothing to settle."""
 
     def find_note(self, ticket: str, *, marker: str) -> Note | None:
         ref = self.adapter.find_work_note(ticket, marker)

@@ -16,7 +16,7 @@ from connector.core.planner import Action, ActionKind
 from connector.store import Store
 from connector.sync.executor import Executor, Outcome
 from connector.sync.recording import record_action
-from connector.systems.writers import Note
+from connector.systems.writers import Note, PlannedNote
 
 SOURCE = "acme-jira"
 TICKETS = [f"T{n:02}" for n in range(12)]
@@ -63,6 +63,12 @@ class SlowWriter:
 
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:
         raise AssertionError("labels only")  # pragma: no cover
+
+    def before_notes(self, notes: Sequence[PlannedNote]) -> None:
+        assert notes == []  # labels only
+
+    def after_notes(self, notes: Sequence[PlannedNote]) -> None:
+        assert notes == []
 
 
 def plan(store: Store) -> None:

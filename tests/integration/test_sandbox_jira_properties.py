@@ -114,7 +114,13 @@ def test_an_edit_adds_a_comment_and_sets_a_property_together_or_not_at_all(
     issue = sandbox.jira.store.get(key)
     assert issue is not None
     comments, marks = len(issue.comments), {"v": 1, "notes": {"m": {"state": "done"}}}
-    note = {"body": "h3. Findings", "properties": [{"key": KEY, "value": {"marker": "m"}}]}
+    note = {
+        "body": "h3. Findings",
+        "properties": [
+            {"key": KEY, "value": {"marker": "m"}},
+            {"key": "sd.public.comment", "value": {"internal": True}},
+        ],
+    }
     refusals = [
         # a property over 32 KB: neither the comment nor the property is written
         {
@@ -143,7 +149,9 @@ def test_an_edit_adds_a_comment_and_sets_a_property_together_or_not_at_all(
     edit = _call(info, "PUT", f"/issue/{key}", params={"returnIssue": "true"}, json=body)
     assert len(issue.comments) == comments + 1 and issue.properties[KEY] == marks
     added = issue.comments[-1]
-    assert added.properties == note["properties"]
+    # Jira documents comment properties on the comment resource only: an edit's comment keeps
+    # none, and one marked internal through them stays public.
+    assert added.properties == [] and added.jsd_public
     if not cloud:  # Data Center documents no returnIssue: an edit answers with no body
         assert edit.status_code == 204
         return

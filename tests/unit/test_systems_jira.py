@@ -273,14 +273,13 @@ def test_properties_and_labels(jira: JiraAdapter, mock: responses.RequestsMock) 
 
 
 class FakeIssue:
-    """One issue taking notes through its edit (comment + marker property in one PUT); the
-    first edit may apply and then lose its answer."""
+    """One issue taking issue edits (a comment edited in place + the marker property in one
+    PUT) and answering its marker property."""
 
-    def __init__(self, mock: responses.RequestsMock, key: str, *, drop_first: bool) -> None:
+    def __init__(self, mock: responses.RequestsMock, key: str) -> None:
         self.edits: list[dict[str, Any]] = []
         self.comments: list[dict[str, Any]] = []
         self.marks: Any = None
-        self.drop_first = drop_first
         mock.add_callback(responses.PUT, f"{API}/issue/{key}", callback=self.edit)
         mock.add_callback(
             responses.GET, f"{API}/issue/{key}/properties/{PROPERTY_KEY}", callback=self.prop
@@ -288,22 +287,15 @@ class FakeIssue:
 
     def edit(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         body = json.loads(_text(request.body))
-        if any("add" in op for op in body["update"]["comment"]):  # Cloud: the answer names it
-            assert "returnIssue=true" in str(request.url)
         self.edits.append(body)
         for op in body["update"]["comment"]:
-            if "edit" in op:
-                [found] = [c for c in self.comments if c["id"] == op["edit"]["id"]]
-                found["body"] = op["edit"]["body"]
-                continue
-            self.comments.append({"id": str(10000 + len(self.comments)), **op["add"]})
+            assert set(op) == {"edit"}  # a note is never added through an edit
+            [found] = [c for c in self.comments if c["id"] == op["edit"]["id"]]
+            found["body"] = op["edit"]["body"]
         [(key, value)] = [(p["key"], p["value"]) for p in body["properties"]]
         assert key == PROPERTY_KEY
         self.marks = value
-        if self.drop_first and len(self.edits) == 1:
-            raise requests.exceptions.ChunkedEncodingError("connection broken after apply")
-        issue = {"fields": {"comment": {"comments": self.comments, "total": len(self.comments)}}}
-        return 200, {}, json.dumps(issue)
+        return 204, {}, ""
 
     def prop(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         if self.marks is None:
@@ -311,26 +303,26 @@ class FakeIssue:
         return 200, {}, json.dumps({"key": PROPERTY_KEY, "value": self.marks})
 
 
-def test_a_public_note_is_one_edit_carrying_the_comment_and_its_done_marker(
+def test_a_public_note_is_posted_on_the_comment_resource_between_its_markers(
     jira: JiraAdapter, mock: responses.RequestsMock
 ) -> None:
-    issue = FakeIssue(mock, "CHG-9", drop_first=False)
+    """Jira documents a comment's properties on the comment resource only (an edit's
+    `update.comment[].add` documents none): a note is never added through an issue edit."""
+    issue = FakeIssue(mock, "CHG-9")
+    store = FakeComments(mock, "CHG-9", drop_first=False)
+    mock.add(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=200)
     ref = jira.notes.post("CHG-9", body="h3. Findings", marker="m", fp="f", internal=False)
-    [edit] = issue.edits
-    [add] = edit["update"]["comment"]
-    assert add["add"]["body"] == "h3. Findings"
-    assert {"key": PROPERTY_KEY, "value": {"marker": "m"}} in add["add"]["properties"]
-    assert "sd.public.comment" not in json.dumps(edit)
-    # the marker lands with the comment; its id is Jira's to choose, so it is not in it yet
-    assert issue.marks == {"v": 1, "notes": {"m": {"ref": None, "fp": "f", "state": "done"}}}
-    assert ref == issue.comments[0]["id"]
-    found = jira.notes.find("CHG-9", "m")  # from the cache, with the id the answer gave
-    assert found is not None and (found.ref, found.fp, found.pending) == (ref, "f", False)
-    assert jira.notes.unsaved("CHG-9") == {
-        "v": 1,
-        "notes": {"m": {"ref": ref, "fp": "f", "state": "done"}},
-    }
-    assert calls(mock, "PUT", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 0
+    assert issue.edits == [] and store.posts == 1 and ref == store.comments[0]["id"]
+    assert store.comments[0]["properties"] == [{"key": PROPERTY_KEY, "value": {"marker": "m"}}]
+    notes = [
+        json.loads(_text(c.request.body))["notes"]["m"]
+        for c in mock.calls
+        if c.request.method == "PUT" and "/properties/" in str(c.request.url)
+    ]
+    assert notes == [
+        {"ref": None, "fp": "f", "state": "pending"},
+        {"ref": ref, "fp": "f", "state": "done"},
+    ]
 
 
 def test_an_internal_note_is_posted_on_the_comment_resource_with_its_flag(
@@ -338,7 +330,7 @@ def test_an_internal_note_is_posted_on_the_comment_resource_with_its_flag(
 ) -> None:
     """JSM's internal flag is a comment property, documented on the comment resource only: the
     note is marked pending, posted there with the flag, then marked done with its id."""
-    issue = FakeIssue(mock, "CHG-9", drop_first=False)
+    issue = FakeIssue(mock, "CHG-9")
     store = FakeComments(mock, "CHG-9", drop_first=False)
     mock.add(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=200)
     ref = jira.notes.post("CHG-9", body="h3. Findings", marker="m", fp="f", internal=True)
@@ -358,23 +350,14 @@ def test_an_internal_note_is_posted_on_the_comment_resource_with_its_flag(
 def test_a_note_edited_in_place_is_one_edit_carrying_its_new_fingerprint(
     jira: JiraAdapter, mock: responses.RequestsMock
 ) -> None:
-    issue = FakeIssue(mock, "CHG-9", drop_first=False)
-    ref = jira.notes.post("CHG-9", body="v1", marker="m", fp="f1", internal=False)
-    jira.notes.edit("CHG-9", ref, body="v2", marker="m", fp="f2")
+    issue = FakeIssue(mock, "CHG-9")
+    issue.comments.append({"id": "10000", "body": "v1"})
+    jira.notes.cache.put("CHG-9", {"m": NoteMark("10000", "f1", "done")})
+    jira.notes.edit("CHG-9", "10000", body="v2", marker="m", fp="f2")
     assert [c["body"] for c in issue.comments] == ["v2"]
-    assert issue.marks == {"v": 1, "notes": {"m": {"ref": ref, "fp": "f2", "state": "done"}}}
-    assert len(issue.edits) == 2
+    assert issue.marks == {"v": 1, "notes": {"m": {"ref": "10000", "fp": "f2", "state": "done"}}}
+    assert len(issue.edits) == 1
     assert calls(mock, "PUT", "/comment/") + calls(mock, "PUT", "/properties/") == 0
-
-
-def test_a_note_whose_answer_is_lost_is_found_by_its_marker_not_posted_again(
-    jira: JiraAdapter, mock: responses.RequestsMock
-) -> None:
-    issue = FakeIssue(mock, "CHG-9", drop_first=True)
-    jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False)
-    assert len(issue.edits) == 1 and len(issue.comments) == 1
-    # one read of the property before the write (not read with a page) and one after the loss
-    assert calls(mock, "GET", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 2
 
 
 def test_a_refused_note_leaves_no_marker(jira: JiraAdapter, mock: responses.RequestsMock) -> None:
@@ -390,7 +373,7 @@ def test_a_refused_note_leaves_no_marker(jira: JiraAdapter, mock: responses.Requ
     mock.post(f"{API}/issue/CHG-9/comment", status=400, json={"errorMessages": ["Bad body."]})
     with pytest.raises(PermanentError, match="Bad body"):
         jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False)
-    # the edit applied nothing; posted apart, the comment was refused too: marker withdrawn
+    # the comment was refused: its pending marker is withdrawn
     assert [p["notes"] for p in puts] == [{"m": {"ref": None, "fp": "f", "state": "pending"}}, {}]
     assert jira.notes.find("CHG-9", "m") is None  # from the cache: no call, no marker
     assert calls(mock, "GET", f"/issue/CHG-9/properties/{PROPERTY_KEY}") == 1
@@ -493,33 +476,3 @@ def test_a_learned_transition_refused_on_the_issue_is_read_there_and_tried_once_
     assert jira.transition("CHG-1", name="Implement", fields={}) is True
     assert calls(mock, "POST", "/issue/CHG-1/transitions") == 2
     assert calls(mock, "GET", "/issue/CHG-1") == 1
-
-
-def test_a_note_whose_edit_is_refused_is_posted_apart_with_a_pending_marker_first(
-    jira: JiraAdapter, mock: responses.RequestsMock
-) -> None:
-    """A status whose workflow makes the issue read-only refuses the edit (a 4xx applies
-    nothing) but still takes comments: the note goes in three requests."""
-    puts: list[Any] = []
-
-    def put(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        puts.append(json.loads(_text(request.body)))
-        return 200, {}, ""
-
-    mock.get(f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", status=404, json={})
-    mock.put(f"{API}/issue/CHG-9", status=400, json={"errorMessages": ["Issue is not editable."]})
-    mock.add_callback(responses.PUT, f"{API}/issue/CHG-9/properties/{PROPERTY_KEY}", callback=put)
-    mock.post(f"{API}/issue/CHG-9/comment", status=201, json={"id": "10500"})
-    assert jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=False) == "10500"
-    assert [p["notes"] for p in puts] == [
-        {"m": {"ref": None, "fp": "f", "state": "pending"}},
-        {"m": {"ref": "10500", "fp": "f", "state": "done"}},
-    ]
-    edits = [
-        c
-        for c in mock.calls
-        if c.request.method == "PUT" and "/properties/" not in str(c.request.url)
-    ]
-    assert len(edits) == 1  # the one edit, refused
-    found = jira.notes.find("CHG-9", "m")
-    assert found is not None and found.ref == "10500"

@@ -5,8 +5,9 @@
     Data Center ("datacenter"): /rest/api/2 only, user name + token, /search with totals.
 
 Modules: http (auth, errors, lock), routes_* (endpoints), store (records), render (JSON per
-version/mode/caller), edits + workflow (writes), jql (query language), seed (scenario ->
-issues), webhooks (outbound events), fieldset (field catalog), adf (v3 rich text).
+version/mode/caller), edits + workflow (writes), tasks (Cloud's bulk property write and its
+asynchronous task), jql (query language), seed (scenario -> issues), webhooks (outbound
+events), fieldset (field catalog), adf (v3 rich text).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.http import Handler, endpoint
 from connector.sandbox.jira.seed import seed as seed_store
 from connector.sandbox.jira.store import ChangeItem, Comment, History, Issue, Store
+from connector.sandbox.jira.tasks import Tasks
 from connector.sandbox.jira.webhooks import JiraWebhooks
 from connector.sandbox.scenario_model import SeedChange
 from connector.sandbox.state import SandboxState
@@ -42,6 +44,7 @@ class JiraSimulator:
             routes_properties,
             routes_search,
             routes_servicedesk,
+            tasks,
         )
 
         self.state = state
@@ -49,6 +52,7 @@ class JiraSimulator:
         self.webhooks = webhooks
         self.cloud = state.options.mode == "cloud"
         self.store = Store()
+        self.tasks = Tasks()  # asynchronous tasks (bulk property writes), Cloud only
         self.fields = FieldSet(random_seed=state.options.random_seed, cloud=self.cloud)
         self.hooks = JiraWebhooks(state, webhooks, base_url, self.fields)
         self.router = APIRouter()
@@ -59,6 +63,7 @@ class JiraSimulator:
                 routes_issues,
                 routes_comments,
                 routes_properties,
+                tasks,
             ):
                 module.register(self, version)
         routes_servicedesk.register(self)

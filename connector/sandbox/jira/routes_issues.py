@@ -107,7 +107,10 @@ def edit_issue(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any] | None:
     set_properties(issue, properties)
     sim.commit(issue, ctx.user.login, items, "issue_updated")
     for comment in adds:
-        sim.add_comment(issue, ctx.user.login, comment, ctx.view.version)
+        # Jira documents comment properties on the comment resource only: a comment an edit
+        # adds keeps none (nor JSM's internal flag), whatever the body said.
+        added = {k: v for k, v in comment.items() if k != "properties"}
+        sim.add_comment(issue, ctx.user.login, added, ctx.view.version)
     for found, change in edits:
         sim.edit_comment(issue, found, ctx.user.login, change, ctx.view.version)
     if not (ctx.view.cloud and (ctx.param("returnIssue") or "").lower() == "true"):
