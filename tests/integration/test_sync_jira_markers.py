@@ -1,12 +1,14 @@
 """Jira sync markers in the issue property, on Cloud and Data Center, SQLite and PostgreSQL.
 
-Checking markers costs no call (they come with each search page), and a worker that dies
-between the marker writes and the comment POST, whose database is then lost, leaves exactly
-one comment per note.
+Checking markers costs no call (they come with each search page); on Cloud a page's notes cost
+one comment POST each plus the bulk marker writes (pending before, done after, 100 issues a
+request, each followed by its task); and a worker that dies between the marker writes and the
+comment POSTs, whose database is then lost, leaves exactly one comment per note.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -29,6 +31,7 @@ from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
 from connector.systems.jira import JiraAdapter
+from connector.systems.jira_notes import JiraNotes
 
 COUNT = 30
 
@@ -45,9 +48,8 @@ def jira_worker(sandbox: Sandbox, store: Store) -> Worker:
 
 
 def assert_property_matches_comments(sandbox: Sandbox) -> None:
-    """Every worker comment is named, done, by its issue's marker property, and only once; the
-    property holds the comment's id, or none where a public note went in one issue edit (Jira
-    Cloud answers it with the issue) and no later write on the issue recorded the id."""
+    """Every worker comment is named, done, by its issue's marker property with its id, and
+    only once."""
     comments = jira_markers(sandbox)
     assert comments and set(comments.values()) == {1}
     marks = jira_marker_property(sandbox)
@@ -61,9 +63,7 @@ def assert_property_matches_comments(sandbox: Sandbox) -> None:
         }
     assert marks.keys() == refs.keys()
     assert {k: m["state"] for k, m in marks.items()} == dict.fromkeys(refs, "done")
-    assert [k for k, m in marks.items() if m["ref"] not in (None, refs[k])] == []
-    internal = [k for k, m in marks.items() if ":release-note:public" not in k[1]]
-    assert internal and [k for k in internal if marks[k]["ref"] != refs[k]] == []
+    assert [k for k, m in marks.items() if m["ref"] != refs[k]] == []
 
 
 def test_checking_markers_on_a_synced_page_costs_no_call(
@@ -141,3 +141,61 @@ def test_lost_database_after_a_crash_around_the_comment_post_writes_no_duplicate
     with closing(Store.open(fresh)) as store, closing(jira_worker(sandbox, store)) as worker:
         worker.sync_once()
     assert ticket_writes(sandbox.info) == []
+
+
+@pytest.mark.parametrize("polls", [0, 2])
+def test_a_page_of_notes_costs_one_post_each_and_its_bulk_marker_writes(
+    tmp_path: Path, store_url: str, polls: int
+) -> None:
+    with (
+        running_sandbox(tmp_path, seed_count=COUNT, random_seed=12, jira_task_polls=polls) as box,
+        closing(Store.open(store_url)) as store,
+        closing(jira_worker(box, store)) as worker,
+    ):
+        reset_log(box.info)
+        assert sum(s.written for s in worker.sync_once()) > 0
+        log = [r for r in request_log(box.info) if r["system"] == "jira"]
+        notes = jira_markers(box)
+        assert_property_matches_comments(box)
+
+    def count(method: str, suffix: str) -> int:
+        return sum(r["method"] == method and r["path"].endswith(suffix) for r in log)
+
+    issues = {key for key, _ in notes}
+    batches = math.ceil(len(issues) / 100)  # one ledger page: 30 tickets plan fewer than 500
+    assert count("POST", "/comment") == sum(notes.values()) == len(notes)
+    assert count("POST", "/issue/properties/multi") == 2 * batches
+    tasks = sum(r["method"] == "GET" and "/task/" in r["path"] for r in log)
+    assert tasks == 2 * batches * (polls + 1)
+    assert [r for r in log if "/properties/change-connector" in r["path"]] == []
+
+
+def test_lost_database_after_a_crash_between_the_bulk_pending_and_the_posts_writes_no_duplicate(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cloud: the page's pending markers are written (their task ended), then the worker
+    dies before any comment goes out; a worker on a new database posts each note once."""
+    armed = JiraNotes.arm
+
+    def arm_then_die(self: JiraNotes, planned: Any) -> None:
+        armed(self, planned)
+        raise Crash
+
+    monkeypatch.setattr(JiraNotes, "arm", arm_then_die)
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=12) as box:
+        with (
+            closing(Store.open(store_url)) as store,
+            closing(jira_worker(box, store)) as worker,
+            pytest.raises(Crash),
+        ):
+            worker.sync_once()
+        pending = {k for k, m in jira_marker_property(box).items() if m["state"] == "pending"}
+        assert pending and jira_markers(box) == {}
+        monkeypatch.undo()
+
+        fresh = Store.default_url(tmp_path / "rebuilt")
+        with closing(Store.open(fresh)) as store, closing(jira_worker(box, store)) as worker:
+            worker.sync_once()
+        notes = jira_markers(box)
+        assert pending <= set(notes) and set(notes.values()) == {1}
+        assert_property_matches_comments(box)
