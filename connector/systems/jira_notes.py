@@ -125,14 +125,16 @@ class JiraNotes:
                 self.cache.put(issue, wanted[issue])
                 self._armed.update((issue, m) for m in new[issue])
 
-    def settle(self) -> None:
-        """After a page's writes: set `done` (with the comment id), or withdraw the marker of a
-        note Jira refused, on every issue whose armed notes went out, in bulk; an issue the bulk
-        write did not confirm is written alone. Armed notes not posted (another worker holds
-        them, the round stopped) keep `pending`: their next attempt looks for the comment."""
+    def settle(self, planned: Iterable[tuple[str, str, str]]) -> None:
+        """After a page's writes (`planned`: its notes, as `arm` had them): set `done` (with the
+        comment id), or withdraw the marker of a note Jira refused, on every issue whose armed
+        notes went out, in bulk; an issue the bulk write did not confirm is written alone. The
+        page's armed notes not posted (another worker holds them, the round stopped) keep
+        `pending`: their next attempt looks for the comment."""
+        ended = {(self._issue_id(ticket) or ticket, marker) for ticket, marker, _ in planned}
         with self._lock:
             due, self._due = self._due, {}
-            self._armed.clear()
+            self._armed -= ended
         wanted: dict[str, dict[str, NoteMark]] = {}
         for issue, outcome in due.items():
             seen = self.cache.state(issue)

@@ -72,7 +72,7 @@ class JiraWriter:
 
     def after_notes(self, notes: Sequence[PlannedNote]) -> None:
         """Cloud: the `done` markers of the notes posted since `before_notes`, set in bulk."""
-        self.adapter.notes.settle()
+        self.adapter.notes.settle(notes)
 
     def find_note(self, ticket: str, *, marker: str) -> Note | None:
         found = self._confirmed(ticket, lambda: self.adapter.notes.find(ticket, marker))

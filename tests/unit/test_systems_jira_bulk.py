@@ -174,7 +174,7 @@ def test_an_armed_note_is_one_post_between_a_bulk_pending_and_a_bulk_done(
     ]
     found = jira.notes.find("10009", "m")
     assert found is not None and (found.ref, found.pending) == (ref, False)
-    jira.notes.settle()
+    jira.notes.settle([("10009", "m", "f")])
     assert site.marks[10009] == {"v": 1, "notes": {"m": {"ref": ref, "fp": "f", "state": "done"}}}
     assert _methods(mock, before) == [
         "POST issue/properties/multi",
@@ -202,7 +202,7 @@ def test_an_issue_the_bulk_write_did_not_confirm_takes_the_three_requests(
     ]
     assert site.marks[10009]["notes"]["m"] == {"ref": ref, "fp": "f", "state": "done"}
     before = len(mock.calls)
-    jira.notes.settle()  # nothing armed went out: nothing to settle
+    jira.notes.settle([("10009", "m", "f")])  # nothing armed went out: nothing to settle
     assert len(mock.calls) == before
 
 
@@ -224,7 +224,7 @@ def test_a_marker_already_there_is_not_armed_and_a_refused_comment_withdraws_its
     mock.post(f"{API}/issue/CHG-9/comment", status=400, json={"errorMessages": ["Bad."]})
     with pytest.raises(PermanentError):
         jira.notes.post("CHG-9", body="x", marker="m", fp="f", internal=True)
-    jira.notes.settle()
+    jira.notes.settle([("10009", "m", "f")])
     assert site.marks[10009] == {"v": 1, "notes": {"old": {"ref": "1", "fp": "o", "state": "done"}}}
 
 
@@ -234,6 +234,6 @@ def test_data_center_has_no_bulk_write(mock: responses.RequestsMock) -> None:
     adapter.notes.cache.seen({"id": "10009", "key": "CHG-9", "properties": {}})
     before = len(mock.calls)
     adapter.notes.arm([("10009", "m", "f")])
-    adapter.notes.settle()
+    adapter.notes.settle([("10009", "m", "f")])
     assert len(mock.calls) == before
     adapter.close()
