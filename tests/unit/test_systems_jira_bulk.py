@@ -237,3 +237,22 @@ def test_data_center_has_no_bulk_write(mock: responses.RequestsMock) -> None:
     adapter.notes.settle([("10009", "m", "f")])
     assert len(mock.calls) == before
     adapter.close()
+
+
+def test_a_task_that_does_not_end_in_time_confirms_nothing(
+    jira: JiraAdapter, mock: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    site = Site(mock, polls=10_000)
+    jira.notes.arm([("10009", "m", "f")])
+    assert 10009 not in site.marks and sum(sleeps) >= 60 and max(sleeps) == 2.0
+    before = len(mock.calls)
+    jira.notes.post("10009", body="x", marker="m", fp="f", internal=True)
+    assert [c.request.method for c in mock.calls[before:]] == ["PUT", "POST", "PUT"]
+
+
+def test_a_refused_bulk_write_confirms_nothing(
+    jira: JiraAdapter, mock: responses.RequestsMock
+) -> None:
+    mock.post(f"{API}/issue/properties/multi", status=400, json={"errorMessages": ["Bad."]})
+    assert jira.set_properties_bulk({"10009": {PROPERTY_KEY: {"v": 1}}}) == set()
+    assert [c.request.url for c in mock.calls if "/task/" in str(c.request.url)] == []
