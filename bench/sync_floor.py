@@ -3,7 +3,8 @@
 Per system, a run needs its search pages (ceil(tickets seen / page size), at least one) plus one
 call per distinct write the plan asked for: the ledger's rows (one per ticket and purpose: a
 note, a transition, a label), chat posts left out (they are not calls to the source). Fixed
-calls (serverInfo, myself, field) and marker writes around a note are above the floor.
+calls (serverInfo, myself, field) and marker writes around a note (Jira Cloud: the bulk marker
+writes and their task reads) are above the floor.
 """
 
 from __future__ import annotations
