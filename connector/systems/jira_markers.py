@@ -6,17 +6,14 @@ search `properties` parameter) holds every note the connector left on the issue:
     {"v": 1, "notes": {<marker>: {"ref": <comment id | null>, "fp": <content fingerprint>,
                                   "state": "pending" | "done"}}}
 
-A note's comment and its `done` marker are written by one request (an issue edit adding the
-comment and setting the property, see `jira_notes`), so they land together or not at all; the
-comment id is Jira's to choose, so the marker is written without it (`ref` null: posted, id not
-recorded) and gains it when a later write on the issue carries the property again. A `pending`
-marker (written before the comment where a note is posted in three requests: an issue whose
-status makes it read-only, or a worker of an earlier version) is the
-one case where the comments themselves must be read (each comment also carries the marker in
-its own `change-connector` property). Jira caps a property at 32 KB: the oldest `done` markers
-of versioned notes (a marker ending in a content fingerprint, one per version of a note) go
-first, then other `done` markers; a `pending` marker, and the one being written, are never
-dropped.
+A note's marker is set `pending` before its comment is posted and `done`, with the comment id,
+after (see `jira_notes`; on Cloud a page's markers go in bulk); a `pending` marker, left by a
+crash between the two, is the one case where the comments themselves must be read (each comment
+also carries the marker in its own `change-connector` property). A `done` marker without a
+comment id (`ref` null) was written by an earlier version, which added public notes through an
+issue edit. Jira caps a property at 32 KB: the oldest `done` markers of versioned notes (a
+marker ending in a content fingerprint, one per version of a note) go first, then other `done`
+markers; a `pending` marker, and the one being written, are never dropped.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ and type; a step refused there, a condition hiding it on this issue, is read and
 more). An issue not read lately costs one read, as does a piece a read did not carry.
 
 Comment ids learned from a write's answer are kept beside the markers; they are `unsaved`
-until a later write on the issue carries the property to Jira again.
+until a write carries the property to Jira again (the page's bulk `done` markers, or an earlier
+write on the issue: a label, a transition, an edit).
 """
 
 from __future__ import annotations
