@@ -199,3 +199,30 @@ def test_lost_database_after_a_crash_between_the_bulk_pending_and_the_posts_writ
         notes = jira_markers(box)
         assert pending <= set(notes) and set(notes.values()) == {1}
         assert_property_matches_comments(box)
+
+
+def test_a_large_page_of_notes_sets_its_markers_100_issues_a_request(
+    tmp_path: Path, store_url: str
+) -> None:
+    with (
+        running_sandbox(tmp_path, seed_count=250, random_seed=12) as box,
+        closing(Store.open(store_url)) as store,
+        closing(jira_worker(box, store)) as worker,
+    ):
+        reset_log(box.info)
+        worker.sync_once()
+        log = [r for r in request_log(box.info) if r["system"] == "jira"]
+        notes = jira_markers(box)
+        tasks = [[issue for issue, _ in task.work] for task in box.jira.tasks.by_id.values()]
+        ids = {box.jira.store.get(key).id for key, _ in notes}  # type: ignore[union-attr]
+        assert_property_matches_comments(box)
+    assert max(map(len, tasks)) == 100 and all(len(t) <= 100 for t in tasks)
+    assert ids <= {i for t in tasks for i in t}  # every noted issue went through a bulk write
+    posts = sum(r["method"] == "POST" and r["path"].endswith("/comment") for r in log)
+    bulk = sum(r["path"].endswith("/issue/properties/multi") for r in log)
+    polls = sum("/task/" in r["path"] for r in log)
+    assert posts == len(notes) and bulk == polls == len(tasks)
+    # N notes: N posts plus 2 * ceil(issues / 100) bulk writes a page, each read once
+    pages = math.ceil(len(ids) / 100)
+    assert 2 * pages <= bulk <= 2 * pages + 4
+    assert [r for r in log if "/properties/change-connector" in r["path"]] == []
