@@ -176,9 +176,12 @@ class Executor:
         return outcomes
 
     def _apply_page(self, source: str, actions: list[Action]) -> Counter[Outcome]:
-        """One page of actions, its notes handed to the writer before and after; a BaseException
-        that is not an Exception (the process dying) skips the after step, as a crash would."""
+        """One page of actions, its notes (if any) handed to the writer before and after; a
+        BaseException that is not an Exception (the process dying) skips the after step, as a
+        crash would."""
         notes = self._planned_notes(actions)
+        if not notes:
+            return self._apply_groups(source, actions)
         self.writer.before_notes(notes)
         try:
             outcomes = self._apply_groups(source, actions)
