@@ -9,7 +9,9 @@ set (an entry `{"issueID": <id>, "status": "SUCCESS"}` in its `issues`); any oth
 result of another shape, a task that failed or was cancelled, an issue left out, as Jira does
 with an issue it cannot find) leaves the issue unconfirmed, and the caller writes it alone.
 A site that answers in another shape costs one request per issue, never a marker taken as
-written that was not.
+written that was not. Jira runs tasks in no guaranteed order, so the caller waits for each task
+to end before the next write on its issues; a task still running after the adapter's wait
+(`TASK_WAIT_SECONDS`, a minute) is given up, and its write could then land after a later one.
 """
 
 from __future__ import annotations
