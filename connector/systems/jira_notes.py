@@ -186,6 +186,8 @@ class JiraNotes:
         issue = self._issue_id(key) or key
         try:
             ref = self.adapter.post_comment(key, body=body, marker=marker, internal=internal)
+        except NotFoundError:  # the issue is gone (or hidden): nothing to settle on it
+            raise
         except PermanentError:  # refused for good: no comment, so no marker to look for later
             self._settled(issue, marker, None)
             raise
