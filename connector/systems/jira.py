@@ -129,7 +129,7 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
             params=params,
             data=json.dumps(body) if body is not None else None,
         )
-        return response.json() if response.content else None
+        return http.decode_json(response.content) if response.content else None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -176,16 +176,19 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
     def _cloud_page(
         self, jql: str, fields: str, token: str | None, reconcile: list[int]
     ) -> dict[str, Any]:
-        page = self.client.enhanced_search_issues(
-            jql,
-            nextPageToken=token,
-            maxResults=self.settings.page_size,
-            fields=fields,
-            expand=self._expand,
-            properties=PROPERTY_KEY,
-            reconcileIssues=reconcile or None,
-            json_result=True,
-        )
+        # The page is read on the client's session (auth, timeout, verify, errors as
+        # JIRAError) but decoded here: a page is the read path's largest body.
+        params: dict[str, Any] = {
+            "jql": jql,
+            "fields": fields.split(","),
+            "expand": self._expand,
+            "properties": PROPERTY_KEY,
+            "reconcileIssues": reconcile,
+            "maxResults": self.settings.page_size,
+        }
+        if token:
+            params["nextPageToken"] = token
+        page = self._rest("GET", "search/jql", params=params)
         assert isinstance(page, dict)
         return page
 
@@ -201,15 +204,16 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
             pages.advance(received=len(issues), total=total, start_at=start_at, first=first)
 
     def _dc_page(self, jql: str, fields: str, offset: int) -> dict[str, Any]:
-        page = self.client.search_issues(
-            jql,
-            startAt=offset,
-            maxResults=self.settings.page_size,
-            fields=fields,
-            expand=self._expand,
-            properties=PROPERTY_KEY,
-            json_result=True,
-        )
+        params: dict[str, Any] = {
+            "jql": jql,
+            "startAt": offset,
+            "maxResults": self.settings.page_size,
+            "fields": fields.split(","),
+            "expand": self._expand,
+            "properties": PROPERTY_KEY,
+            "validateQuery": True,
+        }
+        page = self._rest("GET", "search", params=params)
         assert isinstance(page, dict)
         return page
 
