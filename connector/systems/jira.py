@@ -36,6 +36,7 @@ from connector.systems import http
 from connector.systems.jira_edits import JiraEdits
 from connector.systems.jira_markers import PROPERTY_KEY
 from connector.systems.jira_notes import JiraNotes
+from connector.systems.jira_seen import SEEN_FIELDS
 from connector.systems.jira_workflow import JiraWorkflow
 from connector.systems.paths import segment
 
@@ -147,9 +148,13 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
     ) -> Iterator[dict[str, Any]]:
         """Every issue matching `jql`, page by page, as raw v2 JSON, each with its markers.
 
+        `fields`: "*all", or the fields the caller reads (the mapping's: on a real site a
+        ticket has hundreds of custom fields, most of a page's bytes).
+
         `reconcile`: ids of issues this worker just wrote (Cloud's search is eventually
         consistent; `reconcileIssues`, at most 50, makes it show them as they are now)."""
-        wanted = fields if isinstance(fields, str) else ",".join(fields)
+        # Named fields: the caller's, and what the checks before writes read (`jira_seen`).
+        wanted = fields if isinstance(fields, str) else ",".join(sorted({*fields, *SEEN_FIELDS}))
         pages = (
             self._search_cloud(jql, wanted, [int(i) for i in reconcile if i.isdigit()])
             if self.kind is SystemKind.JIRA_CLOUD
