@@ -15,7 +15,7 @@ from store_fixtures import (  # noqa: F401 (fixtures)
     fixture_store_url,
 )
 
-from connector.store import BasisRow, BoardRow, Store, StoredRow, WindowRow
+from connector.store import BasisRow, BoardRow, NewBasis, Store, StoredRow, WindowRow
 from connector.store import engine as engines
 from connector.store.schema import changes
 
@@ -464,6 +464,29 @@ def test_record_basis_inserts_once(store: Store) -> None:
             source="jira", change_key="OPS-9", approvals_digest="ab", covered="{}", recorded_at=T0
         )
     assert store.approval_bases("jira", ["OPS-9"]) == {}
+
+
+def test_record_bases_inserts_many_at_once_and_names_only_the_new_ones(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.record_basis(
+            source="jira", change_key="OPS-2", approvals_digest=fp(2), covered="{}", recorded_at=T0
+        )
+    bases = [
+        NewBasis(
+            change_key=f"OPS-{n}", approvals_digest=fp(n), covered=f'{{"n": {n}}}', recorded_at=T0
+        )
+        for n in range(1, 5)
+    ]
+    with store.transaction() as tx:
+        new = tx.record_bases(source="jira", bases=[*bases, bases[0]])  # one twice: once
+        assert tx.record_bases(source="jira", bases=[]) == set()
+    assert new == {("OPS-1", fp(1)), ("OPS-3", fp(3)), ("OPS-4", fp(4))}
+    stored = store.approval_bases("jira", ["OPS-1", "OPS-2", "OPS-3", "OPS-4"])
+    assert {k: [r.covered for r in rows] for k, rows in stored.items()} == {
+        "OPS-1": ['{"n": 1}'], "OPS-2": ["{}"], "OPS-3": ['{"n": 3}'], "OPS-4": ['{"n": 4}'],
+    }  # fmt: skip
+    with store.transaction() as tx:
+        assert tx.record_bases(source="jira", bases=bases) == set()
 
 
 def test_board_decisions_append_in_decision_order(store: Store) -> None:
