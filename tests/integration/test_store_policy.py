@@ -188,6 +188,32 @@ def test_due_for_recheck_order_limit_and_boundary(store: Store) -> None:
     assert store.due_for_recheck("jira", now=T0) == ["A", "B", "D"]
 
 
+def test_due_by_window_orders_by_the_earliest_window_start(store: Store) -> None:
+    for key in ("A", "B", "C", "D", "E"):
+        put(store, key, findings="[]", recheck_at=T0 - H)
+    put(store, "F", findings="[]", recheck_at=T0 + H)  # not due yet
+    put(store, "G", source="snow", findings="[]", recheck_at=T0 - H)
+    with store.transaction() as tx:
+        tx.set_windows(
+            source="jira", change_key="A", windows=[("db", T0 + 9 * H, T0 + 10 * H, True)]
+        )
+        tx.set_windows(  # its earliest window counts
+            source="jira",
+            change_key="B",
+            windows=[("db", T0 + 8 * H, T0 + 9 * H, False), ("net", T0 + 2 * H, T0 + 3 * H, True)],
+        )
+        tx.set_windows(
+            source="jira", change_key="D", windows=[("db", T0 + 2 * H, T0 + 4 * H, True)]
+        )
+        tx.set_windows(source="jira", change_key="F", windows=[("db", T0, T0 + H, True)])
+        tx.set_windows(source="snow", change_key="A", windows=[("db", T0 - 9 * H, T0, True)])
+    # No window first (C, E by key), then by the earliest start (B and D tie: by key), A last.
+    assert store.due_by_window("jira", now=T0) == ["C", "E", "B", "D", "A"]
+    assert store.due_by_window("jira", now=T0 + H) == ["C", "E", "F", "B", "D", "A"]
+    assert store.due_by_window("snow", now=T0) == ["G"]
+    assert store.due_by_window("jira", now=T0 - 2 * H) == []
+
+
 def test_recheck_makes_changes_due_and_keeps_a_sooner_recheck(store: Store) -> None:
     put(store, "A", findings="[]")  # never due
     put(store, "B", findings="[]", recheck_at=T0 - H)  # due sooner: stays
