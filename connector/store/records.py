@@ -71,6 +71,17 @@ class BasisRow:
 
 
 @dataclass(frozen=True, slots=True)
+class NewBasis:
+    """A basis to record for one change (`Tx.record_bases`)."""
+
+    change_key: str
+    approvals_digest: str
+    covered: str
+    recorded_at: datetime
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BoardRow:
     """One CAB decision taken outside the ticket system (row of `board_decisions`)."""
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, or_, update
 
 from connector.store import audit as audit_log
-from connector.store.records import AuditRow
+from connector.store.records import AuditRow, NewBasis
 from connector.store.schema import change_windows, changes, ledger, policy_state
 from connector.store.tx_statements import (
     _DELETE_WINDOWS,
@@ -268,15 +268,27 @@ class Tx:
     ) -> bool:
         """Record what the approvals `approvals_digest` covered (JSON text), unless already
         recorded; True if this call inserted it (the first record of an approval set wins)."""
-        row = {
-            "source": source,
-            "change_key": change_key,
-            "approvals_digest": _digest("approvals_digest", approvals_digest),
-            "covered": covered,
-            "recorded_at": _aware("recorded_at", recorded_at),
-            "snapshot": snapshot,
-        }
-        return self._conn.execute(_insert_basis(self._conn.dialect.name), row).first() is not None
+        basis = NewBasis(change_key, approvals_digest, covered, recorded_at, snapshot)
+        return bool(self.record_bases(source=source, bases=[basis]))
+
+    def record_bases(self, *, source: str, bases: Sequence[NewBasis]) -> set[tuple[str, str]]:
+        """`record_basis` for many in one statement: the (change key, approvals digest) of
+        those this call inserted."""
+        if not bases:
+            return set()
+        rows = [
+            {
+                "source": source,
+                "change_key": b.change_key,
+                "approvals_digest": _digest("approvals_digest", b.approvals_digest),
+                "covered": b.covered,
+                "recorded_at": _aware("recorded_at", b.recorded_at),
+                "snapshot": b.snapshot,
+            }
+            for b in bases
+        ]
+        found = self._conn.execute(_insert_basis(self._conn.dialect.name), rows)
+        return {(str(r.change_key), str(r.approvals_digest)) for r in found}
 
     def add_board_decision(
         self,

@@ -86,7 +86,7 @@ def _upsert_by_source(dialect: str, table: Table, column: str) -> Any:
 @cache
 def _insert_basis(dialect: str) -> Any:
     stmt = _insert(dialect)(approval_bases).on_conflict_do_nothing()
-    return stmt.returning(approval_bases.c.approvals_digest)
+    return stmt.returning(approval_bases.c.change_key, approval_bases.c.approvals_digest)
 
 
 # Dialect-neutral statements; bind names differ from the column names SET assigns.

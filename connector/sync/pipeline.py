@@ -379,9 +379,10 @@ class Pipeline:
         as read, without an evaluation (see `process`), in one transaction."""
         with self.store.transaction() as tx:
             recorder = self._recorder()
+            bases = recorder.record_bases(tx, result.evaluated)
             with tx.bulk():  # one statement each for the page's changes, evaluations, windows
                 for item in result.evaluated:
-                    recorder.record(tx, item)
+                    recorder.record(tx, item, bases=bases)
                 for change, row, fingerprint in held:
                     recorder.record_read(
                         tx, change, previous=row.data if row else None, fingerprint=fingerprint

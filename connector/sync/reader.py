@@ -14,7 +14,13 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TypeVar
 
-from connector.core.mapping import Mapping, RawTicket, has_names, resolve_names
+from connector.core.mapping import (
+    Mapping,
+    RawTicket,
+    has_names,
+    referenced_fields,
+    resolve_names,
+)
 from connector.settings import SourceSettings
 from connector.systems.jira import JiraAdapter
 from connector.systems.paths import query_value
@@ -59,7 +65,9 @@ def _quote(value: str) -> str:
 def read_all(adapter: Adapter, mapping: Mapping, *, since: str = "") -> Iterator[RawTicket]:
     """Every in-scope ticket, oldest update first; `since` is a JQL / encoded-query clause."""
     if isinstance(adapter, JiraAdapter):
-        for issue in adapter.search(scope_jql(mapping, since=since)):
+        for issue in adapter.search(
+            scope_jql(mapping, since=since), fields=sorted(referenced_fields(mapping))
+        ):
             yield RawTicket(data=issue)
         return
     table = mapping.scope.approvals_table
@@ -111,7 +119,9 @@ def fetch_many(adapter: Adapter, mapping: Mapping, keys: Sequence[str]) -> list[
         for chunk in batched(keys, RECONCILE_MAX):
             keyed = f"key in ({', '.join(_quote(k) for k in chunk)})"
             jql = f"{scope} AND {keyed}" if scope else keyed
-            found = adapter.search(jql, reconcile=adapter.known_ids(chunk))
+            found = adapter.search(
+                jql, fields=sorted(referenced_fields(mapping)), reconcile=adapter.known_ids(chunk)
+            )
             out.extend(RawTicket(data=issue) for issue in found)
         return out
     table = mapping.scope.approvals_table

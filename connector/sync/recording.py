@@ -10,7 +10,7 @@ idempotency key is already there is not planned again).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +21,7 @@ from connector.core.planner import Action, Plan
 from connector.core.policy import Evaluation, PolicySettings
 from connector.core.windows import entries
 from connector.reports.answers import answers, approved_view
-from connector.store import BasisRow, Tx
+from connector.store import BasisRow, NewBasis, Tx
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,25 @@ class Recorder:
     release_notes: ReleaseNotesSettings
     clock: Callable[[], datetime]
 
-    def record(self, tx: Tx, item: Evaluated) -> None:
+    def record_bases(self, tx: Tx, items: Sequence[Evaluated]) -> set[tuple[str, str]]:
+        """Record the approval bases these evaluations completed, in one statement, before
+        their items are recorded: the (change key, approvals digest) newly recorded, which
+        `record` audits (a basis another writer recorded first is not audited again)."""
+        bases = [
+            NewBasis(
+                change_key=item.change.key,
+                approvals_digest=basis.approvals,
+                covered=json.dumps(basis.covered, sort_keys=True),
+                recorded_at=basis.recorded_at,
+                snapshot=item.change.to_json(),
+            )
+            for item in items
+            if (basis := item.evaluation.new_basis) is not None
+        ]
+        return tx.record_bases(source=self.source, bases=bases)
+
+    def record(self, tx: Tx, item: Evaluated, *, bases: set[tuple[str, str]]) -> None:
+        """Record one evaluated change; `bases`: what `record_bases` recorded."""
         change, ev = item.change, item.evaluation
         findings = findings_json(item)
         if item.synced:
@@ -59,17 +77,8 @@ class Recorder:
             )
         tx.set_windows(source=self.source, change_key=change.key, windows=sorted(entries(change)))
         self._audit_findings(tx, change.key, item.previous_findings, findings)
-        if ev.new_basis is not None:
-            recorded = tx.record_basis(
-                source=self.source,
-                change_key=change.key,
-                approvals_digest=ev.new_basis.approvals,
-                covered=json.dumps(ev.new_basis.covered, sort_keys=True),
-                recorded_at=ev.new_basis.recorded_at,
-                snapshot=change.to_json(),
-            )
-            if recorded:
-                self.audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
+        if ev.new_basis is not None and (change.key, ev.new_basis.approvals) in bases:
+            self.audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
         if item.plan.withheld:
             self.audit(
                 tx,

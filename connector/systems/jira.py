@@ -36,6 +36,7 @@ from connector.systems import http
 from connector.systems.jira_edits import JiraEdits
 from connector.systems.jira_markers import PROPERTY_KEY
 from connector.systems.jira_notes import JiraNotes
+from connector.systems.jira_seen import SEEN_FIELDS
 from connector.systems.jira_workflow import JiraWorkflow
 from connector.systems.paths import segment
 
@@ -129,7 +130,7 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
             params=params,
             data=json.dumps(body) if body is not None else None,
         )
-        return response.json() if response.content else None
+        return http.decode_json(response.content) if response.content else None
 
     def _submit(self, path: str, body: Any) -> str:
         """POST to an asynchronous operation (Jira answers 303 with the task's `Location`); the
@@ -160,9 +161,13 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
     ) -> Iterator[dict[str, Any]]:
         """Every issue matching `jql`, page by page, as raw v2 JSON, each with its markers.
 
+        `fields`: "*all", or the fields the caller reads (the mapping's: on a real site a
+        ticket has hundreds of custom fields, most of a page's bytes).
+
         `reconcile`: ids of issues this worker just wrote (Cloud's search is eventually
         consistent; `reconcileIssues`, at most 50, makes it show them as they are now)."""
-        wanted = fields if isinstance(fields, str) else ",".join(fields)
+        # Named fields: the caller's, and what the checks before writes read (`jira_seen`).
+        wanted = fields if isinstance(fields, str) else ",".join(sorted({*fields, *SEEN_FIELDS}))
         pages = (
             self._search_cloud(jql, wanted, [int(i) for i in reconcile if i.isdigit()])
             if self.kind is SystemKind.JIRA_CLOUD
@@ -189,16 +194,19 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
     def _cloud_page(
         self, jql: str, fields: str, token: str | None, reconcile: list[int]
     ) -> dict[str, Any]:
-        page = self.client.enhanced_search_issues(
-            jql,
-            nextPageToken=token,
-            maxResults=self.settings.page_size,
-            fields=fields,
-            expand=self._expand,
-            properties=PROPERTY_KEY,
-            reconcileIssues=reconcile or None,
-            json_result=True,
-        )
+        # The page is read on the client's session (auth, timeout, verify, errors as
+        # JIRAError) but decoded here: a page is the read path's largest body.
+        params: dict[str, Any] = {
+            "jql": jql,
+            "fields": fields.split(","),
+            "expand": self._expand,
+            "properties": PROPERTY_KEY,
+            "reconcileIssues": reconcile,
+            "maxResults": self.settings.page_size,
+        }
+        if token:
+            params["nextPageToken"] = token
+        page = self._rest("GET", "search/jql", params=params)
         assert isinstance(page, dict)
         return page
 
@@ -214,15 +222,16 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
             pages.advance(received=len(issues), total=total, start_at=start_at, first=first)
 
     def _dc_page(self, jql: str, fields: str, offset: int) -> dict[str, Any]:
-        page = self.client.search_issues(
-            jql,
-            startAt=offset,
-            maxResults=self.settings.page_size,
-            fields=fields,
-            expand=self._expand,
-            properties=PROPERTY_KEY,
-            json_result=True,
-        )
+        params: dict[str, Any] = {
+            "jql": jql,
+            "startAt": offset,
+            "maxResults": self.settings.page_size,
+            "fields": fields.split(","),
+            "expand": self._expand,
+            "properties": PROPERTY_KEY,
+            "validateQuery": True,
+        }
+        page = self._rest("GET", "search", params=params)
         assert isinstance(page, dict)
         return page
 

@@ -26,6 +26,8 @@ from connector.systems import jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY, NoteMark
 
 CACHE_ISSUES = 10_000
+# The fields `_read` takes from a read issue: a search that names its fields asks for these too.
+SEEN_FIELDS = ("issuetype", "labels", "project", "status")
 _WORKFLOWS = 1_000  # (project, type, status) places whose transitions are kept
 
 

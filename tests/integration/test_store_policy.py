@@ -15,7 +15,7 @@ from store_fixtures import (  # noqa: F401 (fixtures)
     fixture_store_url,
 )
 
-from connector.store import BasisRow, BoardRow, Store, StoredRow, WindowRow
+from connector.store import BasisRow, BoardRow, NewBasis, Store, StoredRow, WindowRow
 from connector.store import engine as engines
 from connector.store.schema import changes
 
@@ -186,6 +186,32 @@ def test_due_for_recheck_order_limit_and_boundary(store: Store) -> None:
     with store.transaction() as tx:
         tx.set_evaluation(source="jira", change_key="C", findings="[]", recheck_at=None)
     assert store.due_for_recheck("jira", now=T0) == ["A", "B", "D"]
+
+
+def test_due_by_window_orders_by_the_earliest_window_start(store: Store) -> None:
+    for key in ("A", "B", "C", "D", "E"):
+        put(store, key, findings="[]", recheck_at=T0 - H)
+    put(store, "F", findings="[]", recheck_at=T0 + H)  # not due yet
+    put(store, "G", source="snow", findings="[]", recheck_at=T0 - H)
+    with store.transaction() as tx:
+        tx.set_windows(
+            source="jira", change_key="A", windows=[("db", T0 + 9 * H, T0 + 10 * H, True)]
+        )
+        tx.set_windows(  # its earliest window counts
+            source="jira",
+            change_key="B",
+            windows=[("db", T0 + 8 * H, T0 + 9 * H, False), ("net", T0 + 2 * H, T0 + 3 * H, True)],
+        )
+        tx.set_windows(
+            source="jira", change_key="D", windows=[("db", T0 + 2 * H, T0 + 4 * H, True)]
+        )
+        tx.set_windows(source="jira", change_key="F", windows=[("db", T0, T0 + H, True)])
+        tx.set_windows(source="snow", change_key="A", windows=[("db", T0 - 9 * H, T0, True)])
+    # No window first (C, E by key), then by the earliest start (B and D tie: by key), A last.
+    assert store.due_by_window("jira", now=T0) == ["C", "E", "B", "D", "A"]
+    assert store.due_by_window("jira", now=T0 + H) == ["C", "E", "F", "B", "D", "A"]
+    assert store.due_by_window("snow", now=T0) == ["G"]
+    assert store.due_by_window("jira", now=T0 - 2 * H) == []
 
 
 def test_recheck_makes_changes_due_and_keeps_a_sooner_recheck(store: Store) -> None:
@@ -464,6 +490,29 @@ def test_record_basis_inserts_once(store: Store) -> None:
             source="jira", change_key="OPS-9", approvals_digest="ab", covered="{}", recorded_at=T0
         )
     assert store.approval_bases("jira", ["OPS-9"]) == {}
+
+
+def test_record_bases_inserts_many_at_once_and_names_only_the_new_ones(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.record_basis(
+            source="jira", change_key="OPS-2", approvals_digest=fp(2), covered="{}", recorded_at=T0
+        )
+    bases = [
+        NewBasis(
+            change_key=f"OPS-{n}", approvals_digest=fp(n), covered=f'{{"n": {n}}}', recorded_at=T0
+        )
+        for n in range(1, 5)
+    ]
+    with store.transaction() as tx:
+        new = tx.record_bases(source="jira", bases=[*bases, bases[0]])  # one twice: once
+        assert tx.record_bases(source="jira", bases=[]) == set()
+    assert new == {("OPS-1", fp(1)), ("OPS-3", fp(3)), ("OPS-4", fp(4))}
+    stored = store.approval_bases("jira", ["OPS-1", "OPS-2", "OPS-3", "OPS-4"])
+    assert {k: [r.covered for r in rows] for k, rows in stored.items()} == {
+        "OPS-1": ['{"n": 1}'], "OPS-2": ["{}"], "OPS-3": ['{"n": 3}'], "OPS-4": ['{"n": 4}'],
+    }  # fmt: skip
+    with store.transaction() as tx:
+        assert tx.record_bases(source="jira", bases=bases) == set()
 
 
 def test_board_decisions_append_in_decision_order(store: Store) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from connector.core.mapping.raw import Context, ConvertError, lookup, scalar, sh
 from connector.core.mapping.schema import FieldSpec, Mapping, StatusSpec
 from connector.core.mapping.targets import TARGETS
 from connector.core.model import FINGERPRINT_EXCLUDED, Change, Source, Status, SystemKind
+from connector.core.notes import escape
 from connector.core.policy.facts import COVERED
 
 _UNSET: Any = object()
@@ -211,3 +213,14 @@ def covered_fields(change: Change) -> dict[str, str]:
         name: hashlib.sha256(json.dumps(data.get(name), sort_keys=True).encode()).hexdigest()[:16]
         for name in COVERED
     }
+
+
+_WIKI_SPECIAL = re.compile(r"([*_\-+^~?{}\[\]|!#])")
+
+
+def wiki_escape(text: str) -> str:
+    """`notes.escape.wiki` as four substitutions, each over the whole text."""
+    text = escape.clean(text).replace("\\", "\\" + escape.ZWSP)
+    text = _WIKI_SPECIAL.sub(r"\\\1", text)
+    text = escape._WIKI_BLOCK.sub(lambda m: m[1] + escape.ZWSP, text)
+    return escape._WIKI_SCHEME.sub(lambda m: (m[1] or m[2]) + escape.ZWSP, text)

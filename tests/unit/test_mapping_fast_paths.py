@@ -25,6 +25,7 @@ from connector.core.mapping import (
 )
 from connector.core.mapping.markup import tidy
 from connector.core.model import Change, Source
+from connector.core.notes import escape
 from connector.sandbox.jira import render as jira_render
 from connector.sandbox.jira.fieldset import FieldSet
 from connector.sandbox.jira.seed import seed as jira_seed
@@ -55,6 +56,13 @@ def random_texts(count: int, seed: int) -> list[str]:
 def test_wiki_to_text_agrees_with_every_rule_on_every_text(seed: int) -> None:
     for text in random_texts(2500, seed):
         assert wiki_to_text(text) == reference_paths.wiki_to_text(text), repr(text)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wiki_escape_agrees_with_every_substitution_on_every_text(seed: int) -> None:
+    texts = [*random_texts(2500, seed), "http://x.y", "mailto:a@b.c", "h1. x\nbq. y", "a\\b"]
+    for text in texts:
+        assert escape.wiki(text) == reference_paths.wiki_escape(text), repr(text)
 
 
 # Plain text with the few characters that are markup only in some places (dashes, dots, heading

@@ -35,7 +35,7 @@ def _adapter(deployment: str, mock: responses.RequestsMock) -> JiraAdapter:
         json={"deploymentType": deployment, "versionNumbers": [9, 12, 0], "baseUrl": URL},
     )
     mock.get(f"{API}/myself", json={"name": "bot", "timeZone": "UTC"})
-    mock.get(f"{API}/field", json=[])  # the client's field-name cache, read before a search
+    # No `/field`: a search is one call (the client's own search read the field list first).
     settings = SourceSettings(
         kind="jira", url=URL, username="bot", token=SecretStr("t0ken"), mapping=Path("m"),
         page_size=50,

@@ -38,7 +38,8 @@ ZWSP = "\u200b"
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
-_WIKI_SPECIAL = re.compile(r"([*_\-+^~?{}\[\]|!#])")
+_WIKI_SPECIAL = "*_-+^~?{}[]|!#"
+_WIKI_ESCAPED = str.maketrans({c: "\\" + c for c in _WIKI_SPECIAL})  # each one backslashed
 _WIKI_BLOCK = re.compile(r"^([ \t]*(?:h(?=[1-6]\.)|b(?=q\.)))", re.M | re.I)
 _WIKI_SCHEME = re.compile(r"\b([a-z][a-z0-9+.\-]*:)(?=//)|\b(mailto:)", re.I)
 
@@ -66,9 +67,13 @@ def clean(text: str) -> str:
 
 def wiki(text: str) -> str:
     text = clean(text).replace("\\", "\\" + ZWSP)
-    text = _WIKI_SPECIAL.sub(r"\\\1", text)
-    text = _WIKI_BLOCK.sub(lambda m: m[1] + ZWSP, text)
-    return _WIKI_SCHEME.sub(lambda m: (m[1] or m[2]) + ZWSP, text)
+    text = text.translate(_WIKI_ESCAPED)
+    # A block start needs a "." and a scheme a ":": a text without them skips that search.
+    if "." in text:
+        text = _WIKI_BLOCK.sub(lambda m: m[1] + ZWSP, text)
+    if ":" in text:
+        text = _WIKI_SCHEME.sub(lambda m: (m[1] or m[2]) + ZWSP, text)
+    return text
 
 
 def markdown(text: str) -> str:

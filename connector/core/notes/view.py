@@ -73,6 +73,9 @@ class ChangeView:
     internal: Internal | None
 
 
+VIEW_TYPES = frozenset({ChangeView, Internal, Entry})  # what a template reads fields of
+
+
 def view(change: Change, audience: Audience) -> ChangeView:
     level = change.security.level
     return ChangeView(
