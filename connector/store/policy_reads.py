@@ -228,9 +228,7 @@ class PolicyReadsMixin(StoreBase):
         each batch's changes sit close together in the calendar and read only the stored
         windows near that stretch, not every window of the source."""
         first = (
-            select(
-                change_windows.c.change_key, func.min(change_windows.c.starts_at).label("first")
-            )
+            select(change_windows.c.change_key, func.min(change_windows.c.starts_at).label("first"))
             .where(change_windows.c.source == source)
             .group_by(change_windows.c.change_key)
             .subquery()

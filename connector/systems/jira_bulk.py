@@ -4,14 +4,17 @@
 on each of up to 100 issues, each issue with its own values. It is asynchronous (303 with the
 task's location; `GET /task/{id}` until the task ends) and non-transactional: some issues may
 fail, which Jira documents as reported in the task's `result` without documenting its shape.
-So an issue counts as set only when its task ended COMPLETE and the result names that issue as
-set (an entry `{"issueID": <id>, "status": "SUCCESS"}` in its `issues`); any other answer (a
-result of another shape, a task that failed or was cancelled, an issue left out, as Jira does
-with an issue it cannot find) leaves the issue unconfirmed, and the caller writes it alone.
-A site that answers in another shape costs one request per issue, never a marker taken as
-written that was not. Jira runs tasks in no guaranteed order, so the caller waits for each task
-to end before the next write on its issues; a task still running after the adapter's wait
-(`TASK_WAIT_SECONDS`, a minute) is given up, and its write could then land after a later one.
+So an issue counts as set when its task ended COMPLETE and the result reports no failure: no
+result at all (nothing to report), or a result naming that issue as set (an entry
+`{"issueID": <id>, "status": "SUCCESS"}` in its `issues`). Any other answer (a result of
+another shape, which may hold failures this code cannot read; a task that failed or was
+cancelled; an issue a per-issue result leaves out, as Jira does with an issue it cannot find)
+leaves the issue unconfirmed, and the caller writes it alone.
+A site that answers in another shape costs the per-issue requests, never a marker taken as
+written that its task reports failed. Jira runs tasks in no guaranteed order, so the caller
+waits for each task to end before the next write on its issues; a task still running after
+the adapter's wait (`TASK_WAIT_SECONDS`, a minute) is given up, and its write could then land
+after a later one.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def confirmed(task: Any, asked: list[str]) -> set[str]:
     if not isinstance(task, dict) or task.get("status") != "COMPLETE":
         return set()
     result = task.get("result")
+    if result is None or result == {} or result == [] or result == "":
+        return set(asked)  # Jira reports failures in the result: none reported
     entries = result.get("issues") if isinstance(result, dict) else None
     if not isinstance(entries, list):
         return set()

@@ -53,7 +53,7 @@ def _task(status: str, result: Any = None) -> dict[str, Any]:
     return {"id": "42", "self": TASK, "status": status, "result": result}
 
 
-def test_only_the_issues_a_complete_task_names_as_set_are_confirmed() -> None:
+def test_a_complete_task_confirms_what_its_result_does_not_report_failed() -> None:
     result = {
         "issues": [
             {"issueID": 10001, "status": "SUCCESS"},
@@ -65,8 +65,12 @@ def test_only_the_issues_a_complete_task_names_as_set_are_confirmed() -> None:
     assert jira_bulk.confirmed(_task("COMPLETE", result), asked) == {"10001"}
     for status in ("FAILED", "CANCELLED", "DEAD", "RUNNING", "ENQUEUED"):
         assert jira_bulk.confirmed(_task(status, result), asked) == set()
-    for other in (None, "done", ["10001"], {"issues": "10001"}, {"succeeded": [10001]}):
+    for other in ("done", ["10001"], {"issues": "10001"}, {"failed": [10002]}):
         assert jira_bulk.confirmed(_task("COMPLETE", other), asked) == set()
+    # No result: the task reports no failure, so every issue asked was set.
+    for empty in (None, {}, [], ""):
+        assert jira_bulk.confirmed(_task("COMPLETE", empty), asked) == set(asked)
+        assert jira_bulk.confirmed(_task("FAILED", empty), asked) == set()
 
 
 def test_a_task_has_ended_in_any_final_status_only() -> None:
