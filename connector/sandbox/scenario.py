@@ -72,6 +72,11 @@ _STATUS_WEIGHTS = (
 _DECIDED = {"approved", "scheduled", "implementing", "review", "closed"}
 # How closed changes went: mostly successful, some failed, a few rolled back.
 _OUTCOME_WEIGHTS = (("successful", 80), ("failed", 12), ("rolled-back", 8))
+# Up to this many changes share one calendar (windows within 50 days, created within 60 days
+# before the base time); a larger site spreads over a calendar as many times longer as it has
+# times this many changes, as a real site's changes spread over its years: at one density,
+# each change overlaps about as many others whatever the site's size.
+SAME_CALENDAR_UP_TO = 10_000
 
 
 def generate(
@@ -83,23 +88,38 @@ def generate(
     # adding them left every other generated value (and each change's outcome) where it was.
     outcomes = random.Random(f"outcome:{random_seed}")
     planted = list(Planted)
+    stretch = -(-count // SAME_CALENDAR_UP_TO)  # at least 1
     return [
-        _one(rng, i, base_time, planted[i] if i < len(planted) else None, outcomes.random())
+        _one(
+            rng,
+            i,
+            base_time,
+            planted[i] if i < len(planted) else None,
+            outcomes.random(),
+            stretch=stretch,
+        )
         for i in range(count)
     ]
 
 
 def _one(
-    rng: random.Random, i: int, base: datetime, planted: Planted | None, outcome_roll: float
+    rng: random.Random,
+    i: int,
+    base: datetime,
+    planted: Planted | None,
+    outcome_roll: float,
+    *,
+    stretch: int = 1,
 ) -> SeedChange:
     change_type = rng.choices(("standard", "normal", "emergency"), (30, 55, 15))[0]
     change_class = "major" if change_type != "standard" and rng.random() < 0.4 else "minor"
     status = rng.choices([s for s, _ in _STATUS_WEIGHTS], [w for _, w in _STATUS_WEIGHTS])[0]
     systems = tuple(sorted(rng.sample([c.name for c in CONFIGURATION_ITEMS], rng.randint(1, 3))))
     sys_name = systems[0]
-    created = base - timedelta(days=rng.randint(3, 60), minutes=rng.randint(0, 1439))
+    created = base - timedelta(days=rng.randint(3, 60 * stretch), minutes=rng.randint(0, 1439))
     updated = min(base, created + timedelta(days=rng.randint(0, 3), minutes=rng.randint(1, 600)))
-    planned_start = base + timedelta(days=rng.randint(-20, 30), hours=rng.randint(0, 23))
+    days = rng.randint(-20 * stretch, 30 * stretch)
+    planned_start = base + timedelta(days=days, hours=rng.randint(0, 23))
     planned_start = planned_start.replace(minute=0, second=0, microsecond=0)
     planned_end = planned_start + timedelta(hours=rng.choice((1, 2, 4, 8)))
     complete = rng.random() < 0.6
