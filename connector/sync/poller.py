@@ -26,9 +26,6 @@ from connector.sync.reader import batched, read_ahead, read_all, ticket_id, tick
 from connector.sync.runtime import SourceRuntime
 
 MAX_RECHECK_ROUNDS = 100  # of page_size changes each: a bound, not an expected figure
-# Held changes are evaluated this many at a time, in the order of their windows (see
-# `Store.due_by_window`): each batch reads the stored windows near its stretch of the calendar.
-HELD_BATCH = 1000
 MAX_SETTLE_ROUNDS = 3  # needs info -> resubmitted -> approved -> scheduled at most
 
 
@@ -177,7 +174,9 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
     that moved), once each, now that every page is in: their actions are planned here."""
     now = rt.clock()
     pipeline.refresh()  # windows another worker stored during the scan are reached too
-    for chunk in batched(rt.store.due_by_window(rt.name, now=now), HELD_BATCH):
+    # A page at a time, in the order of their windows (`Store.due_by_window`): each batch reads
+    # the stored windows near its own stretch of the calendar, and holds few changes at once.
+    for chunk in batched(rt.store.due_by_window(rt.name, now=now), rt.settings.page_size):
         _reevaluate(pipeline, stats, list(chunk))
     # Whatever fell due meanwhile (a window's partner): a bound, not an expected figure.
     _evaluate_due(rt, pipeline, stats, now=lambda: now, rounds=MAX_RECHECK_ROUNDS)
