@@ -222,11 +222,11 @@ class PolicyReadsMixin(StoreBase):
         with self._read() as conn:
             return [str(key) for key in conn.execute(query).scalars()]
 
-    def due_by_window(self, source: str, *, now: datetime) -> list[str]:
+    def due_by_window(self, source: str, *, now: datetime, limit: int) -> list[str]:
         """Keys of the changes due for a recheck at `now`, in the order of their earliest
-        window's start (those without a window first; ties by key): evaluated in this order,
-        each batch's changes sit close together in the calendar and read only the stored
-        windows near that stretch, not every window of the source."""
+        window's start (those without a window first; ties by key), at most `limit`:
+        evaluated in this order, each batch's changes sit close together in the calendar and
+        read only the stored windows near that stretch, not every window of the source."""
         first = (
             select(change_windows.c.change_key, func.min(change_windows.c.starts_at).label("first"))
             .where(change_windows.c.source == source)
@@ -238,6 +238,7 @@ class PolicyReadsMixin(StoreBase):
             .outerjoin(first, first.c.change_key == changes.c.key)
             .where(changes.c.source == source, changes.c.recheck_at <= self._now(now))
             .order_by(first.c.first.asc().nulls_first(), changes.c.key)
+            .limit(limit)
         )
         with self._read() as conn:
             return [str(key) for key in conn.execute(query).scalars()]

@@ -26,6 +26,8 @@ from connector.sync.reader import batched, read_ahead, read_all, ticket_id, tick
 from connector.sync.runtime import SourceRuntime
 
 MAX_RECHECK_ROUNDS = 100  # of page_size changes each: a bound, not an expected figure
+HELD_SLICE = 10_000  # held keys read at once (see `_settle_held`)
+MAX_HELD_SLICES = 1_000  # a bound, not an expected figure
 MAX_SETTLE_ROUNDS = 3  # needs info -> resubmitted -> approved -> scheduled at most
 
 
@@ -176,8 +178,16 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
     pipeline.refresh()  # windows another worker stored during the scan are reached too
     # A page at a time, in the order of their windows (`Store.due_by_window`): each batch reads
     # the stored windows near its own stretch of the calendar, and holds few changes at once.
-    for chunk in batched(rt.store.due_by_window(rt.name, now=now), rt.settings.page_size):
-        _reevaluate(pipeline, stats, list(chunk))
+    # The keys are read in slices: an evaluated change is no longer due, so each slice starts
+    # where the last one ended, and the keys held at once stay few whatever the site's size.
+    last: list[str] = []
+    for _ in range(MAX_HELD_SLICES):
+        keys = rt.store.due_by_window(rt.name, now=now, limit=HELD_SLICE)
+        if not keys or keys == last:  # none left, or only ones an evaluation left due
+            break
+        last = keys
+        for chunk in batched(keys, rt.settings.page_size):
+            _reevaluate(pipeline, stats, list(chunk))
     # Whatever fell due meanwhile (a window's partner): a bound, not an expected figure.
     _evaluate_due(rt, pipeline, stats, now=lambda: now, rounds=MAX_RECHECK_ROUNDS)
 

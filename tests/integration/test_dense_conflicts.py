@@ -25,6 +25,7 @@ from connector.sandbox.scenario_model import SeedChange
 from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
+from connector.sync import poller
 
 COUNT = 100
 RANDOM_SEED = 34  # the sandbox seeds ServiceNow with RANDOM_SEED + 1
@@ -63,9 +64,11 @@ def findings_planned(store: Store, source: str, key: str) -> list[str]:
     return [e.content_fingerprint for e in entries if e.action == FINDINGS]
 
 
+@pytest.mark.parametrize("held_slice", [poller.HELD_SLICE, 5])  # 5: many slices of held keys
 def test_a_dense_conflict_graph_plans_each_tickets_note_once_per_cycle(
-    sandbox: Sandbox, ops: Ops, store_url: str
+    sandbox: Sandbox, ops: Ops, store_url: str, held_slice: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(poller, "HELD_SLICE", held_slice)
     group = dense_group(ops)
     assert len(group) >= 6
     keys = sorted(ops.key(s) for s in group)

@@ -208,10 +208,11 @@ def test_due_by_window_orders_by_the_earliest_window_start(store: Store) -> None
         tx.set_windows(source="jira", change_key="F", windows=[("db", T0, T0 + H, True)])
         tx.set_windows(source="snow", change_key="A", windows=[("db", T0 - 9 * H, T0, True)])
     # No window first (C, E by key), then by the earliest start (B and D tie: by key), A last.
-    assert store.due_by_window("jira", now=T0) == ["C", "E", "B", "D", "A"]
-    assert store.due_by_window("jira", now=T0 + H) == ["C", "E", "F", "B", "D", "A"]
-    assert store.due_by_window("snow", now=T0) == ["G"]
-    assert store.due_by_window("jira", now=T0 - 2 * H) == []
+    assert store.due_by_window("jira", now=T0, limit=9) == ["C", "E", "B", "D", "A"]
+    assert store.due_by_window("jira", now=T0, limit=3) == ["C", "E", "B"]
+    assert store.due_by_window("jira", now=T0 + H, limit=9) == ["C", "E", "F", "B", "D", "A"]
+    assert store.due_by_window("snow", now=T0, limit=9) == ["G"]
+    assert store.due_by_window("jira", now=T0 - 2 * H, limit=9) == []
 
 
 def test_recheck_makes_changes_due_and_keeps_a_sooner_recheck(store: Store) -> None:
