@@ -62,7 +62,7 @@ class SourceSettings(_Section):
     # pause all of them together (connector/systems/ratelimit.py). One by default: a Jira marker
     # property is written whole, so a killed worker's write still in flight could land over a
     # newer one; the more writes in flight, the likelier (see README, "Writes side by side").
-    write_concurrency: Annotated[int, Field(ge=1, le=32)] = 1
+    write_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     # Onboarding (connector/core/gate.py): "observe" reads, evaluates, records, reports and plans
     # but writes nothing to tickets; "enforce" writes what the policy plans.
     mode: Literal["observe", "enforce"] = "enforce"

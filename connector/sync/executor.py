@@ -23,24 +23,32 @@ action. Without a notifier (notifications switched off for this runtime) NOTIFY 
 left pending.
 
 Writes run side by side on up to `concurrency` threads (the source's `write_concurrency`), one
-ticket per thread at a time: a ledger page's actions are grouped by ticket, each ticket's group
-runs in ledger order on one thread, so a ticket never has two writes in flight and its writes
-land in the order they were planned; the next page starts when this one is done. Every step
-above is the same on each thread (the ledger's claim is safe across threads as across
-processes), and the threads share the source's adapter, hence its one rate limiter: a 429 or
-the rate-limit headers pause every thread's calls (connector/systems/ratelimit.py). A
-transient error stops the round as before: no group starts after it, each running group stops
+ticket per thread at a time (connector/sync/write_queue.py): a ticket's actions run in ledger
+order on one thread, so a ticket never has two writes in flight and its writes land in the
+order they were planned; the next ledger page is read while the current one's last tickets are
+written, so no thread waits for a page's slowest ticket. `before_batch` and `after_batch` are
+called around each batch of actions taken in (a ledger page), while the batch owns its tickets.
+Every step above is the same on each thread (the ledger's claim is safe across threads as
+across processes), and the threads share the source's adapter, hence its one rate limiter: a
+429 or the rate-limit headers pause every thread's calls (connector/systems/ratelimit.py). A
+transient error stops the round as before: no ticket starts after it, each running one stops
 after its current action, and the first error is raised once they have.
+
+The fence (connector/store/ledger.py): a claim is refused while another action of the ticket
+is claimed under a lease that has not lapsed by `grace_seconds` (the runtime passes twice the
+source's HTTP timeout); each action's requests go out only while its own lease lasts (LeaseExpired
+otherwise, connector/systems/http.py `calls_until`); and a claim that follows a lapsed one
+makes the writer forget what it read of the ticket, so the check before the write reads it
+again, after whatever the dead worker had in flight has landed.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -49,6 +57,8 @@ from loguru import logger
 from connector.core.errors import ConnectorError, PermanentError, TicketDeleted
 from connector.core.planner import Action, ActionKind
 from connector.store import Store
+from connector.sync.write_queue import WriteQueue
+from connector.systems.http import calls_until
 from connector.systems.writers import Note
 
 
@@ -70,6 +80,10 @@ class TicketWriter(Protocol):
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool: ...
 
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool: ...
+
+    def forget(self, ticket: str) -> None:
+        """Drop what was read of the ticket: its next check reads it again."""
+        ...
 
 
 class Notifier(Protocol):
@@ -144,67 +158,55 @@ class Executor:
     tried: set[str] = field(default_factory=set)
     # Tickets written at once (each ticket's own actions one at a time, in order); 1: serially.
     concurrency: int = 1
+    # How long after a claim's lease ran out its holder may still have a write in flight: the
+    # ticket is not written by anyone before (at least the source's HTTP timeout).
+    grace_seconds: float = 0.0
+    # Called, in the applying thread, with each batch of actions before any is tried, and with
+    # the batch and what became of those tried once all are done (see write_queue.py).
+    before_batch: Callable[[Sequence[Action]], None] | None = None
+    after_batch: Callable[[Sequence[Action], Sequence[Applied]], None] | None = None
     # `observe` and the bookkeeping above are shared by the writing threads
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
         outcomes. Stops early (raising) on a transient error: the rest stays pending."""
-        outcomes: Counter[Outcome] = Counter()
         if self.hold is not None:
-            return outcomes
+            return Counter()
+        queue: WriteQueue[Action, Applied] = WriteQueue(
+            key=lambda action: action.native_id,  # by the ticket the writes go to
+            apply=self._apply,
+            workers=self.concurrency,
+            refill_at=limit,
+            before=self.before_batch or _no_batch_hook,
+            after=self.after_batch or _no_batch_hook,
+            name=f"write-{source}",
+        )
+        return Counter(applied.outcome for applied in queue.run(self._pending(source, limit)))
+
+    def _pending(self, source: str, limit: int) -> Iterator[list[Action]]:
+        """The pending actions of `source` this executor applies, a ledger page at a time."""
         after = None
         while batch := self.store.ledger_pending(
-            source=source, now=self.clock(), limit=limit, after=after
+            source=source,
+            now=self.clock(),
+            limit=limit,
+            after=after,
+            grace_seconds=self.grace_seconds,
         ):
-            actions = [
+            yield [
                 Action.model_validate_json(entry.payload)
                 for entry in batch
                 if entry.payload is not None
                 and (self.only is None or self.only(entry.ticket_key, entry.action))
                 and entry.idempotency_key not in self.tried
             ]
-            outcomes.update(self._apply_page(source, actions))
             after = (batch[-1].created_at, batch[-1].idempotency_key)
-        return outcomes
-
-    def _apply_page(self, source: str, actions: list[Action]) -> Counter[Outcome]:
-        """One page of actions: grouped by ticket, up to `concurrency` tickets at once."""
-        groups: dict[str, list[Action]] = {}
-        for action in actions:  # by the ticket the writes go to
-            groups.setdefault(action.native_id, []).append(action)
-        if self.concurrency <= 1 or len(groups) <= 1:
-            return Counter(self._apply(action).outcome for action in actions)
-        stop = threading.Event()
-        errors: list[BaseException] = []
-
-        def run(group: list[Action]) -> Counter[Outcome]:
-            counts: Counter[Outcome] = Counter()
-            for action in group:
-                if stop.is_set():  # a transient error elsewhere: the rest stays pending
-                    break
-                try:
-                    counts[self._apply(action).outcome] += 1
-                except BaseException as exc:
-                    with self._lock:
-                        errors.append(exc)
-                    stop.set()
-                    break
-            return counts
-
-        outcomes: Counter[Outcome] = Counter()
-        workers = min(self.concurrency, len(groups))
-        with ThreadPoolExecutor(workers, thread_name_prefix=f"write-{source}") as pool:
-            for counts in pool.map(run, groups.values()):
-                outcomes.update(counts)
-        if errors:
-            raise errors[0]
-        return outcomes
 
     def _apply(self, action: Action) -> Applied:
         if action.kind is ActionKind.NOTIFY and self.notifier is None:
             return Applied(action, Outcome.DEFERRED)
-        key = action.idempotency_key
+        key, now = action.idempotency_key, self.clock()
         claim = self.store.ledger_claim(
             key,
             source=action.source,
@@ -213,14 +215,23 @@ class Executor:
             content_fingerprint=action.content_fingerprint,
             worker=self.worker,
             lease_seconds=self.lease_seconds,
-            now=self.clock(),
+            now=now,
+            grace_seconds=self.grace_seconds,
         )
         if claim is None:
             self._observe(action, Outcome.HELD)
             return Applied(action, Outcome.HELD)
+        # No request of this action goes out once its lease has run out.
+        with calls_until(now + timedelta(seconds=self.lease_seconds), clock=self.clock):
+            return self._claimed(action, lapsed=claim.lapsed, sending=claim.remote_ref == SENDING)
+
+    def _claimed(self, action: Action, *, lapsed: bool, sending: bool) -> Applied:
+        """The action, once claimed: written unless the ticket shows it done already."""
         if action.kind is ActionKind.NOTIFY:
-            return self._notify(action, sending=claim.remote_ref == SENDING)
+            return self._notify(action, sending=sending)
         try:
+            if lapsed:  # a dead worker's write may have landed since the ticket was read
+                self.writer.forget(action.native_id)
             newer = self._newer(action)
             outcome, ref = (Outcome.SUPERSEDED, newer) if newer else self._write(action)
         except TicketDeleted as exc:
@@ -379,6 +390,10 @@ class Executor:
                 **detail,
             },
         )
+
+
+def _no_batch_hook(*args: object) -> None:
+    return None
 
 
 def note_marker(action: Action, *, versioned: bool = True) -> str:
