@@ -34,12 +34,10 @@ across processes), and the threads share the source's adapter, hence its one rat
 transient error stops the round as before: no ticket starts after it, each running one stops
 after its current action, and the first error is raised once they have.
 
-The fence (connector/store/ledger.py): a claim is refused while another action of the ticket
-is claimed under a lease that has not lapsed by `grace_seconds` (the runtime passes twice the
-source's HTTP timeout); each action's requests go out only while its own lease lasts (LeaseExpired
-otherwise, connector/systems/http.py `calls_until`); and a claim that follows a lapsed one
-makes the writer forget what it read of the ticket, so the check before the write reads it
-again, after whatever the dead worker had in flight has landed.
+The fence (connector/store/ledger.py): no claim while another action of the ticket is claimed
+under a lease not lapsed by `grace_seconds` (twice the source's HTTP timeout); no request of
+an action after its lease (connector/systems/http.py `calls_until`); and after a lapsed claim
+the writer forgets what it read of the ticket, so the check before writing reads it again.
 """
 
 from __future__ import annotations
@@ -57,7 +55,7 @@ from loguru import logger
 from connector.core.errors import ConnectorError, PermanentError, TicketDeleted
 from connector.core.planner import Action, ActionKind
 from connector.store import Store
-from connector.sync.write_queue import WriteQueue
+from connector.sync.write_queue import WriteQueue, no_hook
 from connector.systems.http import calls_until
 from connector.systems.writers import Note
 
@@ -178,8 +176,8 @@ class Executor:
             apply=self._apply,
             workers=self.concurrency,
             refill_at=limit,
-            before=self.before_batch or _no_batch_hook,
-            after=self.after_batch or _no_batch_hook,
+            before=self.before_batch or no_hook,
+            after=self.after_batch or no_hook,
             name=f"write-{source}",
         )
         return Counter(applied.outcome for applied in queue.run(self._pending(source, limit)))
@@ -390,10 +388,6 @@ class Executor:
                 **detail,
             },
         )
-
-
-def _no_batch_hook(*args: object) -> None:
-    return None
 
 
 def note_marker(action: Action, *, versioned: bool = True) -> str:

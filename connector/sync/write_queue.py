@@ -31,7 +31,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _no_hook(*args: object) -> None:
+def no_hook(*args: object) -> None:
     return None
 
 
@@ -54,8 +54,8 @@ class WriteQueue(Generic[T, R]):
     # Read another page when fewer items than this wait to start (a page's worth: the next
     # page is in before the threads run dry).
     refill_at: int = 500
-    before: Callable[[Sequence[T]], None] = _no_hook
-    after: Callable[[Sequence[T], Sequence[R]], None] = _no_hook
+    before: Callable[[Sequence[T]], None] = no_hook
+    after: Callable[[Sequence[T], Sequence[R]], None] = no_hook
     name: str = "write"
 
     def run(self, pages: Iterator[Sequence[T]]) -> list[R]:
