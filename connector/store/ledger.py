@@ -23,7 +23,7 @@ claimed (by any worker, this one included) under a lease that has not lapsed by 
 claim is refused; a lapsed one sets `LedgerEntry.lapsed`, as does taking a lapsed claim over.
 The grace is at least the HTTP timeout of the source's calls (the executor passes twice the
 timeout: connect, then read), and a worker sends no request for an action after its lease ran
-out (connector/systems/http.py `writes_until`): by the time a successor may write a ticket,
+out (connector/systems/http.py `calls_until`): by the time a successor may write a ticket,
 whatever a dead worker had in flight on it has landed or been given up, and `lapsed` tells the
 successor to read the ticket again rather than trust what it read before. On PostgreSQL the
 claim takes a transaction-scoped advisory lock on (source, ticket) first, so two workers

@@ -159,8 +159,9 @@ class Executor:
     # How long after a claim's lease ran out its holder may still have a write in flight: the
     # ticket is not written by anyone before (at least the source's HTTP timeout).
     grace_seconds: float = 0.0
-    # Called, in the applying thread, with each batch of actions before any is tried, and with
-    # the batch and what became of those tried once all are done (see write_queue.py).
+    # Called (in the thread running apply_pending) with each batch of actions before any is
+    # tried, and with the batch and what became of those tried once all are done; no other
+    # write touches the batch's tickets in between (see write_queue.py).
     before_batch: Callable[[Sequence[Action]], None] | None = None
     after_batch: Callable[[Sequence[Action], Sequence[Applied]], None] | None = None
     # `observe` and the bookkeeping above are shared by the writing threads
