@@ -443,7 +443,7 @@ def main() -> None:
         "--write-concurrency",
         type=int,
         metavar="N",
-        help="the sources' write_concurrency (default: the setting's default, 1)",
+        help="the sources' write_concurrency (default: the setting's default, 4)",
     )
     parser.add_argument(
         "--full-only", action="store_true", help="only the full sync, no re-syncs after it"

@@ -56,6 +56,11 @@ class TransientError(ConnectorError):
         self.retry_after = retry_after
 
 
+class LeaseExpired(TransientError):
+    """The lease of the claim a write runs under ran out before one of its requests went out:
+    that request was not sent (a successor may take the action over), nor is it retried."""
+
+
 class PermanentError(ConnectorError):
     """The remote refused for good: skip this item and record why."""
 

@@ -59,10 +59,10 @@ class SourceSettings(_Section):
     retry_base_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
     # Planned writes applied at once (on different tickets: one ticket's writes stay in order,
     # one at a time); 1 applies them one after another. Retry-After and the rate-limit headers
-    # pause all of them together (connector/systems/ratelimit.py). One by default: a Jira marker
-    # property is written whole, so a killed worker's write still in flight could land over a
-    # newer one; the more writes in flight, the likelier (see README, "Writes side by side").
-    write_concurrency: Annotated[int, Field(ge=1, le=32)] = 1
+    # pause all of them together (connector/systems/ratelimit.py). A ticket claimed by a worker
+    # that died is written again only twice `timeout_seconds` after that claim's lease ran out
+    # (see README, "Writes side by side", and connector/store/ledger.py, "The fence").
+    write_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     # Onboarding (connector/core/gate.py): "observe" reads, evaluates, records, reports and plans
     # but writes nothing to tickets; "enforce" writes what the policy plans.
     mode: Literal["observe", "enforce"] = "enforce"

@@ -9,10 +9,26 @@ Claiming is a compare-and-set that is safe across threads, processes and both da
 1. `INSERT ... ON CONFLICT (idempotency_key) DO NOTHING` with state 'claimed' and a lease;
    inserting the row (the INSERT returns it) wins the claim.
 2. Otherwise `UPDATE ... WHERE key = :k AND (state = 'failed' OR (state = 'claimed' AND
-   claimed_until < :now))`: taking over an expired claim, or retrying a failed action; exactly
-   one concurrent updater gets the row back (PostgreSQL re-checks the WHERE clause after waiting on
-   the row lock; SQLite runs the whole claim under `BEGIN IMMEDIATE`).
+   claimed_until < :now - grace))`: taking over a lapsed claim, or retrying a failed action;
+   exactly one concurrent updater gets the row back (PostgreSQL re-checks the WHERE clause after
+   waiting on the row lock; SQLite runs the whole claim under `BEGIN IMMEDIATE`).
 3. Anything else (applied, or claimed under a live lease) returns None.
+
+The fence, one ticket at a time. A ticket's writes are not only per action: Jira's marker
+property is written whole, with no compare-and-set, so a write on an issue carries what the
+writer last read of every note's marker. A worker killed with a write in flight may have it land
+later, over a successor's newer write (or under it: the successor wrote from a read that missed
+it). So before the compare-and-set, the claim looks at the ticket's other actions: while any is
+claimed (by any worker, this one included) under a lease that has not lapsed by `grace`, the
+claim is refused; a lapsed one sets `LedgerEntry.lapsed`, as does taking a lapsed claim over.
+The grace is at least the HTTP timeout of the source's calls (the executor passes twice the
+timeout: connect, then read), and a worker sends no request for an action after its lease ran
+out (connector/systems/http.py `calls_until`): by the time a successor may write a ticket,
+whatever a dead worker had in flight on it has landed or been given up, and `lapsed` tells the
+successor to read the ticket again rather than trust what it read before. On PostgreSQL the
+claim takes a transaction-scoped advisory lock on (source, ticket) first, so two workers
+claiming actions of one ticket are serialized (SQLite's `BEGIN IMMEDIATE` serializes every
+claim).
 
 A 'failed' row can be claimed again: whether a failure is worth retrying is the planner's call
 (it can read `ledger_get(key).error`); an 'applied' row is final.
@@ -25,17 +41,18 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.base import StoreBase, chunks
+from connector.store.engine import lock_key
 from connector.store.records import LedgerEntry
 from connector.store.schema import ledger
 
 MAX_KEY_LENGTH = 200
 
 
-def _entry(row: Any) -> LedgerEntry:
+def _entry(row: Any, *, lapsed: bool = False) -> LedgerEntry:
     return LedgerEntry(
         idempotency_key=row.idempotency_key,
         source=row.source,
@@ -51,6 +68,7 @@ def _entry(row: Any) -> LedgerEntry:
         applied_at=row.applied_at,
         error=row.error,
         payload=row.payload,
+        lapsed=lapsed,
     )
 
 
@@ -77,7 +95,7 @@ _CLAIM_TAKE_OVER = (
         ledger.c.idempotency_key == bindparam("c_key"),
         or_(
             ledger.c.state.in_(("planned", "failed")),
-            and_(ledger.c.state == "claimed", ledger.c.claimed_until < bindparam("c_now")),
+            and_(ledger.c.state == "claimed", ledger.c.claimed_until < bindparam("c_lapsed")),
         ),
     )
     .values(
@@ -88,6 +106,13 @@ _CLAIM_TAKE_OVER = (
     )
     .returning(*ledger.c)
 )
+# The ticket's claims (the fence), the row's own among them (a lapsed one is taken over).
+_CLAIMS_OF_TICKET = select(ledger.c.claimed_until).where(
+    ledger.c.source == bindparam("f_source"),
+    ledger.c.ticket_key == bindparam("f_ticket"),
+    ledger.c.state == "claimed",
+)
+_TICKET_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 @cache
@@ -140,14 +165,29 @@ class LedgerMixin(StoreBase):
         worker: str,
         lease_seconds: float,
         now: datetime,
+        grace_seconds: float = 0.0,
     ) -> LedgerEntry | None:
-        """Claim `key` for `worker`; the entry if this worker now holds it, else None."""
+        """Claim `key` for `worker`; the entry if this worker now holds it, else None (the
+        action is settled, or claimed under a live lease, or another action of the ticket is
+        claimed under a lease not lapsed by `grace_seconds`: see the module docstring)."""
         if not key or len(key) > MAX_KEY_LENGTH:
             raise ValueError(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters: {key!r}")
         now = self._now(now)
         until = now + timedelta(seconds=lease_seconds)
+        lapsed_before = now - timedelta(seconds=grace_seconds)
         create = _CLAIM_NEW_SQLITE if self.is_sqlite else _CLAIM_NEW_POSTGRESQL
         with self._write() as conn:
+            if not self.is_sqlite:
+                ticket = f"ledger-ticket:{source}\0{ticket_key}"
+                conn.execute(_TICKET_LOCK, {"k": lock_key(self._namespace, ticket)})
+            claims = conn.execute(
+                _CLAIMS_OF_TICKET, {"f_source": source, "f_ticket": ticket_key}
+            ).scalars()
+            lapsed = False
+            for held_until in claims:
+                if held_until is not None and self._now(held_until) >= lapsed_before:
+                    return None  # its holder may still write the ticket: not now
+                lapsed = True  # its holder may have died mid-write: read the ticket again
             row = conn.execute(
                 create,
                 {
@@ -166,9 +206,14 @@ class LedgerMixin(StoreBase):
             if row is None:
                 row = conn.execute(
                     _CLAIM_TAKE_OVER,
-                    {"c_key": key, "c_now": now, "c_worker": worker, "c_until": until},
+                    {
+                        "c_key": key,
+                        "c_lapsed": lapsed_before,
+                        "c_worker": worker,
+                        "c_until": until,
+                    },
                 ).first()
-            return None if row is None else _entry(row)
+            return None if row is None else _entry(row, lapsed=lapsed)
 
     def ledger_applied(
         self, key: str, *, remote_ref: str | None, worker: str | None = None
@@ -278,11 +323,13 @@ class LedgerMixin(StoreBase):
         limit: int = 500,
         max_attempts: int = 5,
         after: tuple[datetime, str] | None = None,
+        grace_seconds: float = 0.0,
     ) -> list[LedgerEntry]:
         """Actions of `source` still to do: planned, failed (under `max_attempts`), or claimed
-        by a worker whose lease ran out (it died mid-write), oldest first; `after` continues from
-        the (created_at, idempotency_key) of the last entry of the previous page."""
-        now = self._now(now)
+        by a worker whose lease ran out `grace_seconds` ago (it died mid-write), oldest first;
+        `after` continues from the (created_at, idempotency_key) of the last entry of the
+        previous page."""
+        now = self._now(now) - timedelta(seconds=grace_seconds)
         query = (
             select(ledger)
             .where(

@@ -129,6 +129,9 @@ class LedgerEntry:
     applied_at: datetime | None
     error: str | None
     payload: str | None = None
+    # Set by a claim only: another claim on the ticket (or this action's own) had lapsed, its
+    # holder may have died mid-write, so what was read of the ticket before may be stale.
+    lapsed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

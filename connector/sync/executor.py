@@ -23,27 +23,33 @@ action. Without a notifier (notifications switched off for this runtime) NOTIFY 
 left pending.
 
 Writes run side by side on up to `concurrency` threads (the source's `write_concurrency`), one
-ticket per thread at a time: a ledger page's actions are grouped by ticket, each ticket's group
-runs in ledger order on one thread, so a ticket never has two writes in flight and its writes
-land in the order they were planned; the next page starts when this one is done. Every step
-above is the same on each thread (the ledger's claim is safe across threads as across
-processes), and the threads share the source's adapter, hence its one rate limiter: a 429 or
-the rate-limit headers pause every thread's calls (connector/systems/ratelimit.py). A
-transient error stops the round as before: no group starts after it, each running group stops
+ticket per thread at a time (connector/sync/write_queue.py): a ticket's actions run in ledger
+order on one thread, so a ticket never has two writes in flight and its writes land in the
+order they were planned; the next ledger page is read while the current one's last tickets are
+written, so no thread waits for a page's slowest ticket. Every step above is the same on each
+thread (the ledger's claim is safe across threads as across processes), and the threads share
+the source's adapter, hence its one rate limiter: a 429 or the rate-limit headers pause every
+thread's calls (connector/systems/ratelimit.py). A transient error stops the round as before:
+no ticket starts after it, each running one stops
 after its current action, and the first error is raised once they have.
 
-Before and after a page's writes the writer is handed its notes: Jira Cloud sets their markers
-in bulk there, outside the threads (connector/systems/jira_notes.py).
+Before and after each batch the writer is handed the batch's notes: Jira Cloud sets their
+markers in bulk there, outside the threads, while the batch owns its tickets
+(connector/systems/jira_notes.py).
+
+The fence (connector/store/ledger.py): no claim while another action of the ticket is claimed
+under a lease not lapsed by `grace_seconds` (twice the source's HTTP timeout); no request of
+an action after its lease (connector/systems/http.py `calls_until`); and after a lapsed claim
+the writer forgets what it read of the ticket, so the check before writing reads it again.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -52,6 +58,8 @@ from loguru import logger
 from connector.core.errors import ConnectorError, PermanentError, TicketDeleted
 from connector.core.planner import Action, ActionKind
 from connector.store import Store
+from connector.sync.write_queue import WriteQueue
+from connector.systems.http import calls_until
 from connector.systems.writers import Note, PlannedNote
 
 
@@ -77,6 +85,10 @@ class TicketWriter(Protocol):
     def before_notes(self, notes: Sequence[PlannedNote]) -> None: ...
 
     def after_notes(self, notes: Sequence[PlannedNote]) -> None: ...
+
+    def forget(self, ticket: str) -> None:
+        """Drop what was read of the ticket: its next check reads it again."""
+        ...
 
 
 class Notifier(Protocol):
@@ -151,47 +163,56 @@ class Executor:
     tried: set[str] = field(default_factory=set)
     # Tickets written at once (each ticket's own actions one at a time, in order); 1: serially.
     concurrency: int = 1
+    # How long after a claim's lease ran out its holder may still have a write in flight: the
+    # ticket is not written by anyone before (at least the source's HTTP timeout).
+    grace_seconds: float = 0.0
     # `observe` and the bookkeeping above are shared by the writing threads
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order; counts the
         outcomes. Stops early (raising) on a transient error: the rest stays pending."""
-        outcomes: Counter[Outcome] = Counter()
         if self.hold is not None:
-            return outcomes
+            return Counter()
+        queue: WriteQueue[Action, Applied] = WriteQueue(
+            key=lambda action: action.native_id,  # by the ticket the writes go to
+            apply=self._apply,
+            workers=self.concurrency,
+            refill_at=limit,
+            before=self._before_batch,
+            after=self._after_batch,
+            name=f"write-{source}",
+        )
+        return Counter(applied.outcome for applied in queue.run(self._pending(source, limit)))
+
+    def _pending(self, source: str, limit: int) -> Iterator[list[Action]]:
+        """The pending actions of `source` this executor applies, a ledger page at a time."""
         after = None
         while batch := self.store.ledger_pending(
-            source=source, now=self.clock(), limit=limit, after=after
+            source=source,
+            now=self.clock(),
+            limit=limit,
+            after=after,
+            grace_seconds=self.grace_seconds,
         ):
-            actions = [
+            yield [
                 Action.model_validate_json(entry.payload)
                 for entry in batch
                 if entry.payload is not None
                 and (self.only is None or self.only(entry.ticket_key, entry.action))
                 and entry.idempotency_key not in self.tried
             ]
-            outcomes.update(self._apply_page(source, actions))
             after = (batch[-1].created_at, batch[-1].idempotency_key)
-        return outcomes
 
-    def _apply_page(self, source: str, actions: list[Action]) -> Counter[Outcome]:
-        """One page of actions, its notes (if any) handed to the writer before and after; a
-        BaseException that is not an Exception (the process dying) skips the after step, as a
-        crash would."""
-        notes = self._planned_notes(actions)
-        if not notes:
-            return self._apply_groups(source, actions)
-        self.writer.before_notes(notes)
-        try:
-            outcomes = self._apply_groups(source, actions)
-        except Exception:
+    def _before_batch(self, actions: Sequence[Action]) -> None:
+        if notes := self._planned_notes(actions):
+            self.writer.before_notes(notes)
+
+    def _after_batch(self, actions: Sequence[Action], _applied: Sequence[Applied]) -> None:
+        if notes := self._planned_notes(actions):
             self.writer.after_notes(notes)
-            raise
-        self.writer.after_notes(notes)
-        return outcomes
 
-    def _planned_notes(self, actions: list[Action]) -> list[PlannedNote]:
+    def _planned_notes(self, actions: Sequence[Action]) -> list[PlannedNote]:
         edits = self.writer.edits_in_place
         return [
             PlannedNote(
@@ -203,43 +224,10 @@ class Executor:
             if a.kind is ActionKind.NOTE
         ]
 
-    def _apply_groups(self, source: str, actions: list[Action]) -> Counter[Outcome]:
-        """Grouped by ticket, up to `concurrency` tickets at once."""
-        groups: dict[str, list[Action]] = {}
-        for action in actions:  # by the ticket the writes go to
-            groups.setdefault(action.native_id, []).append(action)
-        if self.concurrency <= 1 or len(groups) <= 1:
-            return Counter(self._apply(action).outcome for action in actions)
-        stop = threading.Event()
-        errors: list[BaseException] = []
-
-        def run(group: list[Action]) -> Counter[Outcome]:
-            counts: Counter[Outcome] = Counter()
-            for action in group:
-                if stop.is_set():  # a transient error elsewhere: the rest stays pending
-                    break
-                try:
-                    counts[self._apply(action).outcome] += 1
-                except BaseException as exc:
-                    with self._lock:
-                        errors.append(exc)
-                    stop.set()
-                    break
-            return counts
-
-        outcomes: Counter[Outcome] = Counter()
-        workers = min(self.concurrency, len(groups))
-        with ThreadPoolExecutor(workers, thread_name_prefix=f"write-{source}") as pool:
-            for counts in pool.map(run, groups.values()):
-                outcomes.update(counts)
-        if errors:
-            raise errors[0]
-        return outcomes
-
     def _apply(self, action: Action) -> Applied:
         if action.kind is ActionKind.NOTIFY and self.notifier is None:
             return Applied(action, Outcome.DEFERRED)
-        key = action.idempotency_key
+        key, now = action.idempotency_key, self.clock()
         claim = self.store.ledger_claim(
             key,
             source=action.source,
@@ -248,14 +236,23 @@ class Executor:
             content_fingerprint=action.content_fingerprint,
             worker=self.worker,
             lease_seconds=self.lease_seconds,
-            now=self.clock(),
+            now=now,
+            grace_seconds=self.grace_seconds,
         )
         if claim is None:
             self._observe(action, Outcome.HELD)
             return Applied(action, Outcome.HELD)
+        # No request of this action goes out once its lease has run out.
+        with calls_until(now + timedelta(seconds=self.lease_seconds), clock=self.clock):
+            return self._claimed(action, lapsed=claim.lapsed, sending=claim.remote_ref == SENDING)
+
+    def _claimed(self, action: Action, *, lapsed: bool, sending: bool) -> Applied:
+        """The action, once claimed: written unless the ticket shows it done already."""
         if action.kind is ActionKind.NOTIFY:
-            return self._notify(action, sending=claim.remote_ref == SENDING)
+            return self._notify(action, sending=sending)
         try:
+            if lapsed:  # a dead worker's write may have landed since the ticket was read
+                self.writer.forget(action.native_id)
             newer = self._newer(action)
             outcome, ref = (Outcome.SUPERSEDED, newer) if newer else self._write(action)
         except TicketDeleted as exc:

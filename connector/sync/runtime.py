@@ -126,6 +126,8 @@ class SourceRuntime:
             hold=OBSERVE_REASON if self.gate.observing else None,
             # an in-memory SQLite store is one database per connection: not across threads
             concurrency=self.settings.write_concurrency if self.store.shared_between_threads else 1,
+            # a request may wait its timeout to connect, then as long for the answer
+            grace_seconds=2 * self.settings.timeout_seconds,
         )
 
     def close(self) -> None:

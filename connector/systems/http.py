@@ -19,6 +19,11 @@ marker) and returns what it finds instead of writing again. Without `already_don
 write is retried only when the failure proves it was not applied (429, connect timeout).
 The client libraries' own retries stay off; this module is the only retry owner.
 
+A write runs under its ledger claim's lease: inside `calls_until(deadline)`, no request (nor
+retry) goes out once the deadline has passed, after any rate-limit wait (LeaseExpired instead),
+so a worker that outlived its lease cannot write over its successor (connector/store/ledger.py,
+"The fence").
+
 Each adapter's calls also share one `SourceLimiter` (systems/ratelimit.py), whatever thread
 makes them: a Retry-After or the rate-limit headers on any answer pause every call of that
 source, so writes running side by side slow down together.
@@ -31,8 +36,9 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -46,6 +52,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from connector.core.errors import (
     ConfigError,
     ConnectorError,
+    LeaseExpired,
     NotFoundError,
     PermanentError,
     TransientError,
@@ -71,6 +78,29 @@ CONFIG_STATUSES = frozenset({401, 403})
 PERMANENT_STATUSES = frozenset({400, 404, 409, 422})
 # Statuses after which the request certainly did not take effect.
 _NOT_APPLIED_STATUSES = frozenset({429})
+
+
+# The lease deadline of the write the current thread runs (None: no claim), and its clock.
+_deadline: ContextVar[tuple[datetime, Callable[[], datetime]] | None] = ContextVar(
+    "calls_until", default=None
+)
+
+
+@contextmanager
+def calls_until(deadline: datetime, *, clock: Callable[[], datetime]) -> Iterator[None]:
+    """Within the block, the current thread's calls go out only while `clock()` is before
+    `deadline` (the claim's lease end); a call due later raises LeaseExpired unsent."""
+    token = _deadline.set((deadline, clock))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _check_deadline(source: str, what: str) -> None:
+    held = _deadline.get()
+    if held is not None and held[1]() >= held[0]:
+        raise LeaseExpired(f"{source}: {what}: the claim's lease ran out first; not sent")
 
 
 class CertificateNotTrusted(PermanentError):
@@ -258,6 +288,7 @@ class _Attempts:
     limiter: SourceLimiter | None = None
 
     def run(self, fn: Callable[[], T]) -> T:
+        _check_deadline(self.source, self.what)  # after any wait: the request goes out now
         try:
             return fn()
         except TransientError as exc:
@@ -285,7 +316,7 @@ class _Attempts:
 
 def _retryable(*, idempotent: bool) -> Callable[[BaseException], bool]:
     def check(exc: BaseException) -> bool:
-        if not isinstance(exc, TransientError):
+        if not isinstance(exc, TransientError) or isinstance(exc, LeaseExpired):
             return False
         return idempotent or not getattr(exc, "maybe_applied", True)
 

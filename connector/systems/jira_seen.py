@@ -164,6 +164,11 @@ class MarkerCache:
         they hold comment ids the property written does not."""
         self._update(name, notes=notes, unsaved=unsaved)
 
+    def forget(self, name: str) -> None:
+        """Drop what is known of the issue `name` (its id or key): its next check reads it."""
+        with self._lock:
+            self._seen.pop(self._ids.get(name, name), None)
+
     def moved(self, name: str, status: str) -> None:
         """This worker moved the issue to `status`: what it offers there is not known yet."""
         self._update(name, status=status, transitions=None)

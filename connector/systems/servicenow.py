@@ -214,6 +214,12 @@ class ServiceNowAdapter(TableDescriptions):
             elif sys_id:
                 self._columns.pop(sys_id, None)  # what was kept is older than this read
 
+    def forget(self, sys_id: str) -> None:
+        """Drop what was kept of a change's journal and columns: its next check reads them."""
+        with self._memo_lock:
+            self._journals.pop(sys_id, None)
+            self._columns.pop(sys_id, None)
+
     def watch(self, columns: Iterable[str]) -> None:
         """Remember these columns of every change read, for the checks before writing them."""
         self._watched = frozenset({*self._watched, *columns})

@@ -129,6 +129,9 @@ class JiraWriter:
             ticket, lambda: self.adapter.set_label(ticket, label, present=present)
         )
 
+    def forget(self, ticket: str) -> None:
+        self.adapter.notes.cache.forget(ticket)
+
 
 class ServiceNowWriter:
     """Work notes end with a `[cc:<marker>]` tag; the journal is append-only, so a note that
@@ -188,6 +191,9 @@ class ServiceNowWriter:
 
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool:
         raise PermanentError(f"{self.adapter.name}: ServiceNow changes have no labels")
+
+    def forget(self, ticket: str) -> None:
+        self.adapter.forget(ticket)
 
 
 TicketWriters = JiraWriter | ServiceNowWriter

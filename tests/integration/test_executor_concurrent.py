@@ -1,21 +1,25 @@
 """The executor's concurrent writes over a real store (SQLite and PostgreSQL): tickets side by
 side, each ticket's writes one at a time and in ledger order, each write once; a transient error
-stops the round (nothing of that ticket after it is tried) and the next round does the rest."""
+stops the round (nothing of that ticket after it is tried) and the next round does the rest.
+The fence: a ticket with a claim of another worker is not written until that claim's lease and
+the grace after it have passed, then it is read again first; no request of a write goes out
+after its own lease ran out."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from store_fixtures import fixture_open_store, fixture_store, fixture_store_url  # noqa: F401
 
-from connector.core.errors import TransientError
+from connector.core.errors import LeaseExpired, TransientError
 from connector.core.planner import Action, ActionKind
 from connector.store import Store
 from connector.sync.executor import Executor, Outcome
 from connector.sync.recording import record_action
+from connector.systems import http
 from connector.systems.writers import Note, PlannedNote
 
 SOURCE = "acme-jira"
@@ -34,6 +38,7 @@ class SlowWriter:
         self.in_flight: dict[str, int] = {}
         self.overlaps: list[str] = []
         self.fail_on = fail_on
+        self.forgotten: list[tuple[str, int]] = []  # ticket, writes made before
 
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool:
         with self.lock:
@@ -69,6 +74,10 @@ class SlowWriter:
 
     def after_notes(self, notes: Sequence[PlannedNote]) -> None:  # pragma: no cover
         raise AssertionError("labels only")
+
+    def forget(self, ticket: str) -> None:
+        with self.lock:
+            self.forgotten.append((ticket, len(self.calls)))
 
 
 def plan(store: Store) -> None:
@@ -146,3 +155,98 @@ def test_a_transient_error_stops_the_round_and_the_next_round_does_the_rest(stor
     assert len(written) == len(set(written))  # no write twice
     assert writer.overlaps == []
     assert store.ledger_pending(source=SOURCE, now=datetime.now(UTC)) == []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, seconds: float) -> None:
+        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+def fenced_executor(store: Store, writer: SlowWriter, clock: Clock) -> Executor:
+    return Executor(
+        store=store,
+        writer=writer,  # type: ignore[arg-type]
+        worker="w1",
+        lease_seconds=60,
+        grace_seconds=20,
+        clock=clock,
+        concurrency=4,
+    )
+
+
+def test_a_dead_workers_claim_fences_its_ticket_until_lease_and_grace_have_passed(
+    store: Store,
+) -> None:
+    plan(store)
+    clock = Clock()
+    # a worker claimed T03's second label and died: its write may still be in flight
+    assert store.ledger_claim(
+        "k-T03-1",
+        source=SOURCE,
+        ticket_key="T03",
+        action="label-b",
+        content_fingerprint="b" * 8,
+        worker="w0",
+        lease_seconds=60,
+        now=clock(),
+    )
+    writer = SlowWriter()
+    clock.at(1)
+    first = fenced_executor(store, writer, clock).apply_pending(SOURCE)
+    assert first == {Outcome.WRITTEN: (len(TICKETS) - 1) * 3, Outcome.HELD: 2}
+    assert [c for c in writer.calls if c[0] == "id-T03"] == []
+    clock.at(79)  # the lease has run out, the grace after it not yet
+    assert fenced_executor(store, writer, clock).apply_pending(SOURCE) == {Outcome.HELD: 2}
+    assert [c for c in writer.calls if c[0] == "id-T03"] == []
+    assert writer.forgotten == []
+    clock.at(81)
+    last = fenced_executor(store, writer, clock).apply_pending(SOURCE)
+    assert last == {Outcome.WRITTEN: 3}
+    t03 = sorted((c for c in writer.calls if c[0] == "id-T03"), key=lambda c: c[2])
+    assert [c[1] for c in t03] == LABELS
+    # read again before its first write: what was read before the lapse may be stale
+    assert writer.forgotten[0] == ("id-T03", (len(TICKETS) - 1) * 3)
+    assert store.ledger_pending(source=SOURCE, now=clock()) == []
+
+
+class LateWriter(SlowWriter):
+    """T05's label write makes two requests; the lease runs out between them."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.sent: list[str] = []
+
+    def set_label(self, ticket: str, label: str, *, present: bool) -> bool:
+        def request() -> bool:
+            self.sent.append(f"{ticket}:{label}")
+            return True
+
+        http.call(request, source=SOURCE, what="read labels")
+        if ticket == "id-T05":
+            self.clock.at(61)
+        return http.call(request, source=SOURCE, what="edit labels")
+
+
+def test_no_request_of_a_write_goes_out_after_its_lease_ran_out(store: Store) -> None:
+    plan(store)
+    clock = Clock()
+    writer = LateWriter(clock)
+    run = fenced_executor(store, writer, clock)
+    run.concurrency = 1
+    try:
+        run.apply_pending(SOURCE)
+    except LeaseExpired as exc:
+        assert "lease ran out" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("the write went on after its lease")
+    assert writer.sent.count("id-T05:a") == 1  # its read; the edit was not sent
+    assert [f.ticket_key for f in run.failures] == ["T05"]
+    entry = store.ledger_get("k-T05-0")
+    assert entry is not None and entry.state == "failed"  # tried again later

@@ -16,24 +16,34 @@ KEY = "jira:OPS-1:findings:" + "a" * 64
 
 
 def claim(
-    store: Store, worker: str, *, now: datetime = T0, key: str = KEY, lease: float = 60
+    store: Store,
+    worker: str,
+    *,
+    now: datetime = T0,
+    key: str = KEY,
+    lease: float = 60,
+    ticket: str = "OPS-1",
+    grace: float = 0.0,
 ) -> LedgerEntry | None:
     return store.ledger_claim(
         key,
         source="jira",
-        ticket_key="OPS-1",
+        ticket_key=ticket,
         action="comment",
         content_fingerprint="a" * 64,
         worker=worker,
         lease_seconds=lease,
         now=now,
+        grace_seconds=grace,
     )
 
 
+@pytest.mark.parametrize("one_action", [True, False], ids=["one-action", "one-ticket"])
 @pytest.mark.parametrize("shared_store", [True, False], ids=["one-engine", "engine-each"])
 def test_concurrent_claims_have_exactly_one_winner(
-    open_store: Callable[[], Store], shared_store: bool
+    open_store: Callable[[], Store], shared_store: bool, one_action: bool
 ) -> None:
+    """Claims of one action, or of different actions of one ticket (the fence), at once."""
     count = 8
     first = open_store()
     stores = [first] * count if shared_store else [first, *(open_store() for _ in range(3))] * 2
@@ -44,7 +54,7 @@ def test_concurrent_claims_have_exactly_one_winner(
     def _claim(name: str, store: Store) -> None:
         try:
             barrier.wait()
-            results[name] = claim(store, name)
+            results[name] = claim(store, name, key=KEY if one_action else f"{KEY}:{name}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -56,7 +66,7 @@ def test_concurrent_claims_have_exactly_one_winner(
     assert errors == []
     winners = [name for name, entry in results.items() if entry is not None]
     assert len(winners) == 1
-    entry = first.ledger_get(KEY)
+    entry = first.ledger_get(KEY if one_action else f"{KEY}:{winners[0]}")
     assert entry is not None
     assert entry.claimed_by == winners[0]
     assert entry.attempts == 1
@@ -127,3 +137,45 @@ def test_key_length_is_checked(store: Store) -> None:
     with pytest.raises(ValueError):
         claim(store, "w1", key="k" * 201)
     assert claim(store, "w1", key="k" * 200) is not None
+
+
+def test_a_claim_fences_its_ticket_until_its_lease_and_the_grace_have_passed(
+    store: Store,
+) -> None:
+    # w1 claims a note on OPS-1, then dies with its write possibly in flight
+    first = claim(store, "w1", lease=60, grace=30)
+    assert first is not None and not first.lapsed
+    other = "jira:OPS-1:labels:" + "b" * 64
+    for at in (1, 59, 61, 89):  # under the lease, then within the grace after it
+        later = T0 + timedelta(seconds=at)
+        assert claim(store, "w2", key=other, now=later, grace=30) is None, at
+        assert claim(store, "w1", key=other, now=later, grace=30) is None, at  # any holder
+        assert claim(store, "w2", now=later, grace=30) is None, at
+    # another ticket is not fenced
+    elsewhere = claim(store, "w2", key="jira:OPS-2:x", ticket="OPS-2", now=T0, grace=30)
+    assert elsewhere is not None and not elsewhere.lapsed
+    # no longer pending within the grace either: nobody tries it
+    pending = store.ledger_pending(source="jira", now=T0 + timedelta(seconds=89), grace_seconds=30)
+    assert KEY not in {e.idempotency_key for e in pending}
+    # past lease and grace: the ticket's next claims say the ticket must be read again
+    after = T0 + timedelta(seconds=91)
+    pending = store.ledger_pending(source="jira", now=after, grace_seconds=30)
+    assert KEY in {e.idempotency_key for e in pending}
+    fresh = claim(store, "w2", key=other, now=after, grace=30)
+    assert fresh is not None and fresh.lapsed
+    assert store.ledger_applied(other, remote_ref="x", worker="w2")
+    taken = claim(store, "w2", now=after, grace=30)
+    assert taken is not None and taken.lapsed and taken.claimed_by == "w2"
+    assert store.ledger_applied(KEY, remote_ref="1", worker="w2")
+    third = claim(store, "w2", key="jira:OPS-1:three", now=after, grace=30)
+    assert third is not None and not third.lapsed  # nothing lapsed left on the ticket
+
+
+def test_settled_claims_do_not_fence_their_ticket(store: Store) -> None:
+    assert claim(store, "w1") is not None
+    assert store.ledger_applied(KEY, remote_ref="1", worker="w1")
+    failed = "jira:OPS-1:two"
+    assert claim(store, "w1", key=failed) is not None
+    assert store.ledger_failed(failed, error="503", worker="w1")
+    nxt = claim(store, "w2", key="jira:OPS-1:three", now=T0 + timedelta(seconds=1), grace=30)
+    assert nxt is not None and not nxt.lapsed

@@ -1,7 +1,8 @@
-"""Concurrent writes, read back from the sandbox's request log (each request's arrival and the
-start of its answer): tickets are written side by side, at most `write_concurrency` calls of a
-source at once, but never two calls on the same ticket at once; and a 429 with Retry-After on
-one call pauses every call of that source, not only the refused one's retry."""
+"""Concurrent writes at the default `write_concurrency` (4), read back from the sandbox's request
+log (each request's arrival and the start of its answer): tickets are written side by side, at
+most `write_concurrency` calls of a source at once, but never two calls on the same ticket at
+once; and a 429 with Retry-After on one call pauses every call of that source, not only the
+refused one's retry."""
 
 from __future__ import annotations
 
@@ -60,11 +61,9 @@ def most_in_flight(calls: Iterable[dict[str, Any]]) -> int:
 
 
 def sync(store_url: str, info: Any, *, only: set[str] | None = None) -> None:
-    sources = {
-        name: s.model_copy(update={"write_concurrency": CONCURRENCY})
-        for name, s in sandbox_sources(info).items()
-        if only is None or name in only
-    }
+    """One cycle at the default `write_concurrency` (4)."""
+    sources = {name: s for name, s in sandbox_sources(info).items() if only is None or name in only}
+    assert {s.write_concurrency for s in sources.values()} == {CONCURRENCY}
     with (
         closing(Store.open(store_url)) as store,
         closing(Worker(Settings(sources=sources), store, name="concurrent").open()) as worker,

@@ -1,6 +1,7 @@
 """Crash safety: a worker process killed with SIGKILL at random points during sync and apply,
 then restarted, loses nothing and writes nothing twice; so do two workers sharing one
-PostgreSQL database. Every worker here is a real `change-connector sync --once` process."""
+PostgreSQL database. Every worker here is a real `change-connector sync --once` process,
+writing tickets side by side (`write_concurrency` 4, the default)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from sync_helpers import (
 from connector.store import Store
 
 LEASE = 3.0
+TIMEOUT = 3.0  # each call's; a lapsed claim's ticket is written again after twice this
+CONCURRENCY = 4
 
 
 def worker(config: Path) -> subprocess.Popen[bytes]:
@@ -58,7 +61,12 @@ def test_sigkill_at_random_points_loses_nothing_and_writes_nothing_twice(
     ) as sandbox:
         info = sandbox.info
         config = write_config(
-            tmp_path / "worker.toml", info, store_url=store_url, lease_seconds=LEASE
+            tmp_path / "worker.toml",
+            info,
+            store_url=store_url,
+            lease_seconds=LEASE,
+            timeout_seconds=TIMEOUT,
+            write_concurrency=CONCURRENCY,
         )
         rng = random.Random(20261122)
         for _ in range(6):
@@ -66,7 +74,8 @@ def test_sigkill_at_random_points_loses_nothing_and_writes_nothing_twice(
             time.sleep(rng.uniform(0.3, 2.5))
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
-        time.sleep(LEASE + 0.5)  # the claims of the last killed worker expire
+        # the claims of the last killed worker lapse, and so does the grace after them
+        time.sleep(LEASE + 2 * TIMEOUT + 0.5)
         finish(worker(config))
         with closing(Store.open(store_url)) as store:
             assert store.count_changes() == 2 * count
@@ -92,7 +101,9 @@ def test_two_workers_share_one_postgresql_database(tmp_path: Path, store_url: st
     count = 1000  # per system: 2,000 tickets in all
     with running_sandbox(tmp_path, seed_count=count, random_seed=4) as sandbox:
         info = sandbox.info
-        config = write_config(tmp_path / "worker.toml", info, store_url=store_url)
+        config = write_config(
+            tmp_path / "worker.toml", info, store_url=store_url, write_concurrency=CONCURRENCY
+        )
         first, second = worker(config), worker(config)
         try:
             finish(first)

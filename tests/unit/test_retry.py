@@ -14,6 +14,7 @@ from loguru import logger
 from connector.core.errors import (
     ConfigError,
     ConnectorError,
+    LeaseExpired,
     NotFoundError,
     PermanentError,
     TransientError,
@@ -215,3 +216,33 @@ def test_each_retry_is_logged(log_lines: list[str]) -> None:
     http.call(fn, source="acme", what="read X-1", policy=policy(Sleeps()))
     assert len(log_lines) == 1
     assert "acme: read X-1: Jira answered 503; retry 1/5 in" in log_lines[0]
+
+
+def test_no_request_goes_out_once_the_claims_lease_has_run_out() -> None:
+    """Inside `calls_until`, a call (or a retry after a wait) due at or after the deadline
+    raises LeaseExpired without running, and is not retried; outside, calls go out as ever."""
+    sleeps = Sleeps()
+    now = [NOW]
+    deadline = NOW + timedelta(seconds=10)
+
+    def clock() -> datetime:
+        return now[0]
+
+    def slow_503() -> str:
+        calls.append(1)
+        now[0] += timedelta(seconds=6)  # each attempt takes 6 s: the retry would be late
+        raise TransientError("503")
+
+    calls: list[int] = []
+    with http.calls_until(deadline, clock=clock):
+        with pytest.raises(LeaseExpired):
+            http.call(slow_503, source="s", what="w", policy=policy(sleeps))
+        assert calls == [1, 1]  # at 0 s and 6 s; the third, at 12 s, was not sent
+        assert len(sleeps) == 2  # and LeaseExpired was not retried
+        sent, fn = fail_then([])
+        with pytest.raises(LeaseExpired):
+            http.call(fn, source="s", what="w", policy=policy(sleeps))
+        assert sent == []
+    sent, fn = fail_then([])
+    assert http.call(fn, source="s", what="w", policy=policy(sleeps)) == "ok"
+    assert sent == [1]

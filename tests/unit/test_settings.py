@@ -135,13 +135,13 @@ def test_write_concurrency_out_of_range_is_one_line_naming_the_key(
     assert "sources.acme-jira.write_concurrency" in message
 
 
-def test_write_concurrency_defaults_to_one_and_four_is_allowed(tmp_path: Path) -> None:
+def test_write_concurrency_defaults_to_four_and_one_is_allowed(tmp_path: Path) -> None:
     settings = load_settings(
         write(
             tmp_path,
-            GOOD.replace('token = "snow-secret"', 'token = "snow-secret"\nwrite_concurrency = 4'),
+            GOOD.replace('token = "snow-secret"', 'token = "snow-secret"\nwrite_concurrency = 1'),
         ),
         environ={},
     )
-    assert settings.sources["acme-jira"].write_concurrency == 1
-    assert settings.sources["client-b"].write_concurrency == 4
+    assert settings.sources["acme-jira"].write_concurrency == 4
+    assert settings.sources["client-b"].write_concurrency == 1
