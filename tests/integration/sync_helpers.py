@@ -80,11 +80,15 @@ def reset_log(info: SandboxInfo) -> None:
 
 
 def ticket_writes(info: SandboxInfo, *, user: str = "connector") -> list[str]:
-    """Writes (not searches) the given user made, as 'METHOD path'."""
+    """Writes the given user made, as 'METHOD path': not the reads Jira takes as a POST
+    (searches, and comments by id, `POST /comment/list`)."""
     return [
         f"{r['method']} {r['path']}"
         for r in request_log(info)
-        if r["method"] in WRITE_METHODS and r["user"] == user and "/search" not in r["path"]
+        if r["method"] in WRITE_METHODS
+        and r["user"] == user
+        and "/search" not in r["path"]
+        and not r["path"].endswith("/comment/list")
     ]
 
 
