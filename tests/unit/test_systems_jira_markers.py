@@ -164,6 +164,19 @@ def test_an_issue_is_known_in_the_cache_by_id_and_by_key() -> None:
     assert cache.get("CHG-1") is None and cache.get("10001") is None
 
 
+def test_a_forgotten_issue_is_read_again_whether_named_by_id_or_key() -> None:
+    """After a lapsed claim the executor makes the writer forget the issue (executor.py)."""
+    cache = MarkerCache()
+    for name in ("10001", "CHG-1"):
+        cache.seen({"id": "10001", "key": "CHG-1", "properties": {}})
+        cache.seen({"id": "10002", "key": "CHG-2", "properties": {}})
+        assert cache.get("CHG-1") == {}
+        cache.forget(name)
+        assert cache.get("CHG-1") is None and cache.get("10001") is None
+        assert cache.state("CHG-1") is None  # status, labels and transitions too
+        assert cache.get("CHG-2") == {}  # the others stay
+
+
 def test_the_cache_keeps_status_labels_and_transitions_as_read() -> None:
     cache = MarkerCache()
     offered = [{"id": "11", "name": "Approve", "to": {"name": "Scheduled"}}]

@@ -207,6 +207,21 @@ def test_a_page_of_changes_answers_marker_checks_without_a_call(
     assert [e["v"] for e in journal.entries].count("Lost\n\n[cc:f-4]") == 1
 
 
+def test_a_forgotten_change_has_its_journal_read_again(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    """After a lapsed claim the executor makes the writer forget the change (executor.py): a
+    note a dead worker's write may have added since is then seen."""
+    journal = FakeJournal(mock, drop_first=False)
+    assert snow.find_work_note(SYS_ID, "f-1") is None
+    assert len(journal.reads) == 1
+    journal.entries.append({"element": "work_notes", "v": "Findings\n\n[cc:f-1]"})  # landed late
+    assert snow.find_work_note(SYS_ID, "f-1") is None  # what was kept answers: stale
+    snow.forget(SYS_ID)
+    assert snow.find_work_note(SYS_ID, "f-1") == f"{SYS_ID}/work_notes/f-1"
+    assert len(journal.reads) == 2
+
+
 def test_a_deleted_change_is_reported_as_deleted(
     snow: ServiceNowAdapter, mock: responses.RequestsMock
 ) -> None:
