@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from store_fixtures import fixture_open_store, fixture_store, fixture_store_url  # noqa: F401
 
@@ -99,13 +100,14 @@ def plan(store: Store) -> None:
                 assert record_action(tx, action)
 
 
-def executor(store: Store, writer: SlowWriter) -> Executor:
+def executor(store: Store, writer: SlowWriter, **fence: Any) -> Executor:
     return Executor(
         store=store,
         writer=writer,  # type: ignore[arg-type]
         worker="w1",
         lease_seconds=60,
         concurrency=4,
+        **fence,
     )
 
 
@@ -169,15 +171,7 @@ class Clock:
 
 
 def fenced_executor(store: Store, writer: SlowWriter, clock: Clock) -> Executor:
-    return Executor(
-        store=store,
-        writer=writer,  # type: ignore[arg-type]
-        worker="w1",
-        lease_seconds=60,
-        grace_seconds=20,
-        clock=clock,
-        concurrency=4,
-    )
+    return executor(store, writer, grace_seconds=20, clock=clock)
 
 
 def test_a_dead_workers_claim_fences_its_ticket_until_lease_and_grace_have_passed(
