@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from connector.systems.jira import JiraAdapter
 
 COMMENT_PAGE = 100
+# A bulk write costs a request and at least one task read, before and again after: from this
+# many issues on it costs fewer calls than one marker write an issue before and after.
+BULK_FROM = 3
 COMMENT_LIST_IDS = 1000  # the documented maximum of `POST /comment/list`
 
 __all__ = ["JiraNotes", "MarkerCache"]
@@ -99,8 +102,9 @@ class JiraNotes:
 
     def arm(self, planned: Iterable[tuple[str, str, str]]) -> None:
         """Before a page's writes: set `pending` for each planned note (issue, marker,
-        fingerprint) whose marker its issue, as last read, lacks, in bulk; the notes whose
-        issue Jira confirmed are posted with one request each."""
+        fingerprint) whose marker its issue, as last read, lacks, in bulk when that is on
+        `BULK_FROM` issues or more; the notes whose issue Jira confirmed are posted with one
+        request each, the others with their own marker writes."""
         if self.adapter.kind is not SystemKind.JIRA_CLOUD:
             return
         wanted: dict[str, dict[str, NoteMark]] = {}
@@ -115,7 +119,7 @@ class JiraNotes:
             wanted[issue] = jira_markers.pending(notes, marker, fp=fp)
             new.setdefault(issue, []).append(marker)
         values = {i: v for i, n in wanted.items() if (v := _value_or_none(n)) is not None}
-        if not values:
+        if len(values) < BULK_FROM:
             return
         confirmed = self.adapter.set_properties_bulk(
             {i: {PROPERTY_KEY: v} for i, v in values.items()}

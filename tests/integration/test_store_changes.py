@@ -187,11 +187,12 @@ def test_a_deleted_ticket_is_recorded_once_and_leaves_the_open_lists(store: Stor
                 payload="{}",
             )
     claim = {"source": "jira", "ticket_key": "CHG-1", "worker": "w", "lease_seconds": 60}
-    for key in ("k-0", "k-1"):
+    for key in ("k-0", "k-1"):  # one claim on a ticket at a time (the fence)
         assert store.ledger_claim(
             key, action="note", content_fingerprint=fp(0), now=datetime.now(UTC), **claim
         )
-    store.ledger_applied("k-0", remote_ref="10001", worker="w")
+        if key == "k-0":
+            store.ledger_applied("k-0", remote_ref="10001", worker="w")
 
     assert store.mark_deleted(source="jira", change_key="CHG-1", reason="404", actor="w")
     assert not store.mark_deleted(source="jira", change_key="CHG-1", reason="404", actor="w")

@@ -13,7 +13,7 @@ import responses
 from test_systems_jira import API, Sleeps, _text, policy, settings
 
 from connector.core.errors import PermanentError
-from connector.systems import jira_bulk
+from connector.systems import jira_bulk, jira_notes
 from connector.systems.jira import PROPERTY_KEY, JiraAdapter
 
 TASK = f"{API}/task/42"
@@ -145,12 +145,33 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-def jira(mock: responses.RequestsMock, sleeps: Sleeps) -> Iterator[JiraAdapter]:
+def jira(
+    mock: responses.RequestsMock, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[JiraAdapter]:
+    # The bulk write's steps on one issue (the worker uses it from BULK_FROM issues on).
+    monkeypatch.setattr(jira_notes, "BULK_FROM", 1)
     adapter = JiraAdapter("acme-jira", settings(), policy=policy(sleeps))
     # CHG-9 read with a page: no notes yet
     adapter.notes.cache.seen({"id": "10009", "key": "CHG-9", "fields": {}, "properties": {}})
     yield adapter
     adapter.close()
+
+
+def test_notes_on_fewer_issues_than_a_bulk_write_pays_for_take_their_own_marker_writes(
+    jira: JiraAdapter, mock: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jira_notes, "BULK_FROM", 3)
+    jira.notes.cache.seen({"id": "10008", "key": "CHG-8", "fields": {}, "properties": {}})
+    site = Site(mock)
+    before = len(mock.calls)
+    jira.notes.arm([("10009", "m", "f"), ("10008", "m", "f")])  # two issues: no bulk write
+    assert len(mock.calls) == before and not site.bulk
+    jira.notes.post("10009", body="x", marker="m", fp="f", internal=True)
+    assert _methods(mock, before) == [
+        f"PUT issue/10009/properties/{PROPERTY_KEY}",
+        "POST issue/10009/comment",
+        f"PUT issue/10009/properties/{PROPERTY_KEY}",
+    ]
 
 
 def _methods(mock: responses.RequestsMock, since: int) -> list[str]:
