@@ -178,7 +178,8 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
     pipeline.refresh()  # windows another worker stored during the scan are reached too
     # A page at a time, in the order of their windows (`Store.due_by_window`): each batch reads
     # the stored windows near its own stretch of the calendar, and holds few changes at once.
-    # The keys are read in slices: an evaluated change is no longer due, so each slice starts
+    # The keys are read in slices until none is due at `now` (whatever fell due meanwhile, a
+    # window's partner, included): an evaluated change is no longer due, so each slice starts
     # where the last one ended, and the keys held at once stay few whatever the site's size.
     last: list[str] = []
     for _ in range(MAX_HELD_SLICES):
@@ -188,8 +189,6 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
         last = keys
         for chunk in batched(keys, rt.settings.page_size):
             _reevaluate(pipeline, stats, list(chunk))
-    # Whatever fell due meanwhile (a window's partner): a bound, not an expected figure.
-    _evaluate_due(rt, pipeline, stats, now=lambda: now, rounds=MAX_RECHECK_ROUNDS)
 
 
 def _evaluate_due(
