@@ -24,6 +24,7 @@ from connector.sandbox import Sandbox
 from connector.sandbox.chat_formats import adaptive_card_problem, blocks_problem
 
 LEASE = 3.0
+TIMEOUT = 3.0  # each call's; a dead worker's ticket is written again twice this after its lease
 EVENTS = '["emergency-created", "emergency-implemented", "unauthorized"]'
 TITLES = {
     "Emergency change raised": "emergency-created",
@@ -45,6 +46,7 @@ def config(tmp: Path, sandbox: Sandbox, port: int) -> Path:
         info,
         store_url=f"sqlite:///{tmp / 'store.db'}",
         lease_seconds=LEASE,
+        timeout_seconds=TIMEOUT,
         webhook_secret=info.webhook_secret,
         poll_interval_minutes=60,  # the start-up poll only: later news comes by webhook
     )
@@ -176,7 +178,7 @@ def test_emergency_and_unauthorized_changes_post_once_to_slack_and_teams(tmp_pat
             # The tickets change again while no worker runs; their webhooks find no one.
             for record in (emergency, rogue):
                 snow(sandbox, "PATCH", f"/{record['sys_id']}", json={"description": "update 1"})
-            time.sleep(LEASE + 0.5)  # the dead worker's claims expire
+            time.sleep(LEASE + 2 * TIMEOUT + 0.5)  # the dead worker's claims and their grace lapse
 
             worker = start(path)
             wait_for(lambda: len(posted()) >= 4, 60, "the four posts about the news")
