@@ -10,7 +10,7 @@ store's source lock); actions are claimed one by one in the ledger, so workers s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from connector.core.cursor import Cursor, jql_since, servicenow_since
 from connector.core.errors import ConnectorError, TicketDeleted
 from connector.core.planner import Plan
+from connector.core.policy import Evaluation
 from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
 from connector.sync.executor import Executor, Outcome
@@ -44,14 +45,28 @@ class PollStats:
     moved: int = 0  # tickets re-read after this cycle moved them in their workflow
     failed: str | None = None  # why applying stopped early (the actions stay pending)
     write_failures: list[str] = field(default_factory=list)  # writes refused: ticket, what, why
-    # Planned writes withheld (observe mode, changes before the cut-off) per ticket, as the
-    # ticket's last evaluation in the cycle planned them: one evaluated twice counts once.
+    # Planned writes withheld (observe mode, changes before the cut-off), as each ticket's last
+    # evaluation in the cycle planned them: one evaluated twice counts once. Kept per ticket
+    # (where not 0) while a later step of the cycle may evaluate the ticket again, summed once
+    # none can: a site's every ticket does not stay in memory for a count.
     withheld_by_ticket: dict[str, int] = field(default_factory=dict)
+    withheld_final: int = 0
     plans: list[Plan] = field(default_factory=list)  # kept only in a dry run, for printing
 
     @property
     def withheld(self) -> int:
-        return sum(self.withheld_by_ticket.values())
+        return self.withheld_final + sum(self.withheld_by_ticket.values())
+
+    def withhold(self, counts: Mapping[str, int], *, final: Container[str] = ()) -> None:
+        """A step's withheld writes per ticket; `final`: tickets no later step evaluates."""
+        for key, count in counts.items():
+            if key in final:
+                self.withheld_by_ticket.pop(key, None)
+                self.withheld_final += count
+            elif count:
+                self.withheld_by_ticket[key] = count
+            else:
+                self.withheld_by_ticket.pop(key, None)
 
 
 def poll(
@@ -160,7 +175,7 @@ def _scan(
             stats.changed += len(result.changed)
             stats.planned += result.planned
             stats.skipped += result.skipped
-            stats.withheld_by_ticket.update(result.withheld_by_ticket)
+            stats.withhold(result.withheld_by_ticket)
             if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
                 stats.plans += [p for p in result.plans if p.actions or p.withheld]
             on_page(result)
@@ -181,6 +196,9 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
     # The keys are read in slices until none is due at `now` (whatever fell due meanwhile, a
     # window's partner, included): an evaluated change is no longer due, so each slice starts
     # where the last one ended, and the keys held at once stay few whatever the site's size.
+    # Where nothing is written (observe mode), nothing moves and no later step evaluates these
+    # changes again: their withheld writes are summed, unless an evaluation left one due.
+    final_at = now if rt.gate.observing else None
     last: list[str] = []
     for _ in range(MAX_HELD_SLICES):
         keys = rt.store.due_by_window(rt.name, now=now, limit=HELD_SLICE)
@@ -188,7 +206,7 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
             break
         last = keys
         for chunk in batched(keys, rt.settings.page_size):
-            _reevaluate(pipeline, stats, list(chunk))
+            _reevaluate(pipeline, stats, list(chunk), final_at=final_at)
 
 
 def _evaluate_due(
@@ -207,11 +225,23 @@ def _evaluate_due(
         _reevaluate(pipeline, stats, due)
 
 
-def _reevaluate(pipeline: Pipeline, stats: PollStats, keys: list[str]) -> None:
+def _reevaluate(
+    pipeline: Pipeline, stats: PollStats, keys: list[str], *, final_at: datetime | None = None
+) -> None:
+    """`final_at`: no later step evaluates these changes again, unless due by then."""
     stats.reevaluated += len(keys)
     result = pipeline.reevaluate(keys)
     stats.planned += result.planned
-    stats.withheld_by_ticket.update(result.withheld_by_ticket)
+    final = (
+        set()
+        if final_at is None
+        else {e.change.key for e in result.evaluated if not _due(e.evaluation, final_at)}
+    )
+    stats.withhold(result.withheld_by_ticket, final=final)
+
+
+def _due(evaluation: Evaluation, now: datetime) -> bool:
+    return evaluation.recheck_at is not None and evaluation.recheck_at <= now
 
 
 def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:

@@ -148,9 +148,15 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
     # -- reads -------------------------------------------------------------------------------
 
     @property
+    def _writes(self) -> bool:
+        """Whether writes may follow the reads (not in observe mode): only then are the offered
+        transitions asked for, and what a search read kept for the checks before writes."""
+        return self.settings.mode != "observe"
+
+    @property
     def _expand(self) -> str | None:
         """What each read expands: the transitions offered, where writes may follow."""
-        return None if self.settings.mode == "observe" else "transitions"
+        return "transitions" if self._writes else None
 
     def search(
         self,
@@ -173,6 +179,9 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
             if self.kind is SystemKind.JIRA_CLOUD
             else self._search_datacenter(jql, wanted)
         )
+        if not self._writes:  # observe mode: no check will ask, and a large site's state stays out
+            yield from pages
+            return
         for issue in pages:
             self.notes.cache.seen(issue)
             yield issue

@@ -198,8 +198,9 @@ class ServiceNowAdapter(TableDescriptions):
 
     def _page(self, query: str) -> list[dict[str, Any]]:
         rows = self._call(lambda: self._query(CHANGE_TABLE, query), "read changes")
-        for row in rows:
-            self._keep_markers(row)
+        if self.settings.mode != "observe":  # observe mode writes nothing: no check will ask
+            for row in rows:
+                self._keep_markers(row)
         return rows
 
     def _keep_markers(self, row: dict[str, Any]) -> None:
@@ -253,8 +254,9 @@ class ServiceNowAdapter(TableDescriptions):
         )
 
     def _kept(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for row in rows:
-            self._keep_markers(row)
+        if self.settings.mode != "observe":  # observe mode writes nothing: no check will ask
+            for row in rows:
+                self._keep_markers(row)
         return rows
 
     def approvals(
