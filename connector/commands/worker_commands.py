@@ -6,6 +6,7 @@ the one place that turns them into messages and exit codes.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from contextlib import closing
@@ -54,9 +55,22 @@ def audit_keying(settings: Settings, *, floor: bool = True) -> AuditKeying:
     )
 
 
+# A sync allocates a few hundred short-lived objects a ticket (decoded JSON, models, rows), so
+# collecting the youngest generation every 700 allocations (the default) took ~8% of a sync's
+# CPU, nearly all of it finding nothing to free; every 10,000 it takes ~1%.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Collect less often in the worker's commands (see `GC_YOUNG_THRESHOLD`)."""
+    _young, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
 def run_sync(
     *, config: Path | None, source: str | None, dry_run: bool, log_json: bool, once: bool = True
 ) -> None:
+    tune_gc()
     settings = load_settings(config)
     log.setup(json=log_json, secrets=log.secrets_of(settings))
     with closing(open_store(settings)) as store, closing(Worker(settings, store)) as worker:
@@ -132,6 +146,7 @@ def poll_table(stats: list[PollStats], *, title: str) -> Table:
 
 
 def run_worker(*, config: Path | None, log_json: bool) -> None:
+    tune_gc()
     settings = load_settings(config)
     log.setup(json=log_json, secrets=log.secrets_of(settings))
     from connector.serve.webhooks import check_secrets

@@ -1,7 +1,7 @@
 """Pipeline step 5, record: one evaluated change into the store, inside the page's transaction.
 
-What is written together: the change (when read from the ticket) or its new evaluation, its
-window index rows, the audit links for what changed (fields, approvals, findings), a newly
+What is written together: the change (when read from the ticket) with its window index rows,
+or its new evaluation; the audit links for what changed (fields, approvals, findings), a newly
 complete approval basis with a snapshot of what was approved, the compliance report's answers
 from this evaluation, and the planned actions into the ledger (the outbox; an action whose
 idempotency key is already there is not planned again).
@@ -75,7 +75,6 @@ class Recorder:
                 recheck_at=ev.recheck_at,
                 report=self.answers(item),
             )
-        tx.set_windows(source=self.source, change_key=change.key, windows=sorted(entries(change)))
         self._audit_findings(tx, change.key, item.previous_findings, findings)
         if ev.new_basis is not None and (change.key, ev.new_basis.approvals) in bases:
             self.audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
@@ -133,6 +132,9 @@ class Recorder:
             report=self.answers(item),
         )
         self._audit_synced(tx, change, previous=item.previous, fingerprint=item.fingerprint)
+        # Only here: a stored change evaluated again keeps the windows recorded when it was
+        # read (they are the ticket's own; a held change's were recorded from its page).
+        tx.set_windows(source=self.source, change_key=change.key, windows=sorted(entries(change)))
 
     def _audit_synced(
         self, tx: Tx, change: Change, *, previous: str | None, fingerprint: str
