@@ -120,9 +120,11 @@ def answers(
     policy: PolicySettings,
     release_notes: ReleaseNotesSettings,
     now: datetime,
+    taken_under: str | None = None,
 ) -> str:
     """The stored form (JSON text). `approved`: the change as its approvers saw it, evaluated
-    when they completed the approval (None: no snapshot recorded)."""
+    when they completed the approval (None: no snapshot recorded); `taken_under`: the `basis`
+    of `policy` and `release_notes`, when the caller has it (one digest for many changes)."""
     row = row_for(
         change,
         evaluation,
@@ -135,7 +137,8 @@ def answers(
     )
     values: list[Any] = [None if name in _LEDGER else getattr(row, name) for name in ROW_FIELDS]
     values[_APPROVERS] = [(a.name, a.group, a.decision, a.decided_at) for a in row.approvers]
-    head = [basis(policy, release_notes), now, [(n.audience.value, n.deadline) for n in owed]]
+    under = basis(policy, release_notes) if taken_under is None else taken_under
+    head = [under, now, [(n.audience.value, n.deadline) for n in owed]]
     return orjson.dumps(head + values).decode()
 
 

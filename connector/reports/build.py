@@ -212,6 +212,7 @@ def _taken_again(
     if not keys:
         return
     pipeline = offline_pipeline(name, source, store, policy=settings.policy, clock=lambda: now)
+    under = basis(settings.policy, settings.release_notes)
     for chunk in batched(keys, 500):
         rows = store.stored_changes(name, chunk)
         changes = [Change.from_json(rows[key].data) for key in chunk if key in rows]
@@ -233,5 +234,6 @@ def _taken_again(
                     policy=settings.policy,
                     release_notes=settings.release_notes,
                     now=now,
+                    taken_under=under,
                 )
             )

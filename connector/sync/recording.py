@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from connector.core.audit_detail import changed_fields, finding_set, new_decisions
 from connector.core.communications import ReleaseNotesSettings
@@ -20,7 +21,7 @@ from connector.core.model import Change
 from connector.core.planner import Action, Plan
 from connector.core.policy import Evaluation, PolicySettings
 from connector.core.windows import entries
-from connector.reports.answers import answers, approved_view
+from connector.reports.answers import answers, approved_view, basis
 from connector.store import BasisRow, NewBasis, Tx
 
 
@@ -168,7 +169,13 @@ class Recorder:
             policy=self.policy,
             release_notes=self.release_notes,
             now=item.evaluated_at or self.clock(),
+            taken_under=self._basis,
         )
+
+    @cached_property
+    def _basis(self) -> str:
+        """What the answers are taken under (`reports.answers.basis`), digested once."""
+        return basis(self.policy, self.release_notes)
 
     def _audit_findings(self, tx: Tx, key: str, before: str | None, after: str) -> None:
         old, new = finding_set(before), finding_set(after)
