@@ -2,8 +2,8 @@
 
 Every search page and re-read brings, per issue, its `change-connector` property (the note
 markers, see `jira_markers`), its status, labels and (outside observe mode) the transitions it
-offers. `MarkerCache` keeps them for the issues read lately, so checking a write before making
-it costs no call: a note against its marker, a transition against the status and the offered
+offers. `MarkerCache` keeps them for the issues read lately (a search in observe mode keeps
+nothing: no write follows), so checking a write before making it costs no call: a note against its marker, a transition against the status and the offered
 transitions, a label against the labels. The worker's own writes update the entry (a transition
 leaves the status known and the transitions unknown: the next step takes them from another
 issue of the same project and type read in that status, as Jira's workflows are per project
