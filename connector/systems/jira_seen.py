@@ -1,14 +1,15 @@
 """What the worker last read of each Jira issue, kept for the checks before its writes.
 
-Every search page and re-read brings, per issue, its `change-connector` property (the note
-markers, see `jira_markers`), its status, labels and (outside observe mode) the transitions it
-offers. `MarkerCache` keeps them for the issues read lately (a search in observe mode keeps
-nothing: no write follows), so checking a write before making it costs no call: a note against its marker, a transition against the status and the offered
-transitions, a label against the labels. The worker's own writes update the entry (a transition
-leaves the status known and the transitions unknown: the next step takes them from another
-issue of the same project and type read in that status, as Jira's workflows are per project
-and type; a step refused there, a condition hiding it on this issue, is read and tried once
-more). An issue not read lately costs one read, as does a piece a read did not carry.
+Every search page and re-read brings, per issue, its `change-connector` property (the note markers,
+see `jira_markers`), its status, labels and (outside observe mode) the transitions it offers.
+`MarkerCache` keeps them for the issues read lately (a search in observe mode keeps nothing: no
+write follows), so checking a write before making it costs no call: a note against its marker, a
+transition against the status and the offered transitions, a label against the labels. The worker's
+own writes update the entry (a transition leaves the status known and the transitions unknown: the
+next step takes them from another issue of the same project and type read in that status, as Jira's
+workflows are per project and type; a step refused there, a condition hiding it on this issue, is
+read and tried once more). An issue not read lately costs one read, as does a piece a read did not
+carry.
 
 Comment ids learned from a write's answer are kept beside the markers; they are `unsaved`
 until a write carries the property to Jira again (the page's bulk `done` markers, or an earlier

@@ -8,15 +8,15 @@ runs through `systems.http.call`, the one retry policy; a response hook applies 
 where the status and Retry-After are still known (pysnc folds every status into one exception).
 
 Work notes carry their marker inside the journal entry itself: the text ends with `[cc:<marker>]`.
-`find_work_note` reads the change record's own journal fields (`work_notes`, `comments` as
-display values: the entries as the form shows them, "<time> - <name> (Work notes)\n<text>\n\n"),
-which the itil role reads with the record; `sys_journal_field` is an admin / audit_viewer table
-on a real instance. Every page of changes carries those journal fields already (the Table API
-returns every column), so the adapter remembers which markers each change's journal held when
-it was read (outside observe mode, where no write follows), plus the markers of its own confirmed writes: a marker check costs no call. A
-write whose answer is lost forgets what was remembered, so the next check reads the record.
-The columns the writer's actions set (`watch`) are remembered the same way, so a state change
-is checked against the row its page carried, not read again.
+`find_work_note` reads the change record's own journal fields (`work_notes`, `comments` as display
+values: the entries as the form shows them, "<time> - <name> (Work notes)\n<text>\n\n"), which the
+itil role reads with the record; `sys_journal_field` is an admin / audit_viewer table on a real
+instance. Every page of changes carries those journal fields already (the Table API returns every
+column), so the adapter remembers which markers each change's journal held when it was read
+(outside observe mode, where no write follows), plus the markers of its own confirmed writes: a
+marker check costs no call. A write whose answer is lost forgets what was remembered, so the next
+check reads the record. The columns the writer's actions set (`watch`) are remembered the same way,
+so a state change is checked against the row its page carried, not read again.
 """
 
 from __future__ import annotations
