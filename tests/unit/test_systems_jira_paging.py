@@ -215,3 +215,26 @@ def test_cloud_is_last_false_without_a_token_ends_there_is_nothing_to_follow(
     _cloud_page(mock, None, {"issues": _issues(0, 2), "isLast": False})
     assert _keys(jira.search(JQL)) == ["CHG-0", "CHG-1"]
     jira.close()
+
+
+# -- what a search keeps for the checks before writes -----------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["enforce", "observe"])
+def test_a_search_keeps_each_issue_for_the_checks_before_writes_unless_observing(
+    mock: responses.RequestsMock, mode: str
+) -> None:
+    jira = _adapter("Cloud", mock)
+    jira.settings = jira.settings.model_copy(update={"mode": mode})
+    issues = [
+        {**issue, "fields": {"status": {"name": "Approved"}, "labels": ["cc"]}}
+        for issue in _issues(0, 3)
+    ]
+    mock.get(f"{API}/search/jql", json={"issues": issues})
+    assert _keys(jira.search(JQL)) == ["CHG-0", "CHG-1", "CHG-2"]
+    kept = [jira.notes.cache.state(f"CHG-{n}") for n in range(3)]
+    if mode == "observe":  # no write follows: nothing is kept, whatever the site's size
+        assert kept == [None, None, None]
+    else:
+        assert [(s.status, s.labels) for s in kept if s] == [("Approved", ("cc",))] * 3
+    jira.close()

@@ -207,6 +207,28 @@ def test_a_page_of_changes_answers_marker_checks_without_a_call(
     assert [e["v"] for e in journal.entries].count("Lost\n\n[cc:f-4]") == 1
 
 
+def test_a_page_read_in_observe_mode_keeps_no_journal_markers(
+    snow: ServiceNowAdapter, mock: responses.RequestsMock
+) -> None:
+    """Observe mode writes nothing, so no marker check follows the read: a page keeps none
+    (a large site's journals would otherwise stay in memory for nothing)."""
+    snow.settings = snow.settings.model_copy(update={"mode": "observe"})
+    notes = {"value": "", "display_value": "2026-11-20 08:00:00 - B (Work notes)\nF\n\n[cc:f-1]\n"}
+    row = {
+        **change(),
+        "sys_updated_on": cell("2026-11-20 08:00:00"),
+        "work_notes": notes,
+        "comments": {"value": "", "display_value": ""},
+    }
+    mock.get(f"{TABLE}/change_request", **result([row]))
+    mock.get(f"{TABLE}/change_request", **result([]))
+    assert [r["sys_id"]["value"] for r in snow.changes()] == [SYS_ID]
+    journal = FakeJournal(mock, drop_first=False)
+    # A check (were one made) reads the record: nothing was kept from the page.
+    assert snow.find_work_note(SYS_ID, "f-1") is None
+    assert len(journal.reads) == 1
+
+
 def test_a_forgotten_change_has_its_journal_read_again(
     snow: ServiceNowAdapter, mock: responses.RequestsMock
 ) -> None:
