@@ -29,13 +29,9 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import schedule
-import uvicorn
 from loguru import logger
-from starlette.types import ASGIApp
 
 from connector.core.errors import ConfigError, ConnectorError
-from connector.serve.http_server import listening_at, start_server
-from connector.serve.providers import open_github_gate, open_gitlab_gate, provider_hooks
 from connector.serve.telemetry import Telemetry, startup_line
 from connector.settings import Settings
 from connector.store import Store
@@ -44,14 +40,20 @@ from connector.store.audit import Anchor
 from connector.sync.deployed import move_deployed
 from connector.sync.drain import DrainStats, drain
 from connector.sync.gates import Answered, Answerer, recheck_waits
-from connector.sync.gitlab_gate import GitLabGate
 from connector.sync.pipeline import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient
 
+# The HTTP server's and the deployment providers' modules (uvicorn, starlette, python-gitlab)
+# are imported where they are used: a `sync --once` never serves and seldom has a gate, and
+# importing them was ~90 ms of its start.
 if TYPE_CHECKING:
+    import uvicorn
+    from starlette.types import ASGIApp
+
     from connector.sync.github_gate import GitHubGate
+    from connector.sync.gitlab_gate import GitLabGate
 
 #: How often held deploys are decided again by the clock alone (a window opens).
 GATE_RECHECK_SECONDS = 5
@@ -90,11 +92,15 @@ class Worker:
         if self.settings.notify and self.chat is None:
             self.chat = ChatClient(self.settings.notify)
         if self.settings.deploy.gitlab is not None and self.gitlab is None:
+            from connector.serve.providers import open_gitlab_gate
+
             self.gitlab = open_gitlab_gate(
                 self.settings, self.store, clock=self.clock, worker=self.name
             )
             self.answerers["gitlab"] = self.gitlab.answerer
         if self.settings.deploy.github is not None and self.github is None:
+            from connector.serve.providers import open_github_gate
+
             self.github = open_github_gate(
                 self.settings, self.store, clock=self.clock, worker=self.name
             )
@@ -276,7 +282,11 @@ class Worker:
         signal.signal(signal.SIGINT, on_signal)
         self.instrument()
         server = self._serve() if serve else None
-        address = listening_at(server) if server is not None else None
+        address = None
+        if server is not None:
+            from connector.serve.http_server import listening_at
+
+            address = listening_at(server)
         logger.info(startup_line(address=address, runtimes=self.runtimes, store_url=self.store.url))
         jobs = schedule.Scheduler()
         for name, runtime in self.runtimes.items():
@@ -355,6 +365,8 @@ class Worker:
     def serving(self) -> Iterator[str]:
         """The HTTP app `run` serves (webhooks, gates, deployments, reports), in a thread, for
         as long as the block runs; yields its base URL (port 0 in the config: a free one)."""
+        from connector.serve.http_server import listening_at
+
         server = self._serve()
         try:
             address = listening_at(server)
@@ -366,6 +378,7 @@ class Worker:
                 self._server_thread.join(timeout=15)
 
     def _serve(self) -> uvicorn.Server:
+        from connector.serve.http_server import start_server
         from connector.serve.webhooks import build_app
 
         if self.chat is not None:
@@ -376,4 +389,6 @@ class Worker:
 
     def _hooks(self) -> dict[str, ASGIApp]:
         """The deployment providers' webhook handlers this worker serves."""
+        from connector.serve.providers import provider_hooks
+
         return provider_hooks(self.settings, gitlab=self.gitlab, github=self.github)
