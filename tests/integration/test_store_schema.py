@@ -21,7 +21,7 @@ from store_fixtures import (  # noqa: F401 (fixtures)
 
 from connector.core.errors import ConfigError, TransientError
 from connector.store import Store
-from connector.store.engine import head_revision
+from connector.store.engine import HEAD, head_revision
 from connector.store.schema import TABLES, metadata
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +34,26 @@ def test_migrations_create_every_table(store: Store, raw_engine: Engine) -> None
     with raw_engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert version == head_revision()
+
+
+def test_the_shipped_head_is_the_migrations_head() -> None:
+    assert head_revision() == HEAD
+
+
+def test_a_store_at_head_opens_without_migrating(store: Store, store_url: str) -> None:
+    """Every open but the first after an upgrade: no write lock, no Alembic (its import was a
+    sizeable part of each command's start)."""
+    code = (
+        "import sys\n"
+        "from connector.store import Store\n"
+        f"Store.open({store_url!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_migrations_match_the_table_definitions(store: Store, raw_engine: Engine) -> None:
