@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from connector.core.cursor import Cursor, jql_since, servicenow_since
 from connector.core.errors import ConnectorError, TicketDeleted
+from connector.core.mapping import RawTicket
 from connector.core.planner import Plan
 from connector.core.policy import Evaluation
 from connector.reports.answers import basis, stored_prefix
@@ -255,31 +256,46 @@ def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
 
 def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: PollStats) -> None:
     """Re-read the tickets this cycle moved, so the store holds where they are now and a
-    next move (approved -> scheduled) happens in this cycle, not the next."""
+    next move (approved -> scheduled) happens in this cycle, not the next. A page of them at a
+    time, as the scan reads: what is held in memory stays a page deep however many tickets the
+    cycle moved, and the changes with a window and their partners are evaluated once, after
+    the last page (`_settle_held`)."""
     for _ in range(MAX_SETTLE_ROUNDS):
         keys = sorted(executor.moved)
         executor.moved.clear()
         if not keys or stats.failed:
             return
+        for chunk in batched(keys, rt.settings.page_size):
+            raws = _reread(rt, executor, stats, list(chunk))
+            if raws is None:
+                return
+            stats.moved += len(raws)
+            stats.planned += pipeline.process(raws, hold=True).planned
+        _settle_held(rt, pipeline, stats)
+        _apply(executor, rt.name, stats)
+
+
+def _reread(
+    rt: SourceRuntime, executor: Executor, stats: PollStats, keys: list[str]
+) -> list[RawTicket] | None:
+    """The moved tickets `keys` as they are now (None: reading failed, said in `stats`)."""
+    try:
+        raws = rt.fetch_many(keys)
+    except ConnectorError as exc:
+        stats.failed = exc.message
+        return None
+    read = {ticket_key(raw) for raw in raws} | {ticket_id(raw) for raw in raws}
+    for key in (k for k in keys if k not in read):  # gone, out of scope, or renamed
         try:
-            raws = rt.fetch_many(keys)
+            raw = rt.fetch(key)
+        except TicketDeleted as exc:  # deleted since it was moved: recorded, not a failure
+            rt.store.mark_deleted(
+                source=rt.name, change_key=key, reason=exc.message, actor=executor.worker
+            )
+            continue
         except ConnectorError as exc:
             stats.failed = exc.message
-            return
-        read = {ticket_key(raw) for raw in raws} | {ticket_id(raw) for raw in raws}
-        for key in (k for k in keys if k not in read):  # gone, out of scope, or renamed
-            try:
-                raw = rt.fetch(key)
-            except TicketDeleted as exc:  # deleted since it was moved: recorded, not a failure
-                rt.store.mark_deleted(
-                    source=rt.name, change_key=key, reason=exc.message, actor=executor.worker
-                )
-                continue
-            except ConnectorError as exc:
-                stats.failed = exc.message
-                return
-            if raw is not None and ticket_id(raw) not in read:  # a Jira issue moved to
-                raws.append(raw)  # another project answers under its new key: read already
-        stats.moved += len(raws)
-        stats.planned += pipeline.process(raws).planned
-        _apply(executor, rt.name, stats)
+            return None
+        if raw is not None and ticket_id(raw) not in read:  # a Jira issue moved to
+            raws.append(raw)  # another project answers under its new key: read already
+    return raws
