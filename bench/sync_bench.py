@@ -56,6 +56,8 @@ import tap_jira_peer  # noqa: E402
 from sync_floor import floor, plan_state  # noqa: E402
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+# Reads Jira takes as a POST: searches, comments by id, issues by id or key.
+POSTED_READS = ("/search", "/search/jql", "/comment/list", "/issue/bulkfetch")
 LATENCY_HELP = "answer every Jira and ServiceNow call this many ms late (the slow fault)"
 COMPARE_HELP = "compare the read path (observe mode) with tap-jira 2.6.0 on the same sandbox"
 SCALING_HELP = "the read path's seconds and µs per ticket at each of these sizes"
@@ -240,13 +242,18 @@ def calls(info: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def is_write(entry: dict[str, Any]) -> bool:
+    """Whether a logged call wrote (a POST that reads is no write)."""
+    return entry["method"] in WRITES and not entry["path"].endswith(POSTED_READS)
+
+
 def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:
     search = sum(
         "/search" in r["path"] or r["path"].endswith("/table/change_request")
         for r in entries
         if r["method"] == "GET"
     )
-    writes = sum(r["method"] in WRITES and "/search" not in r["path"] for r in entries)
+    writes = sum(is_write(r) for r in entries)
     by_status = Counter(str(r["status"]) for r in entries)
     return {
         "total": len(entries),

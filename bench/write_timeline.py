@@ -28,16 +28,15 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_bench import run_worker, start_sandbox, with_latency, write_config
+from sync_bench import is_write, run_worker, start_sandbox, with_latency, write_config
 
-WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 ISSUE = re.compile(r"/rest/api/\d+/issue/([^/?]+)")
 
 
 def kind(call: dict[str, Any]) -> str:
     if "/search" in call["path"]:
         return "search"
-    return "write" if call["method"] in WRITES else "read"
+    return "write" if is_write(call) else "read"
 
 
 def in_flight(calls: list[dict[str, Any]]) -> dict[int, float]:

@@ -82,6 +82,10 @@ class TicketWriter(Protocol):
 
     def set_label(self, ticket: str, label: str, *, present: bool) -> bool: ...
 
+    def recall(self, tickets: Sequence[str]) -> None:
+        """Read again, in bulk, what the checks before writing need of tickets not read lately."""
+        ...
+
     def before_notes(self, notes: Sequence[PlannedNote]) -> None: ...
 
     def after_notes(self, notes: Sequence[PlannedNote]) -> None: ...
@@ -100,6 +104,11 @@ class Notifier(Protocol):
 class ClaimLost(ConnectorError):
     """Another worker took the claim over (this one outlived its lease): do not post."""
 
+
+#: Pending actions read, and applied as one batch, at once. A batch's tickets are read again
+#: before its writes where the adapter no longer holds them (`TicketWriter.recall`): far fewer
+#: than it holds (10,000), so none is pushed out again before its write.
+LEDGER_PAGE = 500
 
 #: A chat post's ledger reference while its request is under way, and once its fate is unknown.
 SENDING = "sending"
@@ -169,9 +178,11 @@ class Executor:
     # `observe` and the bookkeeping above are shared by the writing threads
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def apply_pending(self, source: str, *, limit: int = 500) -> Counter[Outcome]:
-        """Apply every pending action of `source`, page by page in ledger order; counts the
-        outcomes. Stops early (raising) on a transient error: the rest stays pending."""
+    def apply_pending(self, source: str, *, limit: int | None = None) -> Counter[Outcome]:
+        """Apply every pending action of `source`, page by page in ledger order (`limit` a
+        page, `LEDGER_PAGE` unless given); counts the outcomes. Stops early (raising) on a
+        transient error: the rest stays pending."""
+        limit = limit or LEDGER_PAGE
         if self.hold is not None:
             return Counter()
         queue: WriteQueue[Action, Applied] = WriteQueue(
@@ -205,6 +216,10 @@ class Executor:
             after = (batch[-1].created_at, batch[-1].idempotency_key)
 
     def _before_batch(self, actions: Sequence[Action]) -> None:
+        # Writes follow the scan: on a large site the page a ticket came with is long gone.
+        tickets = {a.native_id for a in actions if a.kind is not ActionKind.NOTIFY}
+        if tickets:
+            self.writer.recall(sorted(tickets))
         if notes := self._planned_notes(actions):
             self.writer.before_notes(notes)
 

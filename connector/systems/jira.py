@@ -41,6 +41,7 @@ from connector.systems.jira_workflow import JiraWorkflow
 from connector.systems.paths import segment
 
 T = TypeVar("T")
+BULK_FETCH_MAX = 100  # issues a `POST issue/bulkfetch` may name
 
 
 def jql_datetime(moment: datetime, tz: str | ZoneInfo) -> str:
@@ -254,6 +255,29 @@ class JiraAdapter(JiraEdits, JiraWorkflow):
         )
         self.notes.cache.seen(raw)
         return raw
+
+    def recall(self, names: Iterable[str]) -> None:
+        """Read again, in bulk, what the checks before writing need of the issues `names` (ids
+        or keys) no longer held since their page (writes follow the scan, and the cache keeps
+        the last `CACHE_ISSUES` read): Cloud's `POST issue/bulkfetch`, 100 issues a call, with
+        the markers, the check's fields and the offered transitions. An issue it leaves out
+        (gone, hidden) is read on its own by its check, which says why. Data Center has no
+        bulk read by id: each check reads its issue then, as before."""
+        if self.kind is not SystemKind.JIRA_CLOUD or not self._writes:
+            return
+        missing = sorted(set(self.notes.cache.missing(names)))
+        for start in range(0, len(missing), BULK_FETCH_MAX):
+            body = {
+                "issueIdsOrKeys": missing[start : start + BULK_FETCH_MAX],
+                "fields": list(SEEN_FIELDS),
+                "properties": [PROPERTY_KEY],
+                "expand": ["transitions"],
+            }
+            page = self._call(
+                partial(self._rest, "POST", "issue/bulkfetch", body=body), "read issues to write"
+            )
+            for issue in page.get("issues") or []:
+                self.notes.cache.seen(issue)
 
     def known_ids(self, keys: Iterable[str]) -> list[str]:
         """The ids of the issues `keys` names, where a read showed them."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -152,6 +153,19 @@ class MarkerCache:
     def state(self, name: str) -> Seen | None:
         """What is known of the issue `name` (its id or key), if it was read lately."""
         return self._seen.get(self._ids.get(name, name))
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Of the issues `names` (ids or keys), those not known; the known ones become the
+        newest, so reading the others in does not push them out."""
+        with self._lock:
+            out = []
+            for name in names:
+                at = self._ids.get(name, name)
+                if at in self._seen:
+                    self._seen.move_to_end(at)
+                else:
+                    out.append(name)
+            return out
 
     def id_of(self, key: str) -> str | None:
         return self._ids.get(key)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -42,6 +43,7 @@ from connector.systems.servicenow_journal import (
     journal_markers,
     marker_tag,
     note_ref,
+    refreshed,
     remember,
 )
 from connector.systems.servicenow_meta import (
@@ -238,6 +240,25 @@ class ServiceNowAdapter(TableDescriptions):
                 )
             known = {c: value_of(row.get(c)) for c in {*self._watched, *row}}
         return known
+
+    def recall(self, sys_ids: Iterable[str]) -> None:
+        """Read again, in bulk, what the checks before writing need of the changes `sys_ids`
+        no longer remembered since their page (writes follow the scan, and the memos keep the
+        last `REMEMBERED` changes read): one `sys_idIN` query a page of them."""
+        if self.settings.mode == "observe":
+            return
+        memos = [self._journals, self._columns] if self._watched else [self._journals]
+        with self._memo_lock:
+            missing = sorted(
+                {s for s in sys_ids if not all([refreshed(memo, s) for memo in memos])}
+            )
+        for start in range(0, len(missing), self.settings.page_size):
+            chunk = missing[start : start + self.settings.page_size]
+            self._call(partial(self._recall_page, chunk), "read changes to write")
+
+    def _recall_page(self, sys_ids: list[str]) -> list[dict[str, Any]]:
+        query = f"sys_idIN{','.join(query_value(s) for s in sys_ids)}"
+        return self._kept(self._query(CHANGE_TABLE, query, limit=len(sys_ids)))
 
     def changes_by_number(
         self, numbers: list[str], encoded_query: str = ""

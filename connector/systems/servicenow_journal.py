@@ -33,6 +33,16 @@ def remember(known: dict[str, dict[str, str]], sys_id: str, values: dict[str, st
     known[sys_id] = values
 
 
+def refreshed(known: dict[str, dict[str, str]], sys_id: str) -> bool:
+    """Make what is kept for `sys_id` the newest (so reading others in does not push it out);
+    False when nothing is kept for it."""
+    values = known.pop(sys_id, None)
+    if values is None:
+        return False
+    known[sys_id] = values
+    return True
+
+
 def journal_markers(row: dict[str, Any]) -> dict[str, str]:
     """{marker: journal field} of the `[cc:<marker>]` tags in a row's journal fields' display
     values (the entries, newest first; a value cell carries its display_value)."""

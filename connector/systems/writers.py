@@ -66,6 +66,10 @@ class JiraWriter:
             self.adapter.fetch(ticket)
             raise
 
+    def recall(self, tickets: Sequence[str]) -> None:
+        """Before a page's writes: what their checks need of issues read long ago, in bulk."""
+        self.adapter.recall(tickets)
+
     def before_notes(self, notes: Sequence[PlannedNote]) -> None:
         """Cloud: the `pending` markers of the notes not on their issues yet, set in bulk."""
         self.adapter.notes.arm(notes)
@@ -144,6 +148,10 @@ class ServiceNowWriter:
         self.mapping = mapping
         # The columns the actions set come with every page: a move is checked against them.
         adapter.watch({"state", *(c for spec in mapping.actions.values() for c in spec.fields)})
+
+    def recall(self, tickets: Sequence[str]) -> None:
+        """Before a page's writes: what their checks need of changes read long ago, in bulk."""
+        self.adapter.recall(tickets)
 
     def before_notes(self, notes: Sequence[PlannedNote]) -> None:
         """Nothing to prepare: the tag goes inside the work note itself."""

@@ -81,14 +81,14 @@ def reset_log(info: SandboxInfo) -> None:
 
 def ticket_writes(info: SandboxInfo, *, user: str = "connector") -> list[str]:
     """Writes the given user made, as 'METHOD path': not the reads Jira takes as a POST
-    (searches, and comments by id, `POST /comment/list`)."""
+    (searches, comments by id, `POST /comment/list`, issues by id, `POST /issue/bulkfetch`)."""
     return [
         f"{r['method']} {r['path']}"
         for r in request_log(info)
         if r["method"] in WRITE_METHODS
         and r["user"] == user
         and "/search" not in r["path"]
-        and not r["path"].endswith("/comment/list")
+        and not r["path"].endswith(("/comment/list", "/issue/bulkfetch"))
     ]
 
 

@@ -71,6 +71,9 @@ class SlowWriter:
     def move(self, ticket: str, steps: Sequence[str], *, reason: str = "") -> bool:
         raise AssertionError("labels only")  # pragma: no cover
 
+    def recall(self, tickets: Sequence[str]) -> None:
+        """Nothing to read again: this writer holds every ticket."""
+
     def before_notes(self, notes: Sequence[PlannedNote]) -> None:  # pragma: no cover
         raise AssertionError("labels only")
 

@@ -201,3 +201,20 @@ def test_issue_properties(api: Api) -> None:
     api.call("GET", "/rest/api/3/issue/CHG-12/properties", ISSUE + "/properties")
     api.call("GET", prop, ISSUE + "/properties/{propertyKey}")
     api.call("GET", prop + "-missing", ISSUE + "/properties/{propertyKey}", 404)
+
+
+def test_bulk_fetch(api: Api) -> None:
+    """Up to 100 issues by id or key, ascending by id; one missing is left out, no error."""
+    path = "/rest/api/3/issue/bulkfetch"
+    body = {
+        "issueIdsOrKeys": ["CHG-12", "CHG-99999", "chg-10"],
+        "fields": ["status", "labels"],
+        "properties": ["change-connector"],
+        "expand": ["transitions"],
+    }
+    issues = api.call("POST", path, json=body).json()["issues"]
+    assert [i["key"] for i in issues] == ["CHG-10", "CHG-12"]
+    assert all(set(i["fields"]) == {"status", "labels"} and "transitions" in i for i in issues)
+    assert all(i["properties"] == {} for i in issues)  # asked for, not set
+    api.call("POST", path, json={"issueIdsOrKeys": [str(n) for n in range(101)]}, status=400)
+    api.call("POST", path, json={"issueIdsOrKeys": []}, status=400)

@@ -4,7 +4,8 @@ Cloud: `GET/POST search/jql` pages with an opaque `nextPageToken` (offset + a ha
 query and caller, so a token cannot be replayed on another query), has no `total`, returns
 only `id` unless `fields` is sent, refuses an unbounded query and more than 50
 `reconcileIssues`; the old `search` is 410 Gone. Data Center: `GET/POST /rest/api/2/search`
-with startAt/maxResults/total; no search/jql.
+with startAt/maxResults/total; no search/jql. Cloud also reads up to 100 named issues at once
+(`POST issue/bulkfetch`): those not found or not visible are left out, in ascending id order.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ BAD_TOKEN = "The provided next page token is invalid or does not match the query
 CLOUD_PAGE_MAX = 100  # pages carrying fields; id/key-only pages may hold up to 5000
 ID_ONLY_PAGE_MAX = 5000
 RECONCILE_MAX = 50
+BULK_FETCH_MAX = 100
 
 
 def register(sim: JiraSimulator, version: str) -> None:
@@ -45,6 +47,7 @@ def register(sim: JiraSimulator, version: str) -> None:
         for method in ("GET", "POST"):
             sim.route(method, version, "/search/jql", lambda ctx: search_jql(sim, ctx))
             sim.route(method, version, "/search", _gone)
+        sim.route("POST", version, "/issue/bulkfetch", lambda ctx: bulk_fetch(sim, ctx))
     elif version == "2":
         for method in ("GET", "POST"):
             sim.route(method, version, "/search", lambda ctx: search_dc(sim, ctx))
@@ -218,3 +221,26 @@ def search_dc(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
     }
     _add_names(out, fields, expand, ctx.view)
     return out
+
+
+def bulk_fetch(sim: JiraSimulator, ctx: Ctx) -> dict[str, Any]:
+    """`POST issue/bulkfetch`: the issues `issueIdsOrKeys` names (1 to 100, ids and keys
+    mixed), ascending by id, each as a search renders it (`fields` defaults to the navigable
+    ones, `expand` is a list, at most 5 `properties`). One not found or not visible is not
+    returned, and is no error either (`issueErrors` is for retriable failures)."""
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    wanted = body.get("issueIdsOrKeys")
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(i, str) for i in wanted):
+        raise JiraError(400, ["issueIdsOrKeys must name at least one issue id or key."])
+    if len(wanted) > BULK_FETCH_MAX:
+        raise JiraError(400, [f"You can request at most {BULK_FETCH_MAX} issues."])
+    params = _Params(ctx)
+    if not isinstance(body.get("expand", []), list):
+        raise JiraError(400, ["Can not deserialize 'expand': a list is expected."])
+    fields = ctx.view.fs.select(params.fields(), "*navigable")
+    expand, props = params.expand(), params.properties()
+    found = sorted({issue.id for name in wanted if (issue := sim.store.get(name)) is not None})
+    return {
+        "issues": [_issue(sim, i, ctx.view, fields, expand, False, props) for i in found],
+        "issueErrors": [],
+    }
