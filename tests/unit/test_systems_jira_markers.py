@@ -240,3 +240,12 @@ def test_issues_of_one_workflow_and_status_share_one_copy_of_their_transitions()
     cache.moved("CHG-1", "Scheduled")
     assert cache.offered_there("CHG-2") == (Offered("11", "Approve", "Scheduled"),)
     assert cache.offered_there("CHG-1") is None  # nothing read in Scheduled yet
+
+
+def test_missing_names_the_unknown_issues_and_keeps_the_known_ones_from_being_pushed_out() -> None:
+    cache = MarkerCache(size=2)
+    cache.seen({"id": "1", "key": "CHG-1", "properties": {}})
+    cache.seen({"id": "2", "key": "CHG-2", "properties": {}})
+    assert cache.missing(["CHG-1", "3"]) == ["3"]  # CHG-1 is now the newest
+    cache.seen({"id": "3", "key": "CHG-3", "properties": {}})  # reading 3 in pushes out 2
+    assert cache.get("CHG-1") == {} and cache.get("2") is None

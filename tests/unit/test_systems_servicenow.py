@@ -18,7 +18,7 @@ from connector.core.errors import ConfigError, PermanentError, TicketDeleted, Tr
 from connector.settings import SourceSettings
 from connector.systems.http import RetryPolicy
 from connector.systems.servicenow import ServiceNowAdapter, glide_datetime
-from connector.systems.servicenow_journal import marker_tag
+from connector.systems.servicenow_journal import marker_tag, refreshed, remember
 
 URL = "https://acme.service-now.test"
 TABLE = f"{URL}/api/now/table"
@@ -323,3 +323,11 @@ def test_changes_by_number_is_one_query_sized_to_the_numbers(
     assert [r["number"]["value"] for r in rows] == ["CHG0030001"]  # the other one is gone
     assert len(mock.calls) == 1
     assert snow.changes_by_number([]) == [] and len(mock.calls) == 1
+
+
+def test_a_refreshed_change_is_the_newest_remembered() -> None:
+    known: dict[str, dict[str, str]] = {}
+    for sys_id in ("a", "b"):
+        remember(known, sys_id, {})
+    assert refreshed(known, "a") and not refreshed(known, "c")
+    assert list(known) == ["b", "a"]
