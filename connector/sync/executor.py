@@ -192,9 +192,11 @@ class Executor:
             refill_at=limit,
             before=self._before_batch,
             after=self._after_batch,
+            tally=lambda applied: applied.outcome,
             name=f"write-{source}",
         )
-        return Counter(applied.outcome for applied in queue.run(self._pending(source, limit)))
+        counts = queue.run(self._pending(source, limit))
+        return Counter({Outcome(str(outcome)): n for outcome, n in counts.items()})
 
     def _pending(self, source: str, limit: int) -> Iterator[list[Action]]:
         """The pending actions of `source` this executor applies, a ledger page at a time."""

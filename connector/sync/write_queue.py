@@ -13,6 +13,10 @@ those two calls it owns its tickets: an item of a later page whose ticket a runn
 waits, with its ticket's later items, for a later batch. So a hook may write to every ticket of
 its batch (one bulk call before, one after) without racing a write on any of them.
 
+A run keeps no result past its batch: it returns how many results came out as each
+`tally(result)` (a count of outcomes, say), so its memory stays a few batches deep however many
+items the ledger holds.
+
 A failure stops the round: no group starts after it, each running group stops after its
 current item, no page is read any more, and the first error is raised once the threads are
 done (every batch begun has had its `after`). With one thread, everything runs in the caller's
@@ -22,8 +26,8 @@ thread, page after page.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -33,6 +37,11 @@ R = TypeVar("R")
 
 def no_hook(*args: object) -> None:
     return None
+
+
+def itself(result: object) -> Hashable:
+    assert isinstance(result, Hashable)
+    return result
 
 
 @dataclass
@@ -45,8 +54,8 @@ class _Batch(Generic[T, R]):
 
 @dataclass
 class WriteQueue(Generic[T, R]):
-    """Runs `apply` on every item of `pages` (see the module docstring); results in the order
-    the items finished."""
+    """Runs `apply` on every item of `pages` (see the module docstring); counts the results by
+    `tally`."""
 
     key: Callable[[T], str]  # the ticket an item writes to
     apply: Callable[[T], R]
@@ -56,15 +65,16 @@ class WriteQueue(Generic[T, R]):
     refill_at: int = 500
     before: Callable[[Sequence[T]], None] = no_hook
     after: Callable[[Sequence[T], Sequence[R]], None] = no_hook
+    tally: Callable[[R], Hashable] = itself
     name: str = "write"
 
-    def run(self, pages: Iterator[Sequence[T]]) -> list[R]:
+    def run(self, pages: Iterator[Sequence[T]]) -> Counter[Hashable]:
         if self.workers <= 1:
             return self._serial(pages)
         return _Rolling(self, pages).run()
 
-    def _serial(self, pages: Iterator[Sequence[T]]) -> list[R]:
-        results: list[R] = []
+    def _serial(self, pages: Iterator[Sequence[T]]) -> Counter[Hashable]:
+        results: Counter[Hashable] = Counter()
         for page in pages:
             if not page:
                 continue
@@ -74,7 +84,7 @@ class WriteQueue(Generic[T, R]):
                 for item in page:
                     done.append(self.apply(item))
             finally:
-                results += done
+                results.update(map(self.tally, done))
                 self.after(page, done)
         return results
 
@@ -96,11 +106,11 @@ class _Rolling(Generic[T, R]):
         self.exhausted = False
         self.closing = False
         self.errors: list[BaseException] = []
-        self.results: list[R] = []
+        self.results: Counter[Hashable] = Counter()
 
     # -- the caller's thread: reads pages, forms batches, runs the hooks ---------------------
 
-    def run(self) -> list[R]:
+    def run(self) -> Counter[Hashable]:
         threads = [
             threading.Thread(target=self._work, name=f"{self.q.name}-{i}", daemon=True)
             for i in range(self.q.workers)
@@ -238,7 +248,7 @@ class _Rolling(Generic[T, R]):
 
     def _group_done(self, batch: _Batch[T, R], done: list[R]) -> None:
         batch.results += done
-        self.results += done
+        self.results.update(map(self.q.tally, done))
         batch.groups_left -= 1
         if batch.groups_left == 0:
             self.finished.append(batch)

@@ -4,7 +4,10 @@ a failure stops the round."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -62,7 +65,7 @@ def test_every_item_once_each_ticket_in_order_never_two_at_once(workers: int) ->
     rec = Recorder()
     queue = WriteQueue(key=lambda i: i[0], apply=rec.apply, workers=workers, refill_at=10)
     results = queue.run(pages_of(items, 10))
-    assert sorted(results) == sorted(items)
+    assert results == Counter(items)
     assert sorted(rec.order) == sorted(items)
     assert rec.overlaps == []
     for t in range(9):
@@ -88,7 +91,7 @@ def test_threads_do_not_wait_for_a_pages_slowest_ticket() -> None:
 
     pages = iter([[("SLOW", 0), ("A1", 0), ("A2", 0)], second_page])
     queue = WriteQueue(key=lambda i: i[0], apply=apply, workers=2, refill_at=3)
-    assert len(queue.run(pages)) == 6
+    assert queue.run(pages).total() == 6
     assert ran.index(("SLOW", 0)) == 5
 
 
@@ -123,7 +126,7 @@ def test_a_batch_owns_its_tickets_from_before_to_after() -> None:
     queue = WriteQueue(
         key=lambda i: i[0], apply=rec.apply, workers=3, refill_at=4, before=before, after=after
     )
-    assert sorted(queue.run(pages_of(items, 4))) == sorted(items)
+    assert queue.run(pages_of(items, 4)) == Counter(items)
     assert rec.overlaps == []
     assert open_batches == []
     befores = [n for what, n in calls if what == "before"]
@@ -179,3 +182,36 @@ def test_a_page_that_cannot_be_read_stops_the_round_after_the_running_batches() 
     with pytest.raises(ConnectionError):
         queue.run(pages())
     assert closed == [2]
+
+
+class Result:
+    def __init__(self, item: Item) -> None:
+        self.item = item
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_run_holds_its_results_a_few_batches_deep_and_counts_them(workers: int) -> None:
+    """A run over a large ledger must not keep every result (each holds its action)."""
+    refs: list[weakref.ref[Result]] = []
+    alive: list[int] = []
+
+    def apply(item: Item) -> Result:
+        result = Result(item)
+        refs.append(weakref.ref(result))
+        return result
+
+    def after(batch: Sequence[Item], results: Sequence[Result]) -> None:
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in refs))
+
+    items = spread(tickets=5, per_ticket=40)
+    queue = WriteQueue(
+        key=lambda i: i[0],
+        apply=apply,
+        workers=workers,
+        refill_at=5,
+        after=after,
+        tally=lambda result: result.item[0],
+    )
+    assert queue.run(pages_of(items, 5)) == Counter({f"T{t}": 40 for t in range(5)})
+    assert len(refs) == len(items) and max(alive) <= 4 * 5
