@@ -95,8 +95,15 @@ def note_actions(
     settings: ReleaseNotesSettings,
     fmt: str,
     last: Mapping[str, str],
+    unseen: bool = False,
 ) -> list[Action]:
-    """The release-note actions for one change; `last`: purpose -> content last planned."""
+    """The release-note actions for one change; `last`: purpose -> content last planned.
+
+    `unseen`: the caller withholds every write of the change and shows none (a recording run
+    in observe mode, or on a change before the cut-off, keeps only that a note was withheld).
+    A note with nothing planned before to compare with is then planned whatever it says, so it
+    is not rendered: its body and content (and the key made of them) stay empty. Rendering is
+    most of a release note's cost, and a first sync in observe mode plans one a ticket."""
     if not settings.enabled or change.status not in settings.post_on:
         return []
     wanted = [(INTERNAL, Audience.ENGINEERING)]
@@ -105,11 +112,16 @@ def note_actions(
         wanted.append((PUBLIC, public))
     out = []
     for purpose, audience in wanted:
-        body = render_change(change, audience=audience, fmt=fmt, templates=settings.templates_dir)
-        content = digest(body)
-        if last.get(purpose) != content:
-            action = note(change, purpose=purpose, body=body, content=content, edit=True)
-            out.append(action.model_copy(update={"internal": purpose == INTERNAL}))
+        body = content = ""
+        if not (unseen and purpose not in last):
+            body = render_change(
+                change, audience=audience, fmt=fmt, templates=settings.templates_dir
+            )
+            content = digest(body)
+            if last.get(purpose) == content:
+                continue
+        action = note(change, purpose=purpose, body=body, content=content, edit=True)
+        out.append(action.model_copy(update={"internal": purpose == INTERNAL}))
     return out
 
 

@@ -286,7 +286,12 @@ class Pipeline:
             last = notes.get(change.key)
             told = {p: e.content_fingerprint for p, d in comms.items() if (e := d.get(change.key))}
             communications = note_actions(
-                change, settings=self.release_notes, fmt=self.caps.note_format, last=told
+                change,
+                settings=self.release_notes,
+                fmt=self.caps.note_format,
+                last=told,
+                # What a recording run withholds is counted and audited, never shown.
+                unseen=not self.dry_run and self.gate.reason(change) is not None,
             )
             communications += notify_actions(change, evaluation, self.notify)
             planned = plan(

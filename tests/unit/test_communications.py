@@ -226,6 +226,32 @@ def test_only_the_note_whose_content_differs_is_planned() -> None:
     assert set(actions(c, last={PUBLIC: last[PUBLIC], INTERNAL: "stale"})) == {INTERNAL}
 
 
+def test_unseen_notes_are_planned_unrendered_unless_there_is_content_to_compare(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A withheld note nobody sees: planned as it would be, rendered only to compare."""
+    c = change()
+    seen, shown = fingerprints(c), list(actions(c))
+    rendered: list[Audience] = []
+
+    def render(change: Change, *, audience: Audience, **kw: Any) -> str:
+        rendered.append(audience)
+        return render_change(change, audience=audience, **kw)
+
+    monkeypatch.setattr("connector.core.communications.render_change", render)
+    planned = note_actions(c, settings=SETTINGS, fmt="wiki", last={}, unseen=True)
+    assert [(a.purpose, a.body, a.content_fingerprint) for a in planned] == [
+        (INTERNAL, "", ""),
+        (PUBLIC, "", ""),
+    ]
+    assert [a.purpose for a in planned] == shown  # the notes a plan that shows them has
+    assert rendered == []
+    told = {INTERNAL: seen[INTERNAL]}  # the internal note was planned before, as it is now
+    planned = note_actions(c, settings=SETTINGS, fmt="wiki", last=told, unseen=True)
+    assert [(a.purpose, a.body) for a in planned] == [(PUBLIC, "")]
+    assert rendered == [Audience.ENGINEERING]
+
+
 def test_a_changed_change_plans_new_content_under_the_same_purposes() -> None:
     before = change()
     last = fingerprints(before)
