@@ -21,7 +21,7 @@ from connector.core.model import Change
 from connector.core.planner import Action, Plan
 from connector.core.policy import Evaluation, PolicySettings
 from connector.core.windows import entries
-from connector.reports.answers import answers, approved_view, basis
+from connector.reports.answers import answers, approved_now, approved_view, basis
 from connector.store import BasisRow, NewBasis, Tx
 
 
@@ -157,7 +157,7 @@ class Recorder:
         """The compliance report's answers from this evaluation, stored with it."""
         change, ev, basis = item.change, item.evaluation, item.approved
         if ev.new_basis is not None:  # approved now: the snapshot is this change
-            approved = approved_view(change, at=ev.new_basis.recorded_at, policy=self.policy)
+            approved = approved_now(change, ev)
         elif basis is not None and basis.snapshot:
             approved = approved_view(basis.snapshot, at=basis.recorded_at, policy=self.policy)
         else:

@@ -18,6 +18,7 @@ from connector.core.policy import PolicySettings
 from connector.reports.answers import (
     Answers,
     answers,
+    approved_now,
     approved_view,
     basis,
     current,
@@ -100,6 +101,23 @@ def test_the_change_as_approved_answers_required_fields_complete_at_approval() -
     taken = read(stored(now, approved=approved_view(then.to_json(), at=NOW - DAY, policy=POLICY)))
     assert taken is not None
     assert finish(taken, posted=None, told_at=None, now=NOW).required_complete_at_approval == NO
+
+
+@pytest.mark.parametrize("missing", [{}, {"rollback_plan": ""}, {"affected_systems": ()}])
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_a_change_approved_now_answers_as_if_evaluated_again_at_its_approval(
+    name: str, missing: dict[str, object]
+) -> None:
+    """The answers need no second evaluation of a change its evaluation just approved."""
+    c = CHANGES[name].model_copy(update=missing)
+    e = ev(c, POLICY)
+    again = approved_view(c.to_json(), at=NOW - DAY, policy=POLICY)
+    now = answers(c, e, approved=approved_now(c, e), policy=POLICY, release_notes=NOTES, now=NOW)
+    assert now == answers(c, e, approved=again, policy=POLICY, release_notes=NOTES, now=NOW)
+    if missing:
+        taken = read(now)
+        assert taken is not None
+        assert finish(taken, posted=None, told_at=None, now=NOW).required_complete_at_approval == NO
 
 
 def test_notice_met_from_the_deadlines_and_when_customers_were_told() -> None:
