@@ -11,10 +11,10 @@
 The sandbox runs in its own process (it holds every ticket in memory) and so does each worker
 (`change-connector sync --once`), so the worker's peak RSS (its VmHWM, read while it runs) is
 its own. Reported per run: wall time, tickets/s, the worker's peak RSS, and the API calls by
-endpoint split into read calls and write-path calls (a findings note costs one marker check and one write). Runs: the full sync;
-a re-sync, once the look-back has passed, that absorbs the echo of the worker's own notes
-(reads them, writes nothing); a re-sync with no change at all. Beside each run's calls, per
-system: the floor computed from the plan, i.e. the search pages its tickets need
+endpoint split into read calls and write-path calls (a findings note costs one marker check and
+one write). Runs: the full sync; a re-sync, once the look-back has passed, that absorbs the
+echo of the worker's own notes (reads them, writes nothing); a re-sync with no change at all.
+Beside each run's calls, per system: the floor computed from the plan, i.e. the search pages its tickets need
 (ceil(tickets seen / page size), at least one) plus the distinct writes the ledger gained
 (one per ticket and purpose: a note, a transition, a label; chat posts are not calls to the
 source).
