@@ -248,7 +248,7 @@ class ServiceNowAdapter(TableDescriptions):
         if self.settings.mode == "observe":
             return
         memos = [self._journals, self._columns] if self._watched else [self._journals]
-        with self._memo_lock:
+        with self._memo_lock:  # every memo made newest: a list, not a short-circuit
             missing = sorted(
                 {s for s in sys_ids if not all([refreshed(memo, s) for memo in memos])}
             )
