@@ -24,7 +24,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -253,24 +252,26 @@ class ServiceNowAdapter(TableDescriptions):
                 {s for s in sys_ids if not all([refreshed(memo, s) for memo in memos])}
             )
         for start in range(0, len(missing), self.settings.page_size):
-            chunk = missing[start : start + self.settings.page_size]
-            self._call(partial(self._recall_page, chunk), "read changes to write")
-
-    def _recall_page(self, sys_ids: list[str]) -> list[dict[str, Any]]:
-        query = f"sys_idIN{','.join(query_value(s) for s in sys_ids)}"
-        return self._kept(self._query(CHANGE_TABLE, query, limit=len(sys_ids)))
+            self._rows_in("sys_id", missing[start : start + self.settings.page_size])
 
     def changes_by_number(
         self, numbers: list[str], encoded_query: str = ""
     ) -> list[dict[str, Any]]:
-        """The change_request rows `numbers` names (and `encoded_query` matches): one query, as
-        numbers are unique the rows fit in one page of `len(numbers)`. Absent ones are left out."""
-        if not numbers:
+        """The change_request rows `numbers` names (and `encoded_query` matches). Absent ones
+        are left out."""
+        return self._rows_in("number", numbers, encoded_query)
+
+    def _rows_in(
+        self, column: str, values: list[str], encoded_query: str = ""
+    ) -> list[dict[str, Any]]:
+        """The change_request rows whose unique `column` is one of `values` (and that
+        `encoded_query` matches): one query, the rows fitting in one page of `len(values)`."""
+        if not values:
             return []
-        wanted = f"numberIN{','.join(query_value(n) for n in numbers)}"
+        wanted = f"{column}IN{','.join(query_value(v) for v in values)}"
         query = "^".join(p for p in (encoded_query, wanted) if p)
         return self._call(
-            lambda: self._kept(self._query(CHANGE_TABLE, query, limit=len(numbers))),
+            lambda: self._kept(self._query(CHANGE_TABLE, query, limit=len(values))),
             "read changes",
         )
 
