@@ -106,8 +106,8 @@ class ClaimLost(ConnectorError):
 
 
 #: Pending actions read, and applied as one batch, at once. A batch's tickets are read again
-#: before its writes where the adapter no longer holds them (`TicketWriter.recall`): far fewer
-#: than it holds (10,000), so none is pushed out again before its write.
+#: before its writes where the adapter no longer holds them (`TicketWriter.recall`): a few
+#: batches in flight are fewer than it holds (2,500), so none is pushed out before its write.
 LEDGER_PAGE = 500
 
 #: A chat post's ledger reference while its request is under way, and once its fate is unknown.

@@ -27,7 +27,10 @@ from typing import Any, NamedTuple
 from connector.systems import jira_markers
 from connector.systems.jira_markers import PROPERTY_KEY, NoteMark
 
-CACHE_ISSUES = 10_000
+# Enough for the batches of writes in flight at once (a few ledger pages of at most 500 tickets
+# each: `executor.LEDGER_PAGE`); more only holds memory, as writes follow the scan and a batch's
+# tickets not kept are read again in bulk (`JiraAdapter.recall`).
+CACHE_ISSUES = 2_500
 # The fields `_read` takes from a read issue: a search that names its fields asks for these too.
 SEEN_FIELDS = ("issuetype", "labels", "project", "status")
 _WORKFLOWS = 1_000  # (project, type, status) places whose transitions are kept

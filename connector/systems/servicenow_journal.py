@@ -15,7 +15,7 @@ from typing import Any
 JOURNAL_FIELDS = ("work_notes", "comments")
 _MARKER = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _TAGS = re.compile(r"\[cc:([A-Za-z0-9._:-]{1,100})\]")
-REMEMBERED = 10_000  # changes whose journal markers are kept; older ones are read again
+REMEMBERED = 2_500  # changes whose journal markers are kept (as `jira_seen.CACHE_ISSUES`)
 
 
 def marker_tag(marker: str) -> str:

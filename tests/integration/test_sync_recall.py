@@ -1,7 +1,7 @@
 """A site larger than what the adapters keep of the tickets read: writes follow the scan, so
 the checks before them read the tickets their page no longer holds in bulk, never one by one.
 
-The adapters keep the last `CACHE_ISSUES` / `REMEMBERED` tickets read (10,000; a batch of writes
+The adapters keep the last `CACHE_ISSUES` / `REMEMBERED` tickets read (2,500; a batch of writes
 names at most 500); here they keep 20 of 60 (a batch 2), so most of a first sync's writes go to
 tickets pushed out since their page. Over HTTPS against the sandbox, on SQLite and PostgreSQL:
 the notes land once each, a second pass writes nothing, and the calls are the bulk re-reads,

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from connector.systems import jira_markers
+from connector.sync.executor import LEDGER_PAGE
+from connector.systems import jira_markers, servicenow_journal
 from connector.systems.jira_markers import NoteMark
 from connector.systems.jira_notes import MarkerCache
-from connector.systems.jira_seen import Offered
+from connector.systems.jira_seen import CACHE_ISSUES, Offered
 
 FP = "f" * 64
 
@@ -151,6 +152,14 @@ def test_the_marker_cache_is_bounded_and_refreshed_by_each_read() -> None:
     assert cache.get("CHG-2") is None  # the least recently read one made room
     cache.seen({"key": "CHG-4", "fields": {}})  # read without properties: nothing known
     assert cache.get("CHG-4") is None
+
+
+def test_the_adapters_keep_more_tickets_than_the_batches_of_writes_in_flight() -> None:
+    """A batch's tickets are read in bulk before its writes and must still be kept when each
+    write checks them; the write queue has at most four batches open at once (its own test),
+    each a ledger page of at most `LEDGER_PAGE` tickets."""
+    assert CACHE_ISSUES >= 4 * LEDGER_PAGE
+    assert servicenow_journal.REMEMBERED >= 4 * LEDGER_PAGE
 
 
 def test_an_issue_is_known_in_the_cache_by_id_and_by_key() -> None:
