@@ -324,7 +324,7 @@ def bench(
                     # The look-back, plus a minute of JQL's minute precision, has passed the
                     # last write of the full sync.
                     time.sleep(lookback * 60 + 61)
-                before = plan_state(data) if run != "full_sync" else (set(), {})
+                before = plan_state(data) if run != "full_sync" else ({}, {})
                 sandbox_cpu = cpu_seconds(sandbox.pid)
                 figures = run_worker(config)
                 figures["sandbox_cpu_seconds"] = round(cpu_seconds(sandbox.pid) - sandbox_cpu, 2)
