@@ -15,9 +15,9 @@ endpoint split into read calls and write-path calls (a findings note costs one m
 one write). Runs: the full sync; a re-sync, once the look-back has passed, that absorbs the
 echo of the worker's own notes (reads them, writes nothing); a re-sync with no change at all.
 Beside each run's calls, per system: the floor computed from the plan, i.e. the search pages
-its tickets need (ceil(tickets seen / page size), at least one) plus the distinct writes the
-ledger gained (one per ticket and purpose: a note, a transition, a label; chat posts are not
-calls to the source).
+its tickets need (ceil(tickets seen / page size), at least one) plus the calls of the distinct
+writes the ledger gained (one per ticket and purpose: a note, a transition, a label, a
+transition one call a step; chat posts are not calls to the source): `sync_floor.py`.
 
 `--latency MS` adds the sandbox's slow fault to every Jira and ServiceNow call (after any
 `--faults` rule, so a call another rule answers is answered at once).

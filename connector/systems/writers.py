@@ -8,7 +8,7 @@ Each check uses what the ticket's page carried (no call): a Jira note against th
 issue was read with (a page's notes are handed over before and after its writes, so Jira Cloud
 sets their markers in bulk), a transition against its status and offered transitions, a label
 against its labels; a ServiceNow note against the journal fields of its row, a move against its
-columns. The adapters keep this of the last 10,000 tickets read: before a page's writes, the
+columns. The adapters keep this of the last 2,500 tickets read: before a page's writes, the
 writer reads its tickets read longer ago again, in bulk (`recall`).
 
 A ticket deleted since it was planned for is `TicketDeleted`, never a failure: the ServiceNow
