@@ -32,6 +32,14 @@ claim).
 
 A 'failed' row can be claimed again: whether a failure is worth retrying is the planner's call
 (it can read `ledger_get(key).error`); an 'applied' row is final.
+
+States: 'planned' (recorded by a plan, not tried yet), 'claimed' (a worker holds it under a
+lease), 'applied' (done, or found done on the ticket), 'failed' (refused; tried again under the
+attempts cap), and two that are never tried again: 'dropped' (the ticket was deleted first) and
+'superseded' (a version of a note edited in place that a newer version replaced before it was
+written: planned or failed when the newer one was planned, or found outdated by its claimant;
+`remote_ref` names the newer version's key). Only 'planned', 'failed' and lapsed 'claimed' rows
+are pending (`ledger_pending`).
 """
 
 from __future__ import annotations
@@ -230,6 +238,11 @@ class LedgerMixin(StoreBase):
         """Record that the action will never be carried out (its ticket is gone): not retried."""
         return self._settle(key, worker, state="dropped", error=error)
 
+    def ledger_superseded(self, key: str, *, newer: str, worker: str | None = None) -> bool:
+        """Record that the note was not written because its newer version `newer` was planned
+        (remote_ref names it): never tried again."""
+        return self._settle(key, worker, state="superseded", remote_ref=newer, error=None)
+
     def _settle(self, key: str, worker: str | None, **values: Any) -> bool:
         if values["state"] == "applied":
             values["applied_at"] = self._now()
@@ -324,28 +337,43 @@ class LedgerMixin(StoreBase):
         max_attempts: int = 5,
         after: tuple[datetime, str] | None = None,
         grace_seconds: float = 0.0,
+        tickets_with: Sequence[str] = (),
     ) -> list[LedgerEntry]:
         """Actions of `source` still to do: planned, failed (under `max_attempts`), or claimed
         by a worker whose lease ran out `grace_seconds` ago (it died mid-write), oldest first;
         `after` continues from the (created_at, idempotency_key) of the last entry of the
-        previous page."""
-        now = self._now(now) - timedelta(seconds=grace_seconds)
+        previous page. `tickets_with`: only the tickets with an action of one of these
+        purposes still to do (every action of those tickets, whatever its purpose)."""
+        lapsed = self._now(now) - timedelta(seconds=grace_seconds)
         query = (
             select(ledger)
             .where(
                 ledger.c.source == source,
-                or_(
-                    ledger.c.state == "planned",
-                    and_(ledger.c.state == "failed", ledger.c.attempts < max_attempts),
-                    and_(ledger.c.state == "claimed", ledger.c.claimed_until < now),
-                ),
+                _pending(ledger, lapsed=lapsed, max_attempts=max_attempts),
                 *_after(after),
             )
             .order_by(ledger.c.created_at, ledger.c.idempotency_key)
             .limit(limit)
         )
+        if tickets_with:
+            other = ledger.alias("other")
+            tickets = select(other.c.ticket_key).where(
+                other.c.source == source,
+                other.c.action.in_(list(tickets_with)),
+                _pending(other, lapsed=lapsed, max_attempts=max_attempts),
+            )
+            query = query.where(ledger.c.ticket_key.in_(tickets))
         with self._read() as conn:
             return [_entry(row) for row in conn.execute(query)]
+
+
+def _pending(table: Any, *, lapsed: datetime, max_attempts: int) -> ColumnElement[bool]:
+    """The rows of `table` (the ledger or an alias of it) still to do (`ledger_pending`)."""
+    return or_(
+        table.c.state == "planned",
+        and_(table.c.state == "failed", table.c.attempts < max_attempts),
+        and_(table.c.state == "claimed", table.c.claimed_until < lapsed),
+    )
 
 
 def _tickets(keys: Sequence[str] | None) -> Iterator[ColumnElement[bool]]:

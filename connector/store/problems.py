@@ -1,7 +1,8 @@
 """What did not go through: actions still to do or refused, and tickets that could not be read.
 
 `status` and `explain` read these. Open actions are ledger rows not applied (planned, claimed,
-failed) with their attempts and the system's reason; skipped tickets are the newest
+failed; not dropped or superseded, which are never to be done) with their attempts and the
+system's reason; skipped tickets are the newest
 `ticket.skipped` audit link per ticket that no later successful read of the ticket answered.
 """
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 InboxState = Literal["pending", "done", "failed"]
-LedgerState = Literal["planned", "claimed", "applied", "failed"]
+LedgerState = Literal["planned", "claimed", "applied", "failed", "dropped", "superseded"]
 RunKind = Literal["poll", "drain", "sync"]
 RunStatus = Literal["running", "ok", "failed"]
 

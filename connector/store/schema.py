@@ -19,8 +19,9 @@ Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
   redeliveries (NULL ids never collide); INDEX (source, body_digest, received_at) finds a replayed
   body within the replay window.
 - `ledger`   idempotency_key PK (<= 200 chars); source, ticket_key, action, content_fingerprint,
-  state ('claimed'|'applied'|'failed'), remote_ref, attempts, claimed_by, claimed_until,
-  created_at, applied_at, error. The action ledger: one row per planned remote write.
+  state ('planned'|'claimed'|'applied'|'failed'|'dropped'|'superseded'), remote_ref, attempts,
+  claimed_by, claimed_until, created_at, applied_at, error, payload. The action ledger: one row
+  per planned remote write (see ledger.py for what each state means).
 - `audit`    seq PK; at, source, ticket_key, event, actor, detail (canonical JSON text),
   prev_hash CHAR(64) UNIQUE, hash CHAR(64) UNIQUE. Append-only and hash-chained (see audit.py);
   the UNIQUE prev_hash makes a forked chain impossible even if the append lock were bypassed.
@@ -192,9 +193,12 @@ ledger = Table(
     Column("error", Text(), nullable=True),
     # The action itself (JSON), so a planned write survives the process that planned it.
     Column("payload", Text(), nullable=True),
-    # dropped: never to be done (the ticket was deleted before it was)
+    # dropped: never to be done (the ticket was deleted before it was); superseded: a note
+    # edited in place whose newer version was planned before this one was written (never to
+    # be done; remote_ref names the newer version)
     CheckConstraint(
-        "state IN ('planned', 'claimed', 'applied', 'failed', 'dropped')", name="state"
+        "state IN ('planned', 'claimed', 'applied', 'failed', 'dropped', 'superseded')",
+        name="state",
     ),
     Index(None, "source", "ticket_key"),
     Index(None, "state", "source"),

@@ -6,9 +6,10 @@ cursor only advances together with the changes (and audit rows) of the batch it 
 
 Tables written: `changes` (upsert by (source, key), first_seen_at kept; the policy evaluation,
 findings and recheck_at, kept unless a new one is given), `cursors` (upsert by source), `audit`
-(append, see audit.py), `ledger` (planned actions) and the policy's tables: `change_windows`
-(replaced per change), `approval_bases` (insert once), `board_decisions` (append) and
-`policy_state` (upsert by source).
+(append, see audit.py), `ledger` (planned actions; the older versions of a note edited in place
+marked superseded when a newer one is planned before they were written) and the policy's
+tables: `change_windows` (replaced per change), `approval_bases` (insert once),
+`board_decisions` (append) and `policy_state` (upsert by source).
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from connector.store.tx_statements import (
     _INSERT_WINDOW,
     _SET_EVALUATION,
     _SET_REPORT,
+    _SUPERSEDE,
     _aware,
     _digest,
     _insert_basis,
     _plan_action,
+    _plan_version,
     _upsert_change,
     _upsert_cursor,
     _upsert_policy_digest,
@@ -340,8 +343,12 @@ class Tx:
         content_fingerprint: str,
         payload: str,
         now: datetime | None = None,
+        version: bool = False,
     ) -> bool:
-        """Record a planned remote write (the outbox); False if the key is already known."""
+        """Record a planned remote write (the outbox); False if the key is already known.
+
+        `version`: the action is a version of a note edited in place (see `supersede`); a
+        version superseded earlier and planned again is planned anew, as the newest (True)."""
         row = {
             "idempotency_key": key,
             "source": source,
@@ -353,8 +360,19 @@ class Tx:
             "created_at": self._now(now),
             "payload": payload,
         }
-        inserted = self._conn.execute(_plan_action(self._conn.dialect.name), row).first()
+        plan = _plan_version if version else _plan_action
+        inserted = self._conn.execute(plan(self._conn.dialect.name), row).first()
         return inserted is not None
+
+    def supersede(
+        self, key: str, *, source: str, ticket_key: str, action: str
+    ) -> list[tuple[str, str]]:
+        """Mark the older versions of a note edited in place that are not written yet (planned,
+        or failed) `superseded` by the version `key` just planned: they are never applied (one
+        with a claim is left to its holder, who finds `key` newer). Returns their (idempotency
+        key, content fingerprint)."""
+        params = {"p_key": key, "p_source": source, "p_ticket": ticket_key, "p_action": action}
+        return [(str(r[0]), str(r[1])) for r in self._conn.execute(_SUPERSEDE, params)]
 
     def set_cursor(self, source: str, position: str, *, now: datetime | None = None) -> None:
         """Store the poll position of `source` (an opaque JSON text the caller serializes)."""

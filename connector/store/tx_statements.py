@@ -2,8 +2,9 @@
 
 `Tx` (tx.py) runs these with execute() parameters: the upserts of changes, cursors and the
 policy digest, the insert-once of the ledger's planned actions and of approval bases, and the
-dialect-neutral updates of a stored change's evaluation, report and windows. Building a
-statement costs more than running it, so each is built once.
+dialect-neutral updates of a stored change's evaluation, report and windows, and the superseding
+of a note's older versions not yet written. Building a statement costs more than running it, so
+each is built once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, insert, update
+from sqlalchemy import BindParameter, Table, bindparam, case, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.schema import (
@@ -65,6 +66,24 @@ def _plan_action(dialect: str) -> Any:
     return _insert(dialect)(ledger).on_conflict_do_nothing().returning(ledger.c.idempotency_key)
 
 
+@cache
+def _plan_version(dialect: str) -> Any:
+    """`_plan_action` for a version of a note edited in place: a version superseded earlier
+    and planned again is planned anew (it is the newest again), other rows stay as they are."""
+    stmt = _insert(dialect)(ledger)
+    return stmt.on_conflict_do_update(
+        index_elements=[ledger.c.idempotency_key],
+        set_={
+            "state": "planned",
+            "created_at": stmt.excluded.created_at,
+            "payload": stmt.excluded.payload,
+            "remote_ref": None,
+            "error": None,
+        },
+        where=ledger.c.state == "superseded",
+    ).returning(ledger.c.idempotency_key)
+
+
 def _upsert_cursor(dialect: str) -> Any:
     return _upsert_by_source(dialect, cursors, "position")
 
@@ -106,6 +125,21 @@ _DELETE_WINDOWS = delete(change_windows).where(
 )
 _INSERT_WINDOW = insert(change_windows)
 _INSERT_BOARD_DECISION = insert(board_decisions).returning(board_decisions.c.id)
+# The versions of a note edited in place not yet written (planned, or failed: never claimed
+# now, never applied) that the version `p_key` replaces; `remote_ref` names it.
+_NEWER: BindParameter[str] = bindparam("p_key")
+_SUPERSEDE = (
+    update(ledger)
+    .where(
+        ledger.c.source == bindparam("p_source"),
+        ledger.c.ticket_key == bindparam("p_ticket"),
+        ledger.c.action == bindparam("p_action"),
+        ledger.c.idempotency_key != _NEWER,
+        ledger.c.state.in_(("planned", "failed")),
+    )
+    .values(state="superseded", remote_ref=_NEWER, claimed_until=None)
+    .returning(ledger.c.idempotency_key, ledger.c.content_fingerprint)
+)
 
 
 def _aware(name: str, value: datetime) -> datetime:

@@ -56,7 +56,7 @@ from typing import Protocol
 from loguru import logger
 
 from connector.core.errors import ConnectorError, PermanentError, TicketDeleted
-from connector.core.planner import Action, ActionKind
+from connector.core.planner import TRANSITION, Action, ActionKind
 from connector.store import Store
 from connector.sync.write_queue import WriteQueue
 from connector.systems.http import calls_until
@@ -178,10 +178,15 @@ class Executor:
     # `observe` and the bookkeeping above are shared by the writing threads
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def apply_pending(self, source: str, *, limit: int | None = None) -> Counter[Outcome]:
+    def apply_pending(
+        self, source: str, *, limit: int | None = None, moving: bool = False
+    ) -> Counter[Outcome]:
         """Apply every pending action of `source`, page by page in ledger order (`limit` a
         page, `LEDGER_PAGE` unless given); counts the outcomes. Stops early (raising) on a
-        transient error: the rest stays pending."""
+        transient error: the rest stays pending. `moving`: only the tickets with a move still
+        to do, each with all its actions (its notes go out with its move, in ledger order;
+        a ticket's actions on a later ledger page than its move, read once the move is made,
+        are left to the next apply)."""
         limit = limit or LEDGER_PAGE
         if self.hold is not None:
             return Counter()
@@ -195,10 +200,10 @@ class Executor:
             tally=lambda applied: applied.outcome,
             name=f"write-{source}",
         )
-        counts = queue.run(self._pending(source, limit))
+        counts = queue.run(self._pending(source, limit, moving=moving))
         return Counter({Outcome(str(outcome)): n for outcome, n in counts.items()})
 
-    def _pending(self, source: str, limit: int) -> Iterator[list[Action]]:
+    def _pending(self, source: str, limit: int, *, moving: bool) -> Iterator[list[Action]]:
         """The pending actions of `source` this executor applies, a ledger page at a time."""
         after = None
         while batch := self.store.ledger_pending(
@@ -207,6 +212,7 @@ class Executor:
             limit=limit,
             after=after,
             grace_seconds=self.grace_seconds,
+            tickets_with=(TRANSITION,) if moving else (),
         ):
             yield [
                 Action.model_validate_json(entry.payload)
@@ -282,6 +288,8 @@ class Executor:
             self._failed(action, str(exc))
             self._observe(action, "error")
             raise
+        if outcome is Outcome.SUPERSEDED:
+            return self._superseded(action, ref)
         if outcome is Outcome.WRITTEN and action.kind is ActionKind.TRANSITION:
             with self._lock:
                 self.moved.add(action.ticket_key)
@@ -298,6 +306,20 @@ class Executor:
         )
         self._observe(action, outcome)
         return Applied(action, outcome, ref)
+
+    def _superseded(self, action: Action, newer: str) -> Applied:
+        """Not written: the newer version `newer` of the note was planned since (recorded
+        superseded, never tried again)."""
+        self.store.ledger_superseded(action.idempotency_key, newer=newer, worker=self.worker)
+        outcome = Outcome.SUPERSEDED
+        self._audit(
+            action,
+            outcome.value,
+            remote_ref=newer,
+            content_fingerprint=action.content_fingerprint,
+        )
+        self._observe(action, outcome)
+        return Applied(action, outcome, newer)
 
     def _observe(self, action: Action, outcome: str) -> None:
         if self.observe is not None:

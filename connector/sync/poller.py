@@ -4,8 +4,10 @@ The window starts a look-back before the stored cursor (Jira: a minute-precision
 the API user's time zone; ServiceNow: seconds in UTC) and results arrive ordered by (updated,
 key). Each page is processed and recorded with the advanced cursor in one transaction; the
 cursor never passes the cycle's start. Planned actions are applied after the scan (and any left
-by an earlier, interrupted cycle before it). Only one worker polls a source at a time (the
-store's source lock); actions are claimed one by one in the ledger, so workers share safely.
+by an earlier, interrupted cycle before it): the tickets with a move first, then, once the
+moved tickets are read again and their windows' partners evaluated again, the others. Only one
+worker polls a source at a time (the store's source lock); actions are claimed one by one in
+the ledger, so workers share safely.
 """
 
 from __future__ import annotations
@@ -87,8 +89,15 @@ def poll(
                 the advanced cursor in the same transaction (recording, cursor); changes with
                 a window and the partners of moved windows are held: made due, and planned
                 once after the last page from their final state                 `_settle_held`
-    4. apply    the actions this cycle planned                             `_apply` (executor)
-    5. settle   re-read the tickets this cycle moved; process and apply them again
+    4. move     apply the actions of the tickets with a move to make, each ticket whole: its
+                notes go out with its move, in ledger order              `_apply(moving=True)`
+    5. settle   re-read the tickets this cycle moved; process them, evaluate the changes their
+                moves made due (`_settle_held`), and apply as in 4; a few rounds    `settle`
+    6. apply    everything else this cycle planned                         `_apply` (executor)
+    The tickets that do not move are written last, once the moves are in: a findings note
+    planned before a partner's move and again after it is written once, as it is last (a
+    newer version of a note edited in place supersedes the older ones not yet written, see
+    `recording.record_action`), not posted and then edited.
     A dry run (no executor) does 3 only, and records nothing.
     """
     stats = PollStats(source=rt.name)
@@ -100,19 +109,23 @@ def poll(
         if executor is not None:
             revisit(rt, pipeline, stats)
         _scan(rt, pipeline, rt.clock(), stats, on_page)
-        _apply(executor, rt.name, stats)
+        _apply(executor, rt.name, stats, moving=True)
         if executor is not None:
-            settle(rt, pipeline, executor, stats)
+            settle(rt, pipeline, executor, stats, moving=True)
+            _apply(executor, rt.name, stats)
             # A failed write is tried again in the same cycle: say it once.
             stats.write_failures = list(dict.fromkeys(f.line for f in executor.failures))
     return stats
 
 
-def _apply(executor: Executor | None, source: str, stats: PollStats) -> None:
+def _apply(
+    executor: Executor | None, source: str, stats: PollStats, *, moving: bool = False
+) -> None:
+    """Apply the pending actions (`moving`: only the tickets with a move to make, whole)."""
     if executor is None or stats.failed:
         return
     try:
-        applied = executor.apply_pending(source)
+        applied = executor.apply_pending(source, moving=moving)
     except ConnectorError as exc:
         stats.failed = exc.message
         return
@@ -254,12 +267,20 @@ def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:
     return servicenow_since(start)
 
 
-def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: PollStats) -> None:
+def settle(
+    rt: SourceRuntime,
+    pipeline: Pipeline,
+    executor: Executor,
+    stats: PollStats,
+    *,
+    moving: bool = False,
+) -> None:
     """Re-read the tickets this cycle moved, so the store holds where they are now and a
     next move (approved -> scheduled) happens in this cycle, not the next. A page of them at a
     time, as the scan reads: what is held in memory stays a page deep however many tickets the
     cycle moved, and the changes with a window and their partners are evaluated once, after
-    the last page (`_settle_held`)."""
+    the last page (`_settle_held`). Each round applies what it planned; `moving`: only the
+    tickets with a move to make, the others' writes left to the caller (`poll` step 6)."""
     for _ in range(MAX_SETTLE_ROUNDS):
         keys = sorted(executor.moved)
         executor.moved.clear()
@@ -272,7 +293,7 @@ def settle(rt: SourceRuntime, pipeline: Pipeline, executor: Executor, stats: Pol
             stats.moved += len(raws)
             stats.planned += pipeline.process(raws, hold=True).planned
         _settle_held(rt, pipeline, stats)
-        _apply(executor, rt.name, stats)
+        _apply(executor, rt.name, stats, moving=moving)
 
 
 def _reread(

@@ -4,7 +4,8 @@ What is written together: the change (when read from the ticket) with its window
 or its new evaluation; the audit links for what changed (fields, approvals, findings), a newly
 complete approval basis with a snapshot of what was approved, the compliance report's answers
 from this evaluation, and the planned actions into the ledger (the outbox; an action whose
-idempotency key is already there is not planned again).
+idempotency key is already there is not planned again; a new version of a note edited in place
+supersedes its versions not yet written).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import cached_property
 from connector.core.audit_detail import changed_fields, finding_set, new_decisions
 from connector.core.communications import ReleaseNotesSettings
 from connector.core.model import Change
-from connector.core.planner import Action, Plan
+from connector.core.planner import Action, ActionKind, Plan
 from connector.core.policy import Evaluation, PolicySettings
 from connector.core.windows import entries
 from connector.reports.answers import answers, approved_now, approved_view, basis
@@ -191,12 +192,40 @@ def findings_json(item: Evaluated) -> str:
 
 
 def record_action(tx: Tx, action: Action) -> bool:
-    """Put a planned action in the ledger (the outbox); False if its key is already there."""
-    return tx.plan_action(
+    """Put a planned action in the ledger (the outbox); False if its key is already there.
+
+    A note edited in place has one current version: planning one marks the versions of the
+    same ticket and purpose not yet written superseded (never applied; audited as such), so
+    a note whose ticket was evaluated again before the writes (a partner's window moved) is
+    written once, as it is last, not posted and then edited."""
+    version = action.kind is ActionKind.NOTE and action.edit_in_place
+    planned = tx.plan_action(
         action.idempotency_key,
         source=action.source,
         ticket_key=action.ticket_key,
         action=action.purpose,
         content_fingerprint=action.content_fingerprint,
         payload=action.model_dump_json(),
+        version=version,
     )
+    if planned and version:
+        older = tx.supersede(
+            action.idempotency_key,
+            source=action.source,
+            ticket_key=action.ticket_key,
+            action=action.purpose,
+        )
+        for key, content in older:
+            tx.append_audit(
+                source=action.source,
+                ticket_key=action.ticket_key,
+                event=f"action.{action.kind.value}.superseded",
+                actor="worker",
+                detail={
+                    "purpose": action.purpose,
+                    "idempotency_key": key,
+                    "remote_ref": action.idempotency_key,
+                    "content_fingerprint": content,
+                },
+            )
+    return planned

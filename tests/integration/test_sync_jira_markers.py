@@ -1,8 +1,9 @@
 """Jira sync markers in the issue property, on Cloud and Data Center, SQLite and PostgreSQL.
 
-Checking markers costs no call (they come with each search page); on Cloud a page's notes cost
+Checking markers costs no call (they come with each search page); on Cloud a batch's notes cost
 one comment POST each plus the bulk marker writes (pending before, done after, 100 issues a
-request, each followed by its task); and a worker that dies between the marker writes and the
+request, each followed by its task; the tickets a cycle moves are one batch, the others
+another); and a worker that dies between the marker writes and the
 comment POSTs, whose database is then lost, leaves exactly one comment per note.
 """
 
@@ -26,12 +27,14 @@ from sync_helpers import (
 )
 
 from connector.commands.demo import sandbox_sources
+from connector.core.planner import TRANSITION
 from connector.sandbox import Sandbox
 from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
 from connector.systems.jira import JiraAdapter
-from connector.systems.jira_notes import JiraNotes
+from connector.systems.jira_markers import PROPERTY_KEY
+from connector.systems.jira_notes import BULK_FROM, JiraNotes
 
 COUNT = 30
 
@@ -64,6 +67,35 @@ def assert_property_matches_comments(sandbox: Sandbox) -> None:
     assert marks.keys() == refs.keys()
     assert {k: m["state"] for k, m in marks.items()} == dict.fromkeys(refs, "done")
     assert [k for k, m in marks.items() if m["ref"] != refs[k]] == []
+
+
+def issue_ids(sandbox: Sandbox, keys: set[str]) -> set[int]:
+    return {issue.id for key in keys if (issue := sandbox.jira.store.get(key)) is not None}
+
+
+def tickets_moved(store: Store) -> set[str]:
+    """The tickets with a move planned (the executor writes them, whole, before the others)."""
+    return {
+        e.ticket_key
+        for key in store.change_keys("sandbox-jira")
+        for e in store.ledger_for(source="sandbox-jira", ticket_key=key)
+        if e.action == TRANSITION
+    }
+
+
+def bulk_writes(sandbox: Sandbox) -> tuple[list[list[int]], list[list[int]]]:
+    """The issues of each bulk marker write, in the order written: those that set a `pending`
+    marker (before a batch's comments), and those that set only `done` markers (after)."""
+    armed: list[list[int]] = []
+    confirmed: list[list[int]] = []
+    for task in sandbox.jira.tasks.by_id.values():
+        states = {
+            note["state"]
+            for _, properties in task.work
+            for note in properties[PROPERTY_KEY]["notes"].values()
+        }
+        (armed if "pending" in states else confirmed).append([issue for issue, _ in task.work])
+    return armed, confirmed
 
 
 def test_checking_markers_on_a_synced_page_costs_no_call(
@@ -157,16 +189,27 @@ def test_a_page_of_notes_costs_one_post_each_and_its_bulk_marker_writes(
         log = [r for r in request_log(box.info) if r["system"] == "jira"]
         notes = jira_markers(box)
         assert_property_matches_comments(box)
+        noted = issue_ids(box, {key for key, _ in notes})
+        moving = issue_ids(box, tickets_moved(store))
 
     def count(method: str, suffix: str) -> int:
         return sum(r["method"] == method and r["path"].endswith(suffix) for r in log)
 
-    issues = {key for key, _ in notes}
-    batches = math.ceil(len(issues) / 100)  # one ledger page: 30 tickets plan fewer than 500
     assert count("POST", "/comment") == sum(notes.values()) == len(notes)
-    assert count("POST", "/issue/properties/multi") == 2 * batches
+    # Two batches of writes, one ledger page each (30 tickets plan fewer than 500 actions): the
+    # tickets the cycle moves (their notes with their moves), then the others, once the moved
+    # tickets are read again. Each batch sets its notes' `pending` markers in one bulk write
+    # (fewer than 100 issues) and their `done` markers in at most one more: an issue whose
+    # later write in the batch (a label, a transition) carried them needs none.
+    armed, confirmed = bulk_writes(box)
+    assert [set(t) for t in armed] == [noted & moving, noted - moving]
+    assert len(noted & moving) >= BULK_FROM and len(noted - moving) >= BULK_FROM
+    assert len(confirmed) == 2 and all(
+        set(c) <= set(a) for c, a in zip(confirmed, armed, strict=True)
+    )
+    assert count("POST", "/issue/properties/multi") == len(armed) + len(confirmed)
     tasks = sum(r["method"] == "GET" and "/task/" in r["path"] for r in log)
-    assert tasks == 2 * batches * (polls + 1)
+    assert tasks == (len(armed) + len(confirmed)) * (polls + 1)
     assert [r for r in log if "/properties/change-connector" in r["path"]] == []
 
 
@@ -214,7 +257,8 @@ def test_a_large_page_of_notes_sets_its_markers_100_issues_a_request(
         log = [r for r in request_log(box.info) if r["system"] == "jira"]
         notes = jira_markers(box)
         tasks = [[issue for issue, _ in task.work] for task in box.jira.tasks.by_id.values()]
-        ids = {box.jira.store.get(key).id for key, _ in notes}  # type: ignore[union-attr]
+        ids = issue_ids(box, {key for key, _ in notes})
+        moving = issue_ids(box, tickets_moved(store))
         assert_property_matches_comments(box)
     assert max(map(len, tasks)) == 100 and all(len(t) <= 100 for t in tasks)
     assert ids <= {i for t in tasks for i in t}  # every noted issue went through a bulk write
@@ -222,7 +266,16 @@ def test_a_large_page_of_notes_sets_its_markers_100_issues_a_request(
     bulk = sum(r["path"].endswith("/issue/properties/multi") for r in log)
     polls = sum("/task/" in r["path"] for r in log)
     assert posts == len(notes) and bulk == polls == len(tasks)
-    # N notes: N posts plus 2 * ceil(issues / 100) bulk writes a page, each read once
-    pages = math.ceil(len(ids) / 100)
-    assert 2 * pages <= bulk <= 2 * pages + 4
+    # N notes: N posts plus the bulk writes, each read once. Two batches of writes here, one
+    # ledger page each (the moving tickets, then the others): each sets its `pending` markers
+    # 100 issues a request (only its last request holds fewer) and its `done` markers in at
+    # most as many (none for an issue whose later write in the batch carried them).
+    armed, confirmed = bulk_writes(box)
+    assert len(armed) + len(confirmed) == bulk
+    first, *others = armed
+    assert set(first) <= moving and len(first) < 100  # the moving tickets' notes: one request
+    assert len(others) == math.ceil(sum(map(len, others)) / 100) > 1
+    assert [len(t) for t in others[:-1]] == [100] * (len(others) - 1)
+    assert len(confirmed) <= len(armed)
+    assert {i for t in confirmed for i in t} <= {i for t in armed for i in t}
     assert [r for r in log if "/properties/change-connector" in r["path"]] == []
