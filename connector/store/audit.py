@@ -10,8 +10,11 @@ by keyed links, never a plain link after a keyed one (that is how a rehash witho
 
 Appends are serialized so the chain never forks: the appending transaction holds the database
 write lock (SQLite, `BEGIN IMMEDIATE`) or a transaction-scoped advisory lock (PostgreSQL), reads
-the last link, and inserts the next one with an explicit `seq = last + 1`. The UNIQUE constraint
-on prev_hash backs this up. The code never updates or deletes audit rows.
+the last link, and inserts the next one with an explicit `seq = last + 1`. The primary key on
+seq backs this up: a writer that bypassed the lock and read the same last link is refused its
+`seq`. The hashes are not indexed (nothing looks a link up by them, and an index over random
+digests costs a page write at a random place per link). The code never updates or deletes
+audit rows.
 
 `verify()` walks the chain in seq order and reports the first row whose stored hash does not
 match its content or whose prev_hash does not match the previous row's hash, and compares the

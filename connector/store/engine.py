@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The newest migration revision shipped (`head_revision()` reads it from the migrations; a test
 #: keeps the two equal).
-HEAD = "0009"
+HEAD = "0010"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Execution option naming the SQLite BEGIN flavour of a connection's next transaction.
 SQLITE_BEGIN = "connector_sqlite_begin"

@@ -23,8 +23,9 @@ Persisted schema (every timestamp is timezone-aware UTC, see `UTCDateTime`):
   claimed_by, claimed_until, created_at, applied_at, error, payload. The action ledger: one row
   per planned remote write (see ledger.py for what each state means).
 - `audit`    seq PK; at, source, ticket_key, event, actor, detail (canonical JSON text),
-  prev_hash CHAR(64) UNIQUE, hash CHAR(64) UNIQUE. Append-only and hash-chained (see audit.py);
-  the UNIQUE prev_hash makes a forked chain impossible even if the append lock were bypassed.
+  prev_hash CHAR(64), hash CHAR(64). Append-only and hash-chained (see audit.py): a link takes
+  `seq = last + 1` from the link it chains to, so the primary key refuses a second link after the
+  same one (a fork) even if the append lock were bypassed.
 - `runs`     id PK; kind ('poll'|'drain'|'sync'), source, worker, started_at, finished_at,
   status ('running'|'ok'|'failed'), tickets_seen, tickets_changed, actions_applied, error.
 - `change_windows`  (source, change_key, system) PK; starts_at, ends_at, approved. The planned
@@ -214,8 +215,8 @@ audit = Table(
     Column("event", String(100), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("detail", Text(), nullable=False),
-    Column("prev_hash", CHAR(64), nullable=False, unique=True),
-    Column("hash", CHAR(64), nullable=False, unique=True),
+    Column("prev_hash", CHAR(64), nullable=False),
+    Column("hash", CHAR(64), nullable=False),
     Index(None, "source", "ticket_key", "seq"),
 )
 

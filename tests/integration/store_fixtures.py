@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from connector.store import Store
+from connector.store import engine as engines
 
 PG_URL = os.environ.get(
     "CHANGE_CONNECTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -94,3 +95,19 @@ def fixture_raw_engine(store_url: str) -> Iterator[Engine]:
     engine = create_engine(store_url)
     yield engine
     engine.dispose()
+
+
+def migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    """Move the schema at `url` up (or `down`) to `revision`, as Alembic's command would."""
+    from alembic import command
+
+    engine = engines.create(url)
+    try:
+        with engine.connect().execution_options(**engines.write_options()) as conn, conn.begin():
+            config = engines.alembic_config(conn)
+            if down:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
+    finally:
+        engine.dispose()

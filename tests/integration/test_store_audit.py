@@ -9,16 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 from store_fixtures import (  # noqa: F401 (fixtures)
     fixture_open_store,
     fixture_raw_engine,
     fixture_store,
     fixture_store_url,
+    migrate_to,
 )
 
 from connector.store import Store
-from connector.store.audit import GENESIS, link_hash
+from connector.store.audit import GENESIS, AuditKeying, insert_links, link, link_hash
 
 
 def append(store: Store, n: int, *, ticket_key: str | None = "OPS-1") -> None:
@@ -190,3 +192,46 @@ def test_altering_seq_or_deleting_a_row_is_detected(store: Store, raw_engine: En
     with raw_engine.begin() as conn:
         conn.execute(text("DELETE FROM audit WHERE seq = 2"))
     assert store.verify_audit() == 3
+
+
+def test_a_second_link_after_the_same_link_is_refused(store: Store, raw_engine: Engine) -> None:
+    # A writer that bypassed the append lock and chained to the link another writer chained
+    # to takes the same seq: the primary key refuses the fork.
+    for n in range(3):
+        append(store, n)
+    (*_, before, last) = store.audit_rows()
+    _row, fork = link(
+        (before.seq, before.hash),
+        at=datetime(2030, 1, 1, tzinfo=UTC),
+        source="jira",
+        ticket_key="OPS-9",
+        event="forked",
+        actor="mallory",
+        detail={},
+        keying=AuditKeying(),
+    )
+    assert fork["seq"] == last.seq and fork["prev_hash"] == last.prev_hash
+    with pytest.raises(IntegrityError), raw_engine.begin() as conn:
+        insert_links(conn, [fork])
+    assert [row.seq for row in store.audit_rows()] == [1, 2, 3]
+    assert store.verify_audit() is None
+
+
+def test_the_chain_keeps_its_links_across_the_migration_to_0010(
+    store_url: str, raw_engine: Engine
+) -> None:
+    with Store.open(store_url) as store:
+        for n in range(4):
+            append(store, n)
+        before = list(store.audit_rows())
+    migrate_to(store_url, "0009", down=True)
+    assert {u["name"] for u in inspect(raw_engine).get_unique_constraints("audit")} == {
+        "uq_audit_prev_hash",
+        "uq_audit_hash",
+    }
+    with Store.open(store_url) as store:  # migrates to the head again
+        assert list(store.audit_rows()) == before
+        assert inspect(raw_engine).get_unique_constraints("audit") == []
+        append(store, 4)
+        assert store.verify_audit() is None
+        assert [row.seq for row in store.audit_rows()] == [1, 2, 3, 4, 5]

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from store_fixtures import (  # noqa: F401 (fixtures)
@@ -16,10 +15,10 @@ from store_fixtures import (  # noqa: F401 (fixtures)
     fixture_raw_engine,
     fixture_store,
     fixture_store_url,
+    migrate_to,
 )
 
 from connector.store import LedgerEntry, Store
-from connector.store import engine as engines
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 KEY = "jira:OPS-1:findings:" + "a" * 64
@@ -416,7 +415,7 @@ def test_migration_0009_downgrades_superseded_to_dropped_and_upgrades_again(
         assert plan(store, "v-1", at=0, version=True)
         assert plan(store, "v-2", at=1, version=True)
         assert supersede(store, "v-2") == ["v-1"]
-    _migrate(store_url, "0008", down=True)
+    migrate_to(store_url, "0008", down=True)
     with raw_engine.connect() as conn:
         rows = conn.execute(text("SELECT idempotency_key, state FROM ledger ORDER BY 1")).all()
         assert [tuple(r) for r in rows] == [("v-1", "dropped"), ("v-2", "planned")]
@@ -428,13 +427,3 @@ def test_migration_0009_downgrades_superseded_to_dropped_and_upgrades_again(
         assert plan(store, "v-3", at=2, version=True)
         assert supersede(store, "v-3") == ["v-2"]
         assert states(store) == {"v-1": "dropped", "v-2": "superseded", "v-3": "planned"}
-
-
-def _migrate(url: str, revision: str, *, down: bool = False) -> None:
-    engine = engines.create(url)
-    try:
-        with engine.connect().execution_options(**engines.write_options()) as conn, conn.begin():
-            config = engines.alembic_config(conn)
-            (command.downgrade if down else command.upgrade)(config, revision)
-    finally:
-        engine.dispose()

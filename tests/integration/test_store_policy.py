@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, insert, inspect, select, text
 from store_fixtures import (  # noqa: F401 (fixtures)
     fixture_open_store,
     fixture_raw_engine,
     fixture_store,
     fixture_store_url,
+    migrate_to,
 )
 
 from connector.store import BasisRow, BoardRow, NewBasis, Store, StoredRow, WindowRow
@@ -605,19 +605,6 @@ def test_policy_writes_roll_back_with_the_transaction(store: Store) -> None:
 # -- migration 0002 -----------------------------------------------------------------------------
 
 
-def _migrate_to(url: str, revision: str, *, down: bool = False) -> None:
-    engine = engines.create(url)
-    try:
-        with engine.connect().execution_options(**engines.write_options()) as conn, conn.begin():
-            config = engines.alembic_config(conn)
-            if down:
-                command.downgrade(config, revision)
-            else:
-                command.upgrade(config, revision)
-    finally:
-        engine.dispose()
-
-
 def _version(raw_engine: Engine) -> str:
     with raw_engine.connect() as conn:
         return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
@@ -627,7 +614,7 @@ POLICY_TABLES = {"change_windows", "approval_bases", "board_decisions", "policy_
 
 
 def test_migration_from_0001_keeps_existing_rows(store_url: str, raw_engine: Engine) -> None:
-    _migrate_to(store_url, "0001")
+    migrate_to(store_url, "0001")
     assert _version(raw_engine) == "0001"
     assert not POLICY_TABLES & set(inspect(raw_engine).get_table_names())
     with raw_engine.begin() as conn:  # only the columns revision 0001 has
@@ -663,7 +650,7 @@ def test_migration_from_0001_keeps_existing_rows(store_url: str, raw_engine: Eng
 def test_migration_0002_downgrades_and_upgrades_again(store_url: str, raw_engine: Engine) -> None:
     with Store.open(store_url) as store:
         put(store, "OPS-1", 1, findings='["x"]', recheck_at=T0)
-    _migrate_to(store_url, "0001", down=True)
+    migrate_to(store_url, "0001", down=True)
     assert _version(raw_engine) == "0001"
     assert not POLICY_TABLES & set(inspect(raw_engine).get_table_names())
     columns = {c["name"] for c in inspect(raw_engine).get_columns("changes")}
