@@ -253,12 +253,24 @@ def post_release(
             own = [c for c in changes if c.source.instance == name]
             fmt = rt.capabilities.note_format
             purpose = f"release:{release}:{audience.value}"
+            posts = release_posts(
+                settings, store, rt=rt, release=release, audience=audience, own=own, fmt=fmt
+            )
+            last = store.ledger_latest(
+                source=name, ticket_keys=[t.key for t, _ in posts], action=purpose
+            )
             with store.transaction() as tx:
-                for target, body in release_posts(
-                    settings, store, rt=rt, release=release, audience=audience, own=own, fmt=fmt
-                ):
+                for target, body in posts:
+                    before = last.get(target.key)
+                    if before is not None and before.content_fingerprint == digest(body):
+                        continue  # planned already, written or to be
                     action = note(
-                        target, purpose=purpose, body=body, content=digest(body), edit=True
+                        target,
+                        purpose=purpose,
+                        body=body,
+                        content=digest(body),
+                        edit=True,
+                        follows=before.version if before is not None else None,
                     ).model_copy(update={"internal": is_internal(audience)})
                     kept, held = rt.gate.split(target, (action,))
                     for planned in kept:

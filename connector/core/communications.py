@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from connector.core.model import Audience, Change, Status
 from connector.core.notes.guidance import Route, route
 from connector.core.notes.render import is_internal, render_change
-from connector.core.planner import Action, digest, note
+from connector.core.planner import Action, NoteVersion, digest, note
 
 INTERNAL = "release-note:internal"
 PUBLIC = "release-note:public"
@@ -94,10 +94,10 @@ def note_actions(
     *,
     settings: ReleaseNotesSettings,
     fmt: str,
-    last: Mapping[str, str],
+    last: Mapping[str, NoteVersion],
     unseen: bool = False,
 ) -> list[Action]:
-    """The release-note actions for one change; `last`: purpose -> content last planned.
+    """The release-note actions for one change; `last`: purpose -> the version last planned.
 
     `unseen`: the caller withholds every write of the change and shows none (a recording run
     in observe mode, or on a change before the cut-off, keeps only that a note was withheld).
@@ -118,9 +118,16 @@ def note_actions(
                 change, audience=audience, fmt=fmt, templates=settings.templates_dir
             )
             content = digest(body)
-            if last.get(purpose) == content:
+            if (before := last.get(purpose)) is not None and before.content == content:
                 continue
-        action = note(change, purpose=purpose, body=body, content=content, edit=True)
+        action = note(
+            change,
+            purpose=purpose,
+            body=body,
+            content=content,
+            edit=True,
+            follows=last.get(purpose),
+        )
         out.append(action.model_copy(update={"internal": purpose == INTERNAL}))
     return out
 

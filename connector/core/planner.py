@@ -24,6 +24,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from connector.core.model import CabDecision, Change, Frozen, Status
 from connector.core.policy import Evaluation, Finding, Severity
@@ -48,6 +49,9 @@ class Action(Frozen):
     marker: str
     body: str = ""  # NOTE: the text
     edit_in_place: bool = False  # NOTE: one note per purpose, edited when its content changes
+    # NOTE: the key of the version this one follows ("": the first, or planned before versions
+    # named the one they follow); where every version is a note of its own, its marker names it
+    follows: str = ""
     # NOTE: for the team only (a Jira internal comment, a ServiceNow work note); customers see
     # only notes written for them.
     internal: bool = True
@@ -56,6 +60,14 @@ class Action(Frozen):
     label: str = ""  # LABEL: which label
     present: bool = True  # LABEL: add (True) or remove (False)
     channel: str = ""  # NOTIFY: the `[[notify]]` channel's name
+
+
+class NoteVersion(NamedTuple):
+    """The version of a note (edited in place where the system can) planned last for a ticket
+    and purpose, written or not: what the next version is compared with, and follows."""
+
+    content: str  # its content fingerprint
+    key: str  # its idempotency key
 
 
 class Withheld(Frozen):
@@ -96,14 +108,14 @@ def plan(
     change: Change,
     evaluation: Evaluation,
     *,
-    last_note: str | None,
+    last_note: NoteVersion | None,
     caps: Capabilities,
     policy: PolicySettings,
     extra_steps: Sequence[str] = (),
     extra_actions: Sequence[Action] = (),
     fingerprint: str = "",
 ) -> Plan:
-    """`last_note`: the content fingerprint of the findings note last applied, if any.
+    """`last_note`: the findings note planned last, if any.
     `extra_steps`: moves asked for outside the policy (a board's "more information");
     `extra_actions`: other notes planned for the change (its release notes);
     `fingerprint`: the change's, when the caller has it already."""
@@ -112,8 +124,10 @@ def plan(
     body = notes_body(change, evaluation)
     content = digest(body)
     nothing_to_say = body == RESOLVED_BODY and last_note is None
-    if content != last_note and not nothing_to_say:
-        actions.append(note(change, purpose=FINDINGS, body=body, content=content, edit=True))
+    if (last_note is None or content != last_note.content) and not nothing_to_say:
+        actions.append(
+            note(change, purpose=FINDINGS, body=body, content=content, edit=True, follows=last_note)
+        )
     moves = tuple(dict.fromkeys([*extra_steps, *steps(change, evaluation, caps)]))
     if not fingerprint and (moves or caps.labels):
         fingerprint = change.fingerprint()
@@ -162,12 +176,25 @@ def steps(change: Change, ev: Evaluation, caps: Capabilities) -> tuple[str, ...]
     return tuple(s for s in out if s in caps.actions)
 
 
-def note(change: Change, *, purpose: str, body: str, content: str, edit: bool) -> Action:
+def note(
+    change: Change,
+    *,
+    purpose: str,
+    body: str,
+    content: str,
+    edit: bool,
+    follows: NoteVersion | None = None,
+) -> Action:
+    """A note; `follows`: the version of it planned before, whose key this one's names. A note
+    whose content comes back to an earlier version's (findings resolved, then open again) is
+    a new write, not that version's key, already applied, which would leave the ticket saying
+    the version in between."""
     return _action(
         change,
         kind=ActionKind.NOTE,
         purpose=purpose,
         content=content,
+        follows=follows.key if follows is not None else "",
         body=body,
         edit_in_place=edit,
     )
@@ -202,7 +229,13 @@ def label(change: Change, name: str, *, present: bool, fingerprint: str = "") ->
 
 
 def _action(
-    change: Change, *, kind: ActionKind, purpose: str, content: str, **extra: object
+    change: Change,
+    *,
+    kind: ActionKind,
+    purpose: str,
+    content: str,
+    follows: str = "",
+    **extra: object,
 ) -> Action:
     source = change.source.instance
     return Action.model_validate(
@@ -213,8 +246,11 @@ def _action(
             "native_id": change.native_id,
             "purpose": purpose,
             "content_fingerprint": content,
-            "idempotency_key": idempotency_key(source, change.key, purpose, content),
+            "idempotency_key": idempotency_key(
+                source, change.key, purpose, content, follows=follows
+            ),
             "marker": f"change-connector:{purpose}",
+            "follows": follows,
             **extra,
         }
     )
@@ -259,6 +295,12 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def idempotency_key(source: str, ticket: str, purpose: str, content: str) -> str:
+def idempotency_key(
+    source: str, ticket: str, purpose: str, content: str, *, follows: str = ""
+) -> str:
+    """The write's key, from what it is; `follows`: the key of the version it replaces (a
+    note's), so that each version in a ticket's history has a key of its own."""
     raw = f"{source}\x1f{ticket}\x1f{purpose}\x1f{content}"
+    if follows:
+        raw += f"\x1f{follows}"
     return "cc1-" + hashlib.sha256(raw.encode()).hexdigest()[:48]

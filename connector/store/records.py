@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from connector.core.planner import NoteVersion
+
 InboxState = Literal["pending", "done", "failed"]
 LedgerState = Literal["planned", "claimed", "applied", "failed", "dropped", "superseded"]
 RunKind = Literal["poll", "drain", "sync"]
@@ -132,6 +134,11 @@ class LedgerEntry:
     # Set by a claim only: another claim on the ticket (or this action's own) had lapsed, its
     # holder may have died mid-write, so what was read of the ticket before may be stale.
     lapsed: bool = False
+
+    @property
+    def version(self) -> NoteVersion:
+        """This write as the version of a note the next version is compared with and follows."""
+        return NoteVersion(self.content_fingerprint, self.idempotency_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -453,9 +453,13 @@ class Executor:
 
 
 def note_marker(action: Action, *, versioned: bool = True) -> str:
-    """The marker left on the ticket: the purpose alone for a note edited in place; purpose
-    plus content where every version is a note of its own."""
-    return f"{action.marker}:{action.content_fingerprint[:16]}" if versioned else action.marker
+    """The marker left on the ticket: the purpose alone for a note edited in place; where
+    every version is a note of its own, purpose plus the version: its key where it names the
+    version it follows (content that comes back is a new note), else its content."""
+    if not versioned:
+        return action.marker
+    version = action.idempotency_key[-16:] if action.follows else action.content_fingerprint[:16]
+    return f"{action.marker}:{version}"
 
 
 def _differs(found: Note, action: Action) -> bool:

@@ -284,7 +284,7 @@ class Pipeline:
             evaluation = evaluate(change, ctx)
             row = stored.get(change.key)
             last = notes.get(change.key)
-            told = {p: e.content_fingerprint for p, d in comms.items() if (e := d.get(change.key))}
+            told = {p: e.version for p, d in comms.items() if (e := d.get(change.key))}
             communications = note_actions(
                 change,
                 settings=self.release_notes,
@@ -297,7 +297,7 @@ class Pipeline:
             planned = plan(
                 change,
                 evaluation,
-                last_note=last.content_fingerprint if last else None,
+                last_note=last.version if last else None,
                 caps=self.caps,
                 policy=self.policy,
                 extra_steps=(extra_steps or {}).get(change.key, ()),

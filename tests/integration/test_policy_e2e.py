@@ -132,6 +132,11 @@ def expected_missing(s: SeedChange) -> set[str]:
     return out
 
 
+def untagged(note: str) -> str:
+    """A note's text without the marker a ServiceNow work note ends with (`[cc:...]`)."""
+    return note.split("[cc:")[0].rstrip()
+
+
 def required_lines(note: str) -> set[str]:
     prefix = "* [required-fields] "
     return {line[len(prefix) :] for line in note.splitlines() if line.startswith(prefix)}
@@ -196,6 +201,32 @@ def test_incomplete_major_change_one_note_then_resolved_and_moves_on(
             assert len(after) == 2
         assert "resolved" in after[-1][1] and not required_lines(after[-1][1])
         assert state(ops, seed) == "awaiting"  # back with the approvers, who have not decided
+
+
+def test_findings_that_come_back_after_a_fix_are_said_again(
+    sandbox: Sandbox, ops: Ops, store_url: str
+) -> None:
+    # Missing, fixed, missing again: the note says so each time (the third time has the first
+    # one's content, and is written all the same, not taken for the first one, written long ago).
+    (seed,) = pick(ops.seeds, planned_minor_waiting)
+    missing = {"Add a rollback plan."}
+    with closing(Store.open(store_url)) as store, closing(worker_for(sandbox, store, ops)) as w:
+        said = []
+        for rollback in ("", "Redeploy the previous build.", ""):
+            ops.edit_rollback(seed, rollback, user=seed.requester)
+            w.sync_once()
+            said.append(last_note(ops, seed))
+        assert required_lines(said[0]) == missing
+        assert "resolved" in said[1] and not required_lines(said[1])
+        assert untagged(said[2]) == untagged(said[0])
+        notes = findings_notes(ops, seed)
+        if isinstance(ops, JiraOps):  # one comment, edited in place each time
+            assert len(notes) == 1
+        else:  # the journal is append-only: a work note each time
+            assert [body for _, body in notes] == said
+        reset_log(sandbox.info)
+        w.sync_once()
+        assert ticket_writes(sandbox.info) == []
 
 
 def test_major_change_with_security_impact_needs_the_security_sign_off(

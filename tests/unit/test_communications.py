@@ -31,7 +31,7 @@ from connector.core.model import (
 )
 from connector.core.notes.guidance import Route
 from connector.core.notes.render import render_change
-from connector.core.planner import ActionKind, digest
+from connector.core.planner import ActionKind, NoteVersion, digest
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -73,7 +73,7 @@ def actions(
     *,
     settings: ReleaseNotesSettings = SETTINGS,
     fmt: str = "wiki",
-    last: dict[str, str] | None = None,
+    last: dict[str, NoteVersion] | None = None,
 ) -> dict[str, Any]:
     """The planned note actions by purpose (each purpose at most once)."""
     planned = note_actions(c, settings=settings, fmt=fmt, last=last or {})
@@ -82,8 +82,12 @@ def actions(
     return by_purpose
 
 
-def fingerprints(c: Change, fmt: str = "wiki") -> dict[str, str]:
-    return {p: a.content_fingerprint for p, a in actions(c, fmt=fmt).items()}
+def fingerprints(c: Change, fmt: str = "wiki") -> dict[str, NoteVersion]:
+    """The notes planned for `c` with nothing before, as the versions the next one follows."""
+    return {
+        p: NoteVersion(a.content_fingerprint, a.idempotency_key)
+        for p, a in actions(c, fmt=fmt).items()
+    }
 
 
 # -- when notes are planned --------------------------------------------------------------------
@@ -223,7 +227,8 @@ def test_only_the_note_whose_content_differs_is_planned() -> None:
     c = change()
     last = fingerprints(c)
     assert set(actions(c, last={INTERNAL: last[INTERNAL]})) == {PUBLIC}
-    assert set(actions(c, last={PUBLIC: last[PUBLIC], INTERNAL: "stale"})) == {INTERNAL}
+    stale = NoteVersion("stale", "cc1-stale")
+    assert set(actions(c, last={PUBLIC: last[PUBLIC], INTERNAL: stale})) == {INTERNAL}
 
 
 def test_unseen_notes_are_planned_unrendered_unless_there_is_content_to_compare(
@@ -262,7 +267,7 @@ def test_a_changed_change_plans_new_content_under_the_same_purposes() -> None:
     for purpose in (INTERNAL, PUBLIC):
         assert again[purpose].edit_in_place is True
         assert again[purpose].marker == first[purpose].marker
-        assert again[purpose].content_fingerprint != last[purpose]
+        assert again[purpose].content_fingerprint != last[purpose].content
         assert again[purpose].idempotency_key != first[purpose].idempotency_key
         assert "Much faster checkout" in again[purpose].body
     assert again[INTERNAL].internal is True and again[PUBLIC].internal is False

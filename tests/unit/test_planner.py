@@ -24,8 +24,10 @@ from connector.core.planner import (
     FINDINGS,
     RESOLVED_BODY,
     TRANSITION,
+    Action,
     ActionKind,
     Capabilities,
+    NoteVersion,
     Plan,
     digest,
     plan,
@@ -33,6 +35,7 @@ from connector.core.planner import (
 )
 from connector.core.policy import Context, Evaluation, PolicySettings, evaluate
 from connector.core.policy.config import Freeze
+from connector.sync.executor import note_marker
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -84,7 +87,7 @@ def ev(c: Change, policy: PolicySettings = POLICY) -> Evaluation:
 def planned(
     c: Change,
     *,
-    last_note: str | None = None,
+    last_note: NoteVersion | None = None,
     caps: Capabilities = JIRA,
     policy: PolicySettings = POLICY,
     extra_steps: tuple[str, ...] = (),
@@ -92,6 +95,10 @@ def planned(
     return plan(
         c, ev(c, policy), last_note=last_note, caps=caps, policy=policy, extra_steps=extra_steps
     )
+
+
+def version(note: Action) -> NoteVersion:
+    return NoteVersion(note.content_fingerprint, note.idempotency_key)
 
 
 def kinds(p: Plan, kind: ActionKind) -> list[Any]:
@@ -117,11 +124,36 @@ def test_findings_are_noted_once() -> None:
     assert note.content_fingerprint == digest(note.body)
     assert note.idempotency_key.startswith("cc1-")
     # Applied: the same findings again plan no note.
-    assert kinds(planned(c, last_note=note.content_fingerprint), ActionKind.NOTE) == []
+    assert kinds(planned(c, last_note=version(note)), ActionKind.NOTE) == []
     # Other findings: a new version of the note, under a new key.
     other = change(rollback_plan="Redeploy.")
-    [again] = kinds(planned(other, last_note=note.content_fingerprint), ActionKind.NOTE)
+    [again] = kinds(planned(other, last_note=version(note)), ActionKind.NOTE)
     assert again.idempotency_key != note.idempotency_key and "rollback" not in again.body
+
+
+def test_findings_that_come_back_are_a_new_version_with_a_key_of_its_own() -> None:
+    # Findings A, then B, then A again: the third note has A's content but is a write of its
+    # own (A's key is applied already: reusing it would leave the ticket saying B).
+    a, b = change(), change(rollback_plan="Redeploy.")
+    [first] = kinds(planned(a), ActionKind.NOTE)
+    [second] = kinds(planned(b, last_note=version(first)), ActionKind.NOTE)
+    [third] = kinds(planned(a, last_note=version(second)), ActionKind.NOTE)
+    assert third.content_fingerprint == first.content_fingerprint and third.body == first.body
+    keys = [first.idempotency_key, second.idempotency_key, third.idempotency_key]
+    assert len(set(keys)) == 3
+    # Deterministic: the same history plans the same key (a replay writes nothing new).
+    [replayed] = kinds(planned(a, last_note=version(second)), ActionKind.NOTE)
+    assert replayed.idempotency_key == third.idempotency_key
+    # A fourth, back to B, follows the third: not the second's key either.
+    [fourth] = kinds(planned(b, last_note=version(third)), ActionKind.NOTE)
+    assert fourth.idempotency_key not in keys
+    # Where every version is a note of its own (a ServiceNow journal), its marker names it:
+    # the first by its content, as before versions named the one they follow; the others by
+    # their key, so the third is not taken for the first, found in the journal.
+    markers = [note_marker(n) for n in (first, second, third, fourth)]
+    assert markers[0] == f"change-connector:findings:{first.content_fingerprint[:16]}"
+    assert len(set(markers)) == 4
+    assert {note_marker(n, versioned=False) for n in (first, third)} == {first.marker}
 
 
 def test_blocking_findings_are_listed_first() -> None:
@@ -134,9 +166,9 @@ def test_blocking_findings_are_listed_first() -> None:
 
 def test_resolution_is_noted_once() -> None:
     c = complete(approvals=(approved(),), status=Status.APPROVED)
-    [note] = kinds(planned(c, last_note="an-older-note"), ActionKind.NOTE)
+    [note] = kinds(planned(c, last_note=NoteVersion("an-older-note", "cc1-old")), ActionKind.NOTE)
     assert note.body == RESOLVED_BODY
-    assert kinds(planned(c, last_note=digest(RESOLVED_BODY)), ActionKind.NOTE) == []
+    assert kinds(planned(c, last_note=version(note)), ActionKind.NOTE) == []
 
 
 def test_a_change_that_never_had_findings_gets_no_note() -> None:
