@@ -288,15 +288,18 @@ class Executor:
             self._failed(action, str(exc))
             self._observe(action, "error")
             raise
-        if outcome is Outcome.SUPERSEDED:
-            return self._superseded(action, ref)
         if outcome is Outcome.WRITTEN and action.kind is ActionKind.TRANSITION:
             with self._lock:
                 self.moved.add(action.ticket_key)
         return self._applied(action, outcome, ref)
 
     def _applied(self, action: Action, outcome: Outcome, ref: str, **detail: str) -> Applied:
-        self.store.ledger_applied(action.idempotency_key, remote_ref=ref, worker=self.worker)
+        """Record how the action ended (`SUPERSEDED`: not written, `ref` the newer version's
+        key, never tried again; otherwise applied, `ref` what it wrote or found)."""
+        if outcome is Outcome.SUPERSEDED:
+            self.store.ledger_superseded(action.idempotency_key, newer=ref, worker=self.worker)
+        else:
+            self.store.ledger_applied(action.idempotency_key, remote_ref=ref, worker=self.worker)
         self._audit(
             action,
             outcome.value,
@@ -306,20 +309,6 @@ class Executor:
         )
         self._observe(action, outcome)
         return Applied(action, outcome, ref)
-
-    def _superseded(self, action: Action, newer: str) -> Applied:
-        """Not written: the newer version `newer` of the note was planned since (recorded
-        superseded, never tried again)."""
-        self.store.ledger_superseded(action.idempotency_key, newer=newer, worker=self.worker)
-        outcome = Outcome.SUPERSEDED
-        self._audit(
-            action,
-            outcome.value,
-            remote_ref=newer,
-            content_fingerprint=action.content_fingerprint,
-        )
-        self._observe(action, outcome)
-        return Applied(action, outcome, newer)
 
     def _observe(self, action: Action, outcome: str) -> None:
         if self.observe is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -18,7 +19,7 @@ from store_fixtures import (  # noqa: F401 (fixtures)
     migrate_to,
 )
 
-from connector.store import LedgerEntry, Store
+from connector.store import LedgerEntry, Store, Tx
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 KEY = "jira:OPS-1:findings:" + "a" * 64
@@ -193,8 +194,13 @@ def test_settled_claims_do_not_fence_their_ticket(store: Store) -> None:
 # -- versions of a note edited in place; the tickets with a move to make -------------------------
 
 
-def plan(
-    store: Store,
+def plan(store: Store, key: str, **kw: Any) -> bool:
+    with store.transaction() as tx:
+        return plan_in(tx, key, **kw)
+
+
+def plan_in(
+    tx: Tx,
     key: str,
     *,
     at: int,
@@ -203,17 +209,17 @@ def plan(
     source: str = "jira",
     version: bool = False,
 ) -> bool:
-    with store.transaction() as tx:
-        return tx.plan_action(
-            key,
-            source=source,
-            ticket_key=ticket,
-            action=action,
-            content_fingerprint=key.ljust(64, "0")[:64],
-            payload="{}",
-            now=T0 + timedelta(seconds=at),
-            version=version,
-        )
+    """Plan `key` in `tx`: its content fingerprint is the key padded, its time T0 + `at` s."""
+    return tx.plan_action(
+        key,
+        source=source,
+        ticket_key=ticket,
+        action=action,
+        content_fingerprint=key.ljust(64, "0")[:64],
+        payload="{}",
+        now=T0 + timedelta(seconds=at),
+        version=version,
+    )
 
 
 def take(store: Store, key: str, *, ticket: str = "OPS-1", at: int = 0, lease: float = 60) -> None:
@@ -245,16 +251,7 @@ def test_a_newer_version_of_a_note_supersedes_the_versions_not_yet_written(store
     assert plan(store, "other-source", at=4, source="sn", version=True)
 
     with store.transaction() as tx:
-        assert tx.plan_action(
-            "v-new",
-            source="jira",
-            ticket_key="OPS-1",
-            action="findings",
-            content_fingerprint="e" * 64,
-            payload="{}",
-            now=T0 + timedelta(seconds=5),
-            version=True,
-        )
+        assert plan_in(tx, "v-new", at=5, version=True)
         older = tx.supersede("v-new", source="jira", ticket_key="OPS-1", action="findings")
     assert sorted(older) == [
         ("v-failed", "v-failed".ljust(64, "0")),
@@ -312,15 +309,7 @@ def test_a_superseded_version_planned_again_is_the_newest_again(store: Store) ->
 def test_superseding_belongs_to_its_transaction(store: Store) -> None:
     assert plan(store, "v-1", at=0, version=True)
     with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.plan_action(
-            "v-2",
-            source="jira",
-            ticket_key="OPS-1",
-            action="findings",
-            content_fingerprint="2" * 64,
-            payload="{}",
-            version=True,
-        )
+        plan_in(tx, "v-2", at=1, version=True)
         assert tx.supersede("v-2", source="jira", ticket_key="OPS-1", action="findings")
         raise RuntimeError("boom")
     assert states(store) == {"v-1": "planned"}
