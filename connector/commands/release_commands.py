@@ -24,7 +24,7 @@ from connector.core.model import Audience, Change
 from connector.core.notes.guidance import GUIDANCE, route
 from connector.core.notes.pointer import release_pointer, release_url
 from connector.core.notes.render import is_internal, render_release
-from connector.core.planner import digest, note
+from connector.core.planner import revised_note
 from connector.serve.worker import Worker
 from connector.settings import Settings, load_settings
 from connector.store import Store
@@ -262,16 +262,15 @@ def post_release(
             with store.transaction() as tx:
                 for target, body in posts:
                     before = last.get(target.key)
-                    if before is not None and before.content_fingerprint == digest(body):
-                        continue  # planned already, written or to be
-                    action = note(
+                    revised = revised_note(
                         target,
                         purpose=purpose,
                         body=body,
-                        content=digest(body),
-                        edit=True,
-                        follows=before.version if before is not None else None,
-                    ).model_copy(update={"internal": is_internal(audience)})
+                        last=before.version if before is not None else None,
+                    )
+                    if revised is None:
+                        continue  # planned already, written or to be
+                    action = revised.model_copy(update={"internal": is_internal(audience)})
                     kept, held = rt.gate.split(target, (action,))
                     for planned in kept:
                         record_action(tx, planned)

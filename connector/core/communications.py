@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from connector.core.model import Audience, Change, Status
 from connector.core.notes.guidance import Route, route
 from connector.core.notes.render import is_internal, render_change
-from connector.core.planner import Action, NoteVersion, digest, note
+from connector.core.planner import Action, NoteVersion, note, revised_note
 
 INTERNAL = "release-note:internal"
 PUBLIC = "release-note:public"
@@ -112,22 +112,16 @@ def note_actions(
         wanted.append((PUBLIC, public))
     out = []
     for purpose, audience in wanted:
-        body = content = ""
-        if not (unseen and purpose not in last):
+        before = last.get(purpose)
+        if unseen and before is None:
+            action: Action | None = note(change, purpose=purpose, body="", content="", edit=True)
+        else:
             body = render_change(
                 change, audience=audience, fmt=fmt, templates=settings.templates_dir
             )
-            content = digest(body)
-            if (before := last.get(purpose)) is not None and before.content == content:
-                continue
-        action = note(
-            change,
-            purpose=purpose,
-            body=body,
-            content=content,
-            edit=True,
-            follows=last.get(purpose),
-        )
+            action = revised_note(change, purpose=purpose, body=body, last=before)
+        if action is None:
+            continue
         out.append(action.model_copy(update={"internal": purpose == INTERNAL}))
     return out
 

@@ -122,12 +122,11 @@ def plan(
     actions: list[Action] = []
     findings = evaluation.findings
     body = notes_body(change, evaluation)
-    content = digest(body)
     nothing_to_say = body == RESOLVED_BODY and last_note is None
-    if (last_note is None or content != last_note.content) and not nothing_to_say:
-        actions.append(
-            note(change, purpose=FINDINGS, body=body, content=content, edit=True, follows=last_note)
-        )
+    if not nothing_to_say and (
+        found := revised_note(change, purpose=FINDINGS, body=body, last=last_note)
+    ):
+        actions.append(found)
     moves = tuple(dict.fromkeys([*extra_steps, *steps(change, evaluation, caps)]))
     if not fingerprint and (moves or caps.labels):
         fingerprint = change.fingerprint()
@@ -198,6 +197,17 @@ def note(
         body=body,
         edit_in_place=edit,
     )
+
+
+def revised_note(
+    change: Change, *, purpose: str, body: str, last: NoteVersion | None
+) -> Action | None:
+    """The next version of a note edited in place, following `last` (the version planned
+    last, if any); None when `body` says what `last` says."""
+    content = digest(body)
+    if last is not None and last.content == content:
+        return None
+    return note(change, purpose=purpose, body=body, content=content, edit=True, follows=last)
 
 
 def transition(
