@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from connector.core.model import Change
 from connector.core.policy import Window
-from connector.core.windows import Entry, WindowIndex, entries, windows_of
+from connector.core.windows import Entry, WindowIndex, entries
 from connector.store import Store, WindowRow
 
 Span = tuple[str, datetime, datetime]  # system, start, end
@@ -32,27 +32,12 @@ class Neighbours:
         self.source = source
         self._reach: dict[str, timedelta] | None = None
 
-    def windows(self, changes: Sequence[Change]) -> list[Window]:
-        """Approved windows that may overlap these changes' (only approved windows conflict:
-        `rules.schedule_conflict`): stored ones near each change's own, and the changes' own
-        (newer) ones."""
+    def rows(self, changes: Sequence[Change]) -> list[WindowRow]:
+        """The approved windows stored near these changes' own (only approved windows
+        conflict: `rules.schedule_conflict`); the changes' own (newer) windows are the
+        evaluation's to add (`evaluation.Judge`)."""
         spans = [(s, b, e) for c in changes for s, b, e, _held in entries(c)]
-        own = {c.key for c in changes}
-        out = [w for c in changes for w in windows_of(c) if w.approved]
-        if spans:
-            rows = self._near(spans, approved_only=True)
-            out += [
-                Window(
-                    key=r.change_key,
-                    system=r.system,
-                    start=r.starts_at,
-                    end=r.ends_at,
-                    approved=r.approved,
-                )
-                for r in rows
-                if r.change_key not in own
-            ]
-        return out
+        return self._near(spans, approved_only=True) if spans else []
 
     def window_keys(self, changes: Sequence[Change]) -> dict[str, set[Entry]]:
         rows = self.store.windows_of(self.source, [c.key for c in changes])

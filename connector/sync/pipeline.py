@@ -23,32 +23,30 @@ reaching back by the longest stored window of the system, read once a pass.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings, note_actions
+from loguru import logger
+
+from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings
 from connector.core.errors import SkipRecord
 from connector.core.gate import Gate
 from connector.core.mapping import Mapping as FieldMapping
 from connector.core.mapping import RawTicket, normalize
-from connector.core.model import CabDecision, Change, Source
-from connector.core.notify.plan import notify_actions
+from connector.core.model import Change, Source
 from connector.core.notify.settings import NotifyChannel
-from connector.core.planner import FINDINGS, Capabilities, Plan, plan
-from connector.core.policy import (
-    ApprovalBasis,
-    BoardDecision,
-    Context,
-    Evaluation,
-    PolicySettings,
-    evaluate,
-)
-from connector.core.windows import WindowIndex, entries
-from connector.store import BasisRow, Store, StoredRow, Tx
+from connector.core.planner import FINDINGS, Capabilities, NoteVersion, Plan
+from connector.core.policy import PolicySettings
+from connector.core.windows import entries
+from connector.store import Store, StoredRow, Tx
+from connector.sync.evaluation import Judge, Reads, SecondProcess, Verdict
 from connector.sync.neighbours import Neighbours
-from connector.sync.recording import Evaluated, Recorder, findings_json, record_action
+from connector.sync.recording import Evaluated, Recorder, record_action
 
 __all__ = ["Evaluated", "PageResult", "Pipeline", "record_action", "utcnow"]
 
@@ -101,9 +99,22 @@ class Pipeline:
     gate: Gate = field(default_factory=Gate)
     # The stored windows near a batch's (and the longest per system, read once a pass).
     _near: Neighbours = field(init=False, repr=False)
+    # Judging `reevaluate_each`'s batches while this process records (see `parallel`).
+    _second: SecondProcess | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._near = Neighbours(self.store, self.source.instance)
+
+    @property
+    def _judge(self) -> Judge:
+        return Judge(
+            policy=self.policy,
+            caps=self.caps,
+            release_notes=self.release_notes,
+            notify=self.notify,
+            gate=self.gate,
+            dry_run=self.dry_run,
+        )
 
     def process(
         self,
@@ -177,6 +188,82 @@ class Pipeline:
             self._record(result, None)
         return result
 
+    @contextmanager
+    def parallel(self, *, when: bool = True) -> Iterator[None]:
+        """Within this block (when `when`), `reevaluate_each` judges its batches in a second
+        process (`evaluation.SecondProcess`) while this one reads and records: for a pass
+        with many changes to evaluate, where starting a process costs less than it saves."""
+        if not when or self.dry_run or self._second is not None:
+            yield
+            return
+        self._second = SecondProcess(self._judge)
+        try:
+            yield
+        finally:
+            second, self._second = self._second, None
+            if second is not None:
+                second.close()
+
+    def reevaluate_each(self, chunks: Iterable[Sequence[str]]) -> Iterator[PageResult]:
+        """`reevaluate` each chunk of keys, one result each, in order. In a `parallel` block a
+        chunk is judged in the second process while this one reads the next and records the
+        one before (two chunks in flight at most); the chunks before that process has started
+        (or after it was lost) are judged here. Recorded in chunk order either way."""
+        waiting: deque[_Sent] = deque()
+        for keys in chunks:
+            stored, changes = self._read_stored(keys)
+            sent = self._send(stored, changes)
+            if sent is None:
+                while waiting:
+                    yield self._received(waiting.popleft())
+                yield self.reevaluate_rows(stored, changes)
+                continue
+            waiting.append(sent)
+            if len(waiting) > 1:
+                yield self._received(waiting.popleft())
+        while waiting:
+            yield self._received(waiting.popleft())
+
+    def _send(self, stored: dict[str, StoredRow], changes: list[Change]) -> _Sent | None:
+        """Send a chunk to the second process (None: none ready, or it was lost)."""
+        second = self._second
+        if second is None or not second.ready or not changes:
+            return None
+        reads = self._reads(changes, prints={k: row.fingerprint for k, row in stored.items()})
+        try:
+            judged = second.submit([stored[c.key].data for c in changes], reads)
+        except BrokenProcessPool:
+            self._lost()
+            return None
+        return _Sent(stored=stored, changes=changes, reads=reads, judged=judged)
+
+    def _received(self, sent: _Sent) -> PageResult:
+        """Record a chunk the second process judged (judged here if that process was lost)."""
+        try:
+            verdicts = SecondProcess.verdicts(sent.judged.result())
+        except BrokenProcessPool:
+            self._lost()
+            verdicts = self._judge.judge(sent.changes, sent.reads)
+        result = PageResult(seen=len(sent.changes))
+        self._add(
+            result,
+            sent.changes,
+            verdicts,
+            stored=sent.stored,
+            synced=False,
+            prints=sent.reads.prints,
+        )
+        if not self.dry_run:
+            self._record(result, None)
+        return result
+
+    def _lost(self) -> None:
+        """The second process stopped (killed, out of memory): the pass goes on without it."""
+        if self._second is not None:
+            logger.warning("the second evaluation process stopped; evaluating in the worker")
+            self._second.close()
+            self._second = None
+
     def refresh_answers(self, keys: Sequence[str]) -> PageResult:
         """Take the report's answers of stored changes again under the current settings. Where
         the evaluation comes out as stored, only the answers are written; a change whose
@@ -189,11 +276,9 @@ class Pipeline:
         differ: list[Evaluated] = []
         for item in result.evaluated:
             (same if _as_stored(item, stored[item.change.key]) else differ).append(item)
-        recorder = self._recorder()
         with self.store.transaction() as tx:
             tx.set_reports(
-                source=self.source.instance,
-                reports={item.change.key: recorder.answers(item) for item in same},
+                source=self.source.instance, reports={item.change.key: item.report for item in same}
             )
         result.evaluated = differ
         if differ:
@@ -244,104 +329,67 @@ class Pipeline:
     ) -> None:
         if not changes:
             return
-        instance, keys, now = self.source.instance, [c.key for c in changes], self.clock()
+        reads = self._reads(changes, prints=prints, extra_steps=extra_steps)
+        verdicts = self._judge.judge(changes, reads)
+        self._add(result, changes, verdicts, stored=stored, synced=synced, prints=prints)
+
+    def _reads(
+        self,
+        changes: Sequence[Change],
+        *,
+        prints: Mapping[str, str],
+        extra_steps: Mapping[str, Sequence[str]] | None = None,
+    ) -> Reads:
+        """What the store says for these changes' evaluations (`evaluation.Reads`)."""
+        instance, keys = self.source.instance, [c.key for c in changes]
         notes = self.store.ledger_latest(source=instance, ticket_keys=keys, action=FINDINGS)
-        comms = (
-            {
-                purpose: self.store.ledger_latest(source=instance, ticket_keys=keys, action=purpose)
-                for purpose in (INTERNAL, PUBLIC)
-            }
-            if self.release_notes.enabled
-            else {}
+        told: dict[str, dict[str, NoteVersion]] = {}
+        if self.release_notes.enabled:
+            for purpose in (INTERNAL, PUBLIC):
+                latest = self.store.ledger_latest(source=instance, ticket_keys=keys, action=purpose)
+                for key, entry in latest.items():
+                    told.setdefault(key, {})[purpose] = entry.version
+        return Reads(
+            now=self.clock(),
+            near=[
+                (r.change_key, r.system, r.starts_at, r.ends_at) for r in self._near.rows(changes)
+            ],
+            board=self.store.board_decisions(instance, keys),
+            bases=self.store.approval_bases(instance, keys),
+            last_note={key: entry.version for key, entry in notes.items()},
+            told=told,
+            prints={c.key: prints[c.key] for c in changes},
+            extra_steps=extra_steps or {},
         )
-        board = self.store.board_decisions(instance, keys)
-        bases = self.store.approval_bases(instance, keys)
-        index = WindowIndex(self._near.windows(changes))
-        for change in changes:
-            ctx = Context(
-                now=now,
-                policy=self.policy,
-                # Only the windows overlapping this change's on its systems can conflict.
-                windows=index.overlapping(change),
-                board=[
-                    BoardDecision(
-                        decision=CabDecision(b.decision),
-                        by=b.decided_by,
-                        note=b.note,
-                        decided_at=b.decided_at,
-                    )
-                    for b in board.get(change.key, [])
-                ],
-                bases=[
-                    ApprovalBasis(
-                        approvals=b.approvals_digest,
-                        covered=json.loads(b.covered),
-                        recorded_at=b.recorded_at,
-                    )
-                    for b in bases.get(change.key, [])
-                ],
-            )
-            evaluation = evaluate(change, ctx)
+
+    def _add(
+        self,
+        result: PageResult,
+        changes: Sequence[Change],
+        verdicts: Sequence[Verdict],
+        *,
+        stored: Mapping[str, StoredRow],
+        synced: bool,
+        prints: Mapping[str, str],
+    ) -> None:
+        """Add the judged changes to `result`, as the pipeline records them."""
+        for change, verdict in zip(changes, verdicts, strict=True):
             row = stored.get(change.key)
-            last = notes.get(change.key)
-            told = {p: e.version for p, d in comms.items() if (e := d.get(change.key))}
-            communications = note_actions(
-                change,
-                settings=self.release_notes,
-                fmt=self.caps.note_format,
-                last=told,
-                # What a recording run withholds is counted and audited, never shown.
-                unseen=not self.dry_run and self.gate.reason(change) is not None,
-            )
-            communications += notify_actions(change, evaluation, self.notify)
-            planned = plan(
-                change,
-                evaluation,
-                last_note=last.version if last else None,
-                caps=self.caps,
-                policy=self.policy,
-                extra_steps=(extra_steps or {}).get(change.key, ()),
-                extra_actions=communications,
-                fingerprint=prints[change.key],
-            )
             result.evaluated.append(
-                self._evaluated(
-                    change,
-                    evaluation,
-                    self.gate.apply(change, planned),
-                    row=row,
+                Evaluated(
+                    change=change,
+                    evaluation=verdict.evaluation,
+                    plan=verdict.plan,
                     synced=synced,
+                    previous=row.data if row else None,
+                    previous_findings=row.findings if row else None,
                     fingerprint=prints[change.key],
-                    approved=bases.get(change.key, []),
-                    now=now,
+                    findings=verdict.findings,
+                    report=verdict.report,
                 )
             )
         if self.notify:
             self._drop_posted(result, start=len(result.evaluated) - len(changes))
-
-    @staticmethod
-    def _evaluated(
-        change: Change,
-        evaluation: Evaluation,
-        plan_: Plan,
-        *,
-        row: StoredRow | None,
-        synced: bool,
-        fingerprint: str,
-        approved: Sequence[BasisRow],
-        now: datetime,
-    ) -> Evaluated:
-        return Evaluated(
-            change=change,
-            evaluation=evaluation,
-            plan=plan_,
-            synced=synced,
-            previous=row.data if row else None,
-            previous_findings=row.findings if row else None,
-            fingerprint=fingerprint,
-            approved=next((b for b in reversed(approved) if b.snapshot), None),
-            evaluated_at=now,
-        )
 
     def _drop_posted(self, result: PageResult, *, start: int) -> None:
         """Leave out of the plans the notifications the ledger already holds (posted, or to
@@ -364,14 +412,6 @@ class Pipeline:
 
     # -- record ----------------------------------------------------------------------------------
 
-    def _recorder(self) -> Recorder:
-        return Recorder(
-            source=self.source.instance,
-            policy=self.policy,
-            release_notes=self.release_notes,
-            clock=self.clock,
-        )
-
     def _record(
         self,
         result: PageResult,
@@ -383,7 +423,7 @@ class Pipeline:
         """Record the evaluated changes, and the `held` ones (change, stored row, fingerprint)
         as read, without an evaluation (see `process`), in one transaction."""
         with self.store.transaction() as tx:
-            recorder = self._recorder()
+            recorder = Recorder(source=self.source.instance)
             bases = recorder.record_bases(tx, result.evaluated)
             with tx.bulk():  # one statement each for the page's changes, evaluations, windows
                 for item in result.evaluated:
@@ -400,6 +440,16 @@ class Pipeline:
                 record_cursor(tx, result)
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A chunk sent to the second process, with what its verdicts are recorded with."""
+
+    stored: dict[str, StoredRow]
+    changes: list[Change]
+    reads: Reads
+    judged: Future[bytes]
+
+
 def _as_stored(item: Evaluated, row: StoredRow) -> bool:
     """Whether an evaluation of a stored change comes out as the one stored with it."""
-    return row.findings == findings_json(item) and row.recheck_at == item.evaluation.recheck_at
+    return row.findings == item.findings and row.recheck_at == item.evaluation.recheck_at

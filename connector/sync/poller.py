@@ -12,7 +12,7 @@ the ledger, so workers share safely.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -137,8 +137,9 @@ def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
     due by now (a review deadline, a notice date), without reading their tickets."""
     digest = rt.policy_digest()
     if rt.store.policy_digest(rt.name) != digest:
-        for chunk in batched(rt.store.change_keys(rt.name), rt.settings.page_size):
-            _reevaluate(pipeline, stats, list(chunk))
+        keys = rt.store.change_keys(rt.name)
+        with pipeline.parallel(when=_many(rt, keys)):
+            _reevaluate_each(pipeline, stats, keys, page_size=rt.settings.page_size)
         with rt.store.transaction() as tx:
             tx.set_policy_digest(rt.name, digest)
     _evaluate_due(rt, pipeline, stats, now=rt.clock, rounds=MAX_RECHECK_ROUNDS)
@@ -214,13 +215,21 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
     # changes again: their withheld writes are summed, unless an evaluation left one due.
     final_at = now if rt.gate.observing else None
     last: list[str] = []
-    for _ in range(MAX_HELD_SLICES):
-        keys = rt.store.due_by_window(rt.name, now=now, limit=HELD_SLICE)
-        if not keys or keys == last:  # none left, or only ones an evaluation left due
-            break
-        last = keys
-        for chunk in batched(keys, rt.settings.page_size):
-            _reevaluate(pipeline, stats, list(chunk), final_at=final_at)
+    keys = rt.store.due_by_window(rt.name, now=now, limit=HELD_SLICE)
+    with pipeline.parallel(when=_many(rt, keys)):
+        for _ in range(MAX_HELD_SLICES):
+            if not keys or keys == last:  # none left, or only ones an evaluation left due
+                break
+            last = keys
+            _reevaluate_each(
+                pipeline, stats, keys, page_size=rt.settings.page_size, final_at=final_at
+            )
+            keys = rt.store.due_by_window(rt.name, now=now, limit=HELD_SLICE)
+
+
+def _many(rt: SourceRuntime, keys: Sequence[str]) -> bool:
+    """Whether a pass over these changes evaluates them in a second process (`parallel_from`)."""
+    return 0 < rt.settings.parallel_from <= len(keys)
 
 
 def _evaluate_due(
@@ -243,8 +252,27 @@ def _reevaluate(
     pipeline: Pipeline, stats: PollStats, keys: list[str], *, final_at: datetime | None = None
 ) -> None:
     """`final_at`: no later step evaluates these changes again, unless due by then."""
+    _count(stats, keys, pipeline.reevaluate(keys), final_at=final_at)
+
+
+def _reevaluate_each(
+    pipeline: Pipeline,
+    stats: PollStats,
+    keys: Sequence[str],
+    *,
+    page_size: int,
+    final_at: datetime | None = None,
+) -> None:
+    """`_reevaluate` a page of `keys` at a time (`Pipeline.reevaluate_each`)."""
+    chunks = [list(chunk) for chunk in batched(keys, page_size)]
+    for chunk, result in zip(chunks, pipeline.reevaluate_each(chunks), strict=True):
+        _count(stats, chunk, result, final_at=final_at)
+
+
+def _count(
+    stats: PollStats, keys: Sequence[str], result: PageResult, *, final_at: datetime | None
+) -> None:
     stats.reevaluated += len(keys)
-    result = pipeline.reevaluate(keys)
     stats.planned += result.planned
     final = (
         set()

@@ -11,19 +11,15 @@ supersedes its versions not yet written).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cached_property
 
 from connector.core.audit_detail import changed_fields, finding_set, new_decisions
-from connector.core.communications import ReleaseNotesSettings
 from connector.core.model import Change
 from connector.core.planner import Action, ActionKind, Plan
-from connector.core.policy import Evaluation, PolicySettings
+from connector.core.policy import Evaluation
 from connector.core.windows import entries
-from connector.reports.answers import answers, approved_now, approved_view, basis
-from connector.store import BasisRow, NewBasis, Tx
+from connector.store import NewBasis, Tx
 
 
 @dataclass(frozen=True)
@@ -35,16 +31,13 @@ class Evaluated:
     previous: str | None  # the stored change JSON, if any
     previous_findings: str | None
     fingerprint: str  # of `change`, computed once
-    approved: BasisRow | None = None  # the newest approval basis with the change as approved
-    evaluated_at: datetime | None = None  # the evaluation's clock
+    findings: str  # the evaluation's findings as the store keeps them
+    report: str  # the compliance report's answers from the evaluation (`reports.answers`)
 
 
 @dataclass(frozen=True)
 class Recorder:
     source: str  # the source instance's name
-    policy: PolicySettings
-    release_notes: ReleaseNotesSettings
-    clock: Callable[[], datetime]
 
     def record_bases(self, tx: Tx, items: Sequence[Evaluated]) -> set[tuple[str, str]]:
         """Record the approval bases these evaluations completed, in one statement, before
@@ -66,18 +59,17 @@ class Recorder:
     def record(self, tx: Tx, item: Evaluated, *, bases: set[tuple[str, str]]) -> None:
         """Record one evaluated change; `bases`: what `record_bases` recorded."""
         change, ev = item.change, item.evaluation
-        findings = findings_json(item)
         if item.synced:
-            self._synced(tx, item, findings=findings)
+            self._synced(tx, item)
         else:
             tx.set_evaluation(
                 source=self.source,
                 change_key=change.key,
-                findings=findings,
+                findings=item.findings,
                 recheck_at=ev.recheck_at,
-                report=self.answers(item),
+                report=item.report,
             )
-        self._audit_findings(tx, change.key, item.previous_findings, findings)
+        self._audit_findings(tx, change.key, item.previous_findings, item.findings)
         if ev.new_basis is not None and (change.key, ev.new_basis.approvals) in bases:
             self.audit(tx, change.key, "approval.complete", approvals=ev.new_basis.approvals)
         if item.plan.withheld:
@@ -120,7 +112,7 @@ class Recorder:
             source=self.source, ticket_key=key, event=event, actor="worker", detail=detail
         )
 
-    def _synced(self, tx: Tx, item: Evaluated, *, findings: str) -> None:
+    def _synced(self, tx: Tx, item: Evaluated) -> None:
         change = item.change
         tx.upsert_change(
             source=self.source,
@@ -129,9 +121,9 @@ class Recorder:
             fingerprint=item.fingerprint,
             updated=change.updated,
             data=change.to_json(),
-            findings=findings,
+            findings=item.findings,
             recheck_at=item.evaluation.recheck_at,
-            report=self.answers(item),
+            report=item.report,
         )
         self._audit_synced(tx, change, previous=item.previous, fingerprint=item.fingerprint)
         # Only here: a stored change evaluated again keeps the windows recorded when it was
@@ -154,41 +146,12 @@ class Recorder:
         for approval in new_decisions(change, old):
             self.audit(tx, change.key, "approval.recorded", **approval)
 
-    def answers(self, item: Evaluated) -> str:
-        """The compliance report's answers from this evaluation, stored with it."""
-        change, ev, basis = item.change, item.evaluation, item.approved
-        if ev.new_basis is not None:  # approved now: the snapshot is this change
-            approved = approved_now(change, ev)
-        elif basis is not None and basis.snapshot:
-            approved = approved_view(basis.snapshot, at=basis.recorded_at, policy=self.policy)
-        else:
-            approved = None
-        return answers(
-            change,
-            ev,
-            approved=approved,
-            policy=self.policy,
-            release_notes=self.release_notes,
-            now=item.evaluated_at or self.clock(),
-            taken_under=self._basis,
-        )
-
-    @cached_property
-    def _basis(self) -> str:
-        """What the answers are taken under (`reports.answers.basis`), digested once."""
-        return basis(self.policy, self.release_notes)
-
     def _audit_findings(self, tx: Tx, key: str, before: str | None, after: str) -> None:
         old, new = finding_set(before), finding_set(after)
         for rule, subject, message in sorted(new - old):
             self.audit(tx, key, "finding.raised", rule=rule, subject=subject, message=message)
         for rule, subject, message in sorted(old - new):
             self.audit(tx, key, "finding.resolved", rule=rule, subject=subject, message=message)
-
-
-def findings_json(item: Evaluated) -> str:
-    """The evaluation's findings as the store keeps them."""
-    return json.dumps([f.model_dump(mode="json") for f in item.evaluation.findings])
 
 
 def record_action(tx: Tx, action: Action) -> bool:

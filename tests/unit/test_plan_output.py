@@ -55,6 +55,8 @@ def test_plan_rows_are_one_per_action_in_order() -> None:
             previous=None,
             previous_findings=None,
             fingerprint=c.fingerprint(),
+            findings="[]",
+            report="[]",
         )
 
     rows = plan_rows([evaluated("CHG-10"), evaluated("CHG-9")], POLICY)

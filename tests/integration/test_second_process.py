@@ -1,0 +1,114 @@
+"""A pass with many changes evaluates them in a second process while the worker records them
+(`sync/evaluation.py`): the store ends as it would with every change evaluated in the worker,
+also when that process is lost halfway; a second cycle writes nothing. Against the sandbox over
+HTTPS, on SQLite and PostgreSQL (the reference store is SQLite)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from store_fixtures import fixture_store_url  # noqa: F401
+from sync_helpers import reset_log, running_sandbox, ticket_writes
+
+from connector.commands.demo import sandbox_sources
+from connector.sandbox import Sandbox
+from connector.serve.worker import Worker
+from connector.settings import Settings
+from connector.store import Store
+from connector.sync import evaluation
+from connector.sync.poller import PollStats
+
+COUNT = 250  # three pages of changes with windows, some overlapping
+RANDOM_SEED = 12
+NOW = datetime.now(UTC)  # one clock for every run, so the stored answers compare equal
+
+
+def sync(box: Sandbox, url: str, *, mode: str, parallel_from: int) -> PollStats:
+    base = sandbox_sources(box.info)["sandbox-jira"]
+    source = base.model_copy(update={"mode": mode, "parallel_from": parallel_from})
+    settings = Settings(sources={"sandbox-jira": source})
+    with (
+        closing(Store.open(url)) as store,
+        closing(Worker(settings, store, name="second-test", clock=lambda: NOW).open()) as worker,
+    ):
+        [stats] = worker.sync_once()
+    assert stats.failed is None, stats.failed
+    return stats
+
+
+def recorded(url: str) -> dict[str, Any]:
+    """What a cycle left in the store: each change's stored row and answers, the audit trail's
+    events in order (without their time and hashes)."""
+    with closing(Store.open(url)) as store:
+        keys = store.change_keys("sandbox-jira")
+        rows = store.stored_changes("sandbox-jira", keys)
+        since = datetime.min.replace(tzinfo=UTC)
+        answers = {k: a for k, a, _ in store.report_answers("sandbox-jira", updated_since=since)}
+        events = [(r.ticket_key, r.event, r.detail) for r in store.audit_rows()]
+    return {"rows": rows, "answers": answers, "events": events}
+
+
+@contextmanager
+def judged_apart(*, lose_after: int | None) -> Iterator[list[int]]:
+    """Every chunk goes to the second process (the worker waits for it to start instead of
+    judging the first chunks itself); `lose_after`: that process is killed once it has
+    judged this many. Yields the count of chunks it judged."""
+    judged = [0]
+    ready = evaluation.SecondProcess.ready
+    verdicts = evaluation.SecondProcess.verdicts
+
+    def started(self: evaluation.SecondProcess) -> bool:
+        self._started.result(timeout=120)
+        return bool(ready.fget(self))  # type: ignore[attr-defined]
+
+    def counted(data: bytes) -> list[evaluation.Verdict]:
+        judged[0] += 1
+        if lose_after is not None and judged[0] == lose_after:
+            for child in multiprocessing.active_children():
+                child.kill()
+                child.join()
+        return verdicts(data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluation.SecondProcess, "ready", property(started))
+        patch.setattr(evaluation.SecondProcess, "verdicts", staticmethod(counted))
+        yield judged
+
+
+@pytest.mark.parametrize("lose_after", [None, 1], ids=["apart", "process-lost"])
+def test_a_second_process_records_what_the_worker_would(
+    tmp_path: Path, store_url: str, lose_after: int | None
+) -> None:
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
+        # observe mode writes nothing to the tickets: both cycles read the same site
+        alone = sync(box, reference, mode="observe", parallel_from=0)
+        with judged_apart(lose_after=lose_after) as judged:
+            apart = sync(box, store_url, mode="observe", parallel_from=1)
+    expected, got = recorded(reference), recorded(store_url)
+    assert alone.reevaluated == apart.reevaluated > 0
+    chunks = -(-alone.reevaluated // 100)  # the held changes, a page at a time
+    assert chunks > 1 and judged[0] == (1 if lose_after else chunks)
+    assert alone.withheld == apart.withheld > 0
+    assert got["rows"] == expected["rows"]
+    assert got["answers"] == expected["answers"] and None not in got["answers"].values()
+    assert got["events"] == expected["events"]
+
+
+def test_a_cycle_after_one_evaluated_apart_writes_nothing(tmp_path: Path, store_url: str) -> None:
+    with (
+        running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box,
+        judged_apart(lose_after=None) as judged,
+    ):
+        first = sync(box, store_url, mode="enforce", parallel_from=1)
+        assert judged[0] > 0 and first.written > 0
+        reset_log(box.info)
+        again = sync(box, store_url, mode="enforce", parallel_from=1)
+        assert ticket_writes(box.info) == []
+    assert again.written == 0 and again.planned == 0
