@@ -16,6 +16,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from connector.core.audit_detail import RAISED, finding_links
 from connector.core.errors import ConfigError
 from connector.core.gate import Gate
 from connector.core.model import Approval, Decision
@@ -112,11 +113,12 @@ def _resolved(history: list[dict[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for link in history:
         detail = link["detail"] if isinstance(link["detail"], dict) else {}
-        rule = str(detail.get("rule", ""))
-        if link["event"] == "finding.raised":
-            out.pop(rule, None)
-        elif link["event"] == "finding.resolved" and rule:
-            out[rule] = f"resolved {link['at'][:16]}: {detail.get('message', '')}"
+        for event, finding in finding_links(link["event"], detail):
+            rule = str(finding.get("rule", ""))
+            if event == RAISED:
+                out.pop(rule, None)
+            elif rule:
+                out[rule] = f"resolved {link['at'][:16]}: {finding.get('message', '')}"
     return out
 
 

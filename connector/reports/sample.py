@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from connector.core.audit_detail import finding_links
 from connector.core.errors import ConfigError
 from connector.reports.build import build_report
 from connector.reports.deployments import DeploymentLine
@@ -283,9 +284,9 @@ def _evidence(
         "findings.json": {
             "open": json.loads(stored.findings or "[]"),
             "history": [
-                {"seq": a.seq, "at": a.at, "event": a.event, **a.detail}
+                {"seq": a.seq, "at": a.at, "event": event, **finding}
                 for a in audit
-                if a.event.startswith("finding.")
+                for event, finding in finding_links(a.event, a.detail)
             ],
         },
         "actions.json": actions,

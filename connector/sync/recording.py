@@ -14,7 +14,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from connector.core.audit_detail import changed_fields, finding_set, new_decisions
+from connector.core.audit_detail import (
+    FINDINGS_CHANGED,
+    changed_fields,
+    findings_changed,
+    new_decisions,
+)
 from connector.core.model import Change
 from connector.core.planner import Action, ActionKind, Plan
 from connector.core.policy import Evaluation
@@ -147,11 +152,11 @@ class Recorder:
             self.audit(tx, change.key, "approval.recorded", **approval)
 
     def _audit_findings(self, tx: Tx, key: str, before: str | None, after: str) -> None:
-        old, new = finding_set(before), finding_set(after)
-        for rule, subject, message in sorted(new - old):
-            self.audit(tx, key, "finding.raised", rule=rule, subject=subject, message=message)
-        for rule, subject, message in sorted(old - new):
-            self.audit(tx, key, "finding.resolved", rule=rule, subject=subject, message=message)
+        """One link for what an evaluation raised and resolved (not one per finding: they are
+        most of a first sync's links)."""
+        detail = findings_changed(before, after)
+        if detail is not None:
+            self.audit(tx, key, FINDINGS_CHANGED, **detail)
 
 
 def record_action(tx: Tx, action: Action) -> bool:
