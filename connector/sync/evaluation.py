@@ -18,9 +18,12 @@ import json
 import multiprocessing
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
+from loguru import logger
 from pydantic import TypeAdapter
 
 from connector.core.communications import ReleaseNotesSettings, note_actions
@@ -191,8 +194,13 @@ def findings_text(evaluation: Evaluation) -> str:
 
 # -- a second process ------------------------------------------------------------------------
 
-_VERDICTS = TypeAdapter(list[tuple[Evaluation, Plan, str, str]])
 _judge: Judge | None = None  # the second process's, set when it starts
+
+
+@cache
+def _verdicts() -> TypeAdapter[list[tuple[Evaluation, Plan, str, str]]]:
+    """Verdicts as JSON (built once a process, when first used: it takes a few milliseconds)."""
+    return TypeAdapter(list[tuple[Evaluation, Plan, str, str]])
 
 
 def _start(judge: Judge) -> None:
@@ -208,7 +216,7 @@ def _judge_texts(texts: Sequence[str], reads: Reads) -> bytes:
     """In the second process: the verdicts on these stored changes, as JSON."""
     assert _judge is not None, "the second process starts with its judge"
     verdicts = _judge.judge([Change.from_json(t) for t in texts], reads)
-    return _VERDICTS.dump_json([(v.evaluation, v.plan, v.findings, v.report) for v in verdicts])
+    return _verdicts().dump_json([(v.evaluation, v.plan, v.findings, v.report) for v in verdicts])
 
 
 class SecondProcess:
@@ -216,9 +224,11 @@ class SecondProcess:
 
     Started by a pass with many changes to evaluate and closed at its end. It takes a few
     hundred milliseconds to start (a new interpreter, spawned: forking a process that runs
-    threads is unsafe); until it answers, the pipeline judges batches itself (`ready`)."""
+    threads is unsafe); until it answers, the pipeline judges batches itself (`ready`). Lost
+    (killed, out of memory), it is not ready again, and what it held is judged here."""
 
     def __init__(self, judge: Judge) -> None:
+        self.judge = judge
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
@@ -226,19 +236,45 @@ class SecondProcess:
             initargs=(judge,),
         )
         self._started: Future[bool] = self._pool.submit(_ready)
+        self._lost = False
 
     @property
     def ready(self) -> bool:
-        """Whether it has started (a process that failed to start stays not ready)."""
-        return self._started.done() and self._started.exception() is None
+        """Whether it has started, and is not lost (one that failed to start never is)."""
+        return not self._lost and self._started.done() and self._started.exception() is None
 
-    def submit(self, texts: Sequence[str], reads: Reads) -> Future[bytes]:
-        """Judge the stored changes `texts` (their JSON, in order) with `reads`."""
-        return self._pool.submit(_judge_texts, list(texts), reads)
-
-    @staticmethod
-    def verdicts(data: bytes) -> list[Verdict]:
-        return [Verdict(*item) for item in _VERDICTS.validate_json(data)]
+    def send(self, changes: Sequence[Change], texts: Sequence[str], reads: Reads) -> Sent:
+        """Judge `changes` there, sent as their stored JSON `texts` (in order), with `reads`."""
+        judged: Future[bytes] | None = None
+        try:
+            judged = self._pool.submit(_judge_texts, list(texts), reads)
+        except BrokenProcessPool:
+            self.mark_lost()
+        return Sent(self, changes, reads, judged)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def mark_lost(self) -> None:
+        if not self._lost:
+            logger.warning("the second evaluation process stopped; evaluating in the worker")
+            self._lost = True
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A batch sent to the second process; `verdicts` waits for them."""
+
+    to: SecondProcess
+    changes: Sequence[Change]
+    reads: Reads
+    judged: Future[bytes] | None  # None: lost before it was sent
+
+    def verdicts(self) -> list[Verdict]:
+        """The verdicts, in the order of the changes (judged here if the process was lost)."""
+        if self.judged is not None:
+            try:
+                return [Verdict(*item) for item in _verdicts().validate_json(self.judged.result())]
+            except BrokenProcessPool:
+                self.to.mark_lost()
+        return self.to.judge.judge(self.changes, self.reads)

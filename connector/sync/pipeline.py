@@ -25,13 +25,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-
-from loguru import logger
 
 from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings
 from connector.core.errors import SkipRecord
@@ -44,7 +40,7 @@ from connector.core.planner import FINDINGS, Capabilities, NoteVersion, Plan
 from connector.core.policy import PolicySettings
 from connector.core.windows import entries
 from connector.store import Store, StoredRow, Tx
-from connector.sync.evaluation import Judge, Reads, SecondProcess, Verdict
+from connector.sync.evaluation import Judge, Reads, SecondProcess, Sent, Verdict
 from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, record_action
 
@@ -209,60 +205,31 @@ class Pipeline:
         chunk is judged in the second process while this one reads the next and records the
         one before (two chunks in flight at most); the chunks before that process has started
         (or after it was lost) are judged here. Recorded in chunk order either way."""
-        waiting: deque[_Sent] = deque()
+        waiting: deque[tuple[dict[str, StoredRow], Sent]] = deque()
         for keys in chunks:
             stored, changes = self._read_stored(keys)
-            sent = self._send(stored, changes)
-            if sent is None:
+            second = self._second
+            if second is None or not second.ready or not changes:
                 while waiting:
-                    yield self._received(waiting.popleft())
+                    yield self._received(*waiting.popleft())
                 yield self.reevaluate_rows(stored, changes)
                 continue
-            waiting.append(sent)
+            reads = self._reads(changes, prints={k: row.fingerprint for k, row in stored.items()})
+            texts = [stored[c.key].data for c in changes]
+            waiting.append((stored, second.send(changes, texts, reads)))
             if len(waiting) > 1:
-                yield self._received(waiting.popleft())
+                yield self._received(*waiting.popleft())
         while waiting:
-            yield self._received(waiting.popleft())
+            yield self._received(*waiting.popleft())
 
-    def _send(self, stored: dict[str, StoredRow], changes: list[Change]) -> _Sent | None:
-        """Send a chunk to the second process (None: none ready, or it was lost)."""
-        second = self._second
-        if second is None or not second.ready or not changes:
-            return None
-        reads = self._reads(changes, prints={k: row.fingerprint for k, row in stored.items()})
-        try:
-            judged = second.submit([stored[c.key].data for c in changes], reads)
-        except BrokenProcessPool:
-            self._lost()
-            return None
-        return _Sent(stored=stored, changes=changes, reads=reads, judged=judged)
-
-    def _received(self, sent: _Sent) -> PageResult:
-        """Record a chunk the second process judged (judged here if that process was lost)."""
-        try:
-            verdicts = SecondProcess.verdicts(sent.judged.result())
-        except BrokenProcessPool:
-            self._lost()
-            verdicts = self._judge.judge(sent.changes, sent.reads)
+    def _received(self, stored: dict[str, StoredRow], sent: Sent) -> PageResult:
+        """Record a chunk sent to the second process, once judged."""
         result = PageResult(seen=len(sent.changes))
-        self._add(
-            result,
-            sent.changes,
-            verdicts,
-            stored=sent.stored,
-            synced=False,
-            prints=sent.reads.prints,
-        )
+        prints = sent.reads.prints
+        self._add(result, sent.changes, sent.verdicts(), stored=stored, synced=False, prints=prints)
         if not self.dry_run:
             self._record(result, None)
         return result
-
-    def _lost(self) -> None:
-        """The second process stopped (killed, out of memory): the pass goes on without it."""
-        if self._second is not None:
-            logger.warning("the second evaluation process stopped; evaluating in the worker")
-            self._second.close()
-            self._second = None
 
     def refresh_answers(self, keys: Sequence[str]) -> PageResult:
         """Take the report's answers of stored changes again under the current settings. Where
@@ -438,16 +405,6 @@ class Pipeline:
                 recorder.audit(tx, None, "ticket.skipped", reason=line)
             if record_cursor is not None:
                 record_cursor(tx, result)
-
-
-@dataclass(frozen=True)
-class _Sent:
-    """A chunk sent to the second process, with what its verdicts are recorded with."""
-
-    stored: dict[str, StoredRow]
-    changes: list[Change]
-    reads: Reads
-    judged: Future[bytes]
 
 
 def _as_stored(item: Evaluated, row: StoredRow) -> bool:

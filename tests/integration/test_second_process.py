@@ -24,7 +24,7 @@ from connector.store import Store
 from connector.sync import evaluation
 from connector.sync.poller import PollStats
 
-COUNT = 250  # three pages of changes with windows, some overlapping
+COUNT = 400  # three pages and more of changes with windows, some overlapping
 RANDOM_SEED = 12
 NOW = datetime.now(UTC)  # one clock for every run, so the stored answers compare equal
 
@@ -57,27 +57,27 @@ def recorded(url: str) -> dict[str, Any]:
 @contextmanager
 def judged_apart(*, lose_after: int | None) -> Iterator[list[int]]:
     """Every chunk goes to the second process (the worker waits for it to start instead of
-    judging the first chunks itself); `lose_after`: that process is killed once it has
-    judged this many. Yields the count of chunks it judged."""
+    judging the first chunks itself); `lose_after`: that process is killed when the worker
+    takes this many chunks' verdicts. Yields the count of chunks sent there."""
     judged = [0]
     ready = evaluation.SecondProcess.ready
-    verdicts = evaluation.SecondProcess.verdicts
+    verdicts = evaluation.Sent.verdicts
 
     def started(self: evaluation.SecondProcess) -> bool:
         self._started.result(timeout=120)
         return bool(ready.fget(self))  # type: ignore[attr-defined]
 
-    def counted(data: bytes) -> list[evaluation.Verdict]:
+    def counted(self: evaluation.Sent) -> list[evaluation.Verdict]:
         judged[0] += 1
         if lose_after is not None and judged[0] == lose_after:
             for child in multiprocessing.active_children():
                 child.kill()
                 child.join()
-        return verdicts(data)
+        return verdicts(self)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(evaluation.SecondProcess, "ready", property(started))
-        patch.setattr(evaluation.SecondProcess, "verdicts", staticmethod(counted))
+        patch.setattr(evaluation.Sent, "verdicts", counted)
         yield judged
 
 
@@ -94,7 +94,9 @@ def test_a_second_process_records_what_the_worker_would(
     expected, got = recorded(reference), recorded(store_url)
     assert alone.reevaluated == apart.reevaluated > 0
     chunks = -(-alone.reevaluated // 100)  # the held changes, a page at a time
-    assert chunks > 1 and judged[0] == (1 if lose_after else chunks)
+    # lost: killed at the first chunk's verdicts, with the next one in flight (and, until the
+    # worker sees it is gone, maybe a third): those come back judged in the worker
+    assert chunks > 2 and (judged[0] >= 2 if lose_after else judged[0] == chunks)
     assert alone.withheld == apart.withheld > 0
     assert got["rows"] == expected["rows"]
     assert got["answers"] == expected["answers"] and None not in got["answers"].values()
