@@ -62,9 +62,10 @@ _TERMS = 32  # ranges per query of `windows_near` (a short batch repeats its las
 
 
 @cache
-def _near(approved_only: bool) -> Any:
+def _near(approved_only: bool, not_due: bool = False) -> Any:
     """Windows starting in any of _TERMS ranges (sys<i>, [lo<i>, hi<i>)), each term one range
-    of the index on (source, system, starts_at)."""
+    of the index on (source, system, starts_at); `not_due`: of changes not due for a recheck at
+    `due_at`."""
     c = change_windows.c
     terms = [
         and_(
@@ -76,6 +77,10 @@ def _near(approved_only: bool) -> Any:
         for i in range(_TERMS)
     ]
     query = select(change_windows).where(or_(*terms))
+    if not_due:
+        of = and_(changes.c.source == c.source, changes.c.key == c.change_key)
+        due = changes.c.recheck_at <= bindparam("due_at")
+        query = query.join(changes, of).where(or_(changes.c.recheck_at.is_(None), ~due))
     return query.where(c.approved.is_(True)) if approved_only else query
 
 
@@ -127,13 +132,15 @@ class PolicyReadsMixin(StoreBase):
         *,
         reach: Mapping[str, timedelta],
         approved_only: bool = False,
+        not_due_at: datetime | None = None,
     ) -> list[WindowRow]:
         """Windows that may overlap any of `spans` (system, start, end): every window on the
         span's system starting in [start - reach, end), each row once, unordered. With the
         longest window of each system as its `reach` (`window_reach`), no overlapping window is
         missed, and the index on (source, system, starts_at) keeps each read to the rows near
         the spans: a page's changes read their neighbours, not every stored window between
-        their earliest start and latest end. Callers filter the exact overlaps (WindowIndex)."""
+        their earliest start and latest end. Callers filter the exact overlaps (WindowIndex).
+        `not_due_at`: only the windows of changes not due for a recheck at that time."""
         ranges: dict[str, list[tuple[datetime, datetime]]] = {}
         for system, start, end in spans:
             lo = self._now(start) - reach.get(system, timedelta(0))
@@ -148,7 +155,7 @@ class PolicyReadsMixin(StoreBase):
                     lo = start
                 hi = max(hi, end)
             merged.append({"system": system, "lo": lo, "hi": hi})
-        query = _near(approved_only)
+        query = _near(approved_only, not_due_at is not None)
         seen: set[tuple[str, str]] = set()
         out: list[WindowRow] = []
         with self._read() as conn:
@@ -156,6 +163,8 @@ class PolicyReadsMixin(StoreBase):
                 batch = merged[first : first + _TERMS]
                 batch += [batch[-1]] * (_TERMS - len(batch))  # one statement shape, compiled once
                 params: dict[str, Any] = {"source": source}
+                if not_due_at is not None:
+                    params["due_at"] = self._now(not_due_at)
                 for i, term in enumerate(batch):
                     params.update({f"sys{i}": term["system"], f"lo{i}": term["lo"]})
                     params[f"hi{i}"] = term["hi"]

@@ -46,16 +46,26 @@ class Neighbours:
             out.setdefault(r.change_key, set()).add((r.system, r.starts_at, r.ends_at, r.approved))
         return out
 
-    def partners(self, moved: Sequence[Change], before: Mapping[str, set[Entry]]) -> set[str]:
+    def partners(
+        self,
+        moved: Sequence[Change],
+        before: Mapping[str, set[Entry]],
+        *,
+        not_due_at: datetime | None = None,
+    ) -> set[str]:
         """Changes whose window overlaps the old or new approved window of a change that moved
         (a window that is not approved conflicts with nothing, so its move changes no other
-        change's findings)."""
+        change's findings); `not_due_at`: those not due for a recheck then (a pass evaluating
+        what is due evaluates the others anyway; on a first sync, that is every one)."""
         spans: list[Entry] = []
         for change in moved:
             spans += [e for e in (*entries(change), *before.get(change.key, set())) if e[3]]
         if not spans:
             return set()
-        rows = self._near([(s, b, e) for s, b, e, _held in spans], approved_only=False)
+        near = [(s, b, e) for s, b, e, _held in spans]
+        rows = self._near(near, approved_only=False, not_due_at=not_due_at)
+        if not rows:
+            return set()
         # The moved spans indexed: the rows near them are checked against them by bisection.
         moved_spans = WindowIndex(
             Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
@@ -63,11 +73,14 @@ class Neighbours:
         partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
         return partners - {c.key for c in moved}
 
-    def _near(self, spans: Sequence[Span], *, approved_only: bool) -> list[WindowRow]:
+    def _near(
+        self, spans: Sequence[Span], *, approved_only: bool, not_due_at: datetime | None = None
+    ) -> list[WindowRow]:
         """Stored windows that may overlap any of `spans` (callers filter the exact overlaps).
         A few spans (a webhook's ticket) before the pass has read the longest windows: the
         overlaps of each span themselves, which costs less than reading the longest windows
-        (a scan of every stored window)."""
+        (a scan of every stored window); those are few, and not left out by `not_due_at` (it
+        only spares reading what the caller evaluates anyway)."""
         if self._reach is None and len(spans) <= FEW_SPANS:
             rows = [
                 row
@@ -82,7 +95,11 @@ class Neighbours:
             self._reach = self.store.window_reach(self.source)
         self.reach(spans)
         return self.store.windows_near(
-            self.source, spans, reach=self._reach, approved_only=approved_only
+            self.source,
+            spans,
+            reach=self._reach,
+            approved_only=approved_only,
+            not_due_at=not_due_at,
         )
 
     def reach(self, spans: Sequence[Span]) -> None:

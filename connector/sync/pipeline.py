@@ -146,7 +146,12 @@ class Pipeline:
         )
         if not self.dry_run:
             moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
-            partners = self._near.partners([c for c in fresh if c.key in moved], before)
+            # Held, the partners already due are evaluated with the held changes: not read.
+            partners = self._near.partners(
+                [c for c in fresh if c.key in moved],
+                before,
+                not_due_at=self.clock() if hold else None,
+            )
             # Their conflict findings depend on these windows. They are made due in the same
             # transaction, so a crash before they are evaluated below leaves them to the next
             # cycle's rechecks instead of losing them. A partner on this page but unchanged (read

@@ -433,6 +433,33 @@ def test_windows_near_finds_every_overlap_the_longest_window_reaches(store: Stor
     assert near([*many, ("db", T0, T0 + H)]) == {"LONG", "SHORT", "NEXT"}
     # Without the reach, the long window starting a day before is not near.
     assert store.windows_near("jira", [("db", T0, T0 + H)], reach={}) == []
+    # Only the windows of changes not due for a recheck (a pass evaluating what is due reads
+    # its partners so): LONG never evaluated yet, SHORT due before T0, NEXT due after it.
+    with store.transaction() as tx:
+        for key, recheck in (("LONG", None), ("SHORT", T0 - H), ("NEXT", T0 + H)):
+            tx.upsert_change(
+                source="jira",
+                change_key=key,
+                native_id=key,
+                fingerprint="f" * 64,
+                updated=T0,
+                data="{}",
+                findings="[]",
+                recheck_at=recheck,
+            )
+        tx.recheck(source="jira", change_keys=["LONG"], at=T0)  # due now
+    everything = [("db", T0 - 30 * H, T0 + 40 * H)]
+    assert near(everything) == {"LONG", "SHORT", "NEXT"}
+    assert {
+        r.change_key for r in store.windows_near("jira", everything, reach=reach, not_due_at=T0)
+    } == {"NEXT"}
+    later = T0 + 2 * H  # NEXT due by then too
+    assert store.windows_near("jira", everything, reach=reach, not_due_at=later) == []
+    earlier = T0 - 2 * H  # none due yet
+    assert near(everything) == {
+        r.change_key
+        for r in store.windows_near("jira", everything, reach=reach, not_due_at=earlier)
+    }
     assert near([("net", T0, T0 + H)]) == set()
 
 
