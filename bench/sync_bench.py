@@ -147,11 +147,14 @@ def run_worker(config: Path) -> dict[str, float]:
         cwd=ROOT,
     )
     peak_kb = 0
+    helpers: dict[int, int] = {}  # the worker's own processes (a second one evaluating): peaks
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         peak_kb = max(peak_kb, high_water_kb(proc.pid))
+        for child in children(proc.pid):
+            helpers[child] = max(helpers.get(child, 0), high_water_kb(child))
         time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode() if proc.stderr else ""
@@ -160,7 +163,10 @@ def run_worker(config: Path) -> dict[str, float]:
     return {
         "seconds": time.perf_counter() - started,
         "peak_rss_mb": peak_kb / 1024,
-        # the worker's CPU time (user + system): against `seconds`, whether it waited or worked
+        # the processes the worker started (each at its own peak), not in `peak_rss_mb`
+        "helpers_peak_rss_mb": round(sum(helpers.values()) / 1024, 1),
+        # the worker's CPU time (user + system), with the processes it started and waited for:
+        # against `seconds`, whether it waited or worked
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
     }
 
@@ -180,6 +186,15 @@ def high_water_kb(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+def children(pid: int) -> list[int]:
+    """The processes a running process started (Linux /proc; none once it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
 
 
 def cpu_seconds(pid: int) -> float:
