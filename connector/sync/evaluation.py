@@ -219,6 +219,9 @@ def _judge_texts(texts: Sequence[str], reads: Reads) -> bytes:
     return _verdicts().dump_json([(v.evaluation, v.plan, v.findings, v.report) for v in verdicts])
 
 
+QUEUE = 2  # batches the second process has to judge at most: one to judge, one next
+
+
 class SecondProcess:
     """A process judging batches for one pass of a pipeline (see the module docstring).
 
@@ -237,6 +240,7 @@ class SecondProcess:
         )
         self._started: Future[bool] = self._pool.submit(_ready)
         self._lost = False
+        self._judging: list[Future[bytes]] = []  # sent, not yet judged (or just judged)
 
     @property
     def ready(self) -> bool:
@@ -244,10 +248,15 @@ class SecondProcess:
         return not self._lost and self._started.done() and self._started.exception() is None
 
     def send(self, changes: Sequence[Change], texts: Sequence[str], reads: Reads) -> Sent:
-        """Judge `changes` there, sent as their stored JSON `texts` (in order), with `reads`."""
+        """Judge `changes` there, sent as their stored JSON `texts` (in order), with `reads`;
+        here instead (when taken) if it has `QUEUE` batches to judge already."""
+        self._judging = [f for f in self._judging if not f.done()]
+        if len(self._judging) >= QUEUE:
+            return Sent(self, changes, reads, None)
         judged: Future[bytes] | None = None
         try:
             judged = self._pool.submit(_judge_texts, list(texts), reads)
+            self._judging.append(judged)
         except BrokenProcessPool:
             self.mark_lost()
         return Sent(self, changes, reads, judged)
@@ -268,7 +277,12 @@ class Sent:
     to: SecondProcess
     changes: Sequence[Change]
     reads: Reads
-    judged: Future[bytes] | None  # None: lost before it was sent
+    judged: Future[bytes] | None  # None: to be judged here (that process busy, or lost)
+
+    @property
+    def done(self) -> bool:
+        """Whether the verdicts are there to take (or to be judged here)."""
+        return self.judged is None or self.judged.done()
 
     def verdicts(self) -> list[Verdict]:
         """The verdicts, in the order of the changes (judged here if the process was lost)."""

@@ -46,6 +46,8 @@ from connector.sync.recording import Evaluated, Recorder, record_action
 
 __all__ = ["Evaluated", "PageResult", "Pipeline", "record_action", "utcnow"]
 
+AHEAD = 3  # chunks read and not yet recorded while a second process judges (see reevaluate_each)
+
 
 @dataclass
 class PageResult:
@@ -54,6 +56,7 @@ class PageResult:
     skipped: list[str] = field(default_factory=list)
     evaluated: list[Evaluated] = field(default_factory=list)
     max_updated: datetime | None = None
+    held: int = 0  # changes recorded as read, to be evaluated after the last page (`hold`)
 
     @property
     def plans(self) -> list[Plan]:
@@ -141,6 +144,7 @@ class Pipeline:
         # from its final state, when the cycle evaluates what is due after its last page.
         held = [c for c in fresh if entries(c)] if hold and not self.dry_run else []
         keys = {c.key for c in held}
+        result.held = len(held)
         self._evaluate(
             [c for c in fresh if c.key not in keys], stored, result, synced=True, prints=prints
         )
@@ -206,10 +210,12 @@ class Pipeline:
                 second.close()
 
     def reevaluate_each(self, chunks: Iterable[Sequence[str]]) -> Iterator[PageResult]:
-        """`reevaluate` each chunk of keys, one result each, in order. In a `parallel` block a
-        chunk is judged in the second process while this one reads the next and records the
-        one before (two chunks in flight at most); the chunks before that process has started
-        (or after it was lost) are judged here. Recorded in chunk order either way."""
+        """`reevaluate` each chunk of keys, one result each, in order. In a `parallel` block
+        the second process judges chunks while this one reads the next and records the ones
+        before: it is kept two chunks ahead, and a chunk read while it has two to judge is
+        judged here (this process does not wait while it has work of its own to do). The
+        chunks before that process has started, or after it was lost, are judged here.
+        Recorded in chunk order either way."""
         waiting: deque[tuple[dict[str, StoredRow], Sent]] = deque()
         for keys in chunks:
             stored, changes = self._read_stored(keys)
@@ -222,7 +228,7 @@ class Pipeline:
             reads = self._reads(changes, prints={k: row.fingerprint for k, row in stored.items()})
             texts = [stored[c.key].data for c in changes]
             waiting.append((stored, second.send(changes, texts, reads)))
-            if len(waiting) > 1:
+            while waiting and (waiting[0][1].done or len(waiting) > AHEAD):
                 yield self._received(*waiting.popleft())
         while waiting:
             yield self._received(*waiting.popleft())

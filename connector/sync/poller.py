@@ -13,7 +13,7 @@ the ledger, so workers share safely.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -183,9 +183,15 @@ def _scan(
     # The next page is read while this one is processed; a page's cursor is still committed
     # with that page, so a crash leaves a page read ahead to be read again.
     pages = read_ahead(batched(raws, rt.settings.page_size))
-    with closing(pages):
+    held = 0
+    with closing(pages), ExitStack() as parallel:
         for page in pages:
             result = pipeline.process(page, record_cursor=record_cursor, hold=not pipeline.dry_run)
+            # Enough held for the pass after the last page to be evaluated beside recording:
+            # the second process starts now, so it is ready by then.
+            before, held = held, held + result.held
+            if before < rt.settings.parallel_from <= held:
+                parallel.enter_context(pipeline.parallel())
             stats.seen += result.seen
             stats.changed += len(result.changed)
             stats.planned += result.planned
@@ -194,11 +200,11 @@ def _scan(
             if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
                 stats.plans += [p for p in result.plans if p.actions or p.withheld]
             on_page(result)
-    if not pipeline.dry_run:
-        done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
-        if done != cursor:
-            rt.store.set_cursor(rt.name, done.dumps())
-        _settle_held(rt, pipeline, stats)
+        if not pipeline.dry_run:
+            done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
+            if done != cursor:
+                rt.store.set_cursor(rt.name, done.dumps())
+            _settle_held(rt, pipeline, stats)
 
 
 def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:

@@ -21,6 +21,7 @@ from sync_helpers import reset_log, ticket_writes, write_config
 
 from connector.commands.cli import main
 from connector.commands.demo import sandbox_sources
+from connector.core.audit_detail import RAISED, finding_links
 from connector.core.mapping import RawTicket
 from connector.core.policy import PolicySettings
 from connector.core.policy.config import Freeze, ScopeRule
@@ -453,8 +454,13 @@ def test_implementing_without_approval_is_flagged_unauthorized(
                 assert state(ops, seed) == "implementing"
             else:  # the ServiceNow mapping sends it back to Authorize
                 assert ops.record(seed)["state"] == "-3"
-        events = {(r.ticket_key, r.detail.get("rule")) for r in store.audit_rows()}
-        assert (ops.key(draft), "unauthorized") in events
+        raised = {
+            (r.ticket_key, finding["rule"])
+            for r in store.audit_rows()
+            for event, finding in finding_links(r.event, r.detail)
+            if event == RAISED
+        }
+        assert (ops.key(draft), "unauthorized") in raised
 
 
 def test_editing_the_rollback_plan_after_approval_voids_the_approval(
