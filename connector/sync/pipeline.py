@@ -11,6 +11,8 @@ anywhere therefore means "do it again" (or "apply what was planned"), never "ski
 
 `reevaluate` runs stored changes through the policy again without reading the ticket: when a
 review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
+Evaluating and planning (`evaluation.Judge`) do no I/O: the pipeline reads what they need, and
+`reevaluate_each` has a large pass judged in a second process while it records (`parallel`).
 
 In a poll cycle (`hold=True`) a change with a window may still gain or lose a conflicting
 partner on a later page, so it is not evaluated on the page: the page records it as read
