@@ -146,15 +146,13 @@ def run_worker(config: Path) -> dict[str, float]:
         stderr=subprocess.PIPE,
         cwd=ROOT,
     )
-    peak_kb = 0
-    helpers: dict[int, int] = {}  # the worker's own processes (a second one evaluating): peaks
+    peak_kb = helpers_kb = 0  # helpers: the processes the worker runs (a second one evaluating)
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         peak_kb = max(peak_kb, high_water_kb(proc.pid))
-        for child in children(proc.pid):
-            helpers[child] = max(helpers.get(child, 0), high_water_kb(child))
+        helpers_kb = max(helpers_kb, sum(rss_kb(child) for child in children(proc.pid)))
         time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode() if proc.stderr else ""
@@ -163,12 +161,18 @@ def run_worker(config: Path) -> dict[str, float]:
     return {
         "seconds": time.perf_counter() - started,
         "peak_rss_mb": peak_kb / 1024,
-        # the processes the worker started (each at its own peak), not in `peak_rss_mb`
-        "helpers_peak_rss_mb": round(sum(helpers.values()) / 1024, 1),
+        # the processes the worker runs beside it, together at their largest (sampled), not in
+        # `peak_rss_mb`
+        "helpers_peak_rss_mb": round(helpers_kb / 1024, 1),
         # the worker's CPU time (user + system), with the processes it started and waited for:
         # against `seconds`, whether it waited or worked
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
     }
+
+
+def rss_kb(pid: int) -> int:
+    """A running process's RSS now (Linux: VmRSS, kB; 0 once it is gone)."""
+    return _status_kb(pid, "VmRSS:")
 
 
 def high_water_kb(pid: int) -> int:
@@ -178,12 +182,16 @@ def high_water_kb(pid: int) -> int:
     exec, so a worker started by this process after it read a large request log would report
     this process's size. Read every 50 ms while the worker runs, the last reading is its peak
     up to then (a worker's memory does not grow as it exits)."""
+    return _status_kb(pid, "VmHWM:")
+
+
+def _status_kb(pid: int, field: str) -> int:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1])
     return 0
 
