@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -55,31 +56,39 @@ class CliForkServer:
     with its output captured as text."""
 
     def __init__(self) -> None:
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="cli-fork-"))
         self._calls = 0
+        # What the server wrote and was read but not yet taken: its answers are read here
+        # unbuffered, as select() sees only what is still in the pipe (a buffered reader that
+        # took two answers in one read would leave select() waiting for the second).
+        self._pending = b""
 
-    def _server(self) -> subprocess.Popen[str]:
+    def _server(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, __file__],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                bufsize=1,
+                [sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE
             )
+            self._pending = b""
             ready = self._read(self._proc.stdout, timeout=120)
             assert ready == {"ready": True}, ready
         return self._proc
 
-    @staticmethod
-    def _read(stream: IO[str] | None, *, timeout: float) -> Any:
+    def _read(self, stream: IO[bytes] | None, *, timeout: float) -> Any:
+        """The server's next answer (None: none within `timeout` seconds, or it has ended)."""
         assert stream is not None
-        readable, _, _ = select.select([stream], [], [], timeout)
-        if not readable:
-            return None
-        line = stream.readline()
-        return json.loads(line) if line else None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            readable, _, _ = select.select([stream], [], [], max(left, 0))
+            if not readable:
+                return None
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                return None
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return json.loads(line)
 
     def run(
         self,
@@ -100,7 +109,7 @@ class CliForkServer:
             "err": str(err),
         }
         assert server.stdin is not None
-        server.stdin.write(json.dumps(request) + "\n")
+        server.stdin.write(json.dumps(request).encode() + b"\n")
         server.stdin.flush()
         started = self._read(server.stdout, timeout=60)
         assert started and "pid" in started, started
