@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -227,8 +228,11 @@ class SecondProcess:
 
     Started by a pass with many changes to evaluate and closed at its end. It takes a few
     hundred milliseconds to start (a new interpreter, spawned: forking a process that runs
-    threads is unsafe); until it answers, the pipeline judges batches itself (`ready`). Lost
-    (killed, out of memory), it is not ready again, and what it held is judged here."""
+    threads is unsafe); until it answers, the pipeline judges batches itself (`ready`).
+    Batches offered while it has `QUEUE` to judge wait, and go as it takes them; one that the
+    pipeline needs before that is judged in the pipeline's process (`Batch.verdicts`), so
+    neither process waits while the other has work to give. Lost (killed, out of memory), it
+    is not ready again, and what it held is judged in the pipeline's process."""
 
     def __init__(self, judge: Judge) -> None:
         self.judge = judge
@@ -241,25 +245,37 @@ class SecondProcess:
         self._started: Future[bool] = self._pool.submit(_ready)
         self._lost = False
         self._judging: list[Future[bytes]] = []  # sent, not yet judged (or just judged)
+        self._waiting: deque[Batch] = deque()  # offered, not sent yet, oldest first
 
     @property
     def ready(self) -> bool:
         """Whether it has started, and is not lost (one that failed to start never is)."""
         return not self._lost and self._started.done() and self._started.exception() is None
 
-    def send(self, changes: Sequence[Change], texts: Sequence[str], reads: Reads) -> Sent:
-        """Judge `changes` there, sent as their stored JSON `texts` (in order), with `reads`;
-        here instead (when taken) if it has `QUEUE` batches to judge already."""
+    def offer(self, changes: Sequence[Change], texts: Sequence[str], reads: Reads) -> Batch:
+        """Have `changes` judged there, sent as their stored JSON `texts` (in order), with
+        `reads`: now, or once it has room (`send`)."""
+        batch = Batch(self, changes=changes, texts=texts, reads=reads)
+        self._waiting.append(batch)
+        self.send()
+        return batch
+
+    def send(self) -> None:
+        """Send the batches waiting, oldest first, while it has room for them."""
         self._judging = [f for f in self._judging if not f.done()]
-        if len(self._judging) >= QUEUE:
-            return Sent(self, changes, reads, None)
-        judged: Future[bytes] | None = None
-        try:
-            judged = self._pool.submit(_judge_texts, list(texts), reads)
-            self._judging.append(judged)
-        except BrokenProcessPool:
-            self.mark_lost()
-        return Sent(self, changes, reads, judged)
+        while self._waiting and len(self._judging) < QUEUE and not self._lost:
+            batch = self._waiting.popleft()
+            try:
+                batch.judged = self._pool.submit(_judge_texts, list(batch.texts), batch.reads)
+            except BrokenProcessPool:
+                self.mark_lost()
+                return
+            self._judging.append(batch.judged)
+
+    def withdraw(self, batch: Batch) -> None:
+        """Do not send `batch` (it is judged here)."""
+        if batch in self._waiting:
+            self._waiting.remove(batch)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -270,22 +286,24 @@ class SecondProcess:
             self._lost = True
 
 
-@dataclass(frozen=True)
-class Sent:
-    """A batch sent to the second process; `verdicts` waits for them."""
+class Batch:
+    """Changes offered to the second process; `verdicts` takes its verdicts on them."""
 
-    to: SecondProcess
-    changes: Sequence[Change]
-    reads: Reads
-    judged: Future[bytes] | None  # None: to be judged here (that process busy, or lost)
+    def __init__(
+        self, to: SecondProcess, *, changes: Sequence[Change], texts: Sequence[str], reads: Reads
+    ) -> None:
+        self.to, self.changes, self.texts, self.reads = to, changes, texts, reads
+        self.judged: Future[bytes] | None = None  # None: not sent (yet)
 
     @property
     def done(self) -> bool:
-        """Whether the verdicts are there to take (or to be judged here)."""
-        return self.judged is None or self.judged.done()
+        """Whether its verdicts are there to take without waiting."""
+        return self.judged is not None and self.judged.done()
 
     def verdicts(self) -> list[Verdict]:
-        """The verdicts, in the order of the changes (judged here if the process was lost)."""
+        """The verdicts, in the order of the changes: from the second process if it was sent
+        there, else (not sent yet, or that process lost) judged here."""
+        self.to.withdraw(self)
         if self.judged is not None:
             try:
                 return [Verdict(*item) for item in _verdicts().validate_json(self.judged.result())]

@@ -42,7 +42,7 @@ from connector.core.planner import FINDINGS, Capabilities, NoteVersion, Plan
 from connector.core.policy import PolicySettings
 from connector.core.windows import entries
 from connector.store import Store, StoredRow, Tx
-from connector.sync.evaluation import Judge, Reads, SecondProcess, Sent, Verdict
+from connector.sync.evaluation import Batch, Judge, Reads, SecondProcess, Verdict
 from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, record_action
 
@@ -213,12 +213,12 @@ class Pipeline:
 
     def reevaluate_each(self, chunks: Iterable[Sequence[str]]) -> Iterator[PageResult]:
         """`reevaluate` each chunk of keys, one result each, in order. In a `parallel` block
-        the second process judges chunks while this one reads the next and records the ones
-        before: it is kept two chunks ahead, and a chunk read while it has two to judge is
-        judged here (this process does not wait while it has work of its own to do). The
-        chunks before that process has started, or after it was lost, are judged here.
-        Recorded in chunk order either way."""
-        waiting: deque[tuple[dict[str, StoredRow], Sent]] = deque()
+        the second process judges chunks while this one reads the next ones and records the
+        ones before (`AHEAD` chunks read and not yet recorded at most); a chunk this process
+        is to record before that process took it is judged here (`evaluation.Batch`), as are
+        the chunks before that process has started or after it was lost. Recorded in chunk
+        order either way."""
+        waiting: deque[tuple[dict[str, StoredRow], Batch]] = deque()
         for keys in chunks:
             stored, changes = self._read_stored(keys)
             second = self._second
@@ -229,17 +229,20 @@ class Pipeline:
                 continue
             reads = self._reads(changes, prints={k: row.fingerprint for k, row in stored.items()})
             texts = [stored[c.key].data for c in changes]
-            waiting.append((stored, second.send(changes, texts, reads)))
+            waiting.append((stored, second.offer(changes, texts, reads)))
             while waiting and (waiting[0][1].done or len(waiting) > AHEAD):
                 yield self._received(*waiting.popleft())
         while waiting:
             yield self._received(*waiting.popleft())
 
-    def _received(self, stored: dict[str, StoredRow], sent: Sent) -> PageResult:
-        """Record a chunk sent to the second process, once judged."""
-        result = PageResult(seen=len(sent.changes))
-        prints = sent.reads.prints
-        self._add(result, sent.changes, sent.verdicts(), stored=stored, synced=False, prints=prints)
+    def _received(self, stored: dict[str, StoredRow], batch: Batch) -> PageResult:
+        """Record a chunk offered to the second process, once judged (there or here)."""
+        verdicts = batch.verdicts()
+        if self._second is not None:
+            self._second.send()  # while this one is recorded, that process has the next
+        result = PageResult(seen=len(batch.changes))
+        prints = batch.reads.prints
+        self._add(result, batch.changes, verdicts, stored=stored, synced=False, prints=prints)
         if not self.dry_run:
             self._record(result, None)
         return result

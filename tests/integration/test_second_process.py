@@ -63,13 +63,13 @@ def judged_apart(*, lose_after: int | None) -> Iterator[Counter[str]]:
     recorded by where they were sent: "apart" or "here" (while that process had two)."""
     judged: Counter[str] = Counter()
     ready = evaluation.SecondProcess.ready
-    verdicts = evaluation.Sent.verdicts
+    verdicts = evaluation.Batch.verdicts
 
     def started(self: evaluation.SecondProcess) -> bool:
         self._started.result(timeout=120)
         return bool(ready.fget(self))  # type: ignore[attr-defined]
 
-    def counted(self: evaluation.Sent) -> list[evaluation.Verdict]:
+    def counted(self: evaluation.Batch) -> list[evaluation.Verdict]:
         judged["here" if self.judged is None else "apart"] += 1
         if lose_after is not None and judged["apart"] == lose_after and self.judged:
             for child in multiprocessing.active_children():
@@ -79,7 +79,7 @@ def judged_apart(*, lose_after: int | None) -> Iterator[Counter[str]]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(evaluation.SecondProcess, "ready", property(started))
-        patch.setattr(evaluation.Sent, "verdicts", counted)
+        patch.setattr(evaluation.Batch, "verdicts", counted)
         yield judged
 
 
