@@ -143,8 +143,10 @@ class Pipeline:
         result.changed = fresh
         before = self._near.window_keys(fresh)
         # Held: a change with a window is recorded from its page as read, and evaluated once,
-        # from its final state, when the cycle evaluates what is due after its last page.
-        held = [c for c in fresh if entries(c)] if hold and not self.dry_run else []
+        # from its final state, when the cycle evaluates what is due after its last page; with
+        # a second process to evaluate that pass, so is every change (none is judged here).
+        apart = self._second is not None
+        held = [c for c in fresh if apart or entries(c)] if hold and not self.dry_run else []
         keys = {c.key for c in held}
         result.held = len(held)
         self._evaluate(
