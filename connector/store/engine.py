@@ -1,10 +1,14 @@
 """Engine set-up and schema migration for the store: SQLite and PostgreSQL specifics live here.
 
 - SQLite (the default, one file under the data directory): every connection gets WAL journaling,
-  `synchronous=NORMAL`, a busy timeout and foreign keys. pysqlite's own transaction handling is
-  switched off so the store decides how each transaction begins: write transactions start with
-  `BEGIN IMMEDIATE` (they take the database write lock up front, so two writers queue on the
-  busy timeout instead of deadlocking on a lock upgrade), reads with a plain `BEGIN`.
+  `synchronous=NORMAL`, a busy timeout and foreign keys. The pool hands out the connection
+  returned last: each connection keeps its own page cache (up to 2 MB) and prepared
+  statements, so a thread's successive transactions reuse one connection's instead of filling
+  those of every pooled connection in turn (a full sync of 20,000 tickets: 5 caches full
+  instead of 1). pysqlite's own transaction handling is switched off so the store decides how
+  each transaction begins: write transactions start with `BEGIN IMMEDIATE` (they take the
+  database write lock up front, so two writers queue on the busy timeout instead of
+  deadlocking on a lock upgrade), reads with a plain `BEGIN`.
 - PostgreSQL (psycopg 3, `postgresql+psycopg://...`): READ COMMITTED; concurrency is handled by
   row locks, `ON CONFLICT`, `FOR UPDATE SKIP LOCKED` and advisory locks whose 64-bit keys are
   derived from a name and the connection's schema (`lock_key`), so two schemas never share locks.
@@ -24,9 +28,11 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.engine.default import DefaultDialect
+from sqlalchemy.pool import QueuePool
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -46,10 +52,19 @@ def create(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, **_sqlite_pool(parsed))
         _configure_sqlite(engine)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_pool(url: URL) -> dict[str, Any]:
+    """A file's pool hands out the connection returned last (see the module docstring); an
+    in-memory database has one connection a thread, nothing to choose."""
+    dialect = cast("type[DefaultDialect]", url.get_dialect())
+    if issubclass(dialect.get_pool_class(url), QueuePool):
+        return {"pool_use_lifo": True}
+    return {}
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -18,6 +18,7 @@ from store_fixtures import (  # noqa: F401 (fixtures)
 from connector.store import BasisRow, BoardRow, NewBasis, Store, StoredRow, WindowRow
 from connector.store import engine as engines
 from connector.store.schema import changes
+from connector.store.tx import BASES_AT_ONCE
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -541,6 +542,18 @@ def test_record_bases_inserts_many_at_once_and_names_only_the_new_ones(store: St
     }  # fmt: skip
     with store.transaction() as tx:
         assert tx.record_bases(source="jira", bases=bases) == set()
+
+
+def test_record_bases_names_every_new_one_of_more_than_one_statement_takes(store: Store) -> None:
+    bases = [
+        NewBasis(change_key=f"OPS-{n}", approvals_digest=fp(n), covered="{}", recorded_at=T0)
+        for n in range(1, BASES_AT_ONCE * 2 + 6)
+    ]
+    with store.transaction() as tx:
+        new = tx.record_bases(source="jira", bases=bases[1:])
+        assert tx.record_bases(source="jira", bases=bases) == {("OPS-1", fp(1))}
+    assert new == {(b.change_key, b.approvals_digest) for b in bases[1:]}
+    assert len(store.approval_bases("jira", [b.change_key for b in bases])) == len(bases)
 
 
 def test_board_decisions_append_in_decision_order(store: Store) -> None:

@@ -126,6 +126,20 @@ def test_sqlite_connection_settings(tmp_path: Path) -> None:
     assert pragma["foreign_keys"] == 1
 
 
+def test_sqlite_hands_out_the_connection_returned_last(tmp_path: Path) -> None:
+    with Store.open(Store.default_url(tmp_path)) as store:
+        engine = store._engine
+        with engine.connect() as first, engine.connect() as second:
+            first_id = id(first.connection.dbapi_connection)
+            second_id = id(second.connection.dbapi_connection)
+        for _ in range(3):  # `first` went back to the pool last: its caches are the warm ones
+            with engine.connect() as again:
+                assert id(again.connection.dbapi_connection) == first_id != second_id
+    for memory in ("sqlite://", "sqlite:///:memory:"):  # one connection a thread: no choice
+        with Store.open(memory) as store:
+            assert store.count_changes() == 0
+
+
 def test_default_url_creates_the_data_directory(tmp_path: Path) -> None:
     url = Store.default_url(tmp_path / "new" / "dir")
     assert url.endswith("/new/dir/change-connector.db")

@@ -1,4 +1,5 @@
-"""Store pieces that need no database: the UTC column type, chain hashing, lock keys, URLs."""
+"""Store pieces that need no database: the UTC column type, chain hashing, lock keys, URLs,
+the lengths of IN lists and multi-row inserts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import create_engine
 
 from connector.store import Store
 from connector.store.audit import GENESIS, canonical_json, head_json, link_hash, verify
+from connector.store.base import IN_CHUNK, chunks, in_list, pow2_runs
 from connector.store.engine import lock_key
 from connector.store.schema import UTCDateTime
 
@@ -142,3 +144,24 @@ def test_verify_writes_a_link_s_fixed_columns_as_canonical_json_does(text: str) 
     assert head_json(values) == canonical_json(values)
     row = _row(1, GENESIS, source=text, ticket_key=text or None, event=text, actor=text)
     assert verify(stored([row])).broken is None
+
+
+def test_in_lists_come_in_few_lengths_and_test_the_same_values() -> None:
+    assert in_list([]) == [] and in_list(["a"]) == ["a"]
+    assert in_list(["a", "b", "c"]) == ["a", "b", "c", "c"]
+    keys = [f"OPS-{n}" for n in range(1, 1200)]
+    lists = list(chunks([*keys, keys[0]]))
+    assert [len(found) for found in lists] == [IN_CHUNK, IN_CHUNK, 256]
+    assert [k for found in lists for k in dict.fromkeys(found)] == keys
+    lengths = {len(in_list(keys[:n])) for n in range(1, IN_CHUNK + 1)}
+    assert lengths == {2**n for n in range(10)}
+
+
+def test_pow2_runs_cover_the_values_in_order_in_few_lengths() -> None:
+    values = list(range(300))
+    runs = list(pow2_runs(values, most=64))
+    assert [len(run) for run in runs] == [64, 64, 64, 64, 32, 8, 4]
+    assert [v for run in runs for v in run] == values
+    assert list(pow2_runs([], most=64)) == []
+    lengths = {len(run) for n in range(1, 200) for run in pow2_runs(values[:n], most=64)}
+    assert lengths == {1, 2, 4, 8, 16, 32, 64}
