@@ -63,10 +63,10 @@ class SourceSettings(_Section):
     # that died is written again only twice `timeout_seconds` after that claim's lease ran out
     # (see README, "Writes side by side", and connector/store/ledger.py, "The fence").
     write_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
-    # A pass with at least this many changes to evaluate at once (a first sync, the policy
+    # A cycle with at least this many changes to evaluate at once (a first sync, the policy
     # changed) evaluates them in a second process while the worker records them (it lives as
-    # long as the pass); 0: never (connector/sync/evaluation.py).
-    parallel_from: Annotated[int, Field(ge=0)] = 2000
+    # long as the pass and holds ~75 MB); 0, the default: never (connector/sync/evaluation.py).
+    parallel_from: Annotated[int, Field(ge=0)] = 0
     # Onboarding (connector/core/gate.py): "observe" reads, evaluates, records, reports and plans
     # but writes nothing to tickets; "enforce" writes what the policy plans.
     mode: Literal["observe", "enforce"] = "enforce"
