@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,10 @@ def write_config(
     lookback: float,
     mode: str = "enforce",
     write_concurrency: int | None = None,
+    settings: Sequence[str] = (),
 ) -> Path:
+    """The worker's config for the sandbox's sources; `settings`: "key = value" lines more
+    for each source (`--source-setting`)."""
     user = info["users"]["connector"]
     sections = {
         "jira": ("sandbox-jira", "jira", info["jira_url"], user["jira_user"], "jira-default"),
@@ -133,6 +137,7 @@ def write_config(
         )
         if write_concurrency is not None:
             text += f"write_concurrency = {write_concurrency}\n"
+        text += "".join(f"{line}\n" for line in settings)
     path = data / "bench.toml"
     path.write_text(text)
     return path
@@ -374,8 +379,10 @@ def bench(
 class ReadPath:
     """change-connector's read path on one sandbox: observe-mode `sync --once`, fresh store."""
 
-    def __init__(self, info: dict[str, Any], work: Path, *, page_size: int) -> None:
-        self.info, self.work, self.page_size = info, work, page_size
+    def __init__(
+        self, info: dict[str, Any], work: Path, *, page_size: int, settings: Sequence[str] = ()
+    ) -> None:
+        self.info, self.work, self.page_size, self.settings = info, work, page_size, settings
         self.runs = 0
 
     def run(self) -> dict[str, Any]:
@@ -389,6 +396,7 @@ class ReadPath:
             systems=["jira"],
             lookback=0.1,
             mode="observe",
+            settings=self.settings,
         )
         calls(self.info)  # reset the log
         figures: dict[str, Any] = run_worker(config)
@@ -405,7 +413,13 @@ class ReadPath:
 
 
 def compare_tap_jira(
-    tickets: int, *, rounds: int, faults: str, page_size: int, tap_venv: Path
+    tickets: int,
+    *,
+    rounds: int,
+    faults: str,
+    page_size: int,
+    tap_venv: Path,
+    settings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Both tools' read path on one Jira sandbox, alternating (who goes first alternates too)."""
     exe = tap_jira_peer.install(tap_venv)
@@ -413,7 +427,7 @@ def compare_tap_jira(
         work = Path(tmp)
         sandbox, info = start_sandbox(tickets, faults, work)
         try:
-            ours = ReadPath(info, work, page_size=page_size)
+            ours = ReadPath(info, work, page_size=page_size, settings=settings)
             peer = tap_jira_peer.TapJira(exe, info, work / "tap-jira")
             rows: list[dict[str, Any]] = []
             for number in range(rounds):
@@ -502,6 +516,13 @@ def main() -> None:
     parser.add_argument(
         "--full-only", action="store_true", help="only the full sync, no re-syncs after it"
     )
+    parser.add_argument(
+        "--source-setting",
+        action="append",
+        default=[],
+        metavar="'KEY = VALUE'",
+        help="a setting more for change-connector's sources (--compare-tap-jira)",
+    )
     args = parser.parse_args()
     faults = with_latency(args.faults, args.latency)
     # The worker's code compiled once, as an installed package has it (pip compiles what it
@@ -516,6 +537,7 @@ def main() -> None:
                 faults=faults,
                 page_size=args.page_size,
                 tap_venv=args.tap_venv,
+                settings=args.source_setting,
             )
         if args.scaling:
             sizes = [int(n) for n in args.scaling.split(",")]
