@@ -65,7 +65,7 @@ class SourceSettings(_Section):
     write_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     # A cycle with at least this many changes to evaluate at once (a first sync, the policy
     # changed) evaluates them in a second process while the worker records them (it lives as
-    # long as the pass and holds ~75 MB); 0, the default: never (connector/sync/evaluation.py).
+    # long as the pass and holds ~76 MB); 0, the default: never (connector/sync/evaluation.py).
     parallel_from: Annotated[int, Field(ge=0)] = 0
     # Onboarding (connector/core/gate.py): "observe" reads, evaluates, records, reports and plans
     # but writes nothing to tickets; "enforce" writes what the policy plans.
