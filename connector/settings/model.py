@@ -45,6 +45,11 @@ class SourceSettings(_Section):
     ca_bundle: Path | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
     page_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    # Tickets recorded in one transaction: a poll cycle normalizes each page as it arrives and
+    # processes its pages this many tickets at a time; a pass over stored changes evaluates this
+    # many at a time. Larger batches cost less a ticket (fewer statements and commits) and hold
+    # more changes in memory at once (a few KB each).
+    batch_size: Annotated[int, Field(ge=1, le=5000)] = 500
     # Webhooks: the shared secret of the Jira admin webhook (X-Hub-Signature: sha256=<hex>) or
     # of the ServiceNow business rule (base64 HMAC-SHA256 in `webhook_signature_header`).
     webhook_secret: SecretStr | None = None

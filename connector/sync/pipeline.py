@@ -46,9 +46,28 @@ from connector.sync.evaluation import Batch, Judge, Reads, SecondProcess, Verdic
 from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, record_action
 
-__all__ = ["Evaluated", "PageResult", "Pipeline", "record_action", "utcnow"]
+__all__ = ["Evaluated", "Normalized", "PageResult", "Pipeline", "record_action", "utcnow"]
 
 AHEAD = 3  # chunks read and not yet recorded while a second process judges (see reevaluate_each)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Tickets read and normalized (step 1), not yet compared, evaluated or recorded: a poll
+    cycle normalizes each page as it arrives, so its raw JSON (the larger part) goes at once,
+    and processes several pages' changes together (`joined`)."""
+
+    seen: int
+    changes: list[Change]
+    skipped: list[str]
+
+    @classmethod
+    def joined(cls, parts: Sequence[Normalized]) -> Normalized:
+        return cls(
+            seen=sum(p.seen for p in parts),
+            changes=[c for p in parts for c in p.changes],
+            skipped=[line for p in parts for line in p.skipped],
+        )
 
 
 @dataclass
@@ -119,17 +138,19 @@ class Pipeline:
 
     def process(
         self,
-        raws: Sequence[RawTicket],
+        raws: Sequence[RawTicket] | Normalized,
         *,
         record_cursor: Callable[[Tx, PageResult], None] | None = None,
         force: bool = False,
         hold: bool = False,
     ) -> PageResult:
-        """Normalize a page; evaluate and plan the tickets that changed (all when `force`).
-        `hold`: leave the planning of changes with a window, and the partners' evaluation, to
-        the caller's pass over what is due (see the module docstring)."""
-        result = PageResult(seen=len(raws))
-        changes = self._normalize(raws, result)
+        """Normalize a page (unless `normalize` did); evaluate and plan the tickets that changed
+        (all when `force`). `hold`: leave the planning of changes with a window, and the
+        partners' evaluation, to the caller's pass over what is due (see the module
+        docstring)."""
+        read = raws if isinstance(raws, Normalized) else self.normalize(raws)
+        result = PageResult(seen=read.seen, skipped=list(read.skipped))
+        changes = read.changes
         stored = self.store.stored_changes(self.source.instance, [c.key for c in changes])
         for change in changes:
             if result.max_updated is None or change.updated > result.max_updated:
@@ -291,16 +312,19 @@ class Pipeline:
         )
         return result
 
-    def _normalize(self, raws: Sequence[RawTicket], result: PageResult) -> list[Change]:
-        out = []
+    def normalize(self, raws: Sequence[RawTicket]) -> Normalized:
+        """Step 1 for a page of tickets as read (a ticket the mapping cannot read is skipped,
+        with the line that says why)."""
+        out: list[Change] = []
+        skipped: list[str] = []
         for raw in raws:
             try:
                 out.append(
                     normalize(raw, mapping=self.mapping, source=self.source, base_url=self.base_url)
                 )
             except SkipRecord as exc:
-                result.skipped.append(exc.message)
-        return out
+                skipped.append(exc.message)
+        return Normalized(seen=len(raws), changes=out, skipped=skipped)
 
     def _evaluate(
         self,

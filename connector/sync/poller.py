@@ -2,17 +2,18 @@
 
 The window starts a look-back before the stored cursor (Jira: a minute-precision JQL literal in
 the API user's time zone; ServiceNow: seconds in UTC) and results arrive ordered by (updated,
-key). Each page is processed and recorded with the advanced cursor in one transaction; the
-cursor never passes the cycle's start. Planned actions are applied after the scan (and any left
-by an earlier, interrupted cycle before it): the tickets with a move first, then, once the
-moved tickets are read again and their windows' partners evaluated again, the others. Only one
-worker polls a source at a time (the store's source lock); actions are claimed one by one in
-the ledger, so workers share safely.
+key). Each page is normalized as it arrives; a batch of pages (`batch_size` tickets) is
+processed and recorded with the advanced cursor in one transaction (fewer, larger transactions
+cost less per ticket); the cursor never passes the cycle's start. Planned actions are applied
+after the scan (and any left by an earlier, interrupted cycle before it): the tickets with a
+move first, then, once the moved tickets are read again and their windows' partners evaluated
+again, the others. Only one worker polls a source at a time (the store's source lock); actions
+are claimed one by one in the ledger, so workers share safely.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from connector.core.policy import Evaluation
 from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
 from connector.sync.executor import Executor, Outcome
-from connector.sync.pipeline import PageResult, Pipeline
+from connector.sync.pipeline import Normalized, PageResult, Pipeline
 from connector.sync.reader import batched, read_ahead, read_all, ticket_id, ticket_key
 from connector.sync.runtime import SourceRuntime
 
@@ -84,8 +85,9 @@ def poll(
     1. resume   apply what an earlier, interrupted cycle planned           `_apply` (executor)
     2. revisit  evaluate stored changes again: all when the policy changed, those whose
                 verdict falls due by now, those without current answers   (pipeline.reevaluate)
-    3. scan     read the cursor window page by page (reader); each page goes through
-                `pipeline.process`: normalize -> unchanged? -> evaluate -> plan -> record,
+    3. scan     read the cursor window page by page (reader), each page normalized as it
+                arrives; each batch of pages goes through `pipeline.process`: unchanged? ->
+                evaluate -> plan -> record,
                 the advanced cursor in the same transaction (recording, cursor); changes with
                 a window and the partners of moved windows are held: made due, and planned
                 once after the last page from their final state                 `_settle_held`
@@ -139,7 +141,7 @@ def revisit(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
     if rt.store.policy_digest(rt.name) != digest:
         keys = rt.store.change_keys(rt.name)
         with pipeline.parallel(when=_many(rt, keys)):
-            _reevaluate_each(pipeline, stats, keys, page_size=rt.settings.page_size)
+            _reevaluate_each(pipeline, stats, keys, size=rt.settings.batch_size)
         with rt.store.transaction() as tx:
             tx.set_policy_digest(rt.name, digest)
     _evaluate_due(rt, pipeline, stats, now=rt.clock, rounds=MAX_RECHECK_ROUNDS)
@@ -180,13 +182,16 @@ def _scan(
         tx.set_cursor(rt.name, cursor.dumps())
 
     raws = read_all(rt.adapter, rt.mapping, since=since_clause(rt, cursor))
-    # The next page is read while this one is processed; a page's cursor is still committed
-    # with that page, so a crash leaves a page read ahead to be read again.
-    pages = read_ahead(batched(raws, rt.settings.page_size))
+    # The next batch's pages are read and normalized while this batch is processed (their raw
+    # JSON, most of a page's memory, goes as each is normalized); a batch's cursor is committed
+    # with that batch, so a crash leaves the pages read since to be read again.
+    page_size, batch_size = rt.settings.page_size, rt.settings.batch_size
+    read = (pipeline.normalize(page) for page in batched(raws, page_size))
+    pages = read_ahead(read, depth=-(-batch_size // page_size))
     held = 0
     with closing(pages), ExitStack() as parallel:
-        for page in pages:
-            result = pipeline.process(page, record_cursor=record_cursor, hold=not pipeline.dry_run)
+        for batch in _batches(pages, size=batch_size):
+            result = pipeline.process(batch, record_cursor=record_cursor, hold=not pipeline.dry_run)
             # Enough held for the pass after the last page to be evaluated beside recording:
             # the second process starts now, so it is ready by then.
             before, held = held, held + result.held
@@ -205,6 +210,19 @@ def _scan(
             if done != cursor:
                 rt.store.set_cursor(rt.name, done.dumps())
             _settle_held(rt, pipeline, stats)
+
+
+def _batches(pages: Iterable[Normalized], *, size: int) -> Iterator[Normalized]:
+    """Normalized pages joined into batches of at least `size` tickets, the last one what is
+    left."""
+    parts: list[Normalized] = []
+    for page in pages:
+        parts.append(page)
+        if sum(p.seen for p in parts) >= size:
+            yield Normalized.joined(parts)
+            parts = []
+    if parts:
+        yield Normalized.joined(parts)
 
 
 def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> None:
@@ -227,9 +245,7 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
             if not keys or keys == last:  # none left, or only ones an evaluation left due
                 break
             last = keys
-            _reevaluate_each(
-                pipeline, stats, keys, page_size=rt.settings.page_size, final_at=final_at
-            )
+            _reevaluate_each(pipeline, stats, keys, size=rt.settings.batch_size, final_at=final_at)
             keys = rt.store.due_by_window(rt.name, now=now, limit=HELD_SLICE)
 
 
@@ -266,11 +282,11 @@ def _reevaluate_each(
     stats: PollStats,
     keys: Sequence[str],
     *,
-    page_size: int,
+    size: int,
     final_at: datetime | None = None,
 ) -> None:
-    """`_reevaluate` a page of `keys` at a time (`Pipeline.reevaluate_each`)."""
-    chunks = [list(chunk) for chunk in batched(keys, page_size)]
+    """`_reevaluate` `size` of `keys` at a time (`Pipeline.reevaluate_each`)."""
+    chunks = [list(chunk) for chunk in batched(keys, size)]
     for chunk, result in zip(chunks, pipeline.reevaluate_each(chunks), strict=True):
         _count(stats, chunk, result, final_at=final_at)
 

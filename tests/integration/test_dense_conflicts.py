@@ -65,21 +65,29 @@ def findings_planned(store: Store, source: str, key: str) -> list[str]:
 
 
 @pytest.mark.parametrize("held_slice", [poller.HELD_SLICE, 5])  # 5: many slices of held keys
+# A batch of one page, and of two pages joined (a batch takes pages until it holds 5).
+@pytest.mark.parametrize("batch_size", [PAGE_SIZE, 5])
 def test_a_dense_conflict_graph_plans_each_tickets_note_once_per_cycle(
-    sandbox: Sandbox, ops: Ops, store_url: str, held_slice: int, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox,
+    ops: Ops,
+    store_url: str,
+    held_slice: int,
+    batch_size: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(poller, "HELD_SLICE", held_slice)
     group = dense_group(ops)
     assert len(group) >= 6
     keys = sorted(ops.key(s) for s in group)
-    source = sandbox_sources(sandbox.info)[ops.name].model_copy(update={"page_size": PAGE_SIZE})
+    sizes = {"page_size": PAGE_SIZE, "batch_size": batch_size}
+    source = sandbox_sources(sandbox.info)[ops.name].model_copy(update=sizes)
     settings = Settings(sources={ops.name: source})
     with closing(Store.open(store_url)) as store:
         with closing(Worker(settings, store, name="dense-test").open()) as worker:
             [stats] = worker.sync_once()
         assert stats.seen == COUNT and stats.failed is None
-        # The group arrives on several pages (ordered by update, all moved last).
-        assert len(keys) > PAGE_SIZE
+        # The group arrives in several batches (ordered by update, all moved last).
+        assert len(keys) > batch_size
         planned = {key: findings_planned(store, ops.name, key) for key in keys}
         assert planned == {key: planned[key][:1] for key in keys}
         assert all(len(p) == 1 for p in planned.values())
