@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from connector.core.canonical import plain_float
 
 
 class Frozen(BaseModel):
@@ -233,17 +234,13 @@ def canonical_json(data: dict[str, Any]) -> bytes:
     the text fingerprints have always hashed, written by orjson (several times faster). The two
     agree on everything a dumped model holds except floats Python writes with an exponent below
     1e-4 (9.5e-05) and NaN / infinity: those, and text orjson refuses, take the json module."""
-    if all(type(v := data.get(name)) is not float or _plain_float(v) for name in FLOAT_FIELDS):
+    if all(type(v := data.get(name)) is not float or plain_float(v) for name in FLOAT_FIELDS):
         try:
             return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
             pass  # e.g. a lone surrogate: json raises its own error for it below, as it always did
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode()
-
-
-def _plain_float(value: float) -> bool:
-    return value == 0 or (math.isfinite(value) and abs(value) >= 1e-4)
 
 
 # The Change attributes that hold a float (no nested model holds one; a unit test checks).

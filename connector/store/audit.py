@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select
 
+from connector.core.canonical import canonical_text
 from connector.core.errors import ConnectorError
 from connector.store.engine import begin_write
 from connector.store.records import AuditRow
@@ -129,17 +130,8 @@ class Verdict:
         return out
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def head_json(values: list[Any]) -> str:
-    """`canonical_json` of a link's fixed columns (integers, text, null): orjson writes the
-    same text for them, ten times faster; the json module takes what orjson refuses."""
-    try:
-        return orjson.dumps(values).decode()
-    except orjson.JSONEncodeError:
-        return canonical_json(values)
+# The text a link's detail and fixed columns are hashed as (connector/core/canonical.py).
+canonical_json = head_json = canonical_text
 
 
 def _parse(text: str) -> Any:

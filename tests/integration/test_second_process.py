@@ -26,13 +26,15 @@ from connector.sync import evaluation
 from connector.sync.poller import PollStats
 
 COUNT = 400  # three pages and more of changes with windows, some overlapping
+BATCH = 100  # changes evaluated at once: the pass has several batches to send
 RANDOM_SEED = 12
 NOW = datetime.now(UTC)  # one clock for every run, so the stored answers compare equal
 
 
 def sync(box: Sandbox, url: str, *, mode: str, parallel_from: int) -> PollStats:
     base = sandbox_sources(box.info)["sandbox-jira"]
-    source = base.model_copy(update={"mode": mode, "parallel_from": parallel_from})
+    update = {"mode": mode, "parallel_from": parallel_from, "batch_size": BATCH}
+    source = base.model_copy(update=update)
     settings = Settings(sources={"sandbox-jira": source})
     with (
         closing(Store.open(url)) as store,
@@ -99,7 +101,7 @@ def test_a_second_process_records_what_the_worker_would(
             apart = sync(box, store_url, mode="observe", parallel_from=1)
     expected, got = recorded(reference), recorded(store_url)
     assert 0 < alone.reevaluated <= apart.reevaluated  # apart, the pass takes every change
-    chunks = -(-apart.reevaluated // 100)  # a page at a time
+    chunks = -(-apart.reevaluated // BATCH)  # a batch at a time
     # every chunk went through the second process (lost: the rest were judged in the worker)
     assert chunks > 2 and judged["apart"] >= (2 if lose_after else 1)
     assert judged.total() == chunks if not lose_after else judged.total() <= chunks
