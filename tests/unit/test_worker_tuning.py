@@ -1,16 +1,23 @@
-"""The worker commands' process settings: the collector's threshold and glibc's malloc arenas."""
+"""The worker commands' process settings: the collector's threshold, start-up's objects left
+out of collections, and glibc's malloc arenas."""
 
 from __future__ import annotations
 
 import ctypes
 import gc
 import platform
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from connector.commands import worker_commands
-from connector.commands.worker_commands import GC_YOUNG_THRESHOLD, limit_malloc_arenas, tune_gc
+from connector.commands.worker_commands import (
+    GC_YOUNG_THRESHOLD,
+    freeze_heap,
+    limit_malloc_arenas,
+    tune_gc,
+)
 
 
 @pytest.fixture
@@ -24,6 +31,25 @@ def test_the_worker_collects_its_youngest_objects_less_often(gc_threshold: None)
     _young, older, oldest = gc.get_threshold()
     tune_gc()
     assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, older, oldest)
+
+
+def test_what_start_up_built_is_left_out_of_later_collections() -> None:
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    garbage = weakref.ref(Cycle())  # a collection frees it: not something to keep frozen
+    try:
+        freeze_heap()
+        assert garbage() is None
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the modules and classes imported so far
+        kept = Cycle()  # built after start-up: collected as before
+        assert gc.is_tracked(kept)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0
 
 
 def test_malloc_arenas_are_capped_where_the_c_library_is_glibc(
