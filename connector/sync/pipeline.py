@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings
 from connector.core.errors import SkipRecord
@@ -45,6 +46,7 @@ from connector.store import Store, StoredRow, Tx
 from connector.sync.evaluation import Batch, Judge, Reads, SecondProcess, Verdict
 from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, record_action
+from connector.sync.write_behind import WriteBehind
 
 __all__ = ["Evaluated", "Normalized", "PageResult", "Pipeline", "record_action", "utcnow"]
 
@@ -121,6 +123,8 @@ class Pipeline:
     _near: Neighbours = field(init=False, repr=False)
     # Judging `reevaluate_each`'s batches while this process records (see `parallel`).
     _second: SecondProcess | None = field(default=None, init=False, repr=False)
+    # Recording a batch while the next is prepared (see `recording_behind`).
+    _behind: WriteBehind | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._near = Neighbours(self.store, self.source.instance)
@@ -151,6 +155,10 @@ class Pipeline:
         read = raws if isinstance(raws, Normalized) else self.normalize(raws)
         result = PageResult(seen=read.seen, skipped=list(read.skipped))
         changes = read.changes
+        if not hold:  # its partners are evaluated here, from what the store holds now
+            self.settled()
+        elif self._behind is not None:  # a ticket read again reads its last version stored
+            self._behind.settle_for([c.key for c in changes])
         stored = self.store.stored_changes(self.source.instance, [c.key for c in changes])
         for change in changes:
             if result.max_updated is None or change.updated > result.max_updated:
@@ -194,7 +202,8 @@ class Pipeline:
                     result, record_cursor, recheck=[*others, *sorted(keys)], held=unevaluated
                 )
                 return result
-            self._record(result, record_cursor, recheck=others)
+            # Now, not behind: the partners are evaluated against this page's windows.
+            self._transaction(result, record_cursor, recheck=others, held=())
             if others:
                 result.evaluated += self.reevaluate(others).evaluated
         return result
@@ -233,6 +242,28 @@ class Pipeline:
             second, self._second = self._second, None
             if second is not None:
                 second.close()
+
+    @contextmanager
+    def recording_behind(self) -> Iterator[None]:
+        """Within this block, each batch is recorded on a thread of its own while the caller
+        prepares the next (`write_behind`); a pass of `process(hold=True)` or
+        `reevaluate_each` calls, each batch on other tickets or waiting for the one before.
+        The caller calls `settled` before reading what the batches wrote (what is due, the
+        cursor); the block ends once the last batch is recorded."""
+        if self.dry_run or self._behind is not None:
+            yield
+            return
+        self._behind = WriteBehind()
+        try:
+            yield
+        finally:
+            behind, self._behind = self._behind, None
+            behind.close()
+
+    def settled(self) -> None:
+        """Wait until every batch handed over is recorded (raising what its recording raised)."""
+        if self._behind is not None:
+            self._behind.wait()
 
     def reevaluate_each(self, chunks: Iterable[Sequence[str]]) -> Iterator[PageResult]:
         """`reevaluate` each chunk of keys, one result each, in order. In a `parallel` block
@@ -430,7 +461,23 @@ class Pipeline:
         held: Sequence[tuple[Change, StoredRow | None, str]] = (),
     ) -> None:
         """Record the evaluated changes, and the `held` ones (change, stored row, fingerprint)
-        as read, without an evaluation (see `process`), in one transaction."""
+        as read, without an evaluation (see `process`), in one transaction: now, or on the
+        recording thread (`recording_behind`)."""
+        if self._behind is None:
+            self._transaction(result, record_cursor, recheck=recheck, held=held)
+            return
+        keys = [e.change.key for e in result.evaluated] + [c.key for c, _, _ in held]
+        record = partial(self._transaction, result, record_cursor, recheck=recheck, held=held)
+        self._behind.submit(record, keys=keys)
+
+    def _transaction(
+        self,
+        result: PageResult,
+        record_cursor: Callable[[Tx, PageResult], None] | None,
+        *,
+        recheck: Sequence[str],
+        held: Sequence[tuple[Change, StoredRow | None, str]],
+    ) -> None:
         with self.store.transaction() as tx:
             recorder = Recorder(source=self.source.instance)
             bases = recorder.record_bases(tx, result.evaluated)

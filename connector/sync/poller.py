@@ -189,7 +189,8 @@ def _scan(
     read = (pipeline.normalize(page) for page in batched(raws, page_size))
     pages = read_ahead(read, depth=-(-batch_size // page_size))
     held = 0
-    with closing(pages), ExitStack() as parallel:
+    # Each batch is recorded while the next is read, compared and evaluated (`recording_behind`).
+    with closing(pages), ExitStack() as parallel, pipeline.recording_behind():
         for batch in _batches(pages, size=batch_size):
             result = pipeline.process(batch, record_cursor=record_cursor, hold=not pipeline.dry_run)
             # Enough held for the pass after the last page to be evaluated beside recording:
@@ -206,6 +207,7 @@ def _scan(
                 stats.plans += [p for p in result.plans if p.actions or p.withheld]
             on_page(result)
         if not pipeline.dry_run:
+            pipeline.settled()  # the last batch's cursor is in
             done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
             if done != cursor:
                 rt.store.set_cursor(rt.name, done.dumps())
@@ -246,6 +248,7 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
                 break
             last = keys
             _reevaluate_each(pipeline, stats, keys, size=rt.settings.batch_size, final_at=final_at)
+            pipeline.settled()  # what is due now, once the evaluations are in
             keys = rt.store.due_by_window(rt.name, now=now, limit=HELD_SLICE)
 
 
