@@ -7,7 +7,10 @@ pass over the same batch plan nothing and write nothing. The changes, their eval
 findings, the next time the verdict may change by itself, the window index, approval bases),
 their planned actions (the ledger is the outbox) and, for polling, the advanced cursor are
 recorded in one transaction; the executor applies the planned actions afterwards. A crash
-anywhere therefore means "do it again" (or "apply what was planned"), never "skip it".
+anywhere therefore means "do it again" (or "apply what was planned"), never "skip it". A poll
+cycle hands over batches of pages normalized as they arrived (`Normalized`), and within
+`recording_behind` each batch's transaction runs on a thread of its own while the next batch
+is prepared, in order, one at a time (`write_behind`).
 
 `reevaluate` runs stored changes through the policy again without reading the ticket: when a
 review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -253,12 +256,18 @@ class Pipeline:
         if self.dry_run or self._behind is not None:
             yield
             return
-        self._behind = WriteBehind()
+        behind = self._behind = WriteBehind()
         try:
             yield
-        finally:
-            behind, self._behind = self._behind, None
-            behind.close()
+        except BaseException:
+            self._behind = None
+            # The caller's error is the one to raise: a batch whose recording failed as well
+            # rolled back whole, and its tickets are read again from the cursor before it.
+            with suppress(Exception):
+                behind.close()
+            raise
+        self._behind = None
+        behind.close()
 
     def settled(self) -> None:
         """Wait until every batch handed over is recorded (raising what its recording raised)."""
