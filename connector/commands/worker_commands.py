@@ -60,11 +60,11 @@ def audit_keying(settings: Settings, *, floor: bool = True) -> AuditKeying:
 
 # A sync allocates a few hundred short-lived objects a ticket (decoded JSON, models, rows), so
 # collecting the youngest generation every 700 allocations (the default) took ~8% of a sync's
-# CPU, nearly all of it finding nothing to free. With start-up's objects frozen
-# (`freeze_heap`), every 4,000 allocations took ~8% of a first sync's CPU with batches of 500
-# tickets alive, every 20,000 ~5%. Rarer still costs memory: what cycles leave behind lives
-# longer (10,000 before the freeze: +3 MB of peak RSS at 50,000 tickets).
-GC_YOUNG_THRESHOLD = 20_000
+# CPU, nearly all of it finding nothing to free; every 4,000 it takes ~3%. Rarer still costs
+# memory: what cycles leave behind lives longer (10,000: +3 MB of peak RSS at 50,000 tickets;
+# 20,000, with batches of 500: a full sync of 100,000 tickets peaked at 1.32x the memory of
+# one of 1,000).
+GC_YOUNG_THRESHOLD = 4_000
 
 
 def tune_gc() -> None:

@@ -48,8 +48,9 @@ class SourceSettings(_Section):
     # Tickets recorded in one transaction: a poll cycle normalizes each page as it arrives and
     # processes its pages this many tickets at a time; a pass over stored changes evaluates this
     # many at a time. Larger batches cost less a ticket (fewer statements and commits) and hold
-    # more changes in memory at once (a few KB each).
-    batch_size: Annotated[int, Field(ge=1, le=5000)] = 500
+    # more in memory at once (~40 KB a change while it is evaluated and recorded; two batches
+    # at once, one recorded while the next is prepared).
+    batch_size: Annotated[int, Field(ge=1, le=5000)] = 250
     # Webhooks: the shared secret of the Jira admin webhook (X-Hub-Signature: sha256=<hex>) or
     # of the ServiceNow business rule (base64 HMAC-SHA256 in `webhook_signature_header`).
     webhook_secret: SecretStr | None = None
