@@ -70,9 +70,10 @@ class SourceSettings(_Section):
     # (see README, "Writes side by side", and connector/store/ledger.py, "The fence").
     write_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     # A cycle with at least this many changes to evaluate at once (a first sync, the policy
-    # changed) evaluates them in a second process while the worker records them (it lives as
-    # long as the pass and holds ~76 MB); 0, the default: never (connector/sync/evaluation.py).
-    parallel_from: Annotated[int, Field(ge=0)] = 0
+    # changed) shares them with a second process, which evaluates and records some of them
+    # while the worker does the others (it lives as long as the cycle and holds ~76 MB);
+    # 0: never (connector/sync/second.py).
+    parallel_from: Annotated[int, Field(ge=0)] = 2000
     # Onboarding (connector/core/gate.py): "observe" reads, evaluates, records, reports and plans
     # but writes nothing to tickets; "enforce" writes what the policy plans.
     mode: Literal["observe", "enforce"] = "enforce"

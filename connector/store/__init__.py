@@ -36,7 +36,7 @@ from connector.store.records import (
     StoredRow,
     WindowRow,
 )
-from connector.store.store import Store
+from connector.store.store import Store, StoreHandle
 from connector.store.tx import Tx
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "RunKind",
     "RunStatus",
     "Store",
+    "StoreHandle",
     "StoredChange",
     "StoredRow",
     "Tx",

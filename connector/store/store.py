@@ -143,6 +143,11 @@ class Store(
         shown = url.set(query=query).render_as_string(hide_password=True)
         return shown.replace("=%2A%2A%2A", "=***")  # the mask as the password's, not encoded
 
+    def handle(self) -> StoreHandle:
+        """What another process of this worker opens this store with (`StoreHandle.open`)."""
+        url = self._engine.url.render_as_string(hide_password=False)
+        return StoreHandle(url=url, keying=self._audit_keying)
+
     @property
     def shared_between_threads(self) -> bool:
         """Whether a connection another thread opens sees the same database (not so for an
@@ -389,3 +394,22 @@ class Store(
         )
         with closing(self._stream(query)) as rows:
             return audit_log.verify(rows, key=self._audit_keying.key, anchors=anchors)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreHandle:
+    """The store as another process of the worker opens it (a second evaluation process): its
+    URL with the password, and the audit keying, so that process's links chain and are keyed
+    as this one's are. Picklable; neither is shown."""
+
+    url: str = dataclasses.field(repr=False)
+    keying: audit_log.AuditKeying = dataclasses.field(repr=False)
+
+    def open(self) -> Store:
+        store = Store.open(self.url)
+        try:
+            store.use_audit_keying(self.keying)
+        except BaseException:
+            store.close()
+            raise
+        return store

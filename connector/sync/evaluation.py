@@ -5,27 +5,14 @@ windows stored near the changes', board decisions, approval bases, the notes pla
 `Judge.judge` does the rest without I/O: the policy's evaluation in its context, the plan with
 the source's gate applied, and the texts the store keeps of both (the findings, the report's
 answers). The pipeline then records the verdicts.
-
-Being pure, with plain data in, a large batch can be judged in a second process while this one
-records the batch before it (`SecondProcess`): the changes go there as the JSON the store holds,
-and the verdicts come back as JSON too (pydantic's, ~30 µs a change both ways, where pickling
-the models costs ~200 µs a change, more than evaluating it).
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
-
-from loguru import logger
-from pydantic import TypeAdapter
 
 from connector.core.communications import ReleaseNotesSettings, note_actions
 from connector.core.gate import Gate
@@ -77,7 +64,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Judge:
-    """A source's settings for judging changes (sent once to a second process)."""
+    """A source's settings for judging changes."""
 
     policy: PolicySettings
     caps: Capabilities
@@ -191,154 +178,3 @@ class Judge:
 def findings_text(evaluation: Evaluation) -> str:
     """An evaluation's findings as the store keeps them."""
     return json.dumps([f.model_dump(mode="json") for f in evaluation.findings])
-
-
-# -- a second process ------------------------------------------------------------------------
-
-_judge: Judge | None = None  # the second process's, set when it starts
-
-
-# Verdicts cross as three JSON lists (evaluations, plans, texts), each read with its own type:
-# one list of (Evaluation, Plan, str, str) tuples took pydantic four times as long to read.
-Wire = tuple[bytes, bytes, bytes]
-
-
-@cache
-def _lists() -> tuple[
-    TypeAdapter[list[Evaluation]], TypeAdapter[list[Plan]], TypeAdapter[list[tuple[str, str]]]
-]:
-    """The three lists' types (built once a process, when first used: a few milliseconds)."""
-    return (
-        TypeAdapter(list[Evaluation]),
-        TypeAdapter(list[Plan]),
-        TypeAdapter(list[tuple[str, str]]),
-    )
-
-
-def _dumps(verdicts: Sequence[Verdict]) -> Wire:
-    evaluations, plans, texts = _lists()
-    return (
-        evaluations.dump_json([v.evaluation for v in verdicts]),
-        plans.dump_json([v.plan for v in verdicts]),
-        texts.dump_json([(v.findings, v.report) for v in verdicts]),
-    )
-
-
-def _loads(wire: Wire) -> list[Verdict]:
-    evaluations, plans, texts = _lists()
-    return [
-        Verdict(evaluation=e, plan=p, findings=f, report=r)
-        for e, p, (f, r) in zip(
-            evaluations.validate_json(wire[0]),
-            plans.validate_json(wire[1]),
-            texts.validate_json(wire[2]),
-            strict=True,
-        )
-    ]
-
-
-def _start(judge: Judge) -> None:
-    global _judge
-    _judge = judge
-
-
-def _ready() -> bool:
-    return _judge is not None
-
-
-def _judge_texts(texts: Sequence[str], reads: Reads) -> Wire:
-    """In the second process: the verdicts on these stored changes, as JSON."""
-    assert _judge is not None, "the second process starts with its judge"
-    return _dumps(_judge.judge([Change.from_json(t) for t in texts], reads))
-
-
-QUEUE = 2  # batches the second process has to judge at most: one to judge, one next
-
-
-class SecondProcess:
-    """A process judging batches for one pass of a pipeline (see the module docstring).
-
-    Started by a pass with many changes to evaluate and closed at its end. It takes a few
-    hundred milliseconds to start (a new interpreter, spawned: forking a process that runs
-    threads is unsafe); until it answers, the pipeline judges batches itself (`ready`).
-    Batches offered while it has `QUEUE` to judge wait, and go as it takes them; one that the
-    pipeline needs before that is judged in the pipeline's process (`Batch.verdicts`), so
-    neither process waits while the other has work to give. Lost (killed, out of memory), it
-    is not ready again, and what it held is judged in the pipeline's process."""
-
-    def __init__(self, judge: Judge) -> None:
-        self.judge = judge
-        self._pool = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start,
-            initargs=(judge,),
-        )
-        self._started: Future[bool] = self._pool.submit(_ready)
-        self._lost = False
-        self._judging: list[Future[Wire]] = []  # sent, not yet judged (or just judged)
-        self._waiting: deque[Batch] = deque()  # offered, not sent yet, oldest first
-
-    @property
-    def ready(self) -> bool:
-        """Whether it has started, and is not lost (one that failed to start never is)."""
-        return not self._lost and self._started.done() and self._started.exception() is None
-
-    def offer(self, changes: Sequence[Change], texts: Sequence[str], reads: Reads) -> Batch:
-        """Have `changes` judged there, sent as their stored JSON `texts` (in order), with
-        `reads`: now, or once it has room (`send`)."""
-        batch = Batch(self, changes=changes, texts=texts, reads=reads)
-        self._waiting.append(batch)
-        self.send()
-        return batch
-
-    def send(self) -> None:
-        """Send the batches waiting, oldest first, while it has room for them."""
-        self._judging = [f for f in self._judging if not f.done()]
-        while self._waiting and len(self._judging) < QUEUE and not self._lost:
-            batch = self._waiting.popleft()
-            try:
-                batch.judged = self._pool.submit(_judge_texts, list(batch.texts), batch.reads)
-            except BrokenProcessPool:
-                self.mark_lost()
-                return
-            self._judging.append(batch.judged)
-
-    def withdraw(self, batch: Batch) -> None:
-        """Do not send `batch` (it is judged here)."""
-        if batch in self._waiting:
-            self._waiting.remove(batch)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def mark_lost(self) -> None:
-        if not self._lost:
-            logger.warning("the second evaluation process stopped; evaluating in the worker")
-            self._lost = True
-
-
-class Batch:
-    """Changes offered to the second process; `verdicts` takes its verdicts on them."""
-
-    def __init__(
-        self, to: SecondProcess, *, changes: Sequence[Change], texts: Sequence[str], reads: Reads
-    ) -> None:
-        self.to, self.changes, self.texts, self.reads = to, changes, texts, reads
-        self.judged: Future[Wire] | None = None  # None: not sent (yet)
-
-    @property
-    def done(self) -> bool:
-        """Whether its verdicts are there to take without waiting."""
-        return self.judged is not None and self.judged.done()
-
-    def verdicts(self) -> list[Verdict]:
-        """The verdicts, in the order of the changes: from the second process if it was sent
-        there, else (not sent yet, or that process lost) judged here."""
-        self.to.withdraw(self)
-        if self.judged is not None:
-            try:
-                return _loads(self.judged.result())
-            except BrokenProcessPool:
-                self.to.mark_lost()
-        return self.to.judge.judge(self.changes, self.reads)

@@ -14,8 +14,9 @@ is prepared, in order, one at a time (`write_behind`).
 
 `reevaluate` runs stored changes through the policy again without reading the ticket: when a
 review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
-Evaluating and planning (`evaluation.Judge`) do no I/O: the pipeline reads what they need, and
-`reevaluate_each` has a large pass judged in a second process while it records (`parallel`).
+Evaluating and planning (`evaluation.Judge`) do no I/O: the pipeline reads what they need.
+`reevaluate_each` shares a large pass with a second process, which evaluates and records some of
+its chunks while this one does the others (`parallel`, `second`).
 
 In a poll cycle (`hold=True`) a change with a window may still gain or lose a conflicting
 partner on a later page, so it is not evaluated on the page: the page records it as read
@@ -31,9 +32,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings
 from connector.core.errors import SkipRecord
@@ -45,15 +47,22 @@ from connector.core.notify.settings import NotifyChannel
 from connector.core.planner import FINDINGS, Capabilities, NoteVersion, Plan
 from connector.core.policy import PolicySettings
 from connector.core.windows import entries
-from connector.store import Store, StoredRow, Tx
-from connector.sync.evaluation import Batch, Judge, Reads, SecondProcess, Verdict
+from connector.store import Store, StoredRow, StoreHandle, Tx
+from connector.sync.evaluation import Judge, Reads, Verdict
 from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, record_action
+from connector.sync.second import Given, SecondProcess, Share
 from connector.sync.write_behind import WriteBehind
 
-__all__ = ["Evaluated", "Normalized", "PageResult", "Pipeline", "record_action", "utcnow"]
-
-AHEAD = 3  # chunks read and not yet recorded while a second process judges (see reevaluate_each)
+__all__ = [
+    "Evaluated",
+    "Normalized",
+    "PageResult",
+    "Pipeline",
+    "Share",
+    "record_action",
+    "utcnow",
+]
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,7 @@ class Pipeline:
     gate: Gate = field(default_factory=Gate)
     # The stored windows near a batch's (and the longest per system, read once a pass).
     _near: Neighbours = field(init=False, repr=False)
-    # Judging `reevaluate_each`'s batches while this process records (see `parallel`).
+    # Sharing `reevaluate_each`'s chunks with a second process (see `parallel`).
     _second: SecondProcess | None = field(default=None, init=False, repr=False)
     # Recording a batch while the next is prepared (see `recording_behind`).
     _behind: WriteBehind | None = field(default=None, init=False, repr=False)
@@ -175,10 +184,8 @@ class Pipeline:
         result.changed = fresh
         before = self._near.window_keys(fresh)
         # Held: a change with a window is recorded from its page as read, and evaluated once,
-        # from its final state, when the cycle evaluates what is due after its last page; with
-        # a second process to evaluate that pass, so is every change (none is judged here).
-        apart = self._second is not None
-        held = [c for c in fresh if apart or entries(c)] if hold and not self.dry_run else []
+        # from its final state, when the cycle evaluates what is due after its last page.
+        held = [c for c in fresh if entries(c)] if hold and not self.dry_run else []
         keys = {c.key for c in held}
         result.held = len(held)
         self._evaluate(
@@ -232,13 +239,15 @@ class Pipeline:
 
     @contextmanager
     def parallel(self, *, when: bool = True) -> Iterator[None]:
-        """Within this block (when `when`), `reevaluate_each` judges its batches in a second
-        process (`evaluation.SecondProcess`) while this one reads and records: for a pass
-        with many changes to evaluate, where starting a process costs less than it saves."""
-        if not when or self.dry_run or self._second is not None:
+        """Within this block (when `when`), `reevaluate_each` shares its chunks with a second
+        process (`second.SecondProcess`) opened on this pipeline's store and settings: for a
+        pass with many changes to evaluate, where starting a process costs less than it saves.
+        Not for a store no other process can open (SQLite in memory)."""
+        shared = self.store.shared_between_threads
+        if not when or self.dry_run or self._second is not None or not shared:
             yield
             return
-        self._second = SecondProcess(self._judge)
+        self._second = SecondProcess(Recipe.of(self))
         try:
             yield
         finally:
@@ -274,41 +283,29 @@ class Pipeline:
         if self._behind is not None:
             self._behind.wait()
 
-    def reevaluate_each(self, chunks: Iterable[Sequence[str]]) -> Iterator[PageResult]:
-        """`reevaluate` each chunk of keys, one result each, in order. In a `parallel` block
-        the second process judges chunks while this one reads the next ones and records the
-        ones before (`AHEAD` chunks read and not yet recorded at most); a chunk this process
-        is to record before that process took it is judged here (`evaluation.Batch`), as are
-        the chunks before that process has started or after it was lost. Recorded in chunk
-        order either way."""
-        waiting: deque[tuple[dict[str, StoredRow], Batch]] = deque()
-        for keys in chunks:
-            stored, changes = self._read_stored(keys)
-            second = self._second
-            if second is None or not second.ready or not changes:
-                while waiting:
-                    yield self._received(*waiting.popleft())
-                yield self.reevaluate_rows(stored, changes)
-                continue
-            reads = self._reads(changes, prints={k: row.fingerprint for k, row in stored.items()})
-            texts = [stored[c.key].data for c in changes]
-            waiting.append((stored, second.offer(changes, texts, reads)))
-            while waiting and (waiting[0][1].done or len(waiting) > AHEAD):
-                yield self._received(*waiting.popleft())
-        while waiting:
-            yield self._received(*waiting.popleft())
+    def share(self, keys: Sequence[str]) -> Share:
+        """`reevaluate` these keys, as a poll cycle counts them."""
+        return Share.of(keys, self.reevaluate(keys).evaluated)
 
-    def _received(self, stored: dict[str, StoredRow], batch: Batch) -> PageResult:
-        """Record a chunk offered to the second process, once judged (there or here)."""
-        verdicts = batch.verdicts()
-        if self._second is not None:
-            self._second.send()  # while this one is recorded, that process has the next
-        result = PageResult(seen=len(batch.changes))
-        prints = batch.reads.prints
-        self._add(result, batch.changes, verdicts, stored=stored, synced=False, prints=prints)
-        if not self.dry_run:
-            self._record(result, None)
-        return result
+    def reevaluate_each(self, chunks: Iterable[Sequence[str]]) -> Iterator[Share]:
+        """`share` each chunk of keys, as each is done. In a `parallel` block the second
+        process takes a chunk while it holds fewer than `second.QUEUE`, and this process does
+        the others, and any the second one does not finish."""
+        given: deque[Given] = deque()
+        for keys in chunks:
+            while given and given[0].done:
+                yield self._taken(given.popleft())
+            taken = self._second.take(keys, now=self.clock()) if self._second else None
+            if taken is None:
+                yield self.share(keys)
+            else:
+                given.append(taken)
+        while given:
+            yield self._taken(given.popleft())
+
+    def _taken(self, given: Given) -> Share:
+        share = given.share()
+        return self.share(given.keys) if share is None else share
 
     def refresh_answers(self, keys: Sequence[str]) -> PageResult:
         """Take the report's answers of stored changes again under the current settings. Where
@@ -508,3 +505,24 @@ class Pipeline:
 def _as_stored(item: Evaluated, row: StoredRow) -> bool:
     """Whether an evaluation of a stored change comes out as the one stored with it."""
     return row.findings == item.findings and row.recheck_at == item.evaluation.recheck_at
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A pipeline as a second process builds it again (`parallel`): its store's handle and its
+    settings, without the clock, which each chunk brings."""
+
+    store: StoreHandle
+    settings: dict[str, Any]
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> Recipe:
+        skip = {"store", "clock"}
+        kept = {f.name: getattr(pipeline, f.name) for f in fields(pipeline) if f.init}
+        return cls(
+            store=pipeline.store.handle(),
+            settings={k: v for k, v in kept.items() if k not in skip},
+        )
+
+    def open(self, clock: Callable[[], datetime]) -> Pipeline:
+        return Pipeline(store=self.store.open(), clock=clock, **self.settings)

@@ -22,11 +22,10 @@ from connector.core.cursor import Cursor, jql_since, servicenow_since
 from connector.core.errors import ConnectorError, TicketDeleted
 from connector.core.mapping import RawTicket
 from connector.core.planner import Plan
-from connector.core.policy import Evaluation
 from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
 from connector.sync.executor import Executor, Outcome
-from connector.sync.pipeline import Normalized, PageResult, Pipeline
+from connector.sync.pipeline import Normalized, PageResult, Pipeline, Share
 from connector.sync.reader import batched, read_ahead, read_all, ticket_id, ticket_key
 from connector.sync.runtime import SourceRuntime
 
@@ -193,8 +192,8 @@ def _scan(
     with closing(pages), ExitStack() as parallel, pipeline.recording_behind():
         for batch in _batches(pages, size=batch_size):
             result = pipeline.process(batch, record_cursor=record_cursor, hold=not pipeline.dry_run)
-            # Enough held for the pass after the last page to be evaluated beside recording:
-            # the second process starts now, so it is ready by then.
+            # Enough held for the pass after the last page to be shared with a second process:
+            # it starts now, beside the scan, so it is ready by then.
             before, held = held, held + result.held
             if before < rt.settings.parallel_from <= held:
                 parallel.enter_context(pipeline.parallel())
@@ -253,7 +252,7 @@ def _settle_held(rt: SourceRuntime, pipeline: Pipeline, stats: PollStats) -> Non
 
 
 def _many(rt: SourceRuntime, keys: Sequence[str]) -> bool:
-    """Whether a pass over these changes evaluates them in a second process (`parallel_from`)."""
+    """Whether a pass over these changes is shared with a second process (`parallel_from`)."""
     return 0 < rt.settings.parallel_from <= len(keys)
 
 
@@ -277,7 +276,7 @@ def _reevaluate(
     pipeline: Pipeline, stats: PollStats, keys: list[str], *, final_at: datetime | None = None
 ) -> None:
     """`final_at`: no later step evaluates these changes again, unless due by then."""
-    _count(stats, keys, pipeline.reevaluate(keys), final_at=final_at)
+    _count(stats, pipeline.share(keys), final_at=final_at)
 
 
 def _reevaluate_each(
@@ -289,26 +288,19 @@ def _reevaluate_each(
     final_at: datetime | None = None,
 ) -> None:
     """`_reevaluate` `size` of `keys` at a time (`Pipeline.reevaluate_each`)."""
-    chunks = [list(chunk) for chunk in batched(keys, size)]
-    for chunk, result in zip(chunks, pipeline.reevaluate_each(chunks), strict=True):
-        _count(stats, chunk, result, final_at=final_at)
+    for share in pipeline.reevaluate_each(batched(keys, size)):
+        _count(stats, share, final_at=final_at)
 
 
-def _count(
-    stats: PollStats, keys: Sequence[str], result: PageResult, *, final_at: datetime | None
-) -> None:
-    stats.reevaluated += len(keys)
-    stats.planned += result.planned
+def _count(stats: PollStats, share: Share, *, final_at: datetime | None) -> None:
+    stats.reevaluated += len(share.keys)
+    stats.planned += share.planned
     final = (
         set()
         if final_at is None
-        else {e.change.key for e in result.evaluated if not _due(e.evaluation, final_at)}
+        else {k for k, at in share.recheck_at.items() if at is None or at > final_at}
     )
-    stats.withhold(result.withheld_by_ticket, final=final)
-
-
-def _due(evaluation: Evaluation, now: datetime) -> bool:
-    return evaluation.recheck_at is not None and evaluation.recheck_at <= now
+    stats.withhold(share.withheld, final=final)
 
 
 def since_clause(rt: SourceRuntime, cursor: Cursor) -> str:

@@ -1,13 +1,15 @@
-"""A pass with many changes evaluates them in a second process while the worker records them
-(`sync/evaluation.py`): the store ends as it would with every change evaluated in the worker,
-also when that process is lost halfway; a second cycle writes nothing. Against the sandbox over
-HTTPS, on SQLite and PostgreSQL (the reference store is SQLite)."""
+"""A pass with many changes to evaluate shares its chunks with a second process, which evaluates
+and records them on the same store (`sync/second.py`): the store ends as it would with every
+change evaluated in the worker, also when that process is lost halfway or never starts; a
+second cycle writes nothing. Against the sandbox over HTTPS, on SQLite and PostgreSQL (the
+reference store is SQLite)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +23,10 @@ from connector.commands.demo import sandbox_sources
 from connector.sandbox import Sandbox
 from connector.serve.worker import Worker
 from connector.settings import Settings
-from connector.store import Store
-from connector.sync import evaluation
+from connector.store import Store, StoreHandle
+from connector.store.audit import AuditKeying
+from connector.sync import second
+from connector.sync.pipeline import Pipeline
 from connector.sync.poller import PollStats
 
 COUNT = 400  # three pages and more of changes with windows, some overlapping
@@ -62,62 +66,99 @@ def recorded(url: str) -> dict[str, Any]:
 
 
 @contextmanager
-def judged_apart(*, lose_after: int | None) -> Iterator[Counter[str]]:
-    """The second process takes chunks from the first (the worker waits for it to start
-    instead of judging the first chunks itself); `lose_after`: it is killed when the worker
-    takes the verdicts of this many chunks it was sent. Yields the count of chunks the worker
-    recorded by where they were sent: "apart" or "here" (while that process had two)."""
-    judged: Counter[str] = Counter()
-    ready = evaluation.SecondProcess.ready
-    verdicts = evaluation.Batch.verdicts
+def shared(*, lose_after: int | None = None) -> Iterator[Counter[str]]:
+    """The second process takes chunks from the first one (the worker waits for it to start
+    instead of doing the first chunks itself); `lose_after`: it is killed once it has recorded
+    this many. Yields the count of chunks recorded by where: "there" or "here"."""
+    done: Counter[str] = Counter()
+    ready, given_share, here_share = second.SecondProcess.ready, second.Given.share, Pipeline.share
 
-    def started(self: evaluation.SecondProcess) -> bool:
-        self._started.result(timeout=120)
+    def started(self: second.SecondProcess) -> bool:
+        self._started.exception(timeout=120)
         return bool(ready.fget(self))  # type: ignore[attr-defined]
 
-    def counted(self: evaluation.Batch) -> list[evaluation.Verdict]:
-        judged["here" if self.judged is None else "apart"] += 1
-        if lose_after is not None and judged["apart"] == lose_after and self.judged:
+    def there(self: second.Given) -> second.Share | None:
+        share = given_share(self)
+        done["there"] += share is not None
+        if lose_after is not None and done["there"] == lose_after:
             for child in multiprocessing.active_children():
                 child.kill()
                 child.join()
-        return verdicts(self)
+        return share
+
+    def here(self: Pipeline, keys: Sequence[str]) -> second.Share:
+        done["here"] += 1
+        return here_share(self, keys)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(evaluation.SecondProcess, "ready", property(started))
-        patch.setattr(evaluation.Batch, "verdicts", counted)
-        yield judged
+        patch.setattr(second.SecondProcess, "ready", property(started))
+        patch.setattr(second.Given, "share", there)
+        patch.setattr(Pipeline, "share", here)
+        yield done
 
 
-@pytest.mark.parametrize("lose_after", [None, 1], ids=["apart", "process-lost"])
-def test_a_second_process_records_what_the_worker_would(
+LINK = {"source": "s", "ticket_key": "CHG-1", "event": "ticket.synced", "actor": "a", "detail": {}}
+
+
+def test_the_handle_opens_the_store_keyed_and_hides_its_secrets(store_url: str) -> None:
+    keying = AuditKeying(key=b"audit-key-material")
+    with closing(Store.open(store_url)) as store:
+        store.use_audit_keying(keying)
+        handle = store.handle()
+        assert "audit-key-material" not in repr(handle) and "sqlite" not in repr(handle)
+        with closing(pickle.loads(pickle.dumps(handle)).open()) as other, other.transaction() as tx:
+            tx.append_audit(**LINK)
+        assert store.verify_audit() is None  # keyed as this store's links are
+        with store.transaction() as tx:
+            tx.append_audit(**LINK)
+        assert store.verify_audit() is None
+
+
+@pytest.mark.parametrize("lose_after", [None, 2], ids=["shared", "process-lost"])
+def test_a_shared_pass_records_what_the_worker_would(
     tmp_path: Path, store_url: str, lose_after: int | None
 ) -> None:
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
         # observe mode writes nothing to the tickets: both cycles read the same site
         alone = sync(box, reference, mode="observe", parallel_from=0)
-        with judged_apart(lose_after=lose_after) as judged:
-            apart = sync(box, store_url, mode="observe", parallel_from=1)
+        with shared(lose_after=lose_after) as done:
+            both = sync(box, store_url, mode="observe", parallel_from=1)
     expected, got = recorded(reference), recorded(store_url)
-    assert 0 < alone.reevaluated <= apart.reevaluated  # apart, the pass takes every change
-    chunks = -(-apart.reevaluated // BATCH)  # a batch at a time
-    # every chunk went through the second process (lost: the rest were judged in the worker)
-    assert chunks > 2 and judged["apart"] >= (2 if lose_after else 1)
-    assert judged.total() == chunks if not lose_after else judged.total() <= chunks
-    assert alone.withheld == apart.withheld > 0
+    chunks = -(-alone.reevaluated // BATCH)  # a batch at a time
+    assert chunks > 2 and alone.reevaluated == both.reevaluated
+    # the second process recorded chunks (lost: it stopped there, and the rest were done here)
+    assert done["there"] == lose_after if lose_after else done["there"] >= 1
+    assert done["here"] >= 1 and done.total() >= chunks
+    assert alone.withheld == both.withheld > 0
     assert got["rows"] == expected["rows"]
     assert got["answers"] == expected["answers"] and None not in got["answers"].values()
     assert got["events"] == expected["events"]
 
 
-def test_a_cycle_after_one_evaluated_apart_writes_nothing(tmp_path: Path, store_url: str) -> None:
+def test_a_second_process_that_cannot_start_leaves_the_pass_to_the_worker(
+    tmp_path: Path, store_url: str
+) -> None:
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    (tmp_path / "file").write_text("")  # a database under a file: none opens
+    unreachable = StoreHandle(url=f"sqlite:///{tmp_path / 'file' / 'x.db'}", keying=AuditKeying())
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
+        alone = sync(box, reference, mode="observe", parallel_from=0)
+        with shared() as done, pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Store, "handle", lambda self: unreachable)
+            both = sync(box, store_url, mode="observe", parallel_from=1)
+    assert done["there"] == 0 and done["here"] == -(-alone.reevaluated // BATCH)
+    assert alone.withheld == both.withheld > 0
+    assert recorded(store_url)["rows"] == recorded(reference)["rows"]
+
+
+def test_a_cycle_after_a_shared_one_writes_nothing(tmp_path: Path, store_url: str) -> None:
     with (
         running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box,
-        judged_apart(lose_after=None) as judged,
+        shared() as done,
     ):
         first = sync(box, store_url, mode="enforce", parallel_from=1)
-        assert judged["apart"] > 0 and first.written > 0
+        assert done["there"] > 0 and first.written > 0
         reset_log(box.info)
         again = sync(box, store_url, mode="enforce", parallel_from=1)
         assert ticket_writes(box.info) == []

@@ -1,5 +1,5 @@
-"""Judging a batch (`sync/evaluation.py`): the verdicts from what the store said, and their trip
-to and from a second process as JSON, which must give back exactly what was judged."""
+"""Judging a batch (`sync/evaluation.py`): the verdicts from what the store said, and what a poll
+cycle counts of them (`second.Share`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from test_planner import HOUR, JIRA, NOW, POLICY, WINDOW, complete
 from connector.core.communications import ReleaseNotesSettings
 from connector.core.gate import Gate
 from connector.core.model import Change, Status
-from connector.sync.evaluation import Judge, Reads, _dumps, _loads, findings_text
+from connector.sync.evaluation import Judge, Reads, findings_text
+from connector.sync.recording import Evaluated
+from connector.sync.second import Share
 
 START, END = WINDOW["planned_start"], WINDOW["planned_end"]
 
@@ -56,10 +58,30 @@ def test_a_window_stored_near_conflicts_and_its_own_change_does_not() -> None:
         assert json.loads(v.findings) and json.loads(v.report)
 
 
-def test_verdicts_cross_to_another_process_and_back_unchanged() -> None:
+def test_a_share_counts_what_a_gate_lets_through_and_what_it_withholds() -> None:
     changes = batch()
     for gate in (Gate(), Gate(mode="observe")):
         verdicts = judge(gate).judge(changes, reads(changes, near=[]))
-        assert any(v.plan.actions for v in verdicts) != gate.observing
-        assert any(v.plan.withheld for v in verdicts) == gate.observing
-        assert _loads(_dumps(verdicts)) == verdicts
+        evaluated = [
+            Evaluated(
+                change=c,
+                evaluation=v.evaluation,
+                plan=v.plan,
+                synced=False,
+                previous=None,
+                previous_findings=None,
+                fingerprint=c.fingerprint(),
+                findings=v.findings,
+                report=v.report,
+            )
+            for c, v in zip(changes, verdicts, strict=True)
+        ]
+        share = Share.of([*(c.key for c in changes), "CHG-404"], evaluated)  # one not stored
+        assert share.keys[-1] == "CHG-404" and "CHG-404" not in share.withheld
+        assert (share.planned > 0) != gate.observing
+        assert (sum(share.withheld.values()) > 0) == gate.observing
+        assert share.planned + sum(share.withheld.values()) == sum(
+            len(v.plan.actions) + len(v.plan.withheld) for v in verdicts
+        )
+        rechecks = {c.key: v.evaluation.recheck_at for c, v in zip(changes, verdicts, strict=True)}
+        assert share.recheck_at == rechecks

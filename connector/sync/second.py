@@ -1,0 +1,165 @@
+"""A second process sharing a large pass of evaluations (`Pipeline.parallel`).
+
+A first sync of a large site evaluates most of its changes after its last page (once every
+window's partners are read), and a changed policy has every stored change evaluated again:
+passes bound by one interpreter's CPU, at a time when the site answers nothing. A second
+process, opened on the same store and source, takes some of the pass's chunks of change keys
+while the pipeline does the others: it reads their stored rows, evaluates them and records them
+in a transaction of its own, as the pipeline would, and sends back what the cycle counts of
+them (`Share`). Only keys go there and counts come back, so nothing is parsed or serialized
+twice; the chunks are on other changes, and the store serializes the two processes' writes
+(the audit chain's lock among them).
+
+Spawned (forking a process that runs threads is unsafe), it takes about half a second to
+start, at a lower scheduling priority (`NICE`): it starts while the pipeline still reads pages,
+and must not slow down what serves them on the same machine, or any other work there. Until it
+has started, and whenever it has `QUEUE` chunks, the pipeline does the next chunk itself,
+so neither process waits while the other has work. A chunk it does not finish (the process
+lost, or its transaction refused) is done in the pipeline's process: a chunk is recorded whole
+or not at all, and evaluating a recorded one again records nothing new. Once a chunk fails
+there, no more go there in that pass.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from loguru import logger
+
+if TYPE_CHECKING:  # the process starts on this module alone, and imports the rest lowered
+    from connector.sync.recording import Evaluated
+
+QUEUE = 2  # chunks the second process holds at most: one it evaluates, one next
+NICE = 10  # added to the second process's niceness: it takes the CPU nothing else needs
+
+
+@dataclass(frozen=True)
+class Share:
+    """What a poll cycle counts of a chunk evaluated and recorded, here or there."""
+
+    keys: tuple[str, ...]  # the chunk (keys not stored are counted, and evaluated as none)
+    planned: int  # actions planned
+    withheld: Mapping[str, int]  # writes withheld per ticket key (by the source's gate)
+    recheck_at: Mapping[str, datetime | None]  # when each verdict may change by itself
+
+    @classmethod
+    def of(cls, keys: Sequence[str], evaluated: Sequence[Evaluated]) -> Share:
+        return cls(
+            keys=tuple(keys),
+            planned=sum(len(e.plan.actions) for e in evaluated),
+            withheld={e.change.key: len(e.plan.withheld) for e in evaluated},
+            recheck_at={e.change.key: e.evaluation.recheck_at for e in evaluated},
+        )
+
+
+class Evaluator(Protocol):
+    def share(self, keys: Sequence[str]) -> Share:
+        """Evaluate and record these stored changes in one transaction."""
+
+
+class Recipe(Protocol):
+    """What the second process builds its evaluator from (picklable)."""
+
+    def open(self, clock: Callable[[], datetime]) -> Evaluator: ...
+
+
+# -- in the second process ---------------------------------------------------------------------
+
+_evaluator: Evaluator | None = None
+_now: list[datetime] = []  # the clock of the chunk at hand: the pipeline's when it gave it
+
+
+def _start(recipe: bytes) -> None:
+    """Lower this process's priority, then build the evaluator (the pickled recipe imports
+    the worker's modules: most of the start)."""
+    global _evaluator
+    os.nice(NICE)
+    _evaluator = pickle.loads(recipe).open(lambda: _now[-1])
+
+
+def _ready() -> bool:
+    return _evaluator is not None
+
+
+def _share(keys: list[str], now: datetime) -> Share:
+    assert _evaluator is not None, "the second process starts with its evaluator"
+    _now[:] = [now]
+    return _evaluator.share(keys)
+
+
+# -- in the pipeline's process ------------------------------------------------------------------
+
+
+class SecondProcess:
+    """The second process of one pass (see the module docstring); `take` gives it a chunk."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(pickle.dumps(recipe),),
+        )
+        self._started: Future[bool] = self._pool.submit(_ready)
+        self._lost = False
+        self._held: list[Future[Share]] = []  # given, not yet done (or just done)
+
+    @property
+    def ready(self) -> bool:
+        """Whether it has started and is not lost (one that failed to start never is)."""
+        return not self._lost and self._started.done() and self._started.exception() is None
+
+    def take(self, keys: Sequence[str], *, now: datetime) -> Given | None:
+        """Give it `keys` to evaluate at `now` and record, if it is ready and holds fewer than
+        `QUEUE` chunks; None: the caller does them."""
+        self._held = [f for f in self._held if not f.done()]
+        if not self.ready or len(self._held) >= QUEUE:
+            return None
+        try:
+            future = self._pool.submit(_share, list(keys), now)
+        except RuntimeError as exc:  # the pool broke (BrokenProcessPool is one)
+            self.lose(exc)
+            return None
+        self._held.append(future)
+        return Given(self, keys=keys, future=future)
+
+    def lose(self, exc: BaseException) -> None:
+        """Give it nothing more in this pass."""
+        if not self._lost:
+            logger.warning(
+                "the second evaluation process stopped ({}); evaluating in the worker",
+                type(exc).__name__,
+            )
+            self._lost = True
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class Given:
+    """A chunk the second process took; `share` waits for what it counted."""
+
+    to: SecondProcess
+    keys: Sequence[str]
+    future: Future[Share]
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    def share(self) -> Share | None:
+        """What it counted of the chunk, once recorded; None if it did not record it (the
+        caller does the chunk)."""
+        try:
+            return self.future.result()
+        except Exception as exc:  # lost, or its transaction refused: the chunk is undone
+            self.to.lose(exc)
+            return None
