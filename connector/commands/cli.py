@@ -6,6 +6,8 @@ their message on one line (no traceback) and exits with the error's code (2: fix
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import os
 from pathlib import Path
 from typing import Annotated
@@ -295,6 +297,11 @@ def demo(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; turn known errors and usage errors into one line each."""
+    # A crash in native code (a database driver, the event loop) prints each thread's stack on
+    # stderr instead of leaving only the signal's exit code (not where stderr has no file).
+    if not faulthandler.is_enabled():
+        with contextlib.suppress(ValueError, OSError):
+            faulthandler.enable()
     try:
         code = app(args=argv, standalone_mode=False)
     except ConnectorError as exc:

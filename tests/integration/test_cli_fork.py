@@ -5,6 +5,7 @@ working directory, and a status that says so when the command is killed or times
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,20 @@ def test_a_forked_command_past_its_timeout_is_killed(tmp_path: Path) -> None:
     with pytest.raises(subprocess.TimeoutExpired):
         cli("sandbox", "--port", "0", "--seed", "0", "--data-dir", str(tmp_path), timeout=3)
     assert cli("version", timeout=60).stdout.strip()  # the server answers the next call
+
+
+def test_a_crash_in_native_code_prints_each_threads_stack() -> None:
+    crash = (
+        "import ctypes\n"
+        "from connector.commands.cli import main\n"
+        "try:\n"
+        "    main(['version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "ctypes.string_at(0)\n"  # reads address 0: a segmentation fault
+    )
+    command = [sys.executable, "-c", crash]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in done.stderr
+    assert "Current thread" in done.stderr and "string_at" in done.stderr
