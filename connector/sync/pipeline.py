@@ -510,10 +510,11 @@ def _as_stored(item: Evaluated, row: StoredRow) -> bool:
 @dataclass(frozen=True)
 class Recipe:
     """A pipeline as a second process builds it again (`parallel`): its store's handle and its
-    settings, without the clock, which each chunk brings."""
+    settings, without the clock, which each chunk brings. Not shown: the settings hold the
+    chat channels' addresses."""
 
     store: StoreHandle
-    settings: dict[str, Any]
+    settings: dict[str, Any] = field(repr=False)
 
     @classmethod
     def of(cls, pipeline: Pipeline) -> Recipe:

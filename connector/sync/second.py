@@ -25,6 +25,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -78,9 +79,13 @@ _now: list[datetime] = []  # the clock of the chunk at hand: the pipeline's when
 
 def _start(recipe: bytes) -> None:
     """Lower this process's priority, then build the evaluator (the pickled recipe imports
-    the worker's modules: most of the start)."""
+    the worker's modules: most of the start). It logs nothing (the worker says what became of
+    it) and leaves the signals that stop the worker to the worker, which stops it in turn."""
     global _evaluator
     os.nice(NICE)
+    logger.remove()
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     _evaluator = pickle.loads(recipe).open(lambda: _now[-1])
 
 
