@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
+from connector.sync.heap import freeze_heap, tune_gc
+
 if TYPE_CHECKING:  # the process starts on this module alone, and imports the rest lowered
     from connector.sync.recording import Evaluated
 
@@ -79,14 +81,17 @@ _now: list[datetime] = []  # the clock of the chunk at hand: the pipeline's when
 
 def _start(recipe: bytes) -> None:
     """Lower this process's priority, then build the evaluator (the pickled recipe imports
-    the worker's modules: most of the start). It logs nothing (the worker says what became of
-    it) and leaves the signals that stop the worker to the worker, which stops it in turn."""
+    the worker's modules: most of the start); it collects as the worker does. It logs nothing
+    (the worker says what became of it) and leaves the signals that stop the worker to the
+    worker, which stops it in turn."""
     global _evaluator
     os.nice(NICE)
+    tune_gc()
     logger.remove()
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, signal.SIG_IGN)
     _evaluator = pickle.loads(recipe).open(lambda: _now[-1])
+    freeze_heap()
 
 
 def _ready() -> bool:

@@ -1,5 +1,5 @@
-"""The worker commands' process settings: the collector's threshold, start-up's objects left
-out of collections, and glibc's malloc arenas."""
+"""The worker's process settings (`sync/heap.py`): the collector's threshold, start-up's
+objects left out of collections, and glibc's malloc arenas."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.commands import worker_commands
-from connector.commands.worker_commands import (
+from connector.sync import heap
+from connector.sync.heap import (
     GC_YOUNG_THRESHOLD,
     freeze_heap,
     limit_malloc_arenas,
@@ -76,5 +76,5 @@ def test_a_c_library_without_mallopt_is_left_alone(monkeypatch: pytest.MonkeyPat
             pass
 
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    monkeypatch.setattr(worker_commands.ctypes, "CDLL", NoMallopt)
+    monkeypatch.setattr(heap.ctypes, "CDLL", NoMallopt)
     assert limit_malloc_arenas() is False
