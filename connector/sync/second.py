@@ -16,8 +16,9 @@ and must not slow down what serves them on the same machine, or any other work t
 has started, and whenever it has `QUEUE` chunks, the pipeline does the next chunk itself,
 so neither process waits while the other has work. A chunk it does not finish (the process
 lost, or its transaction refused) is done in the pipeline's process: a chunk is recorded whole
-or not at all, and evaluating a recorded one again records nothing new. Once a chunk fails
-there, no more go there in that pass.
+or not at all (one recorded there just before the process was lost is evaluated again, which
+plans nothing new: the ledger holds its actions). Once a chunk fails there, no more go there
+in that pass.
 """
 
 from __future__ import annotations
