@@ -51,7 +51,7 @@ from connector.store import Store, StoredRow, StoreHandle, Tx
 from connector.sync.evaluation import Judge, Reads, Verdict
 from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, record_action
-from connector.sync.second import Given, SecondProcess, Share
+from connector.sync.second import Given, Lending, SecondProcess, Share
 from connector.sync.write_behind import WriteBehind
 
 __all__ = [
@@ -92,6 +92,8 @@ class PageResult:
     evaluated: list[Evaluated] = field(default_factory=list)
     max_updated: datetime | None = None
     held: int = 0  # changes recorded as read, to be evaluated after the last page (`hold`)
+    # Chunks of earlier batches the second process evaluated meanwhile (`second.Lending`).
+    shares: list[Share] = field(default_factory=list)
 
     @property
     def plans(self) -> list[Plan]:
@@ -135,6 +137,8 @@ class Pipeline:
     _near: Neighbours = field(init=False, repr=False)
     # Sharing `reevaluate_each`'s chunks with a second process (see `parallel`).
     _second: SecondProcess | None = field(default=None, init=False, repr=False)
+    # A scan's changes without a window, given to that process as they are recorded.
+    _lending: Lending | None = field(default=None, init=False, repr=False)
     # Recording a batch while the next is prepared (see `recording_behind`).
     _behind: WriteBehind | None = field(default=None, init=False, repr=False)
 
@@ -171,6 +175,8 @@ class Pipeline:
             self.settled()
         elif self._behind is not None:  # a ticket read again reads its last version stored
             self._behind.settle_for([c.key for c in changes])
+        if self._lending is not None:  # ... and its last version's evaluation there
+            self._lending.settle_for([c.key for c in changes])
         stored = self.store.stored_changes(self.source.instance, [c.key for c in changes])
         for change in changes:
             if result.max_updated is None or change.updated > result.max_updated:
@@ -184,8 +190,10 @@ class Pipeline:
         result.changed = fresh
         before = self._near.window_keys(fresh)
         # Held: a change with a window is recorded from its page as read, and evaluated once,
-        # from its final state, when the cycle evaluates what is due after its last page.
-        held = [c for c in fresh if entries(c)] if hold and not self.dry_run else []
+        # from its final state, when the cycle evaluates what is due after its last page. With
+        # a second process to lend them to, so is every other change, evaluated there meanwhile.
+        lend = self._lending is not None and self._lending.second.ready
+        held = [c for c in fresh if lend or entries(c)] if hold and not self.dry_run else []
         keys = {c.key for c in held}
         result.held = len(held)
         self._evaluate(
@@ -211,6 +219,10 @@ class Pipeline:
                 self._record(
                     result, record_cursor, recheck=[*others, *sorted(keys)], held=unevaluated
                 )
+                if self._lending is not None:  # the batch before is recorded by now
+                    lent = [c.key for c in held if lend and not entries(c)]
+                    self._lending.recorded(now=self.clock(), then=lent)
+                    result.shares = self._lending.shares()
                 return result
             # Now, not behind: the partners are evaluated against this page's windows.
             self._transaction(result, record_cursor, recheck=others, held=())
@@ -248,12 +260,18 @@ class Pipeline:
             yield
             return
         self._second = SecondProcess(Recipe.of(self))
+        self._lending = Lending(self._second)
         try:
             yield
         finally:
-            second, self._second = self._second, None
+            second, self._second, self._lending = self._second, None, None
             if second is not None:
                 second.close()
+
+    def lent(self) -> list[Share]:
+        """Wait for what the second process evaluated of a scan's batches (`process`); what
+        it did not take stays due. Before the pass over what is due."""
+        return self._lending.shares(wait=True) if self._lending is not None else []
 
     @contextmanager
     def recording_behind(self) -> Iterator[None]:

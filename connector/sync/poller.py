@@ -202,6 +202,7 @@ def _scan(
             stats.planned += result.planned
             stats.skipped += result.skipped
             stats.withhold(result.withheld_by_ticket)
+            _lent(stats, result.shares)
             if pipeline.dry_run:  # a real run keeps counts only: memory must not grow with tickets
                 stats.plans += [p for p in result.plans if p.actions or p.withheld]
             on_page(result)
@@ -210,6 +211,7 @@ def _scan(
             done = cursor.completed(cycle_start=cycle_start, lookback=lookback)
             if done != cursor:
                 rt.store.set_cursor(rt.name, done.dumps())
+            _lent(stats, pipeline.lent())  # before the pass: it evaluates what they left due
             _settle_held(rt, pipeline, stats)
 
 
@@ -290,6 +292,12 @@ def _reevaluate_each(
     """`_reevaluate` `size` of `keys` at a time (`Pipeline.reevaluate_each`)."""
     for share in pipeline.reevaluate_each(batched(keys, size)):
         _count(stats, share, final_at=final_at)
+
+
+def _lent(stats: PollStats, shares: Sequence[Share]) -> None:
+    for share in shares:
+        stats.planned += share.planned
+        stats.withhold(share.withheld)
 
 
 def _count(stats: PollStats, share: Share, *, final_at: datetime | None) -> None:

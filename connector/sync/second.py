@@ -174,3 +174,48 @@ class Given:
         except Exception as exc:  # lost, or its transaction refused: the chunk is undone
             self.to.lose(exc)
             return None
+
+
+class Lending:
+    """A scan's changes without a window, given to the second process as their batches are
+    recorded (`Pipeline.process`): no later page can give them a partner, so they need not
+    wait for the pass after the last page, and that process, idle until then, evaluates them
+    while the scan reads on. Each batch's are given once the batch is recorded (the next
+    batch's `recorded`); those it does not take stay due, for that pass. A ticket read again
+    waits for the chunk that holds it (`settle_for`), so its versions are recorded in order."""
+
+    def __init__(self, second: SecondProcess) -> None:
+        self.second = second
+        self._next: list[str] = []  # the batch being recorded: given once it is
+        self._given: dict[str, Given] = {}
+        self._shares: list[Share] = []
+
+    def recorded(self, *, now: datetime, then: Sequence[str]) -> None:
+        """The batch before is recorded: give its changes (at `now`); `then`: the next
+        batch's, given once that one is."""
+        if self._next and (given := self.second.take(self._next, now=now)) is not None:
+            self._given.update(dict.fromkeys(given.keys, given))
+        self._next = list(then)
+
+    def settle_for(self, keys: Sequence[str]) -> None:
+        """Wait for the chunks given that hold any of these changes."""
+        for given in {id(g): g for k in keys if (g := self._given.get(k))}.values():
+            self._take(given)
+
+    def shares(self, *, wait: bool = False) -> list[Share]:
+        """What the chunks done since the last call counted (`wait`: all given, waited for;
+        the batch not given yet stays due)."""
+        for given in {id(g): g for g in self._given.values()}.values():
+            if wait or given.done:
+                self._take(given)
+        if wait:
+            self._next = []
+        shares, self._shares = self._shares, []
+        return shares
+
+    def _take(self, given: Given) -> None:
+        share = given.share()  # None: lost, its changes stay due
+        for key in given.keys:
+            self._given.pop(key, None)
+        if share is not None:
+            self._shares.append(share)
