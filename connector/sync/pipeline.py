@@ -16,7 +16,8 @@ is prepared, in order, one at a time (`write_behind`).
 review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
 Evaluating and planning (`evaluation.Judge`) do no I/O: the pipeline reads what they need.
 `reevaluate_each` shares a large pass with a second process, which evaluates and records some of
-its chunks while this one does the others (`parallel`, `second`).
+its chunks while this one does the others (`parallel`, `second`); while it lives, a poll cycle's
+changes without a window are recorded as read and evaluated there (`second.Lending`).
 
 In a poll cycle (`hold=True`) a change with a window may still gain or lose a conflicting
 partner on a later page, so it is not evaluated on the page: the page records it as read

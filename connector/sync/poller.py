@@ -90,6 +90,8 @@ def poll(
                 the advanced cursor in the same transaction (recording, cursor); changes with
                 a window and the partners of moved windows are held: made due, and planned
                 once after the last page from their final state                 `_settle_held`
+                (with a second process, the changes without a window are held too and
+                evaluated there as their batches are recorded: `second.Lending`)
     4. move     apply the actions of the tickets with a move to make, each ticket whole: its
                 notes go out with its move, in ledger order              `_apply(moving=True)`
     5. settle   re-read the tickets this cycle moved; process them, evaluate the changes their

@@ -1,4 +1,5 @@
-"""A second process sharing a large pass of evaluations (`Pipeline.parallel`).
+"""A second process sharing a large pass of evaluations (`Pipeline.parallel`), and a scan's
+changes without a window (`Lending`).
 
 A first sync of a large site evaluates most of its changes after its last page (once every
 window's partners are read), and a changed policy has every stored change evaluated again:
