@@ -33,10 +33,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings
 from connector.core.errors import SkipRecord
@@ -48,11 +47,11 @@ from connector.core.notify.settings import NotifyChannel
 from connector.core.planner import FINDINGS, Capabilities, NoteVersion, Plan
 from connector.core.policy import PolicySettings
 from connector.core.windows import entries
-from connector.store import Store, StoredRow, StoreHandle, Tx
+from connector.store import Store, StoredRow, Tx
 from connector.sync.evaluation import Judge, Reads, Verdict
 from connector.sync.neighbours import Neighbours
 from connector.sync.recording import Evaluated, Recorder, record_action
-from connector.sync.second import Given, Lending, SecondProcess, Share
+from connector.sync.second import Given, Lending, Recipe, SecondProcess, Share
 from connector.sync.write_behind import WriteBehind
 
 __all__ = [
@@ -524,25 +523,3 @@ class Pipeline:
 def _as_stored(item: Evaluated, row: StoredRow) -> bool:
     """Whether an evaluation of a stored change comes out as the one stored with it."""
     return row.findings == item.findings and row.recheck_at == item.evaluation.recheck_at
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A pipeline as a second process builds it again (`parallel`): its store's handle and its
-    settings, without the clock, which each chunk brings. Not shown: the settings hold the
-    chat channels' addresses."""
-
-    store: StoreHandle
-    settings: dict[str, Any] = field(repr=False)
-
-    @classmethod
-    def of(cls, pipeline: Pipeline) -> Recipe:
-        skip = {"store", "clock"}
-        kept = {f.name: getattr(pipeline, f.name) for f in fields(pipeline) if f.init}
-        return cls(
-            store=pipeline.store.handle(),
-            settings={k: v for k, v in kept.items() if k not in skip},
-        )
-
-    def open(self, clock: Callable[[], datetime]) -> Pipeline:
-        return Pipeline(store=self.store.open(), clock=clock, **self.settings)

@@ -30,15 +30,16 @@ import pickle
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from loguru import logger
 
 from connector.sync.heap import freeze_heap, tune_gc
 
 if TYPE_CHECKING:  # the process starts on this module alone, and imports the rest lowered
+    from connector.store import Store, StoreHandle
     from connector.sync.recording import Evaluated
 
 QUEUE = 2  # chunks the second process holds at most: one it evaluates, one next
@@ -65,14 +66,40 @@ class Share:
 
 
 class Evaluator(Protocol):
+    """A pipeline, as far as the second process uses it (a dataclass, built from its fields)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    store: Store
+
     def share(self, keys: Sequence[str]) -> Share:
         """Evaluate and record these stored changes in one transaction."""
 
 
-class Recipe(Protocol):
-    """What the second process builds its evaluator from (picklable)."""
+@dataclass(frozen=True)
+class Recipe:
+    """A pipeline as the second process builds it again: its class, its store's handle and
+    its other settings, without the clock, which each chunk brings. Picklable; the settings
+    are not shown (they hold the chat channels' addresses)."""
 
-    def open(self, clock: Callable[[], datetime]) -> Evaluator: ...
+    build: Callable[..., Evaluator]
+    store: StoreHandle
+    settings: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def of(cls, pipeline: Evaluator) -> Recipe:
+        skip = {"store", "clock"}
+        return cls(
+            build=type(pipeline),
+            store=pipeline.store.handle(),
+            settings={
+                f.name: getattr(pipeline, f.name)
+                for f in fields(pipeline)
+                if f.init and f.name not in skip
+            },
+        )
+
+    def open(self, clock: Callable[[], datetime]) -> Evaluator:
+        return self.build(store=self.store.open(), clock=clock, **self.settings)
 
 
 # -- in the second process ---------------------------------------------------------------------
