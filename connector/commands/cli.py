@@ -153,9 +153,21 @@ def sync(
     log_json: LogJson = False,
 ) -> None:
     """Poll each source once: read what changed, evaluate, plan, apply, record."""
-    from connector.commands.worker_commands import run_sync
+    from connector.settings import load_settings
+    from connector.sync import second
 
-    run_sync(config=config, source=source, dry_run=dry_run, log_json=log_json, once=once)
+    settings = load_settings(config)
+    # A large first cycle shares its work with a second process: started now, it starts while
+    # this one imports the worker's modules (`second.started_ahead`).
+    shared = (
+        once
+        and not dry_run
+        and any(s.parallel_from for name, s in settings.sources.items() if source in (None, name))
+    )
+    with second.started_ahead(when=shared):
+        from connector.commands.worker_commands import run_sync
+
+        run_sync(settings, source=source, dry_run=dry_run, log_json=log_json, once=once)
 
 
 @app.command()

@@ -56,10 +56,9 @@ def audit_keying(settings: Settings, *, floor: bool = True) -> AuditKeying:
 
 
 def run_sync(
-    *, config: Path | None, source: str | None, dry_run: bool, log_json: bool, once: bool = True
+    settings: Settings, *, source: str | None, dry_run: bool, log_json: bool, once: bool = True
 ) -> None:
     tune_gc()
-    settings = load_settings(config)
     log.setup(json=log_json, secrets=log.secrets_of(settings))
     with closing(open_store(settings)) as store, closing(Worker(settings, store)) as worker:
         worker.open(source)

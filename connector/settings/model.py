@@ -72,6 +72,7 @@ class SourceSettings(_Section):
     # A cycle with at least this many changes to evaluate at once (a first sync, the policy
     # changed) shares them with a second process, which evaluates and records some of them
     # while the worker does the others (it lives as long as the cycle and holds ~87 MB);
+    # `sync --once` starts it ahead, for a cycle whose first batch is full of changes to take;
     # 0: never (connector/sync/second.py).
     parallel_from: Annotated[int, Field(ge=0)] = 2000
     # Onboarding (connector/core/gate.py): "observe" reads, evaluates, records, reports and plans

@@ -24,6 +24,7 @@ from connector.core.mapping import RawTicket
 from connector.core.planner import Plan
 from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
+from connector.sync import second
 from connector.sync.executor import Executor, Outcome
 from connector.sync.pipeline import Normalized, PageResult, Pipeline, Share
 from connector.sync.reader import batched, read_ahead, read_all, ticket_id, ticket_key
@@ -194,10 +195,8 @@ def _scan(
     with closing(pages), ExitStack() as parallel, pipeline.recording_behind():
         for batch in _batches(pages, size=batch_size):
             result = pipeline.process(batch, record_cursor=record_cursor, hold=not pipeline.dry_run)
-            # Enough held for the pass after the last page to be shared with a second process:
-            # it starts now, beside the scan, so it is ready by then.
             before, held = held, held + result.held
-            if before < rt.settings.parallel_from <= held:
+            if _shares_from_here(rt, result, before=before, held=held):
                 parallel.enter_context(pipeline.parallel())
             stats.seen += result.seen
             stats.changed += len(result.changed)
@@ -215,6 +214,18 @@ def _scan(
                 rt.store.set_cursor(rt.name, done.dumps())
             _lent(stats, pipeline.lent())  # before the pass: it evaluates what they left due
             _settle_held(rt, pipeline, stats)
+
+
+def _shares_from_here(rt: SourceRuntime, result: PageResult, *, before: int, held: int) -> bool:
+    """Whether the scan shares its work with a second process from this batch on: once enough
+    are held for the pass after the last page to be shared (it starts now, beside the scan, so
+    it is ready by then), or at the first full batch of changes if one was started ahead
+    (`second.started_ahead`)."""
+    if not rt.settings.parallel_from:
+        return False
+    if second.waiting() and len(result.changed) >= rt.settings.batch_size:
+        return True
+    return before < rt.settings.parallel_from <= held
 
 
 def _batches(pages: Iterable[Normalized], *, size: int) -> Iterator[Normalized]:

@@ -13,25 +13,31 @@ twice; the chunks are on other changes, and the store serializes the two process
 
 Spawned (forking a process that runs threads is unsafe), it takes about half a second to
 start, at a lower scheduling priority (`NICE`): it starts while the pipeline still reads pages,
-and must not slow down what serves them on the same machine, or any other work there. Until it
-has started, and whenever it has `QUEUE` chunks, the pipeline does the next chunk itself,
-so neither process waits while the other has work. A chunk it does not finish (the process
-lost, or its transaction refused) is done in the pipeline's process: a chunk is recorded whole
-or not at all (one recorded there just before the process was lost is evaluated again, which
-plans nothing new: the ledger holds its actions). Once a chunk fails there, no more go there
-in that pass.
+and must not slow down what serves them on the same machine, or any other work there. `sync
+--once` starts one ahead (`started_ahead`), beside its own start, when the other core is idle:
+the first pass that wants a second process takes it, and a poll cycle then lends it changes from
+its first full batch on. Until it has started, and whenever it has `QUEUE` chunks, the pipeline
+does the next chunk itself, so neither process waits while the other has work. A chunk it
+does not finish (the process lost, or its transaction refused) is done in the pipeline's
+process: a chunk is recorded whole or not at all (one recorded there just before the process
+was lost is evaluated again, which plans nothing new: the ledger holds its actions). Once a
+chunk fails there, no more go there in that pass.
 """
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import pickle
 import signal
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from loguru import logger
@@ -108,23 +114,35 @@ _evaluator: Evaluator | None = None
 _now: list[datetime] = []  # the clock of the chunk at hand: the pipeline's when it gave it
 
 
-def _start(recipe: bytes) -> None:
-    """Lower this process's priority, then build the evaluator (the pickled recipe imports
-    the worker's modules: most of the start); it collects as the worker does. It logs nothing
-    (the worker says what became of it) and leaves the signals that stop the worker to the
-    worker, which stops it in turn."""
-    global _evaluator
+def _start() -> None:
+    """Lower this process's priority and import the pipeline's modules (most of the start,
+    before any pass needs the process); it collects as the worker does. It logs nothing (the
+    worker says what became of it) and leaves the signals that stop the worker to the worker,
+    which stops it in turn; a worker killed outright takes it along (`_orphaned`)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_orphaned, args=(parent.sentinel,), daemon=True).start()
     os.nice(NICE)
     tune_gc()
     logger.remove()
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, signal.SIG_IGN)
+    importlib.import_module("connector.sync.pipeline")
+
+
+def _orphaned(parent: int) -> None:
+    """Exit once the worker has gone: killed (SIGKILL, the OOM killer), it cannot stop this
+    process, which would otherwise wait for chunks forever, holding the worker's output open."""
+    wait([parent])
+    os._exit(1)
+
+
+def _open(recipe: bytes) -> bool:
+    """Build the evaluator: the first task of a pass."""
+    global _evaluator
     _evaluator = pickle.loads(recipe).open(lambda: _now[-1])
     freeze_heap()
-
-
-def _ready() -> bool:
-    return _evaluator is not None
+    return True
 
 
 def _share(keys: list[str], now: datetime) -> Share:
@@ -135,18 +153,44 @@ def _share(keys: list[str], now: datetime) -> Share:
 
 # -- in the pipeline's process ------------------------------------------------------------------
 
+_ahead: list[ProcessPoolExecutor] = []  # one started ahead, for the next pass to take
+
+
+def _spawn() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_start
+    )
+
+
+@contextmanager
+def started_ahead(*, when: bool = True) -> Iterator[None]:
+    """Within this block (when `when`), a second process started now waits for the first pass
+    that wants one (`SecondProcess`); one no pass took stops at the block's end."""
+    if not when or _ahead:
+        yield
+        return
+    pool = _spawn()
+    pool.submit(bool)  # a pool starts its process with the first task
+    _ahead.append(pool)
+    try:
+        yield
+    finally:
+        if pool in _ahead:
+            _ahead.remove(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def waiting() -> bool:
+    """Whether a second process started ahead waits for a pass (`started_ahead`)."""
+    return bool(_ahead)
+
 
 class SecondProcess:
     """The second process of one pass (see the module docstring); `take` gives it a chunk."""
 
     def __init__(self, recipe: Recipe) -> None:
-        self._pool = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start,
-            initargs=(pickle.dumps(recipe),),
-        )
-        self._started: Future[bool] = self._pool.submit(_ready)
+        self._pool = _ahead.pop() if _ahead else _spawn()
+        self._started: Future[bool] = self._pool.submit(_open, pickle.dumps(recipe))
         self._lost = False
         self._held: list[Future[Share]] = []  # given, not yet done (or just done)
 

@@ -7,7 +7,12 @@ reference store is SQLite)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -32,6 +37,7 @@ from connector.sync.poller import PollStats
 COUNT = 400  # three pages and more of changes with windows, some overlapping
 BATCH = 100  # changes evaluated at once: the pass has several batches to send
 RANDOM_SEED = 12
+REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)  # one clock for every run, so the stored answers compare equal
 
 
@@ -174,3 +180,60 @@ def test_a_cycle_after_a_shared_one_writes_nothing(tmp_path: Path, store_url: st
         again = sync(box, store_url, mode="enforce", parallel_from=1)
         assert ticket_writes(box.info) == []
     assert again.written == 0 and again.planned == 0
+
+
+def test_a_process_started_ahead_is_taken_by_the_scan_from_its_first_full_batch(
+    tmp_path: Path, store_url: str
+) -> None:
+    """`sync --once` starts one before its own imports: a cycle whose first batch is full of
+    changes takes it there (well below `parallel_from`), and the store ends the same."""
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
+        alone = sync(box, reference, mode="observe", parallel_from=0)
+        with second.started_ahead(), shared() as done:
+            [ahead] = multiprocessing.active_children()
+            assert second.waiting()
+            both = sync(box, store_url, mode="observe", parallel_from=COUNT * 10)
+            assert not second.waiting() and not ahead.is_alive()  # taken, and closed with the pass
+    assert done["lent"] >= 2  # lent from the scan's first batches on
+    assert alone.withheld == both.withheld > 0
+    assert recorded(store_url)["rows"] == recorded(reference)["rows"]
+
+
+def test_a_process_started_ahead_that_no_pass_takes_stops_with_the_block(
+    tmp_path: Path, store_url: str
+) -> None:
+    with running_sandbox(tmp_path, seed_count=COUNT, random_seed=RANDOM_SEED) as box:
+        with second.started_ahead():
+            [ahead] = multiprocessing.active_children()
+            sync(box, store_url, mode="observe", parallel_from=0)  # 0: never shared
+            assert second.waiting()
+        assert not second.waiting() and not ahead.is_alive()
+        with second.started_ahead(when=False):
+            assert not second.waiting() and not multiprocessing.active_children()
+
+
+def test_a_worker_killed_outright_takes_its_second_process_along(tmp_path: Path) -> None:
+    """SIGKILL leaves the worker no time to stop it: the second process sees the worker gone
+    and exits, instead of waiting for chunks forever with the worker's output open."""
+    code = (
+        "import multiprocessing, time\n"
+        "from connector.sync import second\n"
+        "with second.started_ahead():\n"
+        "    [child] = multiprocessing.active_children()\n"
+        "    print(child.pid, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
+    )
+    assert worker.stdout is not None
+    child = int(worker.stdout.readline())
+    worker.kill()
+    # EOF on the worker's pipes once the second process, which holds them too, has exited
+    _out, err = worker.communicate(timeout=30)
+    assert worker.returncode == -signal.SIGKILL, err
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):  # a zombie until init reaps it: gone from the process table soon
+            os.kill(child, 0)
+            time.sleep(0.05)
