@@ -83,6 +83,20 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+# The migrations that made these CHECKs (0001, 0008) named them in full, and the naming
+# convention prefixed those names again ("ck_inbox_ck_inbox_state"): named so here, a new store
+# built from these definitions has the names every migrated one has (0006 renamed the ledger's).
+TWICE = {
+    name: f"ck_{name}"
+    for name in (
+        "inbox_state",
+        "runs_kind",
+        "runs_status",
+        "deployments_outcome",
+        "gate_waits_state",
+    )
+}
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware datetime, stored as UTC, always returned as an aware UTC datetime.
@@ -171,7 +185,7 @@ inbox = Table(
     Column("error", Text(), nullable=True),
     Column("body_digest", CHAR(64), nullable=True),
     UniqueConstraint("source", "delivery_id"),
-    CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
+    CheckConstraint("state IN ('pending', 'done', 'failed')", name=TWICE["inbox_state"]),
     Index(None, "state", "id"),
     Index(None, "source", "body_digest", "received_at"),
 )
@@ -234,8 +248,8 @@ runs = Table(
     Column("tickets_changed", Integer(), nullable=False),
     Column("actions_applied", Integer(), nullable=False),
     Column("error", Text(), nullable=True),
-    CheckConstraint("kind IN ('poll', 'drain', 'sync')", name="kind"),
-    CheckConstraint("status IN ('running', 'ok', 'failed')", name="status"),
+    CheckConstraint("kind IN ('poll', 'drain', 'sync')", name=TWICE["runs_kind"]),
+    CheckConstraint("status IN ('running', 'ok', 'failed')", name=TWICE["runs_status"]),
     Index(None, "started_at"),
 )
 
@@ -308,7 +322,9 @@ deployments = Table(
     Column("reasons", Text(), nullable=False),
     Column("unauthorized", Boolean(), nullable=False),
     UniqueConstraint("provider", "reference"),
-    CheckConstraint("outcome IN ('success', 'failure', 'in_progress')", name="outcome"),
+    CheckConstraint(
+        "outcome IN ('success', 'failure', 'in_progress')", name=TWICE["deployments_outcome"]
+    ),
     Index(None, "change_source", "change_key"),
     Index(None, "started_at"),
 )
@@ -328,7 +344,9 @@ gate_waits = Table(
     Column("reasons", Text(), nullable=True),
     Column("answered_at", UTCDateTime(), nullable=True),
     PrimaryKeyConstraint("provider", "reference"),
-    CheckConstraint("state IN ('waiting', 'answering', 'answered')", name="state"),
+    CheckConstraint(
+        "state IN ('waiting', 'answering', 'answered')", name=TWICE["gate_waits_state"]
+    ),
     Index(None, "state"),
 )
 

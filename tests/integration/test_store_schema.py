@@ -7,21 +7,24 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from store_fixtures import (  # noqa: F401 (fixtures)
+    database,
     fixture_open_store,
     fixture_raw_engine,
     fixture_store,
     fixture_store_url,
+    migrate_to,
 )
 
 from connector.core.errors import ConfigError, TransientError
 from connector.store import Store
-from connector.store.engine import HEAD, head_revision
+from connector.store.engine import HEAD, head_revision, revision
 from connector.store.schema import TABLES, metadata
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,26 +43,91 @@ def test_the_shipped_head_is_the_migrations_head() -> None:
     assert head_revision() == HEAD
 
 
-def test_a_store_at_head_opens_without_migrating(store: Store, store_url: str) -> None:
-    """Every open but the first after an upgrade: no write lock, no Alembic (its import was a
-    sizeable part of each command's start)."""
+def alembic_imported_by_open(url: str) -> list[str]:
+    """The Alembic modules a new process imports to open the store at `url`."""
     code = (
         "import sys\n"
         "from connector.store import Store\n"
-        f"Store.open({store_url!r}).close()\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+        f"Store.open({url!r}).close()\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic')))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return done.stdout.split()
 
 
-def test_migrations_match_the_table_definitions(store: Store, raw_engine: Engine) -> None:
+def test_a_store_at_head_opens_without_migrating(store: Store, store_url: str) -> None:
+    """Every open but the first after an upgrade: no write lock, no Alembic (its import was a
+    sizeable part of each command's start)."""
+    assert alembic_imported_by_open(store_url) == []
+
+
+def test_a_store_behind_head_is_migrated_by_alembic(store_url: str) -> None:
+    migrate_to(store_url, "0009")
+    assert "alembic.command" in alembic_imported_by_open(store_url)
+    assert alembic_imported_by_open(store_url) == []  # at head now
+
+
+def test_migrations_match_the_table_definitions(store_url: str, raw_engine: Engine) -> None:
+    migrate_to(store_url, "head")  # what the migrations build, from nothing
     with raw_engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         assert compare_metadata(context, metadata) == []
+
+
+def schema_of(engine: Engine) -> dict[str, Any]:
+    """Every table's columns, keys, indexes and constraints, with their names, as the database
+    reports them (what `compare_metadata` leaves out included: CHECKs, names)."""
+    found = inspect(engine)
+    out: dict[str, Any] = {}
+    for table in found.get_table_names():
+        pk = found.get_pk_constraint(table)
+        out[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in found.get_columns(table)
+            ],
+            "pk": (pk.get("name"), pk["constrained_columns"]),
+            "indexes": sorted(
+                (i["name"], i["column_names"], i["unique"]) for i in found.get_indexes(table)
+            ),
+            "unique": sorted(
+                (u["name"], u["column_names"]) for u in found.get_unique_constraints(table)
+            ),
+            "foreign": sorted(
+                (f["name"] or "", f["constrained_columns"], f["referred_table"], str(f["options"]))
+                for f in found.get_foreign_keys(table)
+            ),
+            "checks": sorted((c["name"], c["sqltext"]) for c in found.get_check_constraints(table)),
+        }
+    return out
+
+
+def test_a_new_store_is_built_as_the_migrations_build_it(
+    store_url: str, raw_engine: Engine, tmp_path: Path
+) -> None:
+    """A new store is built from the table definitions, without Alembic; a store the migrations
+    built from nothing is the same, down to the names a later migration would drop by."""
+    Store.open(store_url).close()
+    with database(_backend(store_url), tmp_path / "migrated") as other:
+        migrate_to(other, "head")
+        migrated = create_engine(other)
+        try:
+            assert schema_of(raw_engine) == schema_of(migrated)
+        finally:
+            migrated.dispose()
+    assert revision(raw_engine) == HEAD
+
+
+def _backend(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgresql"
+
+
+def test_a_new_store_is_built_without_alembic(store_url: str, raw_engine: Engine) -> None:
+    assert alembic_imported_by_open(store_url) == []
+    assert revision(raw_engine) == HEAD
 
 
 def test_open_twice_is_idempotent(open_store: Callable[[], Store]) -> None:
