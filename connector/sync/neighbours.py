@@ -12,8 +12,9 @@ nearly every stored window: the cost of a ticket grew with the number of tickets
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from connector.core.model import Change
 from connector.core.policy import Window
@@ -57,50 +58,79 @@ class Neighbours:
         (a window that is not approved conflicts with nothing, so its move changes no other
         change's findings); `not_due_at`: those not due for a recheck then (a pass evaluating
         what is due evaluates the others anyway; on a first sync, that is every one)."""
+        return self.partners_read(moved, before, not_due_at=not_due_at)()
+
+    def partners_read(
+        self,
+        moved: Sequence[Change],
+        before: Mapping[str, set[Entry]],
+        *,
+        not_due_at: datetime | None = None,
+    ) -> Callable[[], set[str]]:
+        """`partners`, read when the returned function is called: what the read needs of
+        this object is taken now, so the call may run later on another thread (the one that
+        records the batch, which holds the interpreter less), while this one goes on."""
         spans: list[Entry] = []
         for change in moved:
             spans += [e for e in (*entries(change), *before.get(change.key, set())) if e[3]]
         if not spans:
-            return set()
-        near = [(s, b, e) for s, b, e, _held in spans]
-        rows = self._near(near, approved_only=False, not_due_at=not_due_at)
-        if not rows:
-            return set()
-        # The moved spans indexed: the rows near them are checked against them by bisection.
-        moved_spans = WindowIndex(
-            Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
+            return set
+        read = self._near_read(
+            [(s, b, e) for s, b, e, _held in spans], approved_only=False, not_due_at=not_due_at
         )
-        partners = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
-        return partners - {c.key for c in moved}
+        keys = {c.key for c in moved}
+
+        def partners() -> set[str]:
+            rows = read()
+            if not rows:
+                return set()
+            # The moved spans indexed: the rows near them are checked against them by bisection.
+            moved_spans = WindowIndex(
+                Window(key="", system=s, start=b, end=e, approved=h) for s, b, e, h in spans
+            )
+            near = {r.change_key for r in rows if moved_spans.on(r.system, r.starts_at, r.ends_at)}
+            return near - keys
+
+        return partners
 
     def _near(
         self, spans: Sequence[Span], *, approved_only: bool, not_due_at: datetime | None = None
     ) -> list[WindowRow]:
-        """Stored windows that may overlap any of `spans` (callers filter the exact overlaps).
-        A few spans (a webhook's ticket) before the pass has read the longest windows: the
-        overlaps of each span themselves, which costs less than reading the longest windows
+        """Stored windows that may overlap any of `spans` (callers filter the exact overlaps)."""
+        return self._near_read(spans, approved_only=approved_only, not_due_at=not_due_at)()
+
+    def _near_read(
+        self, spans: Sequence[Span], *, approved_only: bool, not_due_at: datetime | None = None
+    ) -> Callable[[], list[WindowRow]]:
+        """`_near`, read when the returned function is called (the longest windows as they are
+        now). A few spans (a webhook's ticket) before the pass has read the longest windows:
+        the overlaps of each span themselves, which costs less than reading the longest windows
         (a scan of every stored window); those are few, and not left out by `not_due_at` (it
         only spares reading what the caller evaluates anyway)."""
         if self._reach is None and len(spans) <= FEW_SPANS:
-            rows = [
-                row
-                for system, start, end in dict.fromkeys(spans)
-                for row in self.store.windows_overlapping(
-                    self.source, systems=[system], start=start, end=end
-                )
-                if row.approved or not approved_only
-            ]
-            return list({(r.change_key, r.system): r for r in rows}.values())
+            return partial(self._overlapping, dict.fromkeys(spans), approved_only=approved_only)
         if self._reach is None:
             self._reach = self.store.window_reach(self.source)
         self.reach(spans)
-        return self.store.windows_near(
+        return partial(
+            self.store.windows_near,
             self.source,
             spans,
-            reach=self._reach,
+            reach=dict(self._reach),
             approved_only=approved_only,
             not_due_at=not_due_at,
         )
+
+    def _overlapping(self, spans: Iterable[Span], *, approved_only: bool) -> list[WindowRow]:
+        rows = [
+            row
+            for system, start, end in spans
+            for row in self.store.windows_overlapping(
+                self.source, systems=[system], start=start, end=end
+            )
+            if row.approved or not approved_only
+        ]
+        return list({(r.change_key, r.system): r for r in rows}.values())
 
     def reach(self, spans: Sequence[Span]) -> None:
         """Grow the longest windows read this pass by these spans: every window the pipeline

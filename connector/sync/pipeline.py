@@ -202,32 +202,33 @@ class Pipeline:
         if not self.dry_run:
             moved = {c.key for c in fresh if entries(c) != before.get(c.key, set())}
             # Held, the partners already due are evaluated with the held changes: not read.
-            partners = self._near.partners(
+            # Their conflict findings depend on these windows. They are made due in the same
+            # transaction, so a crash before they are evaluated leaves them to the next cycle's
+            # rechecks instead of losing them. A partner on this page but unchanged (read again
+            # after a crash or in the look-back window) was not evaluated with it. Held, they
+            # are read by the transaction, which may run behind (`_others`).
+            partners = self._near.partners_read(
                 [c for c in fresh if c.key in moved],
                 before,
                 not_due_at=self.clock() if hold else None,
             )
-            # Their conflict findings depend on these windows. They are made due in the same
-            # transaction, so a crash before they are evaluated below leaves them to the next
-            # cycle's rechecks instead of losing them. A partner on this page but unchanged (read
-            # again after a crash or in the look-back window) was not evaluated with it.
-            others = sorted(partners - {c.key for c in fresh})
+            others = partial(_others, partners, fresh={c.key for c in fresh})
             # Later reads of the pass reach back far enough for the held changes' windows too.
             self._near.reach([(s, b, e) for c in held for s, b, e, _ in entries(c)])
             if hold:
                 unevaluated = [(c, stored.get(c.key), prints[c.key]) for c in held]
-                self._record(
-                    result, record_cursor, recheck=[*others, *sorted(keys)], held=unevaluated
-                )
+                due = sorted(keys)
+                self._record(result, record_cursor, recheck=due, held=unevaluated, others=others)
                 if self._lending is not None:  # the batch before is recorded by now
                     lent = [c.key for c in held if lend and not entries(c)]
                     self._lending.recorded(now=self.clock(), then=lent)
                     result.shares = self._lending.shares()
                 return result
             # Now, not behind: the partners are evaluated against this page's windows.
-            self._transaction(result, record_cursor, recheck=others, held=())
-            if others:
-                result.evaluated += self.reevaluate(others).evaluated
+            partnered = others()
+            self._transaction(result, record_cursor, recheck=partnered, held=())
+            if partnered:
+                result.evaluated += self.reevaluate(partnered).evaluated
         return result
 
     def reevaluate(
@@ -483,15 +484,19 @@ class Pipeline:
         *,
         recheck: Sequence[str] = (),
         held: Sequence[tuple[Change, StoredRow | None, str]] = (),
+        others: Callable[[], list[str]] | None = None,
     ) -> None:
         """Record the evaluated changes, and the `held` ones (change, stored row, fingerprint)
         as read, without an evaluation (see `process`), in one transaction: now, or on the
-        recording thread (`recording_behind`)."""
+        recording thread (`recording_behind`); `others`: more changes made due, read by the
+        transaction."""
+        record = partial(
+            self._transaction, result, record_cursor, recheck=recheck, held=held, others=others
+        )
         if self._behind is None:
-            self._transaction(result, record_cursor, recheck=recheck, held=held)
+            record()
             return
         keys = [e.change.key for e in result.evaluated] + [c.key for c, _, _ in held]
-        record = partial(self._transaction, result, record_cursor, recheck=recheck, held=held)
         self._behind.submit(record, keys=keys)
 
     def _transaction(
@@ -501,7 +506,10 @@ class Pipeline:
         *,
         recheck: Sequence[str],
         held: Sequence[tuple[Change, StoredRow | None, str]],
+        others: Callable[[], list[str]] | None = None,
     ) -> None:
+        if others is not None:
+            recheck = [*others(), *recheck]
         with self.store.transaction() as tx:
             recorder = Recorder(source=self.source.instance)
             bases = recorder.record_bases(tx, result.evaluated)
@@ -518,6 +526,11 @@ class Pipeline:
                 recorder.audit(tx, None, "ticket.skipped", reason=line)
             if record_cursor is not None:
                 record_cursor(tx, result)
+
+
+def _others(partners: Callable[[], set[str]], *, fresh: set[str]) -> list[str]:
+    """The partners of a batch's moved windows that are not of the batch, in key order."""
+    return sorted(partners() - fresh)
 
 
 def _as_stored(item: Evaluated, row: StoredRow) -> bool:

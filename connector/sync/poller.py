@@ -184,15 +184,17 @@ def _scan(
         tx.set_cursor(rt.name, cursor.dumps())
 
     raws = read_all(rt.adapter, rt.mapping, since=since_clause(rt, cursor))
-    # The next batch's pages are read and normalized while this batch is processed (their raw
-    # JSON, most of a page's memory, goes as each is normalized); a batch's cursor is committed
-    # with that batch, so a crash leaves the pages read since to be read again.
+    # The next batch's pages are read while this batch is processed, by a thread that only
+    # reads, so the site computes the next page while this process normalizes the last one
+    # (normalizing there too kept the site waiting for the next request that long); a batch's
+    # cursor is committed with that batch, so a crash leaves the pages read since to be read
+    # again.
     page_size, batch_size = rt.settings.page_size, rt.settings.batch_size
-    read = (pipeline.normalize(page) for page in batched(raws, page_size))
-    pages = read_ahead(read, depth=-(-batch_size // page_size))
+    read = read_ahead(batched(raws, page_size), depth=-(-batch_size // page_size))
+    pages = (pipeline.normalize(page) for page in read)
     held = 0
     # Each batch is recorded while the next is read, compared and evaluated (`recording_behind`).
-    with closing(pages), ExitStack() as parallel, pipeline.recording_behind():
+    with closing(read), ExitStack() as parallel, pipeline.recording_behind():
         for batch in _batches(pages, size=batch_size):
             result = pipeline.process(batch, record_cursor=record_cursor, hold=not pipeline.dry_run)
             before, held = held, held + result.held
