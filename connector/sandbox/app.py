@@ -69,6 +69,9 @@ def build_app(
     return FaultsAndLog(app, state)
 
 
+CLIENT_CLOSED = 499  # nginx's status for a request the client closed before it was answered
+
+
 class FaultsAndLog:
     """ASGI middleware: inject the configured faults, then log what was served and to whom."""
 
@@ -85,17 +88,27 @@ class FaultsAndLog:
         system = system if system in ("jira", "servicenow", "github", "gitlab") else "sandbox"
         status_box = [0]
         logged = [False]
+        read, cut = [False], [False]  # the request's body arrived whole; the client left first
         started = time.time()
 
         def log() -> None:
             if not logged[0]:
                 logged[0] = True
                 user = scope["state"].get("sandbox_user")
+                # A client gone before its request arrived whole (a worker killed mid-request)
+                # reached nothing, whatever the error answered: logged as nginx logs it.
+                status = CLIENT_CLOSED if cut[0] else status_box[0]
                 self.state.record(
-                    RequestRecord(
-                        scope["method"], path, status_box[0], user, system, started=started
-                    )
+                    RequestRecord(scope["method"], path, status, user, system, started=started)
                 )
+
+        async def receive_logged() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                read[0] = True
+            elif message["type"] == "http.disconnect" and not read[0]:
+                cut[0] = True
+            return message
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -112,10 +125,10 @@ class FaultsAndLog:
             if rule is None or rule.kind == "slow":
                 if rule is not None:
                     await asyncio.sleep(rule.delay)
-                await self.app(scope, receive, send_logged)
+                await self.app(scope, receive_logged, send_logged)
             elif rule.kind == "drop":
                 if rule.applied:  # carry the request out, swallow its answer, then cut
-                    await self.app(scope, receive, _swallow)
+                    await self.app(scope, receive_logged, _swallow)
                 await _drop(send_logged)
             else:
                 await _fail(rule, system, self.state, send_logged)

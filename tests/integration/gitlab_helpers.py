@@ -17,6 +17,7 @@ import requests
 from sync_helpers import request_log
 
 from connector.sandbox import SandboxInfo
+from connector.sandbox.app import CLIENT_CLOSED
 
 T = TypeVar("T")
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "gitlab"
@@ -76,12 +77,15 @@ def gitlab(
 
 
 def approval_posts(info: SandboxInfo, deployment_id: int | None = None) -> list[str]:
-    """The approval POSTs the sandbox served (to one deployment, or all), as 'user path'."""
+    """The approval POSTs the sandbox served (to one deployment, or all), as 'user path'; not
+    one its client closed before sending it whole (a worker killed mid-request: GitLab never
+    had it)."""
     return [
         f"{r['user']} {r['path']}"
         for r in request_log(info)
         if r["method"] == "POST"
         and r["path"].endswith("/approval")
+        and r["status"] != CLIENT_CLOSED
         and (deployment_id is None or f"/deployments/{deployment_id}/" in r["path"])
     ]
 

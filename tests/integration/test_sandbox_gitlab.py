@@ -5,7 +5,10 @@ Deployment Hook deliveries with GitLab's headers. The clients are python-gitlab 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import gitlab
 import pytest
@@ -16,6 +19,7 @@ from shapes import shape_problems
 from sync_helpers import request_log, reset_log
 
 from connector.sandbox import Sandbox
+from connector.sandbox.app import CLIENT_CLOSED
 
 SHA = "4bd1a2c5e8f0aa9d0c1e2f3a4b5c6d7e8f9a0b1c"
 
@@ -290,3 +294,31 @@ def test_the_request_log_names_gitlab_and_github_requests_by_their_system(
         "gitlab": "gitlab",
         "github": "github",
     }
+
+
+def test_a_request_its_client_closed_halfway_is_logged_as_reaching_nothing(
+    sandbox: Sandbox,
+) -> None:
+    """A worker killed while sending an approval: the sandbox never had it whole, approves
+    nothing, and logs it as nginx does (499), so a test counting writes does not count it."""
+    made = sandbox.gitlab.create_deployment("acme/payments", "production", sha=SHA, user="bob")
+    reset_log(sandbox.info)
+    url = urlsplit(sandbox.info.gitlab_url)
+    path = f"{url.path}/api/v4/projects/acme%2Fpayments/deployments/{made['id']}/approval"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"PRIVATE-TOKEN: {sandbox.info.gitlab_tokens['connector']}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+    )
+    context = ssl.create_default_context(cafile=sandbox.info.ca_bundle)
+    with (
+        socket.create_connection((url.hostname, url.port), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname=url.hostname) as tls,
+    ):
+        tls.sendall(head.encode() + b'{"status": "appro')  # then gone
+    entry = wait_for(
+        "the closed request in the log",
+        lambda: next((r for r in request_log(sandbox.info) if r["method"] == "POST"), None),
+    )
+    assert entry["status"] == CLIENT_CLOSED and approval_posts(sandbox.info) == []
+    assert sandbox.gitlab.deployment(made["id"])["status"] == "blocked"
