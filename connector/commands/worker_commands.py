@@ -26,7 +26,7 @@ from connector.store import Store
 from connector.store.anchors import newest, stored_anchors
 from connector.store.audit import AuditKeying
 from connector.sync.heap import freeze_heap, tune_gc
-from connector.sync.pipeline import PageResult
+from connector.sync.page import PageResult
 from connector.sync.poller import PollStats
 
 

@@ -37,7 +37,7 @@ from connector.reports.model import ReportRow
 from connector.reports.summary import Summary, summarize
 from connector.settings import Settings, SourceSettings
 from connector.store import Store
-from connector.sync.pipeline import utcnow
+from connector.sync.page import utcnow
 from connector.sync.reader import batched
 from connector.sync.runtime import offline_pipeline
 

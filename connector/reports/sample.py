@@ -39,7 +39,7 @@ from connector.reports.sheet import evidence_sheet
 from connector.reports.summary import Summary, exception_kinds
 from connector.settings import Settings
 from connector.store import Store
-from connector.sync.pipeline import utcnow
+from connector.sync.page import utcnow
 
 # SOC 2 (2017 TSC, revised points of focus 2022) CC8.1: per evidence file, the points of focus
 # it evidences and why.

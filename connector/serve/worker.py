@@ -40,7 +40,7 @@ from connector.store.audit import Anchor
 from connector.sync.deployed import move_deployed
 from connector.sync.drain import DrainStats, drain
 from connector.sync.gates import Answered, Answerer, recheck_waits
-from connector.sync.pipeline import PageResult
+from connector.sync.page import PageResult
 from connector.sync.poller import PollStats, poll
 from connector.sync.runtime import SourceRuntime, open_runtime
 from connector.systems.chat import ChatClient

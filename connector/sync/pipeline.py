@@ -14,7 +14,8 @@ is prepared, in order, one at a time (`write_behind`).
 
 `reevaluate` runs stored changes through the policy again without reading the ticket: when a
 review falls due, the policy changes, a board decides, or a change whose window overlaps moved.
-Evaluating and planning (`evaluation.Judge`) do no I/O: the pipeline reads what they need.
+Evaluating and planning (`evaluation.Judge`) do no I/O: the pipeline reads what they need
+(`reads`). What a batch is on its way through is in `page`.
 `reevaluate_each` shares a large pass with a second process, which evaluates and records some of
 its chunks while this one does the others (`parallel`, `second`); while it lives, a poll cycle's
 changes without a window are recorded as read and evaluated there (`second.Lending`).
@@ -33,88 +34,30 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
-from connector.core.communications import INTERNAL, PUBLIC, ReleaseNotesSettings
+from connector.core.communications import ReleaseNotesSettings
 from connector.core.errors import SkipRecord
 from connector.core.gate import Gate
 from connector.core.mapping import Mapping as FieldMapping
 from connector.core.mapping import RawTicket, normalize
 from connector.core.model import Change, Source
 from connector.core.notify.settings import NotifyChannel
-from connector.core.planner import FINDINGS, Capabilities, NoteVersion, Plan
+from connector.core.planner import Capabilities
 from connector.core.policy import PolicySettings
 from connector.core.windows import entries
 from connector.store import Store, StoredRow, Tx
-from connector.sync.evaluation import Judge, Reads, Verdict
+from connector.sync.evaluation import Judge, Verdict
 from connector.sync.neighbours import Neighbours
+from connector.sync.page import Normalized, PageResult, utcnow
+from connector.sync.reads import drop_posted, reads_for
 from connector.sync.recording import Evaluated, Recorder, record_action
 from connector.sync.second import Given, Lending, Recipe, SecondProcess, Share
 from connector.sync.write_behind import WriteBehind
 
-__all__ = [
-    "Evaluated",
-    "Normalized",
-    "PageResult",
-    "Pipeline",
-    "Share",
-    "record_action",
-    "utcnow",
-]
-
-
-@dataclass(frozen=True)
-class Normalized:
-    """Tickets read and normalized (step 1), not yet compared, evaluated or recorded: a poll
-    cycle normalizes each page as it arrives, so its raw JSON (the larger part) goes at once,
-    and processes several pages' changes together (`joined`)."""
-
-    seen: int
-    changes: list[Change]
-    skipped: list[str]
-
-    @classmethod
-    def joined(cls, parts: Sequence[Normalized]) -> Normalized:
-        return cls(
-            seen=sum(p.seen for p in parts),
-            changes=[c for p in parts for c in p.changes],
-            skipped=[line for p in parts for line in p.skipped],
-        )
-
-
-@dataclass
-class PageResult:
-    seen: int = 0
-    changed: list[Change] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    evaluated: list[Evaluated] = field(default_factory=list)
-    max_updated: datetime | None = None
-    held: int = 0  # changes recorded as read, to be evaluated after the last page (`hold`)
-    # Chunks of earlier batches the second process evaluated meanwhile (`second.Lending`).
-    shares: list[Share] = field(default_factory=list)
-
-    @property
-    def plans(self) -> list[Plan]:
-        return [e.plan for e in self.evaluated]
-
-    @property
-    def planned(self) -> int:
-        return sum(len(e.plan.actions) for e in self.evaluated)
-
-    @property
-    def withheld(self) -> int:
-        return sum(len(e.plan.withheld) for e in self.evaluated)
-
-    @property
-    def withheld_by_ticket(self) -> dict[str, int]:
-        """Writes withheld per ticket key (by the source's gate), as this page planned them."""
-        return {e.change.key: len(e.plan.withheld) for e in self.evaluated}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Evaluated", "Pipeline", "Share", "record_action"]
 
 
 @dataclass
@@ -394,38 +337,17 @@ class Pipeline:
     ) -> None:
         if not changes:
             return
-        reads = self._reads(changes, prints=prints, extra_steps=extra_steps)
+        reads = reads_for(
+            self.store,
+            self._near,
+            changes,
+            now=self.clock(),
+            release_notes=self.release_notes,
+            prints=prints,
+            extra_steps=extra_steps,
+        )
         verdicts = self._judge.judge(changes, reads)
         self._add(result, changes, verdicts, stored=stored, synced=synced, prints=prints)
-
-    def _reads(
-        self,
-        changes: Sequence[Change],
-        *,
-        prints: Mapping[str, str],
-        extra_steps: Mapping[str, Sequence[str]] | None = None,
-    ) -> Reads:
-        """What the store says for these changes' evaluations (`evaluation.Reads`)."""
-        instance, keys = self.source.instance, [c.key for c in changes]
-        notes = self.store.ledger_latest(source=instance, ticket_keys=keys, action=FINDINGS)
-        told: dict[str, dict[str, NoteVersion]] = {}
-        if self.release_notes.enabled:
-            for purpose in (INTERNAL, PUBLIC):
-                latest = self.store.ledger_latest(source=instance, ticket_keys=keys, action=purpose)
-                for key, entry in latest.items():
-                    told.setdefault(key, {})[purpose] = entry.version
-        return Reads(
-            now=self.clock(),
-            near=[
-                (r.change_key, r.system, r.starts_at, r.ends_at) for r in self._near.rows(changes)
-            ],
-            board=self.store.board_decisions(instance, keys),
-            bases=self.store.approval_bases(instance, keys),
-            last_note={key: entry.version for key, entry in notes.items()},
-            told=told,
-            prints={c.key: prints[c.key] for c in changes},
-            extra_steps=extra_steps or {},
-        )
 
     def _add(
         self,
@@ -454,21 +376,7 @@ class Pipeline:
                 )
             )
         if self.notify:
-            self._drop_posted(result, start=len(result.evaluated) - len(changes))
-
-    def _drop_posted(self, result: PageResult, *, start: int) -> None:
-        """Leave out of the plans the notifications the ledger already holds (posted, or to
-        be posted): each fact is planned once, and a second pass plans nothing."""
-        items = result.evaluated[start:]
-        alerts = [a.idempotency_key for e in items for a in e.plan.actions if a.channel]
-        known = self.store.ledger_known(alerts) if alerts else set()
-        if not known:
-            return
-        for i, item in enumerate(items, start):
-            kept = tuple(a for a in item.plan.actions if a.idempotency_key not in known)
-            if len(kept) != len(item.plan.actions):
-                plan_ = item.plan.model_copy(update={"actions": kept})
-                result.evaluated[i] = replace(item, plan=plan_)
+            drop_posted(self.store, result.evaluated, start=len(result.evaluated) - len(changes))
 
     def refresh(self) -> None:
         """Read the longest stored windows again at the next evaluation: windows another

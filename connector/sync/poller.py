@@ -26,7 +26,8 @@ from connector.reports.answers import basis, stored_prefix
 from connector.store import Tx
 from connector.sync import second
 from connector.sync.executor import Executor, Outcome
-from connector.sync.pipeline import Normalized, PageResult, Pipeline, Share
+from connector.sync.page import Normalized, PageResult
+from connector.sync.pipeline import Pipeline, Share
 from connector.sync.reader import batched, read_ahead, read_all, ticket_id, ticket_key
 from connector.sync.runtime import SourceRuntime
 

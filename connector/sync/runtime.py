@@ -23,7 +23,8 @@ from connector.core.policy.config import ScopeRule
 from connector.settings import SourceSettings
 from connector.store import Store
 from connector.sync.executor import Executor, Notifier, TicketWriter
-from connector.sync.pipeline import Pipeline, utcnow
+from connector.sync.page import utcnow
+from connector.sync.pipeline import Pipeline
 from connector.sync.reader import (
     Adapter,
     fetch_in_scope,

@@ -30,7 +30,8 @@ from connector.sandbox.scenario_model import Planted, SeedChange
 from connector.serve.worker import Worker
 from connector.settings import Settings
 from connector.store import Store
-from connector.sync.pipeline import PageResult, Pipeline
+from connector.sync.page import PageResult
+from connector.sync.pipeline import Pipeline
 from connector.sync.poller import PollStats, revisit
 from connector.sync.reader import read_all
 from connector.sync.runtime import SourceRuntime

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connector.core.model import Change, Person, Source, SystemKind
-from connector.sync.pipeline import Normalized
+from connector.sync.page import Normalized
 from connector.sync.poller import _batches
 
 UPDATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
