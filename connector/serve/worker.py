@@ -55,6 +55,9 @@ if TYPE_CHECKING:
     from connector.sync.github_gate import GitHubGate
     from connector.sync.gitlab_gate import GitLabGate
 
+#: How long a stopping worker waits for its HTTP server's thread (uvicorn's own graceful
+#: shutdown waits for the requests in flight).
+SERVER_STOP_SECONDS = 15
 #: How often held deploys are decided again by the clock alone (a window opens).
 GATE_RECHECK_SECONDS = 5
 #: Deployments this recent move their changes on (an older one's change has moved or never will).
@@ -328,7 +331,7 @@ class Worker:
             if self.store.inbox_wait(min(1.0, max(0.05, jobs.idle_seconds or 1.0))):
                 self._guarded("drain", lambda: self._drain_woken(stop))
         if server is not None:
-            server.should_exit = True
+            self._stop_serving(server)
         self.final_anchor()
 
     def _drain_woken(self, stop: threading.Event) -> None:
@@ -373,9 +376,15 @@ class Worker:
             assert address is not None  # a started server has bound its socket
             yield address
         finally:
-            server.should_exit = True
-            if self._server_thread is not None:
-                self._server_thread.join(timeout=15)
+            self._stop_serving(server)
+
+    def _stop_serving(self, server: uvicorn.Server) -> None:
+        """Stop the server and wait for its thread (its requests answered, its connections
+        closed) before the store closes: a server thread still running when the interpreter
+        ends can crash it (a `run` ended by SIGTERM with a segmentation fault, now and then)."""
+        server.should_exit = True
+        if self._server_thread is not None:
+            self._server_thread.join(timeout=SERVER_STOP_SECONDS)
 
     def _serve(self) -> uvicorn.Server:
         from connector.serve.http_server import start_server

@@ -4,17 +4,23 @@ and `run` stopping cleanly on SIGTERM. Secrets never reach the output."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from sync_helpers import cli, cli_process, running_sandbox, ticket_writes, write_config
 
 from connector.sandbox import Sandbox
+from connector.serve.worker import Worker
+from connector.settings import load_settings
+from connector.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +115,37 @@ def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
     assert "Traceback" not in err
     status = cli("status", "--config", str(config))
     assert "sandbox-jira" in status.stdout and "poll" in status.stdout  # its runs were recorded
+
+
+def test_run_returns_once_its_server_has_stopped(sandbox: Sandbox, tmp_path: Path) -> None:
+    """SIGTERM ends `run` after its HTTP server's thread has stopped, not beside it: a server
+    thread still running while the store closes and the interpreter ends could crash it (a
+    segmentation fault after SIGTERM, now and then)."""
+    config = write_config(
+        tmp_path / "c.toml",
+        sandbox.info,
+        store_url=f"sqlite:///{tmp_path / 'store.db'}",
+        webhook_secret="s3cret-for-tests",
+    )
+    with config.open("a") as fh:
+        fh.write("\n[server]\nport = 0\n")
+    settings = load_settings(config)
+    before = signal.getsignal(signal.SIGTERM)
+    with closing(Store.open(settings.store_url.get_secret_value())) as store:  # type: ignore[union-attr]
+        worker = Worker(settings, store, name="stop-test").open()
+
+        def stop_once_serving() -> None:  # run sets its signal handlers before it serves
+            while worker._server_thread is None:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        stopper = threading.Thread(target=stop_once_serving, daemon=True)
+        stopper.start()
+        try:
+            worker.run()
+        finally:
+            signal.signal(signal.SIGTERM, before)
+            worker.close()
+        stopper.join(timeout=30)
+    assert worker._server_thread is not None and not worker._server_thread.is_alive()
