@@ -92,7 +92,8 @@ def polled(config: Path, timeout: float = 120) -> None:
     raise AssertionError("`run` recorded no poll")
 
 
-def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
+def run_config(sandbox: Sandbox, tmp_path: Path) -> Path:
+    """A config for `run`: the sandbox's sources, a webhook secret, a server on a free port."""
     config = write_config(
         tmp_path / "c.toml",
         sandbox.info,
@@ -101,6 +102,11 @@ def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
     )
     with config.open("a") as fh:
         fh.write("\n[server]\nport = 0\n")
+    return config
+
+
+def test_run_stops_cleanly_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = run_config(sandbox, tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "connector", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
@@ -121,14 +127,7 @@ def test_run_returns_once_its_server_has_stopped(sandbox: Sandbox, tmp_path: Pat
     """SIGTERM ends `run` after its HTTP server's thread has stopped, not beside it: a server
     thread still running while the store closes and the interpreter ends could crash it (a
     segmentation fault after SIGTERM, now and then)."""
-    config = write_config(
-        tmp_path / "c.toml",
-        sandbox.info,
-        store_url=f"sqlite:///{tmp_path / 'store.db'}",
-        webhook_secret="s3cret-for-tests",
-    )
-    with config.open("a") as fh:
-        fh.write("\n[server]\nport = 0\n")
+    config = run_config(sandbox, tmp_path)
     settings = load_settings(config)
     before = signal.getsignal(signal.SIGTERM)
     with closing(Store.open(settings.store_url.get_secret_value())) as store:  # type: ignore[union-attr]
