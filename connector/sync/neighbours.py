@@ -22,7 +22,7 @@ from connector.core.windows import Entry, WindowIndex, entries
 from connector.store import Store, WindowRow
 
 Span = tuple[str, datetime, datetime]  # system, start, end
-FEW_SPANS = 6  # spans read one by one (see `_near`): a ticket or two of a webhook
+FEW_SPANS = 6  # spans read one by one (see `_near_read`): a ticket or two of a webhook
 
 
 class Neighbours:
@@ -38,7 +38,7 @@ class Neighbours:
         conflict: `rules.schedule_conflict`); the changes' own (newer) windows are the
         evaluation's to add (`evaluation.Judge`)."""
         spans = [(s, b, e) for c in changes for s, b, e, _held in entries(c)]
-        return self._near(spans, approved_only=True) if spans else []
+        return self._near_read(spans, approved_only=True)() if spans else []
 
     def window_keys(self, changes: Sequence[Change]) -> dict[str, set[Entry]]:
         rows = self.store.windows_of(self.source, [c.key for c in changes])
@@ -47,19 +47,6 @@ class Neighbours:
             out.setdefault(r.change_key, set()).add((r.system, r.starts_at, r.ends_at, r.approved))
         return out
 
-    def partners(
-        self,
-        moved: Sequence[Change],
-        before: Mapping[str, set[Entry]],
-        *,
-        not_due_at: datetime | None = None,
-    ) -> set[str]:
-        """Changes whose window overlaps the old or new approved window of a change that moved
-        (a window that is not approved conflicts with nothing, so its move changes no other
-        change's findings); `not_due_at`: those not due for a recheck then (a pass evaluating
-        what is due evaluates the others anyway; on a first sync, that is every one)."""
-        return self.partners_read(moved, before, not_due_at=not_due_at)()
-
     def partners_read(
         self,
         moved: Sequence[Change],
@@ -67,9 +54,13 @@ class Neighbours:
         *,
         not_due_at: datetime | None = None,
     ) -> Callable[[], set[str]]:
-        """`partners`, read when the returned function is called: what the read needs of
-        this object is taken now, so the call may run later on another thread (the one that
-        records the batch, which holds the interpreter less), while this one goes on."""
+        """Changes whose window overlaps the old or new approved window of a change that moved
+        (a window that is not approved conflicts with nothing, so its move changes no other
+        change's findings); `not_due_at`: those not due for a recheck then (a pass evaluating
+        what is due evaluates the others anyway; on a first sync, that is every one). Read when
+        the returned function is called: what the read needs of this object is taken now, so
+        the call may run later on another thread (the one that records the batch, which holds
+        the interpreter less), while this one goes on."""
         spans: list[Entry] = []
         for change in moved:
             spans += [e for e in (*entries(change), *before.get(change.key, set())) if e[3]]
@@ -93,17 +84,12 @@ class Neighbours:
 
         return partners
 
-    def _near(
-        self, spans: Sequence[Span], *, approved_only: bool, not_due_at: datetime | None = None
-    ) -> list[WindowRow]:
-        """Stored windows that may overlap any of `spans` (callers filter the exact overlaps)."""
-        return self._near_read(spans, approved_only=approved_only, not_due_at=not_due_at)()
-
     def _near_read(
         self, spans: Sequence[Span], *, approved_only: bool, not_due_at: datetime | None = None
     ) -> Callable[[], list[WindowRow]]:
-        """`_near`, read when the returned function is called (the longest windows as they are
-        now). A few spans (a webhook's ticket) before the pass has read the longest windows:
+        """Stored windows that may overlap any of `spans` (callers filter the exact overlaps),
+        read when the returned function is called (the longest windows as they are now). A few
+        spans (a webhook's ticket) before the pass has read the longest windows:
         the overlaps of each span themselves, which costs less than reading the longest windows
         (a scan of every stored window); those are few, and not left out by `not_due_at` (it
         only spares reading what the caller evaluates anyway)."""
